@@ -1,0 +1,81 @@
+"""Peak memory (RSS) and step time of a tiled dream at several canvas sizes, each in a fresh process.
+
+Usage:
+    python bench/dream_memory.py                       # 512 1024 2048 4096, 2 steps each
+    python bench/dream_memory.py --sizes 2048 --untiled  # also the untiled baseline
+
+Prints one line per size: peak RSS (GB), median seconds per step, and microseconds per pixel
+per step (flat when the pipeline scales linearly). ``--untiled`` also measures a plain PyTorch
+dream step on the whole canvas at once (what untiled tools do), for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, resource, sys, time, torch
+torch.set_num_threads({threads})
+from cnnvis import Dream, Render, RenderConfig, load_model
+from cnnvis.memory import return_freed_memory_to_os
+return_freed_memory_to_os()  # as the cnnvis command does
+side, steps, untiled = {side}, {steps}, {untiled}
+m = load_model("efficientnet-lite0")
+times = []
+if untiled:
+    # A plain untiled dream step: the whole canvas through the network in one pass.
+    x = torch.rand(1, 3, side, side, requires_grad=True)
+    from cnnvis.capture import FeatureCapture
+    with FeatureCapture(m.module, ["blocks.4.2"]) as cap:
+        for _ in range(steps):
+            t = time.perf_counter()
+            a = cap(m.normalize(x))["blocks.4.2"]
+            (g,) = torch.autograd.grad(a.pow(2).mean(), x)
+            with torch.no_grad():
+                x += 0.01 * g / g.abs().mean()
+            times.append(time.perf_counter() - t)
+else:
+    cfg = RenderConfig(final_size=f"{{side}}x{{side}}", steps=steps, batch_size=4)
+    r = Render(m, Dream("blocks.4.2"), cfg, init=None)
+    last = [time.perf_counter()]
+    def cb(p):
+        now = time.perf_counter(); times.append(now - last[0]); last[0] = now
+    r.run(cb)
+print(json.dumps({{"side": side, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, "step_s": times}}))
+"""
+
+
+def run(side: int, steps: int, untiled: bool, threads: int) -> dict:
+    code = CHILD.format(side=side, steps=steps, untiled=untiled, threads=threads)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"side": side, "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
+    ap.add_argument("--steps", type=int, default=2, help="steps per size; the median step time is reported")
+    ap.add_argument("--untiled", action="store_true", help="also run the untiled baseline at each size")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    print(f"{'mode':8} {'side':>5} {'peak RSS GB':>11} {'s/step':>8} {'us/px/step':>10}")
+    for side in args.sizes:
+        for mode in (["tiled", "untiled"] if args.untiled else ["tiled"]):
+            r = run(side, args.steps, mode == "untiled", args.threads)
+            if "error" in r:
+                print(f"{mode:8} {side:>5} failed: {r['error']}")
+                continue
+            # Skip the first step when there are more: it includes one-off warm-up.
+            ts = r["step_s"][1:] if len(r["step_s"]) > 1 else r["step_s"]
+            med = statistics.median(ts)
+            print(f"{mode:8} {side:>5} {r['peak_rss_gb']:>11.2f} {med:>8.2f} {1e6 * med / side**2:>10.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The ``cnnvis`` command line: builds a config, calls the library, draws progress, writes files.
+
+Bad input ends with one line on stderr naming the value and the fix, exit code 2. Ctrl-C
+writes the current image beside the output (``NAME.interrupted.EXT``) and exits 130.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import fields
+
+import click
+
+from .config import OPTIMIZERS, RenderConfig
+from .errors import InputError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"Error: {msg}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def friendly_errors(fn):
+    """Turn :class:`InputError` into one line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            _fail(str(e))
+
+    return wrapper
+
+
+# (config field, option declaration, click type, help). Defaults come from RenderConfig.
+_RENDER_OPTIONS = [
+    ("initial_size", "--initial-size", str, "First size: HxW pixels or xF times the base size (image, or model input for noise)."),
+    ("final_size", "--final-size", str, "Last size, same format."),
+    ("num_sizes", "--num-sizes", int, "Number of sizes from initial to final (cnn-vis form)."),
+    ("size_spacing", "--size-spacing", click.Choice(["geometric", "linear"]), "Spacing of the sizes."),
+    ("octaves", "--octaves", int, "Octave form: this many sizes ending at --final-size, each --octave-scale larger."),
+    ("octave_scale", "--octave-scale", float, "Scale between octaves."),
+    ("steps", "--steps", int, "Optimizer steps per size."),
+    ("tile", "--tile", int, "Tile side in pixels [default: the model's input size]."),
+    ("overlap", "--overlap", int, "Overlap between tiles in pixels [default: tile/4]."),
+    ("batch_size", "--batch-size", int, "Tiles per forward pass."),
+    ("shift", "--shift/--no-shift", bool, "Shift the tile grid randomly every step (prevents seams)."),
+    ("jitter", "--jitter", int, "Randomly roll each tile's content by up to this many pixels."),
+    ("init_scale", "--init-scale", float, "Noise init: standard deviation around the model's mean colour."),
+    ("init_blur", "--init-blur", float, "Noise init: Gaussian blur sigma in pixels."),
+    ("optimizer", "--optimizer", click.Choice(list(OPTIMIZERS)), "Optimizer over the canvas."),
+    ("lr", "--lr", float, "Learning rate (pixel units in [0, 1] per step)."),
+    ("decay_rate", "--decay-rate", float, "RMSProp decay rate of the squared-gradient average."),
+    ("momentum", "--momentum", float, "SGD momentum."),
+    ("lr_decay_every", "--lr-decay-every", int, "Multiply the learning rate by --lr-decay-factor every N steps (0 = never)."),
+    ("lr_decay_factor", "--lr-decay-factor", float, "Learning-rate decay factor."),
+    ("normalize_grad", "--normalize-grad/--no-normalize-grad", bool, "Divide the objective gradient by its mean |g| each step."),
+    ("tv_weight", "--tv-weight", float, "Total-variation weight."),
+    ("tv_beta", "--tv-beta", float, "Total-variation exponent beta."),
+    ("tv_operator", "--tv-operator", click.Choice(["naive", "sobel", "sobel_squish"]), "Finite-difference operator for TV."),
+    ("tv_scale", "--tv-scale", float, "Divide the image by this before TV."),
+    ("tv_step", "--tv-step", float, "Add this to the TV weight every --tv-step-every steps."),
+    ("tv_step_every", "--tv-step-every", int, "Steps between TV weight increases."),
+    ("p_weight", "--p-weight", float, "p-norm weight (0 = off)."),
+    ("p_alpha", "--p-alpha", float, "p-norm exponent alpha."),
+    ("p_scale", "--p-scale", float, "Divide the image by this before the p-norm."),
+    ("p_target", "--p-target", click.Choice(["auto", "zero", "init"]), "Pull toward the mean colour (zero) or the init image; auto = init when there is one."),
+    ("aux_p_weight", "--aux-p-weight", float, "Auxiliary p-norm (always toward zero) weight."),
+    ("aux_p_alpha", "--aux-p-alpha", float, "Auxiliary p-norm exponent."),
+    ("aux_p_scale", "--aux-p-scale", float, "Auxiliary p-norm scale."),
+    ("blur_every", "--blur-every", int, "Gaussian-blur the canvas every N steps (0 = never)."),
+    ("blur_sigma", "--blur-sigma", float, "Blur sigma in pixels."),
+    ("output", "--output-mode", click.Choice(["clip", "rescale"]), "Map the canvas to 8 bits by clipping or min-max rescaling."),
+    ("seed", "--seed", int, "Seed of every random choice."),
+]
+_DEFAULTS = {f.name: f.default for f in fields(RenderConfig)}
+
+
+def render_options(fn):
+    """Attach every RenderConfig option to a command (they arrive as keyword arguments)."""
+    for name, decl, typ, help_ in reversed(_RENDER_OPTIONS):
+        kwargs = {"default": _DEFAULTS[name], "show_default": _DEFAULTS[name] is not None, "help": help_}
+        if typ is not bool:
+            kwargs["type"] = typ
+        fn = click.option(decl, name, **kwargs)(fn)
+    return fn
+
+
+def model_options(fn):
+    fn = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")(fn)
+    fn = click.option("--weights", default=None, help="Local state-dict file, or 'random' [default: the pretrained weights].")(fn)
+    fn = click.option("--model", "-m", default="efficientnet-lite0", show_default=True, help="Registry name, timm:NAME, package.module:factory or a TorchScript file.")(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="cnnvis")
+def main():
+    """Deep dream, preferred images and feature inversion with CNNs, at any resolution."""
+    from .memory import return_freed_memory_to_os
+
+    return_freed_memory_to_os()
+
+
+@main.command()
+@click.argument("image", required=False)
+@click.option("--out", "-o", default="dream.png", show_default=True, help="Output image (.png, .jpg, ...).")
+@click.option("--noise", is_flag=True, help="Start from noise instead of an image.")
+@click.option("--layer", "-l", "layers", multiple=True, help="Layer to amplify (repeatable) [default: blocks.4.2 on efficientnet-lite*].")
+@click.option("--channel", "-c", type=int, default=None, help="Amplify this channel of --layer instead of the whole layer.")
+@click.option("--x", "nx", type=int, default=None, help="With --channel: one neuron at this feature-map column.")
+@click.option("--y", "ny", type=int, default=None, help="With --channel: one neuron at this feature-map row.")
+@click.option("--objective", "-O", "objectives", multiple=True, help="KIND:LAYER[:ARGS][@WEIGHT], repeatable: dream:L, channel:L:C, neuron:L:C[:X:Y], guide:L.")
+@click.option("--guide", default=None, help="Guide image: amplify the features it has (at each --layer).")
+@click.option("--dream-form", type=click.Choice(["cnnvis", "meansquare"]), default="cnnvis", show_default=True, help="Layer amplification: cnn-vis's l1/l2/clip or Google's mean square.")
+@click.option("--l1-weight", type=float, default=1.0, show_default=True, help="cnn-vis amplification: weight of |a|.")
+@click.option("--l2-weight", type=float, default=1.0, show_default=True, help="cnn-vis amplification: weight of clip(a).")
+@click.option("--grad-clip", type=float, default=5.0, show_default=True, help="cnn-vis amplification: clip of a.")
+@model_options
+@render_options
+@click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")
+@click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")
+@click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@friendly_errors
+def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, model, weights, device, save_every, video, video_every, quiet, **render_kw):
+    """Dream on IMAGE (default: a bundled photo) and write --out.
+
+    \b
+    Examples:
+      cnnvis dream --out dream.png
+      cnnvis dream photo.jpg --layer blocks.5.0 --octaves 5 --steps 20 --out big.png
+      cnnvis dream --noise --channel 7 --layer blocks.5.0 --out channel7.png
+      cnnvis dream photo.jpg --final-size 4096x4096 --out huge.png
+    """
+    from .runner import DreamJob, run_job
+
+    job = DreamJob(
+        image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
+        guide=guide, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
+        model=model, weights=weights, device=device, save_every=save_every, video=video, video_every=video_every,
+        quiet=quiet, render_kw=render_kw,
+    )
+    sys.exit(run_job(job))
+
+
+@main.command()
+@click.argument("model", required=False, default="efficientnet-lite0")
+@click.option("--size", type=int, default=None, help="Input side in pixels [default: the model's input size].")
+@click.option("--weights", default="random", show_default=True, help="Weights to load (shapes do not depend on them).")
+@click.option("--all", "show_all", is_flag=True, help="Also list modules whose output is not a single tensor.")
+@friendly_errors
+def layers(model, size, weights, show_all):
+    """List MODEL's dotted layer names with their output shapes at a given input size."""
+    import torch
+
+    from .capture import list_layers
+    from .models import load_model
+
+    m = load_model(model, weights=None if weights == "pretrained" else weights)
+    side = size or m.input_size
+    if side < m.min_size:
+        raise InputError(f"--size {side} is below the minimum input {m.min_size} of {model}; use --size {m.min_size} or more")
+    rows = list_layers(m.module, torch.zeros(1, 3, side, side))
+    click.echo(f"# {model} at {side}x{side}: name, type, output shape (B, C, H, W)")
+    width = max(len(n) for n, _, _ in rows)
+    for name, kind, shape in rows:
+        if shape is None and not show_all:
+            continue
+        click.echo(f"{name:<{width}}  {kind:<24} {'x'.join(map(str, shape)) if shape else '-'}")
+
+
+@main.command("models")
+def models_cmd():
+    """List the model names cnnvis knows without a prefix."""
+    from .models import known_models
+
+    click.echo("efficientnet-lite0 (default, embedded weights), efficientnet-lite1, efficientnet-lite2")
+    click.echo("torchvision: " + ", ".join(n for n in known_models() if not n.startswith("efficientnet")))
+    click.echo("also: timm:NAME, package.module:factory, or a TorchScript file path")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,121 @@
+"""Every default of a render, once: a frozen dataclass the CLI and the API both build."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+from .errors import InputError
+
+OPTIMIZERS = ("rmsprop", "sgd", "adam")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Settings of the multiscale tiled optimization. Units: pixels for sizes, [0, 1] for colours.
+
+    Sizes (cnn-vis semantics; base = the init image's size, or the model input for noise):
+        initial_size, final_size: ``"xF"`` or ``"HxW"``; num_sizes; size_spacing geometric|linear.
+        octaves, octave_scale: the octave form instead (``octaves`` sizes ending at final_size).
+    Steps: steps per size.
+    Tiling: tile side (None = model input size), overlap (None = tile // 4), batch_size tiles
+        per forward pass, shift (a new random tile-grid offset every step), jitter (random
+        roll of each tile's content by up to this many pixels).
+    Init: init_scale (std of Gaussian noise around the model mean colour), init_blur (sigma, px).
+    Optimizer: rmsprop | sgd | adam; lr (pixel units per step); decay_rate (RMSProp's alpha);
+        momentum (sgd); lr_decay_every / lr_decay_factor; normalize_grad divides the objective's
+        gradient by its mean |g| each step (Google's deepdream), so regularizer weights mean the
+        same for every model and layer.
+    Regularizers: TV (tv_weight, tv_beta, tv_operator, tv_scale, stepped by tv_step every
+        tv_step_every steps), p-norm (p_weight, p_alpha, p_scale, p_target zero|init|auto),
+        auxiliary p-norm toward zero (aux_*), Gaussian blur (blur_sigma every blur_every steps).
+    Output: clip | rescale.
+    """
+
+    initial_size: str | None = None
+    final_size: str | None = None
+    num_sizes: int = 1
+    size_spacing: str = "geometric"
+    octaves: int | None = None
+    octave_scale: float = 1.4
+    steps: int = 20
+
+    tile: int | None = None
+    overlap: int | None = None
+    batch_size: int = 4
+    shift: bool = True
+    jitter: int = 0
+
+    init_scale: float = 0.1
+    init_blur: float = 1.0
+
+    optimizer: str = "rmsprop"
+    lr: float = 0.01
+    decay_rate: float = 0.95
+    momentum: float = 0.9
+    lr_decay_every: int = 0
+    lr_decay_factor: float = 1.0
+    normalize_grad: bool = True
+
+    tv_weight: float = 0.05
+    tv_beta: float = 2.0
+    tv_operator: str = "naive"
+    tv_scale: float = 1.0
+    tv_step: float = 0.0
+    tv_step_every: int = 50
+
+    p_weight: float = 0.0
+    p_alpha: float = 6.0
+    p_scale: float = 0.5
+    p_target: str = "auto"
+    aux_p_weight: float = 0.0
+    aux_p_alpha: float = 6.0
+    aux_p_scale: float = 0.5
+
+    blur_every: int = 0
+    blur_sigma: float = 0.5
+
+    output: str = "clip"
+    seed: int = 0
+
+    def __post_init__(self):
+        _positive(self, "lr", "steps", "batch_size", "octave_scale", "tv_scale", "p_scale", "aux_p_scale", "num_sizes")
+        _finite_nonneg(self, "decay_rate", "momentum", "tv_weight", "tv_beta", "tv_step", "p_weight", "p_alpha", "aux_p_weight", "aux_p_alpha", "init_scale", "init_blur", "blur_sigma", "lr_decay_factor", "jitter")
+        for name in ("lr_decay_every", "tv_step_every", "blur_every"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{_flag(name)} must be >= 0 (0 = off), got {getattr(self, name)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer '{self.optimizer}'; use one of {', '.join(OPTIMIZERS)}")
+        if self.p_target not in ("auto", "zero", "init"):
+            raise InputError(f"unknown --p-target '{self.p_target}'; use auto, zero or init")
+        if self.output not in ("clip", "rescale"):
+            raise InputError(f"unknown output mode '{self.output}'; use clip or rescale")
+        if self.tile is not None and self.tile < 1:
+            raise InputError(f"--tile must be positive, got {self.tile}")
+        if self.overlap is not None and self.overlap < 0:
+            raise InputError(f"--overlap must be >= 0, got {self.overlap}")
+        if not 0 <= self.decay_rate < 1:
+            raise InputError(f"--decay-rate must be in [0, 1), got {self.decay_rate}")
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _positive(cfg, *names):
+    for n in names:
+        v = getattr(cfg, n)
+        if v is None:
+            continue
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise InputError(f"{_flag(n)} must be a positive finite number, got {v}")
+
+
+def _finite_nonneg(cfg, *names):
+    for n in names:
+        v = getattr(cfg, n)
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise InputError(f"{_flag(n)} must be a finite number >= 0, got {v}")

@@ -1,0 +1,22 @@
+"""The one exception type the CLI turns into a one-line message with exit code 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class InputError(ValueError):
+    """Bad input from a user: the message names the bad value and the fix, on one line.
+
+    A subclass of ``ValueError`` so that library callers can catch either; the CLI
+    catches only this type, so genuine bugs still show their traceback.
+    """
+
+
+def did_you_mean(value: str, choices: Iterable[str], n: int = 1) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` if none is close."""
+    matches = difflib.get_close_matches(value, list(choices), n=n, cutoff=0.6)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"

@@ -1,0 +1,164 @@
+"""What ``cnnvis dream`` does once its flags are parsed: build, run, draw progress, write files.
+
+Kept apart from :mod:`cnnvis.cli` so the CLI module stays a thin flag table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import RenderConfig
+from .errors import InputError
+from .objectives import Dream, Guide, Channel, Neuron, Objective, Sum, parse_objective
+
+DEFAULT_LAYERS = {"efficientnet-lite0": "blocks.4.2", "efficientnet-lite1": "blocks.4.2", "efficientnet-lite2": "blocks.4.2"}
+DEFAULT_OCTAVES = 4
+VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class DreamJob:
+    image: str | None
+    out: str
+    noise: bool = False
+    layers: tuple[str, ...] = ()
+    channel: int | None = None
+    x: int | None = None
+    y: int | None = None
+    objectives: tuple[str, ...] = ()
+    guide: str | None = None
+    dream_form: str = "cnnvis"
+    l1_weight: float = 1.0
+    l2_weight: float = 1.0
+    grad_clip: float = 5.0
+    model: str = "efficientnet-lite0"
+    weights: str | None = None
+    device: str = "auto"
+    save_every: int = 0
+    video: str | None = None
+    video_every: int = 1
+    quiet: bool = False
+    render_kw: dict = field(default_factory=dict)
+
+
+def guide_features(model, guide: torch.Tensor, layers, side: int) -> dict[str, torch.Tensor]:
+    """Activations of a guide image (1, 3, H, W), resized to one tile, at ``layers``."""
+    from .capture import FeatureCapture
+    from .octaves import resize
+
+    with FeatureCapture(model.module, layers, model_name=model.name) as cap, torch.no_grad():
+        return cap(model.normalize(resize(guide, (side, side))))
+
+
+def build_objective(job: DreamJob, model, device) -> Objective:
+    """Turn the CLI's objective flags into one Objective."""
+    from .io import hwc_to_bchw, read_image
+
+    layers = list(job.layers)
+    if not layers and not job.objectives:
+        if job.model not in DEFAULT_LAYERS:
+            raise InputError(f"no default layer for model '{job.model}'; pass --layer NAME (list them: cnnvis layers {job.model})")
+        layers = [DEFAULT_LAYERS[job.model]]
+    if (job.x is None) != (job.y is None):
+        raise InputError("give both --x and --y for a neuron, or neither for the whole channel")
+    if job.x is not None and job.channel is None:
+        raise InputError("--x/--y select a neuron of a channel; also pass --channel C")
+    if job.guide and job.channel is not None:
+        raise InputError("--guide amplifies a whole layer; drop --channel")
+    guide_feats = None
+    if job.guide:
+        guide_img = hwc_to_bchw(read_image(job.guide), device)
+        wanted = layers + [s.split("@")[0].split(":")[1] for s in job.objectives if s.startswith("guide:") and s.count(":") >= 1]
+        guide_feats = guide_features(model, guide_img, wanted, model.input_size)
+    terms: list[tuple[float, Objective]] = []
+    for layer in layers:
+        if job.guide:
+            obj: Objective = Guide(layer, guide_feats[layer])
+        elif job.channel is not None and job.x is not None:
+            obj = Neuron(layer, job.channel, job.x, job.y)
+        elif job.channel is not None:
+            obj = Channel(layer, job.channel)
+        else:
+            obj = Dream(layer, job.dream_form, job.l1_weight, job.l2_weight, job.grad_clip)
+        terms.append((1.0, obj))
+    for spec in job.objectives:
+        w, _, obj = parse_objective(spec, dream_form=job.dream_form, l1_weight=job.l1_weight, l2_weight=job.l2_weight, grad_clip=job.grad_clip, guide_feats=guide_feats)
+        terms.append((w, obj))
+    return terms[0][1] if len(terms) == 1 and terms[0][0] == 1.0 else Sum(terms)
+
+
+def _frame(canvas: torch.Tensor, mode: str, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    from .io import to_uint8
+
+    img = to_uint8(canvas, mode)
+    return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA if img.shape[0] > size[0] else cv2.INTER_CUBIC)
+
+
+def run_job(job: DreamJob) -> int:
+    """Run a dream job; return the process exit code (0, or 130 after Ctrl-C)."""
+    from tqdm import tqdm
+
+    from .io import bundled_image_path, check_writable, hwc_to_bchw, read_image, save_image, save_video, to_uint8
+    from .models import load_model
+    from .render import Render, pick_device
+
+    check_writable(job.out)
+    if job.video:
+        check_writable(job.video)
+        if os.path.splitext(job.video)[1].lower() not in (".gif", ".mp4"):
+            raise InputError(f"cannot write a video to '{job.video}'; use a .gif or .mp4 file name")
+    if job.save_every < 0 or job.video_every < 1:
+        raise InputError("--save-every must be >= 0 and --video-every >= 1")
+    kw = dict(job.render_kw)
+    if kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None and kw.get("num_sizes", 1) == 1:
+        kw["octaves"] = DEFAULT_OCTAVES  # with no sizing flag, grow through octaves up to the image size
+    cfg = RenderConfig(**kw)
+    device = pick_device(job.device)
+    if job.noise and job.image:
+        raise InputError(f"both an image ('{job.image}') and --noise were given; drop one")
+    init = None if job.noise else hwc_to_bchw(read_image(job.image or bundled_image_path()))
+    model = load_model(job.model, job.weights, device)
+    objective = build_objective(job, model, device)
+    render = Render(model, objective, cfg, init, device)
+
+    final_size = render.plan[-1]
+    scale = min(1.0, VIDEO_SIDE / max(final_size))
+    video_size = (max(2, round(final_size[0] * scale)), max(2, round(final_size[1] * scale)))
+    frames: list[np.ndarray] = []
+    stem, ext = os.path.splitext(job.out)
+    bar = tqdm(total=len(render.plan) * cfg.steps, disable=job.quiet, unit="step", dynamic_ncols=True, )
+
+    def on_step(p):
+        bar.set_description(f"size {p.size_index + 1}/{p.num_sizes} {p.size[0]}x{p.size[1]}")
+        bar.set_postfix(score=f"{p.score:.3g}", lr=f"{p.lr:.3g}")
+        bar.update(1)
+        if job.save_every and p.step % job.save_every == 0:
+            save_image(f"{stem}_{p.size_index + 1}_{p.size_step}{ext}", to_uint8(p.image(), cfg.output))
+        if job.video and (p.step % job.video_every == 0 or p.step == p.total):
+            frames.append(_frame(p.image(), cfg.output, video_size))
+
+    try:
+        final = render.run(on_step)
+    except KeyboardInterrupt:
+        bar.close()
+        if render.canvas is not None:
+            path = f"{stem}.interrupted{ext}"
+            save_image(path, to_uint8(render.image(), cfg.output))
+            print(f"interrupted: current image written to {path}", flush=True)
+        if job.video and frames:
+            save_video(job.video, frames)
+        return EXIT_INTERRUPTED
+    bar.close()
+    save_image(job.out, to_uint8(final, cfg.output))
+    if job.video:
+        save_video(job.video, frames)
+    if not job.quiet:
+        print(f"wrote {job.out} ({final.shape[-1]}x{final.shape[-2]})")
+    return 0
