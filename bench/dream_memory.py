@@ -2,7 +2,7 @@
 
 Usage:
     python bench/dream_memory.py                       # 512 1024 2048 4096, 2 steps each
-    python bench/dream_memory.py --sizes 2048 --untiled  # also the untiled baseline
+    python bench/dream_memory.py --untiled             # also the untiled baseline up to 2048
 
 Prints one line per size: peak RSS (GB), median seconds per step, and microseconds per pixel
 per step (flat when the pipeline scales linearly). ``--untiled`` also measures a plain PyTorch
@@ -21,8 +21,6 @@ CHILD = r"""
 import json, resource, sys, time, torch
 torch.set_num_threads({threads})
 from cnnvis import Dream, Render, RenderConfig, load_model
-from cnnvis.memory import return_freed_memory_to_os
-return_freed_memory_to_os()  # as the cnnvis command does
 side, steps, untiled = {side}, {steps}, {untiled}
 m = load_model("efficientnet-lite0")
 times = []
@@ -61,12 +59,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     ap.add_argument("--steps", type=int, default=2, help="steps per size; the median step time is reported")
-    ap.add_argument("--untiled", action="store_true", help="also run the untiled baseline at each size")
+    ap.add_argument("--untiled", action="store_true", help="also run the untiled baseline at each size up to --untiled-max")
+    ap.add_argument("--untiled-max", type=int, default=2048, help="largest side for the untiled baseline (4096 needs ~25 GB)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     print(f"{'mode':8} {'side':>5} {'peak RSS GB':>11} {'s/step':>8} {'us/px/step':>10}")
     for side in args.sizes:
-        for mode in (["tiled", "untiled"] if args.untiled else ["tiled"]):
+        for mode in (["tiled", "untiled"] if args.untiled and side <= args.untiled_max else ["tiled"]):
             r = run(side, args.steps, mode == "untiled", args.threads)
             if "error" in r:
                 print(f"{mode:8} {side:>5} failed: {r['error']}")

@@ -103,9 +103,6 @@ def model_options(fn):
 @click.version_option(package_name="cnnvis")
 def main():
     """Deep dream, preferred images and feature inversion with CNNs, at any resolution."""
-    from .memory import return_freed_memory_to_os
-
-    return_freed_memory_to_os()
 
 
 @main.command()
