@@ -255,3 +255,14 @@ def test_save_video_bad_extension_and_empty(tmp_path):
         save_video(str(tmp_path / "v.avi"), _frames(2))
     save_video(str(tmp_path / "empty.gif"), [])
     assert not (tmp_path / "empty.gif").exists()
+
+
+def test_saved_image_has_the_mode_a_plain_open_would_give(tmp_path):
+    from conftest import smooth_rgb
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "mode.png"
+        save_image(str(path), smooth_rgb(8, 8))
+        assert (os.stat(path).st_mode & 0o777) == 0o644  # not mkstemp's private 0600
+    finally:
+        os.umask(old)
