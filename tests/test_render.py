@@ -156,3 +156,17 @@ def test_real_model_dream_on_cat(lite0):
     assert len(scores) == 4 and scores[-1] > scores[0]
     assert float((out - init).abs().mean()) > 0.01
     assert bool(torch.isfinite(out).all())
+
+
+def test_real_model_tiled_multiscale_dream(lite0):
+    """The embedded model through several tiles and two sizes: the score rises at the final size."""
+    img = cv2.resize(skimage.data.astronaut(), (200, 160), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    init = torch.from_numpy(img).permute(2, 0, 1)[None].contiguous()
+    cfg = RenderConfig(steps=3, octaves=2, octave_scale=1.25, tile=96, overlap=24)
+    log = []
+    out = render(lite0, Dream("blocks.4.2"), cfg, init=init, callback=log.append)
+    assert out.shape == (1, 3, 160, 200)
+    assert [p.size for p in log] == [(128, 160)] * 3 + [(160, 200)] * 3
+    last = [p.score for p in log if p.size_index == 1]
+    assert last[-1] > last[0]
+    assert float((out - init).abs().mean()) > 0.01

@@ -164,3 +164,24 @@ def test_no_seams_at_tile_borders(tiny_model):
     dy = (change[..., 1:, :] - change[..., :-1, :]).abs().mean(dim=(0, 1, 3))  # (H-1,)
     assert _boundary_ratio(dx, borders) < 1.5
     assert _boundary_ratio(dy, borders) < 1.5
+
+
+def test_single_tile_gradient_equals_full_gradient_on_embedded_model(lite0):
+    """Exactness on real weights: one 224-px tile over a 224x224 canvas is the untiled gradient."""
+    from cnnvis.capture import FeatureCapture
+    from cnnvis.objectives import Dream
+
+    torch.manual_seed(4)
+    canvas = torch.rand(1, 3, 224, 224)
+    obj = Dream("blocks.4.2")
+    with FeatureCapture(lite0.module, obj.layers) as cap:
+        def score_fn(x, windows):
+            return obj(Capture(x, cap(lite0.normalize(x)), windows, (224, 224)))
+
+        lay = layout(224, 224, tile=224, overlap=56, offset=(17, 40))
+        out = torch.zeros_like(canvas)
+        tiled_gradient(canvas, lay, score_fn, batch_size=4, out=out)
+        x = canvas.clone().requires_grad_(True)
+        (g_full,) = torch.autograd.grad(score_fn(x, lay.windows).sum(), x)
+    assert g_full.abs().mean() > 0
+    assert torch.allclose(out, g_full, rtol=1e-4, atol=1e-6 * float(g_full.abs().max()))
