@@ -17,7 +17,6 @@ from .config import OPTIMIZERS, RenderConfig
 from .errors import InputError
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 
 def _fail(msg: str) -> None:

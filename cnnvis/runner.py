@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import click
 import numpy as np
 import torch
 
@@ -120,9 +121,9 @@ def run_job(job: DreamJob) -> int:
     if kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None and kw.get("num_sizes", 1) == 1:
         kw["octaves"] = DEFAULT_OCTAVES  # with no sizing flag, grow through octaves up to the image size
     cfg = RenderConfig(**kw)
-    device = pick_device(job.device)
     if job.noise and job.image:
         raise InputError(f"both an image ('{job.image}') and --noise were given; drop one")
+    device = pick_device(job.device)
     init = None if job.noise else hwc_to_bchw(read_image(job.image or bundled_image_path()))
     model = load_model(job.model, job.weights, device)
     objective = build_objective(job, model, device)
@@ -133,7 +134,7 @@ def run_job(job: DreamJob) -> int:
     video_size = (max(2, round(final_size[0] * scale)), max(2, round(final_size[1] * scale)))
     frames: list[np.ndarray] = []
     stem, ext = os.path.splitext(job.out)
-    bar = tqdm(total=len(render.plan) * cfg.steps, disable=job.quiet, unit="step", dynamic_ncols=True, )
+    bar = tqdm(total=len(render.plan) * cfg.steps, disable=job.quiet, unit="step", dynamic_ncols=True)
 
     def on_step(p):
         bar.set_description(f"size {p.size_index + 1}/{p.num_sizes} {p.size[0]}x{p.size[1]}")
@@ -151,7 +152,7 @@ def run_job(job: DreamJob) -> int:
         if render.canvas is not None:
             path = f"{stem}.interrupted{ext}"
             save_image(path, to_uint8(render.image(), cfg.output))
-            print(f"interrupted: current image written to {path}", flush=True)
+            click.echo(f"interrupted: current image written to {path}")
         if job.video and frames:
             save_video(job.video, frames)
         return EXIT_INTERRUPTED
@@ -160,5 +161,5 @@ def run_job(job: DreamJob) -> int:
     if job.video:
         save_video(job.video, frames)
     if not job.quiet:
-        print(f"wrote {job.out} ({final.shape[-1]}x{final.shape[-2]})")
+        click.echo(f"wrote {job.out} ({final.shape[-1]}x{final.shape[-2]})")
     return 0

@@ -113,3 +113,18 @@ def test_list_layers_real_model(lite0):
     assert rows["blocks.4.2"] == ("InvertedResidual", (1, 112, 4, 4))
     assert rows["conv_stem"][1] == (1, 32, 32, 32)
     assert _hook_count(lite0.module) == 0
+
+
+def test_pre_activation_reachable_on_embedded_model(lite0):
+    """timm's BatchNormAct2d applies ReLU6 after its `drop`: hooking `.drop` gives pre-activation values."""
+    import skimage.data
+    import cv2
+
+    img = cv2.resize(skimage.data.coffee(), (224, 224), interpolation=cv2.INTER_AREA).astype("float32") / 255
+    x = lite0.normalize(torch.from_numpy(img).permute(2, 0, 1)[None])
+    pre, post = "blocks.4.2.bn1.drop", "blocks.4.2.bn1"
+    with FeatureCapture(lite0.module, [pre, post], stop_early=False) as cap, torch.no_grad():
+        feats = cap(x)
+    assert float(feats[post].min()) >= 0 and float(feats[post].max()) <= 6
+    assert float(feats[pre].min()) < 0 and float(feats[pre].max()) > 6  # not clipped by ReLU6
+    assert torch.equal(feats[pre].clamp(0, 6), feats[post])
