@@ -1,16 +1,36 @@
-"""cnnvis: deep dream, preferred images and feature inversion through one multiscale tiled pipeline."""
+"""cnnvis: deep dream, preferred images and feature inversion through one multiscale tiled pipeline.
 
-from .capture import FeatureCapture, list_layers
-from .config import RenderConfig
-from .errors import InputError
-from .models import DEFAULT_MODEL, LoadedModel, load_model
-from .objectives import Capture, Channel, Dream, Guide, Neuron, Objective
-from .render import Progress, Render, pick_device, render
+The public names below are imported on first use (PEP 562), so ``import cnnvis`` and the
+``cnnvis`` command start without loading torch until a command needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Capture", "Channel", "DEFAULT_MODEL", "Dream", "FeatureCapture", "Guide", "InputError",
-    "LoadedModel", "Neuron", "Objective", "Progress", "Render", "RenderConfig", "list_layers",
-    "load_model", "pick_device", "render",
-]
+_EXPORTS = {
+    "Capture": "objectives", "Channel": "objectives", "Dream": "objectives", "Guide": "objectives",
+    "Neuron": "objectives", "Objective": "objectives",
+    "FeatureCapture": "capture", "list_layers": "capture",
+    "RenderConfig": "config",
+    "InputError": "errors",
+    "DEFAULT_MODEL": "models", "LoadedModel": "models", "load_model": "models",
+    "Progress": "render", "Render": "render", "pick_device": "render", "render": "render",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnnvis' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,7 +1,8 @@
 """The ``cnnvis`` command line: builds a config, calls the library, draws progress, writes files.
 
 Bad input ends with one line on stderr naming the value and the fix, exit code 2. Ctrl-C
-writes the current image beside the output (``NAME.interrupted.EXT``) and exits 130.
+writes the current image beside the output (``NAME.interrupted.EXT``) and exits 130; before
+the first step there is nothing to write, and it exits 130 without a traceback.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from dataclasses import fields
 import click
 
 from .config import OPTIMIZERS, RenderConfig
-from .errors import InputError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
 
-EXIT_BAD_INPUT = 2
 
 
 def _fail(msg: str) -> None:
@@ -33,6 +33,10 @@ def friendly_errors(fn):
             return fn(*args, **kwargs)
         except InputError as e:
             _fail(str(e))
+        except KeyboardInterrupt:
+            # Before the first step (loading, probing): there is no image to save yet.
+            click.echo("interrupted before the first step; nothing written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 

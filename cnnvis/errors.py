@@ -5,6 +5,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+EXIT_BAD_INPUT = 2  # the CLI's exit code for an InputError
+EXIT_INTERRUPTED = 130  # the CLI's exit code after Ctrl-C (128 + SIGINT)
+
 
 class InputError(ValueError):
     """Bad input from a user: the message names the bad value and the fix, on one line.

@@ -13,13 +13,12 @@ import numpy as np
 import torch
 
 from .config import RenderConfig
-from .errors import InputError
+from .errors import EXIT_INTERRUPTED, InputError
 from .objectives import Dream, Guide, Channel, Neuron, Objective, Sum, parse_objective
 
 DEFAULT_LAYERS = {"efficientnet-lite0": "blocks.4.2", "efficientnet-lite1": "blocks.4.2", "efficientnet-lite2": "blocks.4.2"}
 DEFAULT_OCTAVES = 4
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
-EXIT_INTERRUPTED = 130
 
 
 @dataclass

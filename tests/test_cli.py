@@ -251,3 +251,23 @@ def test_subprocess_ctrl_c_writes_interrupted_image(tmp_path):
     img = iio.imread(interrupted)
     assert img.shape == (64, 64, 3)
     assert b"interrupted" in stdout
+
+
+def test_subprocess_ctrl_c_before_first_step_exits_130_without_traceback(tmp_path):
+    out = tmp_path / "early.png"
+    proc = subprocess.Popen([_exe(), "dream", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_env(), cwd=tmp_path)
+    time.sleep(0.7)  # inside main(), still importing torch / loading the model
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert b"Traceback" not in stderr and b"nothing written" in stderr
+    assert not out.exists()
+
+
+def test_import_and_help_do_not_load_torch():
+    code = "import sys, cnnvis, cnnvis.cli; assert 'torch' not in sys.modules, 'torch imported'; print(cnnvis.__version__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    help_proc = subprocess.run([_exe(), "--help"], capture_output=True, text=True, env=_env(), timeout=60)
+    assert help_proc.returncode == 0 and "dream" in help_proc.stdout

