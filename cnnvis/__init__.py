@@ -17,7 +17,7 @@ _EXPORTS = {
     "RenderConfig": "config",
     "InputError": "errors",
     "DEFAULT_MODEL": "models", "LoadedModel": "models", "load_model": "models",
-    "Progress": "render", "Render": "render", "pick_device": "render", "render": "render",
+    "Progress": "pipeline", "Render": "pipeline", "pick_device": "pipeline", "render": "pipeline",
 }
 
 __all__ = sorted(_EXPORTS)

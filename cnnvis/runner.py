@@ -107,7 +107,7 @@ def run_job(job: DreamJob) -> int:
 
     from .io import bundled_image_path, check_writable, hwc_to_bchw, read_image, save_image, save_video, to_uint8
     from .models import load_model
-    from .render import Render, pick_device
+    from .pipeline import Render, pick_device
 
     check_writable(job.out)
     if job.video:

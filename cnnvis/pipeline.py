@@ -1,5 +1,8 @@
 """The multiscale tiled optimization loop. Reports progress to a callback; never prints or writes.
 
+``cnnvis.render`` runs it. The module is not named ``render`` so that the function and the
+module can never shadow each other as attributes of the package.
+
 For each size of the plan, for each step: shift the tile grid, accumulate the objective's
 gradient tile by tile into one canvas-sized buffer, add the regularizers' gradients (strip by
 strip), take one optimizer step on the whole canvas. Between sizes the canvas and the
