@@ -3,19 +3,26 @@
 Usage:
     python bench/dream_memory.py                       # 512 1024 2048 4096, 2 steps each
     python bench/dream_memory.py --untiled             # also the untiled baseline up to 2048
+    python bench/dream_memory.py --cli                 # the `cnnvis dream PHOTO` command itself
 
 Prints one line per size: peak RSS (GB), median seconds per step, and microseconds per pixel
 per step (flat when the pipeline scales linearly). ``--untiled`` also measures a plain PyTorch
-dream step on the whole canvas at once (what untiled tools do), for comparison.
+dream step on the whole canvas at once (what untiled tools do), for comparison. ``--cli`` runs
+the real command on the bundled photo upscaled to each size (default 4 octaves, 1 step each,
+image init, file written) and reports its peak RSS and wall time instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
 CHILD = r"""
 import json, resource, sys, time, torch
@@ -55,6 +62,28 @@ def run(side: int, steps: int, untiled: bool, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_cli(side: int, steps: int, threads: int) -> dict:
+    """Peak RSS (GB) and wall seconds of `cnnvis dream PHOTO --steps N` on a side x side photo."""
+    import cv2
+    import imageio.v3 as iio
+
+    from cnnvis.io import bundled_image_path
+
+    with tempfile.TemporaryDirectory() as d:
+        photo = os.path.join(d, "photo.png")
+        iio.imwrite(photo, cv2.resize(iio.imread(bundled_image_path()), (side, side), interpolation=cv2.INTER_CUBIC))
+        exe = shutil.which("cnnvis") or os.path.join(os.path.dirname(sys.executable), "cnnvis")
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        # A fresh `time -v`-style measurement: the child's own peak, via wait4's rusage.
+        t = time.perf_counter()
+        proc = subprocess.Popen([exe, "dream", photo, "--steps", str(steps), "-q", "--out", os.path.join(d, "out.jpg")], env=env, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        if os.waitstatus_to_exitcode(status) != 0:
+            return {"side": side, "error": proc.stderr.read().decode().strip().splitlines()[-1]}
+        return {"side": side, "peak_rss_gb": usage.ru_maxrss / 1e6, "wall_s": wall}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
@@ -62,7 +91,17 @@ def main() -> None:
     ap.add_argument("--untiled", action="store_true", help="also run the untiled baseline at each size up to --untiled-max")
     ap.add_argument("--untiled-max", type=int, default=2048, help="largest side for the untiled baseline (4096 needs ~25 GB)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cli", action="store_true", help="measure the cnnvis dream command on a photo instead")
     args = ap.parse_args()
+    if args.cli:
+        print(f"{'cnnvis dream PHOTO (4 octaves)':32} {'side':>5} {'peak RSS GB':>11} {'wall s':>7}")
+        for side in args.sizes:
+            r = run_cli(side, args.steps, args.threads)
+            if "error" in r:
+                print(f"{'':32} {side:>5} failed: {r['error']}")
+            else:
+                print(f"{'':32} {side:>5} {r['peak_rss_gb']:>11.2f} {r['wall_s']:>7.1f}", flush=True)
+        return
     print(f"{'mode':8} {'side':>5} {'peak RSS GB':>11} {'s/step':>8} {'us/px/step':>10}")
     for side in args.sizes:
         for mode in (["tiled", "untiled"] if args.untiled and side <= args.untiled_max else ["tiled"]):

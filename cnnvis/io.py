@@ -38,7 +38,9 @@ def to_float_rgb(arr: np.ndarray, source: str = "image") -> np.ndarray:
     if a.dtype == np.bool_:
         a = a.astype(np.float32)
     elif np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+        top = float(np.iinfo(a.dtype).max)
+        a = a.astype(np.float32)
+        a /= top  # in place: at 4096x4096 a temporary would be another 200 MB
     else:
         a = a.astype(np.float32)
         if not np.isfinite(a).all():

@@ -84,17 +84,20 @@ def check_plan(plan: list[Size], min_size: int, model_name: str) -> None:
 
 
 def resize(x: torch.Tensor, size: Size, interpolation: int | None = None) -> torch.Tensor:
-    """Resize (1, C, H, W) float to (1, C, h, w) with OpenCV in float32 (bicubic up, area down).
+    """Resize (1, C, H, W) float to a contiguous (1, C, h, w) with OpenCV in float32.
 
-    Works channel-last in float32 so no value is clipped; returns a tensor on ``x``'s device.
+    Bicubic when enlarging, area when shrinking; no value is clipped. Works plane by plane,
+    straight into the output tensor, so the only large allocation is the result itself (at
+    4096x4096 an HWC round trip would add two more canvas-sized copies). Returns a tensor on
+    ``x``'s device.
     """
     h, w = size
     if tuple(x.shape[-2:]) == (h, w):
         return x.clone()
     if interpolation is None:
         interpolation = cv2.INTER_CUBIC if h * w > x.shape[-2] * x.shape[-1] else cv2.INTER_AREA
-    arr = x[0].detach().to("cpu", torch.float32).permute(1, 2, 0).contiguous().numpy()
-    out = cv2.resize(arr, (w, h), interpolation=interpolation)
-    if out.ndim == 2:
-        out = out[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None].to(x.device, x.dtype)
+    src = x[0].detach().to("cpu", torch.float32).contiguous()
+    out = torch.empty(1, src.shape[0], h, w, dtype=torch.float32)
+    for c in range(src.shape[0]):
+        cv2.resize(src[c].numpy(), (w, h), dst=out[0, c].numpy(), interpolation=interpolation)
+    return out.to(x.device, x.dtype)

@@ -80,8 +80,10 @@ class CanvasOptimizer:
                 full = resize(self.state(key), size, interpolation=cv2.INTER_LINEAR)
                 if key in ("square_avg", "exp_avg_sq"):
                     full.clamp_min_(0)
+                # Band states are views of one buffer: the optimizer updates them in place,
+                # and no second canvas-sized copy is made.
                 for a, band in zip(new.starts, new.bands):
-                    new.opt.state[band][key] = full[:, :, a:a + band.shape[-2]].clone()
+                    new.opt.state[band][key] = full[:, :, a:a + band.shape[-2]]
             else:
                 for band in new.bands:
                     new.opt.state[band][key] = value.clone() if isinstance(value, torch.Tensor) else value

@@ -86,7 +86,8 @@ class Render:
         self.device = torch.device(device)
         self.model.to(self.device)
         self.init = None if init is None else init.to(self.device, torch.float32)
-        base = tuple(self.init.shape[-2:]) if self.init is not None else (model.input_size, model.input_size)
+        self.from_image = init is not None
+        base = tuple(init.shape[-2:]) if init is not None else (model.input_size, model.input_size)
         self.plan: list[Size] = size_plan(base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale)
         check_plan(self.plan, model.min_size, model.name)
         self.tile = cfg.tile or model.input_size
@@ -100,8 +101,9 @@ class Render:
         self.canvas: torch.Tensor | None = None
         self.size_index = 0
         with self.capture:
-            # Fail on bad indices or sizes now, before any output or progress bar.
-            for size in dict.fromkeys(self.plan):
+            # Fail on bad indices or sizes now, before any output or progress bar: one probe
+            # per distinct tile shape.
+            for size in dict.fromkeys((min(self.tile, h), min(self.tile, w)) for h, w in self.plan):
                 self._probe(size)
 
     # ------------------------------------------------------------------ pieces
@@ -124,7 +126,7 @@ class Render:
 
     def _regularizers(self, step: int) -> list:
         c = self.cfg
-        target = c.p_target if c.p_target != "auto" else ("init" if self.init is not None else "zero")
+        target = c.p_target if c.p_target != "auto" else ("init" if self.from_image else "zero")
         tv_w = c.tv_weight + c.tv_step * (step // c.tv_step_every if c.tv_step_every else 0)
         return [
             TV(tv_w, c.tv_beta, c.tv_operator, c.tv_scale),
@@ -156,14 +158,14 @@ class Render:
         done = 0
         with self.capture:
             opt = CanvasOptimizer(self._initial_canvas(self.plan[0]), cfg)
+            if not (cfg.p_weight > 0 and self._regularizers(0)[1].target == "init"):
+                self.init = None  # only the p-norm toward the image needs it later: free it now
             for si, size in enumerate(self.plan):
                 if si > 0:
                     opt = opt.resized(size)
                 canvas = opt.canvas
                 self.canvas, self.size_index = canvas, si
-                ref = None
-                if self.init is not None and cfg.p_weight > 0:
-                    ref = resize(self.init, size)
+                ref = None if self.init is None else resize(self.init, size)
                 grad = torch.zeros_like(canvas)
                 for t in range(cfg.steps):
                     score, reg_loss, lr = self._step(canvas, opt, grad, ref, t)

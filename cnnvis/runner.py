@@ -127,6 +127,7 @@ def run_job(job: DreamJob) -> int:
     model = load_model(job.model, job.weights, device)
     objective = build_objective(job, model, device)
     render = Render(model, objective, cfg, init, device)
+    del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
 
     final_size = render.plan[-1]
     scale = min(1.0, VIDEO_SIDE / max(final_size))
