@@ -73,7 +73,7 @@ class TV:
         c = x.shape[1]
         # Both differences of every channel in one grouped convolution: output channels are
         # (dx_0, dy_0, dx_1, dy_1, ...). kornia.filters.filter2d runs one pass per kernel:
-        # 1.5x to 5.5x slower for loss + gradient (bench/tv_kernels.py).
+        # 1.6x to 7.7x slower for loss + gradient (bench/tv_kernels.py).
         w = _tv_kernels(self.operator).to(x)[:, None].repeat(c, 1, 1, 1)
         d = F.conv2d(x / self.scale, w, groups=c)
         if self.beta == 2:
