@@ -43,7 +43,7 @@ class CanvasOptimizer:
     """
 
     def __init__(self, canvas: torch.Tensor, cfg: RenderConfig, band_rows: int = BAND_ROWS):
-        self.canvas, self.cfg = canvas, cfg
+        self.canvas, self.cfg, self.band_rows = canvas, cfg, band_rows
         self.starts = list(range(0, canvas.shape[-2], band_rows))
         self.bands = [canvas[:, :, a:a + band_rows].requires_grad_(True) for a in self.starts]
         self.opt = make_optimizer(self.bands, cfg)
@@ -73,10 +73,10 @@ class CanvasOptimizer:
         Canvas-shaped state is resized bilinearly; squared-gradient averages are clamped at zero
         (interpolation can undershoot); scalars such as the step count are kept.
         """
-        new = CanvasOptimizer(resize(self.canvas, size), self.cfg, len(self.bands[0][0, 0]))
+        new = CanvasOptimizer(resize(self.canvas, size), self.cfg, self.band_rows)
         first = self.opt.state.get(self.bands[0], {})
         for key, value in first.items():
-            if isinstance(value, torch.Tensor) and value.shape == self.bands[0].shape or key in ("square_avg", "exp_avg_sq", "exp_avg", "momentum_buffer", "grad_avg"):
+            if isinstance(value, torch.Tensor) and value.dim() == 4:  # per-pixel state, (1, 3, rows, W)
                 full = resize(self.state(key), size, interpolation=cv2.INTER_LINEAR)
                 if key in ("square_avg", "exp_avg_sq"):
                     full.clamp_min_(0)

@@ -142,3 +142,15 @@ def test_render_config_rejects(kw, needle):
     with pytest.raises(InputError) as e:
         RenderConfig(**kw)
     assert needle in str(e.value)
+
+
+def test_resized_keeps_band_height_when_growing_from_a_small_canvas():
+    from cnnvis.config import RenderConfig
+    from cnnvis.optim import BAND_ROWS, CanvasOptimizer
+
+    cfg = RenderConfig()
+    small = CanvasOptimizer(torch.rand(1, 3, 40, 40), cfg)
+    small.step(torch.randn(1, 3, 40, 40))
+    big = small.resized((3 * BAND_ROWS, 64))
+    assert [b.shape[-2] for b in big.bands] == [BAND_ROWS] * 3
+    assert big.state("square_avg").shape == (1, 3, 3 * BAND_ROWS, 64)
