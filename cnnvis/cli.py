@@ -18,7 +18,6 @@ from .config import OPTIMIZERS, RenderConfig
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
 
 
-
 def _fail(msg: str) -> None:
     click.echo(f"Error: {msg}", err=True)
     sys.exit(EXIT_BAD_INPUT)

@@ -123,6 +123,23 @@ def check_writable(path: str) -> None:
         raise InputError(f"cannot tell the format of '{path}' from its extension; use .png or .jpg")
 
 
+VIDEO_EXTENSIONS = (".gif", ".mp4")
+
+
+def _video_extension(path: str) -> str:
+    """The lower-case extension of a video path; InputError unless it is .gif or .mp4."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in VIDEO_EXTENSIONS:
+        raise InputError(f"cannot write a video to '{path}'; use a .gif or .mp4 file name")
+    return ext
+
+
+def check_video_path(path: str) -> None:
+    """Raise InputError unless ``path`` is a writable .gif or .mp4 file name."""
+    check_writable(path)
+    _video_extension(path)
+
+
 def write_atomic(path: str, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
@@ -156,10 +173,9 @@ def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:
     """Write uint8 (H, W, 3) frames as an animated GIF or an MP4 (imageio-ffmpeg), atomically."""
     if not frames:
         return
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".gif":
+    if _video_extension(path) == ".gif":
         write_atomic(path, lambda tmp: iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0))
-    elif ext == ".mp4":
+    else:
         # H.264 wants even sides.
         h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
         stack = np.stack([f[:h, :w] for f in frames])
@@ -168,8 +184,6 @@ def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:
         else:
             # macro_block_size=2: keep the frame size (the default 16 would rescale frames).
             write_atomic(path, lambda tmp: iio.imwrite(tmp, stack, extension=".mp4", plugin="FFMPEG", fps=fps, macro_block_size=2))
-    else:
-        raise InputError(f"cannot write a video to '{path}'; use a .gif or .mp4 file name")
 
 
 def _has_pyav() -> bool:

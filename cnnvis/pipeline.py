@@ -124,9 +124,15 @@ class Render:
         gaussian_blur_(x, self.cfg.init_blur)
         return x.to(self.device)
 
+    def _p_target(self) -> str:
+        """Where the p-norm pulls: ``auto`` means toward the init image when there is one."""
+        if self.cfg.p_target != "auto":
+            return self.cfg.p_target
+        return "init" if self.from_image else "zero"
+
     def _regularizers(self, step: int) -> list:
         c = self.cfg
-        target = c.p_target if c.p_target != "auto" else ("init" if self.from_image else "zero")
+        target = self._p_target()
         tv_w = c.tv_weight + c.tv_step * (step // c.tv_step_every if c.tv_step_every else 0)
         return [
             TV(tv_w, c.tv_beta, c.tv_operator, c.tv_scale),
@@ -158,7 +164,7 @@ class Render:
         done = 0
         with self.capture:
             opt = CanvasOptimizer(self._initial_canvas(self.plan[0]), cfg)
-            if not (cfg.p_weight > 0 and self._regularizers(0)[1].target == "init"):
+            if not (cfg.p_weight > 0 and self._p_target() == "init"):
                 self.init = None  # only the p-norm toward the image needs it later: free it now
             for si, size in enumerate(self.plan):
                 if si > 0:

@@ -105,15 +105,13 @@ def run_job(job: DreamJob) -> int:
     """Run a dream job; return the process exit code (0, or 130 after Ctrl-C)."""
     from tqdm import tqdm
 
-    from .io import bundled_image_path, check_writable, hwc_to_bchw, read_image, save_image, save_video, to_uint8
+    from .io import bundled_image_path, check_video_path, check_writable, hwc_to_bchw, read_image, save_image, save_video, to_uint8
     from .models import load_model
     from .pipeline import Render, pick_device
 
     check_writable(job.out)
     if job.video:
-        check_writable(job.video)
-        if os.path.splitext(job.video)[1].lower() not in (".gif", ".mp4"):
-            raise InputError(f"cannot write a video to '{job.video}'; use a .gif or .mp4 file name")
+        check_video_path(job.video)
     if job.save_every < 0 or job.video_every < 1:
         raise InputError("--save-every must be >= 0 and --video-every >= 1")
     kw = dict(job.render_kw)
