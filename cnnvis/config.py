@@ -7,7 +7,8 @@ from dataclasses import dataclass, fields
 
 from .errors import InputError
 
-OPTIMIZERS = ("rmsprop", "sgd", "adam")
+OPTIMIZERS = ("rmsprop", "sgd", "adam", "gd", "lbfgs")
+PARAMS = ("pixel", "fft")
 
 
 @dataclass(frozen=True)
@@ -22,13 +23,28 @@ class RenderConfig:
         per forward pass, shift (a new random tile-grid offset every step), jitter (random
         roll of each tile's content by up to this many pixels).
     Init: init_scale (std of Gaussian noise around the model mean colour), init_blur (sigma, px).
-    Optimizer: rmsprop | sgd | adam; lr (pixel units per step); decay_rate (RMSProp's alpha);
-        momentum (sgd); lr_decay_every / lr_decay_factor; normalize_grad divides the objective's
-        gradient by its mean |g| each step (Google's deepdream), so regularizer weights mean the
-        same for every model and layer.
+    Parameterization: param pixel | fft (decorrelated Fourier image, see :mod:`cnnvis.param`),
+        fft_decay (the spectrum's 1/f**power).
+    Transforms (robustness, per batch of tiles): jitter, transform_scale (random zoom by up to
+        this fraction), transform_rotate (random rotation up to this many degrees).
+    Optimizer: rmsprop | sgd | adam | gd (icnn's gradient descent with momentum:
+        ``delta = momentum * delta + lr * g``) | lbfgs (one L-BFGS iteration per step, the
+        closure re-runs every tile). lr (pixel units per step), lr_end (linear schedule from lr
+        to lr_end over each size's steps, icnn's lr_start/lr_end); decay_rate (RMSProp's alpha);
+        momentum -> momentum_end (sgd, gd); lr_decay_every / lr_decay_factor; normalize_grad
+        divides the objective's gradient by its mean |g| each step (Google's deepdream, icnn),
+        so regularizer weights mean the same for every model and layer (ignored by lbfgs,
+        whose line search needs the true gradient); lbfgs_history.
+    Pixel operations after each step (pixel param only; icnn, after Yosinski et al. 2015):
+        pixel_decay -> pixel_decay_end pulls pixels toward the model mean by that fraction;
+        clamp_pixels keeps them in [0, 1]; clip_extreme (percentile of extreme values clipped),
+        clip_small_norm (percentile of pixels with the smallest colour norm reset to the mean)
+        and clip_small_contrib (percentile with the smallest |pixel x gradient| reset), each with
+        an ``_end`` value for a linear schedule and an ``_every`` period.
     Regularizers: TV (tv_weight, tv_beta, tv_operator, tv_scale, stepped by tv_step every
         tv_step_every steps), p-norm (p_weight, p_alpha, p_scale, p_target zero|init|auto),
-        auxiliary p-norm toward zero (aux_*), Gaussian blur (blur_sigma every blur_every steps).
+        auxiliary p-norm toward zero (aux_*), Gaussian blur (blur_sigma -> blur_sigma_end every
+        blur_every steps).
     Output: clip | rescale.
     """
 
@@ -45,14 +61,22 @@ class RenderConfig:
     batch_size: int = 4
     shift: bool = True
     jitter: int = 0
+    transform_scale: float = 0.0
+    transform_rotate: float = 0.0
+
+    param: str = "pixel"
+    fft_decay: float = 1.0
 
     init_scale: float = 0.1
     init_blur: float = 1.0
 
     optimizer: str = "rmsprop"
     lr: float = 0.01
+    lr_end: float | None = None
     decay_rate: float = 0.95
     momentum: float = 0.9
+    momentum_end: float | None = None
+    lbfgs_history: int = 100
     lr_decay_every: int = 0
     lr_decay_factor: float = 1.0
     normalize_grad: bool = True
@@ -74,14 +98,48 @@ class RenderConfig:
 
     blur_every: int = 0
     blur_sigma: float = 0.5
+    blur_sigma_end: float | None = None
+
+    pixel_decay: float = 0.0
+    pixel_decay_end: float | None = None
+    clamp_pixels: bool = False
+    clip_extreme: float = 0.0
+    clip_extreme_end: float | None = None
+    clip_extreme_every: int = 4
+    clip_small_norm: float = 0.0
+    clip_small_norm_end: float | None = None
+    clip_small_norm_every: int = 4
+    clip_small_contrib: float = 0.0
+    clip_small_contrib_end: float | None = None
+    clip_small_contrib_every: int = 4
 
     output: str = "clip"
     seed: int = 0
 
     def __post_init__(self):
-        _positive(self, "lr", "steps", "batch_size", "octave_scale", "tv_scale", "p_scale", "aux_p_scale", "num_sizes")
-        _finite_nonneg(self, "decay_rate", "momentum", "tv_weight", "tv_beta", "tv_step", "p_weight", "p_alpha", "aux_p_weight", "aux_p_alpha", "init_scale", "init_blur", "blur_sigma", "lr_decay_factor", "jitter")
-        for name in ("lr_decay_every", "tv_step_every", "blur_every"):
+        _positive(self, "lr", "steps", "batch_size", "octave_scale", "tv_scale", "p_scale", "aux_p_scale", "num_sizes", "fft_decay", "lbfgs_history")
+        _finite_nonneg(self, "decay_rate", "momentum", "tv_weight", "tv_beta", "tv_step", "p_weight", "p_alpha", "aux_p_weight", "aux_p_alpha", "init_scale", "init_blur", "blur_sigma", "lr_decay_factor", "jitter",
+                       "transform_scale", "transform_rotate", "pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib")
+        for name in ("lr_end", "momentum_end", "blur_sigma_end", "pixel_decay_end", "clip_extreme_end", "clip_small_norm_end", "clip_small_contrib_end"):
+            if getattr(self, name) is not None:
+                _finite_nonneg(self, name)
+        for name in ("pixel_decay", "pixel_decay_end"):
+            v = getattr(self, name)
+            if v is not None and v >= 1:
+                raise InputError(f"{_flag(name)} must be in [0, 1) (a fraction pulled toward the mean per step), got {v}")
+        for name in ("clip_extreme", "clip_extreme_end", "clip_small_norm", "clip_small_norm_end", "clip_small_contrib", "clip_small_contrib_end"):
+            v = getattr(self, name)
+            if v is not None and v > 100:
+                raise InputError(f"{_flag(name)} is a percentile and must be in [0, 100], got {v}")
+        if self.transform_scale >= 1:
+            raise InputError(f"--transform-scale must be below 1 (a fraction of the tile), got {self.transform_scale}")
+        if self.param not in PARAMS:
+            raise InputError(f"unknown --param '{self.param}'; use one of {', '.join(PARAMS)}")
+        if self.param != "pixel":
+            for name in ("pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib", "blur_every"):
+                if getattr(self, name):
+                    raise InputError(f"{_flag(name)} edits pixels in place and needs --param pixel, not --param {self.param}")
+        for name in ("lr_decay_every", "tv_step_every", "blur_every", "clip_extreme_every", "clip_small_norm_every", "clip_small_contrib_every"):
             if getattr(self, name) < 0:
                 raise InputError(f"{_flag(name)} must be >= 0 (0 = off), got {getattr(self, name)}")
         if self.optimizer not in OPTIMIZERS:
@@ -96,6 +154,11 @@ class RenderConfig:
             raise InputError(f"--overlap must be >= 0, got {self.overlap}")
         if not 0 <= self.decay_rate < 1:
             raise InputError(f"--decay-rate must be in [0, 1), got {self.decay_rate}")
+
+    def scheduled(self, name: str, frac: float) -> float:
+        """``name`` linearly scheduled to ``name_end`` at ``frac`` in [0, 1] of a size's steps."""
+        start, end = getattr(self, name), getattr(self, name + "_end")
+        return start if end is None else start + (end - start) * frac
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

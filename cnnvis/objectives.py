@@ -29,12 +29,15 @@ class Capture:
         feats: dotted layer name -> activations (B, C, h', w').
         windows: where each tile lies on the canvas, length B.
         canvas: (H, W) of the current size, pixels.
+        targets: for objectives with a reference image, the reference's activations over the
+            same windows (B, C, h', w'), detached; otherwise None.
     """
 
     image: torch.Tensor
     feats: Mapping[str, torch.Tensor]
     windows: Sequence[Window]
     canvas: tuple[int, int]
+    targets: Mapping[str, torch.Tensor] | None = None
 
 
 class Objective:

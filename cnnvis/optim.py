@@ -17,20 +17,66 @@ from .octaves import Size, resize
 BAND_ROWS = 256
 
 
+class MomentumGD(torch.optim.Optimizer):
+    """icnn's gradient descent with momentum: ``delta = momentum * delta + lr * g; x -= delta``.
+
+    Unlike ``torch.optim.SGD`` (``v = m v + g; x -= lr v``) the learning rate enters the
+    velocity, so icnn's linear lr schedule (lr_start -> lr_end) shrinks new steps without
+    rescaling the momentum already built up (Shen et al. 2019, icnn's ``icnn_gd``).
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9):
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "delta" not in state:
+                    state["delta"] = torch.zeros_like(p)
+                d = state["delta"]
+                d.mul_(group["momentum"]).add_(p.grad, alpha=group["lr"])
+                p.sub_(d)
+        return loss
+
+
 def make_optimizer(params: Sequence[torch.Tensor], cfg: RenderConfig) -> torch.optim.Optimizer:
-    """RMSProp (cnn-vis's default), SGD with momentum, or Adam over ``params``."""
+    """RMSProp (cnn-vis's default), SGD with momentum, Adam, icnn's GD or L-BFGS over ``params``."""
     if cfg.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.decay_rate, eps=1e-8)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == "gd":
+        return MomentumGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == "lbfgs":
+        # One iteration per pipeline step; the strong-Wolfe line search re-evaluates the closure
+        # (every tile, forward and backward) as often as it needs.
+        return torch.optim.LBFGS(params, lr=cfg.lr, max_iter=1, history_size=cfg.lbfgs_history, line_search_fn="strong_wolfe")
     return torch.optim.Adam(params, lr=cfg.lr)
 
 
 def lr_at(cfg: RenderConfig, step: int) -> float:
-    """Learning rate at ``step`` (0-based, within a size): decayed by a factor every N steps."""
+    """Learning rate at ``step`` (0-based, within a size): the linear lr -> lr_end schedule,
+    times ``lr_decay_factor`` every ``lr_decay_every`` steps."""
+    lr = cfg.scheduled("lr", step / max(1, cfg.steps - 1))
     if cfg.lr_decay_every <= 0:
-        return cfg.lr
-    return cfg.lr * cfg.lr_decay_factor ** (step // cfg.lr_decay_every)
+        return lr
+    return lr * cfg.lr_decay_factor ** (step // cfg.lr_decay_every)
+
+
+def set_hyper(opt: torch.optim.Optimizer, lr: float, momentum: float | None = None) -> None:
+    """Set the learning rate (and the momentum of SGD and icnn's GD) of every group.
+
+    RMSProp also has a ``momentum`` entry, which cnn-vis leaves at 0: it is not touched."""
+    heavy_ball = isinstance(opt, (torch.optim.SGD, MomentumGD))
+    for g in opt.param_groups:
+        g["lr"] = lr
+        if momentum is not None and heavy_ball:
+            g["momentum"] = momentum
 
 
 class CanvasOptimizer:
@@ -48,9 +94,8 @@ class CanvasOptimizer:
         self.bands = [canvas[:, :, a:a + band_rows].requires_grad_(True) for a in self.starts]
         self.opt = make_optimizer(self.bands, cfg)
 
-    def set_lr(self, lr: float) -> None:
-        for g in self.opt.param_groups:
-            g["lr"] = lr
+    def set_lr(self, lr: float, momentum: float | None = None) -> None:
+        set_hyper(self.opt, lr, momentum)
 
     def step(self, grad: torch.Tensor) -> None:
         """One update of the canvas, in place, from ``grad`` (1, 3, H, W) of the loss to minimize."""

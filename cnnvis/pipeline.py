@@ -23,10 +23,12 @@ from .errors import InputError
 from .models import LoadedModel
 from .objectives import Capture, Objective
 from .octaves import Size, check_plan, resize, size_plan
-from .optim import CanvasOptimizer, lr_at
+from . import pixelops
+from .optim import CanvasOptimizer, lr_at, make_optimizer, set_hyper
+from .param import FourierImage
 from .regularizers import TV, PNorm, gaussian_blur_, regularizer_gradient
 from .tiling import Window, layout, tiled_gradient
-from .transforms import jitter_roll
+from .transforms import jitter_roll, random_affine
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -74,20 +76,28 @@ class Render:
 
     Args:
         model: the network and its preprocessing.
-        objective: what to maximize (its ``.layers`` are hooked).
+        objective: what to maximize (its ``.layers`` are hooked). An objective with a
+            ``reference`` image (1, 3, H, W) gets, for every tile, the reference's activations
+            over the same window and under the same transforms as ``Capture.targets``.
         cfg: every setting; see :class:`RenderConfig`.
         init: (1, 3, H, W) RGB in [0, 1] to start from (sizes relative to it), or ``None`` for noise
             (sizes relative to the model input).
         device: where tiles are computed and the canvas lives.
+        size: (H, W) base size for a noise start instead of the model input.
+        mask: (1, 1, H, W) in [0, 1] over the base size: only masked pixels change (cnnpref's image
+            mask); resized with the canvas.
     """
 
-    def __init__(self, model: LoadedModel, objective: Objective, cfg: RenderConfig, init: torch.Tensor | None = None, device: torch.device | str = "cpu"):
+    def __init__(self, model: LoadedModel, objective: Objective, cfg: RenderConfig, init: torch.Tensor | None = None, device: torch.device | str = "cpu", size: Size | None = None, mask: torch.Tensor | None = None):
         self.model, self.objective, self.cfg = model, objective, cfg
         self.device = torch.device(device)
         self.model.to(self.device)
         self.init = None if init is None else init.to(self.device, torch.float32)
         self.from_image = init is not None
-        base = tuple(init.shape[-2:]) if init is not None else (model.input_size, model.input_size)
+        if init is not None:
+            base = tuple(init.shape[-2:])
+        else:
+            base = tuple(size) if size is not None else (model.input_size, model.input_size)
         self.plan: list[Size] = size_plan(base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale)
         check_plan(self.plan, model.min_size, model.name)
         self.tile = cfg.tile or model.input_size
@@ -96,15 +106,21 @@ class Render:
         self.overlap = self.tile // 4 if cfg.overlap is None else cfg.overlap
         if self.overlap >= self.tile:
             raise InputError(f"--overlap {self.overlap} must be smaller than the tile ({self.tile}); e.g. --overlap {self.tile // 4}")
+        self.reference = getattr(objective, "reference", None)
+        if self.reference is not None:
+            self.reference = self.reference.to(self.device, torch.float32)
+        self.mask = None if mask is None else mask.to(self.device, torch.float32)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
         self.canvas: torch.Tensor | None = None
         self.size_index = 0
+        self._ref = self._mask = None
+        self._tgen = torch.Generator()
         with self.capture:
             # Fail on bad indices or sizes now, before any output or progress bar: one probe
             # per distinct tile shape.
-            for size in dict.fromkeys((min(self.tile, h), min(self.tile, w)) for h, w in self.plan):
-                self._probe(size)
+            for size_ in dict.fromkeys((min(self.tile, h), min(self.tile, w)) for h, w in self.plan):
+                self._probe(size_)
 
     # ------------------------------------------------------------------ pieces
     def image(self) -> torch.Tensor:
@@ -140,10 +156,22 @@ class Render:
             PNorm(c.aux_p_weight, c.aux_p_alpha, c.aux_p_scale, "zero", self.model.mean),
         ]
 
+    def _transform(self, x: torch.Tensor) -> torch.Tensor:
+        x = jitter_roll(x, self.cfg.jitter, self._tgen)
+        return random_affine(x, self.cfg.transform_scale, self.cfg.transform_rotate, self._tgen)
+
     def _score(self, tiles: torch.Tensor, windows: Sequence[Window]) -> torch.Tensor:
-        x = jitter_roll(tiles, self.cfg.jitter, self.gen)
-        feats = self.capture(self.model.normalize(x))
-        return self.objective(Capture(tiles, feats, windows, tuple(self.canvas.shape[-2:])))
+        b = tiles.shape[0]
+        x = tiles
+        if self._ref is not None:
+            # The reference crops ride in the same batch, so they get the same transform.
+            x = torch.cat([tiles] + [self._ref[:, :, w.y0:w.y1, w.x0:w.x1] for w in windows])
+        feats = self.capture(self.model.normalize(self._transform(x)))
+        targets = None
+        if self._ref is not None:
+            targets = {k: v[b:].detach() for k, v in feats.items()}
+            feats = {k: v[:b] for k, v in feats.items()}
+        return self.objective(Capture(tiles, feats, windows, tuple(self.canvas.shape[-2:]), targets))
 
     def _probe(self, size: Size) -> None:
         """One forward pass on a tile: catches sizes the network cannot take and bad indices."""
@@ -156,57 +184,152 @@ class Render:
             raise InputError(f"{self.model.name} cannot take a {th}x{tw} tile ({str(e).splitlines()[0][:100]}); use a larger --tile or size") from None
         self.objective.check(feats)
 
+    # ------------------------------------------------------------------ state per size
+    def _start(self, size: Size, prev: _State | None) -> _State:
+        """The parameterization and optimizer at ``size``, carried over from ``prev``."""
+        cfg = self.cfg
+        if cfg.param == "fft":
+            if prev is not None:
+                fimg = prev.fimg.resized(size)
+            else:
+                fimg = FourierImage(size, None if self.init is None else resize(self.init, size), cfg.fft_decay, gen=self.gen, device=self.device)
+            # A new spectrum per size: its optimizer state has another shape and starts afresh.
+            return _State(fimg.image().detach(), make_optimizer(fimg.parameters(), cfg), fimg=fimg)
+        if cfg.optimizer == "lbfgs":
+            canvas = self._initial_canvas(size) if prev is None else resize(prev.canvas.detach(), size)
+            canvas.requires_grad_(True)
+            # L-BFGS's curvature pairs are vectors of the old size: a new size starts a new history.
+            return _State(canvas, make_optimizer([canvas], cfg))
+        opt = CanvasOptimizer(self._initial_canvas(size), cfg) if prev is None else prev.bands.resized(size)
+        return _State(opt.canvas, opt.opt, bands=opt)
+
     # ------------------------------------------------------------------ loop
     def run(self, callback: Callable[[Progress], None] | None = None) -> torch.Tensor:
         """Optimize through every size; return the final canvas (1, 3, H, W) float (unclipped)."""
         cfg = self.cfg
         total = len(self.plan) * cfg.steps
         done = 0
+        state = None
         with self.capture:
-            opt = CanvasOptimizer(self._initial_canvas(self.plan[0]), cfg)
-            if not (cfg.p_weight > 0 and self._p_target() == "init"):
-                self.init = None  # only the p-norm toward the image needs it later: free it now
             for si, size in enumerate(self.plan):
-                if si > 0:
-                    opt = opt.resized(size)
-                canvas = opt.canvas
-                self.canvas, self.size_index = canvas, si
+                state = self._start(size, state)
+                if si == 0 and not (cfg.p_weight > 0 and self._p_target() == "init"):
+                    self.init = None  # only the p-norm toward the image needs it later: free it now
+                self.canvas, self.size_index = state.canvas, si
                 ref = None if self.init is None else resize(self.init, size)
-                grad = torch.zeros_like(canvas)
+                self._ref = None if self.reference is None else resize(self.reference, size)
+                self._mask = None if self.mask is None else resize(self.mask, size).clamp_(0, 1)
+                grad = torch.zeros_like(state.canvas)
                 for t in range(cfg.steps):
-                    score, reg_loss, lr = self._step(canvas, opt, grad, ref, t)
+                    score, reg_loss, lr = self._step(state, grad, ref, t)
                     done += 1
                     if callback is not None:
                         callback(Progress(done, total, si, len(self.plan), size, t + 1, cfg.steps, score, reg_loss, lr, self))
                 del grad, ref
-        return canvas
+        self._ref = self._mask = None
+        return self.canvas.detach()
 
-    def _step(self, canvas: torch.Tensor, opt: CanvasOptimizer, grad: torch.Tensor, ref, t: int) -> tuple[float, float, float]:
-        cfg = self.cfg
-        lr = lr_at(cfg, t)
-        opt.set_lr(lr)
+    def _image_gradient(self, canvas: torch.Tensor, grad: torch.Tensor, ref, t: int, offset: tuple[int, int], seed: int, normalize: bool) -> tuple[float, float]:
+        """Fill ``grad`` with d(loss)/d(canvas), loss = -score + regularizers; return (score, reg loss)."""
         h, w = canvas.shape[-2:]
-        stride = max(1, min(self.tile, h, w) - self.overlap)
-        if cfg.shift:
-            oy, ox = (int(v) for v in torch.randint(0, stride, (2,), generator=self.gen))
-        else:
-            oy = ox = 0
-        tiles = layout(h, w, self.tile, self.overlap, (oy, ox), device=self.device)
+        self._tgen.manual_seed(seed)  # the same transforms however often L-BFGS re-evaluates
+        tiles = layout(h, w, self.tile, self.overlap, offset, device=self.device)
         grad.zero_()
-        score = tiled_gradient(canvas, tiles, self._score, cfg.batch_size, grad)
+        score = tiled_gradient(canvas.detach(), tiles, self._score, self.cfg.batch_size, grad)
         grad.neg_()  # the optimizer minimizes -score + regularizers
-        if cfg.normalize_grad:
-            # Google's deepdream divides the step by mean |g|: the objective's scale then
+        if normalize:
+            # Google's deepdream and icnn divide the step by mean |g|: the objective's scale then
             # no longer depends on the layer or model, and regularizer weights keep a meaning.
             grad.div_(float(torch.linalg.vector_norm(grad, ord=1)) / grad.numel() + 1e-12)
-        reg_loss = regularizer_gradient(canvas, self._regularizers(t), grad, ref)
-        opt.step(grad)
-        if cfg.blur_every and (t + 1) % cfg.blur_every == 0:
-            with torch.no_grad():
-                gaussian_blur_(canvas, cfg.blur_sigma)
+        reg_loss = regularizer_gradient(canvas.detach(), self._regularizers(t), grad, ref)
+        if self._mask is not None:
+            grad.mul_(self._mask)
+        return score, reg_loss
+
+    def _step(self, st: _State, grad: torch.Tensor, ref, t: int) -> tuple[float, float, float]:
+        cfg = self.cfg
+        frac = t / max(1, cfg.steps - 1)
+        lr = lr_at(cfg, t)
+        set_hyper(st.opt, lr, cfg.scheduled("momentum", frac))
+        h, w = st.canvas.shape[-2:]
+        stride = max(1, min(self.tile, h, w) - self.overlap)
+        offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
+        if st.fimg is None and cfg.optimizer != "lbfgs":
+            score, reg_loss = self._image_gradient(st.canvas, grad, ref, t, offset, seed, cfg.normalize_grad)
+            st.bands.step(grad)
+        else:
+            score, reg_loss = self._step_whole(st, grad, ref, t, offset, seed)
+        if st.fimg is None:
+            self._pixel_ops(st.canvas, grad, t, frac)
         return score, reg_loss, lr
 
+    def _step_whole(self, st: _State, grad, ref, t, offset, seed) -> tuple[float, float]:
+        """One step of an optimizer over a whole parameter (Fourier spectrum, or L-BFGS pixels)."""
+        cfg = self.cfg
+        lbfgs = cfg.optimizer == "lbfgs"
+        last = {}
 
-def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu", callback: Callable[[Progress], None] | None = None) -> torch.Tensor:
+        def closure():
+            st.opt.zero_grad()
+            if st.fimg is not None:
+                img = st.fimg.image()
+                canvas = img.detach()
+            else:
+                if cfg.clamp_pixels:
+                    with torch.no_grad():
+                        st.canvas.clamp_(0, 1)  # projected L-BFGS: every evaluation in range
+                img = canvas = st.canvas
+            self.canvas = canvas
+            last["score"], last["reg"] = self._image_gradient(canvas, grad, ref, t, offset, seed, cfg.normalize_grad and not lbfgs)
+            if st.fimg is not None:
+                img.backward(grad)
+            else:
+                st.canvas.grad = grad.clone()
+            return torch.tensor(-last["score"] + last["reg"])
+
+        if lbfgs:
+            st.opt.step(closure)
+        else:
+            closure()
+            st.opt.step()
+        if st.fimg is not None:
+            with torch.no_grad():
+                st.canvas = self.canvas = st.fimg.image()
+        return last["score"], last["reg"]
+
+    @torch.no_grad()
+    def _pixel_ops(self, canvas: torch.Tensor, grad: torch.Tensor, t: int, frac: float) -> None:
+        """icnn's per-step pixel operations, in its order: decay, clip, blur."""
+        cfg, mean = self.cfg, self.model.mean
+        pixelops.decay_(canvas, cfg.scheduled("pixel_decay", frac), mean)
+        if cfg.clamp_pixels:
+            canvas.clamp_(0, 1)
+        for name, fn in (("clip_extreme", lambda p: pixelops.clip_extreme_(canvas, p)),
+                         ("clip_small_norm", lambda p: pixelops.clip_small_norm_(canvas, p, mean)),
+                         ("clip_small_contrib", lambda p: pixelops.clip_small_contrib_(canvas, grad, p, mean))):
+            every = getattr(cfg, name + "_every")
+            if getattr(cfg, name) and every and (t + 1) % every == 0:
+                fn(cfg.scheduled(name, frac))
+        if cfg.blur_every and (t + 1) % cfg.blur_every == 0:
+            gaussian_blur_(canvas, cfg.scheduled("blur_sigma", frac))
+        if self._mask is not None:
+            # outside the image mask the canvas stays at the model's mean colour
+            m = torch.tensor(mean, dtype=canvas.dtype, device=canvas.device).view(1, 3, 1, 1)
+            canvas.sub_(m).mul_(self._mask).add_(m)
+
+
+@dataclass
+class _State:
+    """The optimized canvas at one size: ``canvas`` (1, 3, H, W), the torch optimizer, and either
+    the band optimizer (pixel param) or the Fourier image."""
+
+    canvas: torch.Tensor
+    opt: torch.optim.Optimizer
+    bands: CanvasOptimizer | None = None
+    fimg: FourierImage | None = None
+
+
+def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu", callback: Callable[[Progress], None] | None = None, size: Size | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Run the pipeline once; see :class:`Render`. Returns the final canvas (1, 3, H, W)."""
-    return Render(model, objective, cfg or RenderConfig(), init, device).run(callback)
+    return Render(model, objective, cfg or RenderConfig(), init, device, size, mask).run(callback)

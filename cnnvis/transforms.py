@@ -16,3 +16,24 @@ def jitter_roll(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.
         return x
     dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=gen))
     return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+
+
+def random_affine(x: torch.Tensor, max_scale: float, max_degrees: float, gen: torch.Generator) -> torch.Tensor:
+    """Zoom by a factor in [1 - max_scale, 1 + max_scale] and rotate by up to ``max_degrees``
+    about the centre of the tile batch (B, C, h, w), one draw per batch (kornia, reflected border).
+
+    Transformation robustness (Mordvintsev et al. 2015; Olah et al. 2017): a visualization that
+    survives small zooms and rotations is made of structure the network reads, not of
+    adversarial pixel patterns. Differentiable, so the gradient is warped back.
+    """
+    if max_scale <= 0 and max_degrees <= 0:
+        return x
+    from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
+
+    u = torch.rand(2, generator=gen) * 2 - 1
+    b, _, h, w = x.shape
+    centre = torch.tensor([[(w - 1) / 2, (h - 1) / 2]], dtype=x.dtype, device=x.device).expand(b, 2)
+    angle = torch.full((b,), float(u[0]) * max_degrees, dtype=x.dtype, device=x.device)
+    scale = torch.full((b, 2), 1 + float(u[1]) * max_scale, dtype=x.dtype, device=x.device)
+    m = get_rotation_matrix2d(centre, angle, scale)
+    return warp_affine(x, m, (h, w), padding_mode="reflection", align_corners=True)

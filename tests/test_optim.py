@@ -135,7 +135,7 @@ def test_lr_at():
 
 @pytest.mark.parametrize("kw,needle", [
     ({"lr": 0}, "--lr"), ({"lr": float("nan")}, "--lr"), ({"steps": 0}, "--steps"), ({"decay_rate": 1.0}, "--decay-rate"),
-    ({"optimizer": "lbfgs"}, "'lbfgs'"), ({"lr_decay_every": -1}, "--lr-decay-every"), ({"tv_weight": -1.0}, "--tv-weight"),
+    ({"optimizer": "bfgs"}, "'bfgs'"), ({"lr_decay_every": -1}, "--lr-decay-every"), ({"tv_weight": -1.0}, "--tv-weight"),
     ({"tile": 0}, "--tile"), ({"overlap": -2}, "--overlap"), ({"p_target": "x"}, "--p-target"), ({"output": "y"}, "'y'"),
 ])
 def test_render_config_rejects(kw, needle):

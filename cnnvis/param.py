@@ -1,0 +1,81 @@
+"""Image parameterizations: what the optimizer actually changes.
+
+``pixel``: the canvas itself (cnn-vis, icnn). The pipeline steps it in row bands.
+
+``fft``: a Fourier spectrum in a decorrelated colour space, mapped to RGB through a sigmoid
+(Olah et al. 2017, "Feature Visualization", Distill; lucid's ``fft_image`` +
+``to_valid_rgb``). Each frequency is scaled by ``1 / f**decay_power``, so a gradient step
+changes low frequencies as easily as high ones: plain pixel gradients are dominated by high
+frequencies and give noisy images. The colour decorrelation (the square root of ImageNet's
+colour covariance) does the same across channels. The sigmoid keeps every pixel in (0, 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .octaves import Size, resize
+
+PARAMS = ("pixel", "fft")
+
+# Square root of the colour correlation of ImageNet pixels (lucid), scaled so that its largest
+# column has unit norm.
+_COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+_COLOR = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
+# lucid divides the spectrum image by 4 so that a unit-variance spectrum gives a mild image
+_MAGIC = 4.0
+
+
+def _freq_scale(h: int, w: int, decay_power: float) -> torch.Tensor:
+    """(h, w // 2 + 1) spectrum weights ``sqrt(h w) / max(f, 1 / max(h, w)) ** decay_power``."""
+    fy = torch.fft.fftfreq(h)[:, None]
+    fx = torch.fft.rfftfreq(w)[None, :]
+    f = torch.sqrt(fy * fy + fx * fx).clamp_min(1.0 / max(h, w))
+    return f.pow(-decay_power) * math.sqrt(h * w)
+
+
+class FourierImage:
+    """A (1, 3, H, W) image in (0, 1) parameterized by a scaled, colour-decorrelated spectrum.
+
+    Args:
+        size: (H, W) pixels.
+        init: (1, 3, H, W) in [0, 1] to start from, or None for a random spectrum of std ``sd``.
+        decay_power: 1 = lucid's default; larger favours lower frequencies.
+        gen: the seeded generator for the random start.
+    """
+
+    def __init__(self, size: Size, init: torch.Tensor | None = None, decay_power: float = 1.0, sd: float = 0.01, gen: torch.Generator | None = None, device: torch.device | str = "cpu"):
+        h, w = size
+        self.size = (h, w)
+        self.scale = _freq_scale(h, w, decay_power).to(device)
+        self.decay_power = decay_power
+        if init is None:
+            spec = torch.randn(1, 3, h, w // 2 + 1, 2, generator=gen) * sd
+        else:
+            spec = self._spectrum_of(init.to(device, torch.float32))
+        self.spectrum = spec.to(device).requires_grad_(True)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.spectrum]
+
+    def image(self) -> torch.Tensor:
+        """The image (1, 3, H, W) in (0, 1), differentiable with respect to the spectrum."""
+        spec = torch.view_as_complex(self.spectrum) * self.scale
+        x = torch.fft.irfft2(spec, s=self.size, norm="ortho") / _MAGIC
+        x = torch.einsum("ij,bjhw->bihw", _COLOR.to(x), x)
+        return torch.sigmoid(x)
+
+    def _spectrum_of(self, img: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`image` (pixels clamped into (0, 1) first)."""
+        y = torch.logit(img.clamp(1e-4, 1 - 1e-4))
+        z = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR).to(y), y) * _MAGIC
+        spec = torch.fft.rfft2(z, norm="ortho") / self.scale
+        return torch.view_as_real(spec).contiguous()
+
+    def resized(self, size: Size) -> FourierImage:
+        """A new parameterization at ``size`` whose image is this one's, resized."""
+        with torch.no_grad():
+            img = resize(self.image(), size)
+        return FourierImage(size, img, self.decay_power, device=self.spectrum.device)
