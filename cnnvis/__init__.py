@@ -18,6 +18,11 @@ _EXPORTS = {
     "InputError": "errors",
     "DEFAULT_MODEL": "models", "LoadedModel": "models", "load_model": "models",
     "Progress": "pipeline", "Render": "pipeline", "pick_device": "pipeline", "render": "pipeline",
+    "Invert": "inversion", "MaskedUnits": "inversion",
+    "reconstruct_image": "recon", "invert_image": "recon", "generate_image": "recon", "unit_mask": "recon",
+    "receptive_field_mask": "recon",
+    "pixel_correlation": "metrics", "ssim": "metrics", "feature_errors": "metrics", "quality": "metrics",
+    "load_features": "features_io", "resolve_layer": "capture",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,6 +15,9 @@ from .config import RenderConfig
 from .octaves import Size, resize
 
 BAND_ROWS = 256
+# torch derives max_eval from max_iter (1.25 x 1 -> 1), which would let the line search accept
+# its first trial point however bad: allow it real bracketing and zooming.
+LBFGS_MAX_EVALS = 20
 
 
 class MomentumGD(torch.optim.Optimizer):
@@ -55,7 +58,7 @@ def make_optimizer(params: Sequence[torch.Tensor], cfg: RenderConfig) -> torch.o
     if cfg.optimizer == "lbfgs":
         # One iteration per pipeline step; the strong-Wolfe line search re-evaluates the closure
         # (every tile, forward and backward) as often as it needs.
-        return torch.optim.LBFGS(params, lr=cfg.lr, max_iter=1, history_size=cfg.lbfgs_history, line_search_fn="strong_wolfe")
+        return torch.optim.LBFGS(params, lr=cfg.lr, max_iter=1, max_eval=LBFGS_MAX_EVALS, history_size=cfg.lbfgs_history, line_search_fn="strong_wolfe")
     return torch.optim.Adam(params, lr=cfg.lr)
 
 

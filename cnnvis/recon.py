@@ -1,0 +1,280 @@
+"""The researcher's API: ``reconstruct_image`` (icnn) and ``generate_image`` (cnnpref).
+
+Both are thin front ends to the one pipeline (:class:`cnnvis.pipeline.Render`): they turn
+icnn-style options into a :class:`RenderConfig`, build an :class:`Invert` or
+:class:`MaskedUnits` objective, run, and return float32 HxWx3 images in [0, 1].
+
+Defaults are the settings measured best in ``bench/inversion.py`` (bench/RESULTS.md), not
+icnn's: Adam on pixels with a strong TV prior and a linear lr decay reaches the issue's
+pixel-correlation targets at 200 iterations where icnn's defaults do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
+
+import numpy as np
+import torch
+
+from .config import RenderConfig
+from .errors import InputError, did_you_mean
+from .inversion import Invert, MaskedUnits, as_feature
+from .models import LoadedModel, load_model
+from .octaves import Size
+
+# Inversion defaults (bench/inversion.py). Pixel units are [0, 1].
+INVERT_DEFAULTS = dict(steps=200, optimizer="adam", tv_weight=2.0, init_scale=0.0, init_blur=0.0,
+                       normalize_grad=True, shift=False, clamp_pixels=True, batch_size=4)
+# ... and per optimizer, applied under the user's options
+INVERT_OPTIMIZER_DEFAULTS = {
+    "adam": dict(lr=0.1, lr_end=0.01),
+    "rmsprop": dict(lr=0.01, lr_end=0.001),
+    "sgd": dict(lr=0.01, momentum=0.9),
+    "gd": dict(lr=2 / 255, lr_end=1e-3 / 255, momentum=0.9),  # icnn's schedule in [0, 1] units
+    "lbfgs": dict(lr=1.0, normalize_grad=False),
+}
+# Preferred-image defaults (bench/prefer.py): decorrelated Fourier image + transformation robustness.
+PREFER_DEFAULTS = dict(steps=128, optimizer="adam", lr=0.05, param="fft", jitter=8, transform_scale=0.1, transform_rotate=10.0,
+                       tv_weight=0.0, normalize_grad=False, shift=False, init_blur=0.0)
+
+# icnn's option names -> (cnnvis name, factor). icnn works in 0..255 pixel units, cnnvis in [0, 1].
+ICNN_ALIASES = {
+    "iter_n": ("steps", 1), "lr_start": ("lr", 1 / 255), "lr_end": ("lr_end", 1 / 255),
+    "momentum_start": ("momentum", 1), "momentum_end": ("momentum_end", 1),
+    "decay_start": ("pixel_decay", 1), "decay_end": ("pixel_decay_end", 1),
+    "grad_normalize": ("normalize_grad", 1), "jitter_size": ("jitter", 1),
+    "sigma_start": ("blur_sigma", 1), "sigma_end": ("blur_sigma_end", 1),
+    "e_pct_start": ("clip_extreme", 1), "e_pct_end": ("clip_extreme_end", 1),
+    "n_pct_start": ("clip_small_norm", 1), "n_pct_end": ("clip_small_norm_end", 1),
+    "c_pct_start": ("clip_small_contrib", 1), "c_pct_end": ("clip_small_contrib_end", 1),
+    "tv_lambda": ("tv_weight", 1), "TVlambda": ("tv_weight", 1), "maxiter": ("steps", 1),
+}
+_CFG_NAMES = {f.name for f in fields(RenderConfig)}
+
+
+def _config(defaults: Mapping, options: Mapping, per_optimizer: Mapping[str, Mapping] | None = None) -> RenderConfig:
+    """Merge defaults, the chosen optimizer's defaults, icnn aliases and cnnvis names into a
+    RenderConfig (later wins); unknown names fail with a close match."""
+    kw = dict(defaults)
+    chosen = options.get("optimizer", kw.get("optimizer"))
+    if per_optimizer and chosen in per_optimizer:
+        kw.update(per_optimizer[chosen])
+    for name, value in options.items():
+        if name in ICNN_ALIASES:
+            target, factor = ICNN_ALIASES[name]
+            kw[target] = value * factor if factor != 1 and value is not None else value
+        elif name in ("image_blur", "image_jitter", "clip_extreme", "clip_small_norm", "clip_small_contribution") and isinstance(value, bool):
+            _icnn_switch(kw, name, value)
+        elif name in _CFG_NAMES:
+            kw[name] = value
+        else:
+            known = sorted(_CFG_NAMES | set(ICNN_ALIASES))
+            raise InputError(f"unknown option '{name}'{did_you_mean(name, known)}")
+    return RenderConfig(**kw)
+
+
+def _icnn_switch(kw: dict, name: str, on: bool) -> None:
+    """icnn's on/off switches: image_blur -> blur every step; clip_* -> their percentile."""
+    if name == "image_blur":
+        kw["blur_every"] = 1 if on else 0
+        kw.setdefault("blur_sigma", 2.0)
+        kw.setdefault("blur_sigma_end", 0.5)
+    elif name == "image_jitter":
+        kw["jitter"] = kw.get("jitter", 32) if on else 0
+    else:
+        key = {"clip_extreme": "clip_extreme", "clip_small_norm": "clip_small_norm", "clip_small_contribution": "clip_small_contrib"}[name]
+        if not on:
+            kw[key] = 0.0
+        elif not kw.get(key):
+            kw[key] = 1.0
+
+
+def _model(model) -> LoadedModel:
+    return model if isinstance(model, LoadedModel) else load_model(str(model))
+
+
+def _init_tensor(init, size: Size, model: LoadedModel) -> torch.Tensor | None:
+    """``"noise"`` -> None (the pipeline's seeded noise); ``"mean"`` -> the mean colour; an image
+    (HxWx3 array in [0, 1] or uint8, or (1, 3, H, W) tensor) resized to ``size``."""
+    from .io import hwc_to_bchw, to_float_rgb
+    from .octaves import resize
+
+    if init is None or (isinstance(init, str) and init == "noise"):
+        return None
+    if isinstance(init, str) and init == "mean":
+        return torch.tensor(model.mean, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, *size).contiguous()
+    if isinstance(init, str):
+        raise InputError(f"unknown init '{init}'; use noise, mean, or pass an image array")
+    x = init if isinstance(init, torch.Tensor) and init.dim() == 4 else hwc_to_bchw(to_float_rgb(np.asarray(init)))
+    return resize(x.float(), size)
+
+
+def _to_hwc(x: torch.Tensor) -> np.ndarray:
+    return x.detach()[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy().astype(np.float32)
+
+
+def reconstruct_image(features: Mapping[str, object], model="efficientnet-lite0", *, loss: str = "l2", layer_weight: Mapping[str, float] | None = None,
+                      feature_mask: Mapping[str, object] | None = None, channel: Mapping[str, Sequence[int]] | None = None,
+                      initial_image="noise", size: Size | None = None, device: str | torch.device = "cpu",
+                      callback: Callable | None = None, **options) -> tuple[np.ndarray, list[float]]:
+    """Reconstruct an image from CNN features (icnn, Shen et al. 2019).
+
+    Args:
+        features: layer name -> activations (C, H, W), (1, C, H, W) or (N,), numpy or torch,
+            taken pre-activation where the layer has one (see :func:`cnnvis.capture.resolve_layer`).
+        model: a :class:`LoadedModel` or a registry name.
+        loss: l2 | l1 | inner | gram | corr.
+        layer_weight: layer -> weight; default ``1 / ||f||^2`` normalized to sum to one.
+        feature_mask: layer -> mask (full shape, (H, W) or (C,)); channel: layer -> channel list.
+        initial_image: ``"noise"``, ``"mean"`` or an image (HxWx3 in [0, 1] or uint8).
+        size: (H, W) of the image the features were computed at; default the model input.
+        callback: called with each :class:`cnnvis.pipeline.Progress`.
+        **options: any :class:`RenderConfig` field, or icnn's names (``iter_n``, ``lr_start``,
+            ``lr_end`` in 0..255 units, ``momentum_start``, ``decay_start``, ``image_blur``,
+            ``sigma_start``, ``clip_extreme``, ``e_pct_start``, ...).
+
+    Returns:
+        ``(img, loss_list)``: float32 (H, W, 3) in [0, 1], and the feature loss of each iteration.
+    """
+    from .pipeline import Render
+
+    m = _model(model)
+    targets = {k: as_feature(k, v) for k, v in features.items()}
+    objective = Invert(targets, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
+    size = tuple(size) if size is not None else (m.input_size, m.input_size)
+    kw = dict(options)
+    # fixed targets are the features of the whole image: the canvas is one tile
+    kw.setdefault("tile", max(size))
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS)
+    if cfg.num_sizes != 1 or cfg.octaves not in (None, 1) or cfg.initial_size or cfg.final_size:
+        raise InputError("fixed target features define one image size; multiscale inversion needs a reference image (invert_image)")
+    return _run(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, callback)
+
+
+def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, loss: str = "l2", layer_weight=None, feature_mask=None,
+                 channel=None, initial_image="noise", device="cpu", callback=None, **options) -> tuple[np.ndarray, list[float]]:
+    """Reconstruct ``image`` (HxWx3, or (1, 3, H, W) in [0, 1]) from its own features at ``layers``.
+
+    At the model input size this equals :func:`reconstruct_image` on the image's features. At
+    larger sizes it runs the tiled, multiscale pipeline: every tile is matched against the
+    image's features over the same window (see :class:`Invert`), so memory stays bounded by a
+    tile. Sizes follow ``initial_size`` / ``final_size`` / ``num_sizes`` / ``octaves`` relative to
+    the image.
+    """
+    from .io import hwc_to_bchw, to_float_rgb
+
+    m = _model(model)
+    ref = image.float() if isinstance(image, torch.Tensor) and image.dim() == 4 else hwc_to_bchw(to_float_rgb(np.asarray(image)))
+    objective = Invert(reference=ref, layers=layers, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
+    kw = dict(options)
+    if max(ref.shape[-2:]) > m.input_size:
+        kw.setdefault("shift", True)  # a new tile grid each step: no seams
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS)
+    size = tuple(ref.shape[-2:])
+    return _run(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, callback)
+
+
+def _run(m, objective, cfg, init, device, size, mask, callback):
+    from .pipeline import Render, pick_device
+
+    dev = pick_device(device) if isinstance(device, str) else device
+    losses: list[float] = []
+
+    def on_step(p):
+        losses.append(-p.score)
+        if callback is not None:
+            callback(p)
+
+    r = Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask)
+    out = r.run(on_step)
+    return _to_hwc(out), losses
+
+
+# ---------------------------------------------------------------------------------- cnnpref
+def _layer_shape(m: LoadedModel, layer: str, size: Size) -> tuple[int, ...]:
+    from .capture import FeatureCapture
+
+    with FeatureCapture(m.module, [layer], model_name=m.name) as cap, torch.no_grad():
+        return tuple(cap(m.normalize(torch.full((1, 3, *size), 0.5)))[layer].shape[1:])
+
+
+def unit_mask(model, layer: str, channel: int, x: int | None = None, y: int | None = None, size: Size | None = None) -> np.ndarray:
+    """A feature mask selecting one unit: channel ``channel`` at (y, x) (default the centre) of a
+    convolutional layer, or unit ``channel`` of a fully connected one. Shape: the layer's."""
+    m = _model(model)
+    size = tuple(size) if size else (m.input_size, m.input_size)
+    shape = _layer_shape(m, layer, size)
+    mask = np.zeros(shape, np.float32)
+    if not 0 <= channel < shape[0]:
+        raise InputError(f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}")
+    if len(shape) == 1:
+        mask[channel] = 1
+        return mask
+    h, w = shape[-2:]
+    yy, xx = (h // 2 if y is None else y), (w // 2 if x is None else x)
+    if not (0 <= yy < h and 0 <= xx < w):
+        raise InputError(f"unit position x={xx}, y={yy} is outside layer '{layer}' whose map is {w}x{h}; use 0 <= x < {w}, 0 <= y < {h}")
+    mask[(channel, yy, xx) + (0,) * (len(shape) - 3)] = 1
+    return mask
+
+
+def receptive_field_mask(model, layer: str, feature_mask, size: Size | None = None, seed: int = 0) -> np.ndarray:
+    """(H, W) 0/1 mask of the input pixels that reach the masked units: the bounding box of the
+    non-zero gradient of ``sum(mask * features)`` with respect to a noise image (cnnpref's method).
+
+    For low layers this is a small box; deep units see (nearly) the whole image.
+    """
+    from .capture import FeatureCapture
+
+    m = _model(model)
+    size = tuple(size) if size else (m.input_size, m.input_size)
+    obj = MaskedUnits(layer, feature_mask)
+    x = (0.5 + 0.1 * torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(seed))).requires_grad_(True)
+    with FeatureCapture(m.module, [layer], model_name=m.name) as cap:
+        feats = cap(m.normalize(x))
+        obj.check({k: v.detach() for k, v in feats.items()})
+        (g,) = torch.autograd.grad((feats[layer] * obj.mask).sum(), x)
+    hit = g.abs().sum(1)[0] > 0
+    out = np.zeros(size, np.float32)
+    if hit.any():
+        ys, xs = torch.nonzero(hit, as_tuple=True)
+        out[int(ys.min()):int(ys.max()) + 1, int(xs.min()):int(xs.max()) + 1] = 1
+    return out
+
+
+def generate_image(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None,
+                   device="cpu", callback: Callable | None = None, **options) -> np.ndarray:
+    """The preferred image of the units selected by ``feature_mask`` at ``layer`` (cnnpref).
+
+    Args:
+        feature_mask: weights of the units, broadcastable to the layer's activations (see
+            :class:`MaskedUnits`); :func:`unit_mask` builds the one-unit case.
+        image_mask: (H, W) in [0, 1]: only these pixels change, the rest stay the mean colour;
+            ``"rf"`` uses :func:`receptive_field_mask` (cnnpref does this for lower layers).
+        **options: as for :func:`reconstruct_image`; defaults are the measured best for
+            activation maximization (Fourier parameterization with transformation robustness).
+
+    Returns:
+        float32 (H, W, 3) in [0, 1].
+    """
+    m = _model(model)
+    size = tuple(size) if size is not None else (m.input_size, m.input_size)
+    if isinstance(image_mask, str):
+        if image_mask != "rf":
+            raise InputError(f"unknown image mask '{image_mask}'; use 'rf' or pass an (H, W) array")
+        image_mask = receptive_field_mask(m, layer, feature_mask, size)
+    mask = None
+    if image_mask is not None:
+        mk = torch.as_tensor(np.asarray(image_mask), dtype=torch.float32)
+        if tuple(mk.shape) != size:
+            raise InputError(f"image mask has shape {tuple(mk.shape)} but the image is {size}; give an (H, W) mask of the image size")
+        mask = mk[None, None]
+    kw = dict(options)
+    kw.setdefault("tile", max(size))
+    defaults = dict(PREFER_DEFAULTS)
+    if mask is not None:
+        defaults.update(param="pixel", optimizer="adam", lr=0.02, jitter=0, transform_scale=0.0, transform_rotate=0.0, tv_weight=0.5, normalize_grad=True)
+    cfg = _config(defaults, kw)
+    img, _ = _run(m, MaskedUnits(layer, feature_mask), cfg, _init_tensor(initial_image, size, m), device, size, mask, callback)
+    return img
