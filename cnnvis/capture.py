@@ -143,3 +143,55 @@ def list_layers(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tupl
         for h in handles:
             h.remove()
     return [(n, type(m).__name__, shapes.get(n)) for n, m in module.named_modules() if n]
+
+
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.PReLU, nn.Mish)
+
+
+def _is_activation(m: nn.Module) -> bool:
+    return isinstance(m, _ACTIVATIONS)
+
+
+def resolve_layer(module: nn.Module, layer: str, activation: str = "pre") -> str:
+    """The hook point giving ``layer``'s output before (``pre``) or after (``post``) its activation.
+
+    icnn and cnnpref use pre-ReLU features. Where a module applies its activation inside
+    (timm's ``BatchNormAct2d``, ``ConvNormAct``), ``pre`` descends to the child just before that
+    activation (``blocks.0.0.bn1`` -> ``blocks.0.0.bn1.drop``); a named activation module in a
+    Sequential resolves to its predecessor. ``post`` moves to the activation that directly follows
+    ``layer`` in its Sequential (VGG's ``features.0`` -> ``features.1``). Otherwise, or for
+    TorchScript, ``layer`` itself is returned: its output has no activation to step over.
+    """
+    if activation not in ("pre", "post"):
+        raise InputError(f"unknown activation side '{activation}'; use pre or post")
+    check_layers(module, [layer])
+    if _is_script(module):
+        return layer
+    modules = dict(module.named_modules())
+    parent_name, _, child = layer.rpartition(".")
+    parent = modules[parent_name] if parent_name else module
+    siblings = list(parent.named_children()) if isinstance(parent, nn.Sequential) else []
+    idx = next((i for i, (n, _) in enumerate(siblings) if n == child), None)
+    target = modules[layer]
+    if activation == "post":
+        if idx is not None and idx + 1 < len(siblings) and _is_activation(siblings[idx + 1][1]):
+            return f"{parent_name + '.' if parent_name else ''}{siblings[idx + 1][0]}"
+        return layer
+    if _is_activation(target) and idx is not None and idx > 0:
+        return f"{parent_name + '.' if parent_name else ''}{siblings[idx - 1][0]}"
+    name = layer
+    while True:
+        kids = list(modules[name].named_children())
+        if len(kids) >= 2 and _is_activation(kids[-1][1]):
+            return f"{name}.{kids[-2][0]}"
+        if kids and _ends_with_activation(kids[-1][1]):
+            name = f"{name}.{kids[-1][0]}"
+            continue
+        return name
+
+
+def _ends_with_activation(m: nn.Module) -> bool:
+    kids = list(m.children())
+    if not kids:
+        return False
+    return _is_activation(kids[-1]) or _ends_with_activation(kids[-1])

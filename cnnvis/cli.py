@@ -54,12 +54,19 @@ _RENDER_OPTIONS = [
     ("batch_size", "--batch-size", int, "Tiles per forward pass."),
     ("shift", "--shift/--no-shift", bool, "Shift the tile grid randomly every step (prevents seams)."),
     ("jitter", "--jitter", int, "Randomly roll each tile's content by up to this many pixels."),
+    ("transform_scale", "--transform-scale", float, "Randomly zoom each tile batch by up to this fraction (robustness)."),
+    ("transform_rotate", "--transform-rotate", float, "Randomly rotate each tile batch by up to this many degrees (robustness)."),
+    ("param", "--param", click.Choice(["pixel", "fft"]), "Optimize pixels, or a decorrelated Fourier image."),
+    ("fft_decay", "--fft-decay", float, "Fourier image: spectrum scaled by 1/f**this."),
     ("init_scale", "--init-scale", float, "Noise init: standard deviation around the model's mean colour."),
     ("init_blur", "--init-blur", float, "Noise init: Gaussian blur sigma in pixels."),
     ("optimizer", "--optimizer", click.Choice(list(OPTIMIZERS)), "Optimizer over the canvas."),
     ("lr", "--lr", float, "Learning rate (pixel units in [0, 1] per step)."),
+    ("lr_end", "--lr-end", float, "Linear schedule: the learning rate at the last step of each size."),
     ("decay_rate", "--decay-rate", float, "RMSProp decay rate of the squared-gradient average."),
-    ("momentum", "--momentum", float, "SGD momentum."),
+    ("momentum", "--momentum", float, "SGD / gd momentum."),
+    ("momentum_end", "--momentum-end", float, "Linear schedule: the momentum at the last step."),
+    ("lbfgs_history", "--lbfgs-history", int, "L-BFGS: curvature pairs kept."),
     ("lr_decay_every", "--lr-decay-every", int, "Multiply the learning rate by --lr-decay-factor every N steps (0 = never)."),
     ("lr_decay_factor", "--lr-decay-factor", float, "Learning-rate decay factor."),
     ("normalize_grad", "--normalize-grad/--no-normalize-grad", bool, "Divide the objective gradient by its mean |g| each step."),
@@ -78,16 +85,36 @@ _RENDER_OPTIONS = [
     ("aux_p_scale", "--aux-p-scale", float, "Auxiliary p-norm scale."),
     ("blur_every", "--blur-every", int, "Gaussian-blur the canvas every N steps (0 = never)."),
     ("blur_sigma", "--blur-sigma", float, "Blur sigma in pixels."),
+    ("blur_sigma_end", "--blur-sigma-end", float, "Linear schedule: the blur sigma at the last step."),
+    ("pixel_decay", "--pixel-decay", float, "Pull pixels toward the mean colour by this fraction each step (icnn's decay)."),
+    ("pixel_decay_end", "--pixel-decay-end", float, "Linear schedule: the decay at the last step."),
+    ("clamp_pixels", "--clamp-pixels/--no-clamp-pixels", bool, "Keep pixels in [0, 1] after each step."),
+    ("clip_extreme", "--clip-extreme", float, "Clip this percentile of extreme values (icnn)."),
+    ("clip_extreme_end", "--clip-extreme-end", float, "Linear schedule of --clip-extreme."),
+    ("clip_extreme_every", "--clip-extreme-every", int, "Steps between extreme-value clips."),
+    ("clip_small_norm", "--clip-small-norm", float, "Reset this percentile of smallest-norm pixels to the mean (icnn)."),
+    ("clip_small_norm_end", "--clip-small-norm-end", float, "Linear schedule of --clip-small-norm."),
+    ("clip_small_norm_every", "--clip-small-norm-every", int, "Steps between small-norm clips."),
+    ("clip_small_contrib", "--clip-small-contrib", float, "Reset this percentile of least-contributing pixels to the mean (icnn)."),
+    ("clip_small_contrib_end", "--clip-small-contrib-end", float, "Linear schedule of --clip-small-contrib."),
+    ("clip_small_contrib_every", "--clip-small-contrib-every", int, "Steps between small-contribution clips."),
     ("output", "--output-mode", click.Choice(["clip", "rescale"]), "Map the canvas to 8 bits by clipping or min-max rescaling."),
     ("seed", "--seed", int, "Seed of every random choice."),
 ]
 _DEFAULTS = {f.name: f.default for f in fields(RenderConfig)}
 
 
-def render_options(fn):
-    """Attach every RenderConfig option to a command (they arrive as keyword arguments)."""
+def render_options(fn=None, *, unset: bool = False):
+    """Attach every RenderConfig option to a command (they arrive as keyword arguments).
+
+    With ``unset`` every option defaults to None, so the command can tell given flags from
+    defaults and apply its own defaults (``invert`` and ``prefer`` have tuned ones).
+    """
+    if fn is None:
+        return functools.partial(render_options, unset=unset)
     for name, decl, typ, help_ in reversed(_RENDER_OPTIONS):
-        kwargs = {"default": _DEFAULTS[name], "show_default": _DEFAULTS[name] is not None, "help": help_}
+        default = None if unset else _DEFAULTS[name]
+        kwargs = {"default": default, "show_default": default is not None, "help": help_}
         if typ is not bool:
             kwargs["type"] = typ
         fn = click.option(decl, name, **kwargs)(fn)
@@ -147,6 +174,82 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
         quiet=quiet, render_kw=render_kw,
     )
     sys.exit(run_job(job))
+
+
+@main.command()
+@click.argument("image", required=False)
+@click.option("--features", "-f", default=None, help="Target features (.npz / .npy / .mat keyed by layer) instead of an IMAGE.")
+@click.option("--layer", "-l", "layers", multiple=True, help="Layer to invert (repeatable); with --features, the arrays to use [default: all].")
+@click.option("--out", "-o", default="recon.png", show_default=True, help="Output image, or a video (.mp4/.gif) for a video input.")
+@click.option("--loss", type=click.Choice(["l2", "l1", "inner", "gram", "corr"]), default="l2", show_default=True, help="Feature distance.")
+@click.option("--size", default=None, help="model (the model input, square) [default], image (the image's own size, tiled), or HxW.")
+@click.option("--activation", type=click.Choice(["pre", "post"]), default="pre", show_default=True, help="Match features before or after the layer's activation.")
+@click.option("--init", "init", default="noise", show_default=True, help="Start from noise, mean (grey), or an image file.")
+@click.option("--original", default=None, help="With --features: the image they came from, to measure quality.")
+@click.option("--layer-weight", "layer_weights", multiple=True, help="LAYER=W (repeatable) [default: 1/||f||^2, normalized].")
+@click.option("--channels", multiple=True, help="LAYER=C1,C2,... match only these channels (repeatable).")
+@click.option("--video-init", type=click.Choice(["previous", "noise"]), default="previous", show_default=True, help="Video input: start each frame from the previous reconstruction, or afresh.")
+@model_options
+@render_options(unset=True)
+@click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")
+@click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")
+@click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@friendly_errors
+def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, video_init, model, weights, device, save_every, video, video_every, quiet, **render_kw):
+    """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
+
+    Quality against the original (pixel correlation, SSIM, feature error per layer) is printed
+    and written to OUT.metrics.json whenever the original is known. Render flags left out take
+    the tuned inversion defaults (Adam, 200 steps; see cnnvis.recon).
+
+    \b
+    Examples:
+      cnnvis invert photo.jpg --layer blocks.3 --out recon.png
+      cnnvis invert photo.jpg --layer blocks.1 --size image --out big.png
+      cnnvis invert --features decoded.npz --out recon.png
+      cnnvis invert clip.mp4 --layer blocks.2 --steps 100 --out recon.mp4
+    """
+    from .recon_jobs import run_invert
+
+    sys.exit(run_invert(image, features, layers, out, loss=loss, size=size, activation=activation, init=init, original=original,
+                        layer_weights=layer_weights, channels=channels, video_init=video_init, model=model, weights=weights, device=device,
+                        save_every=save_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
+
+
+@main.command()
+@click.option("--layer", "-l", required=True, help="The layer of the unit.")
+@click.option("--channel", "-c", type=int, required=True, help="Channel (or fully connected unit) index.")
+@click.option("--x", "nx", type=int, default=None, help="Unit column in the feature map [default: centre].")
+@click.option("--y", "ny", type=int, default=None, help="Unit row in the feature map [default: centre].")
+@click.option("--whole-channel", is_flag=True, help="Maximize the channel at every position instead of one unit.")
+@click.option("--rf-mask", is_flag=True, help="Change only the unit's receptive field (cnnpref, for lower layers).")
+@click.option("--size", default=None, help="Image size: model (the model input) [default] or HxW.")
+@click.option("--activation", type=click.Choice(["pre", "post"]), default="pre", show_default=True, help="Maximize the unit before or after its activation.")
+@click.option("--out", "-o", default="pref.png", show_default=True, help="Output image.")
+@model_options
+@render_options(unset=True)
+@click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")
+@click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")
+@click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@friendly_errors
+def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, video, video_every, quiet, **render_kw):
+    """Generate the preferred image of a unit (cnnpref) or of a whole channel.
+
+    Render flags left out take the tuned defaults (a decorrelated Fourier image with
+    transformation robustness; see cnnvis.recon).
+
+    \b
+    Examples:
+      cnnvis prefer --layer blocks.4 --channel 5 --out pref.png
+      cnnvis prefer --layer blocks.1 --channel 3 --rf-mask --out low.png
+      cnnvis prefer --layer classifier --channel 285 --out cat.png
+    """
+    from .recon_jobs import run_prefer
+
+    sys.exit(run_prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model=model, weights=weights, device=device,
+                        save_every=save_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
 @main.command()

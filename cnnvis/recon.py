@@ -137,8 +137,14 @@ def reconstruct_image(features: Mapping[str, object], model="efficientnet-lite0"
     Returns:
         ``(img, loss_list)``: float32 (H, W, 3) in [0, 1], and the feature loss of each iteration.
     """
-    from .pipeline import Render
+    r = features_render(features, model, loss=loss, layer_weight=layer_weight, feature_mask=feature_mask, channel=channel,
+                        initial_image=initial_image, size=size, device=device, **options)
+    return _run(r, callback)
 
+
+def features_render(features: Mapping[str, object], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
+                    initial_image="noise", size: Size | None = None, device="cpu", **options):
+    """The :class:`Render` behind :func:`reconstruct_image` (built, probed, not run)."""
     m = _model(model)
     targets = {k: as_feature(k, v) for k, v in features.items()}
     objective = Invert(targets, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
@@ -149,7 +155,7 @@ def reconstruct_image(features: Mapping[str, object], model="efficientnet-lite0"
     cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS)
     if cfg.num_sizes != 1 or cfg.octaves not in (None, 1) or cfg.initial_size or cfg.final_size:
         raise InputError("fixed target features define one image size; multiscale inversion needs a reference image (invert_image)")
-    return _run(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, callback)
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None)
 
 
 def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, loss: str = "l2", layer_weight=None, feature_mask=None,
@@ -162,6 +168,14 @@ def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
     tile. Sizes follow ``initial_size`` / ``final_size`` / ``num_sizes`` / ``octaves`` relative to
     the image.
     """
+    r = image_render(image, layers, model, loss=loss, layer_weight=layer_weight, feature_mask=feature_mask, channel=channel,
+                     initial_image=initial_image, device=device, **options)
+    return _run(r, callback)
+
+
+def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
+                 initial_image="noise", device="cpu", **options):
+    """The :class:`Render` behind :func:`invert_image` (built, probed, not run)."""
     from .io import hwc_to_bchw, to_float_rgb
 
     m = _model(model)
@@ -172,13 +186,17 @@ def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
         kw.setdefault("shift", True)  # a new tile grid each step: no seams
     cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS)
     size = tuple(ref.shape[-2:])
-    return _run(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, callback)
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None)
 
 
-def _run(m, objective, cfg, init, device, size, mask, callback):
+def _render(m, objective, cfg, init, device, size, mask):
     from .pipeline import Render, pick_device
 
     dev = pick_device(device) if isinstance(device, str) else device
+    return Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask)
+
+
+def _run(r, callback) -> tuple[np.ndarray, list[float]]:
     losses: list[float] = []
 
     def on_step(p):
@@ -186,7 +204,6 @@ def _run(m, objective, cfg, init, device, size, mask, callback):
         if callback is not None:
             callback(p)
 
-    r = Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask)
     out = r.run(on_step)
     return _to_hwc(out), losses
 
@@ -258,6 +275,12 @@ def generate_image(model, layer: str, feature_mask, *, image_mask=None, initial_
     Returns:
         float32 (H, W, 3) in [0, 1].
     """
+    img, _ = _run(prefer_render(model, layer, feature_mask, image_mask=image_mask, initial_image=initial_image, size=size, device=device, **options), callback)
+    return img
+
+
+def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", **options):
+    """The :class:`Render` behind :func:`generate_image` (built, probed, not run)."""
     m = _model(model)
     size = tuple(size) if size is not None else (m.input_size, m.input_size)
     if isinstance(image_mask, str):
@@ -274,7 +297,7 @@ def generate_image(model, layer: str, feature_mask, *, image_mask=None, initial_
     kw.setdefault("tile", max(size))
     defaults = dict(PREFER_DEFAULTS)
     if mask is not None:
+        # the Fourier image changes every pixel at once: a pixel mask needs the pixel parameterization
         defaults.update(param="pixel", optimizer="adam", lr=0.02, jitter=0, transform_scale=0.0, transform_rotate=0.0, tv_weight=0.5, normalize_grad=True)
     cfg = _config(defaults, kw)
-    img, _ = _run(m, MaskedUnits(layer, feature_mask), cfg, _init_tensor(initial_image, size, m), device, size, mask, callback)
-    return img
+    return _render(m, MaskedUnits(layer, feature_mask), cfg, _init_tensor(initial_image, size, m), device, size, mask)

@@ -103,9 +103,7 @@ def _frame(canvas: torch.Tensor, mode: str, size: tuple[int, int]) -> np.ndarray
 
 def run_job(job: DreamJob) -> int:
     """Run a dream job; return the process exit code (0, or 130 after Ctrl-C)."""
-    from tqdm import tqdm
-
-    from .io import bundled_image_path, check_video_path, check_writable, hwc_to_bchw, read_image, save_image, save_video, to_uint8
+    from .io import bundled_image_path, check_video_path, check_writable, hwc_to_bchw, read_image
     from .models import load_model
     from .pipeline import Render, pick_device
 
@@ -127,21 +125,36 @@ def run_job(job: DreamJob) -> int:
     render = Render(model, objective, cfg, init, device)
     del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
 
+    code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every)
+    return code
+
+
+def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,
+               video_every: int = 1, bar_desc: str = "", write: bool = True):
+    """Run ``render`` with a progress bar, periodic saves and a progress video; write ``out``.
+
+    Ctrl-C writes ``NAME.interrupted.EXT`` and returns exit code 130. Returns
+    ``(exit code, final canvas or None)``; with ``write=False`` the caller writes the result.
+    """
+    from tqdm import tqdm
+
+    from .io import save_image, save_video, to_uint8
+
     final_size = render.plan[-1]
     scale = min(1.0, VIDEO_SIDE / max(final_size))
     video_size = (max(2, round(final_size[0] * scale)), max(2, round(final_size[1] * scale)))
     frames: list[np.ndarray] = []
-    stem, ext = os.path.splitext(job.out)
-    bar = tqdm(total=len(render.plan) * cfg.steps, disable=job.quiet, unit="step", dynamic_ncols=True)
+    stem, ext = os.path.splitext(out)
+    bar = tqdm(total=len(render.plan) * render.cfg.steps, disable=quiet, unit="step", dynamic_ncols=True, leave=write)
 
     def on_step(p):
-        bar.set_description(f"size {p.size_index + 1}/{p.num_sizes} {p.size[0]}x{p.size[1]}")
+        bar.set_description(f"{bar_desc}size {p.size_index + 1}/{p.num_sizes} {p.size[0]}x{p.size[1]}")
         bar.set_postfix(score=f"{p.score:.3g}", lr=f"{p.lr:.3g}")
         bar.update(1)
-        if job.save_every and p.step % job.save_every == 0:
-            save_image(f"{stem}_{p.size_index + 1}_{p.size_step}{ext}", to_uint8(p.image(), cfg.output))
-        if job.video and (p.step % job.video_every == 0 or p.step == p.total):
-            frames.append(_frame(p.image(), cfg.output, video_size))
+        if save_every and p.step % save_every == 0:
+            save_image(f"{stem}_{p.size_index + 1}_{p.size_step}{ext}", to_uint8(p.image(), output_mode))
+        if video and (p.step % video_every == 0 or p.step == p.total):
+            frames.append(_frame(p.image(), output_mode, video_size))
 
     try:
         final = render.run(on_step)
@@ -149,15 +162,16 @@ def run_job(job: DreamJob) -> int:
         bar.close()
         if render.canvas is not None:
             path = f"{stem}.interrupted{ext}"
-            save_image(path, to_uint8(render.image(), cfg.output))
+            save_image(path, to_uint8(render.image(), output_mode))
             click.echo(f"interrupted: current image written to {path}")
-        if job.video and frames:
-            save_video(job.video, frames)
-        return EXIT_INTERRUPTED
+        if video and frames:
+            save_video(video, frames)
+        return EXIT_INTERRUPTED, None
     bar.close()
-    save_image(job.out, to_uint8(final, cfg.output))
-    if job.video:
-        save_video(job.video, frames)
-    if not job.quiet:
-        click.echo(f"wrote {job.out} ({final.shape[-1]}x{final.shape[-2]})")
-    return 0
+    if write:
+        save_image(out, to_uint8(final, output_mode))
+        if not quiet:
+            click.echo(f"wrote {out} ({final.shape[-1]}x{final.shape[-2]})")
+    if video:
+        save_video(video, frames)
+    return 0, final

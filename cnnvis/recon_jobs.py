@@ -1,0 +1,248 @@
+"""What ``cnnvis invert`` and ``cnnvis prefer`` do once their flags are parsed.
+
+Kept apart from :mod:`cnnvis.cli` (a thin flag table) and from :mod:`cnnvis.recon` (the
+library, which never prints or writes): here files are read and written and quality printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import click
+import numpy as np
+import torch
+
+from .errors import EXIT_INTERRUPTED, InputError
+
+VIDEO_SUFFIXES = (".mp4", ".gif", ".avi", ".mov", ".mkv", ".webm")
+
+
+def _is_video(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES
+
+
+def _options(render_kw: dict) -> dict:
+    """Only the render flags the user gave (the rest keep the command's tuned defaults)."""
+    return {k: v for k, v in render_kw.items() if v is not None}
+
+
+def parse_pairs(items: Sequence[str], flag: str, cast) -> dict:
+    """``LAYER=VALUE`` flags -> {layer: cast(value)}."""
+    out = {}
+    for item in items:
+        layer, sep, value = item.partition("=")
+        if not sep or not layer:
+            raise InputError(f"bad {flag} '{item}'; write {flag} LAYER=VALUE")
+        try:
+            out[layer] = cast(value)
+        except ValueError:
+            raise InputError(f"bad value in {flag} '{item}'; write {flag} LAYER=VALUE with a number (or comma-separated channels)") from None
+    return out
+
+
+def _channels(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
+def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tuple[int, int]:
+    """``model`` (default): the model input, square; ``image``: the image's own size; ``HxW``."""
+    if size in (None, "model"):
+        return (model.input_size, model.input_size)
+    if size == "image":
+        if image_hw is None:
+            raise InputError("--size image needs an input image; give --size HxW with --features")
+        return image_hw
+    h, sep, w = size.lower().partition("x")
+    try:
+        hw = (int(h), int(w))
+    except ValueError:
+        hw = None
+    if not sep or hw is None or min(hw) < 1:
+        raise InputError(f"bad --size '{size}'; use model, image or HxW (e.g. 448x448)")
+    if min(hw) < model.min_size:
+        raise InputError(f"--size {size} is below the minimum input {model.min_size} of {model.name}; use at least {model.min_size}x{model.min_size}")
+    return hw
+
+
+def _resize_hwc(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if img.shape[:2] == hw:
+        return img
+    interp = cv2.INTER_AREA if img.shape[0] * img.shape[1] > hw[0] * hw[1] else cv2.INTER_CUBIC
+    return cv2.resize(img, (hw[1], hw[0]), interpolation=interp).clip(0, 1)
+
+
+def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Sequence[str], out: str, quiet: bool) -> dict:
+    from .io import hwc_to_bchw, write_atomic
+    from .metrics import quality
+
+    q = quality(model, hwc_to_bchw(out_img), hwc_to_bchw(original), layers)
+    q["layers"] = list(layers)
+    path = os.path.splitext(out)[0] + ".metrics.json"
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(q, f, indent=1)
+
+    write_atomic(path, write)
+    if not quiet:
+        fe = "  ".join(f"{k} {v:.3f}" for k, v in q["feature_error"].items())
+        click.echo(f"pixel correlation {q['pixel_correlation']:.3f}  SSIM {q['ssim']:.3f}  feature error {fe}  ({path})")
+    return q
+
+
+def run_invert(image: str | None, features: str | None, layers: Sequence[str], out: str, *, loss: str, size: str | None, activation: str,
+               init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
+               model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict) -> int:
+    from .capture import layer_names, resolve_layer
+    from .io import check_video_path, check_writable, read_image
+    from .models import load_model
+    from .pipeline import pick_device
+
+    if (image is None) == (features is None):
+        raise InputError("give an IMAGE (or video) to invert, or --features FILE, not both or neither")
+    check_writable(out)
+    if video:
+        check_video_path(video)
+    if image is not None and _is_video(image):
+        if not _is_video(out):
+            raise InputError(f"input '{image}' is a video, so --out must be a video too (.mp4 or .gif), got '{out}'")
+        check_video_path(out)
+    elif _is_video(out):
+        raise InputError(f"--out '{out}' is a video; invert a video input, or write an image (.png)")
+    dev = pick_device(device)
+    m = load_model(model, weights, dev)
+    opts = _options(render_kw)
+    lw = parse_pairs(layer_weights, "--layer-weight", float)
+    ch = parse_pairs(channels, "--channels", _channels)
+
+    def hook(name: str) -> str:
+        return resolve_layer(m.module, name, activation)
+
+    def keyed(d: dict) -> dict:
+        return {hook(k): v for k, v in d.items()}
+
+    init_arg = init if init in ("noise", "mean") else read_image(init)
+    common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, device=dev)
+
+    if features is not None:
+        from .features_io import load_features
+        from .recon import features_render
+
+        feats = load_features(features, layers, layer_names(m.module))
+        targets = {hook(k): v for k, v in feats.items()}
+        hw = parse_size(size, m, None)
+        r = features_render(targets, m, initial_image=init_arg, size=hw, **common, **opts)
+        ref = None if original is None else _resize_hwc(read_image(original), hw)
+        return _finish(r, out, m, ref, list(targets), save_every, video, video_every, quiet)
+
+    if not layers:
+        raise InputError(f"name the layer(s) to invert with --layer (list them: cnnvis layers {model})")
+    hooked = [hook(name) for name in layers]
+    if _is_video(image):
+        return _invert_video(image, out, m, hooked, size, init_arg, video_init, common, opts, quiet)
+    from .recon import image_render
+
+    src = read_image(image)
+    hw = parse_size(size, m, src.shape[:2])
+    ref = _resize_hwc(src, hw)
+    r = image_render(ref, hooked, m, initial_image=init_arg, **common, **opts)
+    return _finish(r, out, m, ref, hooked, save_every, video, video_every, quiet)
+
+
+def _finish(r, out, m, original, layers, save_every, video, video_every, quiet) -> int:
+    from .io import save_image, to_uint8
+    from .recon import _to_hwc
+    from .runner import run_render
+
+    code, final = run_render(r, out, "clip", quiet=quiet, save_every=save_every, video=video, video_every=video_every)
+    if code == 0 and original is not None:
+        _report_quality(m, _to_hwc(final), original, layers, out, quiet)
+    return code
+
+
+def _read_frames(path: str):
+    import imageio.v3 as iio
+
+    try:
+        meta = iio.immeta(path)
+        frames = iio.imiter(path)
+        return meta.get("fps") or (1000 / meta["duration"] if meta.get("duration") else 10), frames
+    except Exception as e:  # imageio raises plugin-specific types for missing or corrupt files
+        raise InputError(f"cannot read video '{path}' ({type(e).__name__}); give an .mp4 or .gif readable by imageio-ffmpeg") from None
+
+
+def _invert_video(image, out, m, layers, size, init_arg, video_init, common, opts, quiet) -> int:
+    """Invert every frame (icnn's movie reconstructions); each frame starts from the previous
+    reconstruction (``--video-init previous``), which keeps the sequence steady and converges faster."""
+    from .io import save_video, to_float_rgb
+    from .recon import _run, _to_hwc, image_render
+
+    if not os.path.exists(image):
+        raise InputError(f"video '{image}' does not exist; check the path")
+    fps, frames = _read_frames(image)
+    out_frames, corr = [], []
+    prev = None
+    stem, ext = os.path.splitext(out)
+    from .metrics import pixel_correlation
+    from .io import hwc_to_bchw
+
+    try:
+        for i, frame in enumerate(frames):
+            ref = to_float_rgb(np.asarray(frame))
+            ref = _resize_hwc(ref, parse_size(size, m, ref.shape[:2]))
+            start = prev if (prev is not None and video_init == "previous") else init_arg
+            r = image_render(ref, layers, m, initial_image=start, **common, **opts)
+            img, _ = _run(r, None)
+            prev = img
+            out_frames.append((img * 255).round().astype(np.uint8))
+            corr.append(pixel_correlation(hwc_to_bchw(img), hwc_to_bchw(ref)))
+            if not quiet:
+                click.echo(f"frame {i + 1}: pixel correlation {corr[-1]:.3f}")
+    except KeyboardInterrupt:
+        if out_frames:
+            path = f"{stem}.interrupted{ext}"
+            save_video(path, out_frames, fps=fps)
+            click.echo(f"interrupted: {len(out_frames)} frames written to {path}")
+        return EXIT_INTERRUPTED
+    if not out_frames:
+        raise InputError(f"video '{image}' has no frames")
+    save_video(out, out_frames, fps=fps)
+    if not quiet:
+        click.echo(f"wrote {out} ({len(out_frames)} frames, mean pixel correlation {np.mean(corr):.3f})")
+    return 0
+
+
+def run_prefer(layer: str, channel: int, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
+               model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict) -> int:
+    from .capture import resolve_layer
+    from .io import check_video_path, check_writable
+    from .models import load_model
+    from .pipeline import pick_device
+    from .recon import _layer_shape, prefer_render, unit_mask
+    from .runner import run_render
+
+    check_writable(out)
+    if video:
+        check_video_path(video)
+    if (x is None) != (y is None):
+        raise InputError("give both --x and --y for one unit, or neither for the centre unit")
+    if whole_channel and x is not None:
+        raise InputError("--whole-channel maximizes every position of the channel; drop --x/--y")
+    dev = pick_device(device)
+    m = load_model(model, weights, dev)
+    hook = resolve_layer(m.module, layer, activation)
+    hw = parse_size(size, m, None)
+    if whole_channel:
+        shape = _layer_shape(m, hook, hw)
+        if not 0 <= channel < shape[0]:
+            raise InputError(f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}")
+        mask = np.zeros(shape[:1], np.float32)
+        mask[channel] = 1
+    else:
+        mask = unit_mask(m, hook, channel, x, y, hw)
+    r = prefer_render(m, hook, mask, image_mask="rf" if rf_mask else None, size=hw, device=dev, **_options(render_kw))
+    code, _ = run_render(r, out, "clip", quiet=quiet, save_every=save_every, video=video, video_every=video_every)
+    return code
