@@ -45,10 +45,11 @@ def clip_extreme_(canvas: torch.Tensor, pct: float) -> None:
 
 @torch.no_grad()
 def reset_below_(canvas: torch.Tensor, score: torch.Tensor, pct: float, mean: Sequence[float]) -> None:
-    """Reset to the mean colour the pixels whose ``score`` (1, 1, H, W) is below its ``pct`` percentile."""
+    """Reset to the mean colour the pixels whose ``score`` (1, 1, H, W) is at or below its ``pct``
+    percentile (at, so that ties, such as the many zero scores of a sparse gradient, are reset)."""
     if pct > 0:
         cut = _quantile(score, pct / 100)
-        keep = score >= cut
+        keep = score > cut
         m = _mean(canvas, mean)
         canvas.copy_(torch.where(keep, canvas, m))
 

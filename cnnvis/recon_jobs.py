@@ -75,7 +75,7 @@ def _resize_hwc(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, (hw[1], hw[0]), interpolation=interp).clip(0, 1)
 
 
-def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Sequence[str], out: str, quiet: bool) -> dict:
+def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Sequence[str], out: str) -> dict:
     from .io import hwc_to_bchw, write_atomic
     from .metrics import quality
 
@@ -87,9 +87,9 @@ def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Se
             json.dump(q, f, indent=1)
 
     write_atomic(path, write)
-    if not quiet:
-        fe = "  ".join(f"{k} {v:.3f}" for k, v in q["feature_error"].items())
-        click.echo(f"pixel correlation {q['pixel_correlation']:.3f}  SSIM {q['ssim']:.3f}  feature error {fe}  ({path})")
+    # printed even with --quiet (which silences the progress bar): the figures are the result
+    fe = "  ".join(f"{k} {v:.3f}" for k, v in q["feature_error"].items())
+    click.echo(f"pixel correlation {q['pixel_correlation']:.3f}  SSIM {q['ssim']:.3f}  feature error {fe}  ({path})")
     return q
 
 
@@ -159,7 +159,7 @@ def _finish(r, out, m, original, layers, save_every, video, video_every, quiet) 
 
     code, final = run_render(r, out, "clip", quiet=quiet, save_every=save_every, video=video, video_every=video_every)
     if code == 0 and original is not None:
-        _report_quality(m, _to_hwc(final), original, layers, out, quiet)
+        _report_quality(m, _to_hwc(final), original, layers, out)
     return code
 
 

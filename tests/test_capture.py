@@ -128,3 +128,17 @@ def test_pre_activation_reachable_on_embedded_model(lite0):
     assert float(feats[post].min()) >= 0 and float(feats[post].max()) <= 6
     assert float(feats[pre].min()) < 0 and float(feats[pre].max()) > 6  # not clipped by ReLU6
     assert torch.equal(feats[pre].clamp(0, 6), feats[post])
+
+
+def test_resolve_layer_pre_and_post(lite0, tiny_model):
+    from cnnvis.capture import resolve_layer
+
+    m = lite0.module
+    assert resolve_layer(m, "blocks.0.0.bn1", "pre") == "blocks.0.0.bn1.drop"  # BN+ReLU6 in one module
+    assert resolve_layer(m, "blocks.3", "pre") == "blocks.3"  # linear bottleneck: no activation
+    t = tiny_model.module
+    assert resolve_layer(t, "conv1", "post") == "relu1"
+    assert resolve_layer(t, "relu1", "pre") == "conv1"
+    assert resolve_layer(t, "conv3", "post") == "conv3"
+    with pytest.raises(InputError, match="unknown layer"):
+        resolve_layer(t, "conv9")
