@@ -42,8 +42,12 @@ import types
 import numpy as np
 import torch
 
-# Options of generate_image measured best here (on top of cnnvis.recon.PREFER_DEFAULTS).
-BENCH_OPTIONS: dict = {}
+# Extra generate_image options on top of cnnvis.recon.PREFER_DEFAULTS (none: the defaults are
+# what this bench tuned). The tuning found a scaling bug in cnnvis.param (a spurious sqrt(H*W)
+# on top of the "ortho" irfft2, 224x too strong at 224 px), fixed there; PREFER_DEFAULTS then
+# use lucent's Fourier start with lr 0.1 and transforms milder than lucent's standard_transforms
+# (jitter 8 + 4, zoom 0.9-1.1, rotation +-10 degrees): jitter 2, zoom 3 %, rotation 3 degrees.
+BENCH_OPTIONS: dict = dict()  # the library defaults (PREFER_DEFAULTS), which this bench tuned
 
 
 def _parse_set(items):
@@ -177,8 +181,10 @@ def main(argv=None) -> int:
             s += " | " + " | ".join(f"{row[k][0] / row[cols[0]][0]:>16.2f}" for k in cols[1:])
         print(s)
     if lucent:
-        ok = all(row[f"cnnvis@{s}"][0] >= row[cols[0]][0] for _, row in rows for s in args.steps if 2 * s <= args.lucent_steps)
-        print(f"target (cnnvis at <= {args.lucent_steps // 2} steps >= lucent at {args.lucent_steps} on every channel): {'MET' if ok else 'NOT MET'}")
+        for s in args.steps:
+            if 2 * s <= args.lucent_steps:
+                ok = all(row[f"cnnvis@{s}"][0] >= row[cols[0]][0] for _, row in rows)
+                print(f"target: cnnvis at {s} steps >= lucent at {args.lucent_steps} on every channel: {'MET' if ok else 'not met'}")
     return 0
 
 

@@ -12,8 +12,6 @@ colour covariance) does the same across channels. The sigmoid keeps every pixel 
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .octaves import Size, resize
@@ -29,11 +27,16 @@ _MAGIC = 4.0
 
 
 def _freq_scale(h: int, w: int, decay_power: float) -> torch.Tensor:
-    """(h, w // 2 + 1) spectrum weights ``sqrt(h w) / max(f, 1 / max(h, w)) ** decay_power``."""
+    """(h, w // 2 + 1) spectrum weights ``1 / max(f, 1 / max(h, w)) ** decay_power``.
+
+    lucid also multiplies by ``sqrt(h w)``, but only because TensorFlow's ``irfft2d`` is
+    unnormalized; ``torch.fft.irfft2(norm="ortho")`` already is, and the extra factor made
+    every step ``sqrt(h w)`` (224x at 224 px) too large (found by bench/prefer.py).
+    """
     fy = torch.fft.fftfreq(h)[:, None]
     fx = torch.fft.rfftfreq(w)[None, :]
     f = torch.sqrt(fy * fy + fx * fx).clamp_min(1.0 / max(h, w))
-    return f.pow(-decay_power) * math.sqrt(h * w)
+    return f.pow(-decay_power)
 
 
 class FourierImage:
