@@ -229,18 +229,25 @@ class Render:
         self._ref = self._mask = None
         return self.canvas.detach()
 
-    def _image_gradient(self, canvas: torch.Tensor, grad: torch.Tensor, ref, t: int, offset: tuple[int, int], seed: int, normalize: bool) -> tuple[float, float]:
-        """Fill ``grad`` with d(loss)/d(canvas), loss = -score + regularizers; return (score, reg loss)."""
+    def _image_gradient(self, canvas: torch.Tensor, grad: torch.Tensor, ref, t: int, offset: tuple[int, int], seed: int, normalize: bool | float) -> tuple[float, float]:
+        """Fill ``grad`` with d(loss)/d(canvas), loss = -score + regularizers; return (score, reg loss).
+
+        ``normalize``: True divides the objective's gradient by its mean |g| (a new factor every
+        call); a number multiplies the objective (score and gradient) by that fixed factor.
+        """
         h, w = canvas.shape[-2:]
         self._tgen.manual_seed(seed)  # the same transforms however often L-BFGS re-evaluates
         tiles = layout(h, w, self.tile, self.overlap, offset, device=self.device)
         grad.zero_()
         score = tiled_gradient(canvas.detach(), tiles, self._score, self.cfg.batch_size, grad)
         grad.neg_()  # the optimizer minimizes -score + regularizers
-        if normalize:
+        if normalize is True:
             # Google's deepdream and icnn divide the step by mean |g|: the objective's scale then
             # no longer depends on the layer or model, and regularizer weights keep a meaning.
             grad.div_(float(torch.linalg.vector_norm(grad, ord=1)) / grad.numel() + 1e-12)
+        elif normalize is not False:
+            grad.mul_(normalize)
+            score *= normalize
         reg_loss = regularizer_gradient(canvas.detach(), self._regularizers(t), grad, ref)
         if self._mask is not None:
             grad.mul_(self._mask)
@@ -281,12 +288,22 @@ class Render:
                         st.canvas.clamp_(0, 1)  # projected L-BFGS: every evaluation in range
                 img = canvas = st.canvas
             self.canvas = canvas
-            last["score"], last["reg"] = self._image_gradient(canvas, grad, ref, t, offset, seed, cfg.normalize_grad and not lbfgs)
+            norm = cfg.normalize_grad
+            if lbfgs and cfg.normalize_grad:
+                # L-BFGS's line search needs one fixed function: scale the objective by a constant,
+                # 1 / mean|g| at the first evaluation of the size, so that regularizer weights mean
+                # what they mean under the other optimizers.
+                if st.scale is None:
+                    self._image_gradient(canvas, grad, ref, t, offset, seed, 1.0)
+                    st.scale = grad.numel() / (float(torch.linalg.vector_norm(grad, ord=1)) + 1e-12)
+                norm = st.scale
+            score, last["reg"] = self._image_gradient(canvas, grad, ref, t, offset, seed, norm)
+            last["score"] = score / norm if isinstance(norm, float) else score  # report the unscaled objective
             if st.fimg is not None:
                 img.backward(grad)
             else:
                 st.canvas.grad = grad.clone()
-            return torch.tensor(-last["score"] + last["reg"])
+            return torch.tensor(-score + last["reg"])
 
         if lbfgs:
             st.opt.step(closure)
@@ -328,6 +345,7 @@ class _State:
     opt: torch.optim.Optimizer
     bands: CanvasOptimizer | None = None
     fimg: FourierImage | None = None
+    scale: float | None = None  # L-BFGS's fixed objective scale at this size
 
 
 def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu", callback: Callable[[Progress], None] | None = None, size: Size | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -127,3 +127,11 @@ def test_unit_mask_errors(tiny_model):
         unit_mask(tiny_model, "conv3", 99)
     with pytest.raises(InputError, match="outside layer 'conv3'"):
         unit_mask(tiny_model, "conv3", 0, x=40, y=0)
+
+
+def test_deep_layers_get_the_blur_prior_and_shallow_ones_do_not():
+    from cnnvis.recon import _invert_defaults
+
+    assert "blur_every" not in _invert_defaults([4.0], {})
+    assert _invert_defaults([4.0, 16.0], {})["blur_every"] == 4
+    assert "blur_every" not in _invert_defaults([32.0], {"param": "fft"})  # a blur needs pixels
