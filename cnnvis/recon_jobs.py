@@ -16,11 +16,7 @@ import torch
 
 from .errors import EXIT_INTERRUPTED, InputError
 
-VIDEO_SUFFIXES = (".mp4", ".gif", ".avi", ".mov", ".mkv", ".webm")
-
-
-def _is_video(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES
+from .video import is_video as _is_video
 
 
 def _options(render_kw: dict) -> dict:
@@ -163,56 +159,27 @@ def _finish(r, out, m, original, layers, save_every, video, video_every, quiet) 
     return code
 
 
-def _read_frames(path: str):
-    import imageio.v3 as iio
-
-    try:
-        meta = iio.immeta(path)
-        frames = iio.imiter(path)
-        return meta.get("fps") or (1000 / meta["duration"] if meta.get("duration") else 10), frames
-    except Exception as e:  # imageio raises plugin-specific types for missing or corrupt files
-        raise InputError(f"cannot read video '{path}' ({type(e).__name__}); give an .mp4 or .gif readable by imageio-ffmpeg") from None
-
-
 def _invert_video(image, out, m, layers, size, init_arg, video_init, common, opts, quiet) -> int:
     """Invert every frame (icnn's movie reconstructions); each frame starts from the previous
     reconstruction (``--video-init previous``), which keeps the sequence steady and converges faster."""
-    from .io import save_video, to_float_rgb
-    from .recon import _run, _to_hwc, image_render
-
-    if not os.path.exists(image):
-        raise InputError(f"video '{image}' does not exist; check the path")
-    fps, frames = _read_frames(image)
-    out_frames, corr = [], []
-    prev = None
-    stem, ext = os.path.splitext(out)
-    from .metrics import pixel_correlation
     from .io import hwc_to_bchw
+    from .metrics import pixel_correlation
+    from .recon import _run, image_render
+    from .video import map_frames
 
-    try:
-        for i, frame in enumerate(frames):
-            ref = to_float_rgb(np.asarray(frame))
-            ref = _resize_hwc(ref, parse_size(size, m, ref.shape[:2]))
-            start = prev if (prev is not None and video_init == "previous") else init_arg
-            r = image_render(ref, layers, m, initial_image=start, **common, **opts)
-            img, _ = _run(r, None)
-            prev = img
-            out_frames.append((img * 255).round().astype(np.uint8))
-            corr.append(pixel_correlation(hwc_to_bchw(img), hwc_to_bchw(ref)))
-            if not quiet:
-                click.echo(f"frame {i + 1}: pixel correlation {corr[-1]:.3f}")
-    except KeyboardInterrupt:
-        if out_frames:
-            path = f"{stem}.interrupted{ext}"
-            save_video(path, out_frames, fps=fps)
-            click.echo(f"interrupted: {len(out_frames)} frames written to {path}")
-        return EXIT_INTERRUPTED
-    if not out_frames:
-        raise InputError(f"video '{image}' has no frames")
-    save_video(out, out_frames, fps=fps)
-    if not quiet:
-        click.echo(f"wrote {out} ({len(out_frames)} frames, mean pixel correlation {np.mean(corr):.3f})")
-    return 0
+    corr: list[float] = []
+
+    def one(i, frame, prev):
+        ref = _resize_hwc(frame, parse_size(size, m, frame.shape[:2]))
+        start = prev if (prev is not None and video_init == "previous") else init_arg
+        img, _ = _run(image_render(ref, layers, m, initial_image=start, **common, **opts), None)
+        corr.append(pixel_correlation(hwc_to_bchw(img), hwc_to_bchw(ref)))
+        return img
+
+    code = map_frames(image, out, one, quiet, describe=lambda i, x, y: f"pixel correlation {corr[-1]:.3f}")
+    if code == 0 and corr:
+        click.echo(f"mean pixel correlation over {len(corr)} frames: {np.mean(corr):.3f}")
+    return code
 
 
 def run_prefer(layer: str, channel: int, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,

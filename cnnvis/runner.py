@@ -19,6 +19,7 @@ from .objectives import Dream, Guide, Channel, Neuron, Objective, Sum, parse_obj
 DEFAULT_LAYERS = {"efficientnet-lite0": "blocks.4.2", "efficientnet-lite1": "blocks.4.2", "efficientnet-lite2": "blocks.4.2"}
 DEFAULT_OCTAVES = 4
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
+VIDEO_CARRY = 0.5  # video input: weight of the previous frame's dream in the next frame's start
 
 
 @dataclass
@@ -107,15 +108,16 @@ def run_job(job: DreamJob) -> int:
     from .models import load_model
     from .pipeline import Render, pick_device
 
+    from .video import is_video
+
+    if job.image and is_video(job.image):
+        return _dream_video(job)
     check_writable(job.out)
     if job.video:
         check_video_path(job.video)
     if job.save_every < 0 or job.video_every < 1:
         raise InputError("--save-every must be >= 0 and --video-every >= 1")
-    kw = dict(job.render_kw)
-    if kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None and kw.get("num_sizes", 1) == 1:
-        kw["octaves"] = DEFAULT_OCTAVES  # with no sizing flag, grow through octaves up to the image size
-    cfg = RenderConfig(**kw)
+    cfg = _dream_config(job)
     if job.noise and job.image:
         raise InputError(f"both an image ('{job.image}') and --noise were given; drop one")
     device = pick_device(job.device)
@@ -127,6 +129,41 @@ def run_job(job: DreamJob) -> int:
 
     code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every)
     return code
+
+
+def _dream_config(job: DreamJob) -> RenderConfig:
+    kw = dict(job.render_kw)
+    if kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None and kw.get("num_sizes", 1) == 1:
+        kw["octaves"] = DEFAULT_OCTAVES  # with no sizing flag, grow through octaves up to the image size
+    return RenderConfig(**kw)
+
+
+def _dream_video(job: DreamJob) -> int:
+    """Dream every frame of a video. Each frame starts from its own pixels blended with the
+    previous frame's dream (``VIDEO_CARRY``), so the dream persists from frame to frame instead
+    of flickering."""
+    from .io import hwc_to_bchw
+    from .models import load_model
+    from .pipeline import Render, pick_device
+    from .recon import _to_hwc
+    from .video import is_video, map_frames
+
+    if not is_video(job.out):
+        raise InputError(f"input '{job.image}' is a video, so --out must be a video too (.mp4 or .gif), got '{job.out}'")
+    if job.noise:
+        raise InputError("--noise starts from noise; a video input starts from its frames, drop one")
+    if job.save_every or job.video:
+        raise InputError("--save-every and --video apply to one image; with a video input the output is already a video")
+    cfg = _dream_config(job)
+    device = pick_device(job.device)
+    model = load_model(job.model, job.weights, device)
+    objective = build_objective(job, model, device)
+
+    def one(i, frame, prev):
+        start = frame if prev is None or prev.shape != frame.shape else (1 - VIDEO_CARRY) * frame + VIDEO_CARRY * prev
+        return _to_hwc(Render(model, objective, cfg, hwc_to_bchw(start), device).run())
+
+    return map_frames(job.image, job.out, one, job.quiet)
 
 
 def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,

@@ -271,3 +271,15 @@ def test_import_and_help_do_not_load_torch():
     assert proc.returncode == 0, proc.stderr
     help_proc = subprocess.run([_exe(), "--help"], capture_output=True, text=True, env=_env(), timeout=60)
     assert help_proc.returncode == 0 and "dream" in help_proc.stdout
+
+
+def test_dream_video_frame_by_frame(tmp_path, factory_module):
+    frames = np.stack([smooth_rgb(40, 40, seed=s) for s in range(3)])
+    src = tmp_path / "clip.gif"
+    iio.imwrite(src, frames, extension=".gif", duration=100, loop=0)
+    out = tmp_path / "dream.gif"
+    res = _invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "--tile", 32, "--steps", 2, "--octaves", 1, "-q", "--out", out])
+    assert res.exit_code == 0, res.output
+    got = iio.imread(out, index=None)
+    assert got.shape[0] == 3 and not np.array_equal(got[0], frames[0])
+    _assert_one_line_error(_invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "-q", "--out", tmp_path / "x.png"]), "must be a video")
