@@ -45,15 +45,36 @@ PREFER_DEFAULTS = dict(steps=128, optimizer="adam", lr=0.1, param="fft", jitter=
 # lift the pixel correlation at blocks.5 from 0.28 to 0.37, but cost blocks.1 0.04.
 INVERT_DEEP_DEFAULTS = dict(tv_weight=4.0, blur_every=4, blur_sigma=1.5, blur_sigma_end=0.5)
 DEEP_STRIDE = 8
+# ... and, with Adam, for the last layers of the network (past 90 % of its modules: conv_head),
+# whose features say little about colour: pixel priors leave colours arbitrary (mean pixel
+# correlation 0.01), a decorrelated Fourier image with strong TV keeps them muted and the
+# layout right (0.19); bench/RESULTS.md. At blocks.5 the pixel priors stay better (0.36 vs 0.21).
+INVERT_TOP_DEFAULTS = dict(param="fft", lr=0.05, lr_end=None, tv_weight=16.0)
+TOP_DEPTH = 0.95  # blocks.5 ends at 0.91, conv_head at 0.975 of Lite0's leaf modules
 
 
-def _invert_defaults(strides: Sequence[float], options: Mapping) -> dict:
-    """INVERT_DEFAULTS, plus the deep-layer priors when the deepest layer has stride >= 8 and
-    the pixels are optimized directly (a blur needs the pixel parameterization)."""
-    d = dict(INVERT_DEFAULTS)
-    if strides and max(strides) >= DEEP_STRIDE and options.get("param", "pixel") == "pixel":
+def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping) -> dict:
+    """The layer-dependent defaults, applied over INVERT_DEFAULTS and the optimizer's: the
+    deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
+    directly (a blur needs the pixel parameterization), or the top-layer Fourier prior for
+    Adam on the last layers."""
+    d: dict = {}
+    adam = options.get("optimizer", INVERT_DEFAULTS["optimizer"]) == "adam"
+    if depths and max(depths) >= TOP_DEPTH and adam and "param" not in options:
+        d.update(INVERT_TOP_DEFAULTS)
+    elif strides and max(strides) >= DEEP_STRIDE and options.get("param", "pixel") == "pixel":
         d.update(INVERT_DEEP_DEFAULTS)
     return d
+
+
+def layer_depth(module, layer: str) -> float:
+    """How far through the network ``layer`` ends, in (0, 1]: the position of its last leaf
+    module among all leaf modules, in registration order."""
+    leaves = [n for n, m in module.named_modules() if n and not any(True for _ in m.children())]
+    if not leaves:
+        return 1.0
+    mine = [i for i, n in enumerate(leaves) if n == layer or n.startswith(layer + ".")]
+    return (max(mine) + 1) / len(leaves) if mine else 1.0
 
 
 def _stride(feat_shape: Sequence[int], size: Size) -> float:
@@ -76,13 +97,15 @@ ICNN_ALIASES = {
 _CFG_NAMES = {f.name for f in fields(RenderConfig)}
 
 
-def _config(defaults: Mapping, options: Mapping, per_optimizer: Mapping[str, Mapping] | None = None) -> RenderConfig:
-    """Merge defaults, the chosen optimizer's defaults, icnn aliases and cnnvis names into a
-    RenderConfig (later wins); unknown names fail with a close match."""
+def _config(defaults: Mapping, options: Mapping, per_optimizer: Mapping[str, Mapping] | None = None, layer_defaults: Mapping | None = None) -> RenderConfig:
+    """Merge defaults, the chosen optimizer's defaults, layer-dependent defaults, then the
+    user's icnn aliases and cnnvis names into a RenderConfig (later wins); unknown names fail
+    with a close match."""
     kw = dict(defaults)
     chosen = options.get("optimizer", kw.get("optimizer"))
     if per_optimizer and chosen in per_optimizer:
         kw.update(per_optimizer[chosen])
+    kw.update(layer_defaults or {})
     for name, value in options.items():
         if name in ICNN_ALIASES:
             target, factor = ICNN_ALIASES[name]
@@ -176,7 +199,8 @@ def features_render(features: Mapping[str, object], model="efficientnet-lite0", 
     # fixed targets are the features of the whole image: the canvas is one tile
     kw.setdefault("tile", max(size))
     strides = [_stride(t.shape[1:], size) for t in targets.values()]
-    cfg = _config(_invert_defaults(strides, kw), kw, INVERT_OPTIMIZER_DEFAULTS)
+    depths = [layer_depth(m.module, k) for k in targets]
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw))
     if cfg.num_sizes != 1 or cfg.octaves not in (None, 1) or cfg.initial_size or cfg.final_size:
         raise InputError("fixed target features define one image size; multiscale inversion needs a reference image (invert_image)")
     return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None)
@@ -213,7 +237,8 @@ def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
 
     check_layers(m.module, layers, m.name)
     strides = [_stride(_layer_shape(m, layer, probe), probe) for layer in layers]
-    cfg = _config(_invert_defaults(strides, kw), kw, INVERT_OPTIMIZER_DEFAULTS)
+    depths = [layer_depth(m.module, layer) for layer in layers]
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw))
     size = tuple(ref.shape[-2:])
     return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None)
 

@@ -129,9 +129,13 @@ def test_unit_mask_errors(tiny_model):
         unit_mask(tiny_model, "conv3", 0, x=40, y=0)
 
 
-def test_deep_layers_get_the_blur_prior_and_shallow_ones_do_not():
-    from cnnvis.recon import _invert_defaults
+def test_layer_dependent_defaults(lite0):
+    from cnnvis.recon import _invert_defaults, layer_depth
 
-    assert "blur_every" not in _invert_defaults([4.0], {})
-    assert _invert_defaults([4.0, 16.0], {})["blur_every"] == 4
-    assert "blur_every" not in _invert_defaults([32.0], {"param": "fft"})  # a blur needs pixels
+    assert "blur_every" not in _invert_defaults([4.0], [0.2], {})
+    assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {})["blur_every"] == 4
+    assert "blur_every" not in _invert_defaults([32.0], [0.5], {"param": "fft"})  # a blur needs pixels
+    assert _invert_defaults([32.0], [0.97], {})["param"] == "fft"  # the last layers, with Adam
+    assert "param" not in _invert_defaults([32.0], [0.97], {"optimizer": "gd"})
+    depths = [layer_depth(lite0.module, n) for n in ("blocks.1", "blocks.5", "conv_head")]
+    assert depths == sorted(depths) and depths[1] < 0.95 <= depths[2]
