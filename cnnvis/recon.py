@@ -47,9 +47,10 @@ INVERT_DEEP_DEFAULTS = dict(tv_weight=4.0, blur_every=4, blur_sigma=1.5, blur_si
 DEEP_STRIDE = 8
 # ... and, with Adam, for the last layers of the network (past 90 % of its modules: conv_head),
 # whose features say little about colour: pixel priors leave colours arbitrary (mean pixel
-# correlation 0.01), a decorrelated Fourier image with strong TV keeps them muted and the
-# layout right (0.19); bench/RESULTS.md. At blocks.5 the pixel priors stay better (0.36 vs 0.21).
-INVERT_TOP_DEFAULTS = dict(param="fft", lr=0.05, lr_end=None, tv_weight=16.0)
+# correlation 0.01), a decorrelated Fourier image (Olah et al. 2017) with strong TV keeps them
+# muted and the layout right (0.13-0.18); bench/RESULTS.md. At blocks.5 the pixel priors stay
+# better (0.36 against 0.21).
+INVERT_TOP_DEFAULTS = dict(param="fft", lr=0.05, lr_end=0.01, tv_weight=24.0)
 TOP_DEPTH = 0.95  # blocks.5 ends at 0.91, conv_head at 0.975 of Lite0's leaf modules
 
 
