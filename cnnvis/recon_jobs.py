@@ -153,7 +153,7 @@ def _finish(r, out, m, original, layers, save_every, video, video_every, quiet) 
     from .recon import _to_hwc
     from .runner import run_render
 
-    code, final = run_render(r, out, "clip", quiet=quiet, save_every=save_every, video=video, video_every=video_every)
+    code, final = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every)
     if code == 0 and original is not None:
         _report_quality(m, _to_hwc(final), original, layers, out)
     return code
@@ -211,5 +211,5 @@ def run_prefer(layer: str, channel: int, x: int | None, y: int | None, whole_cha
     else:
         mask = unit_mask(m, hook, channel, x, y, hw)
     r = prefer_render(m, hook, mask, image_mask="rf" if rf_mask else None, size=hw, device=dev, **_options(render_kw))
-    code, _ = run_render(r, out, "clip", quiet=quiet, save_every=save_every, video=video, video_every=video_every)
+    code, _ = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every)
     return code
