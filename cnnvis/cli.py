@@ -188,6 +188,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
 @click.option("--original", default=None, help="With --features: the image they came from, to measure quality.")
 @click.option("--layer-weight", "layer_weights", multiple=True, help="LAYER=W (repeatable) [default: 1/||f||^2, normalized].")
 @click.option("--channels", multiple=True, help="LAYER=C1,C2,... match only these channels (repeatable).")
+@click.option("--mask", "masks", multiple=True, help="LAYER=FILE.npy: weight the layer's features by this mask, of the feature shape, (H, W) or (C,) (repeatable).")
 @click.option("--video-init", type=click.Choice(["previous", "noise"]), default="previous", show_default=True, help="Video input: start each frame from the previous reconstruction, or afresh.")
 @model_options
 @render_options(unset=True)
@@ -196,7 +197,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
 @click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
-def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, video_init, model, weights, device, save_every, video, video_every, quiet, **render_kw):
+def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, video, video_every, quiet, **render_kw):
     """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
 
     Quality against the original (pixel correlation, SSIM, feature error per layer) is printed
@@ -213,7 +214,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
     from .recon_jobs import run_invert
 
     sys.exit(run_invert(image, features, layers, out, loss=loss, size=size, activation=activation, init=init, original=original,
-                        layer_weights=layer_weights, channels=channels, video_init=video_init, model=model, weights=weights, device=device,
+                        layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, model=model, weights=weights, device=device,
                         save_every=save_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 

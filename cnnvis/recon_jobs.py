@@ -33,6 +33,8 @@ def parse_pairs(items: Sequence[str], flag: str, cast) -> dict:
             raise InputError(f"bad {flag} '{item}'; write {flag} LAYER=VALUE")
         try:
             out[layer] = cast(value)
+        except InputError:
+            raise
         except ValueError:
             raise InputError(f"bad value in {flag} '{item}'; write {flag} LAYER=VALUE with a number (or comma-separated channels)") from None
     return out
@@ -40,6 +42,17 @@ def parse_pairs(items: Sequence[str], flag: str, cast) -> dict:
 
 def _channels(value: str) -> list[int]:
     return [int(v) for v in value.split(",") if v.strip()]
+
+
+def _mask_file(path: str) -> np.ndarray:
+    """A feature mask from a .npy file (never a pickle)."""
+    from .features_io import load_features
+
+    if not path.lower().endswith(".npy"):
+        raise InputError(f"mask file '{path}' must be a .npy array")
+    if not os.path.isfile(path):
+        raise InputError(f"mask file '{path}' does not exist; check the path")
+    return load_features(path, ["mask"])["mask"]
 
 
 def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tuple[int, int]:
@@ -91,6 +104,7 @@ def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Se
 
 def run_invert(image: str | None, features: str | None, layers: Sequence[str], out: str, *, loss: str, size: str | None, activation: str,
                init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
+               masks: Sequence[str] = (),
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict) -> int:
     from .capture import layer_names, resolve_layer
     from .io import check_video_path, check_writable, read_image
@@ -113,6 +127,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
     opts = _options(render_kw)
     lw = parse_pairs(layer_weights, "--layer-weight", float)
     ch = parse_pairs(channels, "--channels", _channels)
+    mk = parse_pairs(masks, "--mask", _mask_file)
 
     def hook(name: str) -> str:
         return resolve_layer(m.module, name, activation)
@@ -121,7 +136,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         return {hook(k): v for k, v in d.items()}
 
     init_arg = init if init in ("noise", "mean") else read_image(init)
-    common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, device=dev)
+    common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, feature_mask=keyed(mk) or None, device=dev)
 
     if features is not None:
         from .features_io import load_features

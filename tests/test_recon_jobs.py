@@ -56,6 +56,20 @@ def test_invert_features_npz_round_trip(tmp_path, tiny, make_image):
     assert m["feature_error"]["conv3"] < 0.5  # 30 steps already halve the distance to the features
 
 
+def test_invert_with_a_mask_file(tmp_path, tiny, make_image):
+    src = make_image("in.png", h=32, w=32)
+    spatial = np.zeros((16, 16), np.float32)
+    spatial[4:12, 4:12] = 1
+    np.save(tmp_path / "m.npy", spatial)
+    out = tmp_path / "r.png"
+    res = _invoke(["invert", src, "--layer", "conv3", *tiny, "--size", "32x32", "--steps", 2, "--mask", f"conv3={tmp_path / 'm.npy'}", "-q", "--out", out])
+    assert res.exit_code == 0, res.output
+    np.save(tmp_path / "bad.npy", np.ones((5, 5), np.float32))
+    _assert_one_line_error(_invoke(["invert", src, "--layer", "conv3", *tiny, "--size", "32x32", "--steps", 1, "--mask", f"conv3={tmp_path / 'bad.npy'}", "-q", "--out", out]),
+                           "mask for layer 'conv3' has shape (5, 5)")
+    _assert_one_line_error(_invoke(["invert", src, "--layer", "conv3", *tiny, "--mask", f"conv3={tmp_path / 'none.npy'}", "-q", "--out", out]), "does not exist")
+
+
 def test_invert_video_frame_by_frame(tmp_path, tiny):
     frames = np.stack([smooth_rgb(32, 32, seed=s) for s in range(3)])
     src = tmp_path / "clip.gif"
