@@ -128,6 +128,15 @@ def model_options(fn):
     return fn
 
 
+def output_options(fn):
+    """Periodic saves, a progress video and the progress bar: the same on every rendering command."""
+    fn = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(fn)
+    fn = click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")(fn)
+    fn = click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")(fn)
+    fn = click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")(fn)
+    return fn
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="cnnvis")
 def main():
@@ -150,10 +159,7 @@ def main():
 @click.option("--grad-clip", type=float, default=5.0, show_default=True, help="cnn-vis amplification: clip of a.")
 @model_options
 @render_options
-@click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")
-@click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")
-@click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@output_options
 @friendly_errors
 def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, model, weights, device, save_every, video, video_every, quiet, **render_kw):
     """Dream on IMAGE (default: a bundled photo) and write --out.
@@ -192,10 +198,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
 @click.option("--video-init", type=click.Choice(["previous", "noise"]), default="previous", show_default=True, help="Video input: start each frame from the previous reconstruction, or afresh.")
 @model_options
 @render_options(unset=True)
-@click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")
-@click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")
-@click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@output_options
 @friendly_errors
 def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, video, video_every, quiet, **render_kw):
     """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
@@ -230,10 +233,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 @click.option("--out", "-o", default="pref.png", show_default=True, help="Output image.")
 @model_options
 @render_options(unset=True)
-@click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")
-@click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")
-@click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@output_options
 @friendly_errors
 def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, video, video_every, quiet, **render_kw):
     """Generate the preferred image of a unit (cnnpref) or of a whole channel.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .losses import LOSSES, feature_loss, target_norm
+from .losses import LOSSES, feature_loss, target_norm, target_norms
 from .objectives import Capture, Objective
 
 
@@ -164,12 +164,9 @@ class Invert(Objective):
         if self.weights is not None:
             return -sum(self.weights[k] * v for k, v in losses.items())
         # per tile: weights 1/||t||^2 of that tile's targets, normalized to sum to one
-        inv = {k: 1.0 / self._norm_per_item(targets[k], self.masks.get(k)).clamp_min(1e-30) for k in self.layers}
+        inv = {k: 1.0 / target_norms(targets[k], self.loss, self.masks.get(k)).clamp_min(1e-30) for k in self.layers}
         total = sum(inv.values())
         return -sum((inv[k] / total) * losses[k] for k in self.layers)
-
-    def _norm_per_item(self, t: torch.Tensor, mask) -> torch.Tensor:
-        return torch.stack([t.new_tensor(target_norm(t[i:i + 1], self.loss, mask)) for i in range(t.shape[0])])
 
     def __repr__(self) -> str:
         return f"Invert({list(self.layers)}, loss={self.loss!r})"

@@ -73,13 +73,24 @@ def _masked_pearson(f: torch.Tensor, t: torch.Tensor, m: torch.Tensor | None) ->
     return num / den
 
 
+def _norms64(t: torch.Tensor, kind: str, mask: torch.Tensor | None) -> torch.Tensor:
+    """(B,) float64 squared norms of what the loss compares for each item of ``t``."""
+    if kind == "gram":
+        v = _gram(t, None if mask is None else mask.to(t))
+    else:
+        v = t if mask is None else t * mask.to(t)
+    return _flat(v.double().pow(2)).sum(1)
+
+
+def target_norms(t: torch.Tensor, kind: str = "l2", mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``||t_i||^2`` of what the loss compares (the Gram matrix for ``gram``), masked, for every
+    item of the batch ``t`` (B, ...): shape (B,) in ``t``'s dtype, summed in float64."""
+    return _norms64(t, kind, mask).to(t.dtype)
+
+
 def target_norm(t: torch.Tensor, kind: str = "l2", mask: torch.Tensor | None = None) -> float:
     """``||t||^2`` of what the loss compares (the Gram matrix for ``gram``), masked.
 
     icnn's default layer weight is its inverse, so every layer's loss is a relative error.
     """
-    if kind == "gram":
-        v = _gram(t, None if mask is None else mask.to(t))
-    else:
-        v = t if mask is None else t * mask.to(t)
-    return float(v.double().pow(2).sum())
+    return float(_norms64(t, kind, mask).sum())

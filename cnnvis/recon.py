@@ -144,7 +144,6 @@ def _model(model) -> LoadedModel:
 def _init_tensor(init, size: Size, model: LoadedModel) -> torch.Tensor | None:
     """``"noise"`` -> None (the pipeline's seeded noise); ``"mean"`` -> the mean colour; an image
     (HxWx3 array in [0, 1] or uint8, or (1, 3, H, W) tensor) resized to ``size``."""
-    from .io import hwc_to_bchw, to_float_rgb
     from .octaves import resize
 
     if init is None or (isinstance(init, str) and init == "noise"):
@@ -153,8 +152,16 @@ def _init_tensor(init, size: Size, model: LoadedModel) -> torch.Tensor | None:
         return torch.tensor(model.mean, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, *size).contiguous()
     if isinstance(init, str):
         raise InputError(f"unknown init '{init}'; use noise, mean, or pass an image array")
-    x = init if isinstance(init, torch.Tensor) and init.dim() == 4 else hwc_to_bchw(to_float_rgb(np.asarray(init)))
-    return resize(x.float(), size)
+    return resize(_as_bchw(init), size)
+
+
+def _as_bchw(image) -> torch.Tensor:
+    """An image as (1, 3, H, W) float32: a tensor of that shape, or any HxWx3 / HxW array."""
+    from .io import hwc_to_bchw, to_float_rgb
+
+    if isinstance(image, torch.Tensor) and image.dim() == 4:
+        return image.float()
+    return hwc_to_bchw(to_float_rgb(np.asarray(image)))
 
 
 def _to_hwc(x: torch.Tensor) -> np.ndarray:
@@ -225,10 +232,8 @@ def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
 def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
                  initial_image="noise", device="cpu", **options):
     """The :class:`Render` behind :func:`invert_image` (built, probed, not run)."""
-    from .io import hwc_to_bchw, to_float_rgb
-
     m = _model(model)
-    ref = image.float() if isinstance(image, torch.Tensor) and image.dim() == 4 else hwc_to_bchw(to_float_rgb(np.asarray(image)))
+    ref = _as_bchw(image)
     objective = Invert(reference=ref, layers=layers, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
     kw = dict(options)
     if max(ref.shape[-2:]) > m.input_size:

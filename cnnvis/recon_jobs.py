@@ -76,12 +76,14 @@ def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tup
 
 
 def _resize_hwc(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    import cv2
+    """HxWx3 float in [0, 1] resized to ``hw`` by the pipeline's own rule (:func:`cnnvis.octaves.resize`)."""
+    from .io import hwc_to_bchw
+    from .octaves import resize
+    from .recon import _to_hwc
 
     if img.shape[:2] == hw:
         return img
-    interp = cv2.INTER_AREA if img.shape[0] * img.shape[1] > hw[0] * hw[1] else cv2.INTER_CUBIC
-    return cv2.resize(img, (hw[1], hw[0]), interpolation=interp).clip(0, 1)
+    return _to_hwc(resize(hwc_to_bchw(img), hw))
 
 
 def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Sequence[str], out: str) -> dict:
