@@ -23,6 +23,10 @@ _EXPORTS = {
     "receptive_field_mask": "recon",
     "pixel_correlation": "metrics", "ssim": "metrics", "feature_errors": "metrics", "quality": "metrics",
     "load_features": "features_io", "resolve_layer": "capture",
+    "DGNPrior": "dgn", "GeneratorImage": "dgn", "load_prior": "dgn",
+    "Generator": "generators.base", "UpconvGenerator": "generators.upconv",
+    "load_generator": "generators.files", "save_generator": "generators.files",
+    "GeneratorTrainer": "train_generator", "TrainConfig": "train_generator",
 }
 
 __all__ = sorted(_EXPORTS)

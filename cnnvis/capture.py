@@ -161,12 +161,17 @@ def resolve_layer(module: nn.Module, layer: str, activation: str = "pre") -> str
     Sequential resolves to its predecessor. ``post`` moves to the activation that directly follows
     ``layer`` in its Sequential (VGG's ``features.0`` -> ``features.1``). Otherwise, or for
     TorchScript, ``layer`` itself is returned: its output has no activation to step over.
+    A converted Caffe net (:class:`cnnvis.caffe.CaffeNet`) follows its blobs instead:
+    ``conv5_1`` ``post`` -> ``relu5_1``, ``relu5_1`` ``pre`` -> ``conv5_1``.
     """
     if activation not in ("pre", "post"):
         raise InputError(f"unknown activation side '{activation}'; use pre or post")
     check_layers(module, [layer])
     if _is_script(module):
         return layer
+    caffe_resolve = getattr(module, "resolve_activation", None)
+    if callable(caffe_resolve):  # a CaffeNet: activations follow their layer by blob, not by position
+        return caffe_resolve(layer, activation)
     modules = dict(module.named_modules())
     parent_name, _, child = layer.rpartition(".")
     parent = modules[parent_name] if parent_name else module

@@ -8,7 +8,6 @@ the first step there is nothing to write, and it exits 130 without a traceback.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from dataclasses import fields
 
@@ -63,6 +62,7 @@ _RENDER_OPTIONS = [
     ("optimizer", "--optimizer", click.Choice(list(OPTIMIZERS)), "Optimizer over the canvas."),
     ("lr", "--lr", float, "Learning rate (pixel units in [0, 1] per step)."),
     ("lr_end", "--lr-end", float, "Linear schedule: the learning rate at the last step of each size."),
+    ("latent_lr", "--latent-lr", float, "With --prior dgn: the learning rate of the generator's latent [default: --lr]."),
     ("decay_rate", "--decay-rate", float, "RMSProp decay rate of the squared-gradient average."),
     ("momentum", "--momentum", float, "SGD / gd momentum."),
     ("momentum_end", "--momentum-end", float, "Linear schedule: the momentum at the last step."),
@@ -124,7 +124,18 @@ def render_options(fn=None, *, unset: bool = False):
 def model_options(fn):
     fn = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")(fn)
     fn = click.option("--weights", default=None, help="Local state-dict file, or 'random' [default: the pretrained weights].")(fn)
-    fn = click.option("--model", "-m", default="efficientnet-lite0", show_default=True, help="Registry name, timm:NAME, package.module:factory or a TorchScript file.")(fn)
+    fn = click.option("--model", "-m", default="efficientnet-lite0", show_default=True, help="Registry name, timm:NAME, package.module:factory, a TorchScript file, a Caffe deploy .prototxt (--weights its .caffemodel) or a convert-caffe file.")(fn)
+    return fn
+
+
+def prior_options(fn):
+    """The deep generator network prior: the same on every command that takes objectives."""
+    fn = click.option("--generator-fit", type=click.Choice(["crop", "resize"]), default="crop", show_default=True, help="A fixed-size generator's image meets the canvas by centre crop or resize.")(fn)
+    fn = click.option("--dgn-max-side", type=int, default=None, help="Largest canvas side optimized through the generator; larger sizes refine pixels [default: its output side, 1024 for spatial generators].")(fn)
+    fn = click.option("--latent-init", type=click.Choice(["auto", "zeros", "noise", "image"]), default="auto", show_default=True, help="Initial latent: the encoding of the start image (auto when there is one), zeros or noise.")(fn)
+    fn = click.option("--latent-bound", default=None, help="Per-channel upper bounds of the latent (.txt or .npy, icnn's act_range), or 'none' [default: the generator file's].")(fn)
+    fn = click.option("--generator", default=None, help="Generator file (.pt from train-generator or convert-caffe) [default: the shipped demo generator for efficientnet-lite0].")(fn)
+    fn = click.option("--prior", type=click.Choice(["none", "dgn"]), default="none", show_default=True, help="dgn: optimize a deep generator network's latent instead of pixels (Nguyen et al. 2016).")(fn)
     return fn
 
 
@@ -159,6 +170,7 @@ def main():
 @click.option("--grad-clip", type=float, default=5.0, show_default=True, help="cnn-vis amplification: clip of a.")
 @model_options
 @render_options
+@prior_options
 @output_options
 @friendly_errors
 def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, model, weights, device, save_every, video, video_every, quiet, **render_kw):
@@ -171,13 +183,15 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
       cnnvis dream --noise --channel 7 --layer blocks.5.0 --out channel7.png
       cnnvis dream photo.jpg --final-size 4096x4096 --out huge.png
     """
+    from .dgn import split_prior_flags
     from .runner import DreamJob, run_job
 
+    prior_kw = split_prior_flags(render_kw)
     job = DreamJob(
         image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
         guide=guide, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
         model=model, weights=weights, device=device, save_every=save_every, video=video, video_every=video_every,
-        quiet=quiet, render_kw=render_kw,
+        quiet=quiet, render_kw=render_kw, prior_kw=prior_kw,
     )
     sys.exit(run_job(job))
 
@@ -198,6 +212,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
 @click.option("--video-init", type=click.Choice(["previous", "noise"]), default="previous", show_default=True, help="Video input: start each frame from the previous reconstruction, or afresh.")
 @model_options
 @render_options(unset=True)
+@prior_options
 @output_options
 @friendly_errors
 def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, video, video_every, quiet, **render_kw):
@@ -233,6 +248,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 @click.option("--out", "-o", default="pref.png", show_default=True, help="Output image.")
 @model_options
 @render_options(unset=True)
+@prior_options
 @output_options
 @friendly_errors
 def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, video, video_every, quiet, **render_kw):
@@ -251,6 +267,76 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out
 
     sys.exit(run_prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model=model, weights=weights, device=device,
                         save_every=save_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
+
+
+@main.command("convert-caffe")
+@click.argument("prototxt")
+@click.argument("caffemodel")
+@click.option("--out", "-o", required=True, help="PyTorch file to write (.pt).")
+@click.option("--generator", default=None, is_flag=False, flag_value="auto",
+              help="Convert a DeePSiM generator (release_deepsim_v0) instead of a classifier: auto, or deepsim-fc6, -fc7, -fc8, -pool5, -conv3, -conv4, -norm1, -norm2.")
+@click.option("--mean", default=None, help="Classifier: the BGR mean on 0..255 as B,G,R [default: 104,117,123].")
+@click.option("--input-size", type=int, default=None, help="Classifier: input side in pixels [default: the prototxt's].")
+@click.option("--latent-bound", default=None, help="Generator: store these per-channel latent upper bounds (.txt or .npy).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+@friendly_errors
+def convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent_bound, quiet):
+    """Convert a Caffe net (deploy PROTOTXT + CAFFEMODEL) to PyTorch, with no Caffe install.
+
+    \b
+    Examples:
+      cnnvis convert-caffe bvlc_alexnet/deploy.prototxt bvlc_alexnet.caffemodel --out alexnet.pt
+      cnnvis prefer --model alexnet.pt --layer fc8 --channel 285 --out cat.png
+      cnnvis convert-caffe fc6/generator.prototxt fc6/generator.caffemodel --generator --out fc6.pt
+      cnnvis prefer --model alexnet.pt --layer fc8 --channel 285 --prior dgn --generator fc6.pt --out cat_dgn.png
+    """
+    from .caffe_jobs import run_convert_caffe
+
+    sys.exit(run_convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent_bound, quiet))
+
+
+@main.command("train-generator")
+@click.option("--layer", "-l", required=True, help="The layer to invert (a spatial layer, e.g. blocks.5.0.bn1 on efficientnet-lite0).")
+@click.option("--images", required=True, help="Folder of training photos (.jpg/.png).")
+@click.option("--out", "-o", required=True, help="Generator file to write (.pt); its checkpoint is OUT.ckpt.")
+@click.option("--steps", type=int, default=2000, show_default=True, help="Training steps in all (rerun with more to continue).")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Crops per step.")
+@click.option("--size", type=int, default=128, show_default=True, help="Crop side in pixels (a multiple of the layer's stride).")
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Adam learning rate.")
+@click.option("--scale-min", type=float, default=0.1, show_default=True, help="Smallest random crop, as a fraction of the image area.")
+@click.option("--pixel-weight", type=float, default=1.0, show_default=True, help="Weight of the pixel loss.")
+@click.option("--feature-weight", type=float, default=0.1, show_default=True, help="Weight of the feature loss.")
+@click.option("--adv-weight", type=float, default=0.0, show_default=True, help="Weight of the adversarial loss (0 = no discriminator).")
+@click.option("--feature-layer", "feature_layers", multiple=True, help="Comparator layer for the feature loss (repeatable) [default: --layer].")
+@click.option("--width", type=int, default=128, show_default=True, help="Generator base width (channels).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the crops.")
+@click.option("--checkpoint-every", type=int, default=200, show_default=True, help="Steps between checkpoints (0 = only at the end or on Ctrl-C).")
+@click.option("--fresh", is_flag=True, help="Ignore an existing checkpoint and start afresh.")
+@click.option("--half", is_flag=True, help="Store the generator's weights as float16 (half the file size).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@model_options
+@friendly_errors
+def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, pixel_weight, feature_weight, adv_weight, feature_layers, width, seed, checkpoint_every, fresh, half, quiet, model, weights, device):
+    """Train a generator that inverts LAYER of a model from a folder of photos (DeePSiM losses).
+
+    The result is a DGN prior: pass it to dream, invert or prefer with --prior dgn --generator OUT.
+    A checkpoint is written every --checkpoint-every steps and on Ctrl-C; rerunning the same
+    command resumes from it.
+
+    \b
+    Example:
+      python scripts/export_bundled_photos.py photos && cnnvis train-generator --layer blocks.5.0.bn1 --images photos --out gen.pt
+    """
+    from .models import load_model
+    from .pipeline import pick_device
+    from .train_generator import TrainConfig
+    from .train_jobs import run_train_generator
+
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, size=size, lr=lr, scale_min=scale_min, pixel_weight=pixel_weight,
+                      feature_weight=feature_weight, adv_weight=adv_weight, feature_layers=tuple(feature_layers), width=width, seed=seed)
+    dev = pick_device(device)
+    m = load_model(model, weights=weights, device=dev)
+    sys.exit(run_train_generator(m, layer, images, out, cfg, dev, checkpoint_every, fresh, half, quiet))
 
 
 @main.command()

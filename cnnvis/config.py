@@ -34,7 +34,9 @@ class RenderConfig:
         momentum -> momentum_end (sgd, gd); lr_decay_every / lr_decay_factor; normalize_grad
         divides the objective's gradient by its mean |g| each step (Google's deepdream, icnn),
         so regularizer weights mean the same for every model and layer (ignored by lbfgs,
-        whose line search needs the true gradient); lbfgs_history.
+        whose line search needs the true gradient); lbfgs_history; latent_lr: the learning
+        rate at the sizes that optimize a DGN prior's latent (latent units; None = lr; the lr
+        schedule scales it alike).
     Pixel operations after each step (pixel param only; icnn, after Yosinski et al. 2015):
         pixel_decay -> pixel_decay_end pulls pixels toward the model mean by that fraction;
         clamp_pixels keeps them in [0, 1]; clip_extreme (percentile of extreme values clipped),
@@ -73,6 +75,7 @@ class RenderConfig:
     optimizer: str = "rmsprop"
     lr: float = 0.01
     lr_end: float | None = None
+    latent_lr: float | None = None
     decay_rate: float = 0.95
     momentum: float = 0.9
     momentum_end: float | None = None
@@ -117,7 +120,7 @@ class RenderConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _positive(self, "lr", "steps", "batch_size", "octave_scale", "tv_scale", "p_scale", "aux_p_scale", "num_sizes", "fft_decay", "lbfgs_history")
+        _positive(self, "lr", "steps", "batch_size", "octave_scale", "tv_scale", "p_scale", "aux_p_scale", "num_sizes", "fft_decay", "lbfgs_history", "latent_lr")
         _finite_nonneg(self, "decay_rate", "momentum", "tv_weight", "tv_beta", "tv_step", "p_weight", "p_alpha", "aux_p_weight", "aux_p_alpha", "init_scale", "init_blur", "blur_sigma", "lr_decay_factor", "jitter",
                        "transform_scale", "transform_rotate", "pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib")
         for name in ("lr_end", "momentum_end", "blur_sigma_end", "pixel_decay_end", "clip_extreme_end", "clip_small_norm_end", "clip_small_contrib_end"):

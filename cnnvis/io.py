@@ -109,18 +109,22 @@ def to_uint8(x: torch.Tensor, mode: str = "clip") -> np.ndarray:
     return t.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def check_writable(path: str) -> None:
-    """Raise InputError unless ``path`` can be created as a file (directory exists and is writable)."""
+IMAGE_OUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".mp4")
+
+
+def check_writable(path: str, extensions: tuple[str, ...] = IMAGE_OUT_EXTENSIONS) -> None:
+    """Raise InputError unless ``path`` can be created as a file (directory exists and is
+    writable) and ends in one of ``extensions``."""
     d = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(d):
         raise InputError(f"cannot write '{path}': directory '{d}' does not exist; create it or choose another --out")
     if not os.access(d, os.W_OK):
         raise InputError(f"cannot write '{path}': directory '{d}' is not writable; choose another --out")
     if os.path.isdir(path):
-        raise InputError(f"cannot write '{path}': it is a directory; give a file name such as out.png")
+        raise InputError(f"cannot write '{path}': it is a directory; give a file name such as out{extensions[0]}")
     ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".mp4"):
-        raise InputError(f"cannot tell the format of '{path}' from its extension; use .png or .jpg")
+    if ext not in extensions:
+        raise InputError(f"cannot tell the format of '{path}' from its extension; use {' or '.join(extensions[:2])}")
 
 
 VIDEO_EXTENSIONS = (".gif", ".mp4")
@@ -160,6 +164,11 @@ def write_atomic(path: str, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def save_torch(path: str, obj) -> None:
+    """``torch.save(obj)`` to ``path`` atomically."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_image(path: str, img: np.ndarray) -> None:

@@ -10,7 +10,10 @@ Every entry carries its own mean, std, default input size and minimum input size
   weights through torchvision's weights API;
 - ``timm:NAME`` for any timm model;
 - ``package.module:factory`` for a user's own ``nn.Module`` factory;
-- a TorchScript file path.
+- a TorchScript file path;
+- a Caffe deploy ``.prototxt`` with ``weights`` its ``.caffemodel`` (read with protobuf, no Caffe),
+  or a file written by ``cnnvis convert-caffe``: layers keep Caffe's names (``conv5_1``,
+  ``inception_4c/output``), input is BGR on a 0..255 scale minus the mean.
 
 ``weights`` may be ``None`` (the pretrained default), ``"random"`` (random init, for tests
 and experiments) or a path to a local state-dict file.
@@ -48,6 +51,7 @@ class LoadedModel:
         input_size: the side (pixels) the network was trained at; the default tile size.
         min_size: the smallest input side (pixels) the network accepts.
         weights_sha256: SHA-256 of the weights file, or ``None`` for random/unknown weights.
+        bgr: the network takes BGR channel order (Caffe models); :meth:`normalize` flips.
     """
 
     name: str
@@ -57,12 +61,14 @@ class LoadedModel:
     input_size: int
     min_size: int
     weights_sha256: str | None = None
+    bgr: bool = False
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Map RGB in [0, 1], shape (B, 3, H, W), to the network's input space."""
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x - mean) / std
+        y = (x - mean) / std
+        return y.flip(1) if self.bgr else y
 
     def to(self, device: torch.device | str) -> LoadedModel:
         self.module.to(device)
@@ -256,6 +262,7 @@ def load_model(
         InputError: unknown name, missing weights package, weights that do not fit.
     """
     mean_, std_, size, min_size = IMAGENET_MEAN, IMAGENET_STD, 224, 32
+    bgr = False
     lite = name[len("efficientnet-lite"):] if name.startswith("efficientnet-lite") else ""
     if lite in {str(n) for n in _LITE_INPUT}:
         n = int(lite)
@@ -263,6 +270,9 @@ def load_model(
         mean_, std_, size = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), _LITE_INPUT[n]
     elif name.startswith("timm:"):
         module, sha, mean_, std_, size = _build_timm(name[5:], weights)
+    elif name.endswith(".prototxt") or (os.path.isfile(name) and _is_converted_caffe(name)):
+        module, sha, mean_, std_, size = _build_caffe(name, weights)
+        bgr = True
     elif os.path.isfile(name):
         module, sha = _load_torchscript(name)
     elif ":" in name:
@@ -288,7 +298,53 @@ def load_model(
         input_size=input_size or size,
         min_size=min_size,
         weights_sha256=sha,
+        bgr=bgr,
     )
+
+
+# ---------------------------------------------------------------- Caffe
+CAFFE_BGR_MEAN = (104.0, 117.0, 123.0)  # the BVLC ImageNet mean, BGR, 0..255
+
+
+def _is_converted_caffe(path: str) -> bool:
+    """A ``torch.save`` archive (not TorchScript, which keeps ``code/``) holding a converted Caffe net."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    if any("/code/" in n for n in names):
+        return False
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: no full read
+    except Exception:
+        return False
+    return isinstance(obj, dict) and obj.get("cnnvis_caffe") == 1
+
+
+def _build_caffe(name: str, weights: str | None) -> tuple[nn.Module, str | None, tuple, tuple, int]:
+    """A Caffe classifier: ``name`` a deploy prototxt (``weights`` its caffemodel) or a converted file.
+
+    Its preprocessing maps RGB in [0, 1] to Caffe's input, BGR on 0..255 minus the mean (the
+    file's ``mean`` meta, else the BVLC ImageNet mean): mean = RGB mean / 255, std = 1 / 255,
+    then :meth:`LoadedModel.normalize` flips the channels.
+    """
+    from .caffe import convert_caffe, load_converted
+
+    if name.endswith(".prototxt"):
+        if weights is None:
+            raise InputError(f"the Caffe net '{name}' needs its weights: pass --weights FILE.caffemodel (or --weights random)")
+        net = convert_caffe(name, None if weights == "random" else weights)
+        sha = None if weights == "random" else _sha256(weights)
+    else:
+        net = load_converted(name)
+        sha = _sha256(name)
+    bgr_mean = tuple(net.meta.get("mean") or CAFFE_BGR_MEAN)
+    shape = net.blob_shapes.get(net.input_blobs[0]) if net.input_blobs else None
+    size = int(net.meta.get("input_size") or (shape[-1] if shape else 224))
+    mean = (bgr_mean[2] / 255, bgr_mean[1] / 255, bgr_mean[0] / 255)
+    return net, sha, mean, (1 / 255,) * 3, size
 
 
 def _load_torchscript(path: str) -> tuple[nn.Module, str]:

@@ -12,6 +12,7 @@ canvas-sized buffers (canvas, gradient, optimizer state, optional reference imag
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import torch
 
 from .capture import FeatureCapture
 from .config import RenderConfig
+from .dgn import DGNPrior, GeneratorImage, initial_latent
 from .errors import InputError
 from .models import LoadedModel
 from .objectives import Capture, Objective
@@ -86,10 +88,12 @@ class Render:
         size: (H, W) base size for a noise start instead of the model input.
         mask: (1, 1, H, W) in [0, 1] over the base size: only masked pixels change (cnnpref's image
             mask); resized with the canvas.
+        prior: a deep generator network prior: the sizes up to its ``side_limit()`` optimize the
+            generator's latent instead of pixels (see :mod:`cnnvis.dgn`).
     """
 
-    def __init__(self, model: LoadedModel, objective: Objective, cfg: RenderConfig, init: torch.Tensor | None = None, device: torch.device | str = "cpu", size: Size | None = None, mask: torch.Tensor | None = None):
-        self.model, self.objective, self.cfg = model, objective, cfg
+    def __init__(self, model: LoadedModel, objective: Objective, cfg: RenderConfig, init: torch.Tensor | None = None, device: torch.device | str = "cpu", size: Size | None = None, mask: torch.Tensor | None = None, prior: DGNPrior | None = None):
+        self.model, self.objective, self.cfg, self.prior = model, objective, cfg, prior
         self.device = torch.device(device)
         self.model.to(self.device)
         self.init = None if init is None else init.to(self.device, torch.float32)
@@ -111,10 +115,14 @@ class Render:
             self.reference = self.reference.to(self.device, torch.float32)
         self.mask = None if mask is None else mask.to(self.device, torch.float32)
         self.gen = torch.Generator().manual_seed(cfg.seed)
+        if prior is not None:
+            prior.generator.to(self.device)
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
         self.canvas: torch.Tensor | None = None
         self.size_index = 0
         self._ref = self._mask = None
+        self._state: _State | None = None
+        self._z0: torch.Tensor | None = None  # the prior's first latent, made at the start of run()
         self._tgen = torch.Generator()
         with self.capture:
             # Fail on bad indices or sizes now, before any output or progress bar: one probe
@@ -128,7 +136,20 @@ class Render:
             raise RuntimeError("render has not started")
         return self.canvas.detach().clone()
 
-    def _initial_canvas(self, size: Size) -> torch.Tensor:
+    @property
+    def param(self) -> FourierImage | GeneratorImage | None:
+        """The current image parameterization (``None`` while pixels are optimized directly)."""
+        return None if self._state is None else self._state.param
+
+    def latent(self) -> torch.Tensor | None:
+        """The generator's current latent (1, *shape), a detached copy, at DGN sizes; else ``None``."""
+        p = self.param
+        return p.z.detach().clone() if isinstance(p, GeneratorImage) else None
+
+    def _initial_canvas(self, size: Size, start: torch.Tensor | None = None) -> torch.Tensor:
+        """``start`` (or else the init image) resized to ``size``, or seeded noise."""
+        if start is not None:
+            return resize(start, size)
         if self.init is not None:
             return resize(self.init, size)
         h, w = size
@@ -185,22 +206,39 @@ class Render:
         self.objective.check(feats)
 
     # ------------------------------------------------------------------ state per size
-    def _start(self, size: Size, prev: _State | None) -> _State:
+    def _uses_prior(self, si: int, size: Size) -> bool:
+        """Whether size ``si`` optimizes the generator's latent (always the first size)."""
+        return self.prior is not None and (si == 0 or max(size) <= self.prior.side_limit())
+
+    def _start(self, size: Size, prev: _State | None, si: int = 0) -> _State:
         """The parameterization and optimizer at ``size``, carried over from ``prev``."""
         cfg = self.cfg
+        if self._uses_prior(si, size):
+            if prev is None:
+                gimg = GeneratorImage(self.prior, size, self._z0)
+                self._z0 = None
+            else:
+                gimg = prev.param.resized(size)
+            # A new latent per size (its shape may change): its optimizer starts afresh.
+            return _State(gimg.image().detach(), make_optimizer(gimg.parameters(), cfg), param=gimg)
+        start = None
+        if isinstance(getattr(prev, "param", None), GeneratorImage):
+            # Past the generator's sizes: refine its image in pixel space (see cnnvis.dgn).
+            start, prev = prev.canvas.detach(), None
         if cfg.param == "fft":
             if prev is not None:
-                fimg = prev.fimg.resized(size)
+                fimg = prev.param.resized(size)
             else:
-                fimg = FourierImage(size, None if self.init is None else resize(self.init, size), cfg.fft_decay, gen=self.gen, device=self.device)
+                first = start if start is not None else self.init
+                fimg = FourierImage(size, None if first is None else resize(first, size), cfg.fft_decay, gen=self.gen, device=self.device)
             # A new spectrum per size: its optimizer state has another shape and starts afresh.
-            return _State(fimg.image().detach(), make_optimizer(fimg.parameters(), cfg), fimg=fimg)
+            return _State(fimg.image().detach(), make_optimizer(fimg.parameters(), cfg), param=fimg)
         if cfg.optimizer == "lbfgs":
-            canvas = self._initial_canvas(size) if prev is None else resize(prev.canvas.detach(), size)
+            canvas = self._initial_canvas(size, start) if prev is None else resize(prev.canvas.detach(), size)
             canvas.requires_grad_(True)
             # L-BFGS's curvature pairs are vectors of the old size: a new size starts a new history.
             return _State(canvas, make_optimizer([canvas], cfg))
-        opt = CanvasOptimizer(self._initial_canvas(size), cfg) if prev is None else prev.bands.resized(size)
+        opt = CanvasOptimizer(self._initial_canvas(size, start), cfg) if prev is None else prev.bands.resized(size)
         return _State(opt.canvas, opt.opt, bands=opt)
 
     # ------------------------------------------------------------------ loop
@@ -210,9 +248,13 @@ class Render:
         total = len(self.plan) * cfg.steps
         done = 0
         state = None
+        if self.prior is not None:
+            # Encoded before the objective's hooks go in: they stop the forward pass at the
+            # objective's deepest layer, which may come before the generator's encoder layer.
+            self._z0 = initial_latent(self.prior, self.plan[0], self.model, self.init, self.gen, self.device)
         with self.capture:
             for si, size in enumerate(self.plan):
-                state = self._start(size, state)
+                state = self._state = self._start(size, state, si)
                 if si == 0 and not (cfg.p_weight > 0 and self._p_target() == "init"):
                     self.init = None  # only the p-norm toward the image needs it later: free it now
                 self.canvas, self.size_index = state.canvas, si
@@ -257,17 +299,19 @@ class Render:
         cfg = self.cfg
         frac = t / max(1, cfg.steps - 1)
         lr = lr_at(cfg, t)
+        if isinstance(st.param, GeneratorImage) and cfg.latent_lr is not None:
+            lr *= cfg.latent_lr / cfg.lr  # the latent has its own units; the schedule's shape stays
         set_hyper(st.opt, lr, cfg.scheduled("momentum", frac))
         h, w = st.canvas.shape[-2:]
         stride = max(1, min(self.tile, h, w) - self.overlap)
         offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
         seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
-        if st.fimg is None and cfg.optimizer != "lbfgs":
+        if st.param is None and cfg.optimizer != "lbfgs":
             score, reg_loss = self._image_gradient(st.canvas, grad, ref, t, offset, seed, cfg.normalize_grad)
             st.bands.step(grad)
         else:
             score, reg_loss = self._step_whole(st, grad, ref, t, offset, seed)
-        if st.fimg is None:
+        if st.param is None:
             self._pixel_ops(st.canvas, grad, t, frac)
         return score, reg_loss, lr
 
@@ -279,8 +323,8 @@ class Render:
 
         def closure():
             st.opt.zero_grad()
-            if st.fimg is not None:
-                img = st.fimg.image()
+            if st.param is not None:
+                img = st.param.image()
                 canvas = img.detach()
             else:
                 if cfg.clamp_pixels:
@@ -297,22 +341,36 @@ class Render:
                     self._image_gradient(canvas, grad, ref, t, offset, seed, 1.0)
                     st.scale = grad.numel() / (float(torch.linalg.vector_norm(grad, ord=1)) + 1e-12)
                 norm = st.scale
-            score, last["reg"] = self._image_gradient(canvas, grad, ref, t, offset, seed, norm)
-            last["score"] = score / norm if isinstance(norm, float) else score  # report the unscaled objective
-            if st.fimg is not None:
+            score, reg = self._image_gradient(canvas, grad, ref, t, offset, seed, norm)
+            if math.isfinite(score) or "score" not in last:  # a NaN trial point is undone below
+                last["score"] = score / norm if isinstance(norm, float) else score  # report the unscaled objective
+                last["reg"] = reg
+            if st.param is not None:
                 img.backward(grad)
             else:
                 st.canvas.grad = grad.clone()
-            return torch.tensor(-score + last["reg"])
+            return torch.tensor(-score + reg)
 
         if lbfgs:
+            params = [p for g in st.opt.param_groups for p in g["params"]]
+            before = [p.detach().clone() for p in params]
             st.opt.step(closure)
+            if not all(bool(torch.isfinite(p).all()) for p in params):
+                # A flat or projected objective can make the strong-Wolfe interpolation divide
+                # 0 by 0: undo the step and restart L-BFGS's history instead of going on in NaN.
+                with torch.no_grad():
+                    for p, b in zip(params, before):
+                        p.copy_(b)
+                st.opt.state.clear()
+            del before
         else:
             closure()
             st.opt.step()
-        if st.fimg is not None:
+        if st.param is not None:
+            if hasattr(st.param, "project_"):
+                st.param.project_()  # latent bounds (icnn): after every step, L-BFGS's too
             with torch.no_grad():
-                st.canvas = self.canvas = st.fimg.image()
+                st.canvas = self.canvas = st.param.image()
         return last["score"], last["reg"]
 
     @torch.no_grad()
@@ -339,15 +397,15 @@ class Render:
 @dataclass
 class _State:
     """The optimized canvas at one size: ``canvas`` (1, 3, H, W), the torch optimizer, and either
-    the band optimizer (pixel param) or the Fourier image."""
+    the band optimizer (pixel param) or the image parameterization (Fourier or generator)."""
 
     canvas: torch.Tensor
     opt: torch.optim.Optimizer
     bands: CanvasOptimizer | None = None
-    fimg: FourierImage | None = None
+    param: FourierImage | GeneratorImage | None = None
     scale: float | None = None  # L-BFGS's fixed objective scale at this size
 
 
-def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu", callback: Callable[[Progress], None] | None = None, size: Size | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu", callback: Callable[[Progress], None] | None = None, size: Size | None = None, mask: torch.Tensor | None = None, prior: DGNPrior | None = None) -> torch.Tensor:
     """Run the pipeline once; see :class:`Render`. Returns the final canvas (1, 3, H, W)."""
-    return Render(model, objective, cfg or RenderConfig(), init, device, size, mask).run(callback)
+    return Render(model, objective, cfg or RenderConfig(), init, device, size, mask, prior).run(callback)

@@ -54,11 +54,18 @@ INVERT_TOP_DEFAULTS = dict(param="fft", lr=0.05, lr_end=0.01, tv_weight=24.0)
 TOP_DEPTH = 0.95  # blocks.5 ends at 0.91, conv_head at 0.975 of Lite0's leaf modules
 
 
-def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping) -> dict:
+# With a DGN prior (cnnvis.dgn) the generator is the image prior: Adam on the latent, no pixel
+# priors (bench/dgn.py).
+DGN_DEFAULTS = dict(optimizer="adam", latent_lr=0.05, tv_weight=0.0)
+
+
+def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping, prior=None) -> dict:
     """The layer-dependent defaults, applied over INVERT_DEFAULTS and the optimizer's: the
     deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
     directly (a blur needs the pixel parameterization), or the top-layer Fourier prior for
-    Adam on the last layers."""
+    Adam on the last layers; with a generator prior, DGN_DEFAULTS instead."""
+    if prior is not None:
+        return dict(DGN_DEFAULTS)
     d: dict = {}
     adam = options.get("optimizer", INVERT_DEFAULTS["optimizer"]) == "adam"
     if depths and max(depths) >= TOP_DEPTH and adam and "param" not in options:
@@ -197,7 +204,7 @@ def reconstruct_image(features: Mapping[str, object], model="efficientnet-lite0"
 
 
 def features_render(features: Mapping[str, object], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
-                    initial_image="noise", size: Size | None = None, device="cpu", **options):
+                    initial_image="noise", size: Size | None = None, device="cpu", prior=None, **options):
     """The :class:`Render` behind :func:`reconstruct_image` (built, probed, not run)."""
     m = _model(model)
     targets = {k: as_feature(k, v) for k, v in features.items()}
@@ -208,10 +215,10 @@ def features_render(features: Mapping[str, object], model="efficientnet-lite0", 
     kw.setdefault("tile", max(size))
     strides = [_stride(t.shape[1:], size) for t in targets.values()]
     depths = [layer_depth(m.module, k) for k in targets]
-    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw))
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, prior))
     if cfg.num_sizes != 1 or cfg.octaves not in (None, 1) or cfg.initial_size or cfg.final_size:
         raise InputError("fixed target features define one image size; multiscale inversion needs a reference image (invert_image)")
-    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None)
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, prior)
 
 
 def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, loss: str = "l2", layer_weight=None, feature_mask=None,
@@ -230,7 +237,7 @@ def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
 
 
 def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
-                 initial_image="noise", device="cpu", **options):
+                 initial_image="noise", device="cpu", prior=None, **options):
     """The :class:`Render` behind :func:`invert_image` (built, probed, not run)."""
     m = _model(model)
     ref = _as_bchw(image)
@@ -244,16 +251,16 @@ def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
     check_layers(m.module, layers, m.name)
     strides = [_stride(_layer_shape(m, layer, probe), probe) for layer in layers]
     depths = [layer_depth(m.module, layer) for layer in layers]
-    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw))
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, prior))
     size = tuple(ref.shape[-2:])
-    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None)
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, prior)
 
 
-def _render(m, objective, cfg, init, device, size, mask):
+def _render(m, objective, cfg, init, device, size, mask, prior=None):
     from .pipeline import Render, pick_device
 
     dev = pick_device(device) if isinstance(device, str) else device
-    return Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask)
+    return Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask, prior=prior)
 
 
 def _run(r, callback) -> tuple[np.ndarray, list[float]]:
@@ -339,7 +346,7 @@ def generate_image(model, layer: str, feature_mask, *, image_mask=None, initial_
     return img
 
 
-def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", **options):
+def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", prior=None, **options):
     """The :class:`Render` behind :func:`generate_image` (built, probed, not run)."""
     m = _model(model)
     size = tuple(size) if size is not None else (m.input_size, m.input_size)
@@ -359,5 +366,7 @@ def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_i
     if mask is not None:
         # the Fourier image changes every pixel at once: a pixel mask needs the pixel parameterization
         defaults.update(param="pixel", optimizer="adam", lr=0.02, jitter=0, transform_scale=0.0, transform_rotate=0.0, tv_weight=0.5, normalize_grad=True)
+    if prior is not None:
+        defaults.update(DGN_DEFAULTS)
     cfg = _config(defaults, kw)
-    return _render(m, MaskedUnits(layer, feature_mask), cfg, _init_tensor(initial_image, size, m), device, size, mask)
+    return _render(m, MaskedUnits(layer, feature_mask), cfg, _init_tensor(initial_image, size, m), device, size, mask, prior)

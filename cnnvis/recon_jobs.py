@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import click
 import numpy as np
-import torch
 
-from .errors import EXIT_INTERRUPTED, InputError
+from .dgn import prior_from_flags, split_prior_flags
+from .errors import InputError
 
 from .video import is_video as _is_video
 
@@ -124,6 +124,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         check_video_path(out)
     elif _is_video(out):
         raise InputError(f"--out '{out}' is a video; invert a video input, or write an image (.png)")
+    prior_kw = split_prior_flags(render_kw)
     dev = pick_device(device)
     m = load_model(model, weights, dev)
     opts = _options(render_kw)
@@ -138,7 +139,8 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         return {hook(k): v for k, v in d.items()}
 
     init_arg = init if init in ("noise", "mean") else read_image(init)
-    common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, feature_mask=keyed(mk) or None, device=dev)
+    common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, feature_mask=keyed(mk) or None, device=dev,
+                  prior=prior_from_flags(m, prior_kw, dev))
 
     if features is not None:
         from .features_io import load_features
@@ -166,7 +168,6 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
 
 
 def _finish(r, out, m, original, layers, save_every, video, video_every, quiet) -> int:
-    from .io import save_image, to_uint8
     from .recon import _to_hwc
     from .runner import run_render
 
@@ -215,8 +216,10 @@ def run_prefer(layer: str, channel: int, x: int | None, y: int | None, whole_cha
         raise InputError("give both --x and --y for one unit, or neither for the centre unit")
     if whole_channel and x is not None:
         raise InputError("--whole-channel maximizes every position of the channel; drop --x/--y")
+    prior_kw = split_prior_flags(render_kw)
     dev = pick_device(device)
     m = load_model(model, weights, dev)
+    prior = prior_from_flags(m, prior_kw, dev)
     hook = resolve_layer(m.module, layer, activation)
     hw = parse_size(size, m, None)
     if whole_channel:
@@ -227,6 +230,6 @@ def run_prefer(layer: str, channel: int, x: int | None, y: int | None, whole_cha
         mask[channel] = 1
     else:
         mask = unit_mask(m, hook, channel, x, y, hw)
-    r = prefer_render(m, hook, mask, image_mask="rf" if rf_mask else None, size=hw, device=dev, **_options(render_kw))
+    r = prefer_render(m, hook, mask, image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **_options(render_kw))
     code, _ = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every)
     return code

@@ -45,6 +45,7 @@ class DreamJob:
     video_every: int = 1
     quiet: bool = False
     render_kw: dict = field(default_factory=dict)
+    prior_kw: dict = field(default_factory=dict)
 
 
 def guide_features(model, guide: torch.Tensor, layers, side: int) -> dict[str, torch.Tensor]:
@@ -105,6 +106,7 @@ def _frame(canvas: torch.Tensor, mode: str, size: tuple[int, int]) -> np.ndarray
 def run_job(job: DreamJob) -> int:
     """Run a dream job; return the process exit code (0, or 130 after Ctrl-C)."""
     from .io import bundled_image_path, check_video_path, check_writable, hwc_to_bchw, read_image
+    from .dgn import prior_from_flags
     from .models import load_model
     from .pipeline import Render, pick_device
 
@@ -124,7 +126,7 @@ def run_job(job: DreamJob) -> int:
     init = None if job.noise else hwc_to_bchw(read_image(job.image or bundled_image_path()))
     model = load_model(job.model, job.weights, device)
     objective = build_objective(job, model, device)
-    render = Render(model, objective, cfg, init, device)
+    render = Render(model, objective, cfg, init, device, prior=prior_from_flags(model, job.prior_kw, device))
     del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
 
     code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every)
@@ -133,6 +135,10 @@ def run_job(job: DreamJob) -> int:
 
 def _dream_config(job: DreamJob) -> RenderConfig:
     kw = dict(job.render_kw)
+    if (job.prior_kw.get("prior") == "dgn" or job.prior_kw.get("generator")) and kw.get("latent_lr") is None:
+        from .recon import DGN_DEFAULTS
+
+        kw["latent_lr"] = DGN_DEFAULTS["latent_lr"]  # the latent's units are not pixels
     if kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None and kw.get("num_sizes", 1) == 1:
         kw["octaves"] = DEFAULT_OCTAVES  # with no sizing flag, grow through octaves up to the image size
     return RenderConfig(**kw)
@@ -142,6 +148,7 @@ def _dream_video(job: DreamJob) -> int:
     """Dream every frame of a video. Each frame starts from its own pixels blended with the
     previous frame's dream (``VIDEO_CARRY``), so the dream persists from frame to frame instead
     of flickering."""
+    from .dgn import prior_from_flags
     from .io import hwc_to_bchw
     from .models import load_model
     from .pipeline import Render, pick_device
@@ -158,10 +165,11 @@ def _dream_video(job: DreamJob) -> int:
     device = pick_device(job.device)
     model = load_model(job.model, job.weights, device)
     objective = build_objective(job, model, device)
+    prior = prior_from_flags(model, job.prior_kw, device)
 
     def one(i, frame, prev):
         start = frame if prev is None or prev.shape != frame.shape else (1 - VIDEO_CARRY) * frame + VIDEO_CARRY * prev
-        return _to_hwc(Render(model, objective, cfg, hwc_to_bchw(start), device).run())
+        return _to_hwc(Render(model, objective, cfg, hwc_to_bchw(start), device, prior=prior).run())
 
     return map_frames(job.image, job.out, one, job.quiet)
 

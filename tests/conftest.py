@@ -115,3 +115,125 @@ def factory_module(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(d))
     yield name
     sys.modules.pop(name, None)
+
+
+# ---------------------------------------------------------------- Caffe files written by tests
+def caffe_relu(name: str, blob: str) -> str:
+    return f'layer {{ name: "{name}" type: "ReLU" bottom: "{blob}" top: "{blob}" relu_param {{ negative_slope: 0.3 }} }}\n'
+
+
+def caffe_conv(name: str, kind: str, bottom: str, top: str, out: int, k: int, s: int, p: int) -> str:
+    return (f'layer {{ name: "{name}" type: "{kind}" bottom: "{bottom}" top: "{top}"\n'
+            f'  param {{ lr_mult: 1 decay_mult: 0 }} param {{ lr_mult: 0 decay_mult: 0 }}\n'
+            f'  convolution_param {{ num_output: {out} pad: {p} kernel_size: {k} stride: {s} engine: CUDNN }} }}\n')
+
+
+def norm1_generator_prototxt() -> str:
+    """The release norm1 generator: Convolution (not Deconvolution) 3x3 layers, 255 * tanh output."""
+    text = 'input: "feat"\ninput_shape { dim: 64 dim: 96 dim: 27 dim: 27 }\n'
+    text += caffe_conv("Rconv6", "Convolution", "feat", "Rconv6", 128, 3, 2, 2) + caffe_relu("Rrelu6", "Rconv6")
+    text += caffe_conv("Rconv7", "Convolution", "Rconv6", "Rconv7", 128, 3, 1, 1) + caffe_relu("Rrelu7", "Rconv7")
+    text += caffe_conv("Rconv8", "Convolution", "Rconv7", "Rconv8", 128, 3, 1, 1) + caffe_relu("Rrelu8", "Rconv8")
+    bottom = "Rconv8"
+    for up, conv, out in [("deconv4", "conv4_1", 128), ("deconv3", "conv3_1", 64), ("deconv2", "conv2_1", 32)]:
+        text += caffe_conv(up, "Deconvolution", bottom, up, out, 4, 2, 1) + caffe_relu(f"relu_{up}", up)
+        text += caffe_conv(conv, "Convolution", up, conv, out, 3, 1, 1) + caffe_relu(f"relu_{conv}", conv)
+        bottom = conv
+    text += caffe_conv("deconv1", "Deconvolution", bottom, "deconv1", 16, 4, 2, 1)
+    text += caffe_conv("conv1_1", "Convolution", "deconv1", "conv1_1", 3, 3, 1, 1)
+    text += 'layer { name: "tanh" type: "TanH" bottom: "conv1_1" top: "conv1_1_tanh" }\n'
+    return text + 'layer { name: "conv1_1_tanh" type: "Eltwise" bottom: "conv1_1_tanh" top: "generated" eltwise_param { coeff: 255 } }\n'
+
+
+def write_caffemodel_of(path, net) -> str:
+    """Write ``net``'s weights as Caffe would: per layer, blobs in Caffe layout (deconv: in, out, kh, kw)."""
+    from cnnvis.caffe import proto
+
+    msg = proto.NetParameter(name="generator")
+    for name, module in net.named_children():
+        params = [p for p in (getattr(module, "weight", None), getattr(module, "bias", None)) if p is not None]
+        if params:
+            layer = msg.layer.add(name=net.caffe_names[name], type=net.layer_types[name])
+            for p in params:
+                blob = layer.blobs.add()
+                blob.shape.dim.extend(p.shape)
+                blob.data.extend(p.detach().numpy().ravel().tolist())
+    with open(path, "wb") as f:
+        f.write(msg.SerializeToString())
+    return str(path)
+
+
+# ---------------------------------------------------------------- the command line, in process and as a subprocess
+def invoke(args):
+    """Run ``cnnvis ARGS`` in process (click's CliRunner); arguments may be paths or numbers."""
+    from click.testing import CliRunner
+
+    from cnnvis.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(res, *needles) -> str:
+    """Exit code 2, one ``Error: ...`` line on stderr containing every needle, no traceback."""
+    assert res.exit_code == 2, (res.exit_code, res.output, res.exception)
+    assert "Traceback" not in res.output
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, repr(res.stderr)
+    assert lines[0].startswith("Error: "), repr(res.stderr)
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+def cnnvis_exe() -> str:
+    """The installed ``cnnvis`` console script."""
+    import shutil
+    from pathlib import Path
+
+    found = shutil.which("cnnvis")
+    if found:
+        return found
+    cand = Path(sys.executable).parent / "cnnvis"
+    assert cand.exists(), "the cnnvis console script is not installed"
+    return str(cand)
+
+
+def subprocess_env(*paths) -> dict:
+    """The environment for a ``cnnvis`` subprocess: this checkout (and ``paths``) importable, one OpenMP thread."""
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*map(str, paths), str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    env.pop("PYTHONWARNINGS", None)
+    # Same reason as torch.set_num_threads(1) above: OpenMP spinning on 2 shared cores.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def interrupt_after_first_step(cmd, total: int, err_path, env, cwd, wait: float = 90):
+    """Start ``cmd``, wait until its progress bar shows a finished step of ``total``, send Ctrl-C
+    (SIGINT); return (exit code, stdout bytes, stderr text)."""
+    import re
+    import signal
+    import subprocess
+    import time
+
+    done = re.compile(rf"\b[1-9][0-9]*/{total}\b")
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd)
+        try:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and proc.poll() is None:
+                if done.search(err_path.read_text(errors="replace")):
+                    break
+                time.sleep(0.1)
+            assert proc.poll() is None, f"exited early: {err_path.read_text(errors='replace')}"
+            assert done.search(err_path.read_text(errors="replace")), f"no step within {wait} s"
+            proc.send_signal(signal.SIGINT)
+            stdout, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return proc.returncode, stdout, err_path.read_text(errors="replace")

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from cnnvis.cli import main
-
-from conftest import smooth_rgb
 
 
-def _exe() -> str:
-    found = shutil.which("cnnvis")
-    if found:
-        return found
-    cand = Path(sys.executable).parent / "cnnvis"
-    assert cand.exists(), "the cnnvis console script is not installed"
-    return str(cand)
-
-
-def _invoke(args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def _assert_one_line_error(res, *needles):
-    assert res.exit_code == 2, (res.exit_code, res.output, res.exception)
-    err = res.stderr
-    assert "Traceback" not in res.output
-    lines = err.splitlines()
-    assert len(lines) == 1, repr(err)
-    assert lines[0].startswith("Error: "), repr(err)
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
+from conftest import assert_one_line_error as _assert_one_line_error
+from conftest import cnnvis_exe as _exe
+from conftest import invoke as _invoke
+from conftest import interrupt_after_first_step, smooth_rgb, subprocess_env
 
 
 @pytest.fixture
@@ -199,12 +171,7 @@ def test_error_image_and_noise(tmp_path, img96):
 
 # ---------------------------------------------------------------------------- real processes
 def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
-    # Same reason as torch.set_num_threads(1) in conftest: OpenMP spinning on 2 shared cores.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
+    return subprocess_env()
 
 
 def test_subprocess_dream_default_model(tmp_path):
@@ -226,24 +193,8 @@ def test_subprocess_ctrl_c_writes_interrupted_image(tmp_path):
     # --final-size pins a single 64x64 size (see test_dream_octaves_1_means_one_size for --octaves 1 alone).
     cmd = [_exe(), "dream", str(src), "--model", "efficientnet-lite0", "--steps", "1000", "--octaves", "1",
            "--final-size", "64x64", "--out", str(out)]
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=_env(), cwd=tmp_path)
-        try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline and proc.poll() is None:
-                if re.search(r"\b[1-9][0-9]*/1000\b", err_path.read_text(errors="replace")):
-                    break  # the progress bar has counted at least one finished step
-                time.sleep(0.1)
-            assert proc.poll() is None, f"exited early: {err_path.read_text(errors='replace')}"
-            assert re.search(r"\b[1-9][0-9]*/1000\b", err_path.read_text(errors="replace")), "no step within 90 s"
-            proc.send_signal(signal.SIGINT)
-            stdout, _ = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    stderr = err_path.read_text(errors="replace")
-    assert proc.returncode == 130, stderr
+    code, stdout, stderr = interrupt_after_first_step(cmd, 1000, err_path, _env(), tmp_path)
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     interrupted = tmp_path / "o.interrupted.png"
     assert interrupted.exists()

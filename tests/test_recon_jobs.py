@@ -9,16 +9,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from cnnvis.cli import main
-
+from conftest import assert_one_line_error as _assert_one_line_error
 from conftest import build_tiny_cnn, smooth_rgb
-from test_cli import _assert_one_line_error, _exe
-
-
-def _invoke(args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from conftest import cnnvis_exe as _exe
+from conftest import invoke as _invoke
 
 
 @pytest.fixture

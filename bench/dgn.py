@@ -1,0 +1,150 @@
+"""The DGN prior against plain pixel priors on the embedded model (issue 4's benchmark).
+
+Inversion: for each layer and held-out skimage photo (the demo generator never saw chelsea,
+coffee, astronaut or rocket; scripts/export_bundled_photos.py), reconstruct the photo from its
+own features with ``cnnvis.invert_image``, once with the tuned pixel-space defaults (issue 3)
+and once through the demo generator (``prior=load_prior(model)``), same number of iterations;
+report pixel correlation, SSIM, normalized feature error and seconds per iteration.
+
+Sizes: seconds per iteration of a whole-channel preferred image at growing canvas sizes, with
+and without the prior (its latent map grows with the canvas).
+
+Preferred images: for each unit, ``cnnvis.generate_image`` with the tuned Fourier defaults and
+with the prior; report the unit's activation on the final image (no transforms) and seconds
+per iteration.
+
+    python bench/dgn.py                                    # everything, 200 / 128 iterations
+    python bench/dgn.py --part sizes --sizes 224 448 896   # s / iteration against canvas size
+    python bench/dgn.py --part prefer --set latent_lr=0.1  # try another latent step size
+    python bench/dgn.py --generator my_gen.pt --save-dir /tmp/dgn
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import platform
+import statistics
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from cnnvis.capture import FeatureCapture
+from cnnvis.dgn import load_prior
+from cnnvis.io import hwc_to_bchw
+from cnnvis.metrics import quality
+from cnnvis.models import load_model
+from cnnvis.recon import generate_image, invert_image, unit_mask
+
+from inversion import photo  # bench/inversion.py: centre square crop + area resize
+
+
+def _save(d, name, img):
+    if d:
+        os.makedirs(d, exist_ok=True)
+        cv2.imwrite(os.path.join(d, name), cv2.cvtColor((np.clip(img, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
+
+
+def bench_invert(model, prior, args, extra):
+    rows = []
+    for layer in args.layers:
+        for name in args.images:
+            a = photo(name, args.side)
+            for label, kw in (("pixel", {}), ("dgn", {"prior": prior, **extra})):
+                t0 = time.perf_counter()
+                img, losses = invert_image(a, [layer], model, steps=args.steps, **kw)
+                dt = time.perf_counter() - t0
+                q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])
+                rows.append(dict(prior=label, layer=layer, image=name, s_per_it=dt / len(losses), corr=q["pixel_correlation"], ssim=q["ssim"], ferr=q["feature_error"][layer]))
+                print(f"{label:5s} {layer:10s} {name:10s} {dt / len(losses) * 1000:6.0f} ms/it  corr {rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  ferr {rows[-1]['ferr']:.3f}", flush=True)
+                _save(args.save_dir, f"invert_{label}_{layer}_{name}.png", img)
+    print("\n| layer | prior | pixel corr (mean) | SSIM (mean) | feature error (mean) | s / iteration (median) |")
+    print("|---|---|---|---|---|---|")
+    for layer in args.layers:
+        for label in ("pixel", "dgn"):
+            rs = [r for r in rows if r["layer"] == layer and r["prior"] == label]
+            print(f"| {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {statistics.mean(r['ssim'] for r in rs):.3f} | "
+                  f"{statistics.mean(r['ferr'] for r in rs):.3f} | {statistics.median(r['s_per_it'] for r in rs):.3f} |")
+
+
+def activation(model, layer, mask, img) -> float:
+    with FeatureCapture(model.module, [layer]) as cap, torch.no_grad():
+        f = cap(model.normalize(hwc_to_bchw(img)))[layer][0]
+    return float((f * torch.as_tensor(mask)).sum())
+
+
+def bench_prefer(model, prior, args, extra):
+    print("\n| unit | prior | activation | s / iteration |")
+    print("|---|---|---|---|")
+    size = (model.input_size, model.input_size)
+    for unit in args.units:
+        layer, ch = unit.split(":")
+        mask = unit_mask(model, layer, int(ch), None, None, size)
+        for label, kw in (("fourier", {}), ("dgn", {"prior": prior, **extra})):
+            t0 = time.perf_counter()
+            img = generate_image(model, layer, mask, steps=args.prefer_steps, **kw)
+            dt = (time.perf_counter() - t0) / args.prefer_steps
+            print(f"| {unit} | {label} | {activation(model, layer, mask, img):.2f} | {dt:.3f} |", flush=True)
+            _save(args.save_dir, f"prefer_{label}_{layer}_{ch}.png", img)
+
+
+def bench_sizes(model, prior, args, extra):
+    """Seconds per iteration against canvas size: the spatial latent grows with the canvas."""
+    print("\n| canvas | prior | s / iteration (median of steps) |")
+    print("|---|---|---|")
+    for side in args.sizes:
+        size = (side, side)
+        mask = np.zeros(_channels(model, "blocks.4"), np.float32)
+        mask[5] = 1
+        for label, kw in (("fourier", {}), ("dgn", {"prior": prior, **extra})):
+            times, last = [], [time.perf_counter()]
+
+            def tick(p):
+                now = time.perf_counter()
+                times.append(now - last[0])
+                last[0] = now
+
+            generate_image(model, "blocks.4", mask, size=size, steps=args.size_steps, callback=tick, **kw)
+            print(f"| {side}x{side} | {label} | {statistics.median(times[1:]):.3f} |", flush=True)
+
+
+def _channels(model, layer) -> tuple[int]:
+    from cnnvis.recon import _layer_shape
+
+    return (_layer_shape(model, layer, (model.input_size, model.input_size))[0],)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["all", "invert", "prefer", "sizes"], default="all")
+    ap.add_argument("--sizes", nargs="+", type=int, default=[224, 448, 896])
+    ap.add_argument("--size-steps", type=int, default=6)
+    ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
+    ap.add_argument("--images", nargs="+", default=["chelsea", "coffee", "astronaut", "rocket"])
+    ap.add_argument("--units", nargs="+", default=["blocks.4:5", "blocks.4:42", "blocks.4:97", "classifier:285"])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--prefer-steps", type=int, default=128)
+    ap.add_argument("--side", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--generator", default=None, help="generator file [default: the shipped demo generator]")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the DGN runs (Python literal)")
+    ap.add_argument("--save-dir", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    extra = {k: ast.literal_eval(v) for k, _, v in (kv.partition("=") for kv in args.set)}
+    model = load_model("efficientnet-lite0")
+    prior = load_prior(model, args.generator)
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, generator {args.generator or 'demo'}, extra={extra}")
+    if args.part in ("all", "invert"):
+        bench_invert(model, prior, args, extra)
+    if args.part in ("all", "prefer"):
+        bench_prefer(model, prior, args, extra)
+    if args.part in ("all", "sizes"):
+        bench_sizes(model, prior, args, extra)
+
+
+if __name__ == "__main__":
+    main()
