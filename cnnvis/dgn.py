@@ -62,6 +62,9 @@ class DGNPrior:
             refined in pixel space. ``None``: the output side (vector) or 1024 (spatial).
         fit: how a vector generator's output meets the canvas: ``crop`` (centre crop when
             larger, resize when smaller) or ``resize``.
+        lower: (C,) or a number: the lower bound (icnn's ``feat_lower_bound``); ``None`` means 0
+            when ``upper`` is set (icnn's ``[0, upper]``) and no bound otherwise. Give
+            ``-inf`` for signed latents such as fc8 logits.
     """
 
     generator: Generator
@@ -70,6 +73,7 @@ class DGNPrior:
     encoder_layer: str | None = None
     max_side: int | None = None
     fit: str = "crop"
+    lower: torch.Tensor | float | None = None
 
     def __post_init__(self):
         if isinstance(self.init, str) and self.init not in LATENT_INITS:
@@ -131,12 +135,15 @@ class GeneratorImage:
 
     @torch.no_grad()
     def project_(self) -> None:
-        """Clip the latent to [0, upper] per channel (icnn), when a bound is set."""
-        up = self.prior.upper
-        if up is None:
-            return
-        up = up.to(self.z).view(1, -1, *([1] * (self.z.dim() - 2)))
-        self.z.clamp_(min=torch.zeros_like(up), max=up)
+        """Clip the latent to [lower, upper] per channel (icnn: [0, upper]), where bounds are set."""
+        up, low = self.prior.upper, self.prior.lower
+        if low is None and up is not None:
+            low = 0.0
+        shape = (1, -1, *([1] * (self.z.dim() - 2)))
+        if low is not None:
+            self.z.clamp_(min=torch.as_tensor(low).to(self.z).expand(self.z.shape[1]).reshape(shape))
+        if up is not None:
+            self.z.clamp_(max=up.to(self.z).reshape(shape))
 
     def resized(self, size: Size) -> GeneratorImage:
         """The same code at another canvas size (a spatial latent map is resized bilinearly)."""
@@ -188,7 +195,7 @@ def initial_latent(prior: DGNPrior, size: Size, model, image: torch.Tensor | Non
         init = "image" if image is not None and prior.encoder_layer is not None else "noise"
     if init == "image":
         if image is None:
-            raise InputError("latent init 'image' needs an image to encode; pass one, or use --latent-init noise")
+            raise InputError("latent init 'image' needs a start image to encode (dream's IMAGE, invert's --init FILE); or use --latent-init noise")
         return encode(prior, model, image.to(device), size)
     if init == "zeros":
         return torch.zeros(shape, device=device)

@@ -70,6 +70,18 @@ def test_latent_bounds_clip_to_zero_and_upper():
     assert torch.allclose(gi.z.amax(dim=(0, 2, 3)), upper)  # the bound is reached: clipping happened
 
 
+def test_explicit_lower_bounds():
+    g = _spatial().generator
+    z = torch.randn(1, 16, 16, 16) * 5
+    signed = GeneratorImage(DGNPrior(g, torch.full((16,), 2.0), lower=float("-inf")), (32, 32), z)
+    assert float(signed.z.detach().min()) < -1 and float(signed.z.detach().max()) <= 2.0  # fc8-style: no floor
+    low = torch.linspace(-1.0, 0.5, 16)
+    floored = GeneratorImage(DGNPrior(g, lower=low), (32, 32), z)  # a floor and no ceiling
+    assert torch.allclose(floored.z.detach().amin(dim=(0, 2, 3)), low) and float(floored.z.detach().max()) > 5
+    free = GeneratorImage(DGNPrior(g), (32, 32), z)
+    assert torch.equal(free.z.detach(), z)  # no bounds: untouched
+
+
 def test_vector_generator_crop_resize_and_colour_space():
     g = VectorGen()
     z = torch.randn(1, 6)
@@ -99,7 +111,7 @@ def test_initial_latents(tiny_model):
     with torch.no_grad():
         want = torch.relu(tiny_model.module.conv2(tiny_model.module.relu1(tiny_model.module.conv1(tiny_model.normalize(img)))))
     assert torch.allclose(enc, want, atol=1e-5)
-    with pytest.raises(InputError, match="needs an image to encode"):
+    with pytest.raises(InputError, match="needs a start image to encode"):
         initial_latent(DGNPrior(p.generator, init="image", encoder_layer="relu2"), (32, 32), tiny_model, None, gen, "cpu")
     with pytest.raises(InputError, match="does not name one"):
         encode(DGNPrior(p.generator), tiny_model, img, (32, 32))
