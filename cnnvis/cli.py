@@ -269,6 +269,24 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out
                         save_every=save_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
+@main.command()
+@click.argument("image")
+@click.option("--out", "-o", default=None, help="Where to write the re-run [default: NAME.replay.EXT].")
+@click.option("--check", is_flag=True, help="Exit 1 unless the re-run equals IMAGE pixel for pixel.")
+@click.pass_context
+@friendly_errors
+def replay(ctx, image, out, check):
+    """Run again the command recorded in IMAGE's manifest (its PNG text chunk or NAME.manifest.json).
+
+    \b
+    Example:
+      cnnvis replay dream.png --check
+    """
+    from .replay import run_replay
+
+    sys.exit(run_replay(ctx, image, out, check))
+
+
 @main.command("convert-caffe")
 @click.argument("prototxt")
 @click.argument("caffemodel")

@@ -171,11 +171,22 @@ def save_torch(path: str, obj) -> None:
     write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
-def save_image(path: str, img: np.ndarray) -> None:
-    """Write uint8 (H, W, 3) to ``path`` atomically; the format follows the extension."""
+def save_image(path: str, img: np.ndarray, manifest: dict | None = None) -> None:
+    """Write uint8 (H, W, 3) to ``path`` atomically; the format follows the extension.
+
+    A ``manifest`` (:mod:`cnnvis.manifest`) goes into a PNG's text chunk and, for every format,
+    into the sidecar ``NAME.manifest.json``."""
     ext = os.path.splitext(path)[1].lower()
     kwargs = {"quality": 95} if ext in (".jpg", ".jpeg") else {}
+    if manifest is not None and ext == ".png":
+        from .manifest import png_text
+
+        kwargs.update(png_text(manifest))
     write_atomic(path, lambda tmp: iio.imwrite(tmp, img, extension=ext, **kwargs))
+    if manifest is not None:
+        from .manifest import write_sidecar
+
+        write_sidecar(path, manifest)
 
 
 def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:

@@ -21,7 +21,6 @@ and experiments) or a path to a local state-dict file.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 from dataclasses import dataclass
@@ -76,11 +75,9 @@ class LoadedModel:
 
 
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from .manifest import file_sha256
+
+    return file_sha256(path)
 
 
 def _read_state_dict(path: str) -> dict[str, torch.Tensor]:

@@ -174,6 +174,16 @@ def _dream_video(job: DreamJob) -> int:
     return map_frames(job.image, job.out, one, job.quiet)
 
 
+def _manifest(render, status: str = "complete") -> dict | None:
+    """The manifest of the command being run (None outside a click command)."""
+    from .manifest import build_manifest
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.command is None:
+        return None
+    return build_manifest(ctx.command.name, ctx.params, model=render.model, cfg=render.cfg, device=render.device, status=status)
+
+
 def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,
                video_every: int = 1, bar_desc: str = "", write: bool = True):
     """Run ``render`` with a progress bar, periodic saves and a progress video; write ``out``.
@@ -207,14 +217,14 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
         bar.close()
         if render.canvas is not None:
             path = f"{stem}.interrupted{ext}"
-            save_image(path, to_uint8(render.image(), output_mode))
+            save_image(path, to_uint8(render.image(), output_mode), _manifest(render, f"interrupted after step {bar.n} of {bar.total}"))
             click.echo(f"interrupted: current image written to {path}")
         if video and frames:
             save_video(video, frames)
         return EXIT_INTERRUPTED, None
     bar.close()
     if write:
-        save_image(out, to_uint8(final, output_mode))
+        save_image(out, to_uint8(final, output_mode), _manifest(render))
         if not quiet:
             click.echo(f"wrote {out} ({final.shape[-1]}x{final.shape[-2]})")
     if video:

@@ -202,6 +202,9 @@ def test_subprocess_ctrl_c_writes_interrupted_image(tmp_path):
     img = iio.imread(interrupted)
     assert img.shape == (64, 64, 3)
     assert b"interrupted" in stdout
+    from cnnvis.manifest import read_manifest
+
+    assert read_manifest(str(interrupted))["status"].startswith("interrupted after step ")
 
 
 def test_subprocess_ctrl_c_before_first_step_exits_130_without_traceback(tmp_path):
