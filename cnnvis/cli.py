@@ -145,6 +145,7 @@ def output_options(fn):
     fn = click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")(fn)
     fn = click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")(fn)
     fn = click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")(fn)
+    fn = click.option("--checkpoint-every", type=int, default=0, help="Write NAME.ckpt every N steps (0 = only on Ctrl-C); finish it with cnnvis resume.")(fn)
     return fn
 
 
@@ -173,7 +174,7 @@ def main():
 @prior_options
 @output_options
 @friendly_errors
-def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, model, weights, device, save_every, video, video_every, quiet, **render_kw):
+def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
     """Dream on IMAGE (default: a bundled photo) and write --out.
 
     \b
@@ -190,7 +191,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
     job = DreamJob(
         image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
         guide=guide, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
-        model=model, weights=weights, device=device, save_every=save_every, video=video, video_every=video_every,
+        model=model, weights=weights, device=device, save_every=save_every, checkpoint_every=checkpoint_every, video=video, video_every=video_every,
         quiet=quiet, render_kw=render_kw, prior_kw=prior_kw,
     )
     sys.exit(run_job(job))
@@ -215,7 +216,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
 @prior_options
 @output_options
 @friendly_errors
-def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, video, video_every, quiet, **render_kw):
+def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
     """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
 
     Quality against the original (pixel correlation, SSIM, feature error per layer) is printed
@@ -233,7 +234,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 
     sys.exit(run_invert(image, features, layers, out, loss=loss, size=size, activation=activation, init=init, original=original,
                         layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, model=model, weights=weights, device=device,
-                        save_every=save_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
+                        save_every=save_every, checkpoint_every=checkpoint_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
 @main.command()
@@ -251,7 +252,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 @prior_options
 @output_options
 @friendly_errors
-def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, video, video_every, quiet, **render_kw):
+def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
     """Generate the preferred image of a unit (cnnpref) or of a whole channel.
 
     Render flags left out take the tuned defaults (a decorrelated Fourier image with
@@ -266,7 +267,7 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out
     from .recon_jobs import run_prefer
 
     sys.exit(run_prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model=model, weights=weights, device=device,
-                        save_every=save_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
+                        save_every=save_every, checkpoint_every=checkpoint_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
 @main.command()
@@ -285,6 +286,26 @@ def replay(ctx, image, out, check):
     from .replay import run_replay
 
     sys.exit(run_replay(ctx, image, out, check))
+
+
+@main.command()
+@click.argument("checkpoint")
+@click.option("--out", "-o", default=None, help="Where to write the result [default: the interrupted run's --out].")
+@click.pass_context
+@friendly_errors
+def resume(ctx, checkpoint, out):
+    """Finish a run from its CHECKPOINT (NAME.ckpt, written on Ctrl-C or by --checkpoint-every).
+
+    The result equals the uninterrupted run's bit for bit on CPU with the same versions.
+
+    \b
+    Example:
+      cnnvis dream photo.jpg --final-size 3840x2160 --checkpoint-every 20 --out big.png   # Ctrl-C
+      cnnvis resume big.ckpt
+    """
+    from .replay import run_resume
+
+    sys.exit(run_resume(ctx, checkpoint, out))
 
 
 @main.command("convert-caffe")

@@ -123,6 +123,7 @@ class Render:
         self._ref = self._mask = None
         self._state: _State | None = None
         self._z0: torch.Tensor | None = None  # the prior's first latent, made at the start of run()
+        self._steps_done = self._done = 0  # steps finished in the current size, and in all
         self._tgen = torch.Generator()
         with self.capture:
             # Fail on bad indices or sizes now, before any output or progress bar: one probe
@@ -241,30 +242,87 @@ class Render:
         opt = CanvasOptimizer(self._initial_canvas(size, start), cfg) if prev is None else prev.bands.resized(size)
         return _State(opt.canvas, opt.opt, bands=opt)
 
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self) -> dict:
+        """The run's state after the last finished step, enough to finish it bit for bit with
+        ``run(resume=...)`` on a Render built from the same arguments: the position in the plan,
+        the canvas or parameterization, the optimizer state and the random generator's state.
+        Tensors are referenced, not copied: save it before the next step."""
+        st = self._state
+        if st is None:
+            raise RuntimeError("render has not started")
+        param = None
+        if isinstance(st.param, GeneratorImage):
+            param = st.param.z.detach()
+        elif st.param is not None:
+            param = st.param.spectrum.detach()
+        return {"size_index": self.size_index, "steps_done": self._steps_done, "done": self._done, "gen": self.gen.get_state(),
+                "canvas": None if st.param is not None else st.canvas.detach(), "param": param, "opt": st.opt.state_dict(),
+                "scale": st.scale, "plan": [list(s) for s in self.plan]}
+
+    def _restore(self, size: Size, si: int, ck: dict) -> _State:
+        """The state at size ``si`` from :meth:`checkpoint`'s dict."""
+        cfg = self.cfg
+        if self._uses_prior(si, size):
+            p = GeneratorImage(self.prior, size, ck["param"].to(self.device))
+            st = _State(p.image().detach(), make_optimizer(p.parameters(), cfg), param=p)
+        elif cfg.param == "fft":
+            p = FourierImage(size, None, cfg.fft_decay, gen=torch.Generator(), device=self.device)
+            p.spectrum = ck["param"].to(self.device).clone().requires_grad_(True)
+            st = _State(p.image().detach(), make_optimizer(p.parameters(), cfg), param=p)
+        elif cfg.optimizer == "lbfgs":
+            canvas = ck["canvas"].to(self.device).clone().requires_grad_(True)
+            st = _State(canvas, make_optimizer([canvas], cfg))
+        else:
+            bands = CanvasOptimizer(ck["canvas"].to(self.device).clone(), cfg)
+            st = _State(bands.canvas, bands.opt, bands=bands)
+        st.opt.load_state_dict(ck["opt"])
+        st.scale = ck.get("scale")
+        return st
+
     # ------------------------------------------------------------------ loop
-    def run(self, callback: Callable[[Progress], None] | None = None) -> torch.Tensor:
-        """Optimize through every size; return the final canvas (1, 3, H, W) float (unclipped)."""
+    def run(self, callback: Callable[[Progress], None] | None = None, resume: dict | None = None) -> torch.Tensor:
+        """Optimize through every size; return the final canvas (1, 3, H, W) float (unclipped).
+
+        ``resume``: a :meth:`checkpoint` dict of a run with the same arguments; the run goes on
+        from there and ends with the same canvas, bit for bit, as if never interrupted.
+        """
         cfg = self.cfg
         total = len(self.plan) * cfg.steps
         done = 0
         state = None
-        if self.prior is not None:
+        first, t0 = 0, 0
+        if resume is not None:
+            if [list(s) for s in self.plan] != resume.get("plan"):
+                raise InputError(f"the checkpoint's size plan {resume.get('plan')} is not this run's {[list(s) for s in self.plan]}; resume it with the command that made it")
+            first, t0, done = int(resume["size_index"]), int(resume["steps_done"]), int(resume["done"])
+            self.gen.set_state(resume["gen"])
+        elif self.prior is not None:
             # Encoded before the objective's hooks go in: they stop the forward pass at the
             # objective's deepest layer, which may come before the generator's encoder layer.
             self._z0 = initial_latent(self.prior, self.plan[0], self.model, self.init, self.gen, self.device)
         with self.capture:
             for si, size in enumerate(self.plan):
-                state = self._state = self._start(size, state, si)
-                if si == 0 and not (cfg.p_weight > 0 and self._p_target() == "init"):
+                if si < first:
+                    continue
+                if resume is not None and si == first:
+                    state = self._restore(size, si, resume)
+                else:
+                    state = self._start(size, state, si)
+                    t0 = 0
+                self._state = state
+                if si == first and not (cfg.p_weight > 0 and self._p_target() == "init"):
                     self.init = None  # only the p-norm toward the image needs it later: free it now
                 self.canvas, self.size_index = state.canvas, si
                 ref = None if self.init is None else resize(self.init, size)
                 self._ref = None if self.reference is None else resize(self.reference, size)
                 self._mask = None if self.mask is None else resize(self.mask, size).clamp_(0, 1)
                 grad = torch.zeros_like(state.canvas)
-                for t in range(cfg.steps):
+                self._steps_done, self._done = t0, done
+                for t in range(t0, cfg.steps):
                     score, reg_loss, lr = self._step(state, grad, ref, t)
                     done += 1
+                    self._steps_done, self._done = t + 1, done
                     if callback is not None:
                         callback(Progress(done, total, si, len(self.plan), size, t + 1, cfg.steps, score, reg_loss, lr, self))
                 del grad, ref

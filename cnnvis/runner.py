@@ -5,7 +5,10 @@ Kept apart from :mod:`cnnvis.cli` so the CLI module stays a thin flag table.
 
 from __future__ import annotations
 
+import contextvars
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
 
 import click
@@ -41,6 +44,7 @@ class DreamJob:
     weights: str | None = None
     device: str = "auto"
     save_every: int = 0
+    checkpoint_every: int = 0
     video: str | None = None
     video_every: int = 1
     quiet: bool = False
@@ -129,7 +133,8 @@ def run_job(job: DreamJob) -> int:
     render = Render(model, objective, cfg, init, device, prior=prior_from_flags(model, job.prior_kw, device))
     del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
 
-    code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every)
+    code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every,
+                         checkpoint_every=job.checkpoint_every)
     return code
 
 
@@ -184,23 +189,52 @@ def _manifest(render, status: str = "complete") -> dict | None:
     return build_manifest(ctx.command.name, ctx.params, model=render.model, cfg=render.cfg, device=render.device, status=status)
 
 
-def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,
-               video_every: int = 1, bar_desc: str = "", write: bool = True):
-    """Run ``render`` with a progress bar, periodic saves and a progress video; write ``out``.
+CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"
+# Set by ``cnnvis resume`` around the recorded command: the render state to go on from.
+RESUME_STATE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("cnnvis_resume_state", default=None)
 
-    Ctrl-C writes ``NAME.interrupted.EXT`` and returns exit code 130. Returns
-    ``(exit code, final canvas or None)``; with ``write=False`` the caller writes the result.
+
+def checkpoint_path(out: str) -> str:
+    """``dir/name.png`` -> ``dir/name.ckpt``."""
+    return os.path.splitext(out)[0] + ".ckpt"
+
+
+def _save_checkpoint(render, path: str, status: str) -> None:
+    from .io import save_torch
+
+    save_torch(path, {"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()})
+
+
+def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,
+               video_every: int = 1, bar_desc: str = "", write: bool = True, checkpoint_every: int = 0):
+    """Run ``render`` with a progress bar, periodic saves, checkpoints and a progress video; write ``out``.
+
+    Ctrl-C finishes the current step, then writes ``NAME.interrupted.EXT`` and the checkpoint
+    ``NAME.ckpt`` (``cnnvis resume NAME.ckpt`` finishes the run bit for bit) and returns exit
+    code 130; a second Ctrl-C stops at once. Returns ``(exit code, final canvas or None)``; with
+    ``write=False`` the caller writes the result.
     """
     from tqdm import tqdm
 
     from .io import save_image, save_video, to_uint8
 
+    if checkpoint_every < 0:
+        raise InputError(f"--checkpoint-every must be >= 0 (0 = only on Ctrl-C), got {checkpoint_every}")
+    resume = RESUME_STATE.get()
     final_size = render.plan[-1]
     scale = min(1.0, VIDEO_SIDE / max(final_size))
     video_size = (max(2, round(final_size[0] * scale)), max(2, round(final_size[1] * scale)))
     frames: list[np.ndarray] = []
     stem, ext = os.path.splitext(out)
-    bar = tqdm(total=len(render.plan) * render.cfg.steps, disable=quiet, unit="step", dynamic_ncols=True, leave=write)
+    ck_path = checkpoint_path(out)
+    total = len(render.plan) * render.cfg.steps
+    bar = tqdm(total=total, initial=int(resume["done"]) if resume else 0, disable=quiet, unit="step", dynamic_ncols=True, leave=write)
+    stop = {"asked": False, "clean": False}
+
+    def on_sigint(_sig, _frame):
+        if stop["asked"]:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop at once
+        stop["asked"] = True
 
     def on_step(p):
         bar.set_description(f"{bar_desc}size {p.size_index + 1}/{p.num_sizes} {p.size[0]}x{p.size[1]}")
@@ -210,23 +244,40 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
             save_image(f"{stem}_{p.size_index + 1}_{p.size_step}{ext}", to_uint8(p.image(), output_mode))
         if video and (p.step % video_every == 0 or p.step == p.total):
             frames.append(_frame(p.image(), output_mode, video_size))
+        if checkpoint_every and p.step % checkpoint_every == 0 and p.step < p.total:
+            _save_checkpoint(render, ck_path, f"checkpoint after step {p.step} of {p.total}")
+        if stop["asked"]:
+            stop["clean"] = True  # between steps: the state is whole
+            raise KeyboardInterrupt
 
+    # Ctrl-C is deferred to the end of the current step, so that the image and the checkpoint
+    # written then are a consistent state (signal handlers can only be set from the main thread).
+    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
-        final = render.run(on_step)
+        final = render.run(on_step, resume=resume)
     except KeyboardInterrupt:
         bar.close()
         if render.canvas is not None:
+            status = f"interrupted after step {bar.n} of {bar.total}"
             path = f"{stem}.interrupted{ext}"
-            save_image(path, to_uint8(render.image(), output_mode), _manifest(render, f"interrupted after step {bar.n} of {bar.total}"))
+            save_image(path, to_uint8(render.image(), output_mode), _manifest(render, status))
             click.echo(f"interrupted: current image written to {path}")
+            if stop["clean"]:
+                _save_checkpoint(render, ck_path, status)
+                click.echo(f"checkpoint written to {ck_path}; finish the run with: cnnvis resume {ck_path}")
         if video and frames:
             save_video(video, frames)
         return EXIT_INTERRUPTED, None
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
     bar.close()
     if write:
         save_image(out, to_uint8(final, output_mode), _manifest(render))
         if not quiet:
             click.echo(f"wrote {out} ({final.shape[-1]}x{final.shape[-2]})")
+    if os.path.exists(ck_path) and (checkpoint_every or resume is not None):
+        os.remove(ck_path)  # the run is finished: its checkpoint is spent
     if video:
         save_video(video, frames)
     return 0, final
