@@ -15,6 +15,7 @@ import click
 
 from .config import OPTIMIZERS, RenderConfig
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
+from .presets_io import preset_option
 
 
 def _fail(msg: str) -> None:
@@ -156,6 +157,7 @@ def main():
 
 
 @main.command()
+@preset_option
 @click.argument("image", required=False)
 @click.option("--out", "-o", default="dream.png", show_default=True, help="Output image (.png, .jpg, ...).")
 @click.option("--noise", is_flag=True, help="Start from noise instead of an image.")
@@ -198,6 +200,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
 
 
 @main.command()
+@preset_option
 @click.argument("image", required=False)
 @click.option("--features", "-f", default=None, help="Target features (.npz / .npy / .mat keyed by layer) instead of an IMAGE.")
 @click.option("--layer", "-l", "layers", multiple=True, help="Layer to invert (repeatable); with --features, the arrays to use [default: all].")
@@ -238,6 +241,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 
 
 @main.command()
+@preset_option
 @click.option("--layer", "-l", required=True, help="The layer of the unit.")
 @click.option("--channel", "-c", type=int, required=True, help="Channel (or fully connected unit) index.")
 @click.option("--x", "nx", type=int, default=None, help="Unit column in the feature map [default: centre].")
@@ -309,6 +313,7 @@ def resume(ctx, checkpoint, out):
 
 
 @main.command("convert-caffe")
+@preset_option
 @click.argument("prototxt")
 @click.argument("caffemodel")
 @click.option("--out", "-o", required=True, help="PyTorch file to write (.pt).")
@@ -335,6 +340,7 @@ def convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent
 
 
 @main.command("train-generator")
+@preset_option
 @click.option("--layer", "-l", required=True, help="The layer to invert (a spatial layer, e.g. blocks.5.0.bn1 on efficientnet-lite0).")
 @click.option("--images", required=True, help="Folder of training photos (.jpg/.png).")
 @click.option("--out", "-o", required=True, help="Generator file to write (.pt); its checkpoint is OUT.ckpt.")
@@ -402,6 +408,18 @@ def layers(model, size, weights, show_all):
         if shape is None and not show_all:
             continue
         click.echo(f"{name:<{width}}  {kind:<24} {'x'.join(map(str, shape)) if shape else '-'}")
+
+
+@main.command("presets")
+@friendly_errors
+def presets_cmd():
+    """List the bundled presets (use one with --preset NAME on its command)."""
+    from .presets_io import bundled_names, read_preset
+
+    rows = [read_preset(n) for n in bundled_names()]
+    width = max((len(p.name) for p in rows), default=0)
+    for p in rows:
+        click.echo(f"{p.name:<{width}}  {p.command:<8} {p.description}")
 
 
 @main.command("models")

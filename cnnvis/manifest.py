@@ -76,8 +76,9 @@ def _versions() -> dict:
 
 
 def build_manifest(command: str, params: dict, *, model=None, cfg=None, device=None, status: str = "complete",
-                   outputs: tuple[str, ...] = ("out", "video")) -> dict:
-    """The manifest of a run of ``command`` with click's resolved ``params``."""
+                   outputs: tuple[str, ...] = ("out", "video"), preset: str | None = None) -> dict:
+    """The manifest of a run of ``command`` with click's resolved ``params`` (a preset's values
+    included: ``preset`` only records which file supplied them)."""
     import torch
 
     dev = str(device) if device is not None else "cpu"
@@ -88,6 +89,7 @@ def build_manifest(command: str, params: dict, *, model=None, cfg=None, device=N
     return {
         "format": FORMAT,
         "command": command,
+        "preset": preset,
         "params": _jsonable(params),
         "config": None if cfg is None else _jsonable(cfg.as_dict()),
         "seed": None if cfg is None else cfg.seed,

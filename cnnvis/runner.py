@@ -186,7 +186,8 @@ def _manifest(render, status: str = "complete") -> dict | None:
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.command is None:
         return None
-    return build_manifest(ctx.command.name, ctx.params, model=render.model, cfg=render.cfg, device=render.device, status=status)
+    return build_manifest(ctx.command.name, ctx.params, model=render.model, cfg=render.cfg, device=render.device, status=status,
+                          preset=ctx.meta.get("cnnvis_preset"))
 
 
 CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"

@@ -70,7 +70,7 @@ def map_frames(src: str, out: str, fn: Callable[[int, np.ndarray, np.ndarray | N
     if ctx is not None and ctx.command is not None:
         from .manifest import build_manifest, write_sidecar
 
-        write_sidecar(out, build_manifest(ctx.command.name, ctx.params))  # a video has no text chunk: the sidecar only
+        write_sidecar(out, build_manifest(ctx.command.name, ctx.params, preset=ctx.meta.get("cnnvis_preset")))  # a video has no text chunk: the sidecar only
     if not quiet:
         click.echo(f"wrote {out} ({len(done)} frames)")
     return 0
