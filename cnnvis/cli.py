@@ -171,12 +171,14 @@ def main():
 @click.option("--l1-weight", type=float, default=1.0, show_default=True, help="cnn-vis amplification: weight of |a|.")
 @click.option("--l2-weight", type=float, default=1.0, show_default=True, help="cnn-vis amplification: weight of clip(a).")
 @click.option("--grad-clip", type=float, default=5.0, show_default=True, help="cnn-vis amplification: clip of a.")
+@click.option("--zoom-frames", type=int, default=0, help="Infinite zoom: dream this many frames, each zoomed into the last; --out is a .gif or .mp4.")
+@click.option("--zoom-scale", type=float, default=1.05, show_default=True, help="Infinite zoom: magnification per frame.")
 @model_options
 @render_options
 @prior_options
 @output_options
 @friendly_errors
-def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
+def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
     """Dream on IMAGE (default: a bundled photo) and write --out.
 
     \b
@@ -194,7 +196,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
         image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
         guide=guide, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
         model=model, weights=weights, device=device, save_every=save_every, checkpoint_every=checkpoint_every, video=video, video_every=video_every,
-        quiet=quiet, render_kw=render_kw, prior_kw=prior_kw,
+        quiet=quiet, render_kw=render_kw, prior_kw=prior_kw, zoom_frames=zoom_frames, zoom_scale=zoom_scale,
     )
     sys.exit(run_job(job))
 

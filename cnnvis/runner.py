@@ -45,6 +45,8 @@ class DreamJob:
     device: str = "auto"
     save_every: int = 0
     checkpoint_every: int = 0
+    zoom_frames: int = 0
+    zoom_scale: float = 1.05
     video: str | None = None
     video_every: int = 1
     quiet: bool = False
@@ -118,6 +120,8 @@ def run_job(job: DreamJob) -> int:
 
     if job.image and is_video(job.image):
         return _dream_video(job)
+    if job.zoom_frames:
+        return _dream_zoom(job)
     check_writable(job.out)
     if job.video:
         check_video_path(job.video)
@@ -138,8 +142,56 @@ def run_job(job: DreamJob) -> int:
     return code
 
 
+def _dream_zoom(job: DreamJob) -> int:
+    """``--zoom-frames N``: the infinite zoom (cnnvis.zoom), written as the video ``--out``."""
+    from tqdm import tqdm
+
+    from .dgn import prior_from_flags
+    from .io import bundled_image_path, check_video_path, hwc_to_bchw, read_image, save_video
+    from .manifest import build_manifest, write_sidecar
+    from .models import load_model
+    from .pipeline import Render, pick_device
+    from .zoom import zoom_frames
+
+    check_video_path(job.out)
+    if job.noise or job.video or job.save_every or job.checkpoint_every:
+        raise InputError("--zoom-frames starts from an image and writes a video as --out; drop --noise, --video, --save-every and --checkpoint-every")
+    if not job.zoom_scale > 1:
+        raise InputError(f"--zoom-scale must be above 1 (a magnification per frame), got {job.zoom_scale}")
+    cfg = _dream_config(job)
+    device = pick_device(job.device)
+    model = load_model(job.model, job.weights, device)
+    objective = build_objective(job, model, device)
+    prior = prior_from_flags(model, job.prior_kw, device)
+    start = hwc_to_bchw(read_image(job.image or bundled_image_path())).to(device)
+    bar = tqdm(total=job.zoom_frames, disable=job.quiet, unit="frame", dynamic_ncols=True)
+    done: list[np.ndarray] = []
+    try:
+        zoom_frames(lambda x: Render(model, objective, cfg, x, device, prior=prior), start, job.zoom_frames, job.zoom_scale,
+                    on_frame=lambda i, f: (done.append(f), bar.update(1)))
+    except KeyboardInterrupt:
+        bar.close()
+        if done:
+            stem, ext = os.path.splitext(job.out)
+            save_video(f"{stem}.interrupted{ext}", done)
+            click.echo(f"interrupted: {len(done)} frames written to {stem}.interrupted{ext}")
+        return EXIT_INTERRUPTED
+    bar.close()
+    save_video(job.out, done)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.command is not None:
+        write_sidecar(job.out, build_manifest(ctx.command.name, ctx.params, model=model, cfg=cfg, device=device, preset=ctx.meta.get("cnnvis_preset")))
+    if not job.quiet:
+        click.echo(f"wrote {job.out} ({len(done)} frames)")
+    return 0
+
+
 def _dream_config(job: DreamJob) -> RenderConfig:
     kw = dict(job.render_kw)
+    if job.zoom_frames and kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None:
+        kw["num_sizes"] = 1  # a zoom frame is one short dream at the frame's size
+        kw["octaves"] = None
+        return RenderConfig(**kw)
     if (job.prior_kw.get("prior") == "dgn" or job.prior_kw.get("generator")) and kw.get("latent_lr") is None:
         from .recon import DGN_DEFAULTS
 
