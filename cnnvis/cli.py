@@ -146,11 +146,34 @@ def output_options(fn):
     fn = click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")(fn)
     fn = click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")(fn)
     fn = click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")(fn)
+    fn = click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True, help="Quality of .jpg outputs.")(fn)
     fn = click.option("--checkpoint-every", type=int, default=0, help="Write NAME.ckpt every N steps (0 = only on Ctrl-C); finish it with cnnvis resume.")(fn)
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _OneLineErrors(click.Group):
+    """Click's own usage errors (a flag's bad value or type, an unknown flag) as one line and exit
+    code 2, like every other bad input, instead of click's three-line usage block."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except getattr(click.exceptions, "NoArgsIsHelpError", ()) as e:  # plain `cnnvis`: the help
+            click.echo(e.ctx.get_help())
+            sys.exit(0)
+        except click.UsageError as e:
+            where = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+            _fail(e.format_message().replace("\n", " ") + where)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="cnnvis")
 def main():
     """Deep dream, preferred images and feature inversion with CNNs, at any resolution."""
@@ -178,7 +201,7 @@ def main():
 @prior_options
 @output_options
 @friendly_errors
-def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
+def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Dream on IMAGE (default: a bundled photo) and write --out.
 
     \b
@@ -195,7 +218,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
     job = DreamJob(
         image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
         guide=guide, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
-        model=model, weights=weights, device=device, save_every=save_every, checkpoint_every=checkpoint_every, video=video, video_every=video_every,
+        model=model, weights=weights, device=device, save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every,
         quiet=quiet, render_kw=render_kw, prior_kw=prior_kw, zoom_frames=zoom_frames, zoom_scale=zoom_scale,
     )
     sys.exit(run_job(job))
@@ -221,7 +244,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
 @prior_options
 @output_options
 @friendly_errors
-def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
+def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
 
     Quality against the original (pixel correlation, SSIM, feature error per layer) is printed
@@ -239,7 +262,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 
     sys.exit(run_invert(image, features, layers, out, loss=loss, size=size, activation=activation, init=init, original=original,
                         layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, model=model, weights=weights, device=device,
-                        save_every=save_every, checkpoint_every=checkpoint_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
+                        save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
 @main.command()
@@ -258,7 +281,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 @prior_options
 @output_options
 @friendly_errors
-def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, checkpoint_every, video, video_every, quiet, **render_kw):
+def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Generate the preferred image of a unit (cnnpref) or of a whole channel.
 
     Render flags left out take the tuned defaults (a decorrelated Fourier image with
@@ -273,7 +296,7 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out
     from .recon_jobs import run_prefer
 
     sys.exit(run_prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model=model, weights=weights, device=device,
-                        save_every=save_every, checkpoint_every=checkpoint_every, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
+                        save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
 @main.command()

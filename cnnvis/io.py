@@ -171,13 +171,13 @@ def save_torch(path: str, obj) -> None:
     write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
-def save_image(path: str, img: np.ndarray, manifest: dict | None = None) -> None:
+def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality: int = 95) -> None:
     """Write uint8 (H, W, 3) to ``path`` atomically; the format follows the extension.
 
     A ``manifest`` (:mod:`cnnvis.manifest`) goes into a PNG's text chunk and, for every format,
-    into the sidecar ``NAME.manifest.json``."""
+    into the sidecar ``NAME.manifest.json``. ``quality``: JPEG quality (1-100)."""
     ext = os.path.splitext(path)[1].lower()
-    kwargs = {"quality": 95} if ext in (".jpg", ".jpeg") else {}
+    kwargs = {"quality": int(quality)} if ext in (".jpg", ".jpeg") else {}
     if manifest is not None and ext == ".png":
         from .manifest import png_text
 

@@ -108,7 +108,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
                init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
                masks: Sequence[str] = (),
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
-               checkpoint_every: int = 0) -> int:
+               checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
     from .capture import layer_names, resolve_layer
     from .io import check_video_path, check_writable, read_image
     from .models import load_model
@@ -152,7 +152,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         hw = parse_size(size, m, None)
         r = features_render(targets, m, initial_image=init_arg, size=hw, **common, **opts)
         ref = None if original is None else _resize_hwc(read_image(original), hw)
-        return _finish(r, out, m, ref, list(targets), save_every, video, video_every, quiet, checkpoint_every)
+        return _finish(r, out, m, ref, list(targets), save_every, video, video_every, quiet, checkpoint_every, jpeg_quality)
 
     if not layers:
         raise InputError(f"name the layer(s) to invert with --layer (list them: cnnvis layers {model})")
@@ -165,15 +165,15 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
     hw = parse_size(size, m, src.shape[:2])
     ref = _resize_hwc(src, hw)
     r = image_render(ref, hooked, m, initial_image=init_arg, **common, **opts)
-    return _finish(r, out, m, ref, hooked, save_every, video, video_every, quiet, checkpoint_every)
+    return _finish(r, out, m, ref, hooked, save_every, video, video_every, quiet, checkpoint_every, jpeg_quality)
 
 
-def _finish(r, out, m, original, layers, save_every, video, video_every, quiet, checkpoint_every=0) -> int:
+def _finish(r, out, m, original, layers, save_every, video, video_every, quiet, checkpoint_every=0, jpeg_quality=95) -> int:
     from .recon import _to_hwc
     from .runner import run_render
 
     code, final = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
-                             checkpoint_every=checkpoint_every)
+                             checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality)
     if code == 0 and original is not None:
         _report_quality(m, _to_hwc(final), original, layers, out)
     return code
@@ -204,7 +204,7 @@ def _invert_video(image, out, m, layers, size, init_arg, video_init, common, opt
 
 def run_prefer(layer: str, channel: int, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
-               checkpoint_every: int = 0) -> int:
+               checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
     from .capture import resolve_layer
     from .io import check_video_path, check_writable
     from .models import load_model
@@ -235,5 +235,5 @@ def run_prefer(layer: str, channel: int, x: int | None, y: int | None, whole_cha
         mask = unit_mask(m, hook, channel, x, y, hw)
     r = prefer_render(m, hook, mask, image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **_options(render_kw))
     code, _ = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
-                         checkpoint_every=checkpoint_every)
+                         checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality)
     return code

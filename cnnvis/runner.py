@@ -45,6 +45,7 @@ class DreamJob:
     device: str = "auto"
     save_every: int = 0
     checkpoint_every: int = 0
+    jpeg_quality: int = 95
     zoom_frames: int = 0
     zoom_scale: float = 1.05
     video: str | None = None
@@ -138,7 +139,7 @@ def run_job(job: DreamJob) -> int:
     del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
 
     code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every,
-                         checkpoint_every=job.checkpoint_every)
+                         checkpoint_every=job.checkpoint_every, jpeg_quality=job.jpeg_quality)
     return code
 
 
@@ -259,7 +260,7 @@ def _save_checkpoint(render, path: str, status: str) -> None:
 
 
 def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,
-               video_every: int = 1, bar_desc: str = "", write: bool = True, checkpoint_every: int = 0):
+               video_every: int = 1, bar_desc: str = "", write: bool = True, checkpoint_every: int = 0, jpeg_quality: int = 95):
     """Run ``render`` with a progress bar, periodic saves, checkpoints and a progress video; write ``out``.
 
     Ctrl-C finishes the current step, then writes ``NAME.interrupted.EXT`` and the checkpoint
@@ -294,7 +295,7 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
         bar.set_postfix(score=f"{p.score:.3g}", lr=f"{p.lr:.3g}")
         bar.update(1)
         if save_every and p.step % save_every == 0:
-            save_image(f"{stem}_{p.size_index + 1}_{p.size_step}{ext}", to_uint8(p.image(), output_mode))
+            save_image(f"{stem}_{p.size_index + 1}_{p.size_step}{ext}", to_uint8(p.image(), output_mode), quality=jpeg_quality)
         if video and (p.step % video_every == 0 or p.step == p.total):
             frames.append(_frame(p.image(), output_mode, video_size))
         if checkpoint_every and p.step % checkpoint_every == 0 and p.step < p.total:
@@ -313,7 +314,7 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
         if render.canvas is not None:
             status = f"interrupted after step {bar.n} of {bar.total}"
             path = f"{stem}.interrupted{ext}"
-            save_image(path, to_uint8(render.image(), output_mode), _manifest(render, status))
+            save_image(path, to_uint8(render.image(), output_mode), _manifest(render, status), quality=jpeg_quality)
             click.echo(f"interrupted: current image written to {path}")
             if stop["clean"]:
                 _save_checkpoint(render, ck_path, status)
@@ -326,7 +327,7 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
             signal.signal(signal.SIGINT, old)
     bar.close()
     if write:
-        save_image(out, to_uint8(final, output_mode), _manifest(render))
+        save_image(out, to_uint8(final, output_mode), _manifest(render), quality=jpeg_quality)
         if not quiet:
             click.echo(f"wrote {out} ({final.shape[-1]}x{final.shape[-2]})")
     if os.path.exists(ck_path) and (checkpoint_every or resume is not None):

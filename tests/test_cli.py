@@ -237,3 +237,16 @@ def test_dream_video_frame_by_frame(tmp_path, factory_module):
     got = iio.imread(out, index=None)
     assert got.shape[0] == 3 and not np.array_equal(got[0], frames[0])
     _assert_one_line_error(_invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "-q", "--out", tmp_path / "x.png"]), "must be a video")
+
+
+def test_jpeg_quality(tmp_path, factory_module, make_image):
+    src = make_image("q.png", h=64, w=64)
+    sizes = {}
+    for q in (40, 95):
+        out = tmp_path / f"q{q}.jpg"
+        res = _invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "--tile", 32, "--steps", 1, "--octaves", 1,
+                       "--jpeg-quality", q, "-q", "--out", out])
+        assert res.exit_code == 0, res.output
+        sizes[q] = out.stat().st_size
+    assert sizes[40] < 0.8 * sizes[95]
+    _assert_one_line_error(_invoke(["dream", src, "--jpeg-quality", 0, "--out", tmp_path / "x.jpg"]), "--jpeg-quality")
