@@ -171,6 +171,21 @@ def save_torch(path: str, obj) -> None:
     write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
+def load_torch(path: str, what: str, fix: str, missing_fix: str | None = None, map_location="cpu"):
+    """``torch.load(path, weights_only=True)`` (tensors and plain containers, never code).
+
+    Raises InputError ``"{what} not found: 'PATH'; {missing_fix or fix}"`` for a missing file and
+    ``"cannot read {what} 'PATH' (ErrorType); {fix}"`` for a truncated or foreign one.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"{what} not found: '{path}'; {missing_fix or fix}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for a bad archive
+        raise InputError(f"cannot read {what} '{path}' ({type(e).__name__}); {fix}") from None
+
+
 def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality: int = 95) -> None:
     """Write uint8 (H, W, 3) to ``path`` atomically; the format follows the extension.
 

@@ -81,12 +81,9 @@ def _sha256(path: str) -> str:
 
 
 def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    if not os.path.isfile(path):
-        raise InputError(f"weights file not found: '{path}'; pass an existing state-dict file to --weights")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad archive
-        raise InputError(f"cannot read weights file '{path}' ({type(e).__name__}); pass a PyTorch state dict saved with torch.save") from None
+    from .io import load_torch
+
+    obj = load_torch(path, "weights file", "pass a PyTorch state dict saved with torch.save", missing_fix="pass an existing state-dict file to --weights")
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

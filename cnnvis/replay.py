@@ -85,16 +85,10 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool) -> 
 
 def read_checkpoint(path: str) -> dict:
     """A checkpoint written by an interrupted or checkpointing run; InputError if it is not one."""
-    import torch
-
+    from .io import load_torch
     from .runner import CHECKPOINT_FORMAT
 
-    if not os.path.isfile(path):
-        raise InputError(f"checkpoint not found: '{path}'; pass the NAME.ckpt an interrupted run wrote")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a truncated or foreign file
-        raise InputError(f"cannot read checkpoint '{path}' ({type(e).__name__}): it is truncated or not a cnnvis checkpoint") from None
+    ck = load_torch(path, "checkpoint", "it is truncated or not a cnnvis checkpoint", missing_fix="pass the NAME.ckpt an interrupted run wrote")
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or not isinstance(ck.get("state"), dict) or not isinstance(ck.get("manifest"), dict):
         raise InputError(f"'{path}' is not a cnnvis render checkpoint (format {CHECKPOINT_FORMAT}); pass the NAME.ckpt of dream, invert or prefer")
     return ck

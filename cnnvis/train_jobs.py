@@ -13,7 +13,7 @@ import torch
 
 from .errors import EXIT_INTERRUPTED, InputError
 from .generators.files import save_generator
-from .io import check_writable, save_torch
+from .io import check_writable, load_torch, save_torch
 from .train_generator import GeneratorTrainer, TrainConfig, load_image_folder
 
 
@@ -48,11 +48,7 @@ def run_train_generator(model, layer: str, images: str, out: str, cfg: TrainConf
     trainer = GeneratorTrainer(model, layer, pics, cfg, device)
     ck_path = checkpoint_path(out)
     if os.path.exists(ck_path) and not fresh:
-        try:
-            ck = torch.load(ck_path, map_location=trainer.device, weights_only=True)
-        except Exception as e:
-            raise InputError(f"cannot read checkpoint '{ck_path}' ({type(e).__name__}); delete it or pass --fresh") from None
-        trainer.load_checkpoint(ck, ck_path)
+        trainer.load_checkpoint(load_torch(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device), ck_path)
         click.echo(f"resuming from {ck_path} at step {trainer.step}")  # even with -q: it changes what the run does
     stop = {"now": False}
 

@@ -303,13 +303,11 @@ def save_converted(net: CaffeNet, path: str | os.PathLike, **meta) -> None:
 
 def load_converted(path: str | os.PathLike) -> CaffeNet:
     """Read a file written by :func:`save_converted`; its ``meta`` dict becomes ``net.meta``."""
+    from ..io import load_torch
+
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"converted Caffe file not found: '{path}'; write one with cnnvis.caffe.save_converted")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad archive
-        raise InputError(f"cannot read '{path}' ({type(e).__name__}); pass a file written by cnnvis.caffe.save_converted") from None
+    obj = load_torch(path, "converted Caffe file", "pass a file written by cnnvis convert-caffe or cnnvis.caffe.save_converted",
+                     missing_fix="write one with cnnvis convert-caffe or cnnvis.caffe.save_converted")
     if not isinstance(obj, dict) or obj.get(FORMAT_KEY) != 1 or not isinstance(obj.get("prototxt"), str) or not isinstance(obj.get("state_dict"), dict):
         raise InputError(f"'{path}' is not a converted Caffe net; pass a file written by cnnvis.caffe.save_converted")
     meta = dict(obj.get("meta") or {})

@@ -67,12 +67,9 @@ def save_generator(path: str, gen: Generator, model: str | None, layer: str | No
 
 
 def _read(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise InputError(f"generator file not found: '{path}'; pass a file written by cnnvis train-generator or cnnvis convert-caffe")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad archive
-        raise InputError(f"cannot read generator file '{path}' ({type(e).__name__}); pass a file written by cnnvis train-generator or cnnvis convert-caffe") from None
+    from ..io import load_torch
+
+    return load_torch(path, "generator file", "pass a file written by cnnvis train-generator or cnnvis convert-caffe")
 
 
 def _guess_arch(state: dict, path: str) -> tuple[str, dict]:
