@@ -36,10 +36,7 @@ def run_convert_caffe(prototxt: str, caffemodel: str, out: str, generator: str |
     from .caffe import convert_caffe, save_converted
     from .io import check_writable
 
-    check_writable(out, (".pt", ".pth"))
-    for path, what in ((prototxt, "prototxt"), (caffemodel, "caffemodel")):
-        if not os.path.isfile(path):
-            raise InputError(f"{what} not found: '{path}'; pass the Caffe net's deploy .prototxt and its .caffemodel")
+    check_writable(out, (".pt", ".pth"))  # missing or unreadable Caffe files: the reader names them
     if generator is not None:
         from .generators.deepsim import deepsim_from_caffe
         from .generators.files import read_latent_bound, save_generator

@@ -113,10 +113,7 @@ def _frame(canvas: torch.Tensor, mode: str, size: tuple[int, int]) -> np.ndarray
 def run_job(job: DreamJob) -> int:
     """Run a dream job; return the process exit code (0, or 130 after Ctrl-C)."""
     from .io import bundled_image_path, check_video_path, check_writable, hwc_to_bchw, read_image
-    from .dgn import prior_from_flags
-    from .models import load_model
-    from .pipeline import Render, pick_device
-
+    from .pipeline import Render
     from .video import is_video
 
     if job.image and is_video(job.image):
@@ -128,14 +125,11 @@ def run_job(job: DreamJob) -> int:
         check_video_path(job.video)
     if job.save_every < 0 or job.video_every < 1:
         raise InputError("--save-every must be >= 0 and --video-every >= 1")
-    cfg = _dream_config(job)
     if job.noise and job.image:
         raise InputError(f"both an image ('{job.image}') and --noise were given; drop one")
-    device = pick_device(job.device)
     init = None if job.noise else hwc_to_bchw(read_image(job.image or bundled_image_path()))
-    model = load_model(job.model, job.weights, device)
-    objective = build_objective(job, model, device)
-    render = Render(model, objective, cfg, init, device, prior=prior_from_flags(model, job.prior_kw, device))
+    cfg, device, model, objective, prior = _load(job)
+    render = Render(model, objective, cfg, init, device, prior=prior)
     del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
 
     code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every,
@@ -147,23 +141,16 @@ def _dream_zoom(job: DreamJob) -> int:
     """``--zoom-frames N``: the infinite zoom (cnnvis.zoom), written as the video ``--out``."""
     from tqdm import tqdm
 
-    from .dgn import prior_from_flags
     from .io import bundled_image_path, check_video_path, hwc_to_bchw, read_image, save_video
-    from .manifest import build_manifest, write_sidecar
-    from .models import load_model
-    from .pipeline import Render, pick_device
-    from .zoom import zoom_frames
+    from .manifest import current_manifest, write_sidecar
+    from .pipeline import Render
+    from .zoom import check_zoom, zoom_frames
 
     check_video_path(job.out)
     if job.noise or job.video or job.save_every or job.checkpoint_every:
         raise InputError("--zoom-frames starts from an image and writes a video as --out; drop --noise, --video, --save-every and --checkpoint-every")
-    if not job.zoom_scale > 1:
-        raise InputError(f"--zoom-scale must be above 1 (a magnification per frame), got {job.zoom_scale}")
-    cfg = _dream_config(job)
-    device = pick_device(job.device)
-    model = load_model(job.model, job.weights, device)
-    objective = build_objective(job, model, device)
-    prior = prior_from_flags(model, job.prior_kw, device)
+    check_zoom(job.zoom_frames, job.zoom_scale)  # before the model loads
+    cfg, device, model, objective, prior = _load(job)
     start = hwc_to_bchw(read_image(job.image or bundled_image_path())).to(device)
     bar = tqdm(total=job.zoom_frames, disable=job.quiet, unit="frame", dynamic_ncols=True)
     done: list[np.ndarray] = []
@@ -179,9 +166,9 @@ def _dream_zoom(job: DreamJob) -> int:
         return EXIT_INTERRUPTED
     bar.close()
     save_video(job.out, done)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.command is not None:
-        write_sidecar(job.out, build_manifest(ctx.command.name, ctx.params, model=model, cfg=cfg, device=device, preset=ctx.meta.get("cnnvis_preset")))
+    manifest = current_manifest(model=model, cfg=cfg, device=device)
+    if manifest is not None:
+        write_sidecar(job.out, manifest)  # a video has no text chunk: the sidecar only
     if not job.quiet:
         click.echo(f"wrote {job.out} ({len(done)} frames)")
     return 0
@@ -189,27 +176,36 @@ def _dream_zoom(job: DreamJob) -> int:
 
 def _dream_config(job: DreamJob) -> RenderConfig:
     kw = dict(job.render_kw)
-    if job.zoom_frames and kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None:
-        kw["num_sizes"] = 1  # a zoom frame is one short dream at the frame's size
-        kw["octaves"] = None
-        return RenderConfig(**kw)
     if (job.prior_kw.get("prior") == "dgn" or job.prior_kw.get("generator")) and kw.get("latent_lr") is None:
         from .recon import DGN_DEFAULTS
 
         kw["latent_lr"] = DGN_DEFAULTS["latent_lr"]  # the latent's units are not pixels
-    if kw.get("octaves") is None and kw.get("initial_size") is None and kw.get("final_size") is None and kw.get("num_sizes", 1) == 1:
-        kw["octaves"] = DEFAULT_OCTAVES  # with no sizing flag, grow through octaves up to the image size
+    sized = any(kw.get(k) is not None for k in ("octaves", "initial_size", "final_size")) or kw.get("num_sizes", 1) != 1
+    if not sized and not job.zoom_frames:
+        # with no sizing flag, grow through octaves up to the image size (a zoom frame instead
+        # stays one short dream at the frame's size)
+        kw["octaves"] = DEFAULT_OCTAVES
     return RenderConfig(**kw)
+
+
+def _load(job: DreamJob):
+    """(config, device, model, objective, prior) of a dream job: what every form of dream needs."""
+    from .dgn import prior_from_flags
+    from .models import load_model
+    from .pipeline import pick_device
+
+    cfg = _dream_config(job)
+    device = pick_device(job.device)
+    model = load_model(job.model, job.weights, device)
+    return cfg, device, model, build_objective(job, model, device), prior_from_flags(model, job.prior_kw, device)
 
 
 def _dream_video(job: DreamJob) -> int:
     """Dream every frame of a video. Each frame starts from its own pixels blended with the
     previous frame's dream (``VIDEO_CARRY``), so the dream persists from frame to frame instead
     of flickering."""
-    from .dgn import prior_from_flags
     from .io import hwc_to_bchw
-    from .models import load_model
-    from .pipeline import Render, pick_device
+    from .pipeline import Render
     from .recon import _to_hwc
     from .video import is_video, map_frames
 
@@ -219,11 +215,7 @@ def _dream_video(job: DreamJob) -> int:
         raise InputError("--noise starts from noise; a video input starts from its frames, drop one")
     if job.save_every or job.video:
         raise InputError("--save-every and --video apply to one image; with a video input the output is already a video")
-    cfg = _dream_config(job)
-    device = pick_device(job.device)
-    model = load_model(job.model, job.weights, device)
-    objective = build_objective(job, model, device)
-    prior = prior_from_flags(model, job.prior_kw, device)
+    cfg, device, model, objective, prior = _load(job)
 
     def one(i, frame, prev):
         start = frame if prev is None or prev.shape != frame.shape else (1 - VIDEO_CARRY) * frame + VIDEO_CARRY * prev
@@ -233,14 +225,10 @@ def _dream_video(job: DreamJob) -> int:
 
 
 def _manifest(render, status: str = "complete") -> dict | None:
-    """The manifest of the command being run (None outside a click command)."""
-    from .manifest import build_manifest
+    """The manifest of the command running ``render`` (None outside a click command)."""
+    from .manifest import current_manifest
 
-    ctx = click.get_current_context(silent=True)
-    if ctx is None or ctx.command is None:
-        return None
-    return build_manifest(ctx.command.name, ctx.params, model=render.model, cfg=render.cfg, device=render.device, status=status,
-                          preset=ctx.meta.get("cnnvis_preset"))
+    return current_manifest(model=render.model, cfg=render.cfg, device=render.device, status=status)
 
 
 CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"

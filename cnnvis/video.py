@@ -66,11 +66,11 @@ def map_frames(src: str, out: str, fn: Callable[[int, np.ndarray, np.ndarray | N
     if not done:
         raise InputError(f"video '{src}' has no frames")
     save_video(out, done, fps=fps)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.command is not None:
-        from .manifest import build_manifest, write_sidecar
+    from .manifest import current_manifest, write_sidecar
 
-        write_sidecar(out, build_manifest(ctx.command.name, ctx.params, preset=ctx.meta.get("cnnvis_preset")))  # a video has no text chunk: the sidecar only
+    manifest = current_manifest()
+    if manifest is not None:
+        write_sidecar(out, manifest)  # a video has no text chunk: the sidecar only
     if not quiet:
         click.echo(f"wrote {out} ({len(done)} frames)")
     return 0

@@ -13,12 +13,19 @@ import torch
 from .errors import InputError
 
 
+def check_zoom(frames: int, scale: float) -> None:
+    """InputError unless ``frames`` >= 1 and ``scale`` > 1."""
+    if frames < 1:
+        raise InputError(f"--zoom-frames must be at least 1, got {frames}")
+    if not scale > 1:
+        raise InputError(f"--zoom-scale must be above 1 (a magnification per frame), got {scale}")
+
+
 def zoom_in(img: torch.Tensor, scale: float) -> torch.Tensor:
     """(1, 3, H, W) magnified by ``scale`` (> 1) about the centre, same size (kornia affine warp)."""
     import kornia.geometry.transform as KT
 
-    if not scale > 1:
-        raise InputError(f"--zoom-scale must be above 1 (a magnification per frame), got {scale}")
+    check_zoom(1, scale)
     h, w = img.shape[-2:]
     center = torch.tensor([[(w - 1) / 2, (h - 1) / 2]], dtype=img.dtype, device=img.device)
     return KT.scale(img, torch.tensor([[scale, scale]], dtype=img.dtype, device=img.device), center=center,
@@ -30,8 +37,7 @@ def zoom_frames(make_render, start: torch.Tensor, frames: int, scale: float, on_
     image (1, 3, H, W). ``on_frame(i, frame)`` sees each finished frame (uint8 H x W x 3)."""
     from .io import to_uint8
 
-    if frames < 1:
-        raise InputError(f"--zoom-frames must be at least 1, got {frames}")
+    check_zoom(frames, scale)
     out: list[np.ndarray] = []
     x = start
     for i in range(frames):

@@ -82,7 +82,7 @@ def test_caffe_bad_input(tmp_path, caffe_files):
     bad = tmp_path / "bad.prototxt"
     bad.write_text(DEPLOY.replace('type: "LRN"', 'type: "SpatialWarp"'))
     assert_one_line_error(invoke(["convert-caffe", bad, caffemodel, "--out", tmp_path / "x.pt"]), "'norm1'", "SpatialWarp")
-    assert_one_line_error(invoke(["convert-caffe", deploy, tmp_path / "none.caffemodel", "--out", tmp_path / "x.pt"]), "caffemodel not found")
+    assert_one_line_error(invoke(["convert-caffe", deploy, tmp_path / "none.caffemodel", "--out", tmp_path / "x.pt"]), "caffemodel file not found", "none.caffemodel")
     assert_one_line_error(invoke(["convert-caffe", deploy, caffemodel, "--out", tmp_path / "x.pt", "--mean", "1,2"]), "--mean '1,2'")
     assert_one_line_error(invoke(["prefer", "--model", deploy, "--layer", "fc8", "--channel", 1, "-q", "--out", tmp_path / "p.png"]), "needs its weights")
     assert_one_line_error(invoke(["prefer", "--model", deploy, "--weights", caffemodel, "--layer", "fc8", "--channel", 10, "-q", "--out", tmp_path / "p.png"]), "channel 10")

@@ -45,3 +45,13 @@ def test_dream_zoom_bad_input(tmp_path, factory_module, make_image):
     assert_one_line_error(invoke(base + ["--out", tmp_path / "z.png"]), "video")
     assert_one_line_error(invoke(base + ["--zoom-scale", 0.9, "--out", tmp_path / "z.gif"]), "--zoom-scale must be above 1")
     assert_one_line_error(invoke(base + ["--noise", "--out", tmp_path / "z.gif"]), "drop --noise")
+
+
+def test_zoom_frames_are_one_size_and_keep_the_dgn_latent_rate():
+    from cnnvis.recon import DGN_DEFAULTS
+    from cnnvis.runner import DreamJob, _dream_config
+
+    cfg = _dream_config(DreamJob(image=None, out="z.gif", zoom_frames=3, prior_kw={"prior": "dgn"}))
+    assert cfg.octaves is None and cfg.num_sizes == 1 and cfg.latent_lr == DGN_DEFAULTS["latent_lr"]
+    still = _dream_config(DreamJob(image=None, out="d.png"))
+    assert still.octaves == 4 and still.latent_lr is None
