@@ -32,12 +32,12 @@ import cv2
 import numpy as np
 import torch
 
-from cnnvis.capture import FeatureCapture
-from cnnvis.dgn import load_prior
-from cnnvis.io import hwc_to_bchw
-from cnnvis.metrics import quality
-from cnnvis.models import load_model
-from cnnvis.recon import generate_image, invert_image, unit_mask
+from cnnvis.models.capture import FeatureCapture
+from cnnvis.priors.dgn import load_prior
+from cnnvis.io.images import hwc_to_bchw
+from cnnvis.recipes.metrics import quality
+from cnnvis.models.registry import load_model
+from cnnvis.recipes.recon import generate_image, invert_image, unit_mask
 
 from inversion import photo  # bench/inversion.py: centre square crop + area resize
 
@@ -112,9 +112,9 @@ def bench_sizes(model, prior, args, extra):
 
 
 def _channels(model, layer) -> tuple[int]:
-    from cnnvis.recon import _layer_shape
+    from cnnvis.recipes.recon import layer_shape
 
-    return (_layer_shape(model, layer, (model.input_size, model.input_size))[0],)
+    return (layer_shape(model, layer, (model.input_size, model.input_size))[0],)
 
 
 def main() -> None:

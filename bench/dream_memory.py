@@ -34,7 +34,7 @@ times = []
 if untiled:
     # A plain untiled dream step: the whole canvas through the network in one pass.
     x = torch.rand(1, 3, side, side, requires_grad=True)
-    from cnnvis.capture import FeatureCapture
+    from cnnvis.models.capture import FeatureCapture
     with FeatureCapture(m.module, ["blocks.4.2"]) as cap:
         for _ in range(steps):
             t = time.perf_counter()
@@ -67,7 +67,7 @@ def run_cli(side: int, steps: int, threads: int) -> dict:
     import cv2
     import imageio.v3 as iio
 
-    from cnnvis.io import bundled_image_path
+    from cnnvis.io.images import bundled_image_path
 
     with tempfile.TemporaryDirectory() as d:
         photo = os.path.join(d, "photo.png")

@@ -24,10 +24,10 @@ import numpy as np
 import skimage.data
 import torch
 
-from cnnvis.io import hwc_to_bchw
-from cnnvis.metrics import quality
-from cnnvis.models import load_model
-from cnnvis.recon import invert_image
+from cnnvis.io.images import hwc_to_bchw
+from cnnvis.recipes.metrics import quality
+from cnnvis.models.registry import load_model
+from cnnvis.recipes.recon import invert_image
 
 
 def photo(name: str, side: int) -> np.ndarray:

@@ -81,7 +81,7 @@ def _import_lucent(path: str):
 
 def channel_activation(m, layer: str, c: int, img: np.ndarray) -> float:
     """Mean activation of channel ``c`` at ``layer`` for an HxWx3 image in [0, 1], no transforms."""
-    from cnnvis.capture import FeatureCapture
+    from cnnvis.models.capture import FeatureCapture
 
     x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None].clamp(0, 1)
     with FeatureCapture(m.module, [layer], model_name=m.name) as cap, torch.no_grad():
@@ -103,7 +103,7 @@ def run_lucent(lucent, m, layer: str, c: int, steps: int, size: int, seed: int) 
 
 
 def run_cnnvis(m, layer: str, c: int, n_channels: int, steps: int, size: int, options: dict) -> np.ndarray:
-    from cnnvis.recon import generate_image
+    from cnnvis.recipes.recon import generate_image
 
     return generate_image(m, layer, np.eye(n_channels, dtype=np.float32)[c], size=(size, size), steps=steps, **options)
 
@@ -131,8 +131,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    from cnnvis.models import load_model
-    from cnnvis.recon import PREFER_DEFAULTS, _layer_shape
+    from cnnvis.models.registry import load_model
+    from cnnvis.recipes.recon import PREFER_DEFAULTS, _layer_shape
 
     options = {} if args.defaults_only else dict(BENCH_OPTIONS)
     options.update(_parse_set(args.set))

@@ -16,7 +16,7 @@ import time
 import kornia
 import torch
 
-from cnnvis.regularizers import TV, _tv_kernels
+from cnnvis.regularize.penalties import TV, _tv_kernels
 
 
 def kornia_tv(x: torch.Tensor, operator: str, beta: float = 2.0, eps: float = 1e-8) -> torch.Tensor:

@@ -11,22 +11,24 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Capture": "objectives", "Channel": "objectives", "Dream": "objectives", "Guide": "objectives",
-    "Neuron": "objectives", "Objective": "objectives",
-    "FeatureCapture": "capture", "list_layers": "capture",
+    "Capture": "objectives.base", "Channel": "objectives.activation", "Dream": "objectives.activation", "Guide": "objectives.activation",
+    "Neuron": "objectives.activation", "Objective": "objectives.base", "Sum": "objectives.base", "OnItem": "objectives.base",
+    "Jitter": "regularize.transforms", "RandomAffine": "regularize.transforms", "TV": "regularize.penalties", "PNorm": "regularize.penalties",
+    "Param": "params.base", "PixelParam": "params.pixel", "FourierParam": "params.fourier", "GeneratorParam": "params.generator",
+    "FeatureCapture": "models.capture", "list_layers": "models.capture",
     "RenderConfig": "config",
     "InputError": "errors",
-    "DEFAULT_MODEL": "models", "LoadedModel": "models", "load_model": "models",
-    "Progress": "pipeline", "Render": "pipeline", "pick_device": "pipeline", "render": "pipeline",
-    "Invert": "inversion", "MaskedUnits": "inversion",
-    "reconstruct_image": "recon", "invert_image": "recon", "generate_image": "recon", "unit_mask": "recon",
-    "receptive_field_mask": "recon",
-    "pixel_correlation": "metrics", "ssim": "metrics", "feature_errors": "metrics", "quality": "metrics",
-    "load_features": "features_io", "resolve_layer": "capture",
-    "DGNPrior": "dgn", "GeneratorImage": "dgn", "load_prior": "dgn",
-    "Generator": "generators.base", "UpconvGenerator": "generators.upconv",
-    "load_generator": "generators.files", "save_generator": "generators.files",
-    "GeneratorTrainer": "train_generator", "TrainConfig": "train_generator",
+    "DEFAULT_MODEL": "models.registry", "LoadedModel": "models.registry", "load_model": "models.registry",
+    "Progress": "pipeline.progress", "Render": "pipeline.loop", "pick_device": "pipeline.device", "render": "pipeline.loop",
+    "Invert": "objectives.inversion", "MaskedUnits": "objectives.inversion",
+    "reconstruct_image": "recipes.recon", "invert_image": "recipes.recon", "generate_image": "recipes.recon", "unit_mask": "recipes.recon",
+    "receptive_field_mask": "recipes.recon",
+    "pixel_correlation": "recipes.metrics", "ssim": "recipes.metrics", "feature_errors": "recipes.metrics", "quality": "recipes.metrics",
+    "load_features": "io.features", "resolve_layer": "models.capture",
+    "DGNPrior": "priors.dgn", "GeneratorImage": "priors.dgn", "load_prior": "priors.dgn",
+    "Generator": "priors.generators.base", "UpconvGenerator": "priors.generators.upconv",
+    "load_generator": "priors.generators.files", "save_generator": "priors.generators.files",
+    "GeneratorTrainer": "priors.train", "TrainConfig": "priors.train",
 }
 
 __all__ = sorted(_EXPORTS)

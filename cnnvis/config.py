@@ -1,162 +1,357 @@
-"""Every default of a render, once: a frozen dataclass the CLI and the API both build."""
+"""Every default of a render, once: a frozen config the CLI and the API both build.
+
+Each setting is declared once, in one of a few small frozen groups, with its default, its help
+text, its choices or numeric range and, where it differs from ``--field-name``, its CLI flag
+(see :func:`setting`). Validation is generic from that declaration; the CLI's options
+(:mod:`cnnvis.cli.options`) are generated from it.
+
+:class:`RenderConfig` bundles the groups and reads flat: ``RenderConfig(steps=5, lr=0.1)``,
+``cfg.lr``, ``cfg.as_dict()``; the groups are ``cfg.sizes``, ``cfg.tiling``, ``cfg.transforms``,
+``cfg.parameterization``, ``cfg.optim``, ``cfg.regularizers``, ``cfg.pixel_ops`` and ``cfg.out``
+(or ``cfg.groups[name]``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
-from dataclasses import dataclass, fields
+import numbers
+import operator
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from .errors import InputError
+from cnnvis.errors import InputError
 
+# The choices of every choice setting, defined here only (imported where needed).
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "gd", "lbfgs")
 PARAMS = ("pixel", "fft")
+TV_OPERATORS = ("naive", "sobel", "sobel_squish")
+SIZE_SPACINGS = ("geometric", "linear")
+P_TARGETS = ("auto", "zero", "init")
+OUTPUT_MODES = ("clip", "rescale")
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 @dataclass(frozen=True)
+class Setting:
+    """What one config field means. ``setting()`` declares it; the group class fills in ``name``,
+    ``group``, ``type``, ``optional`` and ``default`` from the field itself.
+
+    ``low``/``high`` bound a number (``low_open``/``high_open``: the bound itself is excluded);
+    ``note`` says why, in error messages; ``default_text`` says what a None default means, in
+    --help; ``flag`` is the long CLI flag when it is not ``--field-name``.
+    """
+
+    help: str
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    note: str | None = None
+    default_text: str | None = None
+    flag_name: str | None = None
+    name: str = ""
+    group: str = ""
+    type: type = object
+    optional: bool = False
+    default: object = None
+
+    @property
+    def flag(self) -> str:
+        """The long CLI flag, e.g. ``--tv-weight`` or ``--output-mode``."""
+        return self.flag_name or "--" + self.name.replace("_", "-")
+
+    @property
+    def decl(self) -> str:
+        """The click declaration: the flag, or ``--x/--no-x`` for a boolean."""
+        return f"{self.flag}/--no-{self.flag[2:]}" if self.type is bool else self.flag
+
+    @property
+    def bounded(self) -> bool:
+        return self.low is not None or self.high is not None
+
+    def describe_range(self) -> str:
+        """``in [0, 1)``, ``> 0``, ``>= 1``, ..."""
+        lo, hi = _num(self.low), _num(self.high)
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{lo}, {hi}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {lo}"
+        return f"{'<' if self.high_open else '<='} {hi}"
+
+    def check(self, value) -> None:
+        """Raise :class:`InputError` (one line: the flag, the value, the fix) unless ``value`` fits."""
+        if value is None:
+            if self.optional:
+                return
+            raise InputError(f"{self.flag} needs a value, got None; e.g. {self.flag} {_show_default(self)}")
+        if self.choices is not None:
+            if value not in self.choices:
+                raise InputError(f"unknown {self.flag} '{value}'; use one of {', '.join(self.choices)}")
+            return
+        if self.type in (int, float):
+            why = f" ({self.note})" if self.note else ""
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                what = f"a finite number {self.describe_range()}" if self.bounded else "a finite number"
+                raise InputError(f"{self.flag} must be {what}{why}, got {value!r}")
+            if self.bounded and not self.contains(value):
+                raise InputError(f"{self.flag} must be {self.describe_range()}{why}, got {value}")
+
+    def contains(self, value) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+
+def setting(default, help: str, *, choices=None, low=None, high=None, low_open=False, high_open=False, note=None, default_text=None, flag=None):
+    """A config field: its default and everything the CLI and the validation need to know."""
+    meta = Setting(help=help, choices=tuple(choices) if choices is not None else None, low=low, high=high, low_open=low_open,
+                   high_open=high_open, note=note, default_text=default_text, flag_name=flag)
+    return field(default=default, metadata={"setting": meta})
+
+
+def _num(x) -> str:
+    return "" if x is None else str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _show_default(s: Setting) -> str:
+    return s.default_text if s.default is None else str(s.default)
+
+
+class _Group:
+    """Base of the setting groups: generic validation of every field from its :class:`Setting`."""
+
+    NAME = ""  # the attribute of RenderConfig that holds the group
+
+    def __post_init__(self):
+        for s in self.settings():
+            s.check(getattr(self, s.name))
+
+    @classmethod
+    def settings(cls) -> tuple[Setting, ...]:
+        return cls.__dict__["_SETTINGS"]
+
+
+def group(name: str):
+    """Class decorator: a frozen dataclass of settings, held by RenderConfig as ``cfg.<name>``."""
+
+    def wrap(cls):
+        cls = dataclass(frozen=True)(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata.get("setting")
+            if meta is None:
+                raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting()")
+            parts = [p.strip() for p in str(f.type).split("|")]
+            base = [p for p in parts if p != "None"]
+            out.append(dataclasses.replace(meta, name=f.name, group=name, type=_TYPES[base[0]], optional="None" in parts, default=f.default))
+        cls._SETTINGS = tuple(out)
+        cls.NAME = name
+        return cls
+
+    return wrap
+
+
+# ---------------------------------------------------------------------------- the groups
+@group("sizes")
+class Sizes(_Group):
+    """The size plan (cnn-vis semantics; base = the init image's size, or the model input for
+    noise) and the optimizer steps at each size."""
+
+    initial_size: str | None = setting(None, "First size: HxW pixels or xF times the base size (image, or model input for noise).")
+    final_size: str | None = setting(None, "Last size, same format.")
+    num_sizes: int = setting(1, "Number of sizes from initial to final (cnn-vis form).", low=1)
+    size_spacing: str = setting("geometric", "Spacing of the sizes.", choices=SIZE_SPACINGS)
+    octaves: int | None = setting(None, "Octave form: this many sizes ending at --final-size, each --octave-scale larger.", low=1)
+    octave_scale: float = setting(1.4, "Scale between octaves.", low=1, low_open=True, note="each octave is this much larger")
+    steps: int = setting(20, "Optimizer steps per size.", low=1)
+
+
+@group("tiling")
+class Tiling(_Group):
+    """How the canvas is cut into tiles for the model."""
+
+    tile: int | None = setting(None, "Tile side in pixels.", low=1, default_text="the model's input size")
+    overlap: int | None = setting(None, "Overlap between tiles in pixels.", low=0, default_text="tile/4")
+    batch_size: int = setting(4, "Tiles per forward pass.", low=1)
+    shift: bool = setting(True, "Shift the tile grid randomly every step (prevents seams).")
+
+
+@group("transforms")
+class Transforms(_Group):
+    """Random transforms of each batch of tiles (robustness)."""
+
+    jitter: int = setting(0, "Randomly roll each tile's content by up to this many pixels.", low=0)
+    transform_scale: float = setting(0.0, "Randomly zoom each tile batch by up to this fraction (robustness).", low=0, high=1, high_open=True,
+                                     note="a fraction of the tile")
+    transform_rotate: float = setting(0.0, "Randomly rotate each tile batch by up to this many degrees (robustness).", low=0)
+
+
+@group("parameterization")
+class Parameterization(_Group):
+    """What the optimizer changes (pixels, or a decorrelated Fourier image; see
+    :mod:`cnnvis.params`) and how the noise start looks."""
+
+    param: str = setting("pixel", "Optimize pixels, or a decorrelated Fourier image.", choices=PARAMS)
+    fft_decay: float = setting(1.0, "Fourier image: spectrum scaled by 1/f**this.", low=0, low_open=True)
+    init_scale: float = setting(0.1, "Noise init: standard deviation around the model's mean colour.", low=0)
+    init_blur: float = setting(1.0, "Noise init: Gaussian blur sigma in pixels.", low=0)
+
+
+@group("optim")
+class Optimizer(_Group):
+    """The optimizer over the canvas: rmsprop | sgd | adam | gd (icnn's gradient descent with
+    momentum: ``delta = momentum * delta + lr * g``) | lbfgs (one L-BFGS iteration per step, the
+    closure re-runs every tile). lr is in pixel units per step, linearly scheduled to lr_end over
+    each size's steps (icnn's lr_start/lr_end). normalize_grad divides the objective's gradient by
+    its mean |g| each step (Google's deepdream, icnn), so regularizer weights mean the same for
+    every model and layer (ignored by lbfgs, whose line search needs the true gradient)."""
+
+    optimizer: str = setting("rmsprop", "Optimizer over the canvas.", choices=OPTIMIZERS)
+    lr: float = setting(0.01, "Learning rate (pixel units in [0, 1] per step).", low=0, low_open=True)
+    lr_end: float | None = setting(None, "Linear schedule: the learning rate at the last step of each size.", low=0)
+    latent_lr: float | None = setting(None, "With --prior dgn: the learning rate of the generator's latent.", low=0, low_open=True,
+                                      default_text="--lr")
+    decay_rate: float = setting(0.95, "RMSProp decay rate of the squared-gradient average.", low=0, high=1, high_open=True)
+    momentum: float = setting(0.9, "SGD / gd momentum.", low=0)
+    momentum_end: float | None = setting(None, "Linear schedule: the momentum at the last step.", low=0)
+    lbfgs_history: int = setting(100, "L-BFGS: curvature pairs kept.", low=1)
+    lr_decay_every: int = setting(0, "Multiply the learning rate by --lr-decay-factor every N steps (0 = never).", low=0, note="0 = off")
+    lr_decay_factor: float = setting(1.0, "Learning-rate decay factor.", low=0)
+    normalize_grad: bool = setting(True, "Divide the objective gradient by its mean |g| each step.")
+
+
+@group("regularizers")
+class Regularizers(_Group):
+    """Image priors: total variation (stepped by tv_step every tv_step_every steps), a p-norm
+    toward a target, an auxiliary p-norm toward zero, and a Gaussian blur every blur_every steps."""
+
+    tv_weight: float = setting(0.05, "Total-variation weight.", low=0)
+    tv_beta: float = setting(2.0, "Total-variation exponent beta.", low=0)
+    tv_operator: str = setting("naive", "Finite-difference operator for TV.", choices=TV_OPERATORS)
+    tv_scale: float = setting(1.0, "Divide the image by this before TV.", low=0, low_open=True)
+    tv_step: float = setting(0.0, "Add this to the TV weight every --tv-step-every steps.", low=0)
+    tv_step_every: int = setting(50, "Steps between TV weight increases.", low=0, note="0 = off")
+
+    p_weight: float = setting(0.0, "p-norm weight (0 = off).", low=0)
+    p_alpha: float = setting(6.0, "p-norm exponent alpha.", low=0)
+    p_scale: float = setting(0.5, "Divide the image by this before the p-norm.", low=0, low_open=True)
+    p_target: str = setting("auto", "Pull toward the mean colour (zero) or the init image; auto = init when there is one.", choices=P_TARGETS)
+    aux_p_weight: float = setting(0.0, "Auxiliary p-norm (always toward zero) weight.", low=0)
+    aux_p_alpha: float = setting(6.0, "Auxiliary p-norm exponent.", low=0)
+    aux_p_scale: float = setting(0.5, "Auxiliary p-norm scale.", low=0, low_open=True)
+
+    blur_every: int = setting(0, "Gaussian-blur the canvas every N steps (0 = never).", low=0, note="0 = off")
+    blur_sigma: float = setting(0.5, "Blur sigma in pixels.", low=0)
+    blur_sigma_end: float | None = setting(None, "Linear schedule: the blur sigma at the last step.", low=0)
+
+
+_FRACTION = "a fraction pulled toward the mean per step"
+_PERCENTILE = "a percentile"
+
+
+@group("pixel_ops")
+class PixelOps(_Group):
+    """Pixel operations after each step (pixel param only; icnn, after Yosinski et al. 2015),
+    each with an ``_end`` value for a linear schedule and the clips with an ``_every`` period."""
+
+    pixel_decay: float = setting(0.0, "Pull pixels toward the mean colour by this fraction each step (icnn's decay).", low=0, high=1, high_open=True,
+                                 note=_FRACTION)
+    pixel_decay_end: float | None = setting(None, "Linear schedule: the decay at the last step.", low=0, high=1, high_open=True, note=_FRACTION)
+    clamp_pixels: bool = setting(False, "Keep pixels in [0, 1] after each step.")
+    clip_extreme: float = setting(0.0, "Clip this percentile of extreme values (icnn).", low=0, high=100, note=_PERCENTILE)
+    clip_extreme_end: float | None = setting(None, "Linear schedule of --clip-extreme.", low=0, high=100, note=_PERCENTILE)
+    clip_extreme_every: int = setting(4, "Steps between extreme-value clips.", low=0, note="0 = off")
+    clip_small_norm: float = setting(0.0, "Reset this percentile of smallest-norm pixels to the mean (icnn).", low=0, high=100, note=_PERCENTILE)
+    clip_small_norm_end: float | None = setting(None, "Linear schedule of --clip-small-norm.", low=0, high=100, note=_PERCENTILE)
+    clip_small_norm_every: int = setting(4, "Steps between small-norm clips.", low=0, note="0 = off")
+    clip_small_contrib: float = setting(0.0, "Reset this percentile of least-contributing pixels to the mean (icnn).", low=0, high=100,
+                                        note=_PERCENTILE)
+    clip_small_contrib_end: float | None = setting(None, "Linear schedule of --clip-small-contrib.", low=0, high=100, note=_PERCENTILE)
+    clip_small_contrib_every: int = setting(4, "Steps between small-contribution clips.", low=0, note="0 = off")
+
+
+@group("out")
+class Output(_Group):
+    """How the canvas becomes 8 bits, and the seed of every random choice."""
+
+    output: str = setting("clip", "Map the canvas to 8 bits by clipping or min-max rescaling.", choices=OUTPUT_MODES, flag="--output-mode")
+    seed: int = setting(0, "Seed of every random choice.")
+
+
+GROUPS: tuple[type[_Group], ...] = (Sizes, Tiling, Transforms, Parameterization, Optimizer, Regularizers, PixelOps, Output)
+SETTINGS: MappingProxyType = MappingProxyType({s.name: s for g in GROUPS for s in g.settings()})
+_GROUP_OF = {name: s.group for name, s in SETTINGS.items()}
+# pixel operations edit pixels in place: they need the pixel parameterization
+_PIXEL_ONLY = ("pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib", "blur_every")
+
+
+@dataclass(frozen=True, init=False, repr=False)
 class RenderConfig:
     """Settings of the multiscale tiled optimization. Units: pixels for sizes, [0, 1] for colours.
 
-    Sizes (cnn-vis semantics; base = the init image's size, or the model input for noise):
-        initial_size, final_size: ``"xF"`` or ``"HxW"``; num_sizes; size_spacing geometric|linear.
-        octaves, octave_scale: the octave form instead (``octaves`` sizes ending at final_size).
-    Steps: steps per size.
-    Tiling: tile side (None = model input size), overlap (None = tile // 4), batch_size tiles
-        per forward pass, shift (a new random tile-grid offset every step), jitter (random
-        roll of each tile's content by up to this many pixels).
-    Init: init_scale (std of Gaussian noise around the model mean colour), init_blur (sigma, px).
-    Parameterization: param pixel | fft (decorrelated Fourier image, see :mod:`cnnvis.param`),
-        fft_decay (the spectrum's 1/f**power).
-    Transforms (robustness, per batch of tiles): jitter, transform_scale (random zoom by up to
-        this fraction), transform_rotate (random rotation up to this many degrees).
-    Optimizer: rmsprop | sgd | adam | gd (icnn's gradient descent with momentum:
-        ``delta = momentum * delta + lr * g``) | lbfgs (one L-BFGS iteration per step, the
-        closure re-runs every tile). lr (pixel units per step), lr_end (linear schedule from lr
-        to lr_end over each size's steps, icnn's lr_start/lr_end); decay_rate (RMSProp's alpha);
-        momentum -> momentum_end (sgd, gd); lr_decay_every / lr_decay_factor; normalize_grad
-        divides the objective's gradient by its mean |g| each step (Google's deepdream, icnn),
-        so regularizer weights mean the same for every model and layer (ignored by lbfgs,
-        whose line search needs the true gradient); lbfgs_history; latent_lr: the learning
-        rate at the sizes that optimize a DGN prior's latent (latent units; None = lr; the lr
-        schedule scales it alike).
-    Pixel operations after each step (pixel param only; icnn, after Yosinski et al. 2015):
-        pixel_decay -> pixel_decay_end pulls pixels toward the model mean by that fraction;
-        clamp_pixels keeps them in [0, 1]; clip_extreme (percentile of extreme values clipped),
-        clip_small_norm (percentile of pixels with the smallest colour norm reset to the mean)
-        and clip_small_contrib (percentile with the smallest |pixel x gradient| reset), each with
-        an ``_end`` value for a linear schedule and an ``_every`` period.
-    Regularizers: TV (tv_weight, tv_beta, tv_operator, tv_scale, stepped by tv_step every
-        tv_step_every steps), p-norm (p_weight, p_alpha, p_scale, p_target zero|init|auto),
-        auxiliary p-norm toward zero (aux_*), Gaussian blur (blur_sigma -> blur_sigma_end every
-        blur_every steps).
-    Output: clip | rescale.
+    Build it flat (``RenderConfig(steps=5, lr=0.1)``), from groups (``RenderConfig(optim=Optimizer(lr=0.1))``)
+    or both (flat names win). Read it flat (``cfg.lr``) or by group (``cfg.optim.lr``). Every
+    field, its default, range and meaning: :data:`SETTINGS` (or ``cnnvis dream --help``).
+
+    Groups: ``sizes`` (initial_size, final_size, num_sizes, size_spacing, octaves, octave_scale,
+    steps), ``tiling`` (tile, overlap, batch_size, shift), ``transforms`` (jitter, transform_scale,
+    transform_rotate), ``parameterization`` (param, fft_decay, init_scale, init_blur), ``optim``
+    (optimizer, lr, lr_end, latent_lr, decay_rate, momentum, ..., normalize_grad),
+    ``regularizers`` (tv_*, p_*, aux_p_*, blur_*), ``pixel_ops`` (pixel_decay, clamp_pixels,
+    clip_*), ``out`` (output, seed).
     """
 
-    initial_size: str | None = None
-    final_size: str | None = None
-    num_sizes: int = 1
-    size_spacing: str = "geometric"
-    octaves: int | None = None
-    octave_scale: float = 1.4
-    steps: int = 20
+    sizes: Sizes
+    tiling: Tiling
+    transforms: Transforms
+    parameterization: Parameterization
+    optim: Optimizer
+    regularizers: Regularizers
+    pixel_ops: PixelOps
+    out: Output
 
-    tile: int | None = None
-    overlap: int | None = None
-    batch_size: int = 4
-    shift: bool = True
-    jitter: int = 0
-    transform_scale: float = 0.0
-    transform_rotate: float = 0.0
-
-    param: str = "pixel"
-    fft_decay: float = 1.0
-
-    init_scale: float = 0.1
-    init_blur: float = 1.0
-
-    optimizer: str = "rmsprop"
-    lr: float = 0.01
-    lr_end: float | None = None
-    latent_lr: float | None = None
-    decay_rate: float = 0.95
-    momentum: float = 0.9
-    momentum_end: float | None = None
-    lbfgs_history: int = 100
-    lr_decay_every: int = 0
-    lr_decay_factor: float = 1.0
-    normalize_grad: bool = True
-
-    tv_weight: float = 0.05
-    tv_beta: float = 2.0
-    tv_operator: str = "naive"
-    tv_scale: float = 1.0
-    tv_step: float = 0.0
-    tv_step_every: int = 50
-
-    p_weight: float = 0.0
-    p_alpha: float = 6.0
-    p_scale: float = 0.5
-    p_target: str = "auto"
-    aux_p_weight: float = 0.0
-    aux_p_alpha: float = 6.0
-    aux_p_scale: float = 0.5
-
-    blur_every: int = 0
-    blur_sigma: float = 0.5
-    blur_sigma_end: float | None = None
-
-    pixel_decay: float = 0.0
-    pixel_decay_end: float | None = None
-    clamp_pixels: bool = False
-    clip_extreme: float = 0.0
-    clip_extreme_end: float | None = None
-    clip_extreme_every: int = 4
-    clip_small_norm: float = 0.0
-    clip_small_norm_end: float | None = None
-    clip_small_norm_every: int = 4
-    clip_small_contrib: float = 0.0
-    clip_small_contrib_end: float | None = None
-    clip_small_contrib_every: int = 4
-
-    output: str = "clip"
-    seed: int = 0
+    def __init__(self, **kw):
+        groups = {g.NAME: kw.pop(g.NAME, None) for g in GROUPS}
+        per_group: dict[str, dict] = {g.NAME: {} for g in GROUPS}
+        for name, value in kw.items():
+            if name not in _GROUP_OF:
+                raise TypeError(f"RenderConfig.__init__() got an unexpected keyword argument '{name}'")
+            per_group[_GROUP_OF[name]][name] = value
+        for g in GROUPS:
+            given = groups[g.NAME]
+            if given is not None and not isinstance(given, g):
+                raise TypeError(f"RenderConfig({g.NAME}=...) must be a {g.__name__}, got {type(given).__name__}")
+            value = g(**per_group[g.NAME]) if given is None else dataclasses.replace(given, **per_group[g.NAME]) if per_group[g.NAME] else given
+            object.__setattr__(self, g.NAME, value)
+        self.__post_init__()
 
     def __post_init__(self):
-        _positive(self, "lr", "steps", "batch_size", "octave_scale", "tv_scale", "p_scale", "aux_p_scale", "num_sizes", "fft_decay", "lbfgs_history", "latent_lr")
-        _finite_nonneg(self, "decay_rate", "momentum", "tv_weight", "tv_beta", "tv_step", "p_weight", "p_alpha", "aux_p_weight", "aux_p_alpha", "init_scale", "init_blur", "blur_sigma", "lr_decay_factor", "jitter",
-                       "transform_scale", "transform_rotate", "pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib")
-        for name in ("lr_end", "momentum_end", "blur_sigma_end", "pixel_decay_end", "clip_extreme_end", "clip_small_norm_end", "clip_small_contrib_end"):
-            if getattr(self, name) is not None:
-                _finite_nonneg(self, name)
-        for name in ("pixel_decay", "pixel_decay_end"):
-            v = getattr(self, name)
-            if v is not None and v >= 1:
-                raise InputError(f"{_flag(name)} must be in [0, 1) (a fraction pulled toward the mean per step), got {v}")
-        for name in ("clip_extreme", "clip_extreme_end", "clip_small_norm", "clip_small_norm_end", "clip_small_contrib", "clip_small_contrib_end"):
-            v = getattr(self, name)
-            if v is not None and v > 100:
-                raise InputError(f"{_flag(name)} is a percentile and must be in [0, 100], got {v}")
-        if self.transform_scale >= 1:
-            raise InputError(f"--transform-scale must be below 1 (a fraction of the tile), got {self.transform_scale}")
-        if self.param not in PARAMS:
-            raise InputError(f"unknown --param '{self.param}'; use one of {', '.join(PARAMS)}")
+        """The checks across groups (each group checks its own fields)."""
         if self.param != "pixel":
-            for name in ("pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib", "blur_every"):
+            for name in _PIXEL_ONLY:
                 if getattr(self, name):
-                    raise InputError(f"{_flag(name)} edits pixels in place and needs --param pixel, not --param {self.param}")
-        for name in ("lr_decay_every", "tv_step_every", "blur_every", "clip_extreme_every", "clip_small_norm_every", "clip_small_contrib_every"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{_flag(name)} must be >= 0 (0 = off), got {getattr(self, name)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer '{self.optimizer}'; use one of {', '.join(OPTIMIZERS)}")
-        if self.p_target not in ("auto", "zero", "init"):
-            raise InputError(f"unknown --p-target '{self.p_target}'; use auto, zero or init")
-        if self.output not in ("clip", "rescale"):
-            raise InputError(f"unknown output mode '{self.output}'; use clip or rescale")
-        if self.tile is not None and self.tile < 1:
-            raise InputError(f"--tile must be positive, got {self.tile}")
-        if self.overlap is not None and self.overlap < 0:
-            raise InputError(f"--overlap must be >= 0, got {self.overlap}")
-        if not 0 <= self.decay_rate < 1:
-            raise InputError(f"--decay-rate must be in [0, 1), got {self.decay_rate}")
+                    raise InputError(f"{SETTINGS[name].flag} edits pixels in place and needs --param pixel, not --param {self.param}")
+
+    @property
+    def groups(self) -> MappingProxyType:
+        """Group name -> group, in declaration order."""
+        return MappingProxyType({g.NAME: getattr(self, g.NAME) for g in GROUPS})
+
+    @staticmethod
+    def field_names() -> tuple[str, ...]:
+        """The flat field names, in declaration order (what ``RenderConfig(**kw)`` takes)."""
+        return tuple(SETTINGS)
+
+    @staticmethod
+    def settings() -> tuple[Setting, ...]:
+        """Every field's :class:`Setting`, in declaration order."""
+        return tuple(SETTINGS.values())
 
     def scheduled(self, name: str, frac: float) -> float:
         """``name`` linearly scheduled to ``name_end`` at ``frac`` in [0, 1] of a size's steps."""
@@ -164,24 +359,23 @@ class RenderConfig:
         return start if end is None else start + (end - start) * frac
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Every field, flat, in declaration order: ``RenderConfig(**cfg.as_dict()) == cfg``."""
+        return {name: getattr(self, name) for name in SETTINGS}
+
+    def replace(self, **changes) -> RenderConfig:
+        """A copy with ``changes`` (flat names or groups)."""
+        return RenderConfig(**{g.NAME: getattr(self, g.NAME) for g in GROUPS}, **changes)
+
+    def __repr__(self) -> str:
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items() if v != SETTINGS[k].default)
+        return f"RenderConfig({changed})"
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _positive(cfg, *names):
-    for n in names:
-        v = getattr(cfg, n)
-        if v is None:
-            continue
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise InputError(f"{_flag(n)} must be a positive finite number, got {v}")
-
-
-def _finite_nonneg(cfg, *names):
-    for n in names:
-        v = getattr(cfg, n)
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise InputError(f"{_flag(n)} must be a finite number >= 0, got {v}")
+# flat reads: cfg.lr is cfg.optim.lr
+for _name, _s in SETTINGS.items():
+    setattr(RenderConfig, _name, property(operator.attrgetter(f"{_s.group}.{_name}"), doc=_s.help))
+RenderConfig.__init__.__signature__ = inspect.Signature(
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
+    + [inspect.Parameter(g.NAME, inspect.Parameter.KEYWORD_ONLY, default=None) for g in GROUPS]
+    + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=s.default) for n, s in SETTINGS.items()])
+del _name, _s

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import cnnvis
-from cnnvis.models import LoadedModel, _disable_inplace
+from cnnvis.models.registry import LoadedModel, _disable_inplace
 
 # One intra-op thread: the tensors here are tiny, and OpenMP spinning on 2 shared cores costs
 # ~100x on small convolutions when anything else runs on the machine.
@@ -53,6 +53,24 @@ def tiny_model() -> LoadedModel:
 @pytest.fixture(scope="session")
 def lite0() -> LoadedModel:
     return cnnvis.load_model("efficientnet-lite0")
+
+
+def _test_devices() -> list[str]:
+    """cpu always; cuda and mps where this machine has them (kornia's test-suite style)."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+@pytest.fixture(params=_test_devices(), ids=str)
+def device(request) -> torch.device:
+    """Each available device in turn (ids cpu / cuda / mps): a test that builds its tensors on
+    ``device`` checks the GPU path too on a machine that has one."""
+    return torch.device(request.param)
 
 
 def smooth_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -147,7 +165,7 @@ def norm1_generator_prototxt() -> str:
 
 def write_caffemodel_of(path, net) -> str:
     """Write ``net``'s weights as Caffe would: per layer, blobs in Caffe layout (deconv: in, out, kh, kw)."""
-    from cnnvis.caffe import proto
+    from cnnvis.models.caffe import proto
 
     msg = proto.NetParameter(name="generator")
     for name, module in net.named_children():
@@ -168,7 +186,7 @@ def invoke(args):
     """Run ``cnnvis ARGS`` in process (click's CliRunner); arguments may be paths or numbers."""
     from click.testing import CliRunner
 
-    from cnnvis.cli import main
+    from cnnvis.cli.main import main
 
     return CliRunner().invoke(main, [str(a) for a in args])
 
@@ -211,6 +229,27 @@ def subprocess_env(*paths) -> dict:
     return env
 
 
+def popen_sigint_default(cmd, **kwargs):
+    """``subprocess.Popen`` for a child that may get a real Ctrl-C: it starts with SIGINT at its
+    default disposition. A pytest started in the background by a script inherits SIGINT ignored
+    (SIG_IGN), its children would too, and cnnvis rightly honours an ignored SIGINT. exec resets a
+    caught signal to SIG_DFL but keeps an ignored one ignored, so SIGINT is caught here while the
+    child starts (no ``preexec_fn``: that is unsafe with threads, and torch's are running)."""
+    import signal
+    import subprocess
+    import threading
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        return subprocess.Popen(cmd, **kwargs)
+    if threading.current_thread() is not threading.main_thread():  # signal.signal works only there
+        return subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)  # noqa: PLW1509
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(cmd, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def interrupt_after_first_step(cmd, total: int, err_path, env, cwd, wait: float = 90):
     """Start ``cmd``, wait until its progress bar shows a finished step of ``total``, send Ctrl-C
     (SIGINT); return (exit code, stdout bytes, stderr text)."""
@@ -221,7 +260,7 @@ def interrupt_after_first_step(cmd, total: int, err_path, env, cwd, wait: float 
 
     done = re.compile(rf"\b[1-9][0-9]*/{total}\b")
     with open(err_path, "wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd)
+        proc = popen_sigint_default(cmd, stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd)
         try:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and proc.poll() is None:

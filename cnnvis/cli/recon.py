@@ -1,0 +1,260 @@
+"""What ``cnnvis invert`` and ``cnnvis prefer`` do once their flags are parsed.
+
+Kept apart from :mod:`cnnvis.cli` (a thin flag table) and from :mod:`cnnvis.recon` (the
+library, which never prints or writes): here files are read and written and quality printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import click
+import numpy as np
+
+from cnnvis.priors.dgn import prior_from_flags, split_prior_flags
+from cnnvis.errors import InputError
+
+from cnnvis.io.video import is_video as _is_video
+
+
+def _options(render_kw: dict) -> dict:
+    """Only the render flags the user gave (the rest keep the command's tuned defaults)."""
+    return {k: v for k, v in render_kw.items() if v is not None}
+
+
+def parse_pairs(items: Sequence[str], flag: str, cast) -> dict:
+    """``LAYER=VALUE`` flags -> {layer: cast(value)}."""
+    out = {}
+    for item in items:
+        layer, sep, value = item.partition("=")
+        if not sep or not layer:
+            raise InputError(f"bad {flag} '{item}'; write {flag} LAYER=VALUE")
+        try:
+            out[layer] = cast(value)
+        except InputError:
+            raise
+        except ValueError:
+            raise InputError(f"bad value in {flag} '{item}'; write {flag} LAYER=VALUE with a number (or comma-separated channels)") from None
+    return out
+
+
+def _channels(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
+def _mask_file(path: str) -> np.ndarray:
+    """A feature mask from a .npy file (never a pickle)."""
+    from cnnvis.io.features import load_features
+
+    if not path.lower().endswith(".npy"):
+        raise InputError(f"mask file '{path}' must be a .npy array")
+    if not os.path.isfile(path):
+        raise InputError(f"mask file '{path}' does not exist; check the path")
+    return load_features(path, ["mask"])["mask"]
+
+
+def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tuple[int, int]:
+    """``model`` (default): the model input, square; ``image``: the image's own size; ``HxW``."""
+    if size in (None, "model"):
+        return (model.input_size, model.input_size)
+    if size == "image":
+        if image_hw is None:
+            raise InputError("--size image needs an input image; give --size HxW with --features")
+        return image_hw
+    h, sep, w = size.lower().partition("x")
+    try:
+        hw = (int(h), int(w))
+    except ValueError:
+        hw = None
+    if not sep or hw is None or min(hw) < 1:
+        raise InputError(f"bad --size '{size}'; use model, image or HxW (e.g. 448x448)")
+    if min(hw) < model.min_size:
+        raise InputError(f"--size {size} is below the minimum input {model.min_size} of {model.name}; use at least {model.min_size}x{model.min_size}")
+    return hw
+
+
+def _resize_hwc(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """HxWx3 float in [0, 1] resized to ``hw`` by the pipeline's own rule (:func:`cnnvis.octaves.resize`)."""
+    from cnnvis.io.images import hwc_to_bchw
+    from cnnvis.pipeline.sizes import resize
+    from cnnvis.recipes.recon import to_hwc
+
+    if img.shape[:2] == hw:
+        return img
+    return to_hwc(resize(hwc_to_bchw(img), hw))
+
+
+def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Sequence[str], out: str) -> dict:
+    from cnnvis.io.images import hwc_to_bchw, write_atomic
+    from cnnvis.recipes.metrics import quality
+
+    q = quality(model, hwc_to_bchw(out_img), hwc_to_bchw(original), layers)
+    q["layers"] = list(layers)
+    path = os.path.splitext(out)[0] + ".metrics.json"
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(q, f, indent=1)
+
+    write_atomic(path, write)
+    # printed even with --quiet (which silences the progress bar): the figures are the result
+    fe = "  ".join(f"{k} {v:.3f}" for k, v in q["feature_error"].items())
+    click.echo(f"pixel correlation {q['pixel_correlation']:.3f}  SSIM {q['ssim']:.3f}  feature error {fe}  ({path})")
+    return q
+
+
+def run_invert(image: str | None, features: str | None, layers: Sequence[str], out: str, *, loss: str, size: str | None, activation: str,
+               init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
+               masks: Sequence[str] = (),
+               model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
+               checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
+    from cnnvis.models.capture import layer_names, resolve_layer
+    from cnnvis.io.images import check_video_path, check_writable, read_image
+    from cnnvis.models.registry import load_model
+    from cnnvis.pipeline.loop import pick_device
+
+    if (image is None) == (features is None):
+        raise InputError("give an IMAGE (or video) to invert, or --features FILE, not both or neither")
+    check_writable(out)
+    if video:
+        check_video_path(video)
+    if image is not None and _is_video(image):
+        if not _is_video(out):
+            raise InputError(f"input '{image}' is a video, so --out must be a video too (.mp4 or .gif), got '{out}'")
+        check_video_path(out)
+    elif _is_video(out):
+        raise InputError(f"--out '{out}' is a video; invert a video input, or write an image (.png)")
+    prior_kw = split_prior_flags(render_kw)
+    dev = pick_device(device)
+    m = load_model(model, weights, dev)
+    opts = _options(render_kw)
+    lw = parse_pairs(layer_weights, "--layer-weight", float)
+    ch = parse_pairs(channels, "--channels", _channels)
+    mk = parse_pairs(masks, "--mask", _mask_file)
+
+    def hook(name: str) -> str:
+        return resolve_layer(m.module, name, activation)
+
+    def keyed(d: dict) -> dict:
+        return {hook(k): v for k, v in d.items()}
+
+    init_arg = init if init in ("noise", "mean") else read_image(init)
+    common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, feature_mask=keyed(mk) or None, device=dev,
+                  prior=prior_from_flags(m, prior_kw, dev))
+
+    if features is not None:
+        from cnnvis.io.features import load_features
+        from cnnvis.recipes.recon import features_render
+
+        feats = load_features(features, layers, layer_names(m.module))
+        targets = {hook(k): v for k, v in feats.items()}
+        hw = parse_size(size, m, None)
+        r = features_render(targets, m, initial_image=init_arg, size=hw, **common, **opts)
+        ref = None if original is None else _resize_hwc(read_image(original), hw)
+        return _finish(r, out, m, ref, list(targets), save_every, video, video_every, quiet, checkpoint_every, jpeg_quality)
+
+    if not layers:
+        raise InputError(f"name the layer(s) to invert with --layer (list them: cnnvis layers {model})")
+    hooked = [hook(name) for name in layers]
+    if _is_video(image):
+        return _invert_video(image, out, m, hooked, size, init_arg, video_init, common, opts, quiet)
+    from cnnvis.recipes.recon import image_render
+
+    src = read_image(image)
+    hw = parse_size(size, m, src.shape[:2])
+    ref = _resize_hwc(src, hw)
+    r = image_render(ref, hooked, m, initial_image=init_arg, **common, **opts)
+    return _finish(r, out, m, ref, hooked, save_every, video, video_every, quiet, checkpoint_every, jpeg_quality)
+
+
+def _finish(r, out, m, original, layers, save_every, video, video_every, quiet, checkpoint_every=0, jpeg_quality=95) -> int:
+    from cnnvis.recipes.recon import to_hwc
+    from cnnvis.cli.dream import run_render
+
+    code, final = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
+                             checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality)
+    if code == 0 and original is not None:
+        _report_quality(m, to_hwc(final), original, layers, out)
+    return code
+
+
+def _invert_video(image, out, m, layers, size, init_arg, video_init, common, opts, quiet) -> int:
+    """Invert every frame (icnn's movie reconstructions); each frame starts from the previous
+    reconstruction (``--video-init previous``), which keeps the sequence steady and converges faster."""
+    from cnnvis.io.images import hwc_to_bchw
+    from cnnvis.recipes.metrics import pixel_correlation
+    from cnnvis.recipes.recon import image_render, run_with_losses
+    from cnnvis.io.video import map_frames
+
+    corr: list[float] = []
+
+    def one(i, frame, prev):
+        ref = _resize_hwc(frame, parse_size(size, m, frame.shape[:2]))
+        start = prev if (prev is not None and video_init == "previous") else init_arg
+        img, _ = run_with_losses(image_render(ref, layers, m, initial_image=start, **common, **opts), None)
+        corr.append(pixel_correlation(hwc_to_bchw(img), hwc_to_bchw(ref)))
+        return img
+
+    code = map_frames(image, out, one, quiet, describe=lambda i, x, y: f"pixel correlation {corr[-1]:.3f}")
+    if code == 0 and corr:
+        click.echo(f"mean pixel correlation over {len(corr)} frames: {np.mean(corr):.3f}")
+    return code
+
+
+def _units(channel) -> list[int]:
+    """``--channel`` as a list (a recorded manifest may hold one int)."""
+    from cnnvis.cli.units import parse_units
+
+    try:
+        return parse_units(channel)
+    except ValueError as e:
+        raise InputError(f"bad --channel: {e}") from None
+
+
+def _unit_feature_mask(m, layer: str, hook: str, channel: int, x, y, hw, whole_channel: bool) -> np.ndarray:
+    """The feature mask of one unit: channel ``channel`` at (y, x) (default the centre), or the
+    whole channel."""
+    from cnnvis.recipes.recon import layer_shape, unit_mask
+
+    if not whole_channel:
+        return unit_mask(m, hook, channel, x, y, hw)
+    shape = layer_shape(m, hook, hw)
+    if not 0 <= channel < shape[0]:
+        raise InputError(f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}")
+    mask = np.zeros(shape[:1], np.float32)
+    mask[channel] = 1
+    return mask
+
+
+def run_prefer(layer: str, channel, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
+               model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
+               checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
+    from cnnvis.models.capture import resolve_layer
+    from cnnvis.io.images import check_video_path, check_writable
+    from cnnvis.models.registry import load_model
+    from cnnvis.pipeline.loop import pick_device
+    from cnnvis.cli.dream import run_render
+    from cnnvis.cli.units import unit_label
+    from cnnvis.recipes.recon import prefer_render
+
+    check_writable(out)
+    if video:
+        check_video_path(video)
+    if (x is None) != (y is None):
+        raise InputError("give both --x and --y for one unit, or neither for the centre unit")
+    if whole_channel and x is not None:
+        raise InputError("--whole-channel maximizes every position of the channel; drop --x/--y")
+    prior_kw = split_prior_flags(render_kw)
+    dev = pick_device(device)
+    m = load_model(model, weights, dev)
+    prior = prior_from_flags(m, prior_kw, dev)
+    hook = resolve_layer(m.module, layer, activation)
+    hw = parse_size(size, m, None)
+    units = _units(channel)
+    masks = [_unit_feature_mask(m, layer, hook, c, x, y, hw, whole_channel) for c in units]
+    labels = [unit_label(c) for c in units] if len(units) > 1 else None
+    r = prefer_render(m, hook, masks if labels else masks[0], image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **_options(render_kw))
+    code, _ = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
+                         checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, labels=labels)
+    return code

@@ -1,0 +1,62 @@
+"""The tuned defaults of each command, written once (no torch: the CLI's --help reads them).
+
+:class:`cnnvis.config.RenderConfig` holds the defaults of a plain render (and of ``dream``).
+``invert`` and ``prefer`` apply the tables below over them, in this order: the command's table,
+the chosen optimizer's (invert), the layer-dependent one (invert), then the user's options.
+:mod:`cnnvis.recipes.recon` applies them; :mod:`cnnvis.cli.options` shows them in --help.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------- dream
+# The layer each known model dreams at when no --layer or --objective is given.
+DEFAULT_LAYERS = {"efficientnet-lite0": "blocks.4.2", "efficientnet-lite1": "blocks.4.2", "efficientnet-lite2": "blocks.4.2"}
+# With no sizing flag, dream grows through this many octaves up to the image size.
+DEFAULT_OCTAVES = 4
+# cnn-vis's layer amplification: gradient l1 * |a| + l2 * clip(a, -grad_clip, grad_clip).
+DREAM_L1 = 1.0
+DREAM_L2 = 1.0
+DREAM_GRAD_CLIP = 5.0
+
+# ---------------------------------------------------------------------------- invert
+# Inversion defaults (bench/inversion.py). Pixel units are [0, 1].
+INVERT_DEFAULTS = dict(steps=200, optimizer="adam", tv_weight=2.0, init_scale=0.0, init_blur=0.0,
+                       normalize_grad=True, shift=False, clamp_pixels=True, batch_size=4)
+# ... and per optimizer, applied under the user's options
+INVERT_OPTIMIZER_DEFAULTS = {
+    "adam": dict(lr=0.1, lr_end=0.01),
+    "rmsprop": dict(lr=0.01, lr_end=0.001),
+    "sgd": dict(lr=0.01, momentum=0.9),
+    "gd": dict(lr=2 / 255, lr_end=1e-3 / 255, momentum=0.9),  # icnn's schedule in [0, 1] units
+    "lbfgs": dict(lr=1.0),
+}
+
+# ---------------------------------------------------------------------------- prefer
+# Preferred-image defaults (bench/prefer.py): decorrelated Fourier image + transformation robustness.
+# Lighter transforms than lucent's (jitter 8, zoom 10 %, rotation 10 degrees) reach a higher
+# activation in half its steps and still read as feature visualizations (bench/prefer.py).
+PREFER_DEFAULTS = dict(steps=128, optimizer="adam", lr=0.1, param="fft", jitter=2, transform_scale=0.03, transform_rotate=3.0,
+                       tv_weight=0.0, normalize_grad=False, shift=False, init_blur=0.0)
+# ... and with an image mask (--rf-mask): the Fourier image changes every pixel at once, so a
+# pixel mask needs the pixel parameterization.
+PREFER_MASK_DEFAULTS = dict(param="pixel", optimizer="adam", lr=0.02, jitter=0, transform_scale=0.0, transform_rotate=0.0,
+                            tv_weight=0.5, normalize_grad=True)
+
+# ---------------------------------------------------------------------------- invert, by layer
+# ... and for layers of stride 8 or more (blocks.3 and deeper on EfficientNet-Lite0), whose
+# features have lost fine detail: a stronger TV prior and a shrinking blur (icnn's image_blur)
+# lift the pixel correlation at blocks.5 from 0.28 to 0.37, but cost blocks.1 0.04.
+INVERT_DEEP_DEFAULTS = dict(tv_weight=4.0, blur_every=4, blur_sigma=1.5, blur_sigma_end=0.5)
+DEEP_STRIDE = 8
+# ... and, with Adam, for the last layers of the network (past 90 % of its modules: conv_head),
+# whose features say little about colour: pixel priors leave colours arbitrary (mean pixel
+# correlation 0.01), a decorrelated Fourier image (Olah et al. 2017) with strong TV keeps them
+# muted and the layout right (0.13-0.18); bench/RESULTS.md. At blocks.5 the pixel priors stay
+# better (0.36 against 0.21).
+INVERT_TOP_DEFAULTS = dict(param="fft", lr=0.05, lr_end=0.01, tv_weight=24.0)
+TOP_DEPTH = 0.95  # blocks.5 ends at 0.91, conv_head at 0.975 of Lite0's leaf modules
+
+# ---------------------------------------------------------------------------- any command, with --prior dgn
+# With a DGN prior (cnnvis.priors.dgn) the generator is the image prior: Adam on the latent, no
+# pixel priors (bench/dgn.py). dream takes only latent_lr (the latent's units are not pixels).
+DGN_DEFAULTS = dict(optimizer="adam", latent_lr=0.05, tv_weight=0.0)

@@ -1,0 +1,192 @@
+"""The parameterization protocol: what the optimizer changes, and the images it draws.
+
+A parameterization owns its tensors and their torch optimizer. The render loop only calls:
+
+- :meth:`Param.draw` for the canvas of one evaluation, (N, 3, H, W), and
+  :meth:`Param.apply_gradient` with d(loss)/d(canvas) of that evaluation;
+- :meth:`Param.prepare_evaluation` before each evaluation (L-BFGS's projected line search);
+- :meth:`Param.after_step` after each optimizer step (icnn's pixel operations, latent bounds);
+- :meth:`Param.resized` between sizes (optimizer-relevant state carried where it has a meaning);
+- :meth:`Param.state_dict` / :func:`restore` for checkpoints that resume bit for bit.
+
+Adding a parameterization is one new module that subclasses :class:`Param`, decorates it with
+:func:`register`, and is imported by :mod:`cnnvis.params`.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from cnnvis.config import RenderConfig
+from cnnvis.errors import InputError
+from cnnvis.params.optim import make_optimizer, set_hyper
+from cnnvis.pipeline.sizes import Size
+
+PARAM_KINDS: dict[str, type[Param]] = {}
+
+
+def register(kind: str) -> Callable[[type[Param]], type[Param]]:
+    """Class decorator: make a parameterization available under ``kind`` (``--param KIND``)."""
+
+    def deco(cls: type[Param]) -> type[Param]:
+        cls.kind = kind
+        PARAM_KINDS[kind] = cls
+        return cls
+
+    return deco
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What a parameterization may use after an optimizer step.
+
+    Attributes:
+        step: 0-based step within the current size.
+        frac: ``step / (steps - 1)``, the position in the size's schedules, in [0, 1].
+        grad: (N, 3, H, W) d(loss)/d(canvas) of the step's last evaluation (loss = -score +
+            regularizers, the quantity minimized).
+        mask: (1, 1, H, W) image mask in [0, 1] (only masked pixels change), or ``None``.
+    """
+
+    step: int
+    frac: float
+    grad: torch.Tensor
+    mask: torch.Tensor | None = None
+
+
+@dataclass
+class ParamContext:
+    """What every parameterization of one run shares, whatever the size.
+
+    Attributes:
+        cfg: the run's settings.
+        device: where the parameters live.
+        gen: the run's seeded generator (noise starts draw from it, in a fixed order).
+        mean: the model's mean colour, RGB in [0, 1] (noise is centred on it; pixel ops reset to it).
+        batch: N, the number of images rendered together.
+        model: the :class:`cnnvis.models.registry.LoadedModel` (a generator prior encodes with it).
+        prior: a :class:`cnnvis.priors.dgn.DGNPrior`, or ``None``.
+        item_gens: optional per-image generators for noise starts, so that image i's start does
+            not depend on which other images share its batch (atlases); ``None``: ``gen``.
+    """
+
+    cfg: RenderConfig
+    device: torch.device
+    gen: torch.Generator
+    mean: tuple[float, float, float]
+    batch: int = 1
+    model: Any = None
+    prior: Any = None
+    item_gens: Sequence[torch.Generator] | None = None
+
+    def optimizer(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
+        return make_optimizer(params, self.cfg)
+
+
+class Param(ABC):
+    """Parameters -> images (N, 3, H, W) in [0, 1] (pixels may leave that range until output).
+
+    Attributes:
+        size: (H, W) of the images, pixels.
+        optimizer: the torch optimizer over :meth:`parameters`.
+        lr_factor: the learning rate of this parameterization relative to ``cfg.lr`` (a
+            generator's latent has its own units).
+    """
+
+    kind: ClassVar[str] = ""
+    size: Size
+    optimizer: torch.optim.Optimizer
+    lr_factor: float = 1.0
+    _drawn: torch.Tensor | None = None
+
+    @classmethod
+    @abstractmethod
+    def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> Param:
+        """A new parameterization at ``size`` drawing ``start`` (N or 1, 3, H', W') resized, or
+        a seeded noise start when ``start`` is ``None``."""
+
+    @abstractmethod
+    def images(self) -> torch.Tensor:
+        """(N, 3, H, W), differentiable with respect to :meth:`parameters`."""
+
+    @abstractmethod
+    def parameters(self) -> list[torch.Tensor]:
+        """The tensors the optimizer changes."""
+
+    @abstractmethod
+    def resized(self, size: Size) -> Param:
+        """This parameterization at ``size`` (it may hand over to another kind)."""
+
+    @abstractmethod
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The tensors that define the state (for checkpoints), detached."""
+
+    @classmethod
+    @abstractmethod
+    def from_tensors(cls, ctx: ParamContext, size: Size, tensors: dict[str, torch.Tensor]) -> Param:
+        """The inverse of :meth:`tensors` (a fresh optimizer; :func:`restore` loads its state)."""
+
+    # ------------------------------------------------------------------ stepping
+    def canvas(self) -> torch.Tensor:
+        """The current images (N, 3, H, W), detached."""
+        with torch.no_grad():
+            return self.images().detach()
+
+    def draw(self) -> torch.Tensor:
+        """The canvas of one evaluation, detached; the graph to the parameters is kept for
+        :meth:`apply_gradient`."""
+        self._drawn = self.images()
+        return self._drawn.detach()
+
+    def apply_gradient(self, grad: torch.Tensor) -> None:
+        """Set the parameters' ``.grad`` from ``grad`` = d(loss)/d(canvas) of the last draw."""
+        self.optimizer.zero_grad()
+        self._drawn.backward(grad)
+        self._drawn = None
+
+    def clear_gradient(self) -> None:
+        """Drop the parameters' gradients after a step (they may alias the loop's buffer)."""
+
+    def set_hyper(self, lr: float, momentum: float | None) -> float:
+        """Set the step's learning rate (times :attr:`lr_factor`) and momentum; return the lr used."""
+        lr = lr * self.lr_factor
+        set_hyper(self.optimizer, lr, momentum)
+        return lr
+
+    def prepare_evaluation(self) -> None:
+        """Called before every evaluation of a step (L-BFGS evaluates several times)."""
+
+    def after_step(self, info: StepInfo) -> None:
+        """Called after every optimizer step."""
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to go on bit for bit: the kind, the tensors and the optimizer state.
+        Tensors are referenced, not copied."""
+        return {"kind": self.kind, "tensors": self.tensors(), "opt": self.optimizer.state_dict()}
+
+
+def restore(ctx: ParamContext, size: Size, state: dict) -> Param:
+    """The parameterization saved by :meth:`Param.state_dict`, at ``size``."""
+    kind = state.get("kind") if isinstance(state, dict) else None
+    if kind not in PARAM_KINDS:
+        raise InputError(f"the checkpoint holds a parameterization of kind {kind!r}, which this cnnvis does not know; resume it with the cnnvis that wrote it")
+    param = PARAM_KINDS[kind].from_tensors(ctx, size, {k: v.to(ctx.device) for k, v in state["tensors"].items()})
+    # a copy: torch's load_state_dict keeps the given tensors, and the saved state must not move
+    param.optimizer.load_state_dict(copy.deepcopy(state["opt"]))
+    return param
+
+
+def create(ctx: ParamContext, size: Size, start: torch.Tensor | None) -> Param:
+    """The first parameterization of a run: the generator's latent when there is a prior,
+    else ``cfg.param``'s kind."""
+    kind = "generator" if ctx.prior is not None else ctx.cfg.param
+    if kind not in PARAM_KINDS:
+        raise InputError(f"unknown --param '{kind}'; use one of {', '.join(k for k in PARAM_KINDS if k != 'generator')}")
+    return PARAM_KINDS[kind].create(ctx, size, start)

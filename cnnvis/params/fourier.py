@@ -1,0 +1,125 @@
+"""Image parameterizations: what the optimizer actually changes.
+
+``pixel``: the canvas itself (cnn-vis, icnn). The pipeline steps it in row bands.
+
+``fft``: a Fourier spectrum in a decorrelated colour space, mapped to RGB through a sigmoid
+(Olah et al. 2017, "Feature Visualization", Distill; lucid's ``fft_image`` +
+``to_valid_rgb``). Each frequency is scaled by ``1 / f**decay_power``, so a gradient step
+changes low frequencies as easily as high ones: plain pixel gradients are dominated by high
+frequencies and give noisy images. The colour decorrelation (the square root of ImageNet's
+colour covariance) does the same across channels. The sigmoid keeps every pixel in (0, 1).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cnnvis.params.base import Param, ParamContext, register
+from cnnvis.params.pixel import batched
+from cnnvis.pipeline.sizes import Size, resize
+
+from cnnvis.config import PARAMS  # noqa: F401  (defined once, in the config)
+
+# Square root of the colour correlation of ImageNet pixels (lucid), scaled so that its largest
+# column has unit norm.
+_COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
+_COLOR = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
+# lucid divides the spectrum image by 4 so that a unit-variance spectrum gives a mild image
+_MAGIC = 4.0
+
+
+def _freq_scale(h: int, w: int, decay_power: float) -> torch.Tensor:
+    """(h, w // 2 + 1) spectrum weights ``1 / max(f, 1 / max(h, w)) ** decay_power``.
+
+    lucid also multiplies by ``sqrt(h w)``, but only because TensorFlow's ``irfft2d`` is
+    unnormalized; ``torch.fft.irfft2(norm="ortho")`` already is, and the extra factor made
+    every step ``sqrt(h w)`` (224x at 224 px) too large (found by bench/prefer.py).
+    """
+    fy = torch.fft.fftfreq(h)[:, None]
+    fx = torch.fft.rfftfreq(w)[None, :]
+    f = torch.sqrt(fy * fy + fx * fx).clamp_min(1.0 / max(h, w))
+    return f.pow(-decay_power)
+
+
+class FourierImage:
+    """N images (N, 3, H, W) in (0, 1) parameterized by a scaled, colour-decorrelated spectrum.
+
+    Args:
+        size: (H, W) pixels.
+        init: (N, 3, H, W) in [0, 1] to start from, or None for a random spectrum of std ``sd``
+            (``batch`` images).
+        decay_power: 1 = lucid's default; larger favours lower frequencies.
+        gen: the seeded generator for the random start, or one generator per image.
+    """
+
+    def __init__(self, size: Size, init: torch.Tensor | None = None, decay_power: float = 1.0, sd: float = 0.01, gen: torch.Generator | None = None, device: torch.device | str = "cpu",
+                 batch: int = 1):
+        h, w = size
+        self.size = (h, w)
+        self.scale = _freq_scale(h, w, decay_power).to(device)
+        self.decay_power = decay_power
+        if init is None and isinstance(gen, (list, tuple)):  # one generator per image
+            spec = torch.cat([torch.randn(1, 3, h, w // 2 + 1, 2, generator=g) for g in gen]) * sd
+        elif init is None:
+            spec = torch.randn(batch, 3, h, w // 2 + 1, 2, generator=gen) * sd
+        else:
+            spec = self._spectrum_of(init.to(device, torch.float32))
+        self.spectrum = spec.to(device).requires_grad_(True)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.spectrum]
+
+    def image(self) -> torch.Tensor:
+        """The images (N, 3, H, W) in (0, 1), differentiable with respect to the spectrum."""
+        spec = torch.view_as_complex(self.spectrum) * self.scale
+        x = torch.fft.irfft2(spec, s=self.size, norm="ortho") / _MAGIC
+        x = torch.einsum("ij,bjhw->bihw", _COLOR.to(x), x)
+        return torch.sigmoid(x)
+
+    def _spectrum_of(self, img: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`image` (pixels clamped into (0, 1) first)."""
+        y = torch.logit(img.clamp(1e-4, 1 - 1e-4))
+        z = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR).to(y), y) * _MAGIC
+        spec = torch.fft.rfft2(z, norm="ortho") / self.scale
+        return torch.view_as_real(spec).contiguous()
+
+    def resized(self, size: Size) -> FourierImage:
+        """A new parameterization at ``size`` whose image is this one's, resized."""
+        with torch.no_grad():
+            img = resize(self.image(), size)
+        return FourierImage(size, img, self.decay_power, device=self.spectrum.device)
+
+
+@register("fft")
+class FourierParam(Param):
+    """The decorrelated Fourier image as a parameterization. Between sizes the image is resized
+    and its spectrum taken again; the optimizer, whose state has the old spectrum's shape,
+    starts afresh."""
+
+    def __init__(self, ctx: ParamContext, image: FourierImage):
+        self.ctx, self.image = ctx, image
+        self.size = image.size
+        self.optimizer = ctx.optimizer(image.parameters())
+
+    @classmethod
+    def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> FourierParam:
+        init = None if start is None else batched(resize(start.to(ctx.device), size), ctx.batch)
+        return cls(ctx, FourierImage(size, init, ctx.cfg.fft_decay, gen=ctx.item_gens or ctx.gen, device=ctx.device, batch=ctx.batch))
+
+    def images(self) -> torch.Tensor:
+        return self.image.image()
+
+    def parameters(self) -> list[torch.Tensor]:
+        return self.image.parameters()
+
+    def resized(self, size: Size) -> FourierParam:
+        return FourierParam(self.ctx, self.image.resized(size))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"spectrum": self.image.spectrum.detach()}
+
+    @classmethod
+    def from_tensors(cls, ctx: ParamContext, size: Size, tensors: dict[str, torch.Tensor]) -> FourierParam:
+        img = FourierImage(size, None, ctx.cfg.fft_decay, gen=torch.Generator(), device=ctx.device, batch=tensors["spectrum"].shape[0])
+        img.spectrum = tensors["spectrum"].clone().requires_grad_(True)
+        return cls(ctx, img)

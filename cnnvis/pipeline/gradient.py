@@ -1,0 +1,101 @@
+"""One evaluation of the loss gradient on the whole canvas: the objective tile by tile, then the
+regularizers strip by strip, then the image mask.
+
+The loss minimized is ``-score + regularizers``. For every batch of tiles (all N images' tiles
+together): transforms -> normalize -> model (hooks on the objective's layers only, the forward
+pass cut short) -> :class:`cnnvis.objectives.base.Capture` -> objective -> per-tile scores ->
+d(score)/d(tiles), blended into one canvas gradient whose tile weights sum to one per pixel.
+Reference images (inversion) ride in the same batch as the tiles, cropped to the same windows,
+so they get the same transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from cnnvis.models.capture import FeatureCapture
+from cnnvis.objectives.base import Capture, Objective
+from cnnvis.regularize.penalties import regularizer_gradient
+from cnnvis.regularize.transforms import apply_transforms
+from cnnvis.pipeline.sizes import Size, resize
+from cnnvis.pipeline.tiling import Window, layout, tiled_gradient
+
+
+class CanvasGradient:
+    """d(loss)/d(canvas) of a canvas (N, 3, H, W) for one objective, model and tiling.
+
+    Args:
+        model: the :class:`cnnvis.models.registry.LoadedModel`.
+        objective: what to maximize; its ``references`` (1 or N, 3, H, W) are compared window by window.
+        capture: the hooks on the objective's layers (entered by the caller).
+        tile, overlap: tile side and overlap, pixels.
+        batch_size: tiles per forward pass.
+        transforms: applied to every batch of tiles (see :mod:`cnnvis.regularize.transforms`).
+        device: where tiles are computed.
+    """
+
+    def __init__(self, model, objective: Objective, capture: FeatureCapture, tile: int, overlap: int, batch_size: int, transforms: Sequence, device: torch.device):
+        self.model, self.objective, self.capture = model, objective, capture
+        self.tile, self.overlap, self.batch_size = tile, overlap, batch_size
+        self.transforms, self.device = list(transforms), device
+        self.references = {id(r): r.to(device, torch.float32) for r in objective.references}
+        self.tgen = torch.Generator()
+        self.at_size: dict[int, torch.Tensor] = {}  # the references resized to the current size
+        self.mask: torch.Tensor | None = None
+        self.batch = 1
+        self.canvas_size: Size = (0, 0)
+
+    def set_size(self, size: Size, mask: torch.Tensor | None) -> None:
+        """Resize the references and the image mask (1, 1, H', W') to a new canvas size."""
+        self.at_size = {k: resize(r, size) for k, r in self.references.items()}
+        self.mask = None if mask is None else resize(mask, size).clamp_(0, 1)
+        self.canvas_size = size
+
+    def release(self) -> None:
+        self.at_size, self.mask = {}, None
+
+    def __call__(self, canvas: torch.Tensor, grad: torch.Tensor, regularizers: Sequence, p_ref: torch.Tensor | None,
+                 offset: tuple[int, int], seed: int, normalize: bool | float) -> tuple[float, float]:
+        """Fill ``grad`` with d(loss)/d(canvas); return (score, regularizer loss).
+
+        ``normalize``: True divides the objective's gradient by its mean |g| (a new factor every
+        call); a number multiplies the objective (score and gradient) by that fixed factor.
+        """
+        h, w = canvas.shape[-2:]
+        self.batch = canvas.shape[0]
+        self.tgen.manual_seed(seed)  # the same transforms however often L-BFGS re-evaluates
+        tiles = layout(h, w, self.tile, self.overlap, offset, device=self.device)
+        grad.zero_()
+        score = tiled_gradient(canvas.detach(), tiles, self.score_tiles, self.batch_size, grad)
+        grad.neg_()  # the optimizer minimizes -score + regularizers
+        if normalize is True:
+            # Google's deepdream and icnn divide the step by mean |g|: the objective's scale then
+            # no longer depends on the layer or model, and regularizer weights keep a meaning.
+            # Each image by its own mean, so an image of a batch steps as it would alone.
+            for g in grad.split(1):
+                g.div_(float(torch.linalg.vector_norm(g, ord=1)) / g.numel() + 1e-12)
+        elif normalize is not False:
+            grad.mul_(normalize)
+            score *= normalize
+        reg_loss = regularizer_gradient(canvas.detach(), regularizers, grad, p_ref)
+        if self.mask is not None:
+            grad.mul_(self.mask)
+        return score, reg_loss
+
+    def score_tiles(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
+        """Per-tile scores (B,) of a batch of tiles (B, 3, h, w) from images ``items`` (B,)."""
+        b = tiles.shape[0]
+        parts = [tiles]
+        for ref in self.at_size.values():
+            # one reference image for all, or one per batch image
+            idx = items if ref.shape[0] > 1 else torch.zeros_like(items)
+            parts += [ref[int(i):int(i) + 1, :, w.y0:w.y1, w.x0:w.x1] for i, w in zip(idx, windows)]
+        x = torch.cat(parts) if len(parts) > 1 else tiles
+        feats = self.capture(self.model.normalize(apply_transforms(self.transforms, x, self.tgen)))
+        targets = None
+        if self.at_size:
+            targets = {key: {k: v[b * (j + 1):b * (j + 2)].detach() for k, v in feats.items()} for j, key in enumerate(self.at_size)}
+            feats = {k: v[:b] for k, v in feats.items()}
+        return self.objective(Capture(tiles, feats, windows, self.canvas_size, targets, items, self.batch))

@@ -1,0 +1,216 @@
+"""The multiscale tiled optimization loop. Reports progress to a callback; never prints or writes.
+
+For each size of the plan, for each step: shift the tile grid, take d(loss)/d(canvas) of the N
+images tile by tile (:mod:`cnnvis.pipeline.gradient`), let the stepping strategy update the
+parameterization (:mod:`cnnvis.pipeline.steppers`), then the parameterization's own after-step
+work (pixel operations, latent bounds). Between sizes the parameterization resizes itself, its
+optimizer state included where that has a meaning. The loop knows no kind of parameterization
+or optimizer: :mod:`cnnvis.params` and the steppers do.
+
+Memory: one batch of tiles' activations plus a few canvas-sized buffers (canvas, gradient,
+optimizer state, optional references), checked before anything is allocated
+(:mod:`cnnvis.pipeline.memory`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from cnnvis.config import RenderConfig
+from cnnvis.errors import InputError
+from cnnvis.models.capture import FeatureCapture
+from cnnvis.models.registry import LoadedModel
+from cnnvis.objectives.base import Objective
+from cnnvis.params import ParamContext, StepInfo, create, restore
+from cnnvis.params.optim import lr_at
+from cnnvis.regularize.penalties import regularizers_from_config
+from cnnvis.regularize.transforms import transforms_from_config
+from cnnvis.pipeline.device import pick_device  # noqa: F401  (cnnvis.pipeline.loop.pick_device, the API's name)
+from cnnvis.pipeline.gradient import CanvasGradient
+from cnnvis.pipeline.memory import preflight
+from cnnvis.pipeline.progress import Progress
+from cnnvis.pipeline.sizes import Size, check_plan, resize, size_plan
+from cnnvis.pipeline.steppers import make_stepper
+
+
+class Render:
+    """One run of the pipeline over N images. Build it, then call :meth:`run`; :meth:`image` is
+    the live canvas (N, 3, H, W).
+
+    Args:
+        model: the network and its preprocessing.
+        objective: what to maximize (its ``layers`` are hooked; its ``references`` are compared
+            window by window, see :class:`cnnvis.pipeline.gradient.CanvasGradient`).
+        cfg: every setting; see :class:`RenderConfig`.
+        init: (1 or N, 3, H, W) RGB in [0, 1] to start from (sizes relative to it), or ``None`` for
+            noise (sizes relative to the model input, or ``size``).
+        device: where tiles are computed and the canvas lives.
+        size: (H, W) base size for a noise start instead of the model input.
+        mask: (1, 1, H, W) in [0, 1] over the base size: only masked pixels change (cnnpref's image
+            mask); resized with the canvas.
+        prior: a deep generator network prior: the sizes up to its ``side_limit()`` optimize the
+            generator's latent instead of pixels (see :mod:`cnnvis.priors.dgn`).
+        batch: N, the number of images rendered together (their tiles share forward passes);
+            objectives address one image with ``.on(i)``.
+        transforms: the transforms of every tile batch, in order (default: ``cfg``'s jitter, zoom
+            and rotation; see :mod:`cnnvis.regularize.transforms`).
+        regularizers: the penalties on the whole canvas, e.g. ``[TV(0.1), PNorm(1e-3)]``
+            (default: ``cfg``'s TV and p-norms, stepped as ``cfg`` says).
+        item_seeds: N seeds: image i's noise start draws from its own generator, so it does not
+            depend on the other images of the batch.
+    """
+
+    def __init__(self, model: LoadedModel, objective: Objective, cfg: RenderConfig, init: torch.Tensor | None = None, device: torch.device | str = "cpu",
+                 size: Size | None = None, mask: torch.Tensor | None = None, prior=None, *, batch: int = 1, transforms: Sequence | None = None,
+                 regularizers: Sequence | None = None, item_seeds: Sequence[int] | None = None):
+        self.model, self.objective, self.cfg, self.prior = model, objective, cfg, prior
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        self.init = None if init is None else init.to(self.device, torch.float32)
+        self.from_image = init is not None
+        self.batch = max(int(batch), 1 if init is None else init.shape[0])
+        if item_seeds is not None and len(item_seeds) != self.batch:
+            raise InputError(f"{len(item_seeds)} item seeds for a batch of {self.batch} images; give one seed per image")
+        base = tuple(init.shape[-2:]) if init is not None else (tuple(size) if size is not None else (model.input_size, model.input_size))
+        self.plan: list[Size] = size_plan(base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale)
+        check_plan(self.plan, model.min_size, model.name)
+        self.tile = cfg.tile or model.input_size
+        if self.tile < model.min_size:
+            raise InputError(f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; use --tile {model.min_size} or more")
+        self.overlap = self.tile // 4 if cfg.overlap is None else cfg.overlap
+        if self.overlap >= self.tile:
+            raise InputError(f"--overlap {self.overlap} must be smaller than the tile ({self.tile}); e.g. --overlap {self.tile // 4}")
+        largest = max(self.plan, key=lambda s: s[0] * s[1])
+        preflight(largest, self.batch, cfg, self.device, len(objective.references))
+        self.mask = None if mask is None else mask.to(self.device, torch.float32)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        if prior is not None:
+            prior.generator.to(self.device)
+        item_gens = None if item_seeds is None else [torch.Generator().manual_seed(int(s)) for s in item_seeds]
+        self.ctx = ParamContext(cfg, self.device, self.gen, tuple(model.mean), self.batch, model, prior, item_gens)
+        self.regularizers = None if regularizers is None else list(regularizers)
+        self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
+        transforms = transforms_from_config(cfg) if transforms is None else transforms
+        self.gradient = CanvasGradient(model, objective, self.capture, self.tile, self.overlap, cfg.batch_size, transforms, self.device)
+        self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
+        self.canvas: torch.Tensor | None = None
+        self.param = None  # the current parameterization (a cnnvis.params.base.Param)
+        self.size_index = 0
+        self._steps_done = self._done = 0  # steps finished in the current size, and in all
+        with self.capture:
+            # Fail on bad indices or sizes now, before any output or progress bar: one probe
+            # per distinct tile shape.
+            for size_ in dict.fromkeys((min(self.tile, h), min(self.tile, w)) for h, w in self.plan):
+                self._probe(size_)
+
+    def image(self) -> torch.Tensor:
+        """The current canvas (N, 3, H, W), a detached copy."""
+        if self.canvas is None:
+            raise RuntimeError("render has not started")
+        return self.canvas.detach().clone()
+
+    def latent(self) -> torch.Tensor | None:
+        """The generator's current latent (N, *shape), a detached copy, at DGN sizes; else ``None``."""
+        z = getattr(self.param, "z", None)
+        return None if z is None else z.detach().clone()
+
+    def _probe(self, size: Size) -> None:
+        """One forward pass on a tile: catches sizes the network cannot take and bad indices."""
+        th, tw = min(self.tile, size[0]), min(self.tile, size[1])
+        x = torch.full((1, 3, th, tw), 0.5, device=self.device)
+        try:
+            with torch.no_grad():
+                feats = self.capture(self.model.normalize(x))
+        except RuntimeError as e:
+            raise InputError(f"{self.model.name} cannot take a {th}x{tw} tile ({str(e).splitlines()[0][:100]}); use a larger --tile or size") from None
+        self.objective.check(feats)
+
+    def _p_target(self) -> str:
+        """Where the p-norm pulls: ``auto`` means toward the init image when there is one."""
+        if self.cfg.p_target != "auto":
+            return self.cfg.p_target
+        return "init" if self.from_image else "zero"
+
+    def checkpoint(self) -> dict:
+        """The run's state after the last finished step, enough to finish it bit for bit with
+        ``run(resume=...)`` on a Render built from the same arguments: the position in the plan,
+        the parameterization with its optimizer state, the stepper's state and the random
+        generator's state. Tensors are referenced, not copied: save it before the next step."""
+        if self.param is None:
+            raise RuntimeError("render has not started")
+        return {"size_index": self.size_index, "steps_done": self._steps_done, "done": self._done, "gen": self.gen.get_state(),
+                "param": self.param.state_dict(), "stepper": self.stepper.state_dict(), "plan": [list(s) for s in self.plan]}
+
+    def run(self, callback: Callable[[Progress], None] | None = None, resume: dict | None = None) -> torch.Tensor:
+        """Optimize through every size; return the final canvas (N, 3, H, W) float (unclipped).
+
+        ``resume``: a :meth:`checkpoint` dict of a run with the same arguments; the run goes on
+        from there and ends with the same canvas, bit for bit, as if never interrupted.
+        """
+        cfg, plan = self.cfg, self.plan
+        total, first, t0, done = len(plan) * cfg.steps, 0, 0, 0
+        if resume is not None:
+            if [list(s) for s in plan] != resume.get("plan") or "param" not in resume:
+                raise InputError(f"the checkpoint's size plan {resume.get('plan')} is not this run's {[list(s) for s in plan]}; resume it with the command that made it")
+            first, t0, done = int(resume["size_index"]), int(resume["steps_done"]), int(resume["done"])
+            self.gen.set_state(resume["gen"])
+            param = restore(self.ctx, plan[first], resume["param"])
+            self.stepper.load_state_dict(resume.get("stepper", {}))
+        else:
+            # Made before the objective's hooks go in: they stop the forward pass at the
+            # objective's deepest layer, which may come before a generator prior's encoder layer.
+            param = create(self.ctx, plan[0], self.init)
+            self.stepper.begin_size(param)
+        with self.capture:
+            for si in range(first, len(plan)):
+                if si > first:
+                    param, t0 = param.resized(plan[si]), 0
+                    self.stepper.begin_size(param)
+                self.param, self.size_index = param, si
+                if si == first and not (cfg.p_weight > 0 and self._p_target() == "init"):
+                    self.init = None  # only the p-norm toward the image needs it later: free it now
+                self.canvas = param.canvas()
+                p_ref = None if self.init is None else resize(self.init, plan[si])
+                self.gradient.set_size(plan[si], self.mask)
+                grad = torch.zeros_like(self.canvas)
+                self._steps_done, self._done = t0, done
+                for t in range(t0, cfg.steps):
+                    score, reg_loss, lr = self._step(param, grad, p_ref, t)
+                    done += 1
+                    self._steps_done, self._done = t + 1, done
+                    if callback is not None:
+                        callback(Progress(done, total, si, len(plan), plan[si], t + 1, cfg.steps, score, reg_loss, lr, self))
+                del grad, p_ref
+        self.gradient.release()
+        return self.canvas.detach()
+
+    def _step(self, param, grad: torch.Tensor, p_ref: torch.Tensor | None, t: int) -> tuple[float, float, float]:
+        """One step at the current size: schedules, a new tile-grid offset and transform seed,
+        the stepper's update, the parameterization's after-step work."""
+        cfg = self.cfg
+        frac = t / max(1, cfg.steps - 1)
+        lr = param.set_hyper(lr_at(cfg, t), cfg.scheduled("momentum", frac))
+        h, w = self.canvas.shape[-2:]
+        stride = max(1, min(self.tile, h, w) - self.overlap)
+        offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
+        regs = self.regularizers if self.regularizers is not None else regularizers_from_config(cfg, t, self._p_target(), self.model.mean)
+
+        def evaluate(canvas: torch.Tensor, normalize: bool | float):
+            self.canvas = canvas
+            score, reg = self.gradient(canvas, grad, regs, p_ref, offset, seed, normalize)
+            return score, reg, grad
+
+        score, reg_loss = self.stepper.step(param, evaluate)
+        param.after_step(StepInfo(t, frac, grad, self.gradient.mask))
+        self.canvas = param.canvas()
+        return score, reg_loss, lr
+
+
+def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu",
+           callback: Callable[[Progress], None] | None = None, size: Size | None = None, mask: torch.Tensor | None = None, prior=None, **kwargs) -> torch.Tensor:
+    """Run the pipeline once; see :class:`Render` (``batch``, ``transforms``, ``regularizers``,
+    ``item_seeds`` go through ``kwargs``). Returns the final canvas (N, 3, H, W)."""
+    return Render(model, objective, cfg or RenderConfig(), init, device, size, mask, prior, **kwargs).run(callback)

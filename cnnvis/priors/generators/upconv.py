@@ -1,0 +1,71 @@
+"""A small fully convolutional generator that inverts a spatial layer of any model.
+
+Architecture after Dosovitskiy & Brox (2016, "Generating Images with Perceptual Similarity
+Metrics based on Deep Networks"): a 1x1 then a 3x3 convolution on the feature map, then one
+stage per factor of two of the layer's stride: a 4x4 stride-2 transposed convolution
+("deconvolution") and a 3x3 convolution, each followed by LeakyReLU(0.3) as in DeePSiM, and a
+final 3x3 convolution to RGB. Unlike DeePSiM's fc generators it has no fully connected layer,
+so it takes a feature map of any size: a (C, h, w) latent gives a (3, h * stride, w * stride)
+image, which is what lets the DGN prior grow with the canvas.
+
+Widths halve at each stage from ``width`` down to ``min_width``; the default (128 -> 16 over
+five stages, 1280 input channels) has about 1 M parameters, 2 MB in float16.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from cnnvis.priors.generators.base import Generator
+
+SLOPE = 0.3  # DeePSiM's LeakyReLU negative slope
+
+
+def _act() -> nn.LeakyReLU:
+    return nn.LeakyReLU(SLOPE)
+
+
+class UpconvGenerator(Generator):
+    """Latent (B, in_channels, h, w) -> RGB (B, 3, h * stride, w * stride), nominally in [0, 1].
+
+    Args:
+        in_channels: channels of the inverted layer.
+        stride: the layer's stride in pixels (a power of two, 2..64).
+        latent_hw: (h, w) of the layer at the model's input size; sets ``output_size``.
+        width: channels after the input convolutions; halved after each upsampling stage.
+        min_width: the smallest stage width.
+    """
+
+    arch = "upconv"
+    spatial = True
+
+    def __init__(self, in_channels: int, stride: int, latent_hw: tuple[int, int] = (7, 7), width: int = 128, min_width: int = 16):
+        super().__init__()
+        stages = int(round(math.log2(stride)))
+        if stride < 2 or 2**stages != stride or stages > 6:
+            raise ValueError(f"stride must be a power of two from 2 to 64, got {stride}")
+        self.in_channels, self.width, self.min_width = in_channels, width, min_width
+        self.stride = stride
+        self.latent_shape = (in_channels, int(latent_hw[0]), int(latent_hw[1]))
+        self.output_size = (self.latent_shape[1] * stride, self.latent_shape[2] * stride)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 1), _act(), nn.Conv2d(width, width, 3, padding=1), _act()]
+        c = width
+        for i in range(stages):
+            out = max(min_width, width >> i)  # the first stage keeps the full width
+            layers += [nn.ConvTranspose2d(c, out, 4, stride=2, padding=1), _act(), nn.Conv2d(out, out, 3, padding=1), _act()]
+            c = out
+        layers.append(nn.Conv2d(c, 3, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+        with torch.no_grad():
+            self.net[-1].bias.fill_(0.5)  # start at mid-grey: output is RGB in [0, 1]
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "stride": self.stride, "latent_hw": list(self.latent_shape[1:]), "width": self.width, "min_width": self.min_width}
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() != 4 or z.shape[1] != self.in_channels:
+            raise ValueError(f"expected a latent (B, {self.in_channels}, h, w), got {tuple(z.shape)}")
+        return self.net(z)

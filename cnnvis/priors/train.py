@@ -1,0 +1,276 @@
+"""Train a generator that inverts one layer of any model (Dosovitskiy & Brox 2016, DeePSiM).
+
+Loss per batch of augmented crops ``y`` with features ``x = E(y)`` at the inverted layer::
+
+    pixel_weight   * mean (G(x) - y)^2                                  (image space)
+  + feature_weight * sum_l mean (C_l(G(x)) - C_l(y))^2 / mean C_l(y)^2  (comparator layers)
+  + adv_weight     * BCE(D(G(x)), real)                                 (optional adversary)
+
+The encoder ``E`` and comparator ``C`` are the same frozen model: DeePSiM compares in AlexNet's
+feature space; here the model being visualized is the natural comparator, and normalizing each
+layer's error by its target's energy makes the weights independent of the layer's scale. The
+discriminator is a small patch classifier on the image (DeePSiM's also sees the features; the
+image-only form is the one that trains stably at the batch sizes a CPU allows).
+
+The library never writes files: :meth:`GeneratorTrainer.checkpoint` returns a dict the caller
+saves, and :meth:`GeneratorTrainer.from_checkpoint` resumes from it exactly (weights, both
+optimizers, step, and the random state that draws crops).
+
+Randomness: kornia's augmentations draw from torch's global generator, so the trainer seeds it
+(``seed``) and saves/restores its state in checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnvis.models.capture import FeatureCapture
+from cnnvis.errors import InputError
+from cnnvis.priors.generators.upconv import UpconvGenerator
+from cnnvis.models.registry import LoadedModel
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of :class:`GeneratorTrainer`.
+
+    steps: optimizer steps in all; batch_size crops per step; size: crop side in pixels (the
+    generator is fully convolutional, so it generalizes to other sizes); lr: Adam's rate for the
+    generator (and the discriminator); scale_min: smallest crop area as a fraction of the image
+    (kornia RandomResizedCrop); pixel_weight, feature_weight, adv_weight: the loss terms above;
+    feature_layers: comparator layers (empty = the inverted layer itself); width: the
+    generator's base width; seed.
+    """
+
+    steps: int = 2000
+    batch_size: int = 8
+    size: int = 128
+    lr: float = 5e-4
+    scale_min: float = 0.1
+    pixel_weight: float = 1.0
+    feature_weight: float = 0.1
+    adv_weight: float = 0.0
+    feature_layers: tuple[str, ...] = ()
+    width: int = 128
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "size", "width"):
+            if getattr(self, name) < 1:
+                raise InputError(f"train-generator --{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.scale_min <= 1:
+            raise InputError(f"--scale-min must be in (0, 1], got {self.scale_min}")
+        if self.lr <= 0 or min(self.pixel_weight, self.feature_weight, self.adv_weight) < 0:
+            raise InputError("--lr must be > 0 and the loss weights >= 0")
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One finished step: ``step`` counts from 1; ``losses`` maps term name -> value."""
+
+    step: int
+    total: int
+    losses: dict
+    trainer: GeneratorTrainer
+
+
+def load_image_folder(folder: str) -> list[torch.Tensor]:
+    """Every image file in ``folder`` (not recursive) as (3, H, W) float RGB in [0, 1]."""
+    from cnnvis.io.images import hwc_to_bchw, read_image
+
+    if not os.path.isdir(folder):
+        raise InputError(f"image folder not found: '{folder}'; pass a folder of .jpg/.png photos to --images")
+    paths = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not paths:
+        raise InputError(f"no images in '{folder}'; put .jpg or .png photos there")
+    return [hwc_to_bchw(read_image(p))[0] for p in paths]
+
+
+class Discriminator(nn.Module):
+    """A patch classifier: (B, 3, H, W) in [0, 1] -> (B, 1, H/8, W/8) real/fake logits."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        layers, c = [], 3
+        for out in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c, out, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            c = out
+        layers.append(nn.Conv2d(c, 1, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1)
+
+
+def layer_geometry(model: LoadedModel, layer: str, device) -> tuple[int, int, tuple[int, int]]:
+    """(channels, stride, (h, w) at the model's input size) of a spatial layer's output."""
+    s = model.input_size
+    with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
+        f = cap(model.normalize(torch.full((1, 3, s, s), 0.5, device=device)))[layer]
+    if f.dim() != 4:
+        raise InputError(f"layer '{layer}' gives {tuple(f.shape)} features; train-generator inverts spatial layers (B, C, h, w): pick a convolutional layer")
+    stride = s / f.shape[-1]
+    k = round(math.log2(stride)) if stride >= 1 else -1
+    if k < 1 or abs(stride - 2**k) > 0.1 * stride or k > 6:
+        raise InputError(f"layer '{layer}' has stride {stride:.1f} at {s} px; train-generator needs a power-of-two stride from 2 to 64: pick a layer after a downsampling stage")
+    return f.shape[1], 2**k, (f.shape[2], f.shape[3])
+
+
+class GeneratorTrainer:
+    """Trains an :class:`UpconvGenerator` for ``model``'s ``layer`` on ``images``.
+
+    Args:
+        model: the frozen network (encoder and comparator).
+        layer: the inverted layer (dotted name); its output must be (B, C, h, w).
+        images: list of (3, H, W) RGB tensors in [0, 1], each at least 32 px.
+        cfg: settings.
+        device: where training runs.
+    """
+
+    def __init__(self, model: LoadedModel, layer: str, images: list[torch.Tensor], cfg: TrainConfig, device: torch.device | str = "cpu"):
+        import kornia.augmentation as K
+
+        self.model, self.layer, self.cfg = model, layer, cfg
+        self.device = torch.device(device)
+        self.images = [im.to(self.device) for im in images]
+        if not self.images:
+            raise InputError("no training images; pass a folder of photos to --images")
+        self.comparators = list(cfg.feature_layers) or [layer]
+        self.capture = FeatureCapture(model.module, [layer] + [c for c in self.comparators if c != layer], model_name=model.name)
+        channels, stride, hw = layer_geometry(model, layer, self.device)
+        if cfg.size % stride:
+            raise InputError(f"--size {cfg.size} is not a multiple of layer '{layer}''s stride {stride}; use e.g. --size {max(1, round(cfg.size / stride)) * stride}")
+        torch.manual_seed(cfg.seed)
+        self.generator = UpconvGenerator(channels, stride, hw, width=cfg.width).to(self.device)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        self.disc = Discriminator().to(self.device) if cfg.adv_weight > 0 else None
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999)) if self.disc is not None else None
+        # icnn-style latent bounds: running per-channel moments of the encoder's features
+        self._sum = torch.zeros(channels, dtype=torch.float64)
+        self._sq = torch.zeros(channels, dtype=torch.float64)
+        self._count = 0
+        self.step = 0
+        # Horizontal flips and mild colour changes multiply a few photos into many; the crops'
+        # random scale is what teaches the generator objects at many sizes.
+        self.augment = nn.Sequential(
+            K.RandomResizedCrop((cfg.size, cfg.size), scale=(cfg.scale_min, 1.0)),
+            K.RandomHorizontalFlip(),
+            K.ColorJitter(0.2, 0.2, 0.2, 0.02, p=0.5),
+        )
+
+    # ------------------------------------------------------------------ data
+    def batch(self) -> torch.Tensor:
+        """(batch_size, 3, size, size) augmented crops in [0, 1]."""
+        idx = torch.randint(0, len(self.images), (self.cfg.batch_size,))
+        return torch.cat([self.augment(self.images[i][None]) for i in idx.tolist()]).clamp_(0, 1)
+
+    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.capture(self.model.normalize(x))
+
+    # ------------------------------------------------------------------ loop
+    def train_step(self) -> dict:
+        """One step on a fresh batch; returns the loss terms (floats)."""
+        cfg = self.cfg
+        y = self.batch()
+        with torch.no_grad():
+            ft = self._features(y)
+        z = ft[self.layer]
+        zc = z.double().transpose(0, 1).flatten(1).cpu()
+        self._sum += zc.sum(1)
+        self._sq += (zc * zc).sum(1)
+        self._count += zc.shape[1]
+        out = self.generator(z)
+        losses = {"pixel": F.mse_loss(out, y)}
+        fg = self._features(out)
+        feat = sum(F.mse_loss(fg[c], ft[c]) / (ft[c].pow(2).mean() + 1e-8) for c in self.comparators) / len(self.comparators)
+        losses["feature"] = feat
+        total = cfg.pixel_weight * losses["pixel"] + cfg.feature_weight * feat
+        if self.disc is not None:
+            logits = self.disc(out.clamp(0, 1))
+            losses["adv"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            total = total + cfg.adv_weight * losses["adv"]
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        if self.disc is not None:
+            real, fake = self.disc(y), self.disc(out.detach().clamp(0, 1))
+            d_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            losses["disc"] = d_loss
+        self.step += 1
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def run(self, callback: Callable[[TrainProgress], None] | None = None, stop: Callable[[], bool] | None = None) -> UpconvGenerator:
+        """Train up to ``cfg.steps`` (from the current step); ``stop()`` returning True ends the
+        loop cleanly after the current step. Returns the generator (eval mode)."""
+        with self.capture:
+            self.generator.train()
+            while self.step < self.cfg.steps:
+                losses = self.train_step()
+                if callback is not None:
+                    callback(TrainProgress(self.step, self.cfg.steps, losses, self))
+                if stop is not None and stop():
+                    break
+        self.generator.eval()
+        return self.generator
+
+    def latent_upper(self) -> torch.Tensor:
+        """(C,) 3 x each latent channel's standard deviation over the crops seen (icnn's
+        ``act_range/3x``), a bound that keeps the optimized code among natural codes."""
+        if self._count == 0:
+            return torch.full_like(self._sum, float("inf"), dtype=torch.float32)
+        mean = self._sum / self._count
+        var = (self._sq / self._count - mean * mean).clamp_min(0)
+        return (3 * var.sqrt()).float()
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self) -> dict:
+        """Everything needed to resume exactly (a dict of tensors and plain values)."""
+        return {
+            "cnnvis_train_checkpoint": 1,
+            "step": self.step,
+            "config": asdict(self.cfg),
+            "model": self.model.name,
+            "layer": self.layer,
+            "generator": self.generator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "disc": None if self.disc is None else self.disc.state_dict(),
+            "opt_d": None if self.opt_d is None else self.opt_d.state_dict(),
+            "moments": torch.stack([self._sum, self._sq]),
+            "count": self._count,
+            "rng": torch.get_rng_state(),
+        }
+
+    def load_checkpoint(self, ck: dict, source: str = "checkpoint") -> None:
+        """Resume from :meth:`checkpoint`'s dict; it must come from the same model, layer and settings."""
+        if not isinstance(ck, dict) or ck.get("cnnvis_train_checkpoint") != 1:
+            raise InputError(f"'{source}' is not a train-generator checkpoint; delete it or pass --out elsewhere")
+        same = {k: v for k, v in asdict(self.cfg).items() if k != "steps"}
+        theirs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (ck.get("config") or {}).items() if k != "steps"}
+        if (ck.get("model"), ck.get("layer")) != (self.model.name, self.layer) or same != theirs:
+            diff = next((k for k in same if same[k] != theirs.get(k)), "model/layer")
+            raise InputError(f"checkpoint '{source}' was made with other settings ({diff}); rerun with the same flags, or pass --fresh to start afresh")
+        self.generator.load_state_dict(ck["generator"])
+        self.opt_g.load_state_dict(ck["opt_g"])
+        if self.disc is not None:
+            self.disc.load_state_dict(ck["disc"])
+            self.opt_d.load_state_dict(ck["opt_d"])
+        self._sum, self._sq = (t.clone() for t in ck["moments"])
+        self._count = int(ck["count"])
+        self.step = int(ck["step"])
+        torch.set_rng_state(ck["rng"])
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]

@@ -1,0 +1,54 @@
+"""Reconstruction quality: pixel correlation, SSIM, normalized feature error.
+
+Images are (1, 3, H, W) float in [0, 1]. The feature error of a layer is
+``||phi(x) - phi(x0)||^2 / ||phi(x0)||^2`` summed over a fixed grid of tiles (one tile when
+the image fits the model input), so it is defined at any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from cnnvis.models.capture import FeatureCapture
+from cnnvis.models.registry import LoadedModel
+from cnnvis.pipeline.tiling import layout
+
+
+def pixel_correlation(x: torch.Tensor, x0: torch.Tensor) -> float:
+    """Pearson correlation of all pixel values (every channel) of ``x`` and ``x0`` (icnn's metric)."""
+    a = x.double().flatten() - x.double().mean()
+    b = x0.double().flatten() - x0.double().mean()
+    return float((a @ b) / (a.norm() * b.norm()).clamp_min(1e-30))
+
+
+def ssim(x: torch.Tensor, x0: torch.Tensor, window: int = 11) -> float:
+    """Mean structural similarity (Wang et al. 2004) over channels and pixels, via kornia."""
+    from kornia.metrics import ssim as kssim
+
+    return float(kssim(x.float().clamp(0, 1), x0.float().clamp(0, 1), window, max_val=1.0).mean())
+
+
+@torch.no_grad()
+def feature_errors(model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers: Sequence[str], tile: int | None = None) -> dict[str, float]:
+    """Normalized feature error of ``x`` against ``x0`` at each layer (0 = identical features)."""
+    tile = tile or model.input_size
+    h, w = x0.shape[-2:]
+    grid = layout(h, w, tile, 0, (0, 0), device=x.device)
+    num = dict.fromkeys(layers, 0.0)
+    den = dict.fromkeys(layers, 0.0)
+    with FeatureCapture(model.module, layers, model_name=model.name) as cap:
+        for win in grid.windows:
+            crop = lambda im: im[:, :, win.y0:win.y1, win.x0:win.x1]  # noqa: E731
+            f = cap(model.normalize(crop(x).to(x0)))
+            f0 = cap(model.normalize(crop(x0)))
+            for k in layers:
+                num[k] += float((f[k].double() - f0[k].double()).pow(2).sum())
+                den[k] += float(f0[k].double().pow(2).sum())
+    return {k: num[k] / max(den[k], 1e-30) for k in layers}
+
+
+def quality(model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers: Sequence[str]) -> dict:
+    """``{"pixel_correlation", "ssim", "feature_error": {layer: value}}`` of ``x`` against ``x0``."""
+    return {"pixel_correlation": pixel_correlation(x, x0), "ssim": ssim(x, x0), "feature_error": feature_errors(model, x, x0, layers)}

@@ -1,0 +1,363 @@
+"""The researcher's API: ``reconstruct_image`` (icnn) and ``generate_image`` (cnnpref).
+
+Both are thin front ends to the one pipeline (:class:`cnnvis.pipeline.Render`): they turn
+icnn-style options into a :class:`RenderConfig`, build an :class:`Invert` or
+:class:`MaskedUnits` objective, run, and return float32 HxWx3 images in [0, 1].
+
+Defaults (the tables in :mod:`cnnvis.defaults`) are the settings measured best in
+``bench/inversion.py`` (bench/RESULTS.md), not
+icnn's: Adam on pixels with a strong TV prior and a linear lr decay reaches the issue's
+pixel-correlation targets at 200 iterations where icnn's defaults do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from cnnvis.config import RenderConfig
+# the tuned defaults (cnnvis.defaults), importable from here too: benches use them
+from cnnvis.defaults import (DEEP_STRIDE, DGN_DEFAULTS, INVERT_DEEP_DEFAULTS, INVERT_DEFAULTS, INVERT_OPTIMIZER_DEFAULTS,  # noqa: F401
+                             INVERT_TOP_DEFAULTS, PREFER_DEFAULTS, PREFER_MASK_DEFAULTS, TOP_DEPTH)
+from cnnvis.errors import InputError, did_you_mean
+from cnnvis.objectives.base import Sum
+from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
+from cnnvis.models.registry import LoadedModel, load_model
+from cnnvis.pipeline.sizes import Size
+
+
+def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping, prior=None) -> dict:
+    """The layer-dependent defaults, applied over INVERT_DEFAULTS and the optimizer's: the
+    deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
+    directly (a blur needs the pixel parameterization), or the top-layer Fourier prior for
+    Adam on the last layers; with a generator prior, DGN_DEFAULTS instead."""
+    if prior is not None:
+        return dict(DGN_DEFAULTS)
+    d: dict = {}
+    adam = options.get("optimizer", INVERT_DEFAULTS["optimizer"]) == "adam"
+    if depths and max(depths) >= TOP_DEPTH and adam and "param" not in options:
+        d.update(INVERT_TOP_DEFAULTS)
+    elif strides and max(strides) >= DEEP_STRIDE and options.get("param", "pixel") == "pixel":
+        d.update(INVERT_DEEP_DEFAULTS)
+    return d
+
+
+def layer_depth(module, layer: str) -> float:
+    """How far through the network ``layer`` ends, in (0, 1]: the position of its last leaf
+    module among all leaf modules, in registration order."""
+    leaves = [n for n, m in module.named_modules() if n and not any(True for _ in m.children())]
+    if not leaves:
+        return 1.0
+    mine = [i for i, n in enumerate(leaves) if n == layer or n.startswith(layer + ".")]
+    return (max(mine) + 1) / len(leaves) if mine else 1.0
+
+
+def _stride(feat_shape: Sequence[int], size: Size) -> float:
+    """Input pixels per feature-map pixel; fully connected features count as infinitely deep."""
+    return size[-1] / feat_shape[-1] if len(feat_shape) >= 3 else float("inf")
+
+
+# icnn's option names -> (cnnvis name, factor). icnn works in 0..255 pixel units, cnnvis in [0, 1].
+ICNN_ALIASES = {
+    "iter_n": ("steps", 1), "lr_start": ("lr", 1 / 255), "lr_end": ("lr_end", 1 / 255),
+    "momentum_start": ("momentum", 1), "momentum_end": ("momentum_end", 1),
+    "decay_start": ("pixel_decay", 1), "decay_end": ("pixel_decay_end", 1),
+    "grad_normalize": ("normalize_grad", 1), "jitter_size": ("jitter", 1),
+    "sigma_start": ("blur_sigma", 1), "sigma_end": ("blur_sigma_end", 1),
+    "e_pct_start": ("clip_extreme", 1), "e_pct_end": ("clip_extreme_end", 1),
+    "n_pct_start": ("clip_small_norm", 1), "n_pct_end": ("clip_small_norm_end", 1),
+    "c_pct_start": ("clip_small_contrib", 1), "c_pct_end": ("clip_small_contrib_end", 1),
+    "tv_lambda": ("tv_weight", 1), "TVlambda": ("tv_weight", 1), "maxiter": ("steps", 1),
+}
+_CFG_NAMES = set(RenderConfig.field_names())
+
+
+def _config(defaults: Mapping, options: Mapping, per_optimizer: Mapping[str, Mapping] | None = None, layer_defaults: Mapping | None = None) -> RenderConfig:
+    """Merge defaults, the chosen optimizer's defaults, layer-dependent defaults, then the
+    user's icnn aliases and cnnvis names into a RenderConfig (later wins); unknown names fail
+    with a close match."""
+    kw = dict(defaults)
+    chosen = options.get("optimizer", kw.get("optimizer"))
+    if per_optimizer and chosen in per_optimizer:
+        kw.update(per_optimizer[chosen])
+    kw.update(layer_defaults or {})
+    for name, value in options.items():
+        if name in ICNN_ALIASES:
+            target, factor = ICNN_ALIASES[name]
+            kw[target] = value * factor if factor != 1 and value is not None else value
+        elif name in ("image_blur", "image_jitter", "clip_extreme", "clip_small_norm", "clip_small_contribution") and isinstance(value, bool):
+            _icnn_switch(kw, name, value)
+        elif name in _CFG_NAMES:
+            kw[name] = value
+        else:
+            known = sorted(_CFG_NAMES | set(ICNN_ALIASES))
+            raise InputError(f"unknown option '{name}'{did_you_mean(name, known)}")
+    return RenderConfig(**kw)
+
+
+def _icnn_switch(kw: dict, name: str, on: bool) -> None:
+    """icnn's on/off switches: image_blur -> blur every step; clip_* -> their percentile."""
+    if name == "image_blur":
+        kw["blur_every"] = 1 if on else 0
+        kw.setdefault("blur_sigma", 2.0)
+        kw.setdefault("blur_sigma_end", 0.5)
+    elif name == "image_jitter":
+        kw["jitter"] = kw.get("jitter", 32) if on else 0
+    else:
+        key = {"clip_extreme": "clip_extreme", "clip_small_norm": "clip_small_norm", "clip_small_contribution": "clip_small_contrib"}[name]
+        if not on:
+            kw[key] = 0.0
+        elif not kw.get(key):
+            kw[key] = 1.0
+
+
+def _model(model) -> LoadedModel:
+    return model if isinstance(model, LoadedModel) else load_model(str(model))
+
+
+def _init_tensor(init, size: Size, model: LoadedModel) -> torch.Tensor | None:
+    """``"noise"`` -> None (the pipeline's seeded noise); ``"mean"`` -> the mean colour; an image
+    (HxWx3 array in [0, 1] or uint8, or (1, 3, H, W) tensor) resized to ``size``."""
+    from cnnvis.pipeline.sizes import resize
+
+    if init is None or (isinstance(init, str) and init == "noise"):
+        return None
+    if isinstance(init, str) and init == "mean":
+        return torch.tensor(model.mean, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, *size).contiguous()
+    if isinstance(init, str):
+        raise InputError(f"unknown init '{init}'; use noise, mean, or pass an image array")
+    return resize(_as_bchw(init), size)
+
+
+def _as_bchw(image) -> torch.Tensor:
+    """An image as (1, 3, H, W) float32: a tensor of that shape, or any HxWx3 / HxW array."""
+    from cnnvis.io.images import hwc_to_bchw, to_float_rgb
+
+    if isinstance(image, torch.Tensor) and image.dim() == 4:
+        return image.float()
+    return hwc_to_bchw(to_float_rgb(np.asarray(image)))
+
+
+def to_hwc(x: torch.Tensor, item: int = 0) -> np.ndarray:
+    """Image ``item`` of a canvas (N, 3, H, W) as float32 (H, W, 3), clipped to [0, 1]."""
+    return x.detach()[item].permute(1, 2, 0).clamp(0, 1).cpu().numpy().astype(np.float32)
+
+
+def reconstruct_image(features: Mapping[str, object], model="efficientnet-lite0", *, loss: str = "l2", layer_weight: Mapping[str, float] | None = None,
+                      feature_mask: Mapping[str, object] | None = None, channel: Mapping[str, Sequence[int]] | None = None,
+                      initial_image="noise", size: Size | None = None, device: str | torch.device = "cpu",
+                      callback: Callable | None = None, **options) -> tuple[np.ndarray, list[float]]:
+    """Reconstruct an image from CNN features (icnn, Shen et al. 2019).
+
+    Args:
+        features: layer name -> activations (C, H, W), (1, C, H, W) or (N,), numpy or torch,
+            taken pre-activation where the layer has one (see :func:`cnnvis.capture.resolve_layer`).
+        model: a :class:`LoadedModel` or a registry name.
+        loss: l2 | l1 | inner | gram | corr.
+        layer_weight: layer -> weight; default ``1 / ||f||^2`` normalized to sum to one.
+        feature_mask: layer -> mask (full shape, (H, W) or (C,)); channel: layer -> channel list.
+        initial_image: ``"noise"``, ``"mean"`` or an image (HxWx3 in [0, 1] or uint8).
+        size: (H, W) of the image the features were computed at; default the model input.
+        callback: called with each :class:`cnnvis.pipeline.Progress`.
+        **options: any :class:`RenderConfig` field, or icnn's names (``iter_n``, ``lr_start``,
+            ``lr_end`` in 0..255 units, ``momentum_start``, ``decay_start``, ``image_blur``,
+            ``sigma_start``, ``clip_extreme``, ``e_pct_start``, ...).
+
+    Returns:
+        ``(img, loss_list)``: float32 (H, W, 3) in [0, 1], and the feature loss of each iteration.
+    """
+    r = features_render(features, model, loss=loss, layer_weight=layer_weight, feature_mask=feature_mask, channel=channel,
+                        initial_image=initial_image, size=size, device=device, **options)
+    return run_with_losses(r, callback)
+
+
+def features_render(features: Mapping[str, object], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
+                    initial_image="noise", size: Size | None = None, device="cpu", prior=None, **options):
+    """The :class:`Render` behind :func:`reconstruct_image` (built, probed, not run)."""
+    m = _model(model)
+    targets = {k: as_feature(k, v) for k, v in features.items()}
+    objective = Invert(targets, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
+    size = tuple(size) if size is not None else (m.input_size, m.input_size)
+    kw = dict(options)
+    # fixed targets are the features of the whole image: the canvas is one tile
+    kw.setdefault("tile", max(size))
+    strides = [_stride(t.shape[1:], size) for t in targets.values()]
+    depths = [layer_depth(m.module, k) for k in targets]
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, prior))
+    if cfg.num_sizes != 1 or cfg.octaves not in (None, 1) or cfg.initial_size or cfg.final_size:
+        raise InputError("fixed target features define one image size; multiscale inversion needs a reference image (invert_image)")
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, prior)
+
+
+def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, loss: str = "l2", layer_weight=None, feature_mask=None,
+                 channel=None, initial_image="noise", device="cpu", callback=None, **options) -> tuple[np.ndarray, list[float]]:
+    """Reconstruct ``image`` (HxWx3, or (1, 3, H, W) in [0, 1]) from its own features at ``layers``.
+
+    At the model input size this equals :func:`reconstruct_image` on the image's features. At
+    larger sizes it runs the tiled, multiscale pipeline: every tile is matched against the
+    image's features over the same window (see :class:`Invert`), so memory stays bounded by a
+    tile. Sizes follow ``initial_size`` / ``final_size`` / ``num_sizes`` / ``octaves`` relative to
+    the image.
+    """
+    r = image_render(image, layers, model, loss=loss, layer_weight=layer_weight, feature_mask=feature_mask, channel=channel,
+                     initial_image=initial_image, device=device, **options)
+    return run_with_losses(r, callback)
+
+
+def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
+                 initial_image="noise", device="cpu", prior=None, **options):
+    """The :class:`Render` behind :func:`invert_image` (built, probed, not run)."""
+    m = _model(model)
+    ref = _as_bchw(image)
+    objective = Invert(reference=ref, layers=layers, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
+    kw = dict(options)
+    if max(ref.shape[-2:]) > m.input_size:
+        kw.setdefault("shift", True)  # a new tile grid each step: no seams
+    probe = (m.input_size, m.input_size)
+    from cnnvis.models.capture import check_layers
+
+    check_layers(m.module, layers, m.name)
+    strides = [_stride(layer_shape(m, layer, probe), probe) for layer in layers]
+    depths = [layer_depth(m.module, layer) for layer in layers]
+    cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, prior))
+    size = tuple(ref.shape[-2:])
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, prior)
+
+
+def _render(m, objective, cfg, init, device, size, mask, prior=None, batch: int = 1):
+    from cnnvis.pipeline.device import pick_device
+    from cnnvis.pipeline.loop import Render
+
+    dev = pick_device(device) if isinstance(device, str) else device
+    return Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask, prior=prior, batch=batch)
+
+
+def run_with_losses(r, callback=None) -> tuple[np.ndarray | list[np.ndarray], list[float]]:
+    """Run a :class:`Render`; return its image(s) as float32 (H, W, 3) (a list for a batch) and
+    minus the score of every step (the feature loss, for inversions)."""
+    losses: list[float] = []
+
+    def on_step(p):
+        losses.append(-p.score)
+        if callback is not None:
+            callback(p)
+
+    out = r.run(on_step)
+    images = [to_hwc(out, i) for i in range(out.shape[0])]
+    return (images[0] if len(images) == 1 else images), losses
+
+
+# ---------------------------------------------------------------------------------- cnnpref
+def layer_shape(m: LoadedModel, layer: str, size: Size) -> tuple[int, ...]:
+    """The activation shape of ``layer`` (without batch) for an input of ``size``."""
+    from cnnvis.models.capture import FeatureCapture
+
+    with FeatureCapture(m.module, [layer], model_name=m.name) as cap, torch.no_grad():
+        return tuple(cap(m.normalize(torch.full((1, 3, *size), 0.5)))[layer].shape[1:])
+
+
+def unit_mask(model, layer: str, channel: int, x: int | None = None, y: int | None = None, size: Size | None = None) -> np.ndarray:
+    """A feature mask selecting one unit: channel ``channel`` at (y, x) (default the centre) of a
+    convolutional layer, or unit ``channel`` of a fully connected one. Shape: the layer's."""
+    m = _model(model)
+    size = tuple(size) if size else (m.input_size, m.input_size)
+    shape = layer_shape(m, layer, size)
+    mask = np.zeros(shape, np.float32)
+    if not 0 <= channel < shape[0]:
+        raise InputError(f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}")
+    if len(shape) == 1:
+        mask[channel] = 1
+        return mask
+    h, w = shape[-2:]
+    yy, xx = (h // 2 if y is None else y), (w // 2 if x is None else x)
+    if not (0 <= yy < h and 0 <= xx < w):
+        raise InputError(f"unit position x={xx}, y={yy} is outside layer '{layer}' whose map is {w}x{h}; use 0 <= x < {w}, 0 <= y < {h}")
+    mask[(channel, yy, xx) + (0,) * (len(shape) - 3)] = 1
+    return mask
+
+
+def receptive_field_mask(model, layer: str, feature_mask, size: Size | None = None, seed: int = 0) -> np.ndarray:
+    """(H, W) 0/1 mask of the input pixels that reach the masked units: the bounding box of the
+    non-zero gradient of ``sum(mask * features)`` with respect to a noise image (cnnpref's method).
+
+    For low layers this is a small box; deep units see (nearly) the whole image.
+    """
+    from cnnvis.models.capture import FeatureCapture
+
+    m = _model(model)
+    size = tuple(size) if size else (m.input_size, m.input_size)
+    obj = MaskedUnits(layer, feature_mask)
+    x = (0.5 + 0.1 * torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(seed))).requires_grad_(True)
+    with FeatureCapture(m.module, [layer], model_name=m.name) as cap:
+        feats = cap(m.normalize(x))
+        obj.check({k: v.detach() for k, v in feats.items()})
+        (g,) = torch.autograd.grad((feats[layer] * obj.mask).sum(), x)
+    hit = g.abs().sum(1)[0] > 0
+    out = np.zeros(size, np.float32)
+    if hit.any():
+        ys, xs = torch.nonzero(hit, as_tuple=True)
+        out[int(ys.min()):int(ys.max()) + 1, int(xs.min()):int(xs.max()) + 1] = 1
+    return out
+
+
+def generate_image(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None,
+                   device="cpu", callback: Callable | None = None, **options) -> np.ndarray:
+    """The preferred image of the units selected by ``feature_mask`` at ``layer`` (cnnpref).
+
+    Args:
+        feature_mask: weights of the units, broadcastable to the layer's activations (see
+            :class:`MaskedUnits`); :func:`unit_mask` builds the one-unit case.
+        image_mask: (H, W) in [0, 1]: only these pixels change, the rest stay the mean colour;
+            ``"rf"`` uses :func:`receptive_field_mask` (cnnpref does this for lower layers).
+        **options: as for :func:`reconstruct_image`; defaults are the measured best for
+            activation maximization (Fourier parameterization with transformation robustness).
+
+    Returns:
+        float32 (H, W, 3) in [0, 1]; for a list of feature masks (one image per mask, rendered
+        as one batch), a list of them.
+    """
+    img, _ = run_with_losses(prefer_render(model, layer, feature_mask, image_mask=image_mask, initial_image=initial_image, size=size, device=device, **options), callback)
+    return img
+
+
+def _mask_list(feature_mask) -> list | None:
+    """A list of unit masks (arrays or tensors) means one image per mask; else None."""
+    if isinstance(feature_mask, list) and feature_mask and all(isinstance(f, (np.ndarray, torch.Tensor)) for f in feature_mask):
+        return feature_mask
+    return None
+
+
+def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", prior=None, **options):
+    """The :class:`Render` behind :func:`generate_image` (built, probed, not run). A list of
+    feature masks renders one image per mask, all in one batch."""
+    m = _model(model)
+    size = tuple(size) if size is not None else (m.input_size, m.input_size)
+    many = _mask_list(feature_mask)
+    if many is not None:
+        objective = Sum([(1.0, MaskedUnits(layer, f).on(i)) for i, f in enumerate(many)]) if len(many) > 1 else MaskedUnits(layer, many[0])
+    else:
+        objective = MaskedUnits(layer, feature_mask)
+    if isinstance(image_mask, str):
+        if image_mask != "rf":
+            raise InputError(f"unknown image mask '{image_mask}'; use 'rf' or pass an (H, W) array")
+        # the units of a batch share a position: the union of their fields
+        union = feature_mask if many is None else np.sum([np.asarray(f, np.float32) for f in many], axis=0)
+        image_mask = receptive_field_mask(m, layer, union, size)
+    mask = None
+    if image_mask is not None:
+        mk = torch.as_tensor(np.asarray(image_mask), dtype=torch.float32)
+        if tuple(mk.shape) != size:
+            raise InputError(f"image mask has shape {tuple(mk.shape)} but the image is {size}; give an (H, W) mask of the image size")
+        mask = mk[None, None]
+    kw = dict(options)
+    kw.setdefault("tile", max(size))
+    defaults = dict(PREFER_DEFAULTS)
+    if mask is not None:
+        # the Fourier image changes every pixel at once: a pixel mask needs the pixel parameterization
+        defaults.update(PREFER_MASK_DEFAULTS)
+    if prior is not None:
+        defaults.update(DGN_DEFAULTS)
+    cfg = _config(defaults, kw)
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, mask, prior, batch=1 if many is None else len(many))

@@ -1,0 +1,87 @@
+"""Transformation robustness applied to tiles before the network (differentiable)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def jitter_roll(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Roll the tile batch (B, C, h, w) by a random (dy, dx) in [-max_shift, max_shift] pixels.
+
+    Google's deepdream rolls the image by a random offset every step so that the network
+    never sees the same pixel grid twice; ``torch.roll`` is differentiable, so the gradient is
+    rolled back exactly. ``max_shift = 0`` returns ``x`` unchanged.
+    """
+    if max_shift <= 0:
+        return x
+    dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=gen))
+    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+
+
+def random_affine(x: torch.Tensor, max_scale: float, max_degrees: float, gen: torch.Generator) -> torch.Tensor:
+    """Zoom by a factor in [1 - max_scale, 1 + max_scale] and rotate by up to ``max_degrees``
+    about the centre of the tile batch (B, C, h, w), one draw per batch (kornia, reflected border).
+
+    Transformation robustness (Mordvintsev et al. 2015; Olah et al. 2017): a visualization that
+    survives small zooms and rotations is made of structure the network reads, not of
+    adversarial pixel patterns. Differentiable, so the gradient is warped back.
+    """
+    if max_scale <= 0 and max_degrees <= 0:
+        return x
+    from kornia.geometry.transform import get_rotation_matrix2d, warp_affine
+
+    u = torch.rand(2, generator=gen) * 2 - 1
+    b, _, h, w = x.shape
+    centre = torch.tensor([[(w - 1) / 2, (h - 1) / 2]], dtype=x.dtype, device=x.device).expand(b, 2)
+    angle = torch.full((b,), float(u[0]) * max_degrees, dtype=x.dtype, device=x.device)
+    scale = torch.full((b, 2), 1 + float(u[1]) * max_scale, dtype=x.dtype, device=x.device)
+    m = get_rotation_matrix2d(centre, angle, scale)
+    return warp_affine(x, m, (h, w), padding_mode="reflection", align_corners=True)
+
+
+class Transform:
+    """A random, differentiable transformation of a tile batch (B, C, h, w): ``t(x, gen)``.
+
+    Transforms compose as a list applied in order, as lucid/lucent's transform lists do; each
+    draws from the generator it is given, so a seeded evaluation repeats exactly."""
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Jitter(Transform):
+    """Roll by a random (dy, dx) in [-max_shift, max_shift] pixels (see :func:`jitter_roll`)."""
+
+    def __init__(self, max_shift: int):
+        self.max_shift = int(max_shift)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return jitter_roll(x, self.max_shift, gen)
+
+    def __repr__(self) -> str:
+        return f"Jitter({self.max_shift})"
+
+
+class RandomAffine(Transform):
+    """Zoom by up to ``max_scale`` and rotate by up to ``max_degrees`` (see :func:`random_affine`)."""
+
+    def __init__(self, max_scale: float = 0.0, max_degrees: float = 0.0):
+        self.max_scale, self.max_degrees = float(max_scale), float(max_degrees)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return random_affine(x, self.max_scale, self.max_degrees, gen)
+
+    def __repr__(self) -> str:
+        return f"RandomAffine(max_scale={self.max_scale}, max_degrees={self.max_degrees})"
+
+
+def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Apply ``transforms`` (a sequence of :class:`Transform` or ``(x, gen) -> x`` callables) in order."""
+    for t in transforms:
+        x = t(x, gen)
+    return x
+
+
+def transforms_from_config(cfg) -> list[Transform]:
+    """The transforms a :class:`cnnvis.config.RenderConfig` asks for: jitter, then zoom and rotation."""
+    return [Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate)]

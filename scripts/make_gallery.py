@@ -1,0 +1,156 @@
+"""Regenerate gallery/ from the bundled presets: every image, its command, size, time and peak memory.
+
+Each entry runs ``cnnvis COMMAND --preset NAME [ARGS]`` as a subprocess (peak memory is that
+process's maximum resident set, from ``os.wait4``), then the script writes gallery/README.md (a
+table: image, preset, exact command, size, time, peak memory) and gallery/index.html (the same,
+as a static page that a headless browser can check).
+
+    python scripts/make_gallery.py                 # the real gallery into gallery/ (about 20 min on 2 cores)
+    python scripts/make_gallery.py --quick --out /tmp/g   # tiny sizes and 1-2 steps: for the test
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CHELSEA = "cnnvis/data/chelsea.jpg"  # the bundled photo (skimage's, CC0)
+
+# (output file, preset or None, extra arguments, caption, quick-mode arguments appended in --quick)
+ENTRIES = [
+    ("default_dream.jpg", None, ["dream"], "the default: blocks.4.2 on the bundled photo, 4 octaves", ["--steps", "1", "--octaves", "2"]),
+    ("cnnvis_image_dream.jpg", "cnnvis-image-dream", [CHELSEA], "cnn-vis image dream, 3 sizes up to 2x", ["--steps", "1", "--final-size", "x0.5", "--initial-size", "x0.4"]),
+    ("cnnvis_noise_1080p.jpg", "cnnvis-noise-1080p", [], "cnn-vis noise growth, 270x480 to 1080x1920", ["--steps", "1", "--initial-size", "54x96", "--final-size", "81x144", "--num-sizes", "2"]),
+    ("deepdream_classic.jpg", "deepdream-classic", [CHELSEA], "Google's classic deepdream", ["--steps", "1", "--octaves", "2"]),
+    ("channel_blocks.5.0_7.jpg", "channel", [], "a blocks.5.0 channel from noise", ["--steps", "1", "--final-size", "64x64"]),
+    ("neuron_blocks.4_5.jpg", "neuron", [], "the centre unit of blocks.4 channel 5", ["--steps", "1", "--size", "64x64"]),
+    ("icnn_gd_blocks.3.jpg", "icnn-gd", [CHELSEA, "--layer", "blocks.3", "--size", "224x224"], "icnn GD inversion of blocks.3", ["--steps", "1", "--size", "64x64"]),
+    ("icnn_lbfgs_blocks.3.jpg", "icnn-lbfgs", [CHELSEA, "--layer", "blocks.3", "--size", "224x224"], "icnn L-BFGS inversion of blocks.3", ["--steps", "1", "--size", "64x64"]),
+    ("icnn_dgn_blocks.5.jpg", "icnn-dgn", [CHELSEA, "--layer", "blocks.5", "--size", "224x224"], "inversion of blocks.5 through the DGN prior", ["--steps", "1", "--size", "64x64"]),
+    ("cnnpref_low_blocks.1_3.jpg", "cnnpref-low", [], "cnnpref: a blocks.1 unit in its receptive field", ["--steps", "1", "--size", "64x64"]),
+    ("cnnpref_high_cat.jpg", "cnnpref-high", [], "cnnpref: the Egyptian-cat unit through the DGN prior", ["--steps", "1", "--size", "64x64"]),
+    ("dream_dgn.jpg", "dream-dgn", [], "a dream through the DGN prior", ["--steps", "1", "--final-size", "64x96", "--octaves", "1"]),
+    ("hires_4k.jpg", "hires-4k", [CHELSEA], "a 3840x2160 tiled dream", ["--steps", "1", "--final-size", "72x128", "--octaves", "2"]),
+    ("progress.gif", None, ["dream", CHELSEA, "--octaves", "3", "--steps", "12", "--video-every", "4", "--video"], "the progress of a dream", ["--octaves", "1", "--steps", "2", "--final-size", "48x72"]),
+    ("zoom.gif", None, ["dream", CHELSEA, "--zoom-frames", "24", "--steps", "4", "--final-size", "150x225"], "the infinite zoom", ["--zoom-frames", "2", "--steps", "1", "--final-size", "48x72"]),
+]
+
+
+def _command(out_dir: str, name: str, preset: str | None, extra: list[str], quick: list[str] | None) -> list[str]:
+    """The cnnvis argument list of one entry (--out last, so the table shows it plainly)."""
+    path = os.path.join(out_dir, name)
+    if preset is None:
+        args = list(extra)
+        if "--video" in args:  # progress.gif: the video is the entry, the still goes beside it
+            i = args.index("--video")
+            args = args[:i + 1] + [path] + args[i + 1:] + ["--out", os.path.join(out_dir, "progress_final.jpg")]
+            return args + (quick or [])
+        return args + (quick or []) + ["--out", path]
+    from cnnvis.cli.presets import read_preset
+
+    return [read_preset(preset).command, "--preset", preset, *extra, *(quick or []), "--out", path]
+
+
+def _run(args: list[str]) -> tuple[float, float, int, str]:
+    """Run ``cnnvis ARGS``; return (seconds, peak RSS in GB, exit code, stderr tail)."""
+    exe = shutil.which("cnnvis") or os.path.join(os.path.dirname(sys.executable), "cnnvis")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([exe, *args, "-q"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stdout.read()
+    return seconds, usage.ru_maxrss / 1024 / 1024, os.waitstatus_to_exitcode(status), err[-500:]
+
+
+def _size(path: str) -> str:
+    import imageio.v3 as iio
+
+    props = iio.improps(path)
+    shape = props.shape
+    h, w = (shape[1], shape[2]) if props.n_images and len(shape) == 4 else (shape[0], shape[1])
+    return f"{w}x{h}" + (f", {shape[0]} frames" if len(shape) == 4 else "")
+
+
+def write_pages(out_dir: str, rows: list[dict], machine: str) -> None:
+    """gallery/README.md and gallery/index.html from the measured rows."""
+    md = ["# Gallery", "", f"Regenerated by `python scripts/make_gallery.py` on {machine}. Each image with the preset and the exact",
+          "command that made it (run from the repository root), its size, its wall time and its peak memory (maximum resident set).", "",
+          "| image | preset | command | size | time | peak memory |", "|---|---|---|---|---|---|"]
+    cards = []
+    for r in rows:
+        img = f"![{r['caption']}]({r['file']})"
+        md.append(f"| {img} | {r['preset'] or '-'} | `{r['command']}` | {r['size']} | {r['seconds']:.0f} s | {r['rss']:.2f} GB |")
+        cards.append(f'<figure><img src="{html.escape(r["file"])}" alt="{html.escape(r["caption"])}" loading="eager">'
+                     f'<figcaption><b>{html.escape(r["caption"])}</b><br>preset: {html.escape(r["preset"] or "-")}<br>'
+                     f'<code>{html.escape(r["command"])}</code><br>{html.escape(r["size"])}, {r["seconds"]:.0f} s, {r["rss"]:.2f} GB</figcaption></figure>')
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cnnvis gallery</title>
+<style>body{{font-family:sans-serif;margin:2em;background:#fafafa}} figure{{display:inline-block;vertical-align:top;width:420px;margin:1em}}
+img{{max-width:400px;max-height:400px}} code{{font-size:0.8em;word-break:break-all}}</style></head>
+<body><h1>cnnvis gallery</h1><p>Regenerated by <code>python scripts/make_gallery.py</code> on {html.escape(machine)}.</p>
+{chr(10).join(cards)}
+<p id="status">loading</p>
+<script>
+// For the headless-browser test: after load, report every image that failed to decode.
+window.addEventListener("load", () => {{
+  const bad = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute("src"));
+  document.getElementById("status").textContent = bad.length ? "broken: " + bad.join(", ") : "all " + document.images.length + " images loaded";
+}});
+</script></body></html>
+"""
+    with open(os.path.join(out_dir, "index.html"), "w") as f:
+        f.write(page)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(ROOT, "gallery"), help="gallery folder [default: gallery/]")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes and 1-2 steps (for tests)")
+    ap.add_argument("--only", nargs="*", default=None, help="only these output files")
+    args = ap.parse_args()
+    out_dir = os.path.abspath(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    rows, failed = [], []
+    for name, preset, extra, caption, quick in ENTRIES:
+        if args.only and name not in args.only:
+            continue
+        cmd = _command(out_dir, name, preset, extra, quick if args.quick else None)
+        seconds, rss, code, err = _run(cmd)
+        # shown as run from the repository root into gallery/, wherever --out put this run
+        shown = "cnnvis " + " ".join(shlex.quote("gallery/" + os.path.relpath(a, out_dir) if a.startswith(out_dir + os.sep) else a) for a in cmd)
+        print(f"{name}: {seconds:.0f} s, {rss:.2f} GB, exit {code}", flush=True)
+        if code != 0:
+            failed.append(f"{name}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
+            continue
+        rows.append(dict(file=name, preset=preset, command=shown, caption=caption, size=_size(os.path.join(out_dir, name)), seconds=seconds, rss=rss))
+    # --only re-runs some entries: the others keep the rows measured before (gallery.json)
+    record = os.path.join(out_dir, "gallery.json")
+    if args.only and os.path.exists(record):
+        with open(record) as f:
+            kept = {r["file"]: r for r in json.load(f)}
+        kept.update({r["file"]: r for r in rows})
+        rows = [kept[name] for name, *_ in ENTRIES if name in kept]
+    with open(record, "w") as f:
+        json.dump(rows, f, indent=1)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, no GPU" if not args.quick else "a quick test run"
+    write_pages(out_dir, rows, machine)
+    for f in failed:
+        print("FAILED", f, file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

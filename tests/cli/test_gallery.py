@@ -1,0 +1,67 @@
+"""scripts/make_gallery.py: a quick regeneration writes images, the table and a page that a
+headless Chromium loads with every image; the committed gallery page loads too."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import subprocess_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        pytest.skip("Chromium is not installed (Debian: apt install chromium); the gallery page check needs a headless browser")
+    return exe
+
+
+def _page_status(index: str) -> str:
+    """Load ``index`` in headless Chromium and return the page's own report of its images."""
+    dom = subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=15000",
+                          "--dump-dom", "file://" + os.path.abspath(index)], capture_output=True, text=True, timeout=120).stdout
+    m = re.search(r'<p id="status">([^<]*)</p>', dom)
+    assert m, dom[-2000:]
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def quick_gallery(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gallery")
+    only = ["default_dream.jpg", "neuron_blocks.4_5.jpg", "zoom.gif"]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_gallery.py"), "--quick", "--out", str(out), "--only", *only],
+                          capture_output=True, text=True, timeout=600, env=subprocess_env())
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return out, only
+
+
+def test_quick_gallery_writes_images_table_and_page(quick_gallery):
+    out, only = quick_gallery
+    table = (out / "README.md").read_text()
+    for name in only:
+        assert (out / name).exists()
+        row = next(line for line in table.splitlines() if f"]({name})" in line)
+        assert re.search(r"\| `cnnvis [^`]*--out gallery/" + re.escape(name) + r"` \| \d+x\d+", row), row
+        assert re.search(r"\| \d+ s \| \d\.\d\d GB \|$", row), row
+    assert "| neuron |" in table  # the preset column
+    assert (out / "index.html").exists()
+
+
+def test_quick_gallery_page_loads_every_image(quick_gallery):
+    out, only = quick_gallery
+    assert _page_status(str(out / "index.html")) == f"all {len(only)} images loaded"
+
+
+def test_committed_gallery_page_loads_every_image():
+    index = os.path.join(ROOT, "gallery", "index.html")
+    if not os.path.exists(index):
+        pytest.skip("gallery/index.html is not generated yet (python scripts/make_gallery.py)")
+    status = _page_status(index)
+    assert status.startswith("all ") and status.endswith(" images loaded"), status

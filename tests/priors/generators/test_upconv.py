@@ -1,0 +1,48 @@
+"""The fully convolutional generator that train-generator makes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnnvis.priors.generators.upconv import UpconvGenerator
+
+
+@pytest.mark.parametrize("stride,hw", [(2, (5, 7)), (8, (3, 4)), (32, (2, 3))])
+def test_output_is_latent_times_stride(stride, hw):
+    g = UpconvGenerator(6, stride, latent_hw=hw, width=16, min_width=4)
+    out = g(torch.randn(2, 6, *hw))
+    assert out.shape == (2, 3, hw[0] * stride, hw[1] * stride)
+    assert g.output_size == (hw[0] * stride, hw[1] * stride)
+    assert g.latent_shape == (6, *hw)
+    # fully convolutional: another latent size gives the matching image size
+    assert g(torch.randn(1, 6, hw[0] + 1, hw[1])).shape[-2:] == ((hw[0] + 1) * stride, hw[1] * stride)
+
+
+def test_starts_at_mid_grey_and_config_rebuilds_it():
+    torch.manual_seed(0)
+    g = UpconvGenerator(4, 4, latent_hw=(3, 3), width=8, min_width=4)
+    with torch.no_grad():
+        assert abs(float(g(torch.zeros(1, 4, 3, 3)).mean()) - 0.5) < 0.1
+    h = UpconvGenerator(**g.config())
+    h.load_state_dict(g.state_dict())
+    z = torch.randn(1, 4, 3, 3)
+    assert torch.equal(g(z), h(z))
+
+
+def test_widths_halve_per_stage_down_to_min_width():
+    g = UpconvGenerator(16, 16, width=64, min_width=8)
+    ups = [m for m in g.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [m.out_channels for m in ups] == [64, 32, 16, 8]
+
+
+@pytest.mark.parametrize("stride", [1, 3, 128])
+def test_bad_stride(stride):
+    with pytest.raises(ValueError, match="power of two"):
+        UpconvGenerator(4, stride)
+
+
+def test_wrong_latent_channels():
+    g = UpconvGenerator(4, 2, width=8, min_width=4)
+    with pytest.raises(ValueError, match=r"\(B, 4, h, w\)"):
+        g(torch.zeros(1, 5, 2, 2))

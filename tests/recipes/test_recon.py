@@ -1,0 +1,148 @@
+"""The researcher's API: reconstruct_image, invert_image, generate_image and their helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cnnvis.models.capture import FeatureCapture
+from cnnvis.errors import InputError
+from cnnvis.io.images import hwc_to_bchw
+from cnnvis.recipes.metrics import feature_errors, pixel_correlation, ssim
+from cnnvis.recipes.recon import generate_image, invert_image, receptive_field_mask, reconstruct_image, unit_mask
+
+from conftest import smooth_rgb
+
+
+def _photo(side: int) -> np.ndarray:
+    import cv2
+    import skimage.data
+
+    return cv2.resize(skimage.data.chelsea(), (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def _feats(model, img: np.ndarray, layer: str) -> np.ndarray:
+    with FeatureCapture(model.module, [layer]) as cap, torch.no_grad():
+        return cap(model.normalize(hwc_to_bchw(img)))[layer][0].numpy()
+
+
+@pytest.fixture
+def tiny_target(tiny_model):
+    img = smooth_rgb(32, 32).astype(np.float32) / 255
+    return img, {"conv3": _feats(tiny_model, img, "conv3")}
+
+
+def test_reconstruct_returns_image_and_loss_per_iteration(tiny_model, tiny_target):
+    _, feats = tiny_target
+    img, losses = reconstruct_image(feats, tiny_model, steps=7)
+    assert img.dtype == np.float32 and img.shape == (32, 32, 3)
+    assert 0 <= img.min() and img.max() <= 1
+    assert len(losses) == 7 and all(isinstance(v, float) for v in losses)
+
+
+@pytest.mark.parametrize("opt", ["gd", "lbfgs", "adam"])
+def test_every_optimizer_reduces_the_loss(tiny_model, tiny_target, opt):
+    _, feats = tiny_target
+    # conv3 is the tiny net's last layer, where Adam would default to the Fourier image: pixels here
+    _, losses = reconstruct_image(feats, tiny_model, optimizer=opt, steps=15, tv_weight=0.0, param="pixel")
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_the_top_layer_fourier_default_reduces_the_loss(tiny_model, tiny_target):
+    _, feats = tiny_target
+    _, losses = reconstruct_image(feats, tiny_model, steps=15)
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_icnn_option_names_are_accepted(tiny_model, tiny_target):
+    _, feats = tiny_target
+    _, losses = reconstruct_image(feats, tiny_model, optimizer="gd", iter_n=5, lr_start=2.0, lr_end=1e-3, momentum_start=0.9,
+                                  decay_start=0.01, image_blur=True, sigma_start=1.0, sigma_end=0.5, clip_extreme=True, e_pct_start=1)
+    assert len(losses) == 5
+    with pytest.raises(InputError, match="unknown option 'iter_nn'; did you mean 'iter_n'"):
+        reconstruct_image(feats, tiny_model, iter_nn=5)
+
+
+def test_shape_mismatch_and_size(tiny_model, tiny_target):
+    _, feats = tiny_target
+    with pytest.raises(InputError, match=r"have shape \(16, 16, 16\) but the layer gives \(16, 24, 24\)"):
+        reconstruct_image(feats, tiny_model, size=(48, 48), steps=1)
+
+
+def test_masks_and_channels_flow_through(tiny_model, tiny_target):
+    _, feats = tiny_target
+    img, losses = reconstruct_image(feats, tiny_model, steps=3, channel={"conv3": [0, 3]}, feature_mask={"conv3": np.ones((16, 16))})
+    assert img.shape == (32, 32, 3) and len(losses) == 3
+
+
+def test_inversion_from_an_early_layer_of_the_embedded_model(lite0):
+    """Real weights: blocks.1 keeps most of the picture, so 60 Adam steps already correlate highly."""
+    x = _photo(96)
+    img, losses = invert_image(x, ["blocks.1"], lite0, steps=60)
+    corr = pixel_correlation(hwc_to_bchw(img), hwc_to_bchw(x))
+    assert corr > 0.8, corr
+    assert losses[-1] < 0.2 * losses[0]
+    fe = feature_errors(lite0, hwc_to_bchw(img), hwc_to_bchw(x), ["blocks.1"])["blocks.1"]
+    assert fe < 0.3
+    assert ssim(hwc_to_bchw(img), hwc_to_bchw(x)) > 0.3
+
+
+def test_reference_inversion_equals_feature_inversion_on_one_tile(tiny_model, tiny_target):
+    x, feats = tiny_target
+    a, la = reconstruct_image(feats, tiny_model, steps=4)
+    b, lb = invert_image(x, ["conv3"], tiny_model, steps=4)
+    assert np.allclose(a, b, atol=1e-5) and np.allclose(la, lb, rtol=1e-5)
+
+
+def test_tiled_inversion_larger_than_the_model_input(tiny_model):
+    x = smooth_rgb(48, 80).astype(np.float32) / 255  # input size 32: several tiles
+    img, losses = invert_image(x, ["conv3"], tiny_model, steps=12, tile=32)
+    assert img.shape == (48, 80, 3)
+    assert losses[-1] < losses[0]
+
+
+def test_generate_image_raises_the_unit(tiny_model):
+    mask = unit_mask(tiny_model, "conv3", 2)
+    assert mask.shape == (16, 16, 16) and mask.sum() == 1 and mask[2, 8, 8] == 1
+
+    def act(img):
+        with FeatureCapture(tiny_model.module, ["conv3"]) as cap, torch.no_grad():
+            return float(cap(tiny_model.normalize(hwc_to_bchw(img)))["conv3"][0, 2, 8, 8])
+
+    grey = act(np.full((32, 32, 3), 0.5, np.float32))
+    img = generate_image(tiny_model, "conv3", mask, steps=20)
+    assert img.shape == (32, 32, 3)
+    assert act(img) > grey + 0.05  # with the default robustness transforms the unit moves about
+    still = generate_image(tiny_model, "conv3", mask, steps=20, jitter=0, transform_scale=0.0, transform_rotate=0.0)
+    assert act(still) > grey + 0.5
+
+
+def test_receptive_field_mask_and_masked_generation(tiny_model):
+    mask = unit_mask(tiny_model, "conv1", 0, x=10, y=12)
+    rf = receptive_field_mask(tiny_model, "conv1", mask)
+    ys, xs = np.nonzero(rf)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (11, 13, 9, 11)  # a 3x3 kernel
+    img = generate_image(tiny_model, "conv1", mask, image_mask="rf", steps=5)
+    outside = np.ones_like(rf, bool)
+    outside[11:14, 9:12] = False
+    assert np.allclose(img[outside], 0.5) and not np.allclose(img[~outside], 0.5)
+
+
+def test_unit_mask_errors(tiny_model):
+    with pytest.raises(InputError, match="channel 99 is out of range"):
+        unit_mask(tiny_model, "conv3", 99)
+    with pytest.raises(InputError, match="outside layer 'conv3'"):
+        unit_mask(tiny_model, "conv3", 0, x=40, y=0)
+
+
+def test_layer_dependent_defaults(lite0):
+    from cnnvis.recipes.recon import _invert_defaults, layer_depth
+
+    assert "blur_every" not in _invert_defaults([4.0], [0.2], {})
+    assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {})["blur_every"] == 4
+    assert "blur_every" not in _invert_defaults([32.0], [0.5], {"param": "fft"})  # a blur needs pixels
+    assert _invert_defaults([32.0], [0.97], {})["param"] == "fft"  # the last layers, with Adam
+    assert "param" not in _invert_defaults([32.0], [0.97], {"optimizer": "gd"})
+    depths = [layer_depth(lite0.module, n) for n in ("blocks.1", "blocks.5", "conv_head")]
+    assert depths == sorted(depths) and depths[1] < 0.95 <= depths[2]

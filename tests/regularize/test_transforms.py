@@ -1,0 +1,144 @@
+"""Transformation robustness: the random roll and the random zoom + rotation of tile batches."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from cnnvis.regularize.transforms import jitter_roll, random_affine
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _batch(device, shape=(3, 3, 17, 23), seed: int = 0, dtype=torch.float32) -> torch.Tensor:
+    return torch.rand(*shape, generator=_gen(seed), dtype=dtype).to(device)
+
+
+def _find_shift(x: torch.Tensor, y: torch.Tensor, max_shift: int) -> tuple[int, int]:
+    """The one (dy, dx) in [-max_shift, max_shift]^2 with ``y == roll(x, (dy, dx))``, exactly."""
+    rng = range(-max_shift, max_shift + 1)
+    found = [(dy, dx) for dy, dx in itertools.product(rng, rng) if torch.equal(torch.roll(x, (dy, dx), (-2, -1)), y)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# ---------------------------------------------------------------- jitter_roll
+def test_roll_zero_shift_is_the_identity(device):
+    x = _batch(device)
+    gen = _gen()
+    state = gen.get_state()
+    assert jitter_roll(x, 0, gen) is x
+    assert jitter_roll(x, -3, gen) is x
+    assert torch.equal(gen.get_state(), state), "no shift, no draw"
+
+
+@pytest.mark.parametrize("max_shift", [1, 3, 8])
+def test_roll_is_an_exact_invertible_shift_within_range(max_shift, device):
+    x = _batch(device)
+    gen = _gen(1)
+    for _ in range(5):
+        y = jitter_roll(x, max_shift, gen)
+        assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
+        dy, dx = _find_shift(x, y, max_shift)
+        assert abs(dy) <= max_shift and abs(dx) <= max_shift
+        assert torch.equal(torch.roll(y, (-dy, -dx), (-2, -1)), x)  # the inverse, bit for bit
+        # one draw per batch: every tile moves by the same offset
+        for i in range(x.shape[0]):
+            assert torch.equal(y[i], torch.roll(x[i], (dy, dx), (-2, -1)))
+
+
+def test_roll_draws_cover_the_range():
+    x = torch.arange(5 * 7, dtype=torch.float32).view(1, 1, 5, 7)
+    gen = _gen(2)
+    shifts = [_find_shift(x, jitter_roll(x, 2, gen), 2) for _ in range(200)]
+    assert {dy for dy, _ in shifts} == {-2, -1, 0, 1, 2}
+    assert {dx for _, dx in shifts} == {-2, -1, 0, 1, 2}
+
+
+def test_roll_gradient_is_rolled_back(device):
+    x = _batch(device).requires_grad_(True)
+    w = _batch(device, seed=5)
+    y = jitter_roll(x, 4, _gen(3))
+    dy, dx = _find_shift(x.detach(), y.detach(), 4)
+    (y * w).sum().backward()
+    assert torch.equal(x.grad, torch.roll(w, (-dy, -dx), (-2, -1)))
+
+
+def test_roll_same_seed_same_draw(device):
+    x = _batch(device)
+    ga, gb = _gen(7), _gen(7)
+    a = [jitter_roll(x, 6, ga) for _ in range(4)]
+    b = [jitter_roll(x, 6, gb) for _ in range(4)]
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    # and the draws do change from step to step
+    assert len({_find_shift(x, p, 6) for p in a}) > 1
+
+
+# ---------------------------------------------------------------- random_affine
+def test_affine_zero_settings_are_the_identity(device):
+    x = _batch(device)
+    gen = _gen()
+    state = gen.get_state()
+    assert random_affine(x, 0.0, 0.0, gen) is x
+    assert random_affine(x, -0.1, 0.0, gen) is x
+    assert torch.equal(gen.get_state(), state), "no transform, no draw"
+
+
+def test_affine_without_zoom_or_turn_changes_nothing(device):
+    # max_scale and max_degrees so small that the warp is the identity up to float rounding
+    x = _batch(device)
+    y = random_affine(x, 1e-7, 1e-7, _gen())
+    assert y.shape == x.shape
+    assert torch.allclose(y, x, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 16, 16), (4, 3, 17, 23), (2, 1, 9, 31)])
+def test_affine_keeps_shape_dtype_device_and_constants(shape, device):
+    x = _batch(device, shape)
+    y = random_affine(x, 0.2, 15.0, _gen(4))
+    assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
+    assert not torch.allclose(y, x, atol=1e-3), "a real zoom/turn changes the tiles"
+    # the reflected border leaves no holes: a constant batch stays constant
+    c = torch.full(shape, 0.37, device=device)
+    assert torch.allclose(random_affine(c, 0.2, 15.0, _gen(4)), c, atol=1e-6)
+
+
+def test_affine_one_draw_per_batch(device):
+    tile = _batch(device, (1, 3, 16, 20))
+    y = random_affine(tile.expand(4, -1, -1, -1).contiguous(), 0.3, 20.0, _gen(5))
+    for i in range(1, 4):
+        assert torch.allclose(y[i], y[0], rtol=0, atol=0 if device.type == "cpu" else 1e-6)
+
+
+def test_affine_same_seed_same_draw(device):
+    x = _batch(device)
+    ga, gb = _gen(6), _gen(6)
+    a = [random_affine(x, 0.2, 10.0, ga) for _ in range(3)]
+    b = [random_affine(x, 0.2, 10.0, gb) for _ in range(3)]
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert not torch.allclose(a[0], a[1], atol=1e-4), "the draws change from step to step"
+
+
+def test_affine_gradient_flows_back(device):
+    x = _batch(device).requires_grad_(True)
+    y = random_affine(x, 0.2, 15.0, _gen(8))
+    y.pow(2).sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+    assert bool(torch.isfinite(x.grad).all()) and float(x.grad.abs().sum()) > 0
+    # a warp moves mass around but, with a reflected border and a mild zoom, keeps about as much
+    # gradient in as came out: d(sum y)/dx sums to the number of output pixels (bilinear weights sum to 1)
+    x.grad = None
+    random_affine(x, 0.2, 15.0, _gen(8)).sum().backward()
+    assert float(x.grad.sum()) == pytest.approx(y.numel(), rel=1e-4)
+
+
+def test_affine_gradcheck(device):
+    if device.type == "mps":
+        pytest.skip("MPS has no float64")
+    x = _batch(device, (1, 2, 7, 8), dtype=torch.float64).requires_grad_(True)
+    # a fresh generator per call: gradcheck evaluates the same warp many times
+    assert torch.autograd.gradcheck(lambda t: random_affine(t, 0.15, 12.0, _gen(9)), (x,))
