@@ -31,15 +31,14 @@ import time
 import cv2
 import numpy as np
 import torch
-
-from cnnvis.models.capture import FeatureCapture
-from cnnvis.priors.dgn import load_prior
-from cnnvis.io.images import hwc_to_bchw
-from cnnvis.recipes.metrics import quality
-from cnnvis.models.registry import load_model
-from cnnvis.recipes.recon import generate_image, invert_image, unit_mask
-
 from inversion import photo  # bench/inversion.py: centre square crop + area resize
+
+from cnnvis.io.images import hwc_to_bchw
+from cnnvis.models.capture import FeatureCapture
+from cnnvis.models.registry import load_model
+from cnnvis.priors.dgn import load_prior
+from cnnvis.recipes.metrics import quality
+from cnnvis.recipes.recon import generate_image, invert_image, unit_mask
 
 
 def _save(d, name, img):

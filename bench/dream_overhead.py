@@ -23,7 +23,7 @@ import time
 import torch
 
 from cnnvis import Dream, Render, RenderConfig, load_model, pick_device
-from cnnvis.pipeline.tiling import layout
+from cnnvis.canvas.tiling import layout
 
 
 def main() -> None:

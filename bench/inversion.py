@@ -25,8 +25,8 @@ import skimage.data
 import torch
 
 from cnnvis.io.images import hwc_to_bchw
-from cnnvis.recipes.metrics import quality
 from cnnvis.models.registry import load_model
+from cnnvis.recipes.metrics import quality
 from cnnvis.recipes.recon import invert_image
 
 

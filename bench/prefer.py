@@ -132,12 +132,12 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from cnnvis.models.registry import load_model
-    from cnnvis.recipes.recon import PREFER_DEFAULTS, _layer_shape
+    from cnnvis.recipes.recon import PREFER_DEFAULTS, layer_shape
 
     options = {} if args.defaults_only else dict(BENCH_OPTIONS)
     options.update(_parse_set(args.set))
     m = load_model("efficientnet-lite0")
-    n_channels = _layer_shape(m, args.layer, (args.size, args.size))[0]
+    n_channels = layer_shape(m, args.layer, (args.size, args.size))[0]
     lucent = None if args.no_lucent else _import_lucent(args.lucent_path)
     if args.save_dir:
         os.makedirs(args.save_dir, exist_ok=True)

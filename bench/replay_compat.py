@@ -53,15 +53,19 @@ WHERE_OLD = BOOT + (
 NAIVE = ("import json, cnnvis, cnnvis.presets\n"
          "print(json.dumps({'cnnvis': cnnvis.__file__, 'cnnvis.presets': cnnvis.presets.__file__}))\n")
 
+# invert needs an IMAGE and --layer (the layers the gallery used): the old tree's bundled photo, copied into the scratch dir (the manifest
+# records its path and SHA-256, and replay checks both).
+PHOTO = "chelsea.jpg"
+
 # (name, preset, overrides). Each keeps the preset's code path: optimizer, param, prior, sizing form.
 CASES = [
     ("channel", "channel", ["--final-size", "224x224", "--steps", "3"]),                     # noise dream, rmsprop, jitter
     ("neuron", "neuron", ["--steps", "3"]),                                                   # prefer: Fourier image, Adam
     ("cnnpref-low", "cnnpref-low", ["--steps", "3"]),                                         # prefer --rf-mask
     ("cnnpref-high", "cnnpref-high", ["--steps", "3"]),                                       # prefer through the DGN prior
-    ("icnn-gd", "icnn-gd", ["--steps", "3"]),                                                 # invert, gd + momentum + blur schedule
-    ("icnn-lbfgs", "icnn-lbfgs", ["--steps", "2"]),                                           # invert, L-BFGS
-    ("icnn-dgn", "icnn-dgn", ["--steps", "3"]),                                               # invert through the DGN prior, Adam
+    ("icnn-gd", "icnn-gd", [PHOTO, "--layer", "blocks.3", "--steps", "3"]),                                                 # invert, gd + momentum + blur schedule
+    ("icnn-lbfgs", "icnn-lbfgs", [PHOTO, "--layer", "blocks.3", "--steps", "2"]),                                           # invert, L-BFGS
+    ("icnn-dgn", "icnn-dgn", [PHOTO, "--layer", "blocks.5", "--steps", "3"]),                                               # invert through the DGN prior, Adam
     ("deepdream-classic", "deepdream-classic", ["--final-size", "240x360", "--octaves", "3", "--steps", "2"]),  # sgd, meansquare, octaves
     ("cnnvis-image-dream", "cnnvis-image-dream", ["--initial-size", "150x225", "--final-size", "300x451", "--steps", "2"]),  # 3 sizes
     ("dream-dgn", "dream-dgn", ["--final-size", "224x336", "--steps", "3"]),                  # pixel dream through the DGN prior
@@ -121,6 +125,7 @@ def main() -> int:
         rev = sh(["git", "-C", tree, "rev-parse", "--short", "HEAD"]).stdout.strip()
         print(f"old code: {args.rev} ({rev}) in {tree}; new code: {new_cnnvis}; outputs in {scratch}")
         check_old_import(tree, scratch)
+        shutil.copy(os.path.join(tree, "cnnvis", "data", PHOTO), os.path.join(scratch, PHOTO))
         for name, preset, extra in cases:
             out = os.path.join(scratch, preset + ".png")
             cli = ["cnnvis", _command_of(tree, preset), "--preset", preset, *extra, "-q", "--out", out]

@@ -19,9 +19,9 @@ import os
 import torch
 
 from cnnvis import Dream, Render, RenderConfig, load_model
+from cnnvis.canvas.sizes import resize
+from cnnvis.canvas.tiling import axis_starts
 from cnnvis.io.images import bundled_image_path, hwc_to_bchw, read_image, save_image, to_uint8
-from cnnvis.pipeline.sizes import resize
-from cnnvis.pipeline.tiling import axis_starts
 
 
 def border_ratio(delta: torch.Tensor, tile: int, overlap: int) -> float:

@@ -16,11 +16,11 @@ import time
 import kornia
 import torch
 
-from cnnvis.regularize.penalties import TV, _tv_kernels
+from cnnvis.regularize.penalties import TV, tv_kernels
 
 
 def kornia_tv(x: torch.Tensor, operator: str, beta: float = 2.0, eps: float = 1e-8) -> torch.Tensor:
-    kx, ky = _tv_kernels(operator)
+    kx, ky = tv_kernels(operator)
     dx = kornia.filters.filter2d(x, kx[None], padding="valid")
     dy = kornia.filters.filter2d(x, ky[None], padding="valid")
     if beta == 2:  # the same reduction cnnvis uses at beta = 2, so only the filtering differs

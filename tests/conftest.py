@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import cnnvis
-from cnnvis.models.registry import LoadedModel, _disable_inplace
+from cnnvis.models.registry import LoadedModel, disable_inplace
 
 # One intra-op thread: the tensors here are tiny, and OpenMP spinning on 2 shared cores costs
 # ~100x on small convolutions when anything else runs on the machine.
@@ -46,7 +46,7 @@ def build_tiny_cnn(inplace: bool = True) -> nn.Sequential:
 @pytest.fixture
 def tiny_model() -> LoadedModel:
     net = build_tiny_cnn(inplace=True)
-    _disable_inplace(net)
+    disable_inplace(net)
     return LoadedModel(name="tiny", module=net, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=32, min_size=8)
 
 

@@ -8,8 +8,7 @@ import pickle
 
 import pytest
 
-from cnnvis.config import (GROUPS, OPTIMIZERS, OUTPUT_MODES, P_TARGETS, PARAMS, SETTINGS, SIZE_SPACINGS, TV_OPERATORS, Optimizer,
-                           RenderConfig, Setting, Sizes)
+from cnnvis.config import GROUPS, OPTIMIZERS, OUTPUT_MODES, P_TARGETS, PARAMS, SETTINGS, SIZE_SPACINGS, TV_OPERATORS, Optimizer, RenderConfig, Setting, Sizes
 from cnnvis.errors import InputError
 
 

@@ -33,8 +33,8 @@ def encoder_layer_of(arch: str) -> str:
 
 def run_convert_caffe(prototxt: str, caffemodel: str, out: str, generator: str | None, mean: str | None, input_size: int | None,
                       latent_bound: str | None, quiet: bool) -> int:
-    from cnnvis.models.caffe import convert_caffe, save_converted
     from cnnvis.io.images import check_writable
+    from cnnvis.models.caffe import convert_caffe, save_converted
 
     check_writable(out, (".pt", ".pth"))  # missing or unreadable Caffe files: the reader names them
     if generator is not None:

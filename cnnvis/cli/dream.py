@@ -15,12 +15,13 @@ import click
 import numpy as np
 import torch
 
+from cnnvis.cli.interrupts import begin_work
+from cnnvis.cli.units import unit_label
 from cnnvis.config import RenderConfig
 from cnnvis.defaults import DEFAULT_LAYERS, DEFAULT_OCTAVES, DGN_DEFAULTS, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import EXIT_INTERRUPTED, InputError
 from cnnvis.objectives.activation import Channel, Dream, Guide, Neuron, parse_objective
 from cnnvis.objectives.base import Objective, Sum
-from cnnvis.cli.units import unit_label
 
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
 VIDEO_CARRY = 0.5  # video input: weight of the previous frame's dream in the next frame's start
@@ -58,8 +59,8 @@ class DreamJob:
 
 def guide_features(model, guide: torch.Tensor, layers, side: int) -> dict[str, torch.Tensor]:
     """Activations of a guide image (1, 3, H, W), resized to one tile, at ``layers``."""
+    from cnnvis.canvas.sizes import resize
     from cnnvis.models.capture import FeatureCapture
-    from cnnvis.pipeline.sizes import resize
 
     with FeatureCapture(model.module, layers, model_name=model.name) as cap, torch.no_grad():
         return cap(model.normalize(resize(guide, (side, side))))
@@ -134,8 +135,8 @@ def _frame(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def run_job(job: DreamJob) -> int:
     """Run a dream job; return the process exit code (0, or 130 after Ctrl-C)."""
     from cnnvis.io.images import bundled_image_path, check_video_path, check_writable, hwc_to_bchw, read_image
-    from cnnvis.pipeline.loop import Render
     from cnnvis.io.video import is_video
+    from cnnvis.pipeline.loop import Render
 
     if job.image and is_video(job.image):
         return _dream_video(job)
@@ -164,8 +165,9 @@ def _dream_zoom(job: DreamJob) -> int:
     """``--zoom-frames N``: the infinite zoom (cnnvis.zoom), written as the video ``--out``."""
     from tqdm import tqdm
 
+    from cnnvis.cli.recording import current_manifest
     from cnnvis.io.images import bundled_image_path, check_video_path, hwc_to_bchw, read_image, save_video
-    from cnnvis.io.manifest import current_manifest, write_sidecar
+    from cnnvis.io.manifest import write_sidecar
     from cnnvis.pipeline.loop import Render
     from cnnvis.recipes.zoom import check_zoom, zoom_frames
 
@@ -175,6 +177,7 @@ def _dream_zoom(job: DreamJob) -> int:
     check_zoom(job.zoom_frames, job.zoom_scale)  # before the model loads
     cfg, device, model, objective, prior = _load(job)
     start = hwc_to_bchw(read_image(job.image or bundled_image_path())).to(device)
+    begin_work()
     bar = tqdm(total=job.zoom_frames, disable=job.quiet, unit="frame", dynamic_ncols=True)
     done: list[np.ndarray] = []
     try:
@@ -211,9 +214,9 @@ def _dream_config(job: DreamJob) -> RenderConfig:
 
 def _load(job: DreamJob):
     """(config, device, model, objective, prior) of a dream job: what every form of dream needs."""
-    from cnnvis.priors.dgn import prior_from_flags
     from cnnvis.models.registry import load_model
     from cnnvis.pipeline.loop import pick_device
+    from cnnvis.priors.dgn import prior_from_flags
 
     cfg = _dream_config(job)
     device = pick_device(job.device)
@@ -225,10 +228,11 @@ def _dream_video(job: DreamJob) -> int:
     """Dream every frame of a video. Each frame starts from its own pixels blended with the
     previous frame's dream (``VIDEO_CARRY``), so the dream persists from frame to frame instead
     of flickering."""
+    from cnnvis.cli.frames import map_frames
     from cnnvis.io.images import hwc_to_bchw
+    from cnnvis.io.video import is_video
     from cnnvis.pipeline.loop import Render
     from cnnvis.recipes.recon import to_hwc
-    from cnnvis.io.video import is_video, map_frames
 
     if not is_video(job.out):
         raise InputError(f"input '{job.image}' is a video, so --out must be a video too (.mp4 or .gif), got '{job.out}'")
@@ -247,7 +251,7 @@ def _dream_video(job: DreamJob) -> int:
 
 def _manifest(render, status: str = "complete") -> dict | None:
     """The manifest of the command running ``render`` (None outside a click command)."""
-    from cnnvis.io.manifest import current_manifest
+    from cnnvis.cli.recording import current_manifest
 
     return current_manifest(model=render.model, cfg=render.cfg, device=render.device, status=status)
 
@@ -269,7 +273,7 @@ def checkpoint_path(out: str) -> str:
 
 
 def _save_checkpoint(render, path: str, status: str) -> None:
-    from cnnvis.io.images import save_torch
+    from cnnvis.io.files import save_torch
 
     save_torch(path, {"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()})
 
@@ -325,6 +329,7 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
             stop["clean"] = True  # between steps: the state is whole
             raise KeyboardInterrupt
 
+    begin_work()  # a Ctrl-C while loading: stop before the first step
     # Ctrl-C is deferred to the end of the current step, so that the image and the checkpoint
     # written then are a consistent state (signal handlers can only be set from the main thread).
     old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None

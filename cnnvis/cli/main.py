@@ -12,12 +12,12 @@ import sys
 
 import click
 
-from cnnvis.cli.units import UNITS
-
+from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import model_options, output_options, prior_options, render_options  # noqa: F401 (re-exported)
+from cnnvis.cli.presets import preset_option
+from cnnvis.cli.units import UNITS
 from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
-from cnnvis.cli.presets import preset_option
 
 
 def _fail(msg: str) -> None:
@@ -31,7 +31,8 @@ def friendly_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with DeferredInterrupt():
+                return fn(*args, **kwargs)
         except InputError as e:
             _fail(str(e))
         except KeyboardInterrupt:
@@ -102,8 +103,8 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
       cnnvis dream --noise --channel 7 --layer blocks.5.0 --out channel7.png
       cnnvis dream photo.jpg --final-size 4096x4096 --out huge.png
     """
-    from cnnvis.priors.dgn import split_prior_flags
     from cnnvis.cli.dream import DreamJob, run_job
+    from cnnvis.priors.dgn import split_prior_flags
 
     prior_kw = split_prior_flags(render_kw)
     job = DreamJob(
@@ -288,10 +289,10 @@ def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, 
     Example:
       python scripts/export_bundled_photos.py photos && cnnvis train-generator --layer blocks.5.0.bn1 --images photos --out gen.pt
     """
+    from cnnvis.cli.train import run_train_generator
     from cnnvis.models.registry import load_model
     from cnnvis.pipeline.loop import pick_device
     from cnnvis.priors.train import TrainConfig
-    from cnnvis.cli.train import run_train_generator
 
     cfg = TrainConfig(steps=steps, batch_size=batch_size, size=size, lr=lr, scale_min=scale_min, pixel_weight=pixel_weight,
                       feature_weight=feature_weight, adv_weight=adv_weight, feature_layers=tuple(feature_layers), width=width, seed=seed)

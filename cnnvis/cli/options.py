@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 import click
 
-from cnnvis.config import SETTINGS, Setting
 from cnnvis import defaults as D
+from cnnvis.config import SETTINGS, Setting
 
 # Commands whose render options default to None: the command applies its own defaults.
 TUNED_COMMANDS = ("invert", "prefer")

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 import click
 import numpy as np
 
-from cnnvis.priors.dgn import prior_from_flags, split_prior_flags
 from cnnvis.errors import InputError
-
-from cnnvis.io.video import is_video as _is_video
+from cnnvis.io.video import is_video
+from cnnvis.priors.dgn import prior_from_flags, split_prior_flags
 
 
 def _options(render_kw: dict) -> dict:
@@ -77,8 +76,8 @@ def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tup
 
 def _resize_hwc(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """HxWx3 float in [0, 1] resized to ``hw`` by the pipeline's own rule (:func:`cnnvis.octaves.resize`)."""
+    from cnnvis.canvas.sizes import resize
     from cnnvis.io.images import hwc_to_bchw
-    from cnnvis.pipeline.sizes import resize
     from cnnvis.recipes.recon import to_hwc
 
     if img.shape[:2] == hw:
@@ -87,7 +86,8 @@ def _resize_hwc(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Sequence[str], out: str) -> dict:
-    from cnnvis.io.images import hwc_to_bchw, write_atomic
+    from cnnvis.io.files import write_atomic
+    from cnnvis.io.images import hwc_to_bchw
     from cnnvis.recipes.metrics import quality
 
     q = quality(model, hwc_to_bchw(out_img), hwc_to_bchw(original), layers)
@@ -109,8 +109,8 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
                masks: Sequence[str] = (),
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
-    from cnnvis.models.capture import layer_names, resolve_layer
     from cnnvis.io.images import check_video_path, check_writable, read_image
+    from cnnvis.models.capture import layer_names, resolve_layer
     from cnnvis.models.registry import load_model
     from cnnvis.pipeline.loop import pick_device
 
@@ -119,11 +119,11 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
     check_writable(out)
     if video:
         check_video_path(video)
-    if image is not None and _is_video(image):
-        if not _is_video(out):
+    if image is not None and is_video(image):
+        if not is_video(out):
             raise InputError(f"input '{image}' is a video, so --out must be a video too (.mp4 or .gif), got '{out}'")
         check_video_path(out)
-    elif _is_video(out):
+    elif is_video(out):
         raise InputError(f"--out '{out}' is a video; invert a video input, or write an image (.png)")
     prior_kw = split_prior_flags(render_kw)
     dev = pick_device(device)
@@ -157,7 +157,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
     if not layers:
         raise InputError(f"name the layer(s) to invert with --layer (list them: cnnvis layers {model})")
     hooked = [hook(name) for name in layers]
-    if _is_video(image):
+    if is_video(image):
         return _invert_video(image, out, m, hooked, size, init_arg, video_init, common, opts, quiet)
     from cnnvis.recipes.recon import image_render
 
@@ -169,8 +169,8 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
 
 
 def _finish(r, out, m, original, layers, save_every, video, video_every, quiet, checkpoint_every=0, jpeg_quality=95) -> int:
-    from cnnvis.recipes.recon import to_hwc
     from cnnvis.cli.dream import run_render
+    from cnnvis.recipes.recon import to_hwc
 
     code, final = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
                              checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality)
@@ -182,10 +182,10 @@ def _finish(r, out, m, original, layers, save_every, video, video_every, quiet, 
 def _invert_video(image, out, m, layers, size, init_arg, video_init, common, opts, quiet) -> int:
     """Invert every frame (icnn's movie reconstructions); each frame starts from the previous
     reconstruction (``--video-init previous``), which keeps the sequence steady and converges faster."""
+    from cnnvis.cli.frames import map_frames
     from cnnvis.io.images import hwc_to_bchw
     from cnnvis.recipes.metrics import pixel_correlation
     from cnnvis.recipes.recon import image_render, run_with_losses
-    from cnnvis.io.video import map_frames
 
     corr: list[float] = []
 
@@ -230,12 +230,12 @@ def _unit_feature_mask(m, layer: str, hook: str, channel: int, x, y, hw, whole_c
 def run_prefer(layer: str, channel, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
-    from cnnvis.models.capture import resolve_layer
-    from cnnvis.io.images import check_video_path, check_writable
-    from cnnvis.models.registry import load_model
-    from cnnvis.pipeline.loop import pick_device
     from cnnvis.cli.dream import run_render
     from cnnvis.cli.units import unit_label
+    from cnnvis.io.images import check_video_path, check_writable
+    from cnnvis.models.capture import resolve_layer
+    from cnnvis.models.registry import load_model
+    from cnnvis.pipeline.loop import pick_device
     from cnnvis.recipes.recon import prefer_render
 
     check_writable(out)

@@ -162,7 +162,8 @@ def _invoke_recorded(ctx: click.Context, manifest: dict, out: str, source: str, 
     params = dict(manifest.get("params") or {})
     unknown = sorted(set(params) - {p.name for p in command.params})
     if unknown:
-        raise InputError(f"the manifest of '{source}' has parameter '{unknown[0]}' that this cnnvis's {command.name} does not know; use the cnnvis version that made it ({(manifest.get('versions') or {}).get('cnnvis')})")
+        made_by = (manifest.get("versions") or {}).get("cnnvis")
+        raise InputError(f"the manifest of '{source}' has parameter '{unknown[0]}' that this cnnvis's {command.name} does not know; use the cnnvis version that made it ({made_by})")
     cwd = manifest.get("cwd")
     run_dir = cwd if cwd and os.path.isdir(cwd) else os.getcwd()  # a recorded scratch folder gone: stay here
     params = _locate_inputs(manifest, params, image_dir, run_dir)
@@ -195,6 +196,8 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool) -> 
     """Re-run ``image``'s recorded command into ``out``; return the exit code."""
     import imageio.v3 as iio
 
+    from cnnvis.io.images import labelled_path
+
     manifest = read_manifest(image)
     image_abs = os.path.abspath(image)
     out = os.path.abspath(out or _default_out(image))
@@ -203,7 +206,10 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool) -> 
     code, diffs = _invoke_recorded(ctx, manifest, out, image, os.path.dirname(image_abs))
     if code != 0 or not check:
         return code
-    a, b = iio.imread(image_abs), iio.imread(out)
+    # one image of a batch render (NAME_c5.png): the re-run wrote its twin as OUT_c5.png
+    label = manifest.get("output_label")
+    made = labelled_path(out, label) if label else out
+    a, b = iio.imread(image_abs), iio.imread(made)
     if a.shape == b.shape and np.array_equal(a, b):
         click.echo(f"replay matches {image} bit for bit")
         return 0
@@ -219,7 +225,7 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool) -> 
 def read_checkpoint(path: str) -> dict:
     """A checkpoint written by an interrupted or checkpointing run; InputError if it is not one."""
     from cnnvis.cli.dream import CHECKPOINT_FORMAT
-    from cnnvis.io.images import load_torch
+    from cnnvis.io.files import load_torch
 
     ck = load_torch(path, "checkpoint", "it is truncated or not a cnnvis checkpoint", missing_fix="pass the NAME.ckpt an interrupted run wrote")
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or not isinstance(ck.get("state"), dict) or not isinstance(ck.get("manifest"), dict):

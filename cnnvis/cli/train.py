@@ -11,9 +11,11 @@ import time
 import click
 import torch
 
+from cnnvis.cli.interrupts import begin_work
 from cnnvis.errors import EXIT_INTERRUPTED, InputError
+from cnnvis.io.files import load_torch, save_torch
+from cnnvis.io.images import check_writable
 from cnnvis.priors.generators.files import save_generator
-from cnnvis.io.images import check_writable, load_torch, save_torch
 from cnnvis.priors.train import GeneratorTrainer, TrainConfig, load_image_folder
 
 
@@ -66,6 +68,7 @@ def run_train_generator(model, layer: str, images: str, out: str, cfg: TrainConf
         if checkpoint_every and p.step % checkpoint_every == 0:
             save_torch(ck_path, trainer.checkpoint())
 
+    begin_work()  # a Ctrl-C while loading: stop before the first step
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
         gen = trainer.run(on_step, stop=lambda: stop["now"])

@@ -104,17 +104,6 @@ def build_manifest(command: str, params: dict, *, model=None, cfg=None, device=N
     }
 
 
-def current_manifest(*, model=None, cfg=None, device=None, status: str = "complete") -> dict | None:
-    """The manifest of the click command now running (its resolved parameters and preset), or
-    ``None`` outside a command (library use)."""
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    if ctx is None or ctx.command is None:
-        return None
-    return build_manifest(ctx.command.name, ctx.params, model=model, cfg=cfg, device=device, status=status, preset=ctx.meta.get("cnnvis_preset"))
-
-
 def png_text(manifest: dict) -> dict:
     """Keyword arguments that make imageio's PNG writer (Pillow) store ``manifest`` in a text chunk."""
     from PIL.PngImagePlugin import PngInfo
@@ -125,7 +114,7 @@ def png_text(manifest: dict) -> dict:
 
 
 def write_sidecar(out: str, manifest: dict) -> None:
-    from cnnvis.io.images import write_atomic
+    from cnnvis.io.files import write_atomic
 
     def write(tmp):
         with open(tmp, "w") as f:

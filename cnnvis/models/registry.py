@@ -81,7 +81,7 @@ def _sha256(path: str) -> str:
 
 
 def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    from cnnvis.io.images import load_torch
+    from cnnvis.io.files import load_torch
 
     obj = load_torch(path, "weights file", "pass a PyTorch state dict saved with torch.save", missing_fix="pass an existing state-dict file to --weights")
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
@@ -221,7 +221,7 @@ def _build_factory(spec: str, weights: str | None) -> tuple[nn.Module, str | Non
     return module, sha
 
 
-def _disable_inplace(module: nn.Module) -> None:
+def disable_inplace(module: nn.Module) -> None:
     """Make in-place activations out-of-place so hooked pre-activation outputs survive."""
     if isinstance(module, torch.jit.ScriptModule):
         return  # constants are frozen in TorchScript; its layers cannot be hooked anyway
@@ -280,7 +280,7 @@ def load_model(
             "Use efficientnet-lite0, a torchvision name (see: cnnvis models), timm:NAME, package.module:factory or a TorchScript file"
         )
     module.eval()
-    _disable_inplace(module)
+    disable_inplace(module)
     for p in module.parameters():
         # Frozen weights: backward then computes only input gradients, which is all we need.
         p.requires_grad_(False)

@@ -1,0 +1,3 @@
+"""What to maximize: a score per tile from captured activations, composable with + - and *.
+:mod:`base` (Capture, Objective, Sum, OnItem), :mod:`activation` (dream, channel, neuron, guide),
+:mod:`inversion` (icnn's feature matching, cnnpref's masked units), :mod:`losses` (distances)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cnnvis.pipeline.tiling import Window
+from cnnvis.canvas.tiling import Window
 
 
 @dataclass(frozen=True)

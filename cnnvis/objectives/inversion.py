@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from cnnvis.errors import InputError
-from cnnvis.objectives.losses import LOSSES, feature_loss, target_norm, target_norms
 from cnnvis.objectives.base import Capture, Objective
+from cnnvis.objectives.losses import LOSSES, feature_loss, target_norm, target_norms
 
 
 def as_feature(name: str, value) -> torch.Tensor:

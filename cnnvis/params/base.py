@@ -23,10 +23,10 @@ from typing import Any, ClassVar
 
 import torch
 
+from cnnvis.canvas.sizes import Size
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.params.optim import make_optimizer, set_hyper
-from cnnvis.pipeline.sizes import Size
 
 PARAM_KINDS: dict[str, type[Param]] = {}
 

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import torch
 
+from cnnvis.canvas.sizes import Size, resize
+from cnnvis.config import PARAMS  # noqa: F401  (defined once, in the config)
 from cnnvis.params.base import Param, ParamContext, register
 from cnnvis.params.pixel import batched
-from cnnvis.pipeline.sizes import Size, resize
-
-from cnnvis.config import PARAMS  # noqa: F401  (defined once, in the config)
 
 # Square root of the colour correlation of ImageNet pixels (lucid), scaled so that its largest
 # column has unit norm.

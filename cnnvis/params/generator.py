@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from cnnvis.canvas.sizes import Size
 from cnnvis.params.base import PARAM_KINDS, Param, ParamContext, StepInfo, register
 from cnnvis.priors.dgn import GeneratorImage, initial_latent
-from cnnvis.pipeline.sizes import Size
 
 
 @register("generator")

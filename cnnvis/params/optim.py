@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import cv2
 import torch
 
+from cnnvis.canvas.sizes import Size, resize
 from cnnvis.config import RenderConfig
-from cnnvis.pipeline.sizes import Size, resize
 
 BAND_ROWS = 256
 # torch derives max_eval from max_iter (1.25 x 1 -> 1), which would let the line search accept

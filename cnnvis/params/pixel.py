@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
+from cnnvis.canvas.sizes import Size, resize
 from cnnvis.params.base import Param, ParamContext, StepInfo, register
 from cnnvis.params.optim import CanvasOptimizer
 from cnnvis.regularize import pixelops
 from cnnvis.regularize.penalties import gaussian_blur_
-from cnnvis.pipeline.sizes import Size, resize
 
 NOISE_BAND_ROWS = 256  # rows of noise drawn at a time: no canvas-sized temporary at 8K
 

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 import torch
 
+from cnnvis.canvas.sizes import Size, resize
+from cnnvis.canvas.tiling import Window, layout, tiled_gradient
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.objectives.base import Capture, Objective
 from cnnvis.regularize.penalties import regularizer_gradient
 from cnnvis.regularize.transforms import apply_transforms
-from cnnvis.pipeline.sizes import Size, resize
-from cnnvis.pipeline.tiling import Window, layout, tiled_gradient
 
 
 class CanvasGradient:

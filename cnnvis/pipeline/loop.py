@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from cnnvis.canvas.sizes import Size, check_plan, resize, size_plan
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
@@ -25,14 +26,13 @@ from cnnvis.models.registry import LoadedModel
 from cnnvis.objectives.base import Objective
 from cnnvis.params import ParamContext, StepInfo, create, restore
 from cnnvis.params.optim import lr_at
-from cnnvis.regularize.penalties import regularizers_from_config
-from cnnvis.regularize.transforms import transforms_from_config
 from cnnvis.pipeline.device import pick_device  # noqa: F401  (cnnvis.pipeline.loop.pick_device, the API's name)
 from cnnvis.pipeline.gradient import CanvasGradient
 from cnnvis.pipeline.memory import preflight
 from cnnvis.pipeline.progress import Progress
-from cnnvis.pipeline.sizes import Size, check_plan, resize, size_plan
 from cnnvis.pipeline.steppers import make_stepper
+from cnnvis.regularize.penalties import regularizers_from_config
+from cnnvis.regularize.transforms import transforms_from_config
 
 
 class Render:

@@ -15,8 +15,8 @@ import os
 
 import torch
 
+from cnnvis.canvas.sizes import Size
 from cnnvis.errors import InputError
-from cnnvis.pipeline.sizes import Size
 
 FLOAT_BYTES = 4
 # Per-pixel optimizer state, in canvas-sized buffers (L-BFGS: see optimizer_buffers).

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from cnnvis.pipeline.sizes import Size
+from cnnvis.canvas.sizes import Size
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from cnnvis.canvas.sizes import Size, resize
 from cnnvis.errors import InputError
 from cnnvis.priors.generators.base import Generator
-from cnnvis.pipeline.sizes import Size, resize
 
 LATENT_INITS = ("auto", "zeros", "noise", "image")
 SPATIAL_MAX_SIDE = 1024

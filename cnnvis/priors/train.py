@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnvis.models.capture import FeatureCapture
 from cnnvis.errors import InputError
-from cnnvis.priors.generators.upconv import UpconvGenerator
+from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
+from cnnvis.priors.generators.upconv import UpconvGenerator
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import torch
 
+from cnnvis.canvas.tiling import layout
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
-from cnnvis.pipeline.tiling import layout
 
 
 def pixel_correlation(x: torch.Tensor, x0: torch.Tensor) -> float:

@@ -17,15 +17,15 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from cnnvis.canvas.sizes import Size
 from cnnvis.config import RenderConfig
+
 # the tuned defaults (cnnvis.defaults), importable from here too: benches use them
-from cnnvis.defaults import (DEEP_STRIDE, DGN_DEFAULTS, INVERT_DEEP_DEFAULTS, INVERT_DEFAULTS, INVERT_OPTIMIZER_DEFAULTS,  # noqa: F401
-                             INVERT_TOP_DEFAULTS, PREFER_DEFAULTS, PREFER_MASK_DEFAULTS, TOP_DEPTH)
+from cnnvis.defaults import DEEP_STRIDE, DGN_DEFAULTS, INVERT_DEEP_DEFAULTS, INVERT_DEFAULTS, INVERT_OPTIMIZER_DEFAULTS, INVERT_TOP_DEFAULTS, PREFER_DEFAULTS, PREFER_MASK_DEFAULTS, TOP_DEPTH  # noqa: F401
 from cnnvis.errors import InputError, did_you_mean
+from cnnvis.models.registry import LoadedModel, load_model
 from cnnvis.objectives.base import Sum
 from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
-from cnnvis.models.registry import LoadedModel, load_model
-from cnnvis.pipeline.sizes import Size
 
 
 def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping, prior=None) -> dict:
@@ -120,7 +120,7 @@ def _model(model) -> LoadedModel:
 def _init_tensor(init, size: Size, model: LoadedModel) -> torch.Tensor | None:
     """``"noise"`` -> None (the pipeline's seeded noise); ``"mean"`` -> the mean colour; an image
     (HxWx3 array in [0, 1] or uint8, or (1, 3, H, W) tensor) resized to ``size``."""
-    from cnnvis.pipeline.sizes import resize
+    from cnnvis.canvas.sizes import resize
 
     if init is None or (isinstance(init, str) and init == "noise"):
         return None

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 
 from cnnvis.errors import InputError
 
+
 # Finite-difference operators of jcjohnson/cnn-vis's TV, as (x, y) correlation kernels
 # applied with 'valid' padding (no border terms, as in cnn-vis). Sobel comes from kornia.
 @functools.cache
-def _tv_kernels(operator: str) -> torch.Tensor:
+def tv_kernels(operator: str) -> torch.Tensor:
     """(2, k, k) kernels: [d/dx, d/dy] of ``operator``."""
     if operator == "sobel":
         # right column minus left, bottom row minus top
@@ -35,6 +36,7 @@ def _tv_kernels(operator: str) -> torch.Tensor:
 
 
 from cnnvis.config import TV_OPERATORS  # noqa: E402  (defined once, in the config)
+
 STRIP_VALUES = 1 << 20  # values per regularizer strip (channels x rows x width)
 
 
@@ -64,7 +66,7 @@ class TV:
 
     @property
     def halo(self) -> int:
-        return _tv_kernels(self.operator).shape[-1] - 1
+        return tv_kernels(self.operator).shape[-1] - 1
 
     def loss(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         """Sum over all complete kernel windows of ``x`` (B, C, H, W) -> scalar."""
@@ -74,7 +76,7 @@ class TV:
         # Both differences of every channel in one grouped convolution: output channels are
         # (dx_0, dy_0, dx_1, dy_1, ...). kornia.filters.filter2d runs one pass per kernel:
         # 1.6x to 7.7x slower for loss + gradient (bench/tv_kernels.py).
-        w = _tv_kernels(self.operator).to(x)[:, None].repeat(c, 1, 1, 1)
+        w = tv_kernels(self.operator).to(x)[:, None].repeat(c, 1, 1, 1)
         d = F.conv2d(x / self.scale, w, groups=c)
         if self.beta == 2:
             # (dx^2 + dy^2 + eps)^1 summed is sum(d^2) plus a constant: same gradient, a third

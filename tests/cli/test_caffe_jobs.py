@@ -6,12 +6,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from conftest import assert_one_line_error, invoke, norm1_generator_prototxt, write_caffemodel_of
 
 from cnnvis.models.caffe import CaffeNet
-from cnnvis.priors.generators.files import load_generator
 from cnnvis.models.registry import load_model
-
-from conftest import assert_one_line_error, invoke, norm1_generator_prototxt, write_caffemodel_of
+from cnnvis.priors.generators.files import load_generator
 
 DEPLOY = """name: "MiniAlex"
 input: "data"

@@ -10,12 +10,10 @@ import time
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
-
 from conftest import assert_one_line_error as _assert_one_line_error
 from conftest import cnnvis_exe as _exe
-from conftest import invoke as _invoke
 from conftest import interrupt_after_first_step, popen_sigint_default, smooth_rgb, subprocess_env
+from conftest import invoke as _invoke
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 import pytest
 from click.testing import CliRunner
+from conftest import assert_one_line_error
 
 from cnnvis.cli.main import main
 from cnnvis.cli.options import default_texts, render_options
 from cnnvis.config import SETTINGS, RenderConfig
-
-from conftest import assert_one_line_error
 
 
 def _invoke(args):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 import pytest
+from conftest import assert_one_line_error, invoke
 
 from cnnvis.cli.main import main
+from cnnvis.cli.presets import bundled_names, read_preset, resolve_defaults
 from cnnvis.errors import InputError
 from cnnvis.io.manifest import read_manifest
-from cnnvis.cli.presets import bundled_names, read_preset, resolve_defaults
-
-from conftest import assert_one_line_error, invoke
 
 
 @pytest.mark.parametrize("name", bundled_names())

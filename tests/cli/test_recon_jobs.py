@@ -9,7 +9,6 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-
 from conftest import assert_one_line_error as _assert_one_line_error
 from conftest import build_tiny_cnn, smooth_rgb
 from conftest import cnnvis_exe as _exe

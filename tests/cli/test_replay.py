@@ -9,10 +9,9 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, invoke
 
 from cnnvis.io.manifest import FORMAT, read_manifest, sidecar_path
-
-from conftest import assert_one_line_error, invoke
 
 
 @pytest.fixture

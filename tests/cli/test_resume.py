@@ -7,9 +7,7 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
-from conftest import (assert_one_line_error, cnnvis_exe, interrupt_after_first_step, invoke, smooth_rgb, subprocess_env,
-                      write_factory_module)
+from conftest import assert_one_line_error, cnnvis_exe, interrupt_after_first_step, invoke, smooth_rgb, subprocess_env, write_factory_module
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from conftest import assert_one_line_error, cnnvis_exe, interrupt_after_first_step, invoke, smooth_rgb, subprocess_env, write_factory_module
 
 from cnnvis.priors.generators.files import load_generator
-
-from conftest import assert_one_line_error, cnnvis_exe, interrupt_after_first_step, invoke, smooth_rgb, subprocess_env, write_factory_module
 
 
 @pytest.fixture

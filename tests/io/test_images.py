@@ -11,8 +11,16 @@ import pytest
 import torch
 
 from cnnvis import InputError
+from cnnvis.io.files import write_atomic
 from cnnvis.io.images import (
-    bundled_image_path, check_writable, hwc_to_bchw, read_image, save_image, save_video, to_float_rgb, to_uint8, write_atomic,
+    bundled_image_path,
+    check_writable,
+    hwc_to_bchw,
+    read_image,
+    save_image,
+    save_video,
+    to_float_rgb,
+    to_uint8,
 )
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import build_tiny_cnn
 
 from cnnvis import FeatureCapture, InputError, list_layers
 from cnnvis.models.capture import check_layers, layer_names
-from cnnvis.models.registry import _disable_inplace
-
-from conftest import build_tiny_cnn
+from cnnvis.models.registry import disable_inplace
 
 
 def _hook_count(module):
@@ -75,11 +74,11 @@ def test_unknown_layer_suggests_close_match(tiny_model):
     assert "'zzzzzz'" in str(e.value) and "did you mean" not in str(e.value)
 
 
-@pytest.mark.parametrize("disable_inplace", [False, True])
-def test_pre_relu_output_keeps_negative_values(disable_inplace):
+@pytest.mark.parametrize("out_of_place", [False, True])
+def test_pre_relu_output_keeps_negative_values(out_of_place):
     net = build_tiny_cnn(inplace=True)
-    if disable_inplace:
-        _disable_inplace(net)
+    if out_of_place:
+        disable_inplace(net)
         assert net.relu1.inplace is False
     else:
         assert net.relu1.inplace is True
@@ -117,8 +116,8 @@ def test_list_layers_real_model(lite0):
 
 def test_pre_activation_reachable_on_embedded_model(lite0):
     """timm's BatchNormAct2d applies ReLU6 after its `drop`: hooking `.drop` gives pre-activation values."""
-    import skimage.data
     import cv2
+    import skimage.data
 
     img = cv2.resize(skimage.data.coffee(), (224, 224), interpolation=cv2.INTER_AREA).astype("float32") / 255
     x = lite0.normalize(torch.from_numpy(img).permute(2, 0, 1)[None])

@@ -10,11 +10,10 @@ import pytest
 import skimage.data
 import torch
 import torchvision
+from conftest import build_tiny_cnn
 
 from cnnvis import FeatureCapture, InputError, load_model
 from cnnvis.models.registry import IMAGENET_MEAN, IMAGENET_STD, known_models
-
-from conftest import build_tiny_cnn
 
 
 def _classify(model, img_uint8):

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from cnnvis import Capture, Channel, Dream, Guide, InputError, Neuron
+from cnnvis.canvas.tiling import Window
 from cnnvis.objectives.activation import parse_objective
 from cnnvis.objectives.base import Sum
-from cnnvis.pipeline.tiling import Window
 
 L = "layer"
 

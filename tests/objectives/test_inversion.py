@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cnnvis.errors import InputError
-from cnnvis.objectives.inversion import Invert, MaskedUnits, expand_mask
 from cnnvis.objectives.base import Capture
+from cnnvis.objectives.inversion import Invert, MaskedUnits, expand_mask
 
 
 def _cap(feats, targets=None):

@@ -9,7 +9,7 @@ import skimage.data
 import torch
 
 from cnnvis import Channel, Dream, InputError, Neuron, Render, RenderConfig, render
-from cnnvis.pipeline.sizes import resize
+from cnnvis.canvas.sizes import resize
 
 
 def _init(h=48, w=48, seed=0):

@@ -9,10 +9,10 @@ import torch
 
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
-from cnnvis.priors.generators.upconv import UpconvGenerator
-from cnnvis.priors.dgn import DGNPrior
 from cnnvis.objectives.activation import Channel
 from cnnvis.pipeline.loop import Render
+from cnnvis.priors.dgn import DGNPrior
+from cnnvis.priors.generators.upconv import UpconvGenerator
 
 
 def _prior():

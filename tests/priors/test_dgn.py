@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from cnnvis.config import RenderConfig
-from cnnvis.priors.dgn import DGNPrior, GeneratorImage, encode, initial_latent, load_prior, prior_from_flags
 from cnnvis.errors import InputError
+from cnnvis.objectives.activation import Channel
+from cnnvis.pipeline.loop import Render
+from cnnvis.priors.dgn import DGNPrior, GeneratorImage, encode, initial_latent, load_prior, prior_from_flags
 from cnnvis.priors.generators.base import Generator
 from cnnvis.priors.generators.files import save_generator
 from cnnvis.priors.generators.upconv import UpconvGenerator
-from cnnvis.objectives.activation import Channel
-from cnnvis.pipeline.loop import Render
 
 
 def _spatial(upper=None, **kw) -> DGNPrior:
@@ -185,7 +185,7 @@ def test_sizes_past_max_side_refine_pixels_from_the_generator_image(tiny_model):
     assert kinds[0] == ((32, 32), "generator") and kinds[-1] == ((48, 48), "pixel")
     assert r.latent() is None
     # the pixel stage starts from the generator's image, upsampled: one step later it is still close
-    from cnnvis.pipeline.sizes import resize
+    from cnnvis.canvas.sizes import resize
 
     start = resize(last[(32, 32)], (48, 48))
     assert float((first[(48, 48)] - start).abs().mean()) < 0.05
@@ -239,7 +239,6 @@ def test_shipped_demo_generator_encodes_and_generates(lite0):
 def test_prior_dgn_works_offline_with_the_shipped_generator(tmp_path):
     """``--prior dgn`` with no --generator: the demo generator, on the embedded model."""
     import imageio.v3 as iio
-
     from conftest import invoke
 
     out = tmp_path / "p.png"

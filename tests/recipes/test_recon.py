@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_rgb
 
-from cnnvis.models.capture import FeatureCapture
 from cnnvis.errors import InputError
 from cnnvis.io.images import hwc_to_bchw
+from cnnvis.models.capture import FeatureCapture
 from cnnvis.recipes.metrics import feature_errors, pixel_correlation, ssim
 from cnnvis.recipes.recon import generate_image, invert_image, receptive_field_mask, reconstruct_image, unit_mask
-
-from conftest import smooth_rgb
 
 
 def _photo(side: int) -> np.ndarray:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import imageio.v3 as iio
 import pytest
 import torch
+from conftest import assert_one_line_error, invoke
 
 from cnnvis.errors import InputError
 from cnnvis.io.manifest import read_manifest
 from cnnvis.recipes.zoom import zoom_in
-
-from conftest import assert_one_line_error, invoke
 
 
 def test_zoom_in_magnifies_about_the_centre():
@@ -48,8 +47,8 @@ def test_dream_zoom_bad_input(tmp_path, factory_module, make_image):
 
 
 def test_zoom_frames_are_one_size_and_keep_the_dgn_latent_rate():
-    from cnnvis.recipes.recon import DGN_DEFAULTS
     from cnnvis.cli.dream import DreamJob, _dream_config
+    from cnnvis.recipes.recon import DGN_DEFAULTS
 
     cfg = _dream_config(DreamJob(image=None, out="z.gif", zoom_frames=3, prior_kw={"prior": "dgn"}))
     assert cfg.octaves is None and cfg.num_sizes == 1 and cfg.latent_lr == DGN_DEFAULTS["latent_lr"]

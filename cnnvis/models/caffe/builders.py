@@ -15,28 +15,28 @@ import torch
 from torch import nn
 
 from cnnvis.errors import InputError
-from cnnvis.models.caffe.layers import (
-    CaffeInnerProduct,
-    CaffePooling,
-    CaffeLRNWithin,
-    CaffeConcat,
-    CaffeFlatten,
-    CaffeReshape,
-    CaffeEltwise,
-    CaffeBatchNorm,
-    CaffeScale,
-    CaffeBias,
-    CaffePower,
-    CaffeSplit,
-    CaffeCrop,
-    CaffeSlice,
-)
 from cnnvis.models.caffe import proto
+from cnnvis.models.caffe.layers import (
+    CaffeBatchNorm,
+    CaffeBias,
+    CaffeConcat,
+    CaffeCrop,
+    CaffeEltwise,
+    CaffeFlatten,
+    CaffeInnerProduct,
+    CaffeLRNWithin,
+    CaffePooling,
+    CaffePower,
+    CaffeReshape,
+    CaffeScale,
+    CaffeSlice,
+    CaffeSplit,
+)
 from cnnvis.models.caffe.reader import CaffeLayer
 
 
 @dataclass
-class _Ctx:
+class BuildContext:
     """What a builder knows about one layer."""
 
     layer: CaffeLayer
@@ -83,7 +83,7 @@ def _plain(keys: list[str], transforms: dict | None = None):
     return load
 
 
-def _pair(values, h, w, cp, default: int, ctx: _Ctx, what: str) -> tuple[int, int]:
+def _pair(values, h, w, cp, default: int, ctx: BuildContext, what: str) -> tuple[int, int]:
     if cp.HasField(h) or cp.HasField(w):
         return int(getattr(cp, h)), int(getattr(cp, w))
     values = [int(v) for v in values]
@@ -94,7 +94,7 @@ def _pair(values, h, w, cp, default: int, ctx: _Ctx, what: str) -> tuple[int, in
     raise ctx.fail(f"{what} has {len(values)} values", "cnnvis converts 2-D layers: give 1 or 2 values")
 
 
-def _conv_geometry(ctx: _Ctx):
+def _conv_geometry(ctx: BuildContext):
     cp = ctx.layer.param.convolution_param
     if cp.axis != 1:
         raise ctx.fail(f"convolution axis {cp.axis} is not supported", "use axis 1 (N, C, H, W)")
@@ -110,14 +110,14 @@ def _conv_geometry(ctx: _Ctx):
     return kernel, stride, pad, dilation, out, group, bool(cp.bias_term)
 
 
-def _dilation(cp, ctx: _Ctx) -> tuple[int, int]:
+def _dilation(cp, ctx: BuildContext) -> tuple[int, int]:
     d = [int(v) for v in cp.dilation] or [1]
     if len(d) > 2:
         raise ctx.fail(f"dilation has {len(d)} values", "cnnvis converts 2-D convolutions: give 1 or 2 values")
     return d[0], d[-1]
 
 
-def _build_convolution(ctx: _Ctx, transposed: bool = False):
+def _build_convolution(ctx: BuildContext, transposed: bool = False):
     kernel, stride, pad, dilation, out, group, bias = _conv_geometry(ctx)
     in_c = ctx.dim(0, 1)
     if in_c is None and ctx.blobs:
@@ -131,7 +131,7 @@ def _build_convolution(ctx: _Ctx, transposed: bool = False):
     return module, _plain(["weight", "bias"] if bias else ["weight"])
 
 
-def _build_inner_product(ctx: _Ctx):
+def _build_inner_product(ctx: BuildContext):
     ip = ctx.layer.param.inner_product_param
     out, axis = int(ip.num_output), int(ip.axis)
     s = ctx.in_shapes[0]
@@ -148,7 +148,7 @@ def _build_inner_product(ctx: _Ctx):
     return module, _plain(["weight", "bias"] if ip.bias_term else ["weight"], transforms)
 
 
-def _build_pooling(ctx: _Ctx):
+def _build_pooling(ctx: BuildContext):
     pp = ctx.layer.param.pooling_param
     method = proto.message_class("PoolingParameter").PoolMethod.Name(pp.pool)
     if method not in ("MAX", "AVE"):
@@ -168,7 +168,7 @@ def _build_pooling(ctx: _Ctx):
     return CaffePooling(method, kernel, stride, pad, ceil_mode=pp.round_mode == 0), None
 
 
-def _build_lrn(ctx: _Ctx):
+def _build_lrn(ctx: BuildContext):
     lp = ctx.layer.param.lrn_param
     size = int(lp.local_size)
     if size % 2 == 0:
@@ -178,18 +178,18 @@ def _build_lrn(ctx: _Ctx):
     return CaffeLRNWithin(size, lp.alpha, lp.beta), None
 
 
-def _build_relu(ctx: _Ctx):
+def _build_relu(ctx: BuildContext):
     slope = float(ctx.layer.param.relu_param.negative_slope)
     return (nn.LeakyReLU(slope) if slope else nn.ReLU()), None
 
 
-def _build_prelu(ctx: _Ctx):
+def _build_prelu(ctx: BuildContext):
     shared = ctx.layer.param.prelu_param.channel_shared
     n = 1 if shared else (ctx.dim(0, 1) if ctx.dim(0, 1) is not None else (ctx.blobs[0].size if ctx.blobs else None))
     return nn.PReLU(int(ctx.need(n, "channels")), init=0.25), _plain(["weight"])
 
 
-def _build_batch_norm(ctx: _Ctx):
+def _build_batch_norm(ctx: BuildContext):
     c = ctx.dim(0, 1)
     if c is None and ctx.blobs:
         c = ctx.blobs[0].size
@@ -211,7 +211,7 @@ def _build_batch_norm(ctx: _Ctx):
     return module, load
 
 
-def _param_shape(ctx: _Ctx, axis: int, num_axes: int) -> tuple[int, ...] | None:
+def _param_shape(ctx: BuildContext, axis: int, num_axes: int) -> tuple[int, ...] | None:
     s = ctx.in_shapes[0]
     if s is not None:
         a = axis if axis >= 0 else axis + len(s)
@@ -219,7 +219,7 @@ def _param_shape(ctx: _Ctx, axis: int, num_axes: int) -> tuple[int, ...] | None:
     return tuple(ctx.blobs[0].shape) if ctx.blobs else None
 
 
-def _build_scale(ctx: _Ctx):
+def _build_scale(ctx: BuildContext):
     sp = ctx.layer.param.scale_param
     if len(ctx.layer.bottoms) > 1:  # the scale is the second input; only a bias can be learned
         shape = None
@@ -232,7 +232,7 @@ def _build_scale(ctx: _Ctx):
     return CaffeScale(shape, int(sp.axis), bias_shape), (_plain(keys) if keys else None)
 
 
-def _build_bias(ctx: _Ctx):
+def _build_bias(ctx: BuildContext):
     bp = ctx.layer.param.bias_param
     if len(ctx.layer.bottoms) > 1:
         return CaffeBias(None, int(bp.axis)), None
@@ -240,7 +240,7 @@ def _build_bias(ctx: _Ctx):
     return CaffeBias(shape, int(bp.axis)), _plain(["bias"])
 
 
-def _build_eltwise(ctx: _Ctx):
+def _build_eltwise(ctx: BuildContext):
     ep = ctx.layer.param.eltwise_param
     op = proto.message_class("EltwiseParameter").EltwiseOp.Name(ep.operation)
     coeffs = [float(c) for c in ep.coeff]
@@ -249,12 +249,12 @@ def _build_eltwise(ctx: _Ctx):
     return CaffeEltwise(op, coeffs), None
 
 
-def _build_concat(ctx: _Ctx):
+def _build_concat(ctx: BuildContext):
     cp = ctx.layer.param.concat_param
     return CaffeConcat(int(cp.concat_dim) if cp.HasField("concat_dim") and not cp.HasField("axis") else int(cp.axis)), None
 
 
-def _build_slice(ctx: _Ctx):
+def _build_slice(ctx: BuildContext):
     sp = ctx.layer.param.slice_param
     axis = int(sp.slice_dim) if sp.HasField("slice_dim") and not sp.HasField("axis") else int(sp.axis)
     points = [int(p) for p in sp.slice_point]
@@ -263,22 +263,22 @@ def _build_slice(ctx: _Ctx):
     return CaffeSlice(axis, points, len(ctx.layer.tops)), None
 
 
-def _build_reshape(ctx: _Ctx):
+def _build_reshape(ctx: BuildContext):
     rp = ctx.layer.param.reshape_param
     return CaffeReshape([int(d) for d in rp.shape.dim], int(rp.axis), int(rp.num_axes)), None
 
 
-def _build_flatten(ctx: _Ctx):
+def _build_flatten(ctx: BuildContext):
     fp = ctx.layer.param.flatten_param
     return CaffeFlatten(int(fp.axis), int(fp.end_axis)), None
 
 
-def _build_power(ctx: _Ctx):
+def _build_power(ctx: BuildContext):
     pp = ctx.layer.param.power_param
     return CaffePower(float(pp.power), float(pp.scale), float(pp.shift)), None
 
 
-def _build_crop(ctx: _Ctx):
+def _build_crop(ctx: BuildContext):
     cp = ctx.layer.param.crop_param
     return CaffeCrop(int(cp.axis), [int(o) for o in cp.offset]), None
 
@@ -312,7 +312,8 @@ BUILDERS = {
 SUPPORTED = tuple(sorted([*BUILDERS, "Input", "Silence"]))
 
 
-def _unsupported(layer: CaffeLayer, source: str) -> InputError:
+def unsupported_layer(layer: CaffeLayer, source: str) -> InputError:
+    """The one-line error for a layer type no builder handles, with a hint where one is known."""
     t = layer.type or "<none>"
     hint = ""
     if t.endswith("Data") or t in ("Python", "Accuracy") or t.endswith("Loss"):
@@ -320,7 +321,7 @@ def _unsupported(layer: CaffeLayer, source: str) -> InputError:
     return InputError(f"unsupported Caffe layer '{layer.name}' (type {t}) in {source}{hint}; supported: {', '.join(SUPPORTED)}")
 
 
-def _meta_outputs(module: nn.Module, shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+def meta_outputs(module: nn.Module, shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     """Output shapes of ``module`` for inputs of ``shapes``, computed on the meta device (no data)."""
     state = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in itertools.chain(module.named_parameters(), module.named_buffers())}
     args = tuple(torch.empty(s, device="meta") for s in shapes)

@@ -34,7 +34,7 @@ from google.protobuf import text_format
 from torch import nn
 
 from cnnvis.errors import InputError
-from cnnvis.models.caffe.builders import ACTIVATIONS, BUILDERS, _Ctx, _meta_outputs, _unsupported
+from cnnvis.models.caffe.builders import ACTIVATIONS, BUILDERS, BuildContext, meta_outputs, unsupported_layer
 from cnnvis.models.caffe.reader import CaffeLayer, net_inputs, net_layers, parse_prototxt, read_caffemodel, read_prototxt_text, weights_by_layer
 
 FORMAT_KEY = "cnnvis_caffe"
@@ -150,7 +150,7 @@ class CaffeNet(nn.Module):
             return
         builder = BUILDERS.get(layer.type)
         if builder is None and layer.type != "Silence":
-            raise _unsupported(layer, source)
+            raise unsupported_layer(layer, source)
         for b in layer.bottoms:
             if b not in self.blob_shapes:
                 raise InputError(f"{where} reads blob '{b}' that no earlier layer writes; fix its bottom, or declare the input (input: / an Input layer)")
@@ -159,7 +159,7 @@ class CaffeNet(nn.Module):
         if not layer.tops:
             raise InputError(f"{where} has no top; give it a top blob")
         blobs = caffe_weights.get(layer.name) if caffe_weights is not None else None
-        ctx = _Ctx(layer, [self.blob_shapes[b] for b in layer.bottoms], blobs, where)
+        ctx = BuildContext(layer, [self.blob_shapes[b] for b in layer.bottoms], blobs, where)
         # With weights coming, build on the meta device: no memory or time spent on a random init.
         with torch.device("meta") if meta else contextlib.nullcontext():
             module, loader = builder(ctx)
@@ -176,7 +176,7 @@ class CaffeNet(nn.Module):
         out_shapes: list[tuple[int, ...] | None] = [None] * len(layer.tops)
         if all(s is not None for s in ctx.in_shapes) and ctx.in_shapes:
             try:
-                got = _meta_outputs(module, ctx.in_shapes)
+                got = meta_outputs(module, ctx.in_shapes)
             except Exception as e:  # any shape error inside torch, reported against the layer
                 raise InputError(f"{where} cannot take inputs of shape {', '.join(str(tuple(s)) for s in ctx.in_shapes)} "
                                  f"({' '.join(str(e).split())[:200]}); fix the prototxt") from None
@@ -292,7 +292,7 @@ def save_converted(net: CaffeNet, path: str | os.PathLike, **meta) -> None:
         meta.setdefault("output", net.output_blob)
     obj = {FORMAT_KEY: 1, "prototxt": net.prototxt,
            "state_dict": {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, "meta": meta}
-    from cnnvis.io.images import save_torch
+    from cnnvis.io.files import save_torch
 
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -303,7 +303,7 @@ def save_converted(net: CaffeNet, path: str | os.PathLike, **meta) -> None:
 
 def load_converted(path: str | os.PathLike) -> CaffeNet:
     """Read a file written by :func:`save_converted`; its ``meta`` dict becomes ``net.meta``."""
-    from cnnvis.io.images import load_torch
+    from cnnvis.io.files import load_torch
 
     path = os.fspath(path)
     obj = load_torch(path, "converted Caffe file", "pass a file written by cnnvis convert-caffe or cnnvis.caffe.save_converted",

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 class CaffeInnerProduct(nn.Linear):
     """Caffe's InnerProduct: flattens axes ``axis..`` then applies ``nn.Linear`` ((B, C, H, W) -> (B, N))."""
 

@@ -61,13 +61,13 @@ def save_generator(path: str, gen: Generator, model: str | None, layer: str | No
     state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()) for k, v in gen.state_dict().items()}
     obj = {FORMAT_KEY: 1, "arch": gen.arch, "config": gen.config(), "state_dict": state, "model": model, "layer": layer,
            "latent_upper": None if latent_upper is None else latent_upper.detach().float().cpu(), "info": info or {}}
-    from cnnvis.io.images import save_torch
+    from cnnvis.io.files import save_torch
 
     save_torch(path, obj)
 
 
 def _read(path: str) -> dict:
-    from cnnvis.io.images import load_torch
+    from cnnvis.io.files import load_torch
 
     return load_torch(path, "generator file", "pass a file written by cnnvis train-generator or cnnvis convert-caffe")
 

@@ -11,11 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnvis.models.caffe import CaffeNet, convert_caffe, load_converted, parse_prototxt, save_converted
-from cnnvis.models.caffe import proto
+from cnnvis.errors import InputError
+from cnnvis.models.caffe import CaffeNet, convert_caffe, load_converted, parse_prototxt, proto, save_converted
 from cnnvis.models.caffe.layers import CaffeLRNWithin, CaffePooling
 from cnnvis.models.capture import FeatureCapture, resolve_layer
-from cnnvis.errors import InputError
 
 ATOL = 1e-5
 

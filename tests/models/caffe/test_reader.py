@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnnvis.models.caffe import net_layers, read_caffemodel, read_prototxt
-from cnnvis.models.caffe import proto
-from cnnvis.models.caffe.reader import blob_array, net_inputs
 from cnnvis.errors import InputError
+from cnnvis.models.caffe import net_layers, proto, read_caffemodel, read_prototxt
+from cnnvis.models.caffe.reader import blob_array, net_inputs
 
 # Every layer type the converter runs, with the parameters it reads, plus things it must skip:
 # a Data layer's transform_param, weight fillers, engine, and a TRAIN-only layer.

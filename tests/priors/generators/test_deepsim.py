@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from cnnvis.models.caffe import CaffeNet, parse_prototxt
-from cnnvis.errors import InputError
-from cnnvis.priors.generators.deepsim import DEEPSIM_ARCHS, DeePSiMGenerator, deepsim_from_caffe, infer_deepsim_arch
-
 from conftest import caffe_conv, caffe_relu, norm1_generator_prototxt, write_caffemodel_of
+
+from cnnvis.errors import InputError
+from cnnvis.models.caffe import CaffeNet, parse_prototxt
+from cnnvis.priors.generators.deepsim import DEEPSIM_ARCHS, DeePSiMGenerator, deepsim_from_caffe, infer_deepsim_arch
 
 OUTPUT = {"deepsim-fc6": (256, 256), "deepsim-fc7": (256, 256), "deepsim-fc8": (256, 256), "deepsim-pool5": (256, 256),
           "deepsim-conv3": (256, 256), "deepsim-conv4": (256, 256), "deepsim-norm1": (240, 240), "deepsim-norm2": (240, 240)}

@@ -106,7 +106,7 @@ def resize(x: torch.Tensor, size: Size, interpolation: int | None = None) -> tor
 
     How far apart the two are, measured on a natural photo (``skimage.data.astronaut()``,
     512x512 RGB scaled to [0, 1], float32, F.interpolate run on the CPU; see
-    ``tests/pipeline/test_sizes.py``), as max / mean ``|difference|`` per value:
+    ``tests/canvas/test_sizes.py``), as max / mean ``|difference|`` per value:
 
     - enlarging 1.4x (to 717x717): 1.4e-5 / 2.8e-7, float rounding only: torch's plain bicubic
       is OpenCV's (Keys kernel, a = -0.75, half-pixel centres, replicated border). Enlarging is

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cnnvis import InputError
-from cnnvis.pipeline.sizes import _interpolate, check_plan, parse_size, resize, size_plan
+from cnnvis.canvas.sizes import _interpolate, check_plan, parse_size, resize, size_plan
 
 BASE = (300, 400)
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cnnvis import Dream, FeatureCapture, Render, RenderConfig
+from cnnvis.canvas.tiling import Window, axis_starts, axis_weights, layout, tiled_gradient
 from cnnvis.objectives.base import Capture
-from cnnvis.pipeline.tiling import Window, axis_starts, axis_weights, layout, tiled_gradient
 
 COMBOS = [
     (length, tile, overlap, offset)
