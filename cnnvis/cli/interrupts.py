@@ -37,6 +37,12 @@ class DeferredInterrupt:
         _asked.clear()
 
 
+def asked() -> bool:
+    """Whether Ctrl-C was pressed since the command started (for commands that stop between
+    batches of work rather than before their first step)."""
+    return _asked.is_set()
+
+
 def raise_if_asked() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed since the command started."""
     if _asked.is_set():

@@ -16,6 +16,8 @@ from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import model_options, output_options, prior_options, render_options  # noqa: F401 (re-exported)
 from cnnvis.cli.presets import preset_option
 from cnnvis.cli.units import UNITS
+
+ATLAS_KINDS = ("channel", "neuron")  # cnnvis.recipes.atlas.KINDS (not imported: --help must not load torch)
 from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
 
@@ -189,6 +191,50 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out
 
     sys.exit(run_prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model=model, weights=weights, device=device,
                         save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
+
+
+@main.command()
+@preset_option
+@click.argument("model_arg", metavar="[MODEL]", required=False)
+@click.option("--layer", "-l", "layers", multiple=True, required=True, help="Layer whose units to render (repeatable).")
+@click.option("--units", default=None, help="Units to render: a list or ranges (0-255, 0,5,9) [default: every unit of each layer].")
+@click.option("--kind", type=click.Choice(ATLAS_KINDS), default="channel", show_default=True, help="channel: the whole channel; neuron: its centre unit.")
+@click.option("--activation", type=click.Choice(["pre", "post"]), default="pre", show_default=True, help="Maximize units before or after the layer's activation.")
+@click.option("--size", default=None, help="Image size: model (the model input) [default] or HxW.")
+@click.option("--out", "-o", required=True, help="Atlas directory: one image per unit, contact sheets, atlas.json, index.html.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              help="Render on Ray: --ray alone starts a local runtime, --ray ADDRESS joins a cluster (ray://HOST:10001 or auto). Needs the ray extra.")
+@click.option("--workers", type=click.IntRange(1), default=None, help="With --ray: the number of workers (each loads the model once) [default: 1 locally].")
+@click.option("--force", is_flag=True, help="Render over an atlas in --out made with other settings.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@model_options
+@render_options(command="prefer")
+@prior_options
+@click.pass_context
+@friendly_errors
+def atlas(ctx, model_arg, layers, units, kind, activation, size, out, ray_address, workers, force, quiet, model, weights, device, **render_kw):
+    """Render the preferred image of every unit of one or more layers into an atlas directory.
+
+    Units are rendered in batches (--batch-size units, one image each, in one forward pass), each
+    from its own seed (run seed, layer, unit), so a unit's image does not depend on the worker
+    that renders it. Every image is written as it arrives; a rerun of the same command skips the
+    units already there; Ctrl-C finishes the batches in flight and exits 130. The directory
+    holds index.html, a page to browse the atlas with no server. Render flags left out take the
+    preferred-image defaults of prefer.
+
+    \b
+    Examples:
+      cnnvis atlas --layer blocks.4 --out atlas/
+      cnnvis atlas --layer blocks.4 --units 0-15 --steps 64 --out atlas/
+      cnnvis atlas --layer blocks.4 --layer blocks.5 --ray --workers 2 --out atlas/
+      cnnvis atlas --layer blocks.4 --ray ray://head-node:10001 --workers 16 --device cuda --out atlas/
+    """
+    from cnnvis.cli.atlas import run_atlas
+    from cnnvis.priors.dgn import split_prior_flags
+
+    prior_kw = split_prior_flags(render_kw)
+    sys.exit(run_atlas(ctx, model=model_arg or model, weights=weights, device=device, layers=layers, units=units, kind=kind, activation=activation,
+                       size=size, out=out, ray_address=ray_address, workers=workers, force=force, quiet=quiet, render_kw=render_kw, prior_kw=prior_kw))
 
 
 @main.command()

@@ -18,7 +18,7 @@ from cnnvis.io.video import is_video
 from cnnvis.priors.dgn import prior_from_flags, split_prior_flags
 
 
-def _options(render_kw: dict) -> dict:
+def options_given(render_kw: dict) -> dict:
     """Only the render flags the user gave (the rest keep the command's tuned defaults)."""
     return {k: v for k, v in render_kw.items() if v is not None}
 
@@ -128,7 +128,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
     prior_kw = split_prior_flags(render_kw)
     dev = pick_device(device)
     m = load_model(model, weights, dev)
-    opts = _options(render_kw)
+    opts = options_given(render_kw)
     lw = parse_pairs(layer_weights, "--layer-weight", float)
     ch = parse_pairs(channels, "--channels", _channels)
     mk = parse_pairs(masks, "--mask", _mask_file)
@@ -254,7 +254,7 @@ def run_prefer(layer: str, channel, x: int | None, y: int | None, whole_channel:
     units = _units(channel)
     masks = [_unit_feature_mask(m, layer, hook, c, x, y, hw, whole_channel) for c in units]
     labels = [unit_label(c) for c in units] if len(units) > 1 else None
-    r = prefer_render(m, hook, masks if labels else masks[0], image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **_options(render_kw))
+    r = prefer_render(m, hook, masks if labels else masks[0], image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **options_given(render_kw))
     code, _ = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
                          checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, labels=labels)
     return code

@@ -226,12 +226,12 @@ def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
     return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, prior)
 
 
-def _render(m, objective, cfg, init, device, size, mask, prior=None, batch: int = 1):
+def _render(m, objective, cfg, init, device, size, mask, prior=None, batch: int = 1, item_seeds=None):
     from cnnvis.pipeline.device import pick_device
     from cnnvis.pipeline.loop import Render
 
     dev = pick_device(device) if isinstance(device, str) else device
-    return Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask, prior=prior, batch=batch)
+    return Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask, prior=prior, batch=batch, item_seeds=item_seeds)
 
 
 def run_with_losses(r, callback=None) -> tuple[np.ndarray | list[np.ndarray], list[float]]:
@@ -329,9 +329,11 @@ def _mask_list(feature_mask) -> list | None:
     return None
 
 
-def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", prior=None, **options):
+def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", prior=None,
+                  item_seeds: Sequence[int] | None = None, **options):
     """The :class:`Render` behind :func:`generate_image` (built, probed, not run). A list of
-    feature masks renders one image per mask, all in one batch."""
+    feature masks renders one image per mask, all in one batch; ``item_seeds`` give each image
+    its own noise start."""
     m = _model(model)
     size = tuple(size) if size is not None else (m.input_size, m.input_size)
     many = _mask_list(feature_mask)
@@ -360,4 +362,4 @@ def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_i
     if prior is not None:
         defaults.update(DGN_DEFAULTS)
     cfg = _config(defaults, kw)
-    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, mask, prior, batch=1 if many is None else len(many))
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, mask, prior, batch=1 if many is None else len(many), item_seeds=item_seeds)

@@ -1,0 +1,112 @@
+"""``cnnvis atlas --ray``: the atlas's batches as tasks of Ray actors (an optional extra:
+``pip install -e ".[ray]"``).
+
+- ``--ray`` alone starts a local Ray runtime on this machine; ``--ray ADDRESS`` joins a cluster
+  (``ray://HOST:10001`` or ``auto``).
+- Each worker is an actor that loads the model once (:class:`cnnvis.recipes.atlas.UnitWorker`)
+  and renders one batch of units per task. Workers get ``threads`` torch threads each, so that
+  workers x threads fits the cores, and on a GPU ``num_gpus`` of 1 / workers-per-GPU.
+- A worker that dies (a crash, a killed process, a lost node) is restarted by Ray and its task
+  retried by Ray's own settings (``max_restarts`` / ``max_task_retries``): no scheduling of ours.
+- Results (uint8 images, activations, seconds) travel back to the driver, which writes them: the
+  workers need no shared filesystem. Each batch's result arrives once, so each unit is written once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from cnnvis.errors import InputError
+from cnnvis.recipes.atlas import UnitWorker
+
+TASK_RETRIES = 3  # a batch is tried this many more times if its worker dies
+LOCAL = "local"
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise InputError('--ray needs Ray, an optional extra: pip install -e ".[ray]" (or pip install "cnnvis[ray]")') from None
+    return ray
+
+
+def _connect(ray, address: str, workers: int, threads: int) -> bool:
+    """Start a local runtime or join ``address``; return whether we started it (and so stop it)."""
+    quiet = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    if address == LOCAL:
+        ray.init(num_cpus=workers * threads, **quiet)
+        return True
+    _probe(address)
+    try:
+        ray.init(address=address, **quiet)
+    except Exception as e:  # ConnectionError, ray's own types, a malformed address
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot reach a Ray cluster at '{address}' ({first}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime") from None
+    return False
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``ray://HOST:PORT`` nobody listens on (Ray Client itself waits 30 s)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not address.startswith("ray://"):
+        return
+    parts = urlsplit(address)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 10001), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot reach a Ray cluster at '{address}' ({e.__class__.__name__}: {e}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime") from None
+
+
+class _Worker(UnitWorker):
+    """The actor: loads the model once in its own process."""
+
+    def __init__(self, model: str, weights: str | None, device: str, threads: int):
+        loaded = UnitWorker.load(model, weights, device, threads)
+        super().__init__(loaded.model, loaded.device)
+
+
+def render_on_ray(run, work: list, address: str, workers: int | None, on_result: Callable, stop: Callable[[], bool]) -> None:
+    """Render ``work`` (a list of (layer plan, units)) on Ray actors; call ``on_result(layer
+    plan, result)`` on the driver as each batch arrives. ``stop()`` true: submit no more, let
+    the batches in flight finish."""
+    ray = _ray()
+    cores = os.cpu_count() or 1
+    workers = workers or (1 if address == LOCAL else 2)
+    threads = max(1, cores // workers) if address == LOCAL else 1
+    started = _connect(ray, address, workers, threads)
+    try:
+        gpu = run.device.startswith("cuda")
+        actor = ray.remote(num_cpus=threads, num_gpus=(1 if gpu else 0), max_restarts=-1, max_task_retries=TASK_RETRIES)(_Worker)
+        pool = [actor.remote(run.model_name, run.weights, "cuda" if gpu else "cpu", threads) for _ in range(workers)]
+        queue = list(work)
+        pending: dict = {}
+
+        def submit(a) -> None:
+            lp, chunk = queue.pop(0)
+            ref = a.render.remote(lp.hook, chunk, run.kind, run.size, run.seed, run.options, run.prior_flags)
+            pending[ref] = (lp, a)
+
+        for a in pool:
+            if queue:
+                submit(a)
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            lp, a = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:  # an error in our code on the worker: report it as the driver would
+                cause = e.as_instanceof_cause()
+                if isinstance(cause, InputError):
+                    raise InputError(str(cause)) from None
+                raise
+            on_result(lp, result)
+            if queue and not stop():
+                submit(a)
+    finally:
+        if started:
+            ray.shutdown()
