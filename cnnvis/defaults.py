@@ -60,3 +60,8 @@ TOP_DEPTH = 0.95  # blocks.5 ends at 0.91, conv_head at 0.975 of Lite0's leaf mo
 # With a DGN prior (cnnvis.priors.dgn) the generator is the image prior: Adam on the latent, no
 # pixel priors (bench/dgn.py). dream takes only latent_lr (the latent's units are not pixels).
 DGN_DEFAULTS = dict(optimizer="adam", latent_lr=0.05, tv_weight=0.0)
+
+# cnnvis atlas: what one unit's image maximizes (the whole channel, or its centre position), and
+# how many units render together by default (one tile each: also the tiles per forward pass).
+UNIT_KINDS = ("channel", "neuron")
+ATLAS_BATCH = 8

@@ -7,6 +7,11 @@ as a static page that a headless browser can check).
 
     python scripts/make_gallery.py                 # the real gallery into gallery/ (about 20 min on 2 cores)
     python scripts/make_gallery.py --quick --out /tmp/g   # tiny sizes and 1-2 steps: for the test
+    python scripts/make_gallery.py --ray           # every entry as a Ray task (local runtime; --ray ADDRESS joins a cluster)
+
+With ``--ray`` each entry runs as a Ray task in a scratch folder of the worker that takes it, and
+its files travel back to the driver, which writes them into ``--out`` (workers need the
+repository checked out and cnnvis installed, at the same path, for the bundled photo).
 """
 
 from __future__ import annotations
@@ -73,6 +78,47 @@ def _run(args: list[str]) -> tuple[float, float, int, str]:
     return seconds, usage.ru_maxrss / 1024 / 1024, os.waitstatus_to_exitcode(status), err[-500:]
 
 
+def _run_in_scratch(name: str, preset: str | None, extra: list[str], quick: list[str] | None) -> dict:
+    """One entry in a scratch folder: its measurements and the bytes of every file it wrote (a
+    Ray task's body: what it returns travels to the driver)."""
+    import glob
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="cnnvis-gallery-")
+    try:
+        seconds, rss, code, err = _run(_command(tmp, name, preset, extra, quick))
+        files = {}
+        for path in glob.glob(os.path.join(tmp, "*")):
+            with open(path, "rb") as f:
+                files[os.path.basename(path)] = f.read()
+        return {"seconds": seconds, "rss": rss, "code": code, "err": err, "files": files}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ray_results(address: str, todo: list[tuple]) -> dict:
+    """Run every entry of ``todo`` as a Ray task; return {name: result} as they finish."""
+    import ray
+
+    if address == "local":
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        # Each entry is one cnnvis process using the cores it finds: one task per CPU slot would
+        # oversubscribe, so a task asks for 2 (the entries' own thread count on this machine).
+        task = ray.remote(num_cpus=min(2, os.cpu_count() or 1), max_retries=2)(_run_in_scratch)
+        refs = {task.remote(name, preset, extra, quick): name for name, preset, extra, quick in todo}
+        results = {}
+        while refs:
+            (ref,), _ = ray.wait(list(refs), num_returns=1)
+            results[refs.pop(ref)] = ray.get(ref)
+            print(f"{len(results)}/{len(todo)} entries done", flush=True)
+        return results
+    finally:
+        ray.shutdown()
+
+
 def _size(path: str) -> str:
     import imageio.v3 as iio
 
@@ -120,15 +166,24 @@ def main() -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "gallery"), help="gallery folder [default: gallery/]")
     ap.add_argument("--quick", action="store_true", help="tiny sizes and 1-2 steps (for tests)")
     ap.add_argument("--only", nargs="*", default=None, help="only these output files")
+    ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="run the entries as Ray tasks: alone, a local runtime; with an ADDRESS, that cluster (needs the ray extra)")
     args = ap.parse_args()
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
     rows, failed = [], []
-    for name, preset, extra, caption, quick in ENTRIES:
-        if args.only and name not in args.only:
-            continue
+    chosen = [e for e in ENTRIES if not args.only or e[0] in args.only]
+    remote = _ray_results(args.ray, [(n, p, x, q if args.quick else None) for n, p, x, _, q in chosen]) if args.ray else {}
+    for name, preset, extra, caption, quick in chosen:
         cmd = _command(out_dir, name, preset, extra, quick if args.quick else None)
-        seconds, rss, code, err = _run(cmd)
+        if args.ray:
+            r = remote[name]
+            seconds, rss, code, err = r["seconds"], r["rss"], r["code"], r["err"]
+            for fname, data in r["files"].items():  # the driver writes what the worker made
+                with open(os.path.join(out_dir, fname), "wb") as f:
+                    f.write(data)
+        else:
+            seconds, rss, code, err = _run(cmd)
         # shown as run from the repository root into gallery/, wherever --out put this run
         shown = "cnnvis " + " ".join(shlex.quote("gallery/" + os.path.relpath(a, out_dir) if a.startswith(out_dir + os.sep) else a) for a in cmd)
         print(f"{name}: {seconds:.0f} s, {rss:.2f} GB, exit {code}", flush=True)

@@ -23,10 +23,10 @@ import numpy as np
 from tqdm import tqdm
 
 from cnnvis.cli import interrupts
+from cnnvis.defaults import ATLAS_BATCH
 from cnnvis.errors import EXIT_INTERRUPTED, InputError
 
 ATLAS_FORMAT = "cnnvis-atlas/1"
-DEFAULT_BATCH = 8  # units per batch (each one tile: also the tiles per forward pass)
 SHEET_SIDE = 96  # pixels per unit in a layer's contact sheet
 
 
@@ -240,7 +240,7 @@ def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind
     from cnnvis.cli.recon import options_given
 
     options = options_given(render_kw)
-    batch = int(options.pop("batch_size", None) or DEFAULT_BATCH)
+    batch = int(options.pop("batch_size", None) or ATLAS_BATCH)
     seed = int(options.pop("seed", 0) or 0)
     if workers is not None and ray_address is None:
         raise InputError("--workers sets the number of Ray workers; add --ray (a local runtime) or --ray ADDRESS")
@@ -252,6 +252,11 @@ def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind
     total = sum(len(lp.units) for lp in run.layers)
     if skipped:
         click.echo(f"skipping {skipped} units already rendered in {out}", err=True)
+    session = None
+    if ray_address is not None:
+        from cnnvis.cli.atlas_ray import RaySession
+
+        session = RaySession(ray_address, workers)  # a bad address fails here, before the bar
     bar = tqdm(total=total, disable=quiet, unit="unit", dynamic_ncols=True)
     work = list(batches(run))
     started = time.perf_counter()
@@ -260,10 +265,9 @@ def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind
         write_batch(run, m, lp, result)
         bar.update(len(result["units"]))
 
-    if ray_address is not None:
-        from cnnvis.cli.atlas_ray import render_on_ray
-
-        render_on_ray(run, work, ray_address, workers, on_result, stop=interrupts.asked)
+    if session is not None:
+        with session:
+            session.render(run, work, on_result, stop=interrupts.asked)
     else:
         from cnnvis.recipes.atlas import UnitWorker
 

@@ -70,19 +70,33 @@ class _Worker(UnitWorker):
         super().__init__(loaded.model, loaded.device)
 
 
-def render_on_ray(run, work: list, address: str, workers: int | None, on_result: Callable, stop: Callable[[], bool]) -> None:
-    """Render ``work`` (a list of (layer plan, units)) on Ray actors; call ``on_result(layer
-    plan, result)`` on the driver as each batch arrives. ``stop()`` true: submit no more, let
-    the batches in flight finish."""
-    ray = _ray()
-    cores = os.cpu_count() or 1
-    workers = workers or (1 if address == LOCAL else 2)
-    threads = max(1, cores // workers) if address == LOCAL else 1
-    started = _connect(ray, address, workers, threads)
-    try:
+class RaySession:
+    """The Ray runtime of one atlas: a local one started here (and stopped on exit), or a cluster
+    joined at ``address``. Made before any progress is drawn, so a bad address is one line."""
+
+    def __init__(self, address: str, workers: int | None):
+        self.ray = _ray()
+        cores = os.cpu_count() or 1
+        self.address = address
+        self.workers = workers or (1 if address == LOCAL else 2)
+        self.threads = max(1, cores // self.workers) if address == LOCAL else 1
+        self.started = _connect(self.ray, address, self.workers, self.threads)
+
+    def __enter__(self) -> RaySession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+    def render(self, run, work: list, on_result: Callable, stop: Callable[[], bool]) -> None:
+        """Render ``work`` (a list of (layer plan, units)) on the workers; call ``on_result(layer
+        plan, result)`` on the driver as each batch arrives. ``stop()`` true: submit no more,
+        let the batches in flight finish."""
+        ray = self.ray
         gpu = run.device.startswith("cuda")
-        actor = ray.remote(num_cpus=threads, num_gpus=(1 if gpu else 0), max_restarts=-1, max_task_retries=TASK_RETRIES)(_Worker)
-        pool = [actor.remote(run.model_name, run.weights, "cuda" if gpu else "cpu", threads) for _ in range(workers)]
+        actor = ray.remote(num_cpus=self.threads, num_gpus=(1 if gpu else 0), max_restarts=-1, max_task_retries=TASK_RETRIES)(_Worker)
+        pool = [actor.remote(run.model_name, run.weights, "cuda" if gpu else "cpu", self.threads) for _ in range(self.workers)]
         queue = list(work)
         pending: dict = {}
 
@@ -107,6 +121,3 @@ def render_on_ray(run, work: list, address: str, workers: int | None, on_result:
             on_result(lp, result)
             if queue and not stop():
                 submit(a)
-    finally:
-        if started:
-            ray.shutdown()

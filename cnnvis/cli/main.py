@@ -16,9 +16,7 @@ from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import model_options, output_options, prior_options, render_options  # noqa: F401 (re-exported)
 from cnnvis.cli.presets import preset_option
 from cnnvis.cli.units import UNITS
-
-ATLAS_KINDS = ("channel", "neuron")  # cnnvis.recipes.atlas.KINDS (not imported: --help must not load torch)
-from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
+from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, UNIT_KINDS
 from cnnvis.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
 
 
@@ -198,7 +196,7 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out
 @click.argument("model_arg", metavar="[MODEL]", required=False)
 @click.option("--layer", "-l", "layers", multiple=True, required=True, help="Layer whose units to render (repeatable).")
 @click.option("--units", default=None, help="Units to render: a list or ranges (0-255, 0,5,9) [default: every unit of each layer].")
-@click.option("--kind", type=click.Choice(ATLAS_KINDS), default="channel", show_default=True, help="channel: the whole channel; neuron: its centre unit.")
+@click.option("--kind", type=click.Choice(UNIT_KINDS), default="channel", show_default=True, help="channel: the whole channel; neuron: its centre unit.")
 @click.option("--activation", type=click.Choice(["pre", "post"]), default="pre", show_default=True, help="Maximize units before or after the layer's activation.")
 @click.option("--size", default=None, help="Image size: model (the model input) [default] or HxW.")
 @click.option("--out", "-o", required=True, help="Atlas directory: one image per unit, contact sheets, atlas.json, index.html.")

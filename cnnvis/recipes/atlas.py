@@ -20,10 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cnnvis.defaults import UNIT_KINDS
 from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
-
-KINDS = ("channel", "neuron")
 
 
 def unit_seed(seed: int, layer: str, unit: int) -> int:
@@ -36,7 +35,7 @@ def unit_feature_mask(shape: Sequence[int], unit: int, kind: str) -> np.ndarray:
     """The feature mask (the layer's activation shape without batch) of one unit: the whole
     channel ``unit`` (``channel``), or its centre position (``neuron``; a fully connected layer's
     unit either way)."""
-    if kind not in KINDS:
+    if kind not in UNIT_KINDS:
         raise InputError(f"unknown unit kind '{kind}'; use channel or neuron")
     shape = tuple(shape)
     if not 0 <= unit < shape[0]:

@@ -64,3 +64,17 @@ def test_committed_gallery_page_loads_every_image():
         pytest.skip("gallery/index.html is not generated yet (python scripts/make_gallery.py)")
     status = _page_status(index)
     assert status.startswith("all ") and status.endswith(" images loaded"), status
+
+
+def test_quick_gallery_runs_its_entries_as_ray_tasks(tmp_path):
+    pytest.importorskip("ray")
+    import json
+
+    only = ["neuron_blocks.4_5.jpg"]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_gallery.py"), "--quick", "--ray", "--out", str(tmp_path), "--only", *only],
+                          capture_output=True, text=True, timeout=600, env=subprocess_env())
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "1/1 entries done" in proc.stdout
+    assert (tmp_path / only[0]).stat().st_size > 0 and (tmp_path / "neuron_blocks.4_5.manifest.json").exists()  # written by the driver
+    rows = json.loads((tmp_path / "gallery.json").read_text())
+    assert [r["file"] for r in rows] == only and rows[0]["seconds"] > 0
