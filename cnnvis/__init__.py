@@ -13,6 +13,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Capture": "objectives.base", "Channel": "objectives.activation", "Dream": "objectives.activation", "Guide": "objectives.activation",
     "Neuron": "objectives.activation", "Objective": "objectives.base", "Sum": "objectives.base", "OnItem": "objectives.base",
+    "Direction": "objectives.direction", "DirectionNeuron": "objectives.direction", "Caricature": "objectives.direction",
+    "Diversity": "objectives.batch", "Alignment": "objectives.batch", "L1": "objectives.penalties", "L2": "objectives.penalties",
+    "Blur": "objectives.penalties",
     "Jitter": "regularize.transforms", "RandomAffine": "regularize.transforms", "TV": "regularize.penalties", "PNorm": "regularize.penalties",
     "Param": "params.base", "PixelParam": "params.pixel", "FourierParam": "params.fourier", "GeneratorParam": "params.generator",
     "FeatureCapture": "models.capture", "list_layers": "models.capture",

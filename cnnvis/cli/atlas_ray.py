@@ -74,12 +74,13 @@ class RaySession:
     """The Ray runtime of one atlas: a local one started here (and stopped on exit), or a cluster
     joined at ``address``. Made before any progress is drawn, so a bad address is one line."""
 
-    def __init__(self, address: str, workers: int | None):
+    def __init__(self, address: str, workers: int | None, threads: int | None = None):
         self.ray = _ray()
         cores = os.cpu_count() or 1
         self.address = address
         self.workers = workers or (1 if address == LOCAL else 2)
-        self.threads = max(1, cores // self.workers) if address == LOCAL else 1
+        # workers x threads fits the cores of this machine; on a cluster, one CPU slot each unless told
+        self.threads = threads or (max(1, cores // self.workers) if address == LOCAL else 1)
         self.started = _connect(self.ray, address, self.workers, self.threads)
 
     def __enter__(self) -> RaySession:

@@ -20,8 +20,9 @@ from cnnvis.cli.units import unit_label
 from cnnvis.config import RenderConfig
 from cnnvis.defaults import DEFAULT_LAYERS, DEFAULT_OCTAVES, DGN_DEFAULTS, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import EXIT_INTERRUPTED, InputError
-from cnnvis.objectives.activation import Channel, Dream, Guide, Neuron, parse_objective
+from cnnvis.objectives.activation import Channel, Dream, Guide, Neuron
 from cnnvis.objectives.base import Objective, Sum
+from cnnvis.objectives.spec import parse_objective
 
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
 VIDEO_CARRY = 0.5  # video input: weight of the previous frame's dream in the next frame's start

@@ -8,8 +8,6 @@ Each scores every tile of a batch from its captured activations, shape (B,); see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 import torch.nn.functional as F
 
@@ -143,39 +141,3 @@ class Guide(Objective):
 
     def __repr__(self) -> str:
         return f"Guide({self.layer!r})"
-
-
-def parse_objective(spec: str, *, dream_form: str = "cnnvis", l1_weight: float = DREAM_L1, l2_weight: float = DREAM_L2, grad_clip: float = DREAM_GRAD_CLIP, guide_feats: Mapping[str, torch.Tensor] | None = None) -> tuple[float, str, Objective]:
-    """Parse one CLI objective term ``KIND:LAYER[:ARGS][@WEIGHT]``.
-
-    Kinds: ``dream:LAYER``, ``channel:LAYER:C``, ``neuron:LAYER:C[:X:Y]``, ``guide:LAYER``.
-    Returns ``(weight, layer, objective)``; guide objectives need ``guide_feats[layer]``.
-    """
-    body, _, weight_s = spec.partition("@")
-    try:
-        weight = float(weight_s) if weight_s else 1.0
-    except ValueError:
-        raise InputError(f"bad objective weight '{weight_s}' in '{spec}'; write KIND:LAYER[:ARGS]@WEIGHT with a number") from None
-    parts = body.split(":")
-    kind, args = parts[0], parts[1:]
-    usage = "use dream:LAYER, channel:LAYER:C, neuron:LAYER:C[:X:Y] or guide:LAYER, optionally @WEIGHT"
-    if not args or not args[0]:
-        raise InputError(f"objective '{spec}' names no layer; {usage}")
-    layer = args[0]
-    try:
-        nums = [int(a) for a in args[1:]]
-    except ValueError:
-        raise InputError(f"objective '{spec}' has a non-integer index; {usage}") from None
-    if kind == "dream" and not nums:
-        obj: Objective = Dream(layer, dream_form, l1_weight, l2_weight, grad_clip)
-    elif kind == "channel" and len(nums) == 1:
-        obj = Channel(layer, nums[0])
-    elif kind == "neuron" and len(nums) in (1, 3):
-        obj = Neuron(layer, nums[0], *(nums[1:] or [None, None]))
-    elif kind == "guide" and not nums:
-        if guide_feats is None or layer not in guide_feats:
-            raise InputError(f"objective '{spec}' needs a guide image; pass --guide IMAGE")
-        obj = Guide(layer, guide_feats[layer])
-    else:
-        raise InputError(f"cannot parse objective '{spec}'; {usage}")
-    return weight, layer, obj

@@ -11,11 +11,10 @@ import time
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, cnnvis_exe, invoke, popen_sigint_default, subprocess_env, write_factory_module
 
 from cnnvis.io.manifest import read_manifest
 from cnnvis.recipes.atlas import unit_feature_mask, unit_seed
-
-from conftest import assert_one_line_error, cnnvis_exe, invoke, popen_sigint_default, subprocess_env, write_factory_module
 
 FAST = ["--steps", "2", "--size", "32x32"]
 

@@ -7,8 +7,8 @@ import torch
 
 from cnnvis import Capture, Channel, Dream, Guide, InputError, Neuron
 from cnnvis.canvas.tiling import Window
-from cnnvis.objectives.activation import parse_objective
 from cnnvis.objectives.base import Sum
+from cnnvis.objectives.spec import parse_objective
 
 L = "layer"
 
