@@ -25,7 +25,7 @@ from cnnvis.errors import InputError
 
 # The choices of every choice setting, defined here only (imported where needed).
 OPTIMIZERS = ("rmsprop", "sgd", "adam", "gd", "lbfgs")
-PARAMS = ("pixel", "fft")
+PARAMS = ("pixel", "fft", "cppn", "lowres")
 TV_OPERATORS = ("naive", "sobel", "sobel_squish")
 SIZE_SPACINGS = ("geometric", "linear")
 P_TARGETS = ("auto", "zero", "init")
@@ -194,11 +194,16 @@ class Transforms(_Group):
 
 @group("parameterization")
 class Parameterization(_Group):
-    """What the optimizer changes (pixels, or a decorrelated Fourier image; see
-    :mod:`cnnvis.params`) and how the noise start looks."""
+    """What the optimizer changes (pixels, a decorrelated Fourier image, a CPPN or a low-resolution
+    tensor; see :mod:`cnnvis.params`), in which colour space, with or without an alpha channel, and
+    how the noise start looks."""
 
-    param: str = setting("pixel", "Optimize pixels, or a decorrelated Fourier image.", choices=PARAMS)
+    param: str = setting("pixel", "Optimize pixels, a decorrelated Fourier image, a CPPN (resolution-independent) or a low-resolution tensor.", choices=PARAMS)
     fft_decay: float = setting(1.0, "Fourier image: spectrum scaled by 1/f**this.", low=0, low_open=True)
+    lowres_factor: int = setting(4, "--param lowres: optimize a tensor this many times smaller on each side, upsampled bilinearly.", low=1,
+                                 note="1 = full resolution")
+    decorrelate: bool = setting(False, "--param pixel or lowres: optimize in the decorrelated colour space (the Fourier image always is).")
+    alpha: bool = setting(False, "Optimize an RGBA image, composited over random backgrounds for the network; writes an RGBA PNG.")
     init_scale: float = setting(0.1, "Noise init: standard deviation around the model's mean colour.", low=0)
     init_blur: float = setting(1.0, "Noise init: Gaussian blur sigma in pixels.", low=0)
 
@@ -224,12 +229,15 @@ class Optimizer(_Group):
     lr_decay_every: int = setting(0, "Multiply the learning rate by --lr-decay-factor every N steps (0 = never).", low=0, note="0 = off")
     lr_decay_factor: float = setting(1.0, "Learning-rate decay factor.", low=0)
     normalize_grad: bool = setting(True, "Divide the objective gradient by its mean |g| each step.")
+    lap_scale: int = setting(0, "Normalize the objective's gradient level by level over a Laplacian pyramid of this many levels (Google's deepdream lap_normalize, neural-dream's -lap_scale).",
+                             low=0, note="0 = off")
 
 
 @group("regularizers")
 class Regularizers(_Group):
     """Image priors: total variation (stepped by tv_step every tv_step_every steps), a p-norm
-    toward a target, an auxiliary p-norm toward zero, and a Gaussian blur every blur_every steps."""
+    toward a target, an auxiliary p-norm toward zero, the opacity penalty of an RGBA image, and a
+    Gaussian blur every blur_every steps."""
 
     tv_weight: float = setting(0.05, "Total-variation weight.", low=0)
     tv_beta: float = setting(2.0, "Total-variation exponent beta.", low=0)
@@ -245,6 +253,8 @@ class Regularizers(_Group):
     aux_p_weight: float = setting(0.0, "Auxiliary p-norm (always toward zero) weight.", low=0)
     aux_p_alpha: float = setting(6.0, "Auxiliary p-norm exponent.", low=0)
     aux_p_scale: float = setting(0.5, "Auxiliary p-norm scale.", low=0, low_open=True)
+
+    alpha_penalty: float = setting(0.02, "With --alpha: weight of the penalty on opacity, per pixel (weight x the sum of alpha).", low=0)
 
     blur_every: int = setting(0, "Gaussian-blur the canvas every N steps (0 = never).", low=0, note="0 = off")
     blur_sigma: float = setting(0.5, "Blur sigma in pixels.", low=0)
@@ -301,9 +311,9 @@ class RenderConfig:
 
     Groups: ``sizes`` (initial_size, final_size, num_sizes, size_spacing, octaves, octave_scale,
     steps), ``tiling`` (tile, overlap, batch_size, shift), ``transforms`` (jitter, transform_scale,
-    transform_rotate), ``parameterization`` (param, fft_decay, init_scale, init_blur), ``optim``
+    transform_rotate), ``parameterization`` (param, fft_decay, lowres_factor, decorrelate, alpha, init_scale, init_blur), ``optim``
     (optimizer, lr, lr_end, latent_lr, decay_rate, momentum, ..., normalize_grad),
-    ``regularizers`` (tv_*, p_*, aux_p_*, blur_*), ``pixel_ops`` (pixel_decay, clamp_pixels,
+    ``regularizers`` (tv_*, p_*, aux_p_*, alpha_penalty, blur_*), ``pixel_ops`` (pixel_decay, clamp_pixels,
     clip_*), ``out`` (output, seed).
     """
 
@@ -337,6 +347,8 @@ class RenderConfig:
             for name in _PIXEL_ONLY:
                 if getattr(self, name):
                     raise InputError(f"{SETTINGS[name].flag} edits pixels in place and needs --param pixel, not --param {self.param}")
+        if self.decorrelate and self.param == "cppn":
+            raise InputError("--decorrelate applies to --param pixel or lowres (the Fourier image always is decorrelated); the CPPN draws RGB itself, drop --decorrelate")
 
     @property
     def groups(self) -> MappingProxyType:

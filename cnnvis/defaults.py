@@ -65,3 +65,6 @@ DGN_DEFAULTS = dict(optimizer="adam", latent_lr=0.05, tv_weight=0.0)
 # how many units render together by default (one tile each: also the tiles per forward pass).
 UNIT_KINDS = ("channel", "neuron")
 ATLAS_BATCH = 8
+
+# dream --channel-mode: which channels of a layer to dream (neural-dream's -channel_mode)
+CHANNEL_MODES = ("strongest", "weakest", "average", "all")

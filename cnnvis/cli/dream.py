@@ -39,6 +39,9 @@ class DreamJob:
     y: int | None = None
     objectives: tuple[str, ...] = ()
     guide: str | None = None
+    reference: str | None = None
+    channel_mode: str | None = None
+    channel_count: int | None = None
     dream_form: str = "cnnvis"
     l1_weight: float = DREAM_L1
     l2_weight: float = DREAM_L2
@@ -89,9 +92,15 @@ def build_objective(job: DreamJob, model, device) -> Objective:
         guide_feats = guide_features(model, guide_img, wanted, model.input_size)
     terms: list[tuple[float, Objective]] = []
     channels = job_channels(job)
+    if job.channel_mode and (channels or job.guide):
+        raise InputError("--channel-mode picks channels of a whole-layer dream; drop --channel / --guide")
+    reference = hwc_to_bchw(read_image(job.reference), device) if job.reference else None
     for layer in layers:
         if job.guide:
             terms.append((1.0, Guide(layer, guide_feats[layer])))
+        elif job.channel_mode:
+            picked = _picked_channels(job, model, layer, device)
+            terms.append((1.0, Dream(layer, job.dream_form, job.l1_weight, job.l2_weight, job.grad_clip, channels=picked)))
         elif channels:
             # one image per channel, rendered as one batch: image i maximizes channel i
             for i, c in enumerate(channels):
@@ -100,9 +109,25 @@ def build_objective(job: DreamJob, model, device) -> Objective:
         else:
             terms.append((1.0, Dream(layer, job.dream_form, job.l1_weight, job.l2_weight, job.grad_clip)))
     for spec in job.objectives:
-        w, _, obj = parse_objective(spec, dream_form=job.dream_form, l1_weight=job.l1_weight, l2_weight=job.l2_weight, grad_clip=job.grad_clip, guide_feats=guide_feats)
+        w, _, obj = parse_objective(spec, dream_form=job.dream_form, l1_weight=job.l1_weight, l2_weight=job.l2_weight, grad_clip=job.grad_clip, guide_feats=guide_feats,
+                                    reference=reference)
         terms.append((w, obj))
     return terms[0][1] if len(terms) == 1 and terms[0][0] == 1.0 else Sum(terms)
+
+
+def _picked_channels(job: DreamJob, model, layer: str, device) -> list[int]:
+    """``--channel-mode``: the channels of ``layer`` chosen from the start image (printed: they
+    are part of the result)."""
+    from cnnvis.io.images import bundled_image_path, hwc_to_bchw, read_image
+    from cnnvis.recipes.channels import channel_means, select_channels
+
+    if job.noise:
+        raise InputError("--channel-mode chooses channels from the start image; drop --noise or give an IMAGE")
+    image = hwc_to_bchw(read_image(job.image or bundled_image_path()), device)
+    picked = select_channels(channel_means(model, layer, image), job.channel_mode, job.channel_count, f"layer '{layer}'")
+    if job.channel_mode != "all":
+        click.echo(f"{job.channel_mode} {len(picked)} channels of {layer}: {','.join(map(str, picked))}")
+    return picked
 
 
 def job_channels(job: DreamJob) -> list[int]:

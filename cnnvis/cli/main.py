@@ -16,7 +16,7 @@ from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import model_options, output_options, prior_options, render_options  # noqa: F401 (re-exported)
 from cnnvis.cli.presets import preset_option
 from cnnvis.cli.units import UNITS
-from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, UNIT_KINDS
+from cnnvis.defaults import CHANNEL_MODES, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, UNIT_KINDS
 from cnnvis.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
 
 
@@ -80,8 +80,13 @@ def main():
 @click.option("--channel", "-c", type=UNITS, default=None, help="Amplify this channel of --layer instead of the whole layer; a list or range (0,5,9 or 0-15) renders one image per channel in one batch, NAME_c5.png each, plus NAME_sheet.png.")
 @click.option("--x", "nx", type=int, default=None, help="With --channel: one neuron at this feature-map column.")
 @click.option("--y", "ny", type=int, default=None, help="With --channel: one neuron at this feature-map row.")
-@click.option("--objective", "-O", "objectives", multiple=True, help="KIND:LAYER[:ARGS][@WEIGHT], repeatable: dream:L, channel:L:C, neuron:L:C[:X:Y], guide:L.")
+@click.option("--objective", "-O", "objectives", multiple=True,
+              help="KIND:LAYER[:ARGS][@WEIGHT], repeatable: dream:L, channel:L:C, neuron:L:C[:X:Y], guide:L, direction:L:FILE.npy, direction-neuron:L:FILE.npy[:X:Y], direction-cossim:L:FILE.npy[:POWER], caricature:L[:POWER].")
 @click.option("--guide", default=None, help="Guide image: amplify the features it has (at each --layer).")
+@click.option("--reference", default=None, help="The reference image of caricature:LAYER objectives.")
+@click.option("--channel-mode", type=click.Choice(CHANNEL_MODES), default=None,
+              help="Dream only --channel-count channels of each --layer: those the image excites most (strongest), least (weakest) or closest to the average (neural-dream's channel modes).")
+@click.option("--channel-count", type=click.IntRange(1), default=None, help="With --channel-mode: how many channels.")
 @click.option("--dream-form", type=click.Choice(["cnnvis", "meansquare"]), default="cnnvis", show_default=True, help="Layer amplification: cnn-vis's l1/l2/clip or Google's mean square.")
 @click.option("--l1-weight", type=float, default=DREAM_L1, show_default=True, help="cnn-vis amplification: weight of |a|.")
 @click.option("--l2-weight", type=float, default=DREAM_L2, show_default=True, help="cnn-vis amplification: weight of clip(a).")
@@ -93,7 +98,8 @@ def main():
 @prior_options
 @output_options
 @friendly_errors
-def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
+def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, reference, channel_mode, channel_count, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale,
+          model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Dream on IMAGE (default: a bundled photo) and write --out.
 
     \b
@@ -109,7 +115,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, dream_f
     prior_kw = split_prior_flags(render_kw)
     job = DreamJob(
         image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
-        guide=guide, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
+        guide=guide, reference=reference, channel_mode=channel_mode, channel_count=channel_count, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
         model=model, weights=weights, device=device, save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every,
         quiet=quiet, render_kw=render_kw, prior_kw=prior_kw, zoom_frames=zoom_frames, zoom_scale=zoom_scale,
     )
@@ -159,21 +165,29 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 
 @main.command()
 @preset_option
-@click.option("--layer", "-l", required=True, help="The layer of the unit.")
-@click.option("--channel", "-c", type=UNITS, required=True, help="Channel (or fully connected unit) index; a list or range (0,5,9 or 0-15) renders one image per unit in one batch, NAME_c5.png each, plus NAME_sheet.png.")
+@click.option("--layer", "-l", default=None, help="The layer of the unit (with --channel).")
+@click.option("--channel", "-c", type=UNITS, default=None, help="Channel (or fully connected unit) index; a list or range (0,5,9 or 0-15) renders one image per unit in one batch, NAME_c5.png each, plus NAME_sheet.png.")
 @click.option("--x", "nx", type=int, default=None, help="Unit column in the feature map [default: centre].")
 @click.option("--y", "ny", type=int, default=None, help="Unit row in the feature map [default: centre].")
 @click.option("--whole-channel", is_flag=True, help="Maximize the channel at every position instead of one unit.")
 @click.option("--rf-mask", is_flag=True, help="Change only the unit's receptive field (cnnpref, for lower layers).")
 @click.option("--size", default=None, help="Image size: model (the model input) [default] or HxW.")
 @click.option("--activation", type=click.Choice(["pre", "post"]), default="pre", show_default=True, help="Maximize the unit before or after its activation.")
+@click.option("--objective", "-O", "objectives", multiple=True,
+              help="KIND:LAYER[:ARGS][@WEIGHT], repeatable, on every image: direction:L:FILE.npy, direction-neuron:L:FILE.npy[:X:Y], direction-cossim:L:FILE.npy[:POWER], caricature:L[:POWER] (with --reference), channel:L:C, neuron:L:C[:X:Y], dream:L.")
+@click.option("--reference", default=None, help="The reference image of caricature:LAYER objectives.")
+@click.option("--batch", type=click.IntRange(1), default=None, help="Images rendered together (with --diversity or --interpolate) [default: one per --channel].")
+@click.option("--diversity", type=click.FloatRange(0), default=0.0, help="Weight of the diversity term (lucid): the --batch images differ in their Gram matrices at the objective's layer.")
+@click.option("--interpolate", default=None, help="LAYER:A:B: image i of --batch N maximizes (1 - t) channel A + t channel B, t = i / (N - 1); writes each frame, a sheet and NAME.gif.")
+@click.option("--alignment", type=click.FloatRange(0), default=0.0, help="Weight of the alignment term (lucid): neighbouring images' activations at the objective's layer agree.")
 @click.option("--out", "-o", default="pref.png", show_default=True, help="Output image.")
 @model_options
 @render_options(command="prefer")
 @prior_options
 @output_options
 @friendly_errors
-def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
+def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, objectives, reference, batch, diversity, interpolate, alignment, out, model, weights, device,
+           save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Generate the preferred image of a unit (cnnpref) or of a whole channel.
 
     Render flags left out take the tuned defaults (a decorrelated Fourier image with
@@ -184,10 +198,15 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out
       cnnvis prefer --layer blocks.4 --channel 5 --out pref.png
       cnnvis prefer --layer blocks.1 --channel 3 --rf-mask --out low.png
       cnnvis prefer --layer classifier --channel 285 --out cat.png
+      cnnvis prefer -O direction:blocks.4:dir.npy --out direction.png
+      cnnvis prefer --layer blocks.4 --channel 5 --whole-channel --batch 4 --diversity 50 --out diverse.png
+      cnnvis prefer --interpolate blocks.4:5:42 --batch 6 --alignment 1 --out morph.png
+      cnnvis prefer -O caricature:blocks.3 --reference photo.jpg --out caricature.png
     """
     from cnnvis.cli.recon import run_prefer
 
     sys.exit(run_prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model=model, weights=weights, device=device,
+                        objectives=objectives, reference=reference, batch=batch, diversity=diversity, interpolate=interpolate, alignment=alignment,
                         save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 

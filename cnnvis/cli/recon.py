@@ -227,16 +227,16 @@ def _unit_feature_mask(m, layer: str, hook: str, channel: int, x, y, hw, whole_c
     return mask
 
 
-def run_prefer(layer: str, channel, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
+def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
-               checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
+               checkpoint_every: int = 0, jpeg_quality: int = 95, objectives: Sequence[str] = (), reference: str | None = None, batch: int | None = None,
+               diversity: float = 0.0, interpolate: str | None = None, alignment: float = 0.0) -> int:
     from cnnvis.cli.dream import run_render
-    from cnnvis.cli.units import unit_label
     from cnnvis.io.images import check_video_path, check_writable
     from cnnvis.models.capture import resolve_layer
     from cnnvis.models.registry import load_model
-    from cnnvis.pipeline.loop import pick_device
-    from cnnvis.recipes.recon import prefer_render
+    from cnnvis.pipeline.device import pick_device
+    from cnnvis.recipes.recon import objective_render, prefer_render
 
     check_writable(out)
     if video:
@@ -245,16 +245,108 @@ def run_prefer(layer: str, channel, x: int | None, y: int | None, whole_channel:
         raise InputError("give both --x and --y for one unit, or neither for the centre unit")
     if whole_channel and x is not None:
         raise InputError("--whole-channel maximizes every position of the channel; drop --x/--y")
+    if (layer is None) != (channel is None):
+        raise InputError("--layer and --channel name a unit together; give both (or use -O / --interpolate instead)")
+    if layer is None and not objectives and not interpolate:
+        raise InputError("name what to maximize: --layer L --channel C, -O KIND:LAYER[:ARGS], or --interpolate LAYER:A:B")
+    units = _units(channel) if channel is not None else []
+    n = batch or max(1, len(units))
+    if len(units) > 1 and n != len(units):
+        raise InputError(f"--channel lists {len(units)} units, one image each; drop --batch {batch} or make it {len(units)}")
+    if interpolate and n < 2:
+        raise InputError(f"--interpolate renders a sequence of images: give --batch 2 or more, got {n}")
+    if (diversity or alignment) and n < 2:
+        raise InputError(f"--diversity and --alignment compare the images of a batch: give --batch 2 or more, got {n}")
     prior_kw = split_prior_flags(render_kw)
     dev = pick_device(device)
     m = load_model(model, weights, dev)
     prior = prior_from_flags(m, prior_kw, dev)
-    hook = resolve_layer(m.module, layer, activation)
     hw = parse_size(size, m, None)
-    units = _units(channel)
-    masks = [_unit_feature_mask(m, layer, hook, c, x, y, hw, whole_channel) for c in units]
-    labels = [unit_label(c) for c in units] if len(units) > 1 else None
-    r = prefer_render(m, hook, masks if labels else masks[0], image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **options_given(render_kw))
-    code, _ = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
-                         checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, labels=labels)
+    options = options_given(render_kw)
+    terms, term_layer = _prefer_terms(m, layer, units, x, y, whole_channel, activation, hw, objectives, reference, interpolate, n)
+    if terms is None:  # a unit (or a list of units): cnnpref's path
+        hook = resolve_layer(m.module, layer, activation)
+        masks = [_unit_feature_mask(m, layer, hook, c, x, y, hw, whole_channel) for c in units]
+        r = prefer_render(m, hook, masks if len(units) > 1 else masks[0], image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **options)
+    else:
+        if rf_mask:
+            raise InputError("--rf-mask applies to one unit given with --layer/--channel; drop it with -O, --interpolate, --diversity or --alignment")
+        from cnnvis.objectives.base import Sum
+        from cnnvis.objectives.batch import Alignment, Diversity
+
+        if diversity:
+            terms.append((float(diversity), Diversity(term_layer)))
+        if alignment:
+            terms.append((float(alignment), Alignment(term_layer)))  # its score is minus the misalignment
+        r = objective_render(m, Sum(terms), size=hw, device=dev, prior=prior, batch=n, **options)
+    labels = _labels(units, interpolate, n)
+    code, final = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
+                             checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, labels=labels)
+    if code == 0 and interpolate:
+        from cnnvis.io.images import save_video, to_uint8
+
+        gif = os.path.splitext(out)[0] + ".gif"
+        frames = [to_uint8(final, r.cfg.output, i) for i in range(final.shape[0])]
+        save_video(gif, frames + frames[-2:0:-1], fps=8)  # there and back
+        if not quiet:
+            click.echo(f"wrote {gif} ({len(frames)} frames, there and back)")
     return code
+
+
+def _labels(units: list[int], interpolate: str | None, n: int) -> list[str] | None:
+    from cnnvis.cli.units import unit_label
+
+    if n < 2:
+        return None
+    if interpolate:
+        return [f"t{i}" for i in range(n)]
+    if len(units) == n:
+        return [unit_label(c) for c in units]
+    return [f"b{i}" for i in range(n)]
+
+
+def _prefer_terms(m, layer, units, x, y, whole_channel, activation, hw, objectives, reference, interpolate, n):
+    """The objective terms of a prefer run that is more than cnnpref's unit(s) (None when it is
+    just that), and the layer that diversity and alignment compare at."""
+    from cnnvis.io.images import hwc_to_bchw, read_image
+    from cnnvis.models.capture import resolve_layer
+    from cnnvis.objectives.activation import Channel
+    from cnnvis.objectives.inversion import MaskedUnits
+    from cnnvis.objectives.spec import parse_objective
+
+    if not objectives and not interpolate and n == max(1, len(units)):
+        return None, None
+    terms, term_layer = [], None
+    if layer is not None:
+        hook = resolve_layer(m.module, layer, activation)
+        term_layer = hook
+        for i, c in enumerate(units):
+            obj = MaskedUnits(hook, _unit_feature_mask(m, layer, hook, c, x, y, hw, whole_channel))
+            terms.append((1.0, obj.on(i) if len(units) > 1 else obj))
+    ref = None
+    if reference is not None:
+        ref = hwc_to_bchw(read_image(reference))
+    for spec in objectives:
+        w, spec_layer, obj = parse_objective(spec, reference=ref)
+        terms.append((w, obj))
+        term_layer = term_layer or spec_layer
+    if interpolate:
+        name, a, b = _interpolation(interpolate)
+        hook = resolve_layer(m.module, name, activation)
+        term_layer = term_layer or hook
+        for i in range(n):
+            t = i / (n - 1)
+            terms += [(1 - t, Channel(hook, a).on(i)), (t, Channel(hook, b).on(i))]
+    return terms, term_layer
+
+
+def _interpolation(text: str) -> tuple[str, int, int]:
+    """``LAYER:A:B`` -> (layer, A, B)."""
+    name, _, ab = text.rpartition(":")
+    name, _, a = name.rpartition(":")
+    try:
+        if not name:
+            raise ValueError
+        return name, int(a), int(ab)
+    except ValueError:
+        raise InputError(f"bad --interpolate '{text}'; write LAYER:A:B with two channel numbers, e.g. blocks.4:5:42") from None

@@ -8,6 +8,8 @@ Each scores every tile of a batch from its captured activations, shape (B,); see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -29,17 +31,28 @@ class Dream(Objective):
     gradient exactly.
 
     ``form="meansquare"`` (Google's deepdream): the mean of ``a**2`` over the tile.
+
+    ``channels``: amplify only these channels of the layer (neural-dream's channel modes; see
+    :func:`cnnvis.recipes.channels.select_channels`); ``None`` for all.
     """
 
-    def __init__(self, layer: str, form: str = "cnnvis", l1_weight: float = DREAM_L1, l2_weight: float = DREAM_L2, grad_clip: float = DREAM_GRAD_CLIP):
+    def __init__(self, layer: str, form: str = "cnnvis", l1_weight: float = DREAM_L1, l2_weight: float = DREAM_L2, grad_clip: float = DREAM_GRAD_CLIP,
+                 channels: Sequence[int] | None = None):
         if form not in ("cnnvis", "meansquare"):
             raise InputError(f"unknown dream form '{form}'; use cnnvis or meansquare")
         self.layer, self.form = layer, form
         self.l1_weight, self.l2_weight, self.grad_clip = l1_weight, l2_weight, grad_clip
+        self.channels = None if channels is None else [int(c) for c in channels]
         self.layers = (layer,)
+
+    def check(self, feats) -> None:
+        for c in self.channels or ():
+            _check_channel(feats, self.layer, c)
 
     def score(self, cap: Capture) -> torch.Tensor:
         a = cap.feats[self.layer]
+        if self.channels is not None:
+            a = a[:, self.channels]
         if self.form == "meansquare":
             return a.pow(2).flatten(1).mean(1)
         s = self.l1_weight * _per_tile_sum(a * a.abs() / 2)

@@ -19,6 +19,7 @@ from cnnvis.canvas.sizes import Size, resize
 from cnnvis.canvas.tiling import Window, layout, tiled_gradient
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.objectives.base import Capture, Objective
+from cnnvis.regularize.laplacian import lap_normalize
 from cnnvis.regularize.penalties import regularizer_gradient
 from cnnvis.regularize.transforms import apply_transforms
 
@@ -34,10 +35,14 @@ class CanvasGradient:
         batch_size: tiles per forward pass.
         transforms: applied to every batch of tiles (see :mod:`cnnvis.regularize.transforms`).
         device: where tiles are computed.
+        lap_scale: Laplacian-pyramid levels over which the objective's gradient is normalized
+            (:mod:`cnnvis.regularize.laplacian`), 0 for none.
     """
 
-    def __init__(self, model, objective: Objective, capture: FeatureCapture, tile: int, overlap: int, batch_size: int, transforms: Sequence, device: torch.device):
+    def __init__(self, model, objective: Objective, capture: FeatureCapture, tile: int, overlap: int, batch_size: int, transforms: Sequence, device: torch.device,
+                 lap_scale: int = 0):
         self.model, self.objective, self.capture = model, objective, capture
+        self.lap_scale = lap_scale
         self.tile, self.overlap, self.batch_size = tile, overlap, batch_size
         self.transforms, self.device = list(transforms), device
         self.references = {id(r): r.to(device, torch.float32) for r in objective.references}
@@ -70,6 +75,8 @@ class CanvasGradient:
         grad.zero_()
         score = tiled_gradient(canvas.detach(), tiles, self.score_tiles, self.batch_size, grad)
         grad.neg_()  # the optimizer minimizes -score + regularizers
+        if self.lap_scale:
+            grad.copy_(lap_normalize(grad, self.lap_scale))
         if normalize is True:
             # Google's deepdream and icnn divide the step by mean |g|: the objective's scale then
             # no longer depends on the layer or model, and regularizer weights keep a meaning.

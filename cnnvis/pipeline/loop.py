@@ -93,7 +93,7 @@ class Render:
         self.regularizers = None if regularizers is None else list(regularizers)
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
         transforms = transforms_from_config(cfg) if transforms is None else transforms
-        self.gradient = CanvasGradient(model, objective, self.capture, self.tile, self.overlap, cfg.batch_size, transforms, self.device)
+        self.gradient = CanvasGradient(model, objective, self.capture, self.tile, self.overlap, cfg.batch_size, transforms, self.device, cfg.lap_scale)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.canvas: torch.Tensor | None = None
         self.param = None  # the current parameterization (a cnnvis.params.base.Param)

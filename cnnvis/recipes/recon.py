@@ -347,6 +347,16 @@ def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_i
         # the units of a batch share a position: the union of their fields
         union = feature_mask if many is None else np.sum([np.asarray(f, np.float32) for f in many], axis=0)
         image_mask = receptive_field_mask(m, layer, union, size)
+    return objective_render(m, objective, image_mask=image_mask, initial_image=initial_image, size=size, device=device, prior=prior,
+                            batch=1 if many is None else len(many), item_seeds=item_seeds, **options)
+
+
+def objective_render(model, objective, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", prior=None, batch: int = 1,
+                     item_seeds: Sequence[int] | None = None, **options):
+    """A :class:`Render` of any objective with the preferred-image defaults (built, probed, not
+    run): ``batch`` images, an optional (H, W) ``image_mask`` (only those pixels change)."""
+    m = _model(model)
+    size = tuple(size) if size is not None else (m.input_size, m.input_size)
     mask = None
     if image_mask is not None:
         mk = torch.as_tensor(np.asarray(image_mask), dtype=torch.float32)
@@ -355,6 +365,7 @@ def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_i
         mask = mk[None, None]
     kw = dict(options)
     kw.setdefault("tile", max(size))
+    kw.setdefault("batch_size", max(batch, INVERT_DEFAULTS["batch_size"]))  # one tile per image: the whole batch in one pass
     defaults = dict(PREFER_DEFAULTS)
     if mask is not None:
         # the Fourier image changes every pixel at once: a pixel mask needs the pixel parameterization
@@ -362,4 +373,4 @@ def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_i
     if prior is not None:
         defaults.update(DGN_DEFAULTS)
     cfg = _config(defaults, kw)
-    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, mask, prior, batch=1 if many is None else len(many), item_seeds=item_seeds)
+    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, mask, prior, batch=batch, item_seeds=item_seeds)

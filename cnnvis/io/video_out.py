@@ -1,0 +1,148 @@
+"""Video files out, one frame at a time: MP4 through imageio-ffmpeg, PNG frame folders, GIFs, and
+MP4 segments joined into one file with the audio of the input (ffmpeg's concat demuxer, stream copy).
+
+Every file appears complete or not at all (written beside its name, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+from cnnvis.io.files import write_atomic
+
+FRAME_PATTERN = "frame_{:06d}.png"  # frame i (from 0) of a PNG sequence is frame_{i+1}: ffmpeg's image2 demuxer starts there
+
+
+def frame_name(i: int) -> str:
+    """The file name of frame ``i`` (counted from 0) in a PNG sequence folder."""
+    return FRAME_PATTERN.format(i + 1)
+
+
+def even_crop(frame: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) cropped to even sides, as H.264 in yuv420p needs (what :func:`save_video` does)."""
+    h, w = (frame.shape[0] // 2) * 2, (frame.shape[1] // 2) * 2
+    return np.ascontiguousarray(frame[:h, :w])
+
+
+def _mkstemp_beside(path: str) -> str:
+    stem, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=ext, dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    return tmp
+
+
+def _publish(tmp: str, path: str) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+class Mp4Writer:
+    """Stream uint8 (H, W, 3) frames into an H.264 MP4 at ``fps`` frames a second (imageio-ffmpeg's
+    ``write_frames``, yuv420p, sides cropped to even). The frames go to a temporary file beside
+    ``path``, renamed to ``path`` by :meth:`close`; :meth:`abort` removes it. Memory: one frame."""
+
+    def __init__(self, path: str, fps: float):
+        self.path, self.fps = path, float(fps)
+        self.tmp = _mkstemp_beside(path)
+        self._gen = None
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        import imageio_ffmpeg
+
+        frame = even_crop(frame)
+        if self._gen is None:
+            h, w = frame.shape[:2]
+            self._gen = imageio_ffmpeg.write_frames(self.tmp, (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+                                                    macro_block_size=2, ffmpeg_log_level="error")
+            self._gen.send(None)
+        self._gen.send(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file and move it to ``path`` (nothing is written for zero frames)."""
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+        if self.frames:
+            _publish(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+    def abort(self) -> None:
+        if self._gen is not None:
+            try:
+                self._gen.close()
+            finally:
+                self._gen = None
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+
+def write_gif(path: str, frames, fps: float) -> int:
+    """Write the uint8 (H, W, 3) frames of the iterable ``frames`` as a looping GIF, atomically.
+    Pillow holds the (palette) frames until the file is written: GIFs are small by nature.
+    Returns the number of frames."""
+    import imageio.v3 as iio
+
+    count = [0]
+
+    def write(tmp: str) -> None:
+        with iio.imopen(tmp, "w", extension=".gif", plugin="pillow") as f:
+            for frame in frames:
+                f.write(frame, is_batch=False, duration=1000.0 / fps, loop=0)
+                count[0] += 1
+
+    write_atomic(path, write)
+    return count[0]
+
+
+def _ffmpeg(args: list[str]) -> tuple[int, str]:
+    import imageio_ffmpeg
+
+    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, start_new_session=True)
+    return proc.returncode, proc.stderr.decode(errors="replace")
+
+
+def join_mp4(segments: list[str], path: str, audio_from: str | None = None) -> str | None:
+    """Concatenate MP4 ``segments`` (same size and codec) into ``path`` without re-encoding, with
+    the first audio track of ``audio_from`` (cut to the video's length), atomically.
+
+    The audio is copied as it is; a codec MP4 cannot hold is encoded to AAC; if that fails too the
+    video is written without it. Returns None, or a note saying what became of the audio.
+    """
+    listing = _mkstemp_beside(os.path.join(os.path.dirname(os.path.abspath(segments[0])), "concat.txt"))
+    try:
+        with open(listing, "w") as f:
+            for seg in segments:
+                f.write("file '" + os.path.abspath(seg).replace("'", "'\\''") + "'\n")
+        video = ["-f", "concat", "-safe", "0", "-i", listing]
+        out_opts = ["-c:v", "copy", "-movflags", "+faststart"]
+        note = None
+        if audio_from is not None:
+            for acodec in ("copy", "aac"):
+                audio = ["-i", audio_from, "-map", "0:v:0", "-map", "1:a:0", *out_opts, "-c:a", acodec, "-shortest"]
+                try:
+                    write_atomic(path, lambda tmp, audio=audio: _check(_ffmpeg([*video, *audio, "-f", "mp4", tmp])))
+                    return None if acodec == "copy" else f"the audio of '{audio_from}' was re-encoded to AAC (MP4 cannot hold its codec)"
+                except OSError as e:
+                    note = str(e)
+            note = f"could not put the audio of '{audio_from}' into '{path}' ({note}); the video is written without it"
+        write_atomic(path, lambda tmp: _check(_ffmpeg([*video, "-map", "0:v:0", *out_opts, "-f", "mp4", tmp])))
+        return note
+    finally:
+        os.unlink(listing)
+
+
+def _check(result: tuple[int, str]) -> None:
+    code, log = result
+    if code != 0:
+        lines = [ln for ln in log.splitlines() if ln.strip()]
+        raise OSError((lines[-1] if lines else f"ffmpeg exit code {code}")[:160])
