@@ -25,7 +25,6 @@ from cnnvis.objectives.base import Objective, Sum
 from cnnvis.objectives.spec import parse_objective
 
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
-VIDEO_CARRY = 0.5  # video input: weight of the previous frame's dream in the next frame's start
 
 
 @dataclass
@@ -57,6 +56,8 @@ class DreamJob:
     video: str | None = None
     video_every: int = 1
     quiet: bool = False
+    flow: str | None = None  # video input: dis, farneback or none (None: dis)
+    blend: float | None = None  # video input: weight of the previous result in a frame's start (None: the default)
     render_kw: dict = field(default_factory=dict)
     prior_kw: dict = field(default_factory=dict)
 
@@ -166,6 +167,8 @@ def run_job(job: DreamJob) -> int:
 
     if job.image and is_video(job.image):
         return _dream_video(job)
+    if job.flow is not None or job.blend is not None:
+        raise InputError(f"--flow and --blend apply to a video input, and '{job.image or 'the bundled photo'}' is an image; drop them (or give a .mp4/.gif)")
     if job.zoom_frames:
         return _dream_zoom(job)
     check_writable(job.out)
@@ -251,28 +254,28 @@ def _load(job: DreamJob):
 
 
 def _dream_video(job: DreamJob) -> int:
-    """Dream every frame of a video. Each frame starts from its own pixels blended with the
-    previous frame's dream (``VIDEO_CARRY``), so the dream persists from frame to frame instead
-    of flickering."""
-    from cnnvis.cli.frames import map_frames
+    """Dream every frame of a video, one at a time (:mod:`cnnvis.cli.frames`). Frame t starts
+    from frame t-1's dream carried along the optical flow where the flow is reliable, and from
+    its own pixels where it is not (:mod:`cnnvis.video.coherence`), so the dream holds still
+    where the scene does and moves with it where it moves."""
+    from cnnvis.cli.frames import FrameJob, VideoRun
     from cnnvis.io.images import hwc_to_bchw
-    from cnnvis.io.video import is_video
     from cnnvis.pipeline.loop import Render
-    from cnnvis.recipes.recon import to_hwc
+    from cnnvis.video.coherence import from_flags
 
-    if not is_video(job.out):
-        raise InputError(f"input '{job.image}' is a video, so --out must be a video too (.mp4 or .gif), got '{job.out}'")
     if job.noise:
         raise InputError("--noise starts from noise; a video input starts from its frames, drop one")
     if job.save_every or job.video:
         raise InputError("--save-every and --video apply to one image; with a video input the output is already a video")
+    coherence = from_flags(job.flow, job.blend, "dream")
+    run = VideoRun(job.image, job.out, job.checkpoint_every)  # the input and output are checked before the model loads
     cfg, device, model, objective, prior = _load(job)
 
-    def one(i, frame, prev):
-        start = frame if prev is None or prev.shape != frame.shape else (1 - VIDEO_CARRY) * frame + VIDEO_CARRY * prev
-        return to_hwc(Render(model, objective, cfg, hwc_to_bchw(start), device, prior=prior).run())
+    def make_render(i, frame, prev_frame, prev_out):
+        start, _ = coherence.start(prev_frame, frame, prev_out)
+        return Render(model, objective, cfg, hwc_to_bchw(start), device, prior=prior)
 
-    return map_frames(job.image, job.out, one, job.quiet)
+    return run.run(FrameJob(make_render, model=model, cfg=cfg, device=device), job.quiet)
 
 
 def _manifest(render, status: str = "complete") -> dict | None:

@@ -13,7 +13,7 @@ import sys
 import click
 
 from cnnvis.cli.interrupts import DeferredInterrupt
-from cnnvis.cli.options import model_options, output_options, prior_options, render_options  # noqa: F401 (re-exported)
+from cnnvis.cli.options import model_options, output_options, prior_options, render_options, video_options  # noqa: F401 (re-exported)
 from cnnvis.cli.presets import preset_option
 from cnnvis.cli.units import UNITS
 from cnnvis.defaults import CHANNEL_MODES, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, UNIT_KINDS
@@ -93,12 +93,13 @@ def main():
 @click.option("--grad-clip", type=float, default=DREAM_GRAD_CLIP, show_default=True, help="cnn-vis amplification: clip of a.")
 @click.option("--zoom-frames", type=int, default=0, help="Infinite zoom: dream this many frames, each zoomed into the last; --out is a .gif or .mp4.")
 @click.option("--zoom-scale", type=float, default=1.05, show_default=True, help="Infinite zoom: magnification per frame.")
+@video_options(blend_default="0.85; 0.5 with --flow none")
 @model_options
 @render_options(command="dream")
 @prior_options
 @output_options
 @friendly_errors
-def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, reference, channel_mode, channel_count, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale,
+def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, reference, channel_mode, channel_count, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale, flow, blend,
           model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Dream on IMAGE (default: a bundled photo) and write --out.
 
@@ -108,6 +109,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, referen
       cnnvis dream photo.jpg --layer blocks.5.0 --octaves 5 --steps 20 --out big.png
       cnnvis dream --noise --channel 7 --layer blocks.5.0 --out channel7.png
       cnnvis dream photo.jpg --final-size 4096x4096 --out huge.png
+      cnnvis dream clip.mp4 --octaves 2 --steps 10 --out dreamed.mp4
     """
     from cnnvis.cli.dream import DreamJob, run_job
     from cnnvis.priors.dgn import split_prior_flags
@@ -117,7 +119,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, referen
         image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
         guide=guide, reference=reference, channel_mode=channel_mode, channel_count=channel_count, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
         model=model, weights=weights, device=device, save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every,
-        quiet=quiet, render_kw=render_kw, prior_kw=prior_kw, zoom_frames=zoom_frames, zoom_scale=zoom_scale,
+        quiet=quiet, render_kw=render_kw, prior_kw=prior_kw, zoom_frames=zoom_frames, zoom_scale=zoom_scale, flow=flow, blend=blend,
     )
     sys.exit(run_job(job))
 
@@ -137,12 +139,13 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, referen
 @click.option("--channels", multiple=True, help="LAYER=C1,C2,... match only these channels (repeatable).")
 @click.option("--mask", "masks", multiple=True, help="LAYER=FILE.npy: weight the layer's features by this mask, of the feature shape, (H, W) or (C,) (repeatable).")
 @click.option("--video-init", type=click.Choice(["previous", "noise"]), default="previous", show_default=True, help="Video input: start each frame from the previous reconstruction, or afresh.")
+@video_options(blend_default="1")
 @model_options
 @render_options(command="invert")
 @prior_options
 @output_options
 @friendly_errors
-def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
+def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, flow, blend, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
 
     Quality against the original (pixel correlation, SSIM, feature error per layer) is printed
@@ -159,7 +162,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
     from cnnvis.cli.recon import run_invert
 
     sys.exit(run_invert(image, features, layers, out, loss=loss, size=size, activation=activation, init=init, original=original,
-                        layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, model=model, weights=weights, device=device,
+                        layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, flow=flow, blend=blend, model=model, weights=weights, device=device,
                         save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 

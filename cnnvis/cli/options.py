@@ -143,5 +143,18 @@ def output_options(fn):
     fn = click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")(fn)
     fn = click.option("--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never).")(fn)
     fn = click.option("--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True, help="Quality of .jpg outputs.")(fn)
-    fn = click.option("--checkpoint-every", type=int, default=0, help="Write NAME.ckpt every N steps (0 = only on Ctrl-C); finish it with cnnvis resume.")(fn)
+    fn = click.option("--checkpoint-every", type=int, default=0, help="Write NAME.ckpt every N steps, every N frames for a video input (0 = only on Ctrl-C); finish it with cnnvis resume.")(fn)
+    return fn
+
+
+def video_options(fn=None, *, blend_default: str = "0.85"):
+    """Temporal coherence of a video input (:mod:`cnnvis.video.coherence`): the same on dream and invert.
+    Both default to None, so that giving them with an image input can be refused."""
+    if fn is None:
+        return functools.partial(video_options, blend_default=blend_default)
+    fn = click.option("--blend", type=click.FloatRange(0, 1), default=None, show_default=blend_default,
+                      help="Video input: weight of the previous frame's (warped) result in a frame's start, in [0, 1]; the rest is the new frame.")(fn)
+    fn = click.option("--flow", type=click.Choice(["dis", "farneback", "none"]), default=None, show_default="dis",
+                      help="Video input: carry each frame's result to the next along the optical flow (OpenCV DIS or Farneback), "
+                           "trusted only where forward and backward flow agree; none: blend the previous result by a constant.")(fn)
     return fn

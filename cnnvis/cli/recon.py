@@ -106,6 +106,7 @@ def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Se
 
 def run_invert(image: str | None, features: str | None, layers: Sequence[str], out: str, *, loss: str, size: str | None, activation: str,
                init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
+               flow: str | None = None, blend: float | None = None,
                masks: Sequence[str] = (),
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
@@ -116,15 +117,23 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
 
     if (image is None) == (features is None):
         raise InputError("give an IMAGE (or video) to invert, or --features FILE, not both or neither")
-    check_writable(out)
     if video:
         check_video_path(video)
+    video_run = None
     if image is not None and is_video(image):
-        if not is_video(out):
-            raise InputError(f"input '{image}' is a video, so --out must be a video too (.mp4 or .gif), got '{out}'")
-        check_video_path(out)
+        from cnnvis.cli.frames import VideoRun
+        from cnnvis.video.coherence import from_flags
+
+        if video_init == "noise" and flow is not None:
+            raise InputError("--video-init noise starts every frame afresh, so there is nothing to carry along a --flow; drop one")
+        coherence = from_flags(flow, blend, "invert")
+        video_run = VideoRun(image, out, checkpoint_every)  # the input and output are checked before the model loads
+    elif flow is not None or blend is not None:
+        raise InputError(f"--flow and --blend apply to a video input, and '{image or features}' is not one; drop them (or give a .mp4/.gif)")
     elif is_video(out):
         raise InputError(f"--out '{out}' is a video; invert a video input, or write an image (.png)")
+    else:
+        check_writable(out)
     prior_kw = split_prior_flags(render_kw)
     dev = pick_device(device)
     m = load_model(model, weights, dev)
@@ -158,7 +167,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         raise InputError(f"name the layer(s) to invert with --layer (list them: cnnvis layers {model})")
     hooked = [hook(name) for name in layers]
     if is_video(image):
-        return _invert_video(image, out, m, hooked, size, init_arg, video_init, common, opts, quiet)
+        return _invert_video(video_run, m, hooked, size, init_arg, video_init, coherence, common, opts, quiet)
     from cnnvis.recipes.recon import image_render
 
     src = read_image(image)
@@ -179,27 +188,39 @@ def _finish(r, out, m, original, layers, save_every, video, video_every, quiet, 
     return code
 
 
-def _invert_video(image, out, m, layers, size, init_arg, video_init, common, opts, quiet) -> int:
-    """Invert every frame (icnn's movie reconstructions); each frame starts from the previous
-    reconstruction (``--video-init previous``), which keeps the sequence steady and converges faster."""
-    from cnnvis.cli.frames import map_frames
+def _invert_video(run, m, layers, size, init_arg, video_init, coherence, common, opts, quiet) -> int:
+    """Invert every frame (icnn's movie reconstructions), one at a time (:mod:`cnnvis.cli.frames`).
+    With ``--video-init previous`` frame t starts from frame t-1's reconstruction carried along the
+    optical flow between the two input frames (:mod:`cnnvis.video.coherence`), which keeps the
+    sequence steady and converges faster; pixels the flow cannot carry (newly uncovered ones)
+    start as a fresh frame would, from the ``--init`` image or the model's mean colour."""
+    from cnnvis.cli.frames import FrameJob
     from cnnvis.io.images import hwc_to_bchw
     from cnnvis.recipes.metrics import pixel_correlation
-    from cnnvis.recipes.recon import image_render, run_with_losses
+    from cnnvis.recipes.recon import image_render
 
     corr: list[float] = []
+    refs: dict[int, np.ndarray] = {}
 
-    def one(i, frame, prev):
-        ref = _resize_hwc(frame, parse_size(size, m, frame.shape[:2]))
-        start = prev if (prev is not None and video_init == "previous") else init_arg
-        img, _ = run_with_losses(image_render(ref, layers, m, initial_image=start, **common, **opts), None)
-        corr.append(pixel_correlation(hwc_to_bchw(img), hwc_to_bchw(ref)))
-        return img
+    def make_render(i, frame, prev_frame, prev_out):
+        hw = parse_size(size, m, frame.shape[:2])
+        ref = refs[i] = _resize_hwc(frame, hw)
+        refs.pop(i - 1, None)
+        start = init_arg
+        if prev_out is not None and video_init == "previous":
+            fresh = np.asarray(init_arg, np.float32) if not isinstance(init_arg, str) else np.broadcast_to(np.asarray(m.mean, np.float32), ref.shape)
+            fresh = _resize_hwc(fresh, hw)
+            start, _ = coherence.start(_resize_hwc(prev_frame, hw), ref, prev_out, fallback=fresh)
+        return image_render(ref, layers, m, initial_image=start, **common, **opts)
 
-    code = map_frames(image, out, one, quiet, describe=lambda i, x, y: f"pixel correlation {corr[-1]:.3f}")
-    if code == 0 and corr:
-        click.echo(f"mean pixel correlation over {len(corr)} frames: {np.mean(corr):.3f}")
-    return code
+    def describe(i, frame, result):
+        corr.append(pixel_correlation(hwc_to_bchw(result), hwc_to_bchw(refs[i])))
+        return f"pixel correlation {corr[-1]:.3f}"
+
+    def summary():
+        return f"mean pixel correlation over the {len(corr)} frames rendered: {np.mean(corr):.3f}" if corr else None
+
+    return run.run(FrameJob(make_render, model=m, device=common.get("device"), describe=describe, summary=summary), quiet)
 
 
 def _units(channel) -> list[int]:

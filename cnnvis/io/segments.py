@@ -149,6 +149,12 @@ class VideoOutput:
             self.frames -= w.frames
             w.abort()
 
+    def discard(self) -> None:
+        """Nothing worth keeping was written: drop the open segment and an empty parts folder."""
+        self.abort()
+        if self.frames == 0:
+            self._clear_parts()
+
     def state(self) -> dict:
         """What a checkpoint stores (call :meth:`cut` first)."""
         return {"kind": self.kind, "frames": self.frames, "segments": list(self.segments)}

@@ -2,7 +2,8 @@
 
 A parameterization owns its tensors and their torch optimizer. The render loop only calls:
 
-- :meth:`Param.draw` for the canvas of one evaluation, (N, 3, H, W), and
+- :meth:`Param.draw` for the canvas of one evaluation, (N, C, H, W) (C = 3, RGB, or 4, RGBA
+  with ``cfg.alpha``), and
   :meth:`Param.apply_gradient` with d(loss)/d(canvas) of that evaluation;
 - :meth:`Param.prepare_evaluation` before each evaluation (L-BFGS's projected line search);
 - :meth:`Param.after_step` after each optimizer step (icnn's pixel operations, latent bounds);
@@ -10,7 +11,9 @@ A parameterization owns its tensors and their torch optimizer. The render loop o
 - :meth:`Param.state_dict` / :func:`restore` for checkpoints that resume bit for bit.
 
 Adding a parameterization is one new module that subclasses :class:`Param`, decorates it with
-:func:`register`, and is imported by :mod:`cnnvis.params`.
+:func:`register`, and is imported by :mod:`cnnvis.params`. A kind whose images at any size come
+from the same parameters (the CPPN) sets :attr:`Param.resolution_free`: the loop then optimizes
+it only at sizes that fit one tile and renders larger sizes without optimizing.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 
 from cnnvis.canvas.sizes import Size
-from cnnvis.config import RenderConfig
+from cnnvis.config import PARAMS, RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.params.optim import make_optimizer, set_hyper
 
@@ -49,7 +52,7 @@ class StepInfo:
     Attributes:
         step: 0-based step within the current size.
         frac: ``step / (steps - 1)``, the position in the size's schedules, in [0, 1].
-        grad: (N, 3, H, W) d(loss)/d(canvas) of the step's last evaluation (loss = -score +
+        grad: (N, C, H, W) d(loss)/d(canvas) of the step's last evaluation (loss = -score +
             regularizers, the quantity minimized).
         mask: (1, 1, H, W) image mask in [0, 1] (only masked pixels change), or ``None``.
     """
@@ -90,30 +93,42 @@ class ParamContext:
 
 
 class Param(ABC):
-    """Parameters -> images (N, 3, H, W) in [0, 1] (pixels may leave that range until output).
+    """Parameters -> images (N, C, H, W) in [0, 1] (pixels may leave that range until output);
+    C = 3 (RGB), or 4 (RGBA, alpha last) with ``cfg.alpha``.
 
     Attributes:
         size: (H, W) of the images, pixels.
         optimizer: the torch optimizer over :meth:`parameters`.
         lr_factor: the learning rate of this parameterization relative to ``cfg.lr`` (a
             generator's latent has its own units).
+        resolution_free: the images at any size come from the same parameters, so a size
+            larger than a tile is rendered from the parameters optimized at smaller sizes,
+            not optimized itself (:class:`cnnvis.pipeline.loop.Render`).
     """
 
     kind: ClassVar[str] = ""
+    resolution_free: ClassVar[bool] = False
     size: Size
     optimizer: torch.optim.Optimizer
     lr_factor: float = 1.0
     _drawn: torch.Tensor | None = None
 
     @classmethod
+    def check(cls, cfg: RenderConfig, start: bool, prior) -> None:
+        """Raise :class:`InputError` (one line) before anything runs when this kind cannot do the
+        run: ``start`` whether it starts from an image, ``prior`` the generator prior or ``None``."""
+        if cfg.alpha and prior is not None:
+            raise InputError("--alpha makes an RGBA image, which a generator prior cannot draw; drop --alpha or --prior dgn")
+
+    @classmethod
     @abstractmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> Param:
-        """A new parameterization at ``size`` drawing ``start`` (N or 1, 3, H', W') resized, or
-        a seeded noise start when ``start`` is ``None``."""
+        """A new parameterization at ``size`` drawing ``start`` (N or 1, 3 or 4, H', W') resized,
+        or a seeded noise start when ``start`` is ``None``."""
 
     @abstractmethod
     def images(self) -> torch.Tensor:
-        """(N, 3, H, W), differentiable with respect to :meth:`parameters`."""
+        """(N, C, H, W), differentiable with respect to :meth:`parameters`."""
 
     @abstractmethod
     def parameters(self) -> list[torch.Tensor]:
@@ -134,7 +149,7 @@ class Param(ABC):
 
     # ------------------------------------------------------------------ stepping
     def canvas(self) -> torch.Tensor:
-        """The current images (N, 3, H, W), detached."""
+        """The current images (N, C, H, W), detached."""
         with torch.no_grad():
             return self.images().detach()
 
@@ -183,10 +198,15 @@ def restore(ctx: ParamContext, size: Size, state: dict) -> Param:
     return param
 
 
-def create(ctx: ParamContext, size: Size, start: torch.Tensor | None) -> Param:
-    """The first parameterization of a run: the generator's latent when there is a prior,
-    else ``cfg.param``'s kind."""
-    kind = "generator" if ctx.prior is not None else ctx.cfg.param
+def kind_of(cfg: RenderConfig, prior=None) -> type[Param]:
+    """The class of a run's first parameterization: the generator's latent when there is a
+    prior, else ``cfg.param``'s kind."""
+    kind = "generator" if prior is not None else cfg.param
     if kind not in PARAM_KINDS:
-        raise InputError(f"unknown --param '{kind}'; use one of {', '.join(k for k in PARAM_KINDS if k != 'generator')}")
-    return PARAM_KINDS[kind].create(ctx, size, start)
+        raise InputError(f"unknown --param '{kind}'; use one of {', '.join(k for k in PARAMS if k in PARAM_KINDS)}")
+    return PARAM_KINDS[kind]
+
+
+def create(ctx: ParamContext, size: Size, start: torch.Tensor | None) -> Param:
+    """The first parameterization of a run (see :func:`kind_of`)."""
+    return kind_of(ctx.cfg, ctx.prior).create(ctx, size, start)

@@ -17,12 +17,10 @@ import torch
 from cnnvis.canvas.sizes import Size, resize
 from cnnvis.config import PARAMS  # noqa: F401  (defined once, in the config)
 from cnnvis.params.base import Param, ParamContext, register
+from cnnvis.params.color import COLOR as _COLOR
+from cnnvis.params.color import channels, with_alpha
 from cnnvis.params.pixel import batched
 
-# Square root of the colour correlation of ImageNet pixels (lucid), scaled so that its largest
-# column has unit norm.
-_COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
-_COLOR = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
 # lucid divides the spectrum image by 4 so that a unit-variance spectrum gives a mild image
 _MAGIC = 4.0
 
@@ -41,26 +39,30 @@ def _freq_scale(h: int, w: int, decay_power: float) -> torch.Tensor:
 
 
 class FourierImage:
-    """N images (N, 3, H, W) in (0, 1) parameterized by a scaled, colour-decorrelated spectrum.
+    """N images (N, C, H, W) in (0, 1) parameterized by a scaled, colour-decorrelated spectrum.
+
+    With ``channels=4`` the image is RGBA: the spectrum has a 4th channel whose sigmoid is the
+    alpha channel, not mixed with the colours (lucid's ``image(..., alpha=True)``).
 
     Args:
         size: (H, W) pixels.
-        init: (N, 3, H, W) in [0, 1] to start from, or None for a random spectrum of std ``sd``
+        init: (N, C, H, W) in [0, 1] to start from, or None for a random spectrum of std ``sd``
             (``batch`` images).
         decay_power: 1 = lucid's default; larger favours lower frequencies.
         gen: the seeded generator for the random start, or one generator per image.
+        channels: C, 3 (RGB) or 4 (RGBA).
     """
 
     def __init__(self, size: Size, init: torch.Tensor | None = None, decay_power: float = 1.0, sd: float = 0.01, gen: torch.Generator | None = None, device: torch.device | str = "cpu",
-                 batch: int = 1):
+                 batch: int = 1, channels: int = 3):
         h, w = size
         self.size = (h, w)
         self.scale = _freq_scale(h, w, decay_power).to(device)
         self.decay_power = decay_power
         if init is None and isinstance(gen, (list, tuple)):  # one generator per image
-            spec = torch.cat([torch.randn(1, 3, h, w // 2 + 1, 2, generator=g) for g in gen]) * sd
+            spec = torch.cat([torch.randn(1, channels, h, w // 2 + 1, 2, generator=g) for g in gen]) * sd
         elif init is None:
-            spec = torch.randn(batch, 3, h, w // 2 + 1, 2, generator=gen) * sd
+            spec = torch.randn(batch, channels, h, w // 2 + 1, 2, generator=gen) * sd
         else:
             spec = self._spectrum_of(init.to(device, torch.float32))
         self.spectrum = spec.to(device).requires_grad_(True)
@@ -69,16 +71,21 @@ class FourierImage:
         return [self.spectrum]
 
     def image(self) -> torch.Tensor:
-        """The images (N, 3, H, W) in (0, 1), differentiable with respect to the spectrum."""
+        """The images (N, C, H, W) in (0, 1), differentiable with respect to the spectrum."""
         spec = torch.view_as_complex(self.spectrum) * self.scale
         x = torch.fft.irfft2(spec, s=self.size, norm="ortho") / _MAGIC
-        x = torch.einsum("ij,bjhw->bihw", _COLOR.to(x), x)
+        if x.shape[1] == 3:
+            x = torch.einsum("ij,bjhw->bihw", _COLOR.to(x), x)
+        else:  # RGBA: the colours are decorrelated, the alpha channel is not
+            x = torch.cat([torch.einsum("ij,bjhw->bihw", _COLOR.to(x), x[:, :3]), x[:, 3:]], 1)
         return torch.sigmoid(x)
 
     def _spectrum_of(self, img: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`image` (pixels clamped into (0, 1) first)."""
         y = torch.logit(img.clamp(1e-4, 1 - 1e-4))
-        z = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR).to(y), y) * _MAGIC
+        z = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR).to(y), y[:, :3]) * _MAGIC
+        if y.shape[1] > 3:
+            z = torch.cat([z, y[:, 3:] * _MAGIC], 1)
         spec = torch.fft.rfft2(z, norm="ortho") / self.scale
         return torch.view_as_real(spec).contiguous()
 
@@ -86,7 +93,7 @@ class FourierImage:
         """A new parameterization at ``size`` whose image is this one's, resized."""
         with torch.no_grad():
             img = resize(self.image(), size)
-        return FourierImage(size, img, self.decay_power, device=self.spectrum.device)
+        return FourierImage(size, img, self.decay_power, device=self.spectrum.device, channels=img.shape[1])
 
 
 @register("fft")
@@ -102,8 +109,9 @@ class FourierParam(Param):
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> FourierParam:
-        init = None if start is None else batched(resize(start.to(ctx.device), size), ctx.batch)
-        return cls(ctx, FourierImage(size, init, ctx.cfg.fft_decay, gen=ctx.item_gens or ctx.gen, device=ctx.device, batch=ctx.batch))
+        n = channels(ctx.cfg)
+        init = None if start is None else batched(with_alpha(resize(start.to(ctx.device), size), n), ctx.batch)
+        return cls(ctx, FourierImage(size, init, ctx.cfg.fft_decay, gen=ctx.item_gens or ctx.gen, device=ctx.device, batch=ctx.batch, channels=n))
 
     def images(self) -> torch.Tensor:
         return self.image.image()
@@ -119,6 +127,7 @@ class FourierParam(Param):
 
     @classmethod
     def from_tensors(cls, ctx: ParamContext, size: Size, tensors: dict[str, torch.Tensor]) -> FourierParam:
-        img = FourierImage(size, None, ctx.cfg.fft_decay, gen=torch.Generator(), device=ctx.device, batch=tensors["spectrum"].shape[0])
+        spectrum = tensors["spectrum"]
+        img = FourierImage(size, None, ctx.cfg.fft_decay, gen=torch.Generator(), device=ctx.device, batch=spectrum.shape[0], channels=spectrum.shape[1])
         img.spectrum = tensors["spectrum"].clone().requires_grad_(True)
         return cls(ctx, img)

@@ -30,6 +30,11 @@ class GeneratorParam(Param):
         self.lr_factor = cfg.latent_lr / cfg.lr if cfg.latent_lr is not None else 1.0
 
     @classmethod
+    def check(cls, cfg, start: bool, prior) -> None:
+        super().check(cfg, start, prior)
+        PARAM_KINDS[cfg.param].check(cfg, True, None)  # past the prior's sizes: cfg.param, from the generator's image
+
+    @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> GeneratorParam:
         """The latent encoding ``start`` or drawn as ``ctx.prior.init`` says. The encoding reads
         the model: call this before the objective's hooks cut the forward pass short."""

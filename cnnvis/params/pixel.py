@@ -4,6 +4,11 @@ The canvas (N, 3, H, W) is stepped in row bands (:class:`cnnvis.params.optim.Can
 so the optimizer's temporaries are band-sized, and its per-pixel state (RMSProp's and Adam's
 running averages) is resized with the canvas between sizes instead of starting afresh.
 After every step icnn's pixel operations run (Shen et al. 2019, after Yosinski et al. 2015).
+
+``--decorrelate`` (``pixel-decorrelated``): the canvas is stored in lucid's decorrelated colour
+space (:mod:`cnnvis.params.color`) and mapped to RGB for every evaluation; the pixel operations
+run on the RGB image. ``--alpha``: the canvas is RGBA (N, 4, H, W); the pixel operations touch
+its colours only, and its alpha is kept in [0, 1].
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import torch
 
 from cnnvis.canvas.sizes import Size, resize
 from cnnvis.params.base import Param, ParamContext, StepInfo, register
+from cnnvis.params.color import COLOR, START_ALPHA, channels, from_rgb, mix, to_rgb, with_alpha
 from cnnvis.params.optim import CanvasOptimizer
 from cnnvis.regularize import pixelops
 from cnnvis.regularize.penalties import gaussian_blur_
@@ -20,9 +26,9 @@ NOISE_BAND_ROWS = 256  # rows of noise drawn at a time: no canvas-sized temporar
 
 
 def noise_canvas(ctx: ParamContext, size: Size) -> torch.Tensor:
-    """(N, 3, H, W) seeded Gaussian noise of std ``init_scale`` around the mean colour, blurred
-    by ``init_blur`` pixels. Image i draws from ``ctx.item_gens[i]`` when given, else all from
-    ``ctx.gen`` in order."""
+    """(N, C, H, W) seeded Gaussian noise of std ``init_scale`` around the mean colour, blurred
+    by ``init_blur`` pixels (with ``cfg.alpha`` C = 4: an alpha channel of ``START_ALPHA``).
+    Image i draws from ``ctx.item_gens[i]`` when given, else all from ``ctx.gen`` in order."""
     h, w = size
     x = torch.empty(ctx.batch, 3, h, w)
     for i in range(ctx.batch):
@@ -32,7 +38,17 @@ def noise_canvas(ctx: ParamContext, size: Size) -> torch.Tensor:
             x[i:i + 1, :, a:a + NOISE_BAND_ROWS].normal_(generator=gen)
     x.mul_(ctx.cfg.init_scale).add_(torch.tensor(ctx.mean).view(1, 3, 1, 1))
     gaussian_blur_(x, ctx.cfg.init_blur)
+    if ctx.cfg.alpha:
+        x = torch.cat([x, torch.full_like(x[:, :1], START_ALPHA)], 1)
     return x.to(ctx.device)
+
+
+def start_canvas(ctx: ParamContext, size: Size, start: torch.Tensor | None) -> torch.Tensor:
+    """The first RGB(A) canvas (N, C, H, W) at ``size``: seeded noise, or ``start`` (1 or N, 3 or
+    4, H', W') resized."""
+    if start is None:
+        return noise_canvas(ctx, size)
+    return batched(with_alpha(resize(start.to(ctx.device), size), channels(ctx.cfg)), ctx.batch)
 
 
 def batched(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -42,7 +58,7 @@ def batched(x: torch.Tensor, n: int) -> torch.Tensor:
 
 @register("pixel")
 class PixelParam(Param):
-    """The canvas (N, 3, H, W) as the parameter, stepped in row bands."""
+    """The canvas (N, C, H, W) as the parameter, stepped in row bands (C = 4 with ``cfg.alpha``)."""
 
     def __init__(self, ctx: ParamContext, bands: CanvasOptimizer):
         self.ctx, self.bands = ctx, bands
@@ -51,8 +67,9 @@ class PixelParam(Param):
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> PixelParam:
-        canvas = noise_canvas(ctx, size) if start is None else batched(resize(start.to(ctx.device), size), ctx.batch)
-        return cls(ctx, CanvasOptimizer(canvas, ctx.cfg))
+        if cls is PixelParam and ctx.cfg.decorrelate:
+            return DecorrelatedPixelParam.create(ctx, size, start)
+        return cls(ctx, CanvasOptimizer(start_canvas(ctx, size, start), ctx.cfg))
 
     def images(self) -> torch.Tensor:
         return self.bands.canvas
@@ -91,22 +108,94 @@ class PixelParam(Param):
     def after_step(self, info: StepInfo) -> None:
         """icnn's per-step pixel operations, in its order: decay, clip, blur; each image alone
         (percentiles are per image)."""
-        cfg, mean, frac = self.ctx.cfg, self.ctx.mean, info.frac
-        canvas = self.bands.canvas
-        for i in range(canvas.shape[0]):
-            x, g = canvas[i:i + 1], info.grad[i:i + 1]
-            pixelops.decay_(x, cfg.scheduled("pixel_decay", frac), mean)
-            if cfg.clamp_pixels:
-                x.clamp_(0, 1)
-            for name, op in (("clip_extreme", lambda p: pixelops.clip_extreme_(x, p)),
-                             ("clip_small_norm", lambda p: pixelops.clip_small_norm_(x, p, mean)),
-                             ("clip_small_contrib", lambda p: pixelops.clip_small_contrib_(x, g, p, mean))):
-                every = getattr(cfg, name + "_every")
-                if getattr(cfg, name) and every and (info.step + 1) % every == 0:
-                    op(cfg.scheduled(name, frac))
-        if cfg.blur_every and (info.step + 1) % cfg.blur_every == 0:
-            gaussian_blur_(canvas, cfg.scheduled("blur_sigma", frac))
-        if info.mask is not None:
-            # outside the image mask the canvas stays at the model's mean colour
-            m = torch.tensor(mean, dtype=canvas.dtype, device=canvas.device).view(1, 3, 1, 1)
-            canvas.sub_(m).mul_(info.mask).add_(m)
+        pixel_ops_(self.bands.canvas, self.ctx, info)
+
+
+@torch.no_grad()
+def pixel_ops_(canvas: torch.Tensor, ctx: ParamContext, info: StepInfo) -> None:
+    """icnn's pixel operations on an RGB(A) canvas (N, C, H, W), in place, in icnn's order:
+    decay, clip, blur, then the image mask; each image alone (percentiles are per image). Of an
+    RGBA canvas they change the colours only (the blur blurs alpha too), and alpha is kept in
+    [0, 1]."""
+    cfg, mean, frac = ctx.cfg, ctx.mean, info.frac
+    rgba = canvas.shape[1] == 4
+    for i in range(canvas.shape[0]):
+        x, g = (canvas[i:i + 1, :3], info.grad[i:i + 1, :3]) if rgba else (canvas[i:i + 1], info.grad[i:i + 1])
+        pixelops.decay_(x, cfg.scheduled("pixel_decay", frac), mean)
+        if cfg.clamp_pixels:
+            x.clamp_(0, 1)
+        for name, op in (("clip_extreme", lambda p: pixelops.clip_extreme_(x, p)),
+                         ("clip_small_norm", lambda p: pixelops.clip_small_norm_(x, p, mean)),
+                         ("clip_small_contrib", lambda p: pixelops.clip_small_contrib_(x, g, p, mean))):
+            every = getattr(cfg, name + "_every")
+            if getattr(cfg, name) and every and (info.step + 1) % every == 0:
+                op(cfg.scheduled(name, frac))
+    if cfg.blur_every and (info.step + 1) % cfg.blur_every == 0:
+        gaussian_blur_(canvas, cfg.scheduled("blur_sigma", frac))
+    if info.mask is not None:
+        # outside the image mask the canvas stays at the model's mean colour
+        m = torch.tensor(mean, dtype=canvas.dtype, device=canvas.device).view(1, 3, 1, 1)
+        rgb = canvas[:, :3] if rgba else canvas
+        rgb.sub_(m).mul_(info.mask).add_(m)
+    if rgba:
+        canvas[:, 3:].clamp_(0, 1)
+
+
+def _any_pixel_op(cfg, mask) -> bool:
+    """Whether :func:`pixel_ops_` would change anything."""
+    return bool(cfg.pixel_decay or cfg.pixel_decay_end or cfg.clamp_pixels or cfg.clip_extreme or cfg.clip_small_norm or cfg.clip_small_contrib
+                or cfg.blur_every or mask is not None or cfg.alpha)
+
+
+@register("pixel-decorrelated")
+class DecorrelatedPixelParam(PixelParam):
+    """``--param pixel --decorrelate``: the canvas stored as ``y``, the image ``mean + COLOR @ y``
+    (:func:`cnnvis.params.color.to_rgb`), stepped in row bands. The gradient reaches ``y`` as
+    ``COLOR.T @ grad``; the pixel operations, when any is on, run on the RGB image, which is then
+    mapped back (the map is linear: exactly, to float rounding). Its per-pixel optimizer state is
+    resized with the canvas, as the plain pixel canvas's."""
+
+    def __init__(self, ctx: ParamContext, bands: CanvasOptimizer):
+        super().__init__(ctx, bands)
+        self._grad_y: torch.Tensor | None = None
+
+    @classmethod
+    def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> DecorrelatedPixelParam:
+        return cls(ctx, CanvasOptimizer(from_rgb(start_canvas(ctx, size, start), ctx.mean), ctx.cfg))
+
+    def images(self) -> torch.Tensor:
+        return to_rgb(self.bands.canvas, self.ctx.mean)
+
+    def canvas(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.images()
+
+    def draw(self) -> torch.Tensor:
+        return self.canvas()
+
+    def apply_gradient(self, grad: torch.Tensor) -> None:
+        gy = mix(COLOR.T, grad[:, :3])
+        self._grad_y = gy if grad.shape[1] == 3 else torch.cat([gy, grad[:, 3:]], 1)
+        self.bands.set_grad(self._grad_y)
+
+    def clear_gradient(self) -> None:
+        self.bands.clear_grad()
+        self._grad_y = None
+
+    @torch.no_grad()
+    def _in_rgb(self, fn) -> None:
+        """Run ``fn(rgb canvas)`` (in place) on the RGB image and store the result back as ``y``."""
+        x = self.images()
+        fn(x)
+        self.bands.canvas.copy_(from_rgb(x, self.ctx.mean))
+
+    def prepare_evaluation(self) -> None:
+        if self.ctx.cfg.clamp_pixels:
+            self._in_rgb(lambda x: x.clamp_(0, 1))  # projected L-BFGS: every evaluation in range
+
+    def after_step(self, info: StepInfo) -> None:
+        if _any_pixel_op(self.ctx.cfg, info.mask):
+            self._in_rgb(lambda x: pixel_ops_(x, self.ctx, info))
+
+    def resized(self, size: Size) -> DecorrelatedPixelParam:
+        return DecorrelatedPixelParam(self.ctx, self.bands.resized(size))

@@ -34,22 +34,32 @@ def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return y[..., :h, :w]
 
 
+def lap_split(img: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """Laplacian pyramid of ``img`` (1, C, H, W): the high-frequency bands, finest first, then the
+    low-frequency residual (``levels`` entries at most; none smaller than 4 pixels)."""
+    bands = []
+    for _ in range(max(1, levels) - 1):
+        if min(img.shape[-2:]) < 8:
+            break
+        lo = _down(img)
+        bands.append(img - _up(lo, img.shape[-2:]))
+        img = lo
+    return bands + [img]
+
+
+def lap_merge(bands: list[torch.Tensor]) -> torch.Tensor:
+    """The inverse of :func:`lap_split` (exact: every band was defined as the difference it adds)."""
+    img = bands[-1]
+    for hi in reversed(bands[:-1]):
+        img = _up(img, hi.shape[-2:]) + hi
+    return img
+
+
 def lap_normalize(grad: torch.Tensor, levels: int, eps: float = 1e-12) -> torch.Tensor:
     """``grad`` (N, C, H, W) with every Laplacian level of every image scaled to unit std.
 
-    ``levels`` 0 or 1 returns ``grad`` divided by its std (one level). Levels stop where the
-    image would shrink below 4 pixels."""
+    ``levels`` 0 or 1 returns each image divided by its std (one level)."""
     out = torch.empty_like(grad)
     for i in range(grad.shape[0]):
-        img, bands = grad[i:i + 1], []
-        for _ in range(max(1, levels) - 1):
-            if min(img.shape[-2:]) < 8:
-                break
-            lo = _down(img)
-            bands.append(img - _up(lo, img.shape[-2:]))
-            img = lo
-        img = img / img.std().clamp_min(eps)
-        for hi in reversed(bands):
-            img = _up(img, hi.shape[-2:]) + hi / hi.std().clamp_min(eps)
-        out[i:i + 1] = img
+        out[i:i + 1] = lap_merge([b / b.std().clamp_min(eps) for b in lap_split(grad[i:i + 1], levels)])
     return out

@@ -37,6 +37,11 @@ from cnnvis.errors import InputError
 from cnnvis.video.flow import FLOW_METHODS, optical_flow, reliable, warp
 
 COHERENCE_METHODS = (*FLOW_METHODS, "none")
+DEFAULT_FLOW = "dis"
+# --blend defaults: the weight of the (warped) previous result in a frame's start.
+DREAM_BLEND = 0.85  # flow-guided dream: pytorch-deepdream's video blend
+CONSTANT_BLEND = 0.5  # dream with --flow none: the constant blend of cnnvis before issue 13
+INVERT_BLEND = 1.0  # invert: start from the previous reconstruction (icnn's movies), new pixels from the init
 FEATHER_SIGMA = 1.0  # pixels: the mask's edge is softened inside the reliable region
 
 
@@ -52,6 +57,16 @@ def check_method(method: str) -> str:
     if method not in COHERENCE_METHODS:
         raise InputError(f"unknown --flow '{method}'; use {', '.join(COHERENCE_METHODS)}")
     return method
+
+
+def from_flags(flow: str | None, blend: float | None, command: str = "dream") -> Coherence:
+    """The :class:`Coherence` of ``--flow`` and ``--blend`` (None: the command's default:
+    :data:`DREAM_BLEND` with a flow, :data:`CONSTANT_BLEND` with ``none``, :data:`INVERT_BLEND`
+    for ``invert``)."""
+    method = check_method(flow or DEFAULT_FLOW)
+    if blend is None:
+        blend = INVERT_BLEND if command == "invert" else (CONSTANT_BLEND if method == "none" else DREAM_BLEND)
+    return Coherence(method, check_blend(blend))
 
 
 def feather(mask: np.ndarray, sigma: float = FEATHER_SIGMA) -> np.ndarray:
