@@ -16,16 +16,17 @@ def _init(h=48, w=48, seed=0):
     return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed)) * 0.6 + 0.2
 
 
-def _run(model, objective, cfg, init=None):
+def _run(model, objective, cfg, init=None, device="cpu"):
+    """Run on ``device``; the canvases come back on the CPU."""
     log = []
-    out = Render(model, objective, cfg, init=init).run(lambda p: log.append((p, p.image())))
-    return out, log
+    out = Render(model, objective, cfg, init=init, device=device).run(lambda p: log.append((p, p.image().cpu())))
+    return out.cpu(), log
 
 
-def test_dream_raises_score_and_changes_image(tiny_model):
+def test_dream_raises_score_and_changes_image(tiny_model, device):
     init = _init()
     cfg = RenderConfig(steps=8, lr=0.02)
-    out, log = _run(tiny_model, Dream("conv3"), cfg, init)
+    out, log = _run(tiny_model, Dream("conv3"), cfg, init, device)
     scores = [p.score for p, _ in log]
     assert len(scores) == 8
     assert scores[-1] > scores[0] * 1.05
