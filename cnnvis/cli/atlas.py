@@ -28,6 +28,7 @@ from cnnvis.errors import EXIT_INTERRUPTED, InputError
 
 ATLAS_FORMAT = "cnnvis-atlas/1"
 SHEET_SIDE = 96  # pixels per unit in a layer's contact sheet
+ATLAS_JSON_EVERY = 5.0  # seconds between rewrites of atlas.json during a run
 
 
 @dataclass
@@ -58,6 +59,7 @@ class AtlasRun:
     layers: list[LayerPlan]
     command: list[str]
     atlas: dict = field(default_factory=dict)
+    dumped: float = float("-inf")  # when atlas.json was last written (time.monotonic)
 
 
 def unit_path(layer: str, unit: int) -> str:
@@ -140,35 +142,39 @@ def _first_difference(a, b, where: str = "") -> str:
 
 
 def load_or_start(run: AtlasRun, force: bool) -> int:
-    """Read ``atlas.json`` of an earlier run into ``run.atlas`` and drop the units to skip from
-    the plan; return how many were skipped. Other settings fail unless ``force``."""
+    """Start ``run.atlas`` from an earlier run in ``run.out``, dropping from the plan every unit
+    whose image is there with a manifest of the same settings; return how many were skipped.
+
+    The unit images' manifests are the record (``atlas.json`` is rewritten only every few
+    seconds, so after a crash it may lag behind them). Other settings fail unless ``force``."""
     from cnnvis.io.manifest import read_manifest
 
-    path = os.path.join(run.out, "atlas.json")
-    old = _read_json(path)
+    old = _read_json(os.path.join(run.out, "atlas.json"))
     if old is not None and old.get("settings") != run.settings and not force:
         raise InputError(f"'{run.out}' holds an atlas made with other settings ({_first_difference(old.get('settings'), run.settings)}); "
                          f"use another --out, or --force to render over it")
-    fresh = {"format": ATLAS_FORMAT, "model": run.settings["model"], "kind": run.kind, "settings": run.settings, "command": shlex.join(run.command), "layers": {}}
-    run.atlas = old if old is not None and old.get("settings") == run.settings else fresh
+    keep = old is not None and old.get("settings") == run.settings
+    run.atlas = {"format": ATLAS_FORMAT, "model": run.settings["model"], "kind": run.kind, "settings": run.settings, "command": shlex.join(run.command),
+                 "layers": {name: entry for name, entry in (old or {}).get("layers", {}).items()} if keep else {}}
     skipped = 0
     for lp in run.layers:
         entry = run.atlas["layers"].setdefault(lp.name, {"channels": lp.channels, "units": {}})
         todo = []
         for u in lp.units:
-            rec = entry["units"].get(str(u))
-            done = False
-            if rec is not None and os.path.isfile(os.path.join(run.out, rec["file"])):
+            rec = None
+            path = os.path.join(run.out, unit_path(lp.name, u))
+            if os.path.isfile(path):
                 try:
-                    m = read_manifest(os.path.join(run.out, rec["file"]))
-                    done = (m.get("atlas") or {}).get("settings") == run.settings
+                    rec = read_manifest(path).get("atlas")
                 except InputError:
-                    done = False
-            if done:
-                skipped += 1
-            else:
-                entry["units"].pop(str(u), None)
-                todo.append(u)
+                    rec = None
+            if rec is not None and rec.get("settings") == run.settings:
+                if not force:
+                    entry["units"][str(u)] = {k: rec[k] for k in ("file", "activation", "seconds", "seed", "command") if k in rec}
+                    skipped += 1
+                    continue
+            entry["units"].pop(str(u), None)
+            todo.append(u)
         lp.units = todo
     return skipped
 
@@ -182,7 +188,6 @@ def batches(run: AtlasRun) -> Iterator[tuple[LayerPlan, list[int]]]:
 def write_batch(run: AtlasRun, m, lp: LayerPlan, result: dict) -> None:
     """Write every unit of one rendered batch (atomically, with its manifest), then atlas.json."""
     from cnnvis.cli.recording import current_manifest
-    from cnnvis.io.files import write_atomic
     from cnnvis.io.images import save_image
     from cnnvis.recipes.atlas import unit_seed
 
@@ -192,10 +197,19 @@ def write_batch(run: AtlasRun, m, lp: LayerPlan, result: dict) -> None:
     for u, img, act in zip(result["units"], result["images"], result["activations"]):
         rel = unit_path(lp.name, u)
         again = run.command + ["--units", str(u), "--batch-size", "1", "--out", f"{run.out.rstrip('/')}_unit{u}"]
-        manifest = dict(base, atlas={"layer": lp.name, "unit": u, "seed": unit_seed(run.seed, lp.hook, u), "activation": act, "settings": run.settings})
-        save_image(os.path.join(run.out, rel), np.ascontiguousarray(img), manifest)
-        run.atlas["layers"][lp.name]["units"][str(u)] = {"file": rel, "activation": act, "seconds": round(per_unit, 3),
-                                                         "seed": unit_seed(run.seed, lp.hook, u), "command": shlex.join(again)}
+        record = {"file": rel, "activation": act, "seconds": round(per_unit, 3), "seed": unit_seed(run.seed, lp.hook, u), "command": shlex.join(again)}
+        save_image(os.path.join(run.out, rel), np.ascontiguousarray(img), dict(base, atlas=dict(record, layer=lp.name, unit=u, settings=run.settings)))
+        run.atlas["layers"][lp.name]["units"][str(u)] = record
+    if time.monotonic() - run.dumped >= ATLAS_JSON_EVERY:
+        dump_atlas(run)
+
+
+def dump_atlas(run: AtlasRun) -> None:
+    """Write ``atlas.json`` atomically. Rewriting it after every batch would cost O(units^2)
+    on a large atlas (15,000 units of a ResNet-50 is 5 MB a write), so the driver writes it every
+    ``ATLAS_JSON_EVERY`` seconds and at the end; the unit manifests are the record."""
+    from cnnvis.io.files import write_atomic
+
     run.atlas["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
     def dump(tmp):
@@ -203,6 +217,7 @@ def write_batch(run: AtlasRun, m, lp: LayerPlan, result: dict) -> None:
             json.dump(run.atlas, f, indent=1)
 
     write_atomic(os.path.join(run.out, "atlas.json"), dump)
+    run.dumped = time.monotonic()
 
 
 def finish(run: AtlasRun) -> None:
@@ -227,11 +242,7 @@ def finish(run: AtlasRun) -> None:
         with open(tmp, "w") as f:
             f.write(atlas_html(run.atlas))
 
-    def dump(tmp):
-        with open(tmp, "w") as f:
-            json.dump(run.atlas, f, indent=1)
-
-    write_atomic(os.path.join(run.out, "atlas.json"), dump)
+    dump_atlas(run)
     write_atomic(os.path.join(run.out, "index.html"), page)
 
 

@@ -225,7 +225,7 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, obj
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
               help="Render on Ray: --ray alone starts a local runtime, --ray ADDRESS joins a cluster (ray://HOST:10001 or auto). Needs the ray extra.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="With --ray: the number of workers (each loads the model once) [default: 1 locally].")
-@click.option("--force", is_flag=True, help="Render over an atlas in --out made with other settings.")
+@click.option("--force", is_flag=True, help="Render every unit again, over an atlas in --out (one made with other settings included).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @model_options
 @render_options(command="prefer")

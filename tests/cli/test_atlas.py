@@ -67,6 +67,10 @@ def test_rerun_skips_done_units_and_other_settings_need_force(tmp_path, factory_
     assert res.exit_code == 0 and "skipping 4 units already rendered" in res.output, res.output
     assert (out / "conv3" / "unit_0002.png").stat().st_mtime_ns == first  # not rendered twice
     assert len(_json(out)["layers"]["conv3"]["units"]) == 6
+    # the unit manifests are the record: a lost atlas.json (a crash between its rewrites) loses nothing
+    (out / "atlas.json").unlink()
+    again = _atlas(out, factory_module, "--units", "0-5", "--batch-size", "2")
+    assert again.exit_code == 0 and "skipping 6 units" in again.output and len(_json(out)["layers"]["conv3"]["units"]) == 6
     other = invoke(["atlas", f"{factory_module}:factory", "--layer", "conv3", "--steps", "3", "--size", "32x32", "-q", "--out", out, "--units", "0"])
     assert_one_line_error(other, "other settings", "steps", "--force")
     forced = invoke(["atlas", f"{factory_module}:factory", "--layer", "conv3", "--steps", "3", "--size", "32x32", "-q", "--out", out, "--units", "0", "--force"])
