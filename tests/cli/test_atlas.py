@@ -100,6 +100,7 @@ def test_bad_input_is_one_line(tmp_path, factory_module, args, needles):
 
 
 def test_unreachable_ray_address_is_one_line(tmp_path, factory_module):
+    pytest.importorskip("ray")
     res = invoke(["atlas", f"{factory_module}:factory", "--layer", "conv3", "--units", "0", *FAST, "--ray", "ray://127.0.0.1:1", "--out", tmp_path / "a"])
     assert_one_line_error(res, "cannot reach a Ray cluster", "ray://127.0.0.1:1")
 
