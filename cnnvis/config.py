@@ -254,7 +254,7 @@ class Regularizers(_Group):
     aux_p_alpha: float = setting(6.0, "Auxiliary p-norm exponent.", low=0)
     aux_p_scale: float = setting(0.5, "Auxiliary p-norm scale.", low=0, low_open=True)
 
-    alpha_penalty: float = setting(0.02, "With --alpha: weight of the penalty on opacity, per pixel (weight x the sum of alpha).", low=0)
+    alpha_penalty: float = setting(0.1, "With --alpha: weight of the penalty on opacity, per pixel (weight x the sum of alpha).", low=0)
 
     blur_every: int = setting(0, "Gaussian-blur the canvas every N steps (0 = never).", low=0, note="0 = off")
     blur_sigma: float = setting(0.5, "Blur sigma in pixels.", low=0)

@@ -41,6 +41,9 @@ PREFER_DEFAULTS = dict(steps=128, optimizer="adam", lr=0.1, param="fft", jitter=
 # pixel mask needs the pixel parameterization.
 PREFER_MASK_DEFAULTS = dict(param="pixel", optimizer="adam", lr=0.02, jitter=0, transform_scale=0.0, transform_rotate=0.0,
                             tv_weight=0.5, normalize_grad=True)
+# ... and per parameterization other than the Fourier image's (bench/params.py): the learning
+# rate in the parameters' own units (a CPPN's weights, a low-resolution tensor's pixels).
+PREFER_PARAM_DEFAULTS = {"cppn": dict(lr=0.005), "lowres": dict(lr=0.05)}
 
 # ---------------------------------------------------------------------------- invert, by layer
 # ... and for layers of stride 8 or more (blocks.3 and deeper on EfficientNet-Lite0), whose

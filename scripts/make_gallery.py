@@ -30,6 +30,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CHELSEA = "cnnvis/data/chelsea.jpg"  # the bundled photo (skimage's, CC0)
+PAN_CLIP = "{out}/pan_clip.mp4"  # a camera pan over the bundled photo, made by _pan_clip in the output folder
+VIDEO_DREAM = ["--octaves", "3", "--steps", "6", "--jitter", "8"]
+VIDEO_QUICK = ["--steps", "1", "--octaves", "1"]
 
 # (output file, preset or None, extra arguments, caption, quick-mode arguments appended in --quick)
 ENTRIES = [
@@ -48,12 +51,33 @@ ENTRIES = [
     ("hires_4k.jpg", "hires-4k", [CHELSEA], "a 3840x2160 tiled dream", ["--steps", "1", "--final-size", "72x128", "--octaves", "2"]),
     ("progress.gif", None, ["dream", CHELSEA, "--octaves", "3", "--steps", "12", "--video-every", "4", "--video"], "the progress of a dream", ["--octaves", "1", "--steps", "2", "--final-size", "48x72"]),
     ("zoom.gif", None, ["dream", CHELSEA, "--zoom-frames", "24", "--steps", "4", "--final-size", "150x225"], "the infinite zoom", ["--zoom-frames", "2", "--steps", "1", "--final-size", "48x72"]),
+    ("video_flow.gif", None, ["dream", PAN_CLIP, "--flow", "dis", *VIDEO_DREAM], "a camera pan dreamed along the optical flow (--flow dis): the dream moves with the cat", VIDEO_QUICK),
+    ("video_blend.gif", None, ["dream", PAN_CLIP, "--flow", "none", "--blend", "0.85", *VIDEO_DREAM], "the same pan with the constant blend (--flow none): the dream smears", VIDEO_QUICK),
 ]
+
+
+def _pan_clip(path: str, frames: int = 16, size: tuple[int, int] = (180, 320), step: int = 4) -> str:
+    """Write (once) a camera pan over the bundled photo, ``step`` pixels a frame, as a near-lossless MP4."""
+    if os.path.exists(path):
+        return path
+    import imageio.v3 as iio
+    import imageio_ffmpeg
+    import numpy as np
+
+    photo = iio.imread(os.path.join(ROOT, CHELSEA))
+    h, w = size
+    gen = imageio_ffmpeg.write_frames(path, (w, h), fps=8, quality=10, macro_block_size=2, ffmpeg_log_level="error")
+    gen.send(None)
+    for t in range(frames):
+        gen.send(np.ascontiguousarray(photo[60:60 + h, 20 + step * t:20 + step * t + w, :3]))
+    gen.close()
+    return path
 
 
 def _command(out_dir: str, name: str, preset: str | None, extra: list[str], quick: list[str] | None) -> list[str]:
     """The cnnvis argument list of one entry (--out last, so the table shows it plainly)."""
     path = os.path.join(out_dir, name)
+    extra = [_pan_clip(a.format(out=out_dir)) if a == PAN_CLIP else a for a in extra]
     if preset is None:
         args = list(extra)
         if "--video" in args:  # progress.gif: the video is the entry, the still goes beside it

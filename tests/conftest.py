@@ -276,3 +276,45 @@ def interrupt_after_first_step(cmd, total: int, err_path, env, cwd, wait: float 
                 proc.kill()
                 proc.wait()
     return proc.returncode, stdout, err_path.read_text(errors="replace")
+
+
+# ---------------------------------------------------------------- video clips written by tests
+def write_clip(path, frames, fps: float = 10.0, audio: bool = False, faststart: bool = False) -> str:
+    """Write uint8 (T, H, W, 3) ``frames`` as an H.264 .mp4 (imageio-ffmpeg, lossy) or a .gif;
+    ``audio`` adds a sine tone track (AAC) as long as the clip, ``faststart`` puts the MP4 index
+    first (so a truncated copy still plays up to where it was cut)."""
+    import subprocess
+    from pathlib import Path
+
+    import imageio_ffmpeg
+
+    path = Path(path)
+    frames = np.asarray(frames, np.uint8)
+    if path.suffix == ".gif":
+        iio.imwrite(path, frames, extension=".gif", duration=1000 / fps, loop=0)
+        return str(path)
+    kw = {}
+    if audio:
+        tone = path.with_suffix(".tone.m4a")
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050",
+                        "-t", str(len(frames) / fps), "-c:a", "aac", str(tone)], check=True, capture_output=True)
+        kw = {"audio_path": str(tone), "audio_codec": "aac"}
+    h, w = frames.shape[1:3]
+    gen = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=2, ffmpeg_log_level="error",
+                                      output_params=["-movflags", "+faststart"] if faststart else None, **kw)
+    gen.send(None)
+    for f in frames:
+        gen.send(np.ascontiguousarray(f))
+    gen.close()
+    return str(path)
+
+
+def pan_frames(n: int = 6, h: int = 48, w: int = 64, v: int = 3, seed: int = 0) -> np.ndarray:
+    """uint8 (n, h, w, 3): a camera pan over a textured scene, ``v`` pixels a frame to the left
+    (frame t = frame t-1 shifted: frame_t[:, x] = frame_{t-1}[:, x + v])."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    scene = cv2.GaussianBlur(rng.random((h, w + v * n, 3)).astype(np.float32), (0, 0), 2.5)
+    scene = ((scene - scene.min()) / (scene.max() - scene.min()) * 255).round().astype(np.uint8)
+    return np.stack([scene[:, v * t:v * t + w] for t in range(n)])

@@ -5,7 +5,6 @@ Kept apart from :mod:`cnnvis.cli` so the CLI module stays a thin flag table.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import signal
 import threading
@@ -15,6 +14,7 @@ import click
 import numpy as np
 import torch
 
+from cnnvis.cli.checkpoints import CHECKPOINT_FORMAT, RESUME_STATE  # noqa: F401 (also imported from here)
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.units import unit_label
 from cnnvis.config import RenderConfig
@@ -143,9 +143,15 @@ def job_channels(job: DreamJob) -> list[int]:
         raise InputError(f"bad --channel: {e}") from None
 
 
+def check_alpha_output(out: str, render_kw: dict) -> None:
+    """``--alpha`` writes RGBA: refuse an output that cannot hold alpha, before anything loads."""
+    if render_kw.get("alpha") and os.path.splitext(out)[1].lower() != ".png":
+        raise InputError(f"--alpha needs a PNG output, got '{out}'; write --out {os.path.splitext(out)[0]}.png")
+
+
 def picture(canvas: torch.Tensor, mode: str, labels: list[str] | None = None) -> np.ndarray:
-    """uint8 (H, W, 3) of a canvas (N, 3, H, W): the image itself, or for a labelled batch a
-    contact sheet of its images."""
+    """uint8 (H, W, C) of a canvas (N, C, H, W) (C = 4: RGBA): the image itself, or for a
+    labelled batch a contact sheet of its images."""
     from cnnvis.io.images import contact_sheet, to_uint8
 
     if not labels:
@@ -154,8 +160,12 @@ def picture(canvas: torch.Tensor, mode: str, labels: list[str] | None = None) ->
 
 
 def _frame(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A video frame (RGB, ``size``) of a picture; an RGBA one over white."""
     import cv2
 
+    if img.shape[2] == 4:
+        a = img[:, :, 3:].astype(np.float32) / 255
+        img = (img[:, :, :3] * a + 255 * (1 - a)).round().astype(np.uint8)
     return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA if img.shape[0] > size[0] else cv2.INTER_CUBIC)
 
 
@@ -165,6 +175,7 @@ def run_job(job: DreamJob) -> int:
     from cnnvis.io.video import is_video
     from cnnvis.pipeline.loop import Render
 
+    check_alpha_output(job.out, job.render_kw)
     if job.image and is_video(job.image):
         return _dream_video(job)
     if job.flow is not None or job.blend is not None:
@@ -289,11 +300,6 @@ def _labelled(manifest: dict | None, label: str) -> dict | None:
     """The manifest of one file of a batch render: which of the outputs it is (replay finds
     its twin by this label)."""
     return None if manifest is None else dict(manifest, output_label=label)
-
-
-CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"
-# Set by ``cnnvis resume`` around the recorded command: the render state to go on from.
-RESUME_STATE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("cnnvis_resume_state", default=None)
 
 
 def checkpoint_path(out: str) -> str:

@@ -27,6 +27,7 @@ import click
 import numpy as np
 import torch
 
+from cnnvis.cli.checkpoints import CHECKPOINT_FORMAT, RESUME_STATE
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.recording import current_manifest
 from cnnvis.errors import EXIT_INTERRUPTED, InputError
@@ -92,7 +93,6 @@ class VideoRun:
         self.ck_path = checkpoint_path(out)
 
     def _save_checkpoint(self, job: FrameJob, render, nxt: int, prev_out: np.ndarray | None, output: VideoOutput, status: str, frame_state=None) -> None:
-        from cnnvis.cli.dream import CHECKPOINT_FORMAT
         from cnnvis.io.files import save_torch
 
         state = {VIDEO_STATE: 1, "next": nxt, "output": output.state(), "render": frame_state,
@@ -105,12 +105,12 @@ class VideoRun:
         """Render every frame; write the output. Returns the exit code (0, or 130 after Ctrl-C)."""
         from tqdm import tqdm
 
-        from cnnvis.cli.dream import RESUME_STATE
         from cnnvis.recipes.recon import to_hwc
 
         resume = RESUME_STATE.get()
         if resume is not None and VIDEO_STATE not in resume:
             raise InputError("the checkpoint is an image render's, not a video run's; resume it with the command that made it")
+        begin_work()  # a Ctrl-C while loading: stop before anything is written
         output = VideoOutput(self.out, self.info.fps)
         output.start(resume["output"] if resume else None)
         first = int(resume["next"]) if resume else 0
@@ -140,7 +140,6 @@ class VideoRun:
                 stop["clean"] = True  # between steps: the frame's render state is whole
                 raise KeyboardInterrupt
 
-        begin_work()
         old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
         prev_frame = None
         try:
@@ -148,6 +147,7 @@ class VideoRun:
                 for index, raw in enumerate(reader):
                     frame = to_float_rgb(raw)
                     if index >= first:
+                        render = None  # until this frame's render exists, a render state would be the last frame's
                         render = job.make_render(index, frame, prev_frame, prev_out)
                         result = to_hwc(render.run(on_step, resume=frame_state))
                         frame_state = None

@@ -84,7 +84,8 @@ def default_texts(command: str | None) -> dict[str, str]:
         extra = {"shift": "no-shift; shift for an image larger than the model input"}
     elif command == "prefer":
         base = {**plain, **D.PREFER_DEFAULTS}
-        variants = [("with --rf-mask", D.PREFER_MASK_DEFAULTS), ("with --prior dgn", D.DGN_DEFAULTS)]
+        variants = [("with --rf-mask", D.PREFER_MASK_DEFAULTS), *((f"with --param {k}", v) for k, v in D.PREFER_PARAM_DEFAULTS.items()),
+                    ("with --prior dgn", D.DGN_DEFAULTS)]
         extra = {"tile": "the image size (one tile)"}
     elif command == "dream":
         return {"octaves": f"{D.DEFAULT_OCTAVES} when no size flag or --zoom-frames is given",

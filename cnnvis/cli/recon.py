@@ -110,6 +110,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
                masks: Sequence[str] = (),
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
+    from cnnvis.cli.dream import check_alpha_output
     from cnnvis.io.images import check_video_path, check_writable, read_image
     from cnnvis.models.capture import layer_names, resolve_layer
     from cnnvis.models.registry import load_model
@@ -117,6 +118,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
 
     if (image is None) == (features is None):
         raise InputError("give an IMAGE (or video) to invert, or --features FILE, not both or neither")
+    check_alpha_output(out, render_kw)
     if video:
         check_video_path(video)
     video_run = None
@@ -252,7 +254,7 @@ def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_c
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95, objectives: Sequence[str] = (), reference: str | None = None, batch: int | None = None,
                diversity: float = 0.0, interpolate: str | None = None, alignment: float = 0.0) -> int:
-    from cnnvis.cli.dream import run_render
+    from cnnvis.cli.dream import check_alpha_output, run_render
     from cnnvis.io.images import check_video_path, check_writable
     from cnnvis.models.capture import resolve_layer
     from cnnvis.models.registry import load_model
@@ -260,6 +262,7 @@ def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_c
     from cnnvis.recipes.recon import objective_render, prefer_render
 
     check_writable(out)
+    check_alpha_output(out, render_kw)
     if video:
         check_video_path(video)
     if (x is None) != (y is None):

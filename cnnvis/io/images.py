@@ -95,38 +95,42 @@ def hwc_to_bchw(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Te
 
 
 def to_uint8(x: torch.Tensor, mode: str = "clip", item: int = 0) -> np.ndarray:
-    """Image ``item`` of an (N, 3, H, W) float canvas -> uint8 (H, W, 3).
+    """Image ``item`` of an (N, C, H, W) float canvas -> uint8 (H, W, C): C = 3 (RGB) or 4 (RGBA,
+    alpha kept as the 4th channel).
 
     ``clip`` clamps to [0, 1]; ``rescale`` maps the image's min..max linearly onto 0..255
-    (cnn-vis's --rescale_image), which shows detail in saturated regions.
+    (cnn-vis's --rescale_image), which shows detail in saturated regions (of the colours: alpha
+    is clipped).
     """
     t = x.detach()[item].to("cpu", torch.float32, copy=True)  # the in-place ops below must not touch x
     if mode == "rescale":
-        lo, hi = float(t.min()), float(t.max())
-        t = (t - lo) / max(hi - lo, 1e-12)
+        rgb = t[:3]
+        lo, hi = float(rgb.min()), float(rgb.max())
+        rgb.sub_(lo).div_(max(hi - lo, 1e-12))
     elif mode != "clip":
         raise InputError(f"unknown output mode '{mode}'; use clip or rescale")
     return t.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None, gap: int = 4, columns: int | None = None) -> np.ndarray:
-    """uint8 (H, W, 3) images of one size in a grid on white, about square (``columns`` =
-    ceil(sqrt(N)) by default), ``gap`` pixels apart, each labelled in its top-left corner."""
+    """uint8 (H, W, C) images of one size in a grid on white (C = 4: opaque white), about square
+    (``columns`` = ceil(sqrt(N)) by default), ``gap`` pixels apart, each labelled in its top-left
+    corner."""
     import math
 
     n = len(images)
-    h, w = images[0].shape[:2]
+    h, w, c = images[0].shape
     cols = columns or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    sheet = np.full((rows * h + (rows + 1) * gap, cols * w + (cols + 1) * gap, 3), 255, np.uint8)
+    sheet = np.full((rows * h + (rows + 1) * gap, cols * w + (cols + 1) * gap, c), 255, np.uint8)
     scale = max(0.35, min(h, w) / 400)
     for k, img in enumerate(images):
         y, x = gap + (k // cols) * (h + gap), gap + (k % cols) * (w + gap)
         sheet[y:y + h, x:x + w] = img
         if labels:
             org = (x + 4, y + int(22 * scale) + 2)
-            cv2.putText(sheet, labels[k], org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(2, int(4 * scale)), cv2.LINE_AA)
-            cv2.putText(sheet, labels[k], org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, int(1.5 * scale)), cv2.LINE_AA)
+            cv2.putText(sheet, labels[k], org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0, 255), max(2, int(4 * scale)), cv2.LINE_AA)
+            cv2.putText(sheet, labels[k], org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255, 255), max(1, int(1.5 * scale)), cv2.LINE_AA)
     return sheet
 
 
@@ -172,7 +176,8 @@ def check_video_path(path: str) -> None:
 
 
 def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality: int = 95) -> None:
-    """Write uint8 (H, W, 3) to ``path`` atomically; the format follows the extension.
+    """Write uint8 (H, W, 3) or RGBA (H, W, 4) to ``path`` atomically; the format follows the
+    extension (RGBA needs one with alpha: PNG, TIFF, WebP).
 
     A ``manifest`` (:mod:`cnnvis.manifest`) goes into a PNG's text chunk and, for every format,
     into the sidecar ``NAME.manifest.json``. ``quality``: JPEG quality (1-100)."""

@@ -34,7 +34,7 @@ def output_kind(out: str) -> str:
     ext = os.path.splitext(out)[1].lower()
     if ext in (".mp4", ".gif"):
         return ext[1:]
-    raise InputError(f"cannot write a video to '{out}'; use a .mp4 or .gif file name, or a folder for PNG frames (e.g. --out frames/)")
+    raise InputError(f"cannot write a video to '{out}': for a video input --out must be a video (.mp4 or .gif) or a folder for PNG frames (e.g. --out frames/)")
 
 
 def base_path(out: str) -> str:
@@ -110,8 +110,9 @@ class VideoOutput:
     def _own_files(self) -> list[str]:
         if not os.path.isdir(self.parts):
             return []
-        pattern = "seg_*.mp4" if self.kind == "mp4" else "frame_*.png"
-        return sorted(glob.glob(os.path.join(glob.escape(self.parts), pattern)))
+        # with the hidden temporaries of files a killed run was writing (.seg_000012.x7f3a.mp4)
+        patterns = ("seg_*.mp4", ".seg_*") if self.kind == "mp4" else ("frame_*.png", ".frame_*")
+        return sorted(p for pattern in patterns for p in glob.glob(os.path.join(glob.escape(self.parts), pattern)))
 
     def _clear_parts(self) -> None:
         if self.kind == "frames" or not os.path.isdir(self.parts):
@@ -170,7 +171,7 @@ class VideoOutput:
         self.cut()
         segs = [os.path.join(self.parts, s) for s in self.segments]
         if self.kind == "mp4":
-            return join_mp4(segs, path, audio_from)
+            return join_mp4(segs, path, audio_from, self.frames / self.fps)
         write_gif(path, self._frames_from_pngs(), self.fps)
         return None
 

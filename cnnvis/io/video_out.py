@@ -59,8 +59,11 @@ class Mp4Writer:
         frame = even_crop(frame)
         if self._gen is None:
             h, w = frame.shape[:2]
+            # -bf 0: no B-frames. Segments are joined by stream copy, and with B-frames' reordering
+            # delay the last frames of a short segment get wrong durations there, which a
+            # constant-rate decoder then fills by repeating frames.
             self._gen = imageio_ffmpeg.write_frames(self.tmp, (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-                                                    macro_block_size=2, ffmpeg_log_level="error")
+                                                    macro_block_size=2, ffmpeg_log_level="error", output_params=["-bf", "0"])
             self._gen.send(None)
         self._gen.send(frame)
         self.frames += 1
@@ -111,9 +114,10 @@ def _ffmpeg(args: list[str]) -> tuple[int, str]:
     return proc.returncode, proc.stderr.decode(errors="replace")
 
 
-def join_mp4(segments: list[str], path: str, audio_from: str | None = None) -> str | None:
+def join_mp4(segments: list[str], path: str, audio_from: str | None = None, duration: float | None = None) -> str | None:
     """Concatenate MP4 ``segments`` (same size and codec) into ``path`` without re-encoding, with
-    the first audio track of ``audio_from`` (cut to the video's length), atomically.
+    the first audio track of ``audio_from`` (its first ``duration`` seconds: the video's length),
+    atomically.
 
     The audio is copied as it is; a codec MP4 cannot hold is encoded to AAC; if that fails too the
     video is written without it. Returns None, or a note saying what became of the audio.
@@ -128,7 +132,8 @@ def join_mp4(segments: list[str], path: str, audio_from: str | None = None) -> s
         note = None
         if audio_from is not None:
             for acodec in ("copy", "aac"):
-                audio = ["-i", audio_from, "-map", "0:v:0", "-map", "1:a:0", *out_opts, "-c:a", acodec, "-shortest"]
+                # -t on the audio input, not -shortest: an audio track a few milliseconds short must not cost the last frame
+                audio = [*(["-t", f"{duration:.6f}"] if duration else []), "-i", audio_from, "-map", "0:v:0", "-map", "1:a:0", *out_opts, "-c:a", acodec]
                 try:
                     write_atomic(path, lambda tmp, audio=audio: _check(_ffmpeg([*video, *audio, "-f", "mp4", tmp])))
                     return None if acodec == "copy" else f"the audio of '{audio_from}' was re-encoded to AAC (MP4 cannot hold its codec)"

@@ -26,7 +26,8 @@ class Capture:
     """All an objective sees for one batch of tiles.
 
     Attributes:
-        image: the tiles, (B, 3, h, w) RGB in [0, 1] before normalization.
+        image: the tiles, (B, C, h, w) in [0, 1] before normalization: RGB, or RGBA (C = 4)
+            with ``cfg.alpha``, before the composite over random backgrounds.
         feats: dotted layer name -> activations (B, C, h', w').
         windows: where each tile lies on its canvas, length B.
         canvas: (H, W) of the current size, pixels.

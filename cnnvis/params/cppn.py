@@ -41,11 +41,9 @@ BIAS_STD = 0.1  # lucid's biases_initializer
 BAND_VALUES = 1 << 22
 
 
-def composite_activation(z: torch.Tensor) -> torch.Tensor:
-    """lucid's ``_composite_activation``: (N, K, P) -> (N, 2K, P), ``[atan(z) / 0.67, atan(z)^2 / 0.6]``
-    (0.67 and 0.6: the RMS of atan(z) and atan(z)^2 for z ~ N(0, 1))."""
-    a = torch.atan(z)
-    return torch.cat([a / 0.67, a * a / 0.6], 1)
+# lucid's _composite_activation is [atan(z) / 0.67, atan(z)**2 / 0.6]: 0.67 and 0.6 are the RMS
+# of atan(z) and atan(z)**2 for z ~ N(0, 1).
+ACTIVATION_RMS = (0.67, 0.6)
 
 
 def coordinates(size: Size, rows: tuple[int, int], device) -> torch.Tensor:
@@ -94,13 +92,18 @@ class CPPN:
         return [t for pair in zip(self.weights, self.biases) for t in pair]
 
     def __call__(self, coords: torch.Tensor) -> torch.Tensor:
-        """(2, P) coordinates -> (N, C, P) colours in (0, 1)."""
+        """(2, P) coordinates -> (N, C, P) colours in (0, 1). The composite activation after every
+        hidden layer is computed with its two halves kept apart and its constants
+        (:data:`ACTIVATION_RMS`) folded into the next layer's (small) weights: the same function
+        as lucid's concatenation, with fewer elementwise passes over the (N, 2 HIDDEN, P)
+        activations."""
         n = self.weights[0].shape[0]
-        h = coords.expand(n, *coords.shape)
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            z = torch.baddbmm(b[:, :, None], w, h)
-            h = composite_activation(z) if k < LAYERS else torch.sigmoid(z)
-        return h
+        z = torch.baddbmm(self.biases[0][:, :, None], self.weights[0], coords.expand(n, *coords.shape))
+        for w, b in zip(self.weights[1:], self.biases[1:]):
+            a = torch.atan(z)
+            z = torch.baddbmm(b[:, :, None], w[:, :, :HIDDEN] / ACTIVATION_RMS[0], a)
+            z = torch.baddbmm(z, w[:, :, HIDDEN:] / ACTIVATION_RMS[1], a * a)
+        return torch.sigmoid(z)
 
     def band_rows(self, width: int) -> int:
         """Rows per band at image width ``width``: one activation of :data:`BAND_VALUES` values."""

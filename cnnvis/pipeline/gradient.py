@@ -25,7 +25,7 @@ from cnnvis.regularize.transforms import apply_transforms
 
 
 class CanvasGradient:
-    """d(loss)/d(canvas) of a canvas (N, 3, H, W) for one objective, model and tiling.
+    """d(loss)/d(canvas) of a canvas (N, C, H, W), C = 3 or 4 (RGBA), for one objective, model and tiling.
 
     Args:
         model: the :class:`cnnvis.models.registry.LoadedModel`.
@@ -92,13 +92,17 @@ class CanvasGradient:
         return score, reg_loss
 
     def score_tiles(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
-        """Per-tile scores (B,) of a batch of tiles (B, 3, h, w) from images ``items`` (B,)."""
+        """Per-tile scores (B,) of a batch of tiles (B, C, h, w) from images ``items`` (B,); RGBA
+        tiles (C = 4) become RGB in the transforms (:class:`cnnvis.regularize.transforms.Composite`)."""
         b = tiles.shape[0]
         parts = [tiles]
         for ref in self.at_size.values():
             # one reference image for all, or one per batch image
             idx = items if ref.shape[0] > 1 else torch.zeros_like(items)
             parts += [ref[int(i):int(i) + 1, :, w.y0:w.y1, w.x0:w.x1] for i, w in zip(idx, windows)]
+        if len(parts) > 1 and tiles.shape[1] == 4:
+            # RGBA tiles: the references (RGB) ride along opaque, so the composite keeps them as they are
+            parts[1:] = [torch.cat([p, torch.ones_like(p[:, :1])], 1) for p in parts[1:]]
         x = torch.cat(parts) if len(parts) > 1 else tiles
         feats = self.capture(self.model.normalize(apply_transforms(self.transforms, x, self.tgen)))
         targets = None

@@ -24,7 +24,7 @@ from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
 from cnnvis.objectives.base import Objective
-from cnnvis.params import ParamContext, StepInfo, create, restore
+from cnnvis.params import ParamContext, StepInfo, create, kind_of, restore
 from cnnvis.params.optim import lr_at
 from cnnvis.pipeline.device import pick_device  # noqa: F401  (cnnvis.pipeline.loop.pick_device, the API's name)
 from cnnvis.pipeline.gradient import CanvasGradient
@@ -32,12 +32,33 @@ from cnnvis.pipeline.memory import preflight
 from cnnvis.pipeline.progress import Progress
 from cnnvis.pipeline.steppers import make_stepper
 from cnnvis.regularize.penalties import regularizers_from_config
-from cnnvis.regularize.transforms import transforms_from_config
+from cnnvis.regularize.transforms import Composite, transforms_from_config
+
+# The canvas-sized buffers of a size that is only drawn (a resolution-free parameterization's
+# final size): the canvas and the copy made to write it.
+RENDER_BUFFERS = 2
+
+
+def optimized_sizes(plan: list[Size], side: int, min_side: int = 1) -> list[Size]:
+    """The sizes of ``plan`` a resolution-free parameterization is optimized at: those whose
+    sides fit in ``side`` (one tile), or, when none does, the last size scaled down to fit (its
+    shorter side kept at ``min_side`` or more, the model's minimum input)."""
+    fit = [s for s in plan if max(s) <= side]
+    if fit:
+        return fit
+    h, w = plan[-1]
+    k = min(1.0, max(side / max(h, w), min_side / min(h, w)))
+    return [(max(1, round(h * k)), max(1, round(w * k)))]
 
 
 class Render:
     """One run of the pipeline over N images. Build it, then call :meth:`run`; :meth:`image` is
-    the live canvas (N, 3, H, W).
+    the live canvas (N, C, H, W) (C = 4, RGBA, with ``cfg.alpha``; the network then sees it
+    composited over random backgrounds, :class:`cnnvis.regularize.transforms.Composite`).
+
+    A resolution-free parameterization (the CPPN) is optimized at the sizes of the plan that fit
+    one tile (:func:`optimized_sizes`); a larger last size is then drawn from it with no
+    optimization: :attr:`plan` holds the optimized sizes, :attr:`out_size` the size returned.
 
     Args:
         model: the network and its preprocessing.
@@ -55,9 +76,11 @@ class Render:
         batch: N, the number of images rendered together (their tiles share forward passes);
             objectives address one image with ``.on(i)``.
         transforms: the transforms of every tile batch, in order (default: ``cfg``'s jitter, zoom
-            and rotation; see :mod:`cnnvis.regularize.transforms`).
+            and rotation; see :mod:`cnnvis.regularize.transforms`); with ``cfg.alpha`` a
+            :class:`Composite` goes first unless the list has one.
         regularizers: the penalties on the whole canvas, e.g. ``[TV(0.1), PNorm(1e-3)]``
-            (default: ``cfg``'s TV and p-norms, stepped as ``cfg`` says).
+            (default: ``cfg``'s TV and p-norms, stepped as ``cfg`` says, and with ``cfg.alpha``
+            its opacity penalty).
         item_seeds: N seeds: image i's noise start draws from its own generator, so it does not
             depend on the other images of the batch.
     """
@@ -79,11 +102,19 @@ class Render:
         self.tile = cfg.tile or model.input_size
         if self.tile < model.min_size:
             raise InputError(f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; use --tile {model.min_size} or more")
+        kind = kind_of(cfg, prior)
+        kind.check(cfg, init is not None, prior)
+        self.out_size: Size = self.plan[-1]
+        if kind.resolution_free:
+            self.plan = optimized_sizes(self.plan, self.tile, model.min_size)
+            check_plan(self.plan, model.min_size, model.name)
         self.overlap = self.tile // 4 if cfg.overlap is None else cfg.overlap
         if self.overlap >= self.tile:
             raise InputError(f"--overlap {self.overlap} must be smaller than the tile ({self.tile}); e.g. --overlap {self.tile // 4}")
         largest = max(self.plan, key=lambda s: s[0] * s[1])
         preflight(largest, self.batch, cfg, self.device, len(objective.references))
+        if self.out_size != self.plan[-1]:
+            preflight(self.out_size, self.batch, cfg, self.device, buffers=RENDER_BUFFERS)
         self.mask = None if mask is None else mask.to(self.device, torch.float32)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         if prior is not None:
@@ -92,7 +123,9 @@ class Render:
         self.ctx = ParamContext(cfg, self.device, self.gen, tuple(model.mean), self.batch, model, prior, item_gens)
         self.regularizers = None if regularizers is None else list(regularizers)
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
-        transforms = transforms_from_config(cfg) if transforms is None else transforms
+        transforms = transforms_from_config(cfg) if transforms is None else list(transforms)
+        if cfg.alpha and not any(isinstance(t, Composite) for t in transforms):
+            transforms = [Composite(), *transforms]
         self.gradient = CanvasGradient(model, objective, self.capture, self.tile, self.overlap, cfg.batch_size, transforms, self.device, cfg.lap_scale)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.canvas: torch.Tensor | None = None
@@ -106,7 +139,7 @@ class Render:
                 self._probe(size_)
 
     def image(self) -> torch.Tensor:
-        """The current canvas (N, 3, H, W), a detached copy."""
+        """The current canvas (N, C, H, W), a detached copy."""
         if self.canvas is None:
             raise RuntimeError("render has not started")
         return self.canvas.detach().clone()
@@ -144,7 +177,8 @@ class Render:
                 "param": self.param.state_dict(), "stepper": self.stepper.state_dict(), "plan": [list(s) for s in self.plan]}
 
     def run(self, callback: Callable[[Progress], None] | None = None, resume: dict | None = None) -> torch.Tensor:
-        """Optimize through every size; return the final canvas (N, 3, H, W) float (unclipped).
+        """Optimize through every size; return the final canvas (N, C, H, W) float (unclipped), of
+        :attr:`out_size`.
 
         ``resume``: a :meth:`checkpoint` dict of a run with the same arguments; the run goes on
         from there and ends with the same canvas, bit for bit, as if never interrupted.
@@ -184,6 +218,11 @@ class Render:
                         callback(Progress(done, total, si, len(plan), plan[si], t + 1, cfg.steps, score, reg_loss, lr, self))
                 del grad, p_ref
         self.gradient.release()
+        if self.out_size != plan[-1]:
+            # a resolution-free parameterization: the last size is drawn (one forward pass of
+            # the parameters optimized at the smaller sizes), not optimized
+            self.param = param.resized(self.out_size)
+            self.canvas = self.param.canvas()
         return self.canvas.detach()
 
     def _step(self, param, grad: torch.Tensor, p_ref: torch.Tensor | None, t: int) -> tuple[float, float, float]:

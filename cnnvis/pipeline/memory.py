@@ -1,7 +1,7 @@
 """The memory pre-flight: estimate a run's canvas-sized buffers before allocating any.
 
 A tile batch's activations are bounded by ``--tile`` and ``--batch-size``; what grows with the
-requested size is the set of canvas-sized float32 buffers (N, 3, H, W): the canvas, the
+requested size is the set of canvas-sized float32 buffers (N, C, H, W), C = 3 or 4 (RGBA): the canvas, the
 gradient, the optimizer's per-pixel state, the references and the p-norm's init image, and
 during a change of size the resized copies. A size too large for the machine then fails with
 one line naming the estimate, the memory available and the largest size that fits, instead of
@@ -17,6 +17,7 @@ import torch
 
 from cnnvis.canvas.sizes import Size
 from cnnvis.errors import InputError
+from cnnvis.params.color import channels
 
 FLOAT_BYTES = 4
 # Per-pixel optimizer state, in canvas-sized buffers (L-BFGS: see optimizer_buffers).
@@ -24,6 +25,8 @@ OPTIMIZER_BUFFERS = {"rmsprop": 1, "sgd": 1, "gd": 1, "adam": 2}
 # The Fourier image keeps its spectrum plus the irfft / colour / sigmoid intermediates of the
 # graph it draws through (about four canvases).
 FOURIER_BUFFERS = 5
+# The decorrelated pixel canvas also keeps its RGB image and the gradient in its own space.
+DECORRELATED_BUFFERS = 2
 # Fraction of the available memory a run may plan to use: the rest is for the model, a tile
 # batch's activations and the allocator's slack.
 USABLE = 0.8
@@ -43,6 +46,8 @@ def canvas_buffers(cfg, references: int = 0) -> float:
     n += optimizer_buffers(cfg.optimizer, cfg.lbfgs_history, cfg.steps)
     if cfg.param == "fft":
         n += FOURIER_BUFFERS
+    elif cfg.param in ("pixel", "lowres") and cfg.decorrelate:
+        n += DECORRELATED_BUFFERS
     n += references + 1  # references, and the init image the p-norm may pull toward
     return n
 
@@ -66,12 +71,13 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def preflight(size: Size, batch: int, cfg, device: torch.device, references: int = 0, available: int | None = None) -> int:
+def preflight(size: Size, batch: int, cfg, device: torch.device, references: int = 0, available: int | None = None, buffers: float | None = None) -> int:
     """Raise :class:`InputError` when the canvas-sized buffers of ``batch`` images of ``size``
-    cannot fit in ``available`` bytes (default: what the device has free). Returns the estimate."""
+    cannot fit in ``available`` bytes (default: what the device has free). ``buffers``: how many
+    (default: :func:`canvas_buffers`, an optimized size's). Returns the estimate."""
     h, w = size
-    buffers = canvas_buffers(cfg, references)
-    need = int(buffers * batch * 3 * h * w * FLOAT_BYTES)
+    buffers = canvas_buffers(cfg, references) if buffers is None else buffers
+    need = int(buffers * batch * channels(cfg) * h * w * FLOAT_BYTES)
     free = available_bytes(device) if available is None else available
     if free is None or need <= USABLE * free:
         return need

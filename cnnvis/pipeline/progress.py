@@ -31,5 +31,5 @@ class Progress:
     render: Any  # the cnnvis.pipeline.loop.Render that made the step
 
     def image(self) -> torch.Tensor:
-        """The current canvas, (N, 3, H, W) float, a detached copy."""
+        """The current canvas, (N, C, H, W) float (C = 4, RGBA, with ``cfg.alpha``), a detached copy."""
         return self.render.image()

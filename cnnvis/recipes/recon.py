@@ -21,7 +21,7 @@ from cnnvis.canvas.sizes import Size
 from cnnvis.config import RenderConfig
 
 # the tuned defaults (cnnvis.defaults), importable from here too: benches use them
-from cnnvis.defaults import DEEP_STRIDE, DGN_DEFAULTS, INVERT_DEEP_DEFAULTS, INVERT_DEFAULTS, INVERT_OPTIMIZER_DEFAULTS, INVERT_TOP_DEFAULTS, PREFER_DEFAULTS, PREFER_MASK_DEFAULTS, TOP_DEPTH  # noqa: F401
+from cnnvis.defaults import DEEP_STRIDE, DGN_DEFAULTS, INVERT_DEEP_DEFAULTS, INVERT_DEFAULTS, INVERT_OPTIMIZER_DEFAULTS, INVERT_TOP_DEFAULTS, PREFER_DEFAULTS, PREFER_MASK_DEFAULTS, PREFER_PARAM_DEFAULTS, TOP_DEPTH  # noqa: F401
 from cnnvis.errors import InputError, did_you_mean
 from cnnvis.models.registry import LoadedModel, load_model
 from cnnvis.objectives.base import Sum
@@ -141,7 +141,7 @@ def _as_bchw(image) -> torch.Tensor:
 
 
 def to_hwc(x: torch.Tensor, item: int = 0) -> np.ndarray:
-    """Image ``item`` of a canvas (N, 3, H, W) as float32 (H, W, 3), clipped to [0, 1]."""
+    """Image ``item`` of a canvas (N, C, H, W) as float32 (H, W, C), clipped to [0, 1] (C = 4: RGBA)."""
     return x.detach()[item].permute(1, 2, 0).clamp(0, 1).cpu().numpy().astype(np.float32)
 
 
@@ -370,6 +370,7 @@ def objective_render(model, objective, *, image_mask=None, initial_image="noise"
     if mask is not None:
         # the Fourier image changes every pixel at once: a pixel mask needs the pixel parameterization
         defaults.update(PREFER_MASK_DEFAULTS)
+    defaults.update(PREFER_PARAM_DEFAULTS.get(kw.get("param", defaults["param"]), {}))
     if prior is not None:
         defaults.update(DGN_DEFAULTS)
     cfg = _config(defaults, kw)

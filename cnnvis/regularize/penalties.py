@@ -105,6 +105,8 @@ class PNorm:
             raise InputError(f"unknown p-norm target '{self.target}'; use zero or init")
 
     def loss(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        """Of the colours of ``x`` (B, 3 or 4, H, W): an RGBA canvas's alpha is not pulled."""
+        x = x[:, :3]
         if self.target == "init" and ref is not None:
             d = x - ref
         else:
@@ -112,9 +114,24 @@ class PNorm:
         return self.weight * (d / self.scale).abs().pow(self.alpha).sum()
 
 
+@dataclass(frozen=True)
+class AlphaPenalty:
+    """``weight * sum(alpha)`` of an RGBA canvas (B, 4, H, W): the mean opacity times H W, so its
+    gradient is ``weight`` at every alpha value (per pixel, like a TV weight). Optimized under
+    random backgrounds (:class:`cnnvis.regularize.transforms.Composite`), it makes transparent
+    what the objective does not need (Mordvintsev et al. 2018, "Differentiable Image
+    Parameterizations", Distill: the penalty on mean opacity). An RGB canvas costs nothing."""
+
+    weight: float
+    halo: int = 0
+
+    def loss(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        return self.weight * x[:, 3:].sum()
+
+
 def regularizer_gradient(
     canvas: torch.Tensor,
-    regs: Sequence[TV | PNorm],
+    regs: Sequence[TV | PNorm | AlphaPenalty],
     out: torch.Tensor,
     ref: torch.Tensor | None = None,
     strip_rows: int | None = None,
@@ -122,9 +139,9 @@ def regularizer_gradient(
     """Add d(sum of regularizer losses)/d(canvas) into ``out``; return the total loss.
 
     Args:
-        canvas: (N, 3, H, W).
+        canvas: (N, C, H, W), C = 3 or 4 (RGBA).
         regs: regularizers with ``weight != 0``.
-        out: (N, 3, H, W) gradient buffer, added to.
+        out: (N, C, H, W) gradient buffer, added to.
         ref: (1 or N, 3, H, W) initial image for ``PNorm(target="init")``, or ``None``.
         strip_rows: rows per strip; the autograd buffers are ~10 strip-sized tensors. By default
             a strip holds about ``STRIP_VALUES`` values: the whole canvas at 512 px (no per-strip
@@ -179,13 +196,17 @@ def gaussian_blur_(canvas: torch.Tensor, sigma: float, strip_rows: int = 64) -> 
         canvas[:, :, s:s + t.shape[-2]] = t
 
 
-def regularizers_from_config(cfg, step: int, p_target: str, mean: Sequence[float]) -> list[TV | PNorm]:
+def regularizers_from_config(cfg, step: int, p_target: str, mean: Sequence[float]) -> list[TV | PNorm | AlphaPenalty]:
     """The regularizers a :class:`cnnvis.config.RenderConfig` asks for at ``step`` (0-based,
     within a size): TV (its weight stepped by ``tv_step`` every ``tv_step_every`` steps), the
-    p-norm toward ``p_target`` (zero | init) and the auxiliary p-norm toward zero."""
+    p-norm toward ``p_target`` (zero | init), the auxiliary p-norm toward zero and, with
+    ``cfg.alpha``, the opacity penalty."""
     tv_w = cfg.tv_weight + cfg.tv_step * (step // cfg.tv_step_every if cfg.tv_step_every else 0)
-    return [
+    regs: list[TV | PNorm | AlphaPenalty] = [
         TV(tv_w, cfg.tv_beta, cfg.tv_operator, cfg.tv_scale),
         PNorm(cfg.p_weight, cfg.p_alpha, cfg.p_scale, p_target, tuple(mean)),
         PNorm(cfg.aux_p_weight, cfg.aux_p_alpha, cfg.aux_p_scale, "zero", tuple(mean)),
     ]
+    if cfg.alpha:
+        regs.append(AlphaPenalty(cfg.alpha_penalty))
+    return regs

@@ -1,4 +1,5 @@
-"""Transformation robustness applied to tiles before the network (differentiable)."""
+"""Transformation robustness applied to tiles before the network (differentiable), and the
+composite of RGBA tiles over random backgrounds."""
 
 from __future__ import annotations
 
@@ -75,6 +76,33 @@ class RandomAffine(Transform):
         return f"RandomAffine(max_scale={self.max_scale}, max_degrees={self.max_degrees})"
 
 
+class Composite(Transform):
+    """RGBA tiles (B, 4, h, w) -> RGB (B, 3, h, w) over random backgrounds, ``rgb * a + bg * (1 - a)``
+    with ``a`` the alpha channel clamped to [0, 1]; 3-channel tiles pass unchanged.
+
+    Each tile's background is, with equal chance, uniform noise in [0, 1] per pixel and channel
+    or one flat colour uniform in [0, 1]^3, drawn from ``gen``. Optimized under random
+    backgrounds, an image cannot use its background to excite the network: only its opaque part
+    does, and a penalty on opacity (:class:`cnnvis.regularize.penalties.AlphaPenalty`) makes the
+    rest transparent (Mordvintsev et al. 2018, "Differentiable Image Parameterizations",
+    Distill, section "Generation of semi-transparent patterns").
+    """
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if x.shape[1] != 4:
+            return x
+        b, _, h, w = x.shape
+        noisy = torch.rand(b, 1, 1, 1, generator=gen) < 0.5
+        flat = torch.rand(b, 3, 1, 1, generator=gen)
+        noise = torch.rand(b, 3, h, w, generator=gen)
+        bg = torch.where(noisy, noise, flat).to(x)
+        a = x[:, 3:].clamp(0, 1)
+        return x[:, :3] * a + bg * (1 - a)
+
+    def __repr__(self) -> str:
+        return "Composite()"
+
+
 def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Apply ``transforms`` (a sequence of :class:`Transform` or ``(x, gen) -> x`` callables) in order."""
     for t in transforms:
@@ -83,5 +111,7 @@ def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch
 
 
 def transforms_from_config(cfg) -> list[Transform]:
-    """The transforms a :class:`cnnvis.config.RenderConfig` asks for: jitter, then zoom and rotation."""
-    return [Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate)]
+    """The transforms a :class:`cnnvis.config.RenderConfig` asks for: with ``cfg.alpha`` the
+    composite over random backgrounds first, then jitter, then zoom and rotation."""
+    composite = [Composite()] if cfg.alpha else []
+    return [*composite, Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate)]

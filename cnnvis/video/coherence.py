@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from cnnvis.errors import InputError
-from cnnvis.video.flow import FLOW_METHODS, optical_flow, reliable, warp
+from cnnvis.video.flow import FLOW_METHODS, optical_flow, reliable, to_gray8, warp
 
 COHERENCE_METHODS = (*FLOW_METHODS, "none")
 DEFAULT_FLOW = "dis"
@@ -125,9 +125,10 @@ class Coherence:
         prev = _fit(np.asarray(prev_out, np.float32), hw)
         if self.method == "none":
             return (self.blend * prev + (1.0 - self.blend) * base).astype(np.float32), None
-        backward = optical_flow(frame, prev_frame, self.method)  # t -> t-1: where each pixel of t was
-        forward = optical_flow(prev_frame, frame, self.method)
+        gray, prev_gray = to_gray8(frame), to_gray8(prev_frame)  # once each, for both flows
+        backward = optical_flow(gray, prev_gray, self.method)  # t -> t-1: where each pixel of t was
+        forward = optical_flow(prev_gray, gray, self.method)
         mask = feather(reliable(forward, backward))
-        warped = warp(prev, backward)
-        start = base + (self.blend * mask)[..., None] * (warped - base)
-        return np.clip(start, 0.0, 1.0, out=start).astype(np.float32, copy=False), mask
+        warped = np.clip(warp(prev, backward, cubic=True), 0.0, 1.0)  # bicubic: the dream's detail survives being carried frame after frame
+        start = base + (self.blend * mask)[..., None] * (warped - base)  # a convex combination: stays in [0, 1]
+        return start.astype(np.float32, copy=False), mask

@@ -25,7 +25,7 @@ def test_every_bundled_preset_is_valid_for_its_command(name):
 def test_the_bundled_set_covers_every_mode():
     names = set(bundled_names())
     assert {"cnnvis-noise-1080p", "cnnvis-image-dream", "deepdream-classic", "channel", "neuron", "icnn-gd", "icnn-lbfgs", "icnn-dgn",
-            "cnnpref-low", "cnnpref-high", "hires-4k"} <= names
+            "cnnpref-low", "cnnpref-high", "hires-4k", "cppn", "alpha", "lowres", "decorrelate"} <= names
     noise = read_preset("cnnvis-noise-1080p").options
     assert (noise["initial_size"], noise["final_size"], noise["num_sizes"], noise["noise"]) == ("270x480", "1080x1920", 5, True)
 

@@ -1,0 +1,13 @@
+"""What ``cnnvis resume`` hands to the command it runs again: the checkpoint format and the state.
+
+Apart from :mod:`cnnvis.cli.dream` so that the image render (:func:`cnnvis.cli.dream.run_render`)
+and the video frame loop (:mod:`cnnvis.cli.frames`) share them without importing each other.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"
+# Set by ``cnnvis resume`` around the recorded command: the render state to go on from.
+RESUME_STATE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("cnnvis_resume_state", default=None)

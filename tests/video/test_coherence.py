@@ -1,0 +1,79 @@
+"""The start image of a video frame: constant blend, flow-guided carry, the mask and --blend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_flow import pan, textured
+
+from cnnvis.errors import InputError
+from cnnvis.video.coherence import CONSTANT_BLEND, DREAM_BLEND, INVERT_BLEND, Coherence, feather, from_flags
+
+
+def test_first_frame_starts_from_itself_or_the_fallback():
+    f = textured(16, 16)
+    start, mask = Coherence("dis", 0.85).start(None, f, None)
+    assert mask is None and np.array_equal(start, f)
+    grey = np.full_like(f, 0.5)
+    assert np.array_equal(Coherence("dis", 0.85).start(None, f, None, fallback=grey)[0], grey)
+
+
+def test_constant_blend():
+    f0, f1 = pan(3)
+    prev = textured(*f1.shape[:2], seed=7)
+    start, mask = Coherence("none", 0.85).start(f0, f1, prev)
+    assert mask is None
+    assert np.allclose(start, 0.85 * prev + 0.15 * f1, atol=1e-6)
+
+
+def test_flow_carries_the_previous_result_along_the_motion():
+    """The previous result, a pattern that moves with the scene, lands where the scene went."""
+    v = 3
+    f0, f1 = pan(v)
+    pattern = textured(96, 128 + v, seed=9)  # the "dream" painted on the scene
+    prev_out, now = pattern[:, :128], pattern[:, v:128 + v]
+    start, mask = Coherence("dis", 1.0).start(f0, f1, prev_out)
+    inner = mask[8:-8, 8:-8] > 0.99
+    assert inner.mean() > 0.9
+    err_flow = np.abs(start - now)[8:-8, 8:-8][inner].mean()
+    err_constant = np.abs(Coherence("none", 1.0).start(f0, f1, prev_out)[0] - now)[8:-8, 8:-8][inner].mean()
+    assert err_flow < 0.02 and err_flow < 0.2 * err_constant
+    # the uncovered border starts from the new frame, whatever --blend says
+    assert np.allclose(start[:, -v:], f1[:, -v:]) and (mask[:, -v:] == 0).all()
+
+
+def test_blend_weights_the_carried_result():
+    f0, f1 = pan(3)
+    prev = textured(96, 128, seed=4)
+    full, mask = Coherence("dis", 1.0).start(f0, f1, prev)
+    zero, _ = Coherence("dis", 0.0).start(f0, f1, prev)
+    half, _ = Coherence("dis", 0.5).start(f0, f1, prev)
+    assert np.allclose(zero, f1)
+    assert np.allclose(half, (full + f1) / 2, atol=1e-5)
+    assert full.dtype == np.float32 and 0 <= full.min() and full.max() <= 1
+
+
+def test_previous_result_of_another_size_is_resized():
+    f0, f1 = pan(3)
+    big = np.repeat(np.repeat(textured(96, 128, seed=5), 2, 0), 2, 1)  # a render at twice the frame size
+    start, _ = Coherence("none", 1.0).start(f0, f1, big)
+    assert start.shape == f1.shape
+
+
+def test_feather_keeps_unreliable_pixels_at_zero():
+    hard = np.ones((20, 20), bool)
+    hard[:, 10:] = False
+    soft = feather(hard)
+    assert (soft[:, 10:] == 0).all() and (soft <= 1).all()
+    assert 0 < soft[5, 9] < 1 and soft[5, 0] > 0.99
+
+
+def test_flags_and_defaults():
+    assert from_flags(None, None, "dream") == Coherence("dis", DREAM_BLEND)
+    assert from_flags("none", None, "dream") == Coherence("none", CONSTANT_BLEND)
+    assert from_flags("farneback", None, "invert") == Coherence("farneback", INVERT_BLEND)
+    assert from_flags(None, 0.3) == Coherence("dis", 0.3)
+    with pytest.raises(InputError, match=r"--blend 1.5 is outside \[0, 1\]"):
+        from_flags(None, 1.5)
+    with pytest.raises(InputError, match="unknown --flow 'raft'"):
+        Coherence("raft", 0.5)
