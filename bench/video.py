@@ -10,8 +10,9 @@ Coherence: three clips made from scikit-image's bundled photos, whose true motio
 into the centre) and ``object`` (a 64x64 patch of chelsea's face crossing the still coffee photo
 at 4 px right and 1 px down a frame). Each is written as a near-lossless MP4 and dreamed three
 ways at the same dream settings: independent frames (``--flow none --blend 0``), the constant
-blend of pytorch-deepdream (``--flow none --blend 0.85``) and flow-guided (``--flow dis --blend
-0.85``), into PNG frames. Temporal error: the mean |out_t - warp(out_{t-1}, true flow)| on 0..255
+blend of pytorch-deepdream (``--flow none --blend 0.85``), flow-guided with the start only
+(``--flow dis --blend 0.85 --temporal-weight 0``) and flow-guided as by default (``--flow dis
+--blend 0.85``, temporal loss weight 10), into PNG frames. Temporal error: the mean |out_t - warp(out_{t-1}, true flow)| on 0..255
 over the pixels frame t-1 also shows. Gain: the dream objective (cnn-vis form, per activation,
 on the whole frame) of the output minus that of the input frame, averaged over frames.
 
@@ -45,7 +46,8 @@ FRAMES = 12
 # to 8 px (jitter, as Google's deepdream does): a visible dream at a few seconds a frame on 2 cores.
 DREAM = ["--layer", "blocks.3", "--octaves", "3", "--steps", "5", "--jitter", "8", "--seed", "0"]
 METHODS = {"independent": ["--flow", "none", "--blend", "0"], "constant 0.85": ["--flow", "none", "--blend", "0.85"],
-           "flow dis 0.85": ["--flow", "dis", "--blend", "0.85"]}
+           "flow, start only": ["--flow", "dis", "--blend", "0.85", "--temporal-weight", "0"],
+           "flow dis 0.85": ["--flow", "dis", "--blend", "0.85"]}  # the default: with the temporal loss (weight 10)
 
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")  # one thread: OpenMP's spinning costs many times over on 2 shared cores
@@ -192,7 +194,7 @@ def coherence(work: str) -> dict:
         base = [objective(f) for f in decoded]
         row = {"input error": temporal_error(decoded, flows, occs)}
         for method, flags in METHODS.items():
-            out = os.path.join(work, f"{name}_{method.split()[0]}")
+            out = os.path.join(work, f"{name}_" + re.sub(r"\W+", "_", method))
             secs = dream_clip(src, out, flags)
             outs = [iio.imread(os.path.join(out, f)) for f in sorted(os.listdir(out)) if f.startswith("frame_")]
             row[method] = {"error": temporal_error(outs, flows, occs), "gain": float(np.mean([objective(o) - b for o, b in zip(outs, base)])),

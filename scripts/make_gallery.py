@@ -51,12 +51,12 @@ ENTRIES = [
     ("hires_4k.jpg", "hires-4k", [CHELSEA], "a 3840x2160 tiled dream", ["--steps", "1", "--final-size", "72x128", "--octaves", "2"]),
     ("progress.gif", None, ["dream", CHELSEA, "--octaves", "3", "--steps", "12", "--video-every", "4", "--video"], "the progress of a dream", ["--octaves", "1", "--steps", "2", "--final-size", "48x72"]),
     ("zoom.gif", None, ["dream", CHELSEA, "--zoom-frames", "24", "--steps", "4", "--final-size", "150x225"], "the infinite zoom", ["--zoom-frames", "2", "--steps", "1", "--final-size", "48x72"]),
-    ("video_flow.gif", None, ["dream", PAN_CLIP, "--flow", "dis", *VIDEO_DREAM], "a camera pan dreamed along the optical flow (--flow dis): the dream moves with the cat", VIDEO_QUICK),
+    ("video_flow.gif", None, ["dream", PAN_CLIP, "--flow", "dis", *VIDEO_DREAM], "a camera pan over the bundled photo (pan_clip.mp4, which scripts/make_gallery.py makes) dreamed along the optical flow (--flow dis): the dream moves with the cat", VIDEO_QUICK),
     ("video_blend.gif", None, ["dream", PAN_CLIP, "--flow", "none", "--blend", "0.85", *VIDEO_DREAM], "the same pan with the constant blend (--flow none): the dream smears", VIDEO_QUICK),
 ]
 
 
-def _pan_clip(path: str, frames: int = 16, size: tuple[int, int] = (180, 320), step: int = 4) -> str:
+def _pan_clip(path: str, frames: int = 10, size: tuple[int, int] = (126, 224), step: int = 4) -> str:
     """Write (once) a camera pan over the bundled photo, ``step`` pixels a frame, as a near-lossless MP4."""
     if os.path.exists(path):
         return path

@@ -58,6 +58,7 @@ class DreamJob:
     quiet: bool = False
     flow: str | None = None  # video input: dis, farneback or none (None: dis)
     blend: float | None = None  # video input: weight of the previous result in a frame's start (None: the default)
+    temporal: float | None = None  # video input: weight of the temporal loss (None: the default)
     render_kw: dict = field(default_factory=dict)
     prior_kw: dict = field(default_factory=dict)
 
@@ -178,8 +179,8 @@ def run_job(job: DreamJob) -> int:
     check_alpha_output(job.out, job.render_kw)
     if job.image and is_video(job.image):
         return _dream_video(job)
-    if job.flow is not None or job.blend is not None:
-        raise InputError(f"--flow and --blend apply to a video input, and '{job.image or 'the bundled photo'}' is an image; drop them (or give a .mp4/.gif)")
+    if job.flow is not None or job.blend is not None or job.temporal is not None:
+        raise InputError(f"--flow, --blend and --temporal-weight apply to a video input, and '{job.image or 'the bundled photo'}' is an image; drop them (or give a .mp4/.gif)")
     if job.zoom_frames:
         return _dream_zoom(job)
     check_writable(job.out)
@@ -267,8 +268,9 @@ def _load(job: DreamJob):
 def _dream_video(job: DreamJob) -> int:
     """Dream every frame of a video, one at a time (:mod:`cnnvis.cli.frames`). Frame t starts
     from frame t-1's dream carried along the optical flow where the flow is reliable, and from
-    its own pixels where it is not (:mod:`cnnvis.video.coherence`), so the dream holds still
-    where the scene does and moves with it where it moves."""
+    its own pixels where it is not, and a temporal loss holds the carried pixels near the
+    previous dream (:mod:`cnnvis.video.coherence`), so the dream holds still where the scene
+    does and moves with it where it moves."""
     from cnnvis.cli.frames import FrameJob, VideoRun
     from cnnvis.io.images import hwc_to_bchw
     from cnnvis.pipeline.loop import Render
@@ -278,13 +280,13 @@ def _dream_video(job: DreamJob) -> int:
         raise InputError("--noise starts from noise; a video input starts from its frames, drop one")
     if job.save_every or job.video:
         raise InputError("--save-every and --video apply to one image; with a video input the output is already a video")
-    coherence = from_flags(job.flow, job.blend, "dream")
+    coherence = from_flags(job.flow, job.blend, job.temporal, "dream")
     run = VideoRun(job.image, job.out, job.checkpoint_every)  # the input and output are checked before the model loads
     cfg, device, model, objective, prior = _load(job)
 
     def make_render(i, frame, prev_frame, prev_out):
-        start, _ = coherence.start(prev_frame, frame, prev_out)
-        return Render(model, objective, cfg, hwc_to_bchw(start), device, prior=prior)
+        start, mask, warped = coherence.start_and_carry(prev_frame, frame, prev_out)
+        return Render(model, objective, cfg, hwc_to_bchw(start), device, prior=prior, penalties=coherence.penalties(warped, mask))
 
     return run.run(FrameJob(make_render, model=model, cfg=cfg, device=device), job.quiet)
 

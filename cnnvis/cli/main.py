@@ -93,13 +93,13 @@ def main():
 @click.option("--grad-clip", type=float, default=DREAM_GRAD_CLIP, show_default=True, help="cnn-vis amplification: clip of a.")
 @click.option("--zoom-frames", type=int, default=0, help="Infinite zoom: dream this many frames, each zoomed into the last; --out is a .gif or .mp4.")
 @click.option("--zoom-scale", type=float, default=1.05, show_default=True, help="Infinite zoom: magnification per frame.")
-@video_options(blend_default="0.85; 0.5 with --flow none")
+@video_options(blend_default="0.85; 0.5 with --flow none", temporal_default="10; 0 with --flow none")
 @model_options
 @render_options(command="dream")
 @prior_options
 @output_options
 @friendly_errors
-def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, reference, channel_mode, channel_count, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale, flow, blend,
+def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, reference, channel_mode, channel_count, dream_form, l1_weight, l2_weight, grad_clip, zoom_frames, zoom_scale, flow, blend, temporal,
           model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Dream on IMAGE (default: a bundled photo) and write --out.
 
@@ -119,7 +119,7 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, referen
         image=image, out=out, noise=noise, layers=layers, channel=channel, x=nx, y=ny, objectives=objectives,
         guide=guide, reference=reference, channel_mode=channel_mode, channel_count=channel_count, dream_form=dream_form, l1_weight=l1_weight, l2_weight=l2_weight, grad_clip=grad_clip,
         model=model, weights=weights, device=device, save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every,
-        quiet=quiet, render_kw=render_kw, prior_kw=prior_kw, zoom_frames=zoom_frames, zoom_scale=zoom_scale, flow=flow, blend=blend,
+        quiet=quiet, render_kw=render_kw, prior_kw=prior_kw, zoom_frames=zoom_frames, zoom_scale=zoom_scale, flow=flow, blend=blend, temporal=temporal,
     )
     sys.exit(run_job(job))
 
@@ -139,13 +139,13 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, referen
 @click.option("--channels", multiple=True, help="LAYER=C1,C2,... match only these channels (repeatable).")
 @click.option("--mask", "masks", multiple=True, help="LAYER=FILE.npy: weight the layer's features by this mask, of the feature shape, (H, W) or (C,) (repeatable).")
 @click.option("--video-init", type=click.Choice(["previous", "noise"]), default="previous", show_default=True, help="Video input: start each frame from the previous reconstruction, or afresh.")
-@video_options(blend_default="1")
+@video_options(blend_default="1", temporal_default="0")
 @model_options
 @render_options(command="invert")
 @prior_options
 @output_options
 @friendly_errors
-def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, flow, blend, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
+def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, flow, blend, temporal, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
 
     Quality against the original (pixel correlation, SSIM, feature error per layer) is printed
@@ -162,7 +162,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
     from cnnvis.cli.recon import run_invert
 
     sys.exit(run_invert(image, features, layers, out, loss=loss, size=size, activation=activation, init=init, original=original,
-                        layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, flow=flow, blend=blend, model=model, weights=weights, device=device,
+                        layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, flow=flow, blend=blend, temporal=temporal, model=model, weights=weights, device=device,
                         save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 

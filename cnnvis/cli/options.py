@@ -148,14 +148,16 @@ def output_options(fn):
     return fn
 
 
-def video_options(fn=None, *, blend_default: str = "0.85"):
+def video_options(fn=None, *, blend_default: str = "0.85", temporal_default: str = "10"):
     """Temporal coherence of a video input (:mod:`cnnvis.video.coherence`): the same on dream and invert.
-    Both default to None, so that giving them with an image input can be refused."""
+    They default to None, so that giving them with an image input can be refused."""
     if fn is None:
-        return functools.partial(video_options, blend_default=blend_default)
-    fn = click.option("--blend", type=click.FloatRange(0, 1), default=None, show_default=blend_default,
+        return functools.partial(video_options, blend_default=blend_default, temporal_default=temporal_default)
+    fn = click.option("--temporal-weight", "temporal", type=click.FloatRange(0), default=None, show_default=temporal_default, cls=RenderOption,
+                      help="Video input with a flow: weight of the temporal loss that holds each pixel the flow carries near the previous result (Ruder et al. 2016); 0 = the start only.")(fn)
+    fn = click.option("--blend", type=click.FloatRange(0, 1), default=None, show_default=blend_default, cls=RenderOption,
                       help="Video input: weight of the previous frame's (warped) result in a frame's start, in [0, 1]; the rest is the new frame.")(fn)
-    fn = click.option("--flow", type=click.Choice(["dis", "farneback", "none"]), default=None, show_default="dis",
+    fn = click.option("--flow", type=click.Choice(["dis", "farneback", "none"]), default=None, show_default="dis", cls=RenderOption,
                       help="Video input: carry each frame's result to the next along the optical flow (OpenCV DIS or Farneback), "
                            "trusted only where forward and backward flow agree; none: blend the previous result by a constant.")(fn)
     return fn

@@ -106,7 +106,7 @@ def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Se
 
 def run_invert(image: str | None, features: str | None, layers: Sequence[str], out: str, *, loss: str, size: str | None, activation: str,
                init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
-               flow: str | None = None, blend: float | None = None,
+               flow: str | None = None, blend: float | None = None, temporal: float | None = None,
                masks: Sequence[str] = (),
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
@@ -126,12 +126,12 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         from cnnvis.cli.frames import VideoRun
         from cnnvis.video.coherence import from_flags
 
-        if video_init == "noise" and flow is not None:
+        if video_init == "noise" and (flow is not None or temporal):
             raise InputError("--video-init noise starts every frame afresh, so there is nothing to carry along a --flow; drop one")
-        coherence = from_flags(flow, blend, "invert")
+        coherence = from_flags(flow, blend, temporal, "invert")
         video_run = VideoRun(image, out, checkpoint_every)  # the input and output are checked before the model loads
-    elif flow is not None or blend is not None:
-        raise InputError(f"--flow and --blend apply to a video input, and '{image or features}' is not one; drop them (or give a .mp4/.gif)")
+    elif flow is not None or blend is not None or temporal is not None:
+        raise InputError(f"--flow, --blend and --temporal-weight apply to a video input, and '{image or features}' is not one; drop them (or give a .mp4/.gif)")
     elif is_video(out):
         raise InputError(f"--out '{out}' is a video; invert a video input, or write an image (.png)")
     else:
@@ -208,12 +208,15 @@ def _invert_video(run, m, layers, size, init_arg, video_init, coherence, common,
         hw = parse_size(size, m, frame.shape[:2])
         ref = refs[i] = _resize_hwc(frame, hw)
         refs.pop(i - 1, None)
-        start = init_arg
+        start, penalties = init_arg, []
         if prev_out is not None and video_init == "previous":
             fresh = np.asarray(init_arg, np.float32) if not isinstance(init_arg, str) else np.broadcast_to(np.asarray(m.mean, np.float32), ref.shape)
             fresh = _resize_hwc(fresh, hw)
-            start, _ = coherence.start(_resize_hwc(prev_frame, hw), ref, prev_out, fallback=fresh)
-        return image_render(ref, layers, m, initial_image=start, **common, **opts)
+            start, mask, warped = coherence.start_and_carry(_resize_hwc(prev_frame, hw), ref, prev_out, fallback=fresh)
+            penalties = coherence.penalties(warped, mask)
+        r = image_render(ref, layers, m, initial_image=start, **common, **opts)
+        r.penalties = penalties  # the temporal loss (--temporal-weight), on top of the inversion's own regularizers
+        return r
 
     def describe(i, frame, result):
         corr.append(pixel_correlation(hwc_to_bchw(result), hwc_to_bchw(refs[i])))

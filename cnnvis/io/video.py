@@ -1,8 +1,8 @@
 """Video files in, one frame at a time: which paths are videos, what a video holds, its frames.
 
 Frames stream from the ffmpeg binary that imageio-ffmpeg ships (``imageio_ffmpeg.get_ffmpeg_exe``),
-with the same decoding options as ``imageio_ffmpeg.read_frames`` (rgb24 through image2pipe), so
-memory does not grow with the clip. The process is run here rather than through
+with the decoding options of ``imageio_ffmpeg.read_frames`` (rgb24 through image2pipe), so memory
+does not grow with the clip; every decoded frame comes once (no constant-rate repeats). The process is run here rather than through
 ``read_frames`` because that generator ends quietly on a truncated file (ffmpeg exits 0 after
 "partial file") and drops ffmpeg's exit code: this reader keeps both and raises
 :class:`CorruptVideoError` after the last good frame.
@@ -106,7 +106,9 @@ class VideoReader:
         self.info = info or probe(path)
         self.path = path
         self.count = 0
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", path, "-an", "-sn",
+        # -fps_mode passthrough: every decoded frame once. At a constant rate ffmpeg would repeat or
+        # drop frames to fill the stream's nominal rate (a 2-frame GIF came out as 20 frames).
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", path, "-an", "-sn", "-fps_mode", "passthrough",
                "-pix_fmt", "rgb24", "-vcodec", "rawvideo", "-f", "image2pipe", "-"]
         # Its own session: a Ctrl-C at the terminal goes to cnnvis, which stops between frames,
         # and not to ffmpeg, which would end the stream early.

@@ -83,11 +83,13 @@ class Render:
             its opacity penalty).
         item_seeds: N seeds: image i's noise start draws from its own generator, so it does not
             depend on the other images of the batch.
+        penalties: more penalties on the whole canvas, added to ``regularizers`` (or ``cfg``'s)
+            at every step, e.g. a video's temporal term (:class:`cnnvis.video.temporal.TemporalPenalty`).
     """
 
     def __init__(self, model: LoadedModel, objective: Objective, cfg: RenderConfig, init: torch.Tensor | None = None, device: torch.device | str = "cpu",
                  size: Size | None = None, mask: torch.Tensor | None = None, prior=None, *, batch: int = 1, transforms: Sequence | None = None,
-                 regularizers: Sequence | None = None, item_seeds: Sequence[int] | None = None):
+                 regularizers: Sequence | None = None, item_seeds: Sequence[int] | None = None, penalties: Sequence = ()):
         self.model, self.objective, self.cfg, self.prior = model, objective, cfg, prior
         self.device = torch.device(device)
         self.model.to(self.device)
@@ -122,6 +124,7 @@ class Render:
         item_gens = None if item_seeds is None else [torch.Generator().manual_seed(int(s)) for s in item_seeds]
         self.ctx = ParamContext(cfg, self.device, self.gen, tuple(model.mean), self.batch, model, prior, item_gens)
         self.regularizers = None if regularizers is None else list(regularizers)
+        self.penalties = list(penalties)
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
         transforms = transforms_from_config(cfg) if transforms is None else list(transforms)
         if cfg.alpha and not any(isinstance(t, Composite) for t in transforms):
@@ -236,6 +239,8 @@ class Render:
         offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
         seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
         regs = self.regularizers if self.regularizers is not None else regularizers_from_config(cfg, t, self._p_target(), self.model.mean)
+        if self.penalties:
+            regs = [*regs, *self.penalties]
 
         def evaluate(canvas: torch.Tensor, normalize: bool | float):
             self.canvas = canvas

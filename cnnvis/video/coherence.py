@@ -19,11 +19,14 @@ motion first:
    so the start has no hard seam;
 4. ``start = fallback + blend * mask * (warped - fallback)``: the warped previous output where the
    flow is reliable, weighted by ``blend``, and the fallback (the new frame for a dream) where
-   it is not.
+   it is not;
+5. during the render, Ruder et al.'s short-term temporal loss ``temporal * sum(mask * (x - warped)^2)``
+   (:class:`cnnvis.video.temporal.TemporalPenalty`), which a dream needs even more than a style
+   transfer: the start alone is not enough, since a dream amplifies tiny differences into new
+   patterns every frame, on still regions too.
 
-Unlike Ruder et al. there is no temporal loss term during the optimization: the start alone
-carries the result, which keeps every frame an ordinary render (any objective, prior or
-preset) and the run resumable frame by frame.
+Every frame stays an ordinary render (any objective, prior or preset), and the run resumable
+frame by frame.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ DEFAULT_FLOW = "dis"
 DREAM_BLEND = 0.85  # flow-guided dream: pytorch-deepdream's video blend
 CONSTANT_BLEND = 0.5  # dream with --flow none: the constant blend of cnnvis before issue 13
 INVERT_BLEND = 1.0  # invert: start from the previous reconstruction (icnn's movies), new pixels from the init
+# --temporal-weight defaults: the temporal loss per pixel, next to an objective gradient normalized
+# to a mean magnitude of 1. 10 keeps carried pixels within a few grey levels of the previous dream
+# and lets the dream grow as fast as the constant blend's (bench/video.py).
+DREAM_TEMPORAL = 10.0
+INVERT_TEMPORAL = 0.0  # an inversion's loss is not normalized so: the start alone, as icnn
 FEATHER_SIGMA = 1.0  # pixels: the mask's edge is softened inside the reliable region
 
 
@@ -59,14 +67,25 @@ def check_method(method: str) -> str:
     return method
 
 
-def from_flags(flow: str | None, blend: float | None, command: str = "dream") -> Coherence:
-    """The :class:`Coherence` of ``--flow`` and ``--blend`` (None: the command's default:
-    :data:`DREAM_BLEND` with a flow, :data:`CONSTANT_BLEND` with ``none``, :data:`INVERT_BLEND`
-    for ``invert``)."""
+def from_flags(flow: str | None, blend: float | None, temporal: float | None = None, command: str = "dream") -> Coherence:
+    """The :class:`Coherence` of ``--flow``, ``--blend`` and ``--temporal-weight`` (None: the
+    command's default: :data:`DREAM_BLEND` with a flow, :data:`CONSTANT_BLEND` with ``none``,
+    :data:`INVERT_BLEND` for ``invert``; :data:`DREAM_TEMPORAL` or :data:`INVERT_TEMPORAL`)."""
     method = check_method(flow or DEFAULT_FLOW)
     if blend is None:
         blend = INVERT_BLEND if command == "invert" else (CONSTANT_BLEND if method == "none" else DREAM_BLEND)
-    return Coherence(method, check_blend(blend))
+    if temporal is not None and temporal > 0 and method == "none":
+        raise InputError(f"--temporal-weight {temporal} holds the result along the optical flow; give --flow dis or farneback, or drop it")
+    if temporal is None:
+        temporal = 0.0 if method == "none" else (INVERT_TEMPORAL if command == "invert" else DREAM_TEMPORAL)
+    return Coherence(method, check_blend(blend), check_temporal(temporal))
+
+
+def check_temporal(weight: float) -> float:
+    w = float(weight)
+    if not w >= 0:
+        raise InputError(f"--temporal-weight {weight} is negative; use 0 (off) or more, e.g. {DREAM_TEMPORAL:g}")
+    return w
 
 
 def feather(mask: np.ndarray, sigma: float = FEATHER_SIGMA) -> np.ndarray:
@@ -94,14 +113,44 @@ class Coherence:
         method: ``dis`` or ``farneback`` (flow-guided, see the module) or ``none`` (the constant
             blend of pytorch-deepdream).
         blend: in [0, 1], the weight of the (warped) previous output against the fallback.
+        temporal: the weight of the temporal loss during the render (0: the start alone).
     """
 
     method: str = "dis"
     blend: float = 0.85
+    temporal: float = 0.0
 
     def __post_init__(self):
         check_method(self.method)
         check_blend(self.blend)
+        check_temporal(self.temporal)
+
+    def penalties(self, warped: np.ndarray | None, mask: np.ndarray | None) -> list:
+        """The render's extra penalties for a frame whose previous result was carried (:meth:`start_and_carry`):
+        the temporal loss, or nothing."""
+        from cnnvis.video.temporal import TemporalPenalty
+
+        if warped is None or mask is None or not self.temporal:
+            return []
+        return [TemporalPenalty(self.temporal, warped, mask)]
+
+    def carry(self, prev_frame: np.ndarray, frame: np.ndarray, prev_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The previous result carried onto ``frame`` along the optical flow, and where to trust it.
+
+        Args:
+            prev_frame, frame: input frames t-1 and t, (H, W, 3) float32 in [0, 1].
+            prev_out: the result of frame t-1, (H', W', 3) float32 in [0, 1] (resized to (H, W)).
+
+        Returns:
+            ``(warped, mask)``: (H, W, 3) float32 in [0, 1], and float32 (H, W) in [0, 1] (1: reliable).
+        """
+        prev = _fit(np.asarray(prev_out, np.float32), frame.shape[:2])
+        gray, prev_gray = to_gray8(frame), to_gray8(prev_frame)  # once each, for both flows
+        backward = optical_flow(gray, prev_gray, self.method)  # t -> t-1: where each pixel of t was
+        forward = optical_flow(prev_gray, gray, self.method)
+        mask = feather(reliable(forward, backward))
+        warped = np.clip(warp(prev, backward, cubic=True), 0.0, 1.0)  # bicubic: the dream's detail survives being carried frame after frame
+        return warped.astype(np.float32, copy=False), mask
 
     def start(self, prev_frame: np.ndarray | None, frame: np.ndarray, prev_out: np.ndarray | None,
               fallback: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -118,17 +167,16 @@ class Coherence:
             ``(start, mask)``: start (H, W, 3) float32 in [0, 1]; mask float32 (H, W) in [0, 1]
             (1 = the warped previous output is trusted), None for the first frame or ``none``.
         """
+        return self.start_and_carry(prev_frame, frame, prev_out, fallback)[:2]
+
+    def start_and_carry(self, prev_frame, frame, prev_out, fallback=None):
+        """:meth:`start`'s ``(start, mask)`` and the warped previous result (None where :meth:`start`'s mask is None)."""
         base = frame if fallback is None else fallback
         if prev_out is None or prev_frame is None:
-            return np.ascontiguousarray(base, dtype=np.float32), None
-        hw = frame.shape[:2]
-        prev = _fit(np.asarray(prev_out, np.float32), hw)
+            return np.ascontiguousarray(base, dtype=np.float32), None, None
         if self.method == "none":
-            return (self.blend * prev + (1.0 - self.blend) * base).astype(np.float32), None
-        gray, prev_gray = to_gray8(frame), to_gray8(prev_frame)  # once each, for both flows
-        backward = optical_flow(gray, prev_gray, self.method)  # t -> t-1: where each pixel of t was
-        forward = optical_flow(prev_gray, gray, self.method)
-        mask = feather(reliable(forward, backward))
-        warped = np.clip(warp(prev, backward, cubic=True), 0.0, 1.0)  # bicubic: the dream's detail survives being carried frame after frame
+            prev = _fit(np.asarray(prev_out, np.float32), frame.shape[:2])
+            return (self.blend * prev + (1.0 - self.blend) * base).astype(np.float32), None, None
+        warped, mask = self.carry(prev_frame, frame, prev_out)
         start = base + (self.blend * mask)[..., None] * (warped - base)  # a convex combination: stays in [0, 1]
-        return start.astype(np.float32, copy=False), mask
+        return start.astype(np.float32, copy=False), mask, warped

@@ -78,3 +78,15 @@ def test_quick_gallery_runs_its_entries_as_ray_tasks(tmp_path):
     assert (tmp_path / only[0]).stat().st_size > 0 and (tmp_path / "neuron_blocks.4_5.manifest.json").exists()  # written by the driver
     rows = json.loads((tmp_path / "gallery.json").read_text())
     assert [r["file"] for r in rows] == only and rows[0]["seconds"] > 0
+
+
+def test_quick_gallery_makes_its_pan_clip_and_dreams_it(tmp_path):
+    """The video entries dream a clip the script makes itself (a pan over the bundled photo)."""
+    import imageio.v3 as iio
+
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_gallery.py"), "--quick", "--out", str(tmp_path), "--only", "video_flow.gif"],
+                          capture_output=True, text=True, timeout=600, env=subprocess_env())
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    clip, gif = iio.imread(tmp_path / "pan_clip.mp4", index=None), iio.imread(tmp_path / "video_flow.gif", index=None)
+    assert clip.shape == (10, 126, 224, 3) and gif.shape[:3] == (10, 126, 224)
+    assert "`cnnvis dream gallery/pan_clip.mp4 --flow dis" in (tmp_path / "README.md").read_text()

@@ -43,7 +43,7 @@ def test_dream_mp4_streams_frames_and_keeps_rate_and_audio(tmp_path, tiny):
         original = np.stack([f.copy() for f in r])
     assert np.abs(dreamed.astype(int) - original).mean() > 2  # dreamed, not copied
     manifest = json.loads((tmp_path / "dreamed.manifest.json").read_text())
-    assert manifest["command"] == "dream" and manifest["params"]["flow"] is None and manifest["status"] == "complete"
+    assert manifest["command"] == "dream" and manifest["params"]["flow"] is None and manifest["params"]["temporal"] is None and manifest["status"] == "complete"
     assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "clip.tone.m4a", "dreamed.manifest.json", "dreamed.mp4", "vidfactory.py"]
 
 
@@ -62,6 +62,24 @@ def test_flow_guided_dream_follows_the_pan_where_the_constant_blend_smears(tmp_p
         assert res.exit_code == 0, (res.output, res.exception)
         errors[flow] = _temporal_error(_pngs(out), v)
     assert errors["dis"] < 0.5 * errors["none"], errors
+
+
+def test_a_still_scene_dreams_into_a_still_video(tmp_path, tiny):
+    """The scene holds still but the camera's noise does not (here +-2 grey levels a frame): a dream
+    amplifies such differences into new patterns every frame, unless the temporal loss holds it."""
+    rng = np.random.default_rng(1)
+    still = pan_frames(1)[0].astype(int)
+    frames = np.stack([np.clip(still + rng.integers(-2, 3, still.shape), 0, 255) for _ in range(6)]).astype(np.uint8)
+    src = write_clip(tmp_path / "still.gif", frames)
+    change = {}
+    for name, flags in (("none", ["--flow", "none"]), ("dis", ["--flow", "dis"]), ("dis held", ["--flow", "dis", "--temporal-weight", "50"])):
+        out = tmp_path / name.replace(" ", "_")
+        res = invoke(["dream", src, *tiny, "--steps", 6, *flags, "--blend", 0.85, "-q", "--out", f"{out}/"])
+        assert res.exit_code == 0, (res.output, res.exception)
+        got = _pngs(out).astype(int)
+        change[name] = float(np.abs(got[2:] - got[1:-1]).mean())  # frame to frame, after the first carry
+    assert change["dis held"] < change["dis"] < 0.8 * change["none"], change
+    assert change["dis held"] < 0.3 * change["none"], change
 
 
 def test_png_frames_output_and_bad_folder(tmp_path, tiny):
@@ -187,10 +205,11 @@ def test_video_bad_input(tmp_path, tiny, make_image):
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 64)
     assert_one_line_error(invoke(["dream", tmp_path / "junk.mp4", *tiny, "-q", "--out", tmp_path / "o.mp4"]), "cannot read video", "junk.mp4")
     photo = make_image("p.png")
-    assert_one_line_error(invoke(["dream", photo, *tiny, "--flow", "dis", "-q", "--out", tmp_path / "o.png"]), "--flow and --blend apply to a video input")
-    assert_one_line_error(invoke(["invert", photo, "--layer", "conv3", "--blend", "0.5", "-q", "--out", tmp_path / "o.png"]), "--flow and --blend apply to a video input")
+    assert_one_line_error(invoke(["dream", photo, *tiny, "--flow", "dis", "-q", "--out", tmp_path / "o.png"]), "--flow, --blend and --temporal-weight apply to a video input")
+    assert_one_line_error(invoke(["invert", photo, "--layer", "conv3", "--blend", "0.5", "-q", "--out", tmp_path / "o.png"]), "apply to a video input", "p.png")
     clip = write_clip(tmp_path / "c.mp4", pan_frames(2), audio=True)
     assert_one_line_error(invoke(["dream", clip, *tiny, "--blend", "1.5", "-q", "--out", tmp_path / "o.mp4"]), "--blend", "1.5", "0<=x<=1")
+    assert_one_line_error(invoke(["dream", clip, *tiny, "--flow", "none", "--temporal-weight", "5", "-q", "--out", tmp_path / "o.mp4"]), "--temporal-weight 5.0", "--flow dis")
     assert_one_line_error(invoke(["dream", clip, *tiny, "-q", "--out", tmp_path / "o.png"]), "must be a video")
     assert_one_line_error(invoke(["dream", clip, *tiny, "--checkpoint-every", "-1", "-q", "--out", tmp_path / "o.mp4"]), "--checkpoint-every must be >= 0")
     # a GIF cannot hold the clip's audio: said on one line, and the video is written without it
@@ -198,3 +217,12 @@ def test_video_bad_input(tmp_path, tiny, make_image):
     assert res.exit_code == 0, (res.output, res.exception)
     assert res.stderr.count("\n") == 1 and "cannot hold the audio" in res.stderr and "o.gif" in res.stderr
     assert iio.imread(tmp_path / "o.gif", index=None).shape[0] == 2
+
+
+def test_presets_and_manifests_work_per_frame(tmp_path, tiny):
+    src = write_clip(tmp_path / "c.gif", pan_frames(2))
+    res = invoke(["dream", src, "--preset", "deepdream-classic", *tiny, "--steps", 1, "-q", "--out", tmp_path / "p.gif"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    manifest = json.loads((tmp_path / "p.manifest.json").read_text())
+    assert manifest["preset"].endswith("deepdream-classic.toml") and manifest["params"]["dream_form"] == "meansquare" and manifest["params"]["jitter"] == 32
+    assert iio.imread(tmp_path / "p.gif", index=None).shape[0] == 2

@@ -31,6 +31,16 @@ def test_reader_streams_every_frame_with_rate_size_and_audio(tmp_path):
     with VideoReader(gif) as r:
         assert np.array_equal(np.stack(list(r)), iio.imread(gif, index=None)[..., :3])  # the same pixels as Pillow decodes
 
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_reader_gives_every_frame_once(tmp_path, n):
+    """Not at ffmpeg's constant rate: a 2-frame GIF, whose nominal rate is 100 fps, came out as 20 frames."""
+    frames = pan_frames(n)
+    with VideoReader(write_clip(tmp_path / "s.gif", frames)) as r:
+        assert len([f for f in r]) == n
+    with VideoReader(write_clip(tmp_path / "s.mp4", frames)) as r:
+        assert len([f for f in r]) == n
+
+
 def test_reader_names_a_truncated_file_after_its_last_good_frame(tmp_path):
     frames = np.stack([pan_frames(1, seed=s)[0] for s in range(20)])  # unlike frames: every frame takes its share of the file
     path = write_clip(tmp_path / "t.mp4", frames, faststart=True)

@@ -7,7 +7,7 @@ import pytest
 from test_flow import pan, textured
 
 from cnnvis.errors import InputError
-from cnnvis.video.coherence import CONSTANT_BLEND, DREAM_BLEND, INVERT_BLEND, Coherence, feather, from_flags
+from cnnvis.video.coherence import CONSTANT_BLEND, DREAM_BLEND, DREAM_TEMPORAL, INVERT_BLEND, Coherence, feather, from_flags
 
 
 def test_first_frame_starts_from_itself_or_the_fallback():
@@ -69,11 +69,28 @@ def test_feather_keeps_unreliable_pixels_at_zero():
 
 
 def test_flags_and_defaults():
-    assert from_flags(None, None, "dream") == Coherence("dis", DREAM_BLEND)
-    assert from_flags("none", None, "dream") == Coherence("none", CONSTANT_BLEND)
-    assert from_flags("farneback", None, "invert") == Coherence("farneback", INVERT_BLEND)
-    assert from_flags(None, 0.3) == Coherence("dis", 0.3)
+    assert from_flags(None, None, command="dream") == Coherence("dis", DREAM_BLEND, DREAM_TEMPORAL)
+    assert from_flags("none", None, command="dream") == Coherence("none", CONSTANT_BLEND, 0.0)
+    assert from_flags("farneback", None, command="invert") == Coherence("farneback", INVERT_BLEND, 0.0)
+    assert from_flags(None, 0.3, 2.0) == Coherence("dis", 0.3, 2.0)
     with pytest.raises(InputError, match=r"--blend 1.5 is outside \[0, 1\]"):
         from_flags(None, 1.5)
     with pytest.raises(InputError, match="unknown --flow 'raft'"):
         Coherence("raft", 0.5)
+    with pytest.raises(InputError, match="--temporal-weight 5.0 holds the result along the optical flow"):
+        from_flags("none", None, 5.0)
+    with pytest.raises(InputError, match="--temporal-weight -1 is negative"):
+        Coherence("dis", 0.5, -1)
+
+
+def test_penalties_only_where_something_was_carried():
+    f0, f1 = pan(3)
+    prev = textured(96, 128, seed=4)
+    coh = Coherence("dis", 0.85, 10.0)
+    start, mask, warped = coh.start_and_carry(f0, f1, prev)
+    (term,) = coh.penalties(warped, mask)
+    assert term.weight == 10.0 and term.target is warped and term.mask is mask
+    _, mask0, warped0 = coh.start_and_carry(None, f1, None)  # the first frame: nothing carried
+    assert coh.penalties(warped0, mask0) == []
+    assert Coherence("dis", 0.85, 0.0).penalties(warped, mask) == []
+    assert Coherence("none", 0.85).start_and_carry(f0, f1, prev)[1:] == (None, None)
