@@ -1,7 +1,7 @@
 """Video coherence and streaming memory (issue 13): the real ``cnnvis dream CLIP`` command, in subprocesses.
 
 Usage:
-    python bench/video.py                              # both parts, about 20 min on 2 cores
+    python bench/video.py                              # both parts: 58 min on the shared 2-core machine (14 + 44)
     python bench/video.py --part coherence             # temporal error and objective gain
     python bench/video.py --part memory --frames 300   # peak RSS after 30 and 300 frames at 1920x1080
 
@@ -17,7 +17,7 @@ over the pixels frame t-1 also shows. Gain: the dream objective (cnn-vis form, p
 on the whole frame) of the output minus that of the input frame, averaged over frames.
 
 Memory: a 1920x1080 pan of ``--frames`` frames, dreamed with the cheapest settings that still run
-every stage (blocks.1, 1 step, 1 octave, DIS flow, MP4 in and out); the peak resident set after 30
+every stage (blocks.1, 1 step, 1 octave, 512-px tiles without overlap, DIS flow and temporal loss, MP4 in and out); the peak resident set after 30
 frames is read from /proc (VmHWM) when the bar reaches 30, the final one from wait4; then a single
 1920x1080 image dream with the same settings.
 """

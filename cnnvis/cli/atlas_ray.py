@@ -119,6 +119,6 @@ class RaySession:
                 if isinstance(cause, InputError):
                     raise InputError(str(cause)) from None
                 raise
-            on_result(lp, result)
             if queue and not stop():
-                submit(a)
+                submit(a)  # the worker starts its next batch while the driver writes this one
+            on_result(lp, result)
