@@ -52,7 +52,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import sys
@@ -149,16 +148,7 @@ def run_cnnvis(m, objective, steps: int, size: int, seed: int, batch: int = 1) -
 
 
 def run_lucent(lucent, m, objective, steps: int, size: int, seed: int, batch: int = 1) -> torch.Tensor:
-    param, render, transform = lucent
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    net = copy.deepcopy(m.module).eval()  # lucent leaves a hook on every module: give it its own copy
-    mean = torch.tensor(m.mean).view(1, 3, 1, 1)
-    std = torch.tensor(m.std).view(1, 3, 1, 1)
-    transforms = list(transform.standard_transforms) + [lambda x: (x - mean) / std]
-    imgs = render.render_vis(net, objective, param_f=lambda: param.image(size, batch=batch), transforms=transforms,
-                             thresholds=(steps,), preprocess=False, progress=False, show_image=False)
-    return torch.from_numpy(np.asarray(imgs[-1], np.float32)).permute(0, 3, 1, 2)
+    return torch.from_numpy(lucent_bench.render_lucent(lucent, m, objective, steps, size, seed, batch)).permute(0, 3, 1, 2)
 
 
 def _save(save_dir: str | None, name: str, images: torch.Tensor) -> None:

@@ -89,7 +89,9 @@ def channel_activation(m, layer: str, c: int, img: np.ndarray) -> float:
     return float(a[0, c].mean())
 
 
-def run_lucent(lucent, m, layer: str, c: int, steps: int, size: int, seed: int) -> np.ndarray:
+def render_lucent(lucent, m, objective, steps: int, size: int, seed: int, batch: int = 1) -> np.ndarray:
+    """lucent's ``render_vis`` of ``objective`` on a copy of the network, with our normalization:
+    the final images, float32 (B, H, W, 3) in [0, 1]."""
     param, render, transform = lucent
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -97,9 +99,13 @@ def run_lucent(lucent, m, layer: str, c: int, steps: int, size: int, seed: int) 
     mean = torch.tensor(m.mean).view(1, 3, 1, 1)
     std = torch.tensor(m.std).view(1, 3, 1, 1)
     transforms = list(transform.standard_transforms) + [lambda x: (x - mean) / std]
-    imgs = render.render_vis(net, f"{layer.replace('.', '_')}:{c}", param_f=lambda: param.image(size), transforms=transforms,
+    imgs = render.render_vis(net, objective, param_f=lambda: param.image(size, batch=batch), transforms=transforms,
                              thresholds=(steps,), preprocess=False, progress=False, show_image=False)
-    return np.asarray(imgs[-1][0], np.float32)
+    return np.asarray(imgs[-1], np.float32)
+
+
+def run_lucent(lucent, m, layer: str, c: int, steps: int, size: int, seed: int) -> np.ndarray:
+    return render_lucent(lucent, m, f"{layer.replace('.', '_')}:{c}", steps, size, seed)[0]
 
 
 def run_cnnvis(m, layer: str, c: int, n_channels: int, steps: int, size: int, options: dict) -> np.ndarray:
