@@ -47,6 +47,14 @@ Usage::
     python bench/catalogue.py --save-dir /tmp/catalogue        # ~28 min on 2 shared cores
     python bench/catalogue.py --no-lucent --only diversity --diversity-weights 30,100,300,1000,3000   # tuning
     python bench/catalogue.py --only diversity --lucent-diversity 100   # lucent's diversity too
+    python bench/catalogue.py --no-lucent --only interpolate   # shared terms against none
+
+Interpolation (cnnvis only: lucent has no shared parameterization): the 6 frames of
+``--interpolate blocks.4:5:42 --alignment 1`` (frame i maximizes (1 - t) channel 5 + t channel
+42), with the frames' Fourier images sharing low-resolution terms (lucid's ``SharedImage``,
+the default) and without; reported: the mean |difference| of neighbouring frames on 0..255
+(how smoothly they morph) and channel 5's activation on the first frame and 42's on the last
+(what the ends reach).
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prefer as lucent_bench  # noqa: E402  (bench/ is a folder of scripts: the lucent shims live there)
 
-KINDS = ("channel", "neuron", "direction", "diversity")
+KINDS = ("channel", "neuron", "direction", "diversity", "interpolate")
 
 
 def _ints(text: str) -> list[int]:
@@ -139,11 +147,11 @@ def lucent_objective(objectives, kind: str, layer: str, arg):
     raise ValueError(kind)
 
 
-def run_cnnvis(m, objective, steps: int, size: int, seed: int, batch: int = 1) -> torch.Tensor:
+def run_cnnvis(m, objective, steps: int, size: int, seed: int, batch: int = 1, **options) -> torch.Tensor:
     from cnnvis.recipes.recon import objective_render
 
     seeds = None if batch == 1 else [seed + i for i in range(batch)]
-    r = objective_render(m, objective, size=(size, size), batch=batch, item_seeds=seeds, steps=steps, seed=seed)
+    r = objective_render(m, objective, size=(size, size), batch=batch, item_seeds=seeds, steps=steps, seed=seed, **options)
     return r.run().detach().float().cpu()
 
 
@@ -319,6 +327,30 @@ def main(argv=None) -> int:
                   f"(without the term {d0:.3f}, {chosen[1] / max(d0, 1e-9):.1f}x), min with / alone {chosen[2]:.2f}")
         else:
             print("cnnvis: no weight tried keeps every image >= 0.8x its activation alone")
+
+    if "interpolate" in only:
+        from cnnvis.objectives.activation import Channel
+        from cnnvis.objectives.base import Sum
+        from cnnvis.objectives.batch import Alignment
+
+        a_ch, b_ch, n = args.two_hot[0], args.two_hot[1], 6
+        terms = []
+        for i in range(n):
+            t = i / (n - 1)
+            terms += [(1 - t, Channel(args.layer, a_ch).on(i)), (t, Channel(args.layer, b_ch).on(i))]
+        obj = Sum(terms + [(1.0, Alignment(args.layer))])
+        print()
+        print(f"interpolation: {n} frames from channel {a_ch} to {b_ch} of {args.layer}, alignment 1, {args.steps_cnnvis} steps")
+        print("| frames | mean neighbour |difference| (0..255) | first frame: channel A | last frame: channel B | seconds |")
+        print("|---|---|---|---|---|")
+        for shared in (True, False):
+            img, sec = _timed(lambda: run_cnnvis(m, obj, args.steps_cnnvis, args.size, args.seed, batch=n, shared=shared))
+            u8 = (img.clamp(0, 1) * 255).round()
+            step = float((u8[1:] - u8[:-1]).abs().mean())
+            acts = layer_acts(m, args.layer, img)
+            _save(args.save_dir, f"interpolate_{'shared' if shared else 'own'}", img)
+            print(f"| {'shared terms' if shared else 'each its own'} | {step:.1f} | {float(score('channel', acts[:1], a_ch)[0]):.2f} | "
+                  f"{float(score('channel', acts[-1:], b_ch)[0]):.2f} | {sec:.0f} |", flush=True)
     return 0
 
 

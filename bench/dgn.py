@@ -1,17 +1,19 @@
 """The DGN prior against plain pixel priors on the embedded model (issue 4's benchmark).
 
-Inversion: for each layer and held-out skimage photo (the demo generator never saw chelsea,
-coffee, astronaut or rocket; scripts/export_bundled_photos.py), reconstruct the photo from its
-own features with ``cnnvis.invert_image``, once with the tuned pixel-space defaults (issue 3)
-and once through the demo generator (``prior=load_prior(model)``), same number of iterations;
-report pixel correlation, SSIM, normalized feature error and seconds per iteration.
+Inversion: for each layer and photo of the tuning and validation sets (bench/photos.py; the
+demo generator never saw the validation photos: scripts/export_bundled_photos.py), reconstruct
+the photo from its own features with ``cnnvis.invert_image``, once with the tuned pixel-space
+defaults and once through the demo generator (``prior=load_prior(model)``), same number of
+iterations; report pixel correlation, SSIM, normalized feature error, seconds per iteration and
+the grid ratio at stride 16 (:func:`cnnvis.recipes.metrics.grid_ratio`, on the 8-bit outputs
+of each layer, prior and set pooled; the photos' own pooled ratio beside them).
 
 Sizes: seconds per iteration of a whole-channel preferred image at growing canvas sizes, with
 and without the prior (its latent map grows with the canvas).
 
 Preferred images: for each unit, ``cnnvis.generate_image`` with the tuned Fourier defaults and
-with the prior; report the unit's activation on the final image (no transforms) and seconds
-per iteration.
+with the prior; report the unit's activation on the final image (no transforms), seconds per
+iteration, and the grid ratio of each prior's images pooled.
 
     python bench/dgn.py                                    # everything, 200 / 128 iterations
     python bench/dgn.py --part sizes --sizes 224 448 896   # s / iteration against canvas size
@@ -31,13 +33,13 @@ import time
 import cv2
 import numpy as np
 import torch
-from inversion import photo  # bench/inversion.py: centre square crop + area resize
+from photos import SETS, photo  # bench/photos.py: the tuning / validation split
 
 from cnnvis.io.images import hwc_to_bchw
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import load_model
 from cnnvis.priors.dgn import load_prior
-from cnnvis.recipes.metrics import quality
+from cnnvis.recipes.metrics import grid_ratio, quality
 from cnnvis.recipes.recon import generate_image, invert_image, unit_mask
 
 
@@ -47,26 +49,41 @@ def _save(d, name, img):
         cv2.imwrite(os.path.join(d, name), cv2.cvtColor((np.clip(img, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
 
 
+def _u8(img) -> torch.Tensor:
+    """(H, W, 3) in [0, 1] -> (1, 3, H, W) as its 8-bit PNG would hold it."""
+    return hwc_to_bchw(np.round(np.clip(img, 0, 1) * 255) / 255)
+
+
+def _grid(images) -> str:
+    gx, gy = grid_ratio(torch.cat(images), 16)
+    return f"{gx:.2f} / {gy:.2f}"
+
+
 def bench_invert(model, prior, args, extra):
     rows = []
+    images = [(n, "chosen") for n in args.images] if args.images else [(n, s) for s in args.sets for n in SETS[s]]
     for layer in args.layers:
-        for name in args.images:
+        for name, photo_set in images:
             a = photo(name, args.side)
             for label, kw in (("pixel", {}), ("dgn", {"prior": prior, **extra})):
                 t0 = time.perf_counter()
                 img, losses = invert_image(a, [layer], model, steps=args.steps, **kw)
                 dt = time.perf_counter() - t0
                 q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])
-                rows.append(dict(prior=label, layer=layer, image=name, s_per_it=dt / len(losses), corr=q["pixel_correlation"], ssim=q["ssim"], ferr=q["feature_error"][layer]))
+                rows.append(dict(prior=label, layer=layer, image=name, set=photo_set, s_per_it=dt / len(losses), corr=q["pixel_correlation"], ssim=q["ssim"],
+                                 ferr=q["feature_error"][layer], out=_u8(img), photo=_u8(a)))
                 print(f"{label:5s} {layer:10s} {name:10s} {dt / len(losses) * 1000:6.0f} ms/it  corr {rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  ferr {rows[-1]['ferr']:.3f}", flush=True)
                 _save(args.save_dir, f"invert_{label}_{layer}_{name}.png", img)
-    print("\n| layer | prior | pixel corr (mean) | SSIM (mean) | feature error (mean) | s / iteration (median) |")
-    print("|---|---|---|---|---|---|")
-    for layer in args.layers:
-        for label in ("pixel", "dgn"):
-            rs = [r for r in rows if r["layer"] == layer and r["prior"] == label]
-            print(f"| {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {statistics.mean(r['ssim'] for r in rs):.3f} | "
-                  f"{statistics.mean(r['ferr'] for r in rs):.3f} | {statistics.median(r['s_per_it'] for r in rs):.3f} |")
+    print("\n| set | layer | prior | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) | s / iteration (median) | grid x / y (photos) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for photo_set in dict.fromkeys(s for _, s in images):
+        for layer in args.layers:
+            for label in ("pixel", "dgn"):
+                rs = [r for r in rows if r["layer"] == layer and r["prior"] == label and r["set"] == photo_set]
+                each = " ".join(f"{r['corr']:.2f}" for r in rs)
+                print(f"| {photo_set} | {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {each} | "
+                      f"{statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['ferr'] for r in rs):.3f} | {statistics.median(r['s_per_it'] for r in rs):.3f} | "
+                      f"{_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |")
 
 
 def activation(model, layer, mask, img) -> float:
@@ -76,9 +93,10 @@ def activation(model, layer, mask, img) -> float:
 
 
 def bench_prefer(model, prior, args, extra):
-    print("\n| unit | prior | activation | s / iteration |")
-    print("|---|---|---|---|")
+    print("\n| unit | prior | activation | s / iteration | grid x / y |")
+    print("|---|---|---|---|---|")
     size = (model.input_size, model.input_size)
+    outs: dict[str, list] = {"fourier": [], "dgn": []}
     for unit in args.units:
         layer, ch = unit.split(":")
         mask = unit_mask(model, layer, int(ch), None, None, size)
@@ -86,8 +104,11 @@ def bench_prefer(model, prior, args, extra):
             t0 = time.perf_counter()
             img = generate_image(model, layer, mask, steps=args.prefer_steps, **kw)
             dt = (time.perf_counter() - t0) / args.prefer_steps
-            print(f"| {unit} | {label} | {activation(model, layer, mask, img):.2f} | {dt:.3f} |", flush=True)
+            outs[label].append(_u8(img))
+            print(f"| {unit} | {label} | {activation(model, layer, mask, img):.2f} | {dt:.3f} | {_grid(outs[label][-1:])} |", flush=True)
             _save(args.save_dir, f"prefer_{label}_{layer}_{ch}.png", img)
+    for label, images in outs.items():
+        print(f"| all units | {label} | | | {_grid(images)} |")
 
 
 def bench_sizes(model, prior, args, extra):
@@ -122,7 +143,8 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[224, 448, 896])
     ap.add_argument("--size-steps", type=int, default=6)
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
-    ap.add_argument("--images", nargs="+", default=["chelsea", "coffee", "astronaut", "rocket"])
+    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), help="photo sets (bench/photos.py)")
+    ap.add_argument("--images", nargs="+", default=None, help="these photos instead of --sets")
     ap.add_argument("--units", nargs="+", default=["blocks.4:5", "blocks.4:42", "blocks.4:97", "classifier:285"])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--prefer-steps", type=int, default=128)

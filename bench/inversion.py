@@ -1,10 +1,13 @@
 """Feature-inversion quality and speed on the embedded model (issue 3's benchmark).
 
-For each optimizer, layer and skimage photo (resized to SIDE x SIDE): reconstruct the photo
+For each optimizer, layer and bundled photo (resized to SIDE x SIDE): reconstruct the photo
 from its own features at that layer with ``cnnvis.invert_image`` and report seconds, pixel
-correlation, SSIM and the normalized feature error, then the mean per optimizer and layer.
+correlation, SSIM and the normalized feature error, then the mean per optimizer, layer and set.
+The photos come in two sets (bench/photos.py): ``tuning``, the four the defaults were chosen on,
+and ``validation``, four photos from other packages that no default was chosen on.
 
-    python bench/inversion.py                       # 4 layers x 4 photos x 3 optimizers, 200 iterations
+    python bench/inversion.py                       # 4 layers x 8 photos x 3 optimizers, 200 iterations
+    python bench/inversion.py --sets validation --optimizers adam lbfgs --layers blocks.1 blocks.3
     python bench/inversion.py --optimizers adam --layers blocks.5 --set tv_weight=4 --set lr=0.05
     python bench/inversion.py --save-dir /tmp/inv   # also write every reconstruction as PNG
 """
@@ -21,8 +24,8 @@ import time
 
 import cv2
 import numpy as np
-import skimage.data
 import torch
+from photos import SETS, photo  # bench/photos.py: the tuning / validation split
 
 from cnnvis.io.images import hwc_to_bchw
 from cnnvis.models.registry import load_model
@@ -30,18 +33,11 @@ from cnnvis.recipes.metrics import quality
 from cnnvis.recipes.recon import invert_image
 
 
-def photo(name: str, side: int) -> np.ndarray:
-    a = getattr(skimage.data, name)()
-    h, w = a.shape[:2]
-    s = min(h, w)  # centre square crop, then area resize
-    a = a[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    return cv2.resize(a, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
-    ap.add_argument("--images", nargs="+", default=["chelsea", "coffee", "astronaut", "rocket"])
+    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), help="photo sets (bench/photos.py)")
+    ap.add_argument("--images", nargs="+", default=None, help="these photos instead of --sets")
     ap.add_argument("--optimizers", nargs="+", default=["adam", "gd", "lbfgs"])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--side", type=int, default=224)
@@ -56,29 +52,33 @@ def main() -> None:
         k, _, v = kv.partition("=")
         extra[k] = ast.literal_eval(v)
     model = load_model("efficientnet-lite0")
+    images = [(n, "chosen") for n in args.images] if args.images else [(n, s) for s in args.sets for n in SETS[s]]
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, {args.steps} iterations, {args.side}x{args.side}, extra={extra}")
     rows = []
     for opt in args.optimizers:
         for layer in args.layers:
-            for name in args.images:
+            for name, photo_set in images:
                 a = photo(name, args.side)
                 t0 = time.perf_counter()
                 img, losses = invert_image(a, [layer], model, optimizer=opt, steps=args.steps, **extra)
                 dt = time.perf_counter() - t0
                 q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])
-                row = dict(optimizer=opt, layer=layer, image=name, seconds=dt, pixel_correlation=q["pixel_correlation"], ssim=q["ssim"], feature_error=q["feature_error"][layer], iterations=len(losses))
+                row = dict(optimizer=opt, layer=layer, image=name, set=photo_set, seconds=dt, pixel_correlation=q["pixel_correlation"], ssim=q["ssim"], feature_error=q["feature_error"][layer], iterations=len(losses))
                 rows.append(row)
                 print(f"{opt:6s} {layer:10s} {name:10s} {dt:6.1f}s  corr {row['pixel_correlation']:.3f}  ssim {row['ssim']:.3f}  ferr {row['feature_error']:.3f}", flush=True)
                 if args.save_dir:
                     os.makedirs(args.save_dir, exist_ok=True)
                     cv2.imwrite(os.path.join(args.save_dir, f"{opt}_{layer}_{name}.png"), cv2.cvtColor((img * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
-    print("\n| optimizer | layer | iterations | s / image (median) | pixel corr (mean) | SSIM (mean) | feature error (mean) |")
-    print("|---|---|---|---|---|---|---|")
-    for opt in args.optimizers:
-        for layer in args.layers:
-            rs = [r for r in rows if r["optimizer"] == opt and r["layer"] == layer]
-            print(f"| {opt} | {layer} | {rs[0]['iterations']} | {statistics.median(r['seconds'] for r in rs):.1f} | "
-                  f"{statistics.mean(r['pixel_correlation'] for r in rs):.3f} | {statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['feature_error'] for r in rs):.3f} |")
+    print("\n| set | optimizer | layer | iterations | s / image (median) | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for photo_set in dict.fromkeys(s for _, s in images):
+        for opt in args.optimizers:
+            for layer in args.layers:
+                rs = [r for r in rows if r["optimizer"] == opt and r["layer"] == layer and r["set"] == photo_set]
+                each = " ".join(f"{r['pixel_correlation']:.2f}" for r in rs)
+                print(f"| {photo_set} | {opt} | {layer} | {rs[0]['iterations']} | {statistics.median(r['seconds'] for r in rs):.1f} | "
+                      f"{statistics.mean(r['pixel_correlation'] for r in rs):.3f} | {each} | {statistics.mean(r['ssim'] for r in rs):.3f} | "
+                      f"{statistics.mean(r['feature_error'] for r in rs):.3f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -203,6 +203,7 @@ class Parameterization(_Group):
     lowres_factor: int = setting(4, "--param lowres: optimize a tensor this many times smaller on each side, upsampled bilinearly.", low=1,
                                  note="1 = full resolution")
     decorrelate: bool = setting(False, "--param pixel or lowres: optimize in the decorrelated colour space (the Fourier image always is).")
+    shared: bool = setting(False, "--param fft: the images of a batch share low-resolution terms (lucid's SharedImage), so an interpolation morphs smoothly.")
     alpha: bool = setting(False, "Optimize an RGBA image, composited over random backgrounds for the network; writes an RGBA PNG.")
     init_scale: float = setting(0.1, "Noise init: standard deviation around the model's mean colour.", low=0)
     init_blur: float = setting(1.0, "Noise init: Gaussian blur sigma in pixels.", low=0)
@@ -311,7 +312,7 @@ class RenderConfig:
 
     Groups: ``sizes`` (initial_size, final_size, num_sizes, size_spacing, octaves, octave_scale,
     steps), ``tiling`` (tile, overlap, batch_size, shift), ``transforms`` (jitter, transform_scale,
-    transform_rotate), ``parameterization`` (param, fft_decay, lowres_factor, decorrelate, alpha, init_scale, init_blur), ``optim``
+    transform_rotate), ``parameterization`` (param, fft_decay, lowres_factor, decorrelate, shared, alpha, init_scale, init_blur), ``optim``
     (optimizer, lr, lr_end, latent_lr, decay_rate, momentum, ..., normalize_grad),
     ``regularizers`` (tv_*, p_*, aux_p_*, alpha_penalty, blur_*), ``pixel_ops`` (pixel_decay, clamp_pixels,
     clip_*), ``out`` (output, seed).
@@ -347,6 +348,8 @@ class RenderConfig:
             for name in _PIXEL_ONLY:
                 if getattr(self, name):
                     raise InputError(f"{SETTINGS[name].flag} edits pixels in place and needs --param pixel, not --param {self.param}")
+        if self.shared and self.param != "fft":
+            raise InputError(f"--shared adds low-resolution terms to the Fourier image; use --param fft, or drop --shared (got --param {self.param})")
         if self.decorrelate and self.param == "cppn":
             raise InputError("--decorrelate applies to --param pixel or lowres (the Fourier image always is decorrelated); the CPPN draws RGB itself, drop --decorrelate")
 

@@ -44,6 +44,9 @@ PREFER_MASK_DEFAULTS = dict(param="pixel", optimizer="adam", lr=0.02, jitter=0, 
 # ... and per parameterization other than the Fourier image's (bench/params.py): the learning
 # rate in the parameters' own units (a CPPN's weights, a low-resolution tensor's pixels).
 PREFER_PARAM_DEFAULTS = {"cppn": dict(lr=0.005), "lowres": dict(lr=0.05)}
+# ... and with --interpolate on the Fourier image: its frames share low-resolution terms
+# (lucid's aligned interpolation), so they morph instead of each finding its own layout.
+PREFER_INTERPOLATE_DEFAULTS = dict(shared=True)
 
 # ---------------------------------------------------------------------------- invert, by layer
 # ... and for layers of stride 8 or more (blocks.3 and deeper on EfficientNet-Lite0), whose
@@ -71,3 +74,8 @@ ATLAS_BATCH = 8
 
 # dream --channel-mode: which channels of a layer to dream (neural-dream's -channel_mode)
 CHANNEL_MODES = ("strongest", "weakest", "average", "all")
+
+# ---------------------------------------------------------------------------- train-generator
+# Each stage of a new generator upsamples by resize-convolution (no checkerboard, no grid at the
+# layer's stride: Odena et al. 2016); "transposed" is DeePSiM's original.
+GENERATOR_UPSAMPLE = "resize"

@@ -33,6 +33,7 @@ CHELSEA = "cnnvis/data/chelsea.jpg"  # the bundled photo (skimage's, CC0)
 PAN_CLIP = "{out}/pan_clip.mp4"  # a camera pan over the bundled photo, made by _pan_clip in the output folder
 VIDEO_DREAM = ["--octaves", "3", "--steps", "6", "--jitter", "8"]
 VIDEO_QUICK = ["--steps", "1", "--octaves", "1"]
+CATALOGUE_QUICK = ["--steps", "1", "--size", "64x64"]
 
 # (output file, preset or None, extra arguments, caption, quick-mode arguments appended in --quick)
 ENTRIES = [
@@ -53,6 +54,21 @@ ENTRIES = [
     ("zoom.gif", None, ["dream", CHELSEA, "--zoom-frames", "24", "--steps", "4", "--final-size", "150x225"], "the infinite zoom", ["--zoom-frames", "2", "--steps", "1", "--final-size", "48x72"]),
     ("video_flow.gif", None, ["dream", PAN_CLIP, "--flow", "dis", *VIDEO_DREAM], "a camera pan over the bundled photo (pan_clip.mp4, which scripts/make_gallery.py makes) dreamed along the optical flow (--flow dis): the dream moves with the cat", VIDEO_QUICK),
     ("video_blend.gif", None, ["dream", PAN_CLIP, "--flow", "none", "--blend", "0.85", *VIDEO_DREAM], "the same pan with the constant blend (--flow none): the dream smears", VIDEO_QUICK),
+    # the feature-visualization catalogue (lucid's objectives and parameterizations, neural-dream's controls)
+    ("direction.jpg", "direction", [], "a direction in activation space: blocks.4 channels 5 + 42 as one vector (direction-cossim)", CATALOGUE_QUICK),
+    ("caricature_blocks.3.jpg", "caricature", ["--reference", CHELSEA], "a caricature: what blocks.3 sees in the bundled photo, amplified", CATALOGUE_QUICK),
+    ("penalties.jpg", "penalties", [], "a channel minus lucid's L1 and blur penalties, written as -O terms", CATALOGUE_QUICK),
+    ("diversity.jpg", "diversity", [], "diversity: 4 images of one channel that differ in their Gram matrices (a sheet; each image beside it)", CATALOGUE_QUICK),
+    ("interpolate.jpg", "interpolate", [], "interpolation from channel 5 to 42: shared low-resolution terms and alignment (a sheet; frames and interpolate.gif beside it)",
+     CATALOGUE_QUICK),
+    ("alpha.png", "alpha", [], "transparency: an RGBA channel visualization, optimized over random backgrounds (an RGBA PNG)", CATALOGUE_QUICK),
+    ("cppn_1024.jpg", "cppn", ["--final-size", "1024x1024"], "a CPPN optimized at 224x224, drawn at 1024x1024 in one pass (the preset draws 4096x4096)",
+     ["--steps", "1", "--size", "64x64", "--final-size", "128x128"]),
+    ("lowres.jpg", "lowres", [], "a low-resolution tensor (56x56, upsampled) for one channel", CATALOGUE_QUICK),
+    ("decorrelate.jpg", "decorrelate", [], "a pixel dream from noise in the decorrelated colour space", ["--steps", "1", "--final-size", "64x64", "--octaves", "1"]),
+    ("lap_dream.jpg", "lap-dream", [], "a Laplacian-normalized dream from noise (--lap-scale 4)", ["--steps", "1", "--final-size", "64x64", "--octaves", "1"]),
+    ("channel_mode.jpg", "channel-mode", [CHELSEA], "a dream of the 8 blocks.4 channels the photo excites most (--channel-mode strongest)",
+     ["--steps", "1", "--final-size", "64x96", "--octaves", "1"]),
 ]
 
 
@@ -143,6 +159,15 @@ def _ray_results(address: str, todo: list[tuple]) -> dict:
         ray.shutdown()
 
 
+def _shown(out_dir: str, name: str) -> str:
+    """The file an entry shows: its --out, or for a batch (which writes NAME_b0.jpg ... and a
+    contact sheet) NAME_sheet.jpg."""
+    if os.path.exists(os.path.join(out_dir, name)):
+        return name
+    stem, ext = os.path.splitext(name)
+    return stem + "_sheet" + ext
+
+
 def _size(path: str) -> str:
     import imageio.v3 as iio
 
@@ -214,13 +239,14 @@ def main() -> int:
         if code != 0:
             failed.append(f"{name}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
             continue
-        rows.append(dict(file=name, preset=preset, command=shown, caption=caption, size=_size(os.path.join(out_dir, name)), seconds=seconds, rss=rss))
+        file = _shown(out_dir, name)
+        rows.append(dict(file=file, entry=name, preset=preset, command=shown, caption=caption, size=_size(os.path.join(out_dir, file)), seconds=seconds, rss=rss))
     # --only re-runs some entries: the others keep the rows measured before (gallery.json)
     record = os.path.join(out_dir, "gallery.json")
     if args.only and os.path.exists(record):
         with open(record) as f:
-            kept = {r["file"]: r for r in json.load(f)}
-        kept.update({r["file"]: r for r in rows})
+            kept = {r.get("entry", r["file"]): r for r in json.load(f)}
+        kept.update({r["entry"]: r for r in rows})
         rows = [kept[name] for name, *_ in ENTRIES if name in kept]
     with open(record, "w") as f:
         json.dump(rows, f, indent=1)

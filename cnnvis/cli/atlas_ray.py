@@ -5,7 +5,7 @@
   (``ray://HOST:10001`` or ``auto``).
 - Each worker is an actor that loads the model once (:class:`cnnvis.recipes.atlas.UnitWorker`)
   and renders one batch of units per task. Workers get ``threads`` torch threads each, so that
-  workers x threads fits the cores, and on a GPU ``num_gpus`` of 1 / workers-per-GPU.
+  workers x threads fits the cores, and on a GPU ``num_gpus`` 1 each.
 - A worker that dies (a crash, a killed process, a lost node) is restarted by Ray and its task
   retried by Ray's own settings (``max_restarts`` / ``max_task_retries``): no scheduling of ours.
 - Results (uint8 images, activations, seconds) travel back to the driver, which writes them: the
@@ -82,6 +82,17 @@ class RaySession:
         # workers x threads fits the cores of this machine; on a cluster, one CPU slot each unless told
         self.threads = threads or (max(1, cores // self.workers) if address == LOCAL else 1)
         self.started = _connect(self.ray, address, self.workers, self.threads)
+        self._pools: dict = {}  # (model, weights, device) -> actors, made once per session
+
+    def pool(self, model: str, weights: str | None, device: str) -> list:
+        """The session's workers for one model: each loads it once, on the first call, and
+        serves every later render of the session (a warm-up batch warms the real run)."""
+        key = (model, weights, device)
+        if key not in self._pools:
+            gpu = device.startswith("cuda")
+            actor = self.ray.remote(num_cpus=self.threads, num_gpus=(1 if gpu else 0), max_restarts=-1, max_task_retries=TASK_RETRIES)(_Worker)
+            self._pools[key] = [actor.remote(model, weights, "cuda" if gpu else "cpu", self.threads) for _ in range(self.workers)]
+        return self._pools[key]
 
     def __enter__(self) -> RaySession:
         return self
@@ -95,9 +106,7 @@ class RaySession:
         plan, result)`` on the driver as each batch arrives. ``stop()`` true: submit no more,
         let the batches in flight finish."""
         ray = self.ray
-        gpu = run.device.startswith("cuda")
-        actor = ray.remote(num_cpus=self.threads, num_gpus=(1 if gpu else 0), max_restarts=-1, max_task_retries=TASK_RETRIES)(_Worker)
-        pool = [actor.remote(run.model_name, run.weights, "cuda" if gpu else "cpu", self.threads) for _ in range(self.workers)]
+        pool = self.pool(run.model_name, run.weights, run.device)
         queue = list(work)
         pending: dict = {}
 

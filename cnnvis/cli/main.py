@@ -16,7 +16,7 @@ from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import model_options, output_options, prior_options, render_options, video_options  # noqa: F401 (re-exported)
 from cnnvis.cli.presets import preset_option
 from cnnvis.cli.units import UNITS
-from cnnvis.defaults import CHANNEL_MODES, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, UNIT_KINDS
+from cnnvis.defaults import CHANNEL_MODES, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, GENERATOR_UPSAMPLE, UNIT_KINDS
 from cnnvis.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
 
 
@@ -337,6 +337,8 @@ def convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent
 @click.option("--adv-weight", type=click.FloatRange(0), default=0.0, show_default=True, help="Weight of the adversarial loss (0 = no discriminator).")
 @click.option("--feature-layer", "feature_layers", multiple=True, help="Comparator layer for the feature loss (repeatable) [default: --layer].")
 @click.option("--width", type=click.IntRange(1), default=128, show_default=True, help="Generator base width (channels).")
+@click.option("--upsample", type=click.Choice(["resize", "transposed"]), default=GENERATOR_UPSAMPLE, show_default=True,
+              help="Upsampling of each stage: resize-convolutions (no checkerboard or grid) or DeePSiM's transposed convolutions.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the crops.")
 @click.option("--checkpoint-every", type=click.IntRange(0), default=200, show_default=True, help="Steps between checkpoints (0 = only at the end or on Ctrl-C).")
 @click.option("--fresh", is_flag=True, help="Ignore an existing checkpoint and start afresh.")
@@ -344,7 +346,7 @@ def convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @model_options
 @friendly_errors
-def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, pixel_weight, feature_weight, adv_weight, feature_layers, width, seed, checkpoint_every, fresh, half, quiet, model, weights, device):
+def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, pixel_weight, feature_weight, adv_weight, feature_layers, width, upsample, seed, checkpoint_every, fresh, half, quiet, model, weights, device):
     """Train a generator that inverts LAYER of a model from a folder of photos (DeePSiM losses).
 
     The result is a DGN prior: pass it to dream, invert or prefer with --prior dgn --generator OUT.
@@ -361,7 +363,7 @@ def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, 
     from cnnvis.priors.train import TrainConfig
 
     cfg = TrainConfig(steps=steps, batch_size=batch_size, size=size, lr=lr, scale_min=scale_min, pixel_weight=pixel_weight,
-                      feature_weight=feature_weight, adv_weight=adv_weight, feature_layers=tuple(feature_layers), width=width, seed=seed)
+                      feature_weight=feature_weight, adv_weight=adv_weight, feature_layers=tuple(feature_layers), width=width, upsample=upsample, seed=seed)
     dev = pick_device(device)
     m = load_model(model, weights=weights, device=dev)
     sys.exit(run_train_generator(m, layer, images, out, cfg, dev, checkpoint_every, fresh, half, quiet))

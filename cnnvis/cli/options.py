@@ -85,6 +85,7 @@ def default_texts(command: str | None) -> dict[str, str]:
     elif command == "prefer":
         base = {**plain, **D.PREFER_DEFAULTS}
         variants = [("with --rf-mask", D.PREFER_MASK_DEFAULTS), *((f"with --param {k}", v) for k, v in D.PREFER_PARAM_DEFAULTS.items()),
+                    ("with --interpolate", D.PREFER_INTERPOLATE_DEFAULTS),
                     ("with --prior dgn", D.DGN_DEFAULTS)]
         extra = {"tile": "the image size (one tile)"}
     elif command == "dream":

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import click
 import numpy as np
 
+from cnnvis.defaults import PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS
 from cnnvis.errors import InputError
 from cnnvis.io.video import is_video
 from cnnvis.priors.dgn import prior_from_flags, split_prior_flags
@@ -290,6 +291,8 @@ def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_c
     prior = prior_from_flags(m, prior_kw, dev)
     hw = parse_size(size, m, None)
     options = options_given(render_kw)
+    if interpolate and options.get("param", PREFER_DEFAULTS["param"]) == "fft":
+        options = {**PREFER_INTERPOLATE_DEFAULTS, **options}
     terms, term_layer = _prefer_terms(m, layer, units, x, y, whole_channel, activation, hw, objectives, reference, interpolate, n)
     if terms is None:  # a unit (or a list of units): cnnpref's path
         hook = resolve_layer(m.module, layer, activation)

@@ -22,8 +22,14 @@ from cnnvis.objectives.base import Capture, Objective
 COSSIM_FLOOR = 0.1  # lucid's clip of the cosine in direction_cossim and caricature
 
 
-def as_direction(name: str, value) -> torch.Tensor:
-    """A direction vector as float32 (C,): numeric, finite, not all zero."""
+def as_direction(name: str, value) -> torch.Tensor | dict[int, float]:
+    """A direction vector as float32 (C,): numeric, finite, not all zero. A mapping {channel:
+    weight} stays sparse (the layer's width fills it in on use: :func:`dense`)."""
+    if isinstance(value, Mapping):
+        sparse = {int(c): float(w) for c, w in value.items()}
+        if not sparse or not all(np.isfinite(w) for w in sparse.values()) or not any(sparse.values()) or min(sparse) < 0:
+            raise InputError(f"direction for layer '{name}' must give finite weights, not all zero, to channels >= 0; got {value}")
+        return sparse
     try:
         v = torch.as_tensor(np.asarray(value, dtype=np.float32)).flatten()
     except (TypeError, ValueError):
@@ -33,9 +39,26 @@ def as_direction(name: str, value) -> torch.Tensor:
     return v
 
 
-def _check_length(layer: str, v: torch.Tensor, feats: Mapping[str, torch.Tensor], source: str = "") -> None:
+def dense(v: torch.Tensor | dict[int, float], c: int) -> torch.Tensor:
+    """The (c,) vector of a direction (a sparse one: zeros but at its channels)."""
+    if isinstance(v, dict):
+        out = torch.zeros(c)
+        out[list(v)] = torch.tensor(list(v.values()))
+        return out
+    return v
+
+
+def _size(v: torch.Tensor | dict[int, float]) -> str:
+    return f"channels {sorted(v)}" if isinstance(v, dict) else f"C={v.numel()}"
+
+
+def _check_length(layer: str, v: torch.Tensor | dict[int, float], feats: Mapping[str, torch.Tensor], source: str = "") -> None:
     a = feats[layer]
     c = a.shape[1] if a.dim() >= 2 else 0
+    if isinstance(v, dict):
+        if max(v) >= c:
+            raise InputError(f"direction names channel {max(v)} but layer '{layer}' has {c} channels; use channels 0..{c - 1}")
+        return
     if v.numel() != c:
         where = f" in '{source}'" if source else ""
         raise InputError(f"direction{where} has {v.numel()} values but layer '{layer}' has {c} channels; give a ({c},) vector")
@@ -56,7 +79,8 @@ class Direction(Objective):
 
     Args:
         layer: the layer.
-        vector: (C,) direction in the layer's channel space (array, tensor or list).
+        vector: (C,) direction in the layer's channel space (array, tensor or list), or a
+            sparse {channel: weight} mapping.
         cossim_pow: 0 for the plain dot product (lucid ``direction``); e.g. 1 or 2 for
             ``direction_cossim``.
         source: where the vector came from (a file name), for error messages.
@@ -70,11 +94,12 @@ class Direction(Objective):
         _check_length(self.layer, self.vector, feats, self.source)
 
     def score(self, cap: Capture) -> torch.Tensor:
-        s = _dot_and_cos(cap.feats[self.layer], self.vector, self.cossim_pow)
+        a = cap.feats[self.layer]
+        s = _dot_and_cos(a, dense(self.vector, a.shape[1]), self.cossim_pow)
         return s.flatten(1).mean(1) if s.dim() > 1 else s
 
     def __repr__(self) -> str:
-        return f"Direction({self.layer!r}, C={self.vector.numel()}, cossim_pow={self.cossim_pow:g})"
+        return f"Direction({self.layer!r}, {_size(self.vector)}, cossim_pow={self.cossim_pow:g})"
 
 
 class DirectionNeuron(Direction):
@@ -102,10 +127,10 @@ class DirectionNeuron(Direction):
     def score(self, cap: Capture) -> torch.Tensor:
         a = cap.feats[self.layer]
         y, x = self._pos(a)
-        return _dot_and_cos(a[:, :, y:y + 1, x:x + 1], self.vector, self.cossim_pow).flatten(1).mean(1)
+        return _dot_and_cos(a[:, :, y:y + 1, x:x + 1], dense(self.vector, a.shape[1]), self.cossim_pow).flatten(1).mean(1)
 
     def __repr__(self) -> str:
-        return f"DirectionNeuron({self.layer!r}, C={self.vector.numel()}, x={self.x}, y={self.y})"
+        return f"DirectionNeuron({self.layer!r}, {_size(self.vector)}, x={self.x}, y={self.y})"
 
 
 class Caricature(Objective):

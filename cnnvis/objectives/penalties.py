@@ -10,6 +10,7 @@ from __future__ import annotations
 import kornia
 import torch
 
+from cnnvis.errors import InputError
 from cnnvis.objectives.base import Capture, Objective
 
 
@@ -44,6 +45,8 @@ class Blur(Objective):
     ``blur_input_each_step``): subtracting it pulls each step toward its own blur."""
 
     def __init__(self, sigma: float = 1.0):
+        if not sigma > 0:
+            raise InputError(f"blur sigma must be > 0 pixels, got {sigma}; e.g. blur:1")
         self.sigma = float(sigma)
 
     def score(self, cap: Capture) -> torch.Tensor:

@@ -1,9 +1,12 @@
 """The command line's spelling of objectives: ``-O KIND:LAYER[:ARGS][@WEIGHT]``.
 
 Kinds: ``dream:L``, ``channel:L:C``, ``neuron:L:C[:X:Y]``, ``guide:L`` (with --guide IMAGE),
-``direction:L:FILE.npy``, ``direction-neuron:L:FILE.npy[:X:Y]``,
-``direction-cossim:L:FILE.npy[:POWER]`` (a (C,) vector in the layer's channel space),
-``caricature:L[:POWER]`` (with --reference IMAGE).
+``direction:L:V``, ``direction-neuron:L:V[:X:Y]``, ``direction-cossim:L:V[:POWER]`` (V: a
+FILE.npy holding a (C,) vector in the layer's channel space, or channel weights ``C=W,C=W``
+such as ``5=1,42=1``), ``caricature:L[:POWER]`` (with --reference IMAGE); and penalties on the
+image, which name no layer and are subtracted with a negative weight (lucid's
+``objective - 0.05 * L1()``): ``l1[:CONSTANT]``, ``l2[:CONSTANT]``, ``blur[:SIGMA]``, e.g.
+``-O l1:0.5@-0.05``.
 """
 
 from __future__ import annotations
@@ -19,16 +22,26 @@ from cnnvis.errors import InputError
 from cnnvis.objectives.activation import Channel, Dream, Guide, Neuron
 from cnnvis.objectives.base import Objective
 from cnnvis.objectives.direction import Caricature, Direction, DirectionNeuron
+from cnnvis.objectives.penalties import L1, L2, Blur
 
-USAGE = ("use dream:LAYER, channel:LAYER:C, neuron:LAYER:C[:X:Y], guide:LAYER, direction:LAYER:FILE.npy, "
-         "direction-neuron:LAYER:FILE.npy[:X:Y], direction-cossim:LAYER:FILE.npy[:POWER] or caricature:LAYER[:POWER], optionally @WEIGHT")
+USAGE = ("use dream:LAYER, channel:LAYER:C, neuron:LAYER:C[:X:Y], guide:LAYER, direction:LAYER:V (V: FILE.npy or C=W,C=W), "
+         "direction-neuron:LAYER:V[:X:Y], direction-cossim:LAYER:V[:POWER], caricature:LAYER[:POWER], "
+         "or a penalty l1[:CONSTANT], l2[:CONSTANT], blur[:SIGMA]; optionally @WEIGHT (negative to subtract)")
+# penalties on the image: kind -> (objective, the name of its one optional number)
+PENALTIES = {"l1": (L1, "constant"), "l2": (L2, "constant"), "blur": (Blur, "sigma")}
 DEFAULT_COSSIM_POW = 2.0  # direction-cossim without a power: lucid's tutorials use 2..4
 
 
-def read_direction(path: str) -> np.ndarray:
-    """A (C,) direction from a .npy file (never a pickle)."""
+def read_direction(path: str) -> np.ndarray | dict[int, float]:
+    """A (C,) direction from a .npy file (never a pickle), or channel weights ``C=W,C=W`` as a
+    sparse {channel: weight}."""
+    if "=" in path and not path.lower().endswith(".npy"):
+        try:
+            return {int(c): float(w) for c, w in (item.split("=") for item in path.split(","))}
+        except ValueError:
+            raise InputError(f"bad channel weights '{path}'; write C=W pairs separated by commas, e.g. 5=1,42=-0.5") from None
     if not path.lower().endswith(".npy"):
-        raise InputError(f"direction file '{path}' must be a .npy array of shape (C,)")
+        raise InputError(f"direction '{path}' must be a .npy array of shape (C,), or channel weights such as 5=1,42=1")
     if not os.path.isfile(path):
         raise InputError(f"direction file '{path}' does not exist; check the path")
     try:
@@ -57,6 +70,15 @@ def parse_objective(spec: str, *, dream_form: str = "cnnvis", l1_weight: float =
     except ValueError:
         raise InputError(f"bad objective weight '{weight_s}' in '{spec}'; write KIND:LAYER[:ARGS]@WEIGHT with a number") from None
     kind, *args = body.split(":")
+    if kind in PENALTIES:
+        cls, name = PENALTIES[kind]
+        if len(args) > 1:
+            raise InputError(f"objective '{spec}' takes at most one number ({name}); {USAGE}")
+        try:
+            number = [float(args[0])] if args and args[0] else []
+        except ValueError:
+            raise InputError(f"objective '{spec}' has a non-numeric {name}; {USAGE}") from None
+        return weight, None, cls(*number)
     if not args or not args[0]:
         raise InputError(f"objective '{spec}' names no layer; {USAGE}")
     layer, rest = args[0], args[1:]

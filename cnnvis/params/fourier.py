@@ -20,6 +20,7 @@ from cnnvis.params.base import Param, ParamContext, register
 from cnnvis.params.color import COLOR as _COLOR
 from cnnvis.params.color import channels, with_alpha
 from cnnvis.params.pixel import batched
+from cnnvis.params.shared import SharedTerms
 
 # lucid divides the spectrum image by 4 so that a unit-variance spectrum gives a mild image
 _MAGIC = 4.0
@@ -51,12 +52,15 @@ class FourierImage:
         decay_power: 1 = lucid's default; larger favours lower frequencies.
         gen: the seeded generator for the random start, or one generator per image.
         channels: C, 3 (RGB) or 4 (RGBA).
+        shared: low-resolution terms the images share (:mod:`cnnvis.params.shared`), added to
+            each image before the colour map and the sigmoid; None: every image is its own.
     """
 
     def __init__(self, size: Size, init: torch.Tensor | None = None, decay_power: float = 1.0, sd: float = 0.01, gen: torch.Generator | None = None, device: torch.device | str = "cpu",
-                 batch: int = 1, channels: int = 3):
+                 batch: int = 1, channels: int = 3, shared: SharedTerms | None = None):
         h, w = size
         self.size = (h, w)
+        self.shared = shared
         self.scale = _freq_scale(h, w, decay_power).to(device)
         self.decay_power = decay_power
         if init is None and isinstance(gen, (list, tuple)):  # one generator per image
@@ -68,12 +72,15 @@ class FourierImage:
         self.spectrum = spec.to(device).requires_grad_(True)
 
     def parameters(self) -> list[torch.Tensor]:
-        return [self.spectrum]
+        return [self.spectrum] + (self.shared.tensors if self.shared else [])
 
     def image(self) -> torch.Tensor:
-        """The images (N, C, H, W) in (0, 1), differentiable with respect to the spectrum."""
+        """The images (N, C, H, W) in (0, 1), differentiable with respect to the spectrum (and
+        the shared terms)."""
         spec = torch.view_as_complex(self.spectrum) * self.scale
         x = torch.fft.irfft2(spec, s=self.size, norm="ortho") / _MAGIC
+        if self.shared is not None:
+            x = x + self.shared()
         if x.shape[1] == 3:
             x = torch.einsum("ij,bjhw->bihw", _COLOR.to(x), x)
         else:  # RGBA: the colours are decorrelated, the alpha channel is not
@@ -81,19 +88,24 @@ class FourierImage:
         return torch.sigmoid(x)
 
     def _spectrum_of(self, img: torch.Tensor) -> torch.Tensor:
-        """The inverse of :meth:`image` (pixels clamped into (0, 1) first)."""
+        """The inverse of :meth:`image` (pixels clamped into (0, 1) first; the shared terms, if
+        any, are kept and the spectrum takes the rest)."""
         y = torch.logit(img.clamp(1e-4, 1 - 1e-4))
-        z = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR).to(y), y[:, :3]) * _MAGIC
+        x = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_COLOR).to(y), y[:, :3])
         if y.shape[1] > 3:
-            z = torch.cat([z, y[:, 3:] * _MAGIC], 1)
-        spec = torch.fft.rfft2(z, norm="ortho") / self.scale
+            x = torch.cat([x, y[:, 3:]], 1)
+        if self.shared is not None:
+            with torch.no_grad():
+                x = x - self.shared()
+        spec = torch.fft.rfft2(x * _MAGIC, norm="ortho") / self.scale
         return torch.view_as_real(spec).contiguous()
 
     def resized(self, size: Size) -> FourierImage:
         """A new parameterization at ``size`` whose image is this one's, resized."""
         with torch.no_grad():
             img = resize(self.image(), size)
-        return FourierImage(size, img, self.decay_power, device=self.spectrum.device, channels=img.shape[1])
+        shared = self.shared.resized(size) if self.shared is not None else None
+        return FourierImage(size, img, self.decay_power, device=self.spectrum.device, channels=img.shape[1], shared=shared)
 
 
 @register("fft")
@@ -111,7 +123,8 @@ class FourierParam(Param):
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> FourierParam:
         n = channels(ctx.cfg)
         init = None if start is None else batched(with_alpha(resize(start.to(ctx.device), size), n), ctx.batch)
-        return cls(ctx, FourierImage(size, init, ctx.cfg.fft_decay, gen=ctx.item_gens or ctx.gen, device=ctx.device, batch=ctx.batch, channels=n))
+        shared = SharedTerms(ctx.batch, n, size, gen=ctx.gen, device=ctx.device) if ctx.cfg.shared else None
+        return cls(ctx, FourierImage(size, init, ctx.cfg.fft_decay, gen=ctx.item_gens or ctx.gen, device=ctx.device, batch=ctx.batch, channels=n, shared=shared))
 
     def images(self) -> torch.Tensor:
         return self.image.image()
@@ -123,11 +136,14 @@ class FourierParam(Param):
         return FourierParam(self.ctx, self.image.resized(size))
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"spectrum": self.image.spectrum.detach()}
+        shared = self.image.shared.tensors if self.image.shared else []
+        return {"spectrum": self.image.spectrum.detach(), **{f"shared{k}": t.detach() for k, t in enumerate(shared)}}
 
     @classmethod
     def from_tensors(cls, ctx: ParamContext, size: Size, tensors: dict[str, torch.Tensor]) -> FourierParam:
         spectrum = tensors["spectrum"]
-        img = FourierImage(size, None, ctx.cfg.fft_decay, gen=torch.Generator(), device=ctx.device, batch=spectrum.shape[0], channels=spectrum.shape[1])
+        terms = [tensors[f"shared{k}"].clone() for k in range(len(tensors)) if f"shared{k}" in tensors]
+        shared = SharedTerms(spectrum.shape[0], spectrum.shape[1], size, device=ctx.device, tensors=terms) if terms else None
+        img = FourierImage(size, None, ctx.cfg.fft_decay, gen=torch.Generator(), device=ctx.device, batch=spectrum.shape[0], channels=spectrum.shape[1], shared=shared)
         img.spectrum = tensors["spectrum"].clone().requires_grad_(True)
         return cls(ctx, img)

@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnnvis.defaults import GENERATOR_UPSAMPLE
 from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
-from cnnvis.priors.generators.upconv import UpconvGenerator
+from cnnvis.priors.generators.upconv import UPSAMPLING, UpconvGenerator
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -48,7 +49,8 @@ class TrainConfig:
     generator (and the discriminator); scale_min: smallest crop area as a fraction of the image
     (kornia RandomResizedCrop); pixel_weight, feature_weight, adv_weight: the loss terms above;
     feature_layers: comparator layers (empty = the inverted layer itself); width: the
-    generator's base width; seed.
+    generator's base width; upsample: its stages' upsampling (``resize``: resize-convolutions,
+    no checkerboard; ``transposed``: DeePSiM's); seed.
     """
 
     steps: int = 2000
@@ -61,12 +63,15 @@ class TrainConfig:
     adv_weight: float = 0.0
     feature_layers: tuple[str, ...] = ()
     width: int = 128
+    upsample: str = GENERATOR_UPSAMPLE
     seed: int = 0
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "size", "width"):
             if getattr(self, name) < 1:
                 raise InputError(f"train-generator --{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.upsample not in UPSAMPLING:
+            raise InputError(f"--upsample must be one of {', '.join(UPSAMPLING)}, got '{self.upsample}'")
         if not 0 < self.scale_min <= 1:
             raise InputError(f"--scale-min must be in (0, 1], got {self.scale_min}")
         if self.lr <= 0 or min(self.pixel_weight, self.feature_weight, self.adv_weight) < 0:
@@ -150,7 +155,7 @@ class GeneratorTrainer:
         if cfg.size % stride:
             raise InputError(f"--size {cfg.size} is not a multiple of layer '{layer}''s stride {stride}; use e.g. --size {max(1, round(cfg.size / stride)) * stride}")
         torch.manual_seed(cfg.seed)
-        self.generator = UpconvGenerator(channels, stride, hw, width=cfg.width).to(self.device)
+        self.generator = UpconvGenerator(channels, stride, hw, width=cfg.width, upsample=cfg.upsample).to(self.device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.disc = Discriminator().to(self.device) if cfg.adv_weight > 0 else None
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999)) if self.disc is not None else None

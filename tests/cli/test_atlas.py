@@ -176,3 +176,28 @@ def test_ray_atlas_survives_a_killed_worker_with_every_unit_once(tmp_path):
     units = _json(out)["layers"]["conv3"]["units"]
     assert sorted(map(int, units)) == list(range(16))
     assert all((out / rec["file"]).exists() for rec in units.values())
+
+
+def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path):
+    """Later renders of a session reuse the actors (and the model each loaded): a warm-up batch
+    warms the real run, and nothing is loaded twice."""
+    pytest.importorskip("ray")
+    from types import SimpleNamespace
+
+    from cnnvis.cli.atlas import LayerPlan
+    from cnnvis.cli.atlas_ray import RaySession
+
+    factory = write_factory_module(tmp_path)
+    run = SimpleNamespace(model_name=f"{factory}:factory", weights=None, device="cpu", kind="channel", size=(32, 32), seed=0,
+                          options={"steps": 2, "batch_size": 2}, prior_flags={})
+    lp = LayerPlan("conv3", "conv3", 0, [0, 1, 2, 3])
+    got = []
+    with RaySession("local", 1, 1) as session:
+        session.render(run, [(lp, [0, 1])], lambda _lp, result: got.append(result), lambda: False)
+        first = session.pool(run.model_name, run.weights, run.device)
+        pid = session.ray.get(first[0].pid.remote())
+        session.render(run, [(lp, [2, 3])], lambda _lp, result: got.append(result), lambda: False)
+        assert session.pool(run.model_name, run.weights, run.device) is first
+        assert session.ray.get(first[0].pid.remote()) == pid
+    assert [r["units"] for r in got] == [[0, 1], [2, 3]]
+    assert all(r["images"].shape == (2, 32, 32, 3) for r in got)

@@ -44,6 +44,25 @@ def test_interpolation_writes_frames_a_sheet_and_a_gif(tmp_path, factory_module)
     assert (tmp_path / "i_sheet.png").exists()
 
 
+def test_interpolation_frames_share_low_resolution_terms_unless_told_not_to(tmp_path, factory_module):
+    """lucid's SharedImage: on by default with --interpolate (the config records it), off with
+    --no-shared; the shared frames are closer to each other than independent ones."""
+    from cnnvis.io.manifest import read_manifest
+
+    def frames(*flags):
+        out = tmp_path / f"s{len(flags)}.png"
+        res = invoke(["prefer", *_model(factory_module), "--interpolate", "conv3:1:7", "--batch", "3", *FAST, *flags, "--out", out])
+        assert res.exit_code == 0, res.output
+        return read_manifest(str(tmp_path / f"s{len(flags)}_t0.png"))["config"], [iio.imread(tmp_path / f"s{len(flags)}_t{k}.png").astype(float) for k in range(3)]
+
+    cfg_on, on = frames()
+    cfg_off, off = frames("--no-shared")
+    assert cfg_on["shared"] is True and cfg_off["shared"] is False
+    assert not np.array_equal(on[0], off[0])
+    assert_one_line_error(invoke(["prefer", *_model(factory_module), "--layer", "conv3", "--channel", "2", "--param", "pixel", "--shared", *FAST,
+                                  "--out", tmp_path / "p.png"]), "--shared", "--param fft")
+
+
 def test_diversity_renders_a_batch(tmp_path, factory_module):
     res = invoke(["prefer", *_model(factory_module), "--layer", "conv3", "--channel", "2", "--whole-channel", "--batch", "3", "--diversity", "10", *FAST,
                   "--out", tmp_path / "v.png"])

@@ -34,7 +34,7 @@ def _page_status(index: str) -> str:
 @pytest.fixture(scope="module")
 def quick_gallery(tmp_path_factory):
     out = tmp_path_factory.mktemp("gallery")
-    only = ["default_dream.jpg", "neuron_blocks.4_5.jpg", "zoom.gif"]
+    only = ["default_dream.jpg", "neuron_blocks.4_5.jpg", "zoom.gif", "diversity.jpg"]
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_gallery.py"), "--quick", "--out", str(out), "--only", *only],
                           capture_output=True, text=True, timeout=600, env=subprocess_env())
     assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -45,11 +45,13 @@ def test_quick_gallery_writes_images_table_and_page(quick_gallery):
     out, only = quick_gallery
     table = (out / "README.md").read_text()
     for name in only:
-        assert (out / name).exists()
-        row = next(line for line in table.splitlines() if f"]({name})" in line)
+        shown = name.replace(".jpg", "_sheet.jpg") if name == "diversity.jpg" else name  # a batch shows its contact sheet
+        assert (out / shown).exists()
+        row = next(line for line in table.splitlines() if f"]({shown})" in line)
         assert re.search(r"\| `cnnvis [^`]*--out gallery/" + re.escape(name) + r"` \| \d+x\d+", row), row
         assert re.search(r"\| \d+ s \| \d\.\d\d GB \|$", row), row
-    assert "| neuron |" in table  # the preset column
+    assert "| neuron |" in table and "| diversity |" in table  # the preset column
+    assert all((out / f"diversity_b{i}.jpg").exists() for i in range(4))
     assert (out / "index.html").exists()
 
 

@@ -98,3 +98,17 @@ def test_caricature_renders_against_a_reference(tiny_model):
     log = []
     Render(tiny_model, Caricature("conv3", ref), RenderConfig(steps=6, tile=32, optimizer="adam", lr=0.05), size=(32, 32)).run(lambda p: log.append(p.score))
     assert log[-1] > log[0]
+
+
+def test_channel_weights_are_a_sparse_direction_equal_to_its_dense_vector():
+    a = torch.randn(2, 6, 3, 3)
+    _, _, sparse = parse_objective("direction:L:1=1,4=-0.5")
+    dense = torch.zeros(6)
+    dense[1], dense[4] = 1.0, -0.5
+    assert torch.allclose(sparse(_cap(a)), Direction("L", dense)(_cap(a)))
+    _, _, angled = parse_objective("direction-cossim:L:1=1,4=-0.5:2")
+    assert torch.allclose(angled(_cap(a)), Direction("L", dense, cossim_pow=2)(_cap(a)))
+    with pytest.raises(InputError, match="channel 9.*6 channels"):
+        parse_objective("direction:L:9=1")[2].check({"L": a})
+    with pytest.raises(InputError, match="5=1,42=-0.5"):
+        parse_objective("direction:L:1=x")

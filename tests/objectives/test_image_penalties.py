@@ -32,3 +32,16 @@ def test_subtracting_a_penalty_composes_as_in_lucid():
     s = obj(_cap(x))
     (g,) = torch.autograd.grad(s.sum(), x)
     assert torch.allclose(g, torch.full_like(g, -0.05))  # the penalty pushes every pixel down
+
+
+def test_the_command_line_spelling_of_penalties():
+    from cnnvis.errors import InputError
+    from cnnvis.objectives.spec import parse_objective
+
+    w, layer, obj = parse_objective("l1:0.5@-0.05")
+    assert (w, layer) == (-0.05, None) and isinstance(obj, L1) and obj.constant == 0.5
+    assert isinstance(parse_objective("l2")[2], L2)
+    assert parse_objective("blur:2")[2].sigma == 2
+    for bad, words in [("blur:0", "sigma must be > 0"), ("l1:x", "non-numeric constant"), ("l2:1:2", "at most one number")]:
+        with pytest.raises(InputError, match=words):
+            parse_objective(bad)

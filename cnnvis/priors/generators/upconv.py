@@ -4,7 +4,11 @@ Architecture after Dosovitskiy & Brox (2016, "Generating Images with Perceptual 
 Metrics based on Deep Networks"): a 1x1 then a 3x3 convolution on the feature map, then one
 stage per factor of two of the layer's stride: a 4x4 stride-2 transposed convolution
 ("deconvolution") and a 3x3 convolution, each followed by LeakyReLU(0.3) as in DeePSiM, and a
-final 3x3 convolution to RGB. Unlike DeePSiM's fc generators it has no fully connected layer,
+final 3x3 convolution to RGB. With ``upsample="resize"`` each stage instead doubles the map by
+nearest-neighbour resizing followed by the 3x3 convolution (Odena et al. 2016, "Deconvolution and
+Checkerboard Artifacts", Distill): a stride-2 transposed convolution whose kernel size is not
+divisible by its stride overlaps unevenly and draws a checkerboard, and stacked over the
+stages, a grid at the layer's stride; resize-convolutions cannot. Unlike DeePSiM's fc generators it has no fully connected layer,
 so it takes a feature map of any size: a (C, h, w) latent gives a (3, h * stride, w * stride)
 image, which is what lets the DGN prior grow with the canvas.
 
@@ -22,6 +26,7 @@ from torch import nn
 from cnnvis.priors.generators.base import Generator
 
 SLOPE = 0.3  # DeePSiM's LeakyReLU negative slope
+UPSAMPLING = ("transposed", "resize")
 
 
 def _act() -> nn.LeakyReLU:
@@ -37,13 +42,19 @@ class UpconvGenerator(Generator):
         latent_hw: (h, w) of the layer at the model's input size; sets ``output_size``.
         width: channels after the input convolutions; halved after each upsampling stage.
         min_width: the smallest stage width.
+        upsample: ``transposed`` (4x4 stride-2 transposed convolutions, DeePSiM's) or
+            ``resize`` (nearest-neighbour x2, then a 3x3 convolution: no checkerboard).
     """
 
     arch = "upconv"
     spatial = True
 
-    def __init__(self, in_channels: int, stride: int, latent_hw: tuple[int, int] = (7, 7), width: int = 128, min_width: int = 16):
+    def __init__(self, in_channels: int, stride: int, latent_hw: tuple[int, int] = (7, 7), width: int = 128, min_width: int = 16,
+                 upsample: str = "transposed"):
         super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        self.upsample = upsample
         stages = int(round(math.log2(stride)))
         if stride < 2 or 2**stages != stride or stages > 6:
             raise ValueError(f"stride must be a power of two from 2 to 64, got {stride}")
@@ -55,7 +66,11 @@ class UpconvGenerator(Generator):
         c = width
         for i in range(stages):
             out = max(min_width, width >> i)  # the first stage keeps the full width
-            layers += [nn.ConvTranspose2d(c, out, 4, stride=2, padding=1), _act(), nn.Conv2d(out, out, 3, padding=1), _act()]
+            if upsample == "resize":
+                up: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, out, 3, padding=1)]
+            else:
+                up = [nn.ConvTranspose2d(c, out, 4, stride=2, padding=1)]
+            layers += [*up, _act(), nn.Conv2d(out, out, 3, padding=1), _act()]
             c = out
         layers.append(nn.Conv2d(c, 3, 3, padding=1))
         self.net = nn.Sequential(*layers)
@@ -63,7 +78,8 @@ class UpconvGenerator(Generator):
             self.net[-1].bias.fill_(0.5)  # start at mid-grey: output is RGB in [0, 1]
 
     def config(self) -> dict:
-        return {"in_channels": self.in_channels, "stride": self.stride, "latent_hw": list(self.latent_shape[1:]), "width": self.width, "min_width": self.min_width}
+        return {"in_channels": self.in_channels, "stride": self.stride, "latent_hw": list(self.latent_shape[1:]), "width": self.width, "min_width": self.min_width,
+                "upsample": self.upsample}
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 4 or z.shape[1] != self.in_channels:

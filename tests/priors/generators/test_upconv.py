@@ -46,3 +46,35 @@ def test_wrong_latent_channels():
     g = UpconvGenerator(4, 2, width=8, min_width=4)
     with pytest.raises(ValueError, match=r"\(B, 4, h, w\)"):
         g(torch.zeros(1, 5, 2, 2))
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "resize"])
+def test_config_records_the_upsampling(upsample):
+    g = UpconvGenerator(8, 4, (3, 3), width=8, upsample=upsample)
+    again = UpconvGenerator(**g.config())
+    again.load_state_dict(g.state_dict())
+    z = torch.randn(1, 8, 3, 3)
+    assert torch.equal(g(z), again(z))
+    assert UpconvGenerator(8, 4, (3, 3), width=8).upsample == "transposed"  # old files: no key, DeePSiM's
+
+
+def test_resize_convolutions_draw_no_checkerboard_where_transposed_ones_do():
+    """A constant latent through random weights: a transposed convolution's output phases use
+    different taps (a period-2 pattern, stacked into a grid at the stride); resize-convolutions
+    give every interior pixel the same value."""
+    torch.manual_seed(0)
+    z = torch.ones(1, 8, 12, 12)  # 96 px out; the zero padding reaches 23 px in
+    for upsample, flat in (("resize", True), ("transposed", False)):
+        g = UpconvGenerator(8, 8, (12, 12), width=16, upsample=upsample)
+        with torch.no_grad():
+            for m in g.modules():  # weights far from zero, so that the taps differ clearly
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                    m.weight.normal_(0, 0.3)
+            inner = g(z)[0, :, 32:-32, 32:-32]
+        spread = float((inner - inner.mean((1, 2), keepdim=True)).abs().max())
+        assert (spread < 1e-4) == flat, (upsample, spread)
+
+
+def test_an_unknown_upsampling_is_refused():
+    with pytest.raises(ValueError, match="resize"):
+        UpconvGenerator(8, 4, (3, 3), upsample="bicubic")

@@ -1,0 +1,63 @@
+"""The natural photos bundled in installed packages, split once into a tuning and a validation set.
+
+- **Tuning** (``TUNING``): the four scikit-image photos the inversion defaults were chosen on
+  (bench/inversion.py's history), and which the demo generator may train on.
+- **Validation** (``VALIDATION``): four colour photos from three other packages, used only to
+  report: never to choose a default, never to train the demo generator
+  (scripts/export_bundled_photos.py leaves them out). A default that holds here holds on photos
+  nobody tuned on.
+- **Training** (``TRAINING``): every other bundled photo, for the demo generator, with the
+  tuning photos.
+
+Every photo is RGB, centre-cropped to a square and area-resized (:func:`photo`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+TUNING = ("chelsea", "coffee", "astronaut", "rocket")
+VALIDATION = ("china", "flower", "grace_hopper", "motorcycle")
+OTHERS = ("hubble_deep_field", "immunohistochemistry", "retina", "camera", "brick", "grass", "gravel", "minduka")
+TRAINING = TUNING + OTHERS  # the demo generator's photos: everything but the validation set
+SETS = {"tuning": TUNING, "validation": VALIDATION}
+
+
+def _rgb(a: np.ndarray) -> np.ndarray:
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    a = a[..., :3]
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    return a
+
+
+def full_photo(name: str) -> np.ndarray:
+    """One bundled photo at its own size, (H, W, 3) uint8."""
+    if name in ("china", "flower"):
+        import sklearn.datasets
+
+        return _rgb(sklearn.datasets.load_sample_images().images[("china", "flower").index(name)])
+    if name in ("grace_hopper", "minduka"):
+        import imageio.v3 as iio
+        import matplotlib
+
+        f = "grace_hopper.jpg" if name == "grace_hopper" else "Minduka_Present_Blue_Pack.png"
+        return _rgb(iio.imread(os.path.join(matplotlib.get_data_path(), "sample_data", f)))
+    import skimage.data
+
+    if name == "motorcycle":
+        return _rgb(skimage.data.stereo_motorcycle()[0])
+    return _rgb(getattr(skimage.data, name)())
+
+
+def photo(name: str, side: int) -> np.ndarray:
+    """A bundled photo as (side, side, 3) float32 RGB in [0, 1]: centre square crop, area resize."""
+    a = full_photo(name)
+    h, w = a.shape[:2]
+    s = min(h, w)
+    a = a[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return cv2.resize(a, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
