@@ -19,6 +19,11 @@ iteration, and the grid ratio of each prior's images pooled.
     python bench/dgn.py --part sizes --sizes 224 448 896   # s / iteration against canvas size
     python bench/dgn.py --part prefer --set latent_lr=0.1  # try another latent step size
     python bench/dgn.py --generator my_gen.pt --save-dir /tmp/dgn
+    python bench/dgn.py --part decode --generator a.pt --generator b.pt   # generators side by side
+
+Decode: each generator draws every photo of both sets from the photo's own features (one
+forward pass, no optimization): the pixel correlation with the photo, and the grid ratio of
+the drawings pooled per set (the generator's own grid, before any optimization adds one).
 """
 
 from __future__ import annotations
@@ -111,6 +116,28 @@ def bench_prefer(model, prior, args, extra):
         print(f"| all units | {label} | | | {_grid(images)} |")
 
 
+def bench_decode(model, args) -> None:
+    from cnnvis.priors.dgn import encode
+    from cnnvis.recipes.metrics import pixel_correlation
+
+    print("\n| generator | set | pixel corr of G(features) (mean) | per photo | grid x / y of G(features) | grid x / y of the photos |")
+    print("|---|---|---|---|---|---|")
+    for path in args.generator or [None]:
+        prior = load_prior(model, path)
+        for photo_set, names in SETS.items():
+            outs, photos, corrs = [], [], []
+            for name in names:
+                x = hwc_to_bchw(photo(name, args.side))
+                with torch.no_grad():
+                    y = prior.generator(encode(prior, model, x, (args.side, args.side))).clamp(0, 1).float()
+                y = y[..., :args.side, :args.side]
+                corrs.append(pixel_correlation(y, x))
+                outs.append(torch.round(y * 255) / 255)
+                photos.append(torch.round(x * 255) / 255)
+                _save(args.save_dir, f"decode_{os.path.basename(path or 'demo')}_{name}.png", y[0].permute(1, 2, 0).numpy())
+            print(f"| {path or 'demo'} | {photo_set} | {statistics.mean(corrs):.3f} | {' '.join(f'{c:.2f}' for c in corrs)} | {_grid(outs)} | {_grid(photos)} |", flush=True)
+
+
 def bench_sizes(model, prior, args, extra):
     """Seconds per iteration against canvas size: the spatial latent grows with the canvas."""
     print("\n| canvas | prior | s / iteration (median of steps) |")
@@ -139,7 +166,7 @@ def _channels(model, layer) -> tuple[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["all", "invert", "prefer", "sizes"], default="all")
+    ap.add_argument("--part", choices=["all", "invert", "prefer", "sizes", "decode"], default="all")
     ap.add_argument("--sizes", nargs="+", type=int, default=[224, 448, 896])
     ap.add_argument("--size-steps", type=int, default=6)
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
@@ -150,14 +177,17 @@ def main() -> None:
     ap.add_argument("--prefer-steps", type=int, default=128)
     ap.add_argument("--side", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--generator", default=None, help="generator file [default: the shipped demo generator]")
+    ap.add_argument("--generator", action="append", default=None, help="generator file [default: the shipped demo generator]; --part decode takes several")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the DGN runs (Python literal)")
     ap.add_argument("--save-dir", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     extra = {k: ast.literal_eval(v) for k, _, v in (kv.partition("=") for kv in args.set)}
     model = load_model("efficientnet-lite0")
-    prior = load_prior(model, args.generator)
+    if args.part == "decode":
+        bench_decode(model, args)
+        return
+    prior = load_prior(model, args.generator[0] if args.generator else None)
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, generator {args.generator or 'demo'}, extra={extra}")
     if args.part in ("all", "invert"):
         bench_invert(model, prior, args, extra)

@@ -28,7 +28,13 @@ INVERT_OPTIMIZER_DEFAULTS = {
     "rmsprop": dict(lr=0.01, lr_end=0.001),
     "sgd": dict(lr=0.01, momentum=0.9),
     "gd": dict(lr=2 / 255, lr_end=1e-3 / 255, momentum=0.9),  # icnn's schedule in [0, 1] units
-    "lbfgs": dict(lr=1.0),
+    # L-BFGS steps the decorrelated Fourier image: its 1/f spectrum scaling preconditions the
+    # problem (every frequency moves alike), which L-BFGS's scalar initial Hessian cannot do for
+    # pixels; on pixels it trailed Adam (0.84 / 0.46 at blocks.1 / 3), on the Fourier image it
+    # matches it (bench/RESULTS.md, issue 14). Its objective scale is fixed at the first
+    # evaluation, when the gradient is largest, so TV weighs more later than under Adam's
+    # per-step normalization: a lighter TV.
+    "lbfgs": dict(lr=1.0, param="fft", tv_weight=0.3),
 }
 
 # ---------------------------------------------------------------------------- prefer
@@ -54,6 +60,12 @@ PREFER_INTERPOLATE_DEFAULTS = dict(shared=True)
 # lift the pixel correlation at blocks.5 from 0.28 to 0.37, but cost blocks.1 0.04.
 INVERT_DEEP_DEFAULTS = dict(tv_weight=4.0, blur_every=4, blur_sigma=1.5, blur_sigma_end=0.5)
 DEEP_STRIDE = 8
+# ... and the optimizer by stride, when none is given: up to stride 16 (blocks.1-4 of Lite0)
+# L-BFGS on the Fourier image reconstructs best (chosen on the tuning photos: 0.950 / 0.752
+# against Adam's 0.906 / 0.676 at blocks.1 / 3; confirmed on the validation photos), at 2-3x
+# the seconds; deeper, Adam on pixels stays ahead (bench/RESULTS.md, issue 14).
+INVERT_SHALLOW_DEFAULTS = dict(optimizer="lbfgs")
+SHALLOW_STRIDE = 16
 # ... and, with Adam, for the last layers of the network (past 90 % of its modules: conv_head),
 # whose features say little about colour: pixel priors leave colours arbitrary (mean pixel
 # correlation 0.01), a decorrelated Fourier image (Olah et al. 2017) with strong TV keeps them
@@ -76,6 +88,7 @@ ATLAS_BATCH = 8
 CHANNEL_MODES = ("strongest", "weakest", "average", "all")
 
 # ---------------------------------------------------------------------------- train-generator
-# Each stage of a new generator upsamples by resize-convolution (no checkerboard, no grid at the
-# layer's stride: Odena et al. 2016); "transposed" is DeePSiM's original.
-GENERATOR_UPSAMPLE = "resize"
+# Each stage of a new generator upsamples by bilinear resize-convolution (no checkerboard, no
+# grid at the layer's stride: Odena et al. 2016); "transposed" is DeePSiM's original, "nearest"
+# left blocks of the stride after 4000 steps (cnnvis/data/README.md).
+GENERATOR_UPSAMPLE = "bilinear"

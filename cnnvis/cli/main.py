@@ -337,8 +337,8 @@ def convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent
 @click.option("--adv-weight", type=click.FloatRange(0), default=0.0, show_default=True, help="Weight of the adversarial loss (0 = no discriminator).")
 @click.option("--feature-layer", "feature_layers", multiple=True, help="Comparator layer for the feature loss (repeatable) [default: --layer].")
 @click.option("--width", type=click.IntRange(1), default=128, show_default=True, help="Generator base width (channels).")
-@click.option("--upsample", type=click.Choice(["resize", "transposed"]), default=GENERATOR_UPSAMPLE, show_default=True,
-              help="Upsampling of each stage: resize-convolutions (no checkerboard or grid) or DeePSiM's transposed convolutions.")
+@click.option("--upsample", type=click.Choice(["bilinear", "nearest", "transposed"]), default=GENERATOR_UPSAMPLE, show_default=True,
+              help="Upsampling of each stage: resize-convolutions (bilinear or nearest; no checkerboard) or DeePSiM's transposed convolutions.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initial weights and the crops.")
 @click.option("--checkpoint-every", type=click.IntRange(0), default=200, show_default=True, help="Steps between checkpoints (0 = only at the end or on Ctrl-C).")
 @click.option("--fresh", is_flag=True, help="Ignore an existing checkpoint and start afresh.")

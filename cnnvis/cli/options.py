@@ -79,7 +79,7 @@ def default_texts(command: str | None) -> dict[str, str]:
         optimizer = D.INVERT_DEFAULTS["optimizer"]
         by_optimizer = {o: {**base, **d} for o, d in D.INVERT_OPTIMIZER_DEFAULTS.items() if o != optimizer}
         base.update(D.INVERT_OPTIMIZER_DEFAULTS[optimizer])
-        variants = [(f"at layers of stride >= {D.DEEP_STRIDE}", D.INVERT_DEEP_DEFAULTS), (f"on the last layers with {optimizer}", D.INVERT_TOP_DEFAULTS),
+        variants = [(f"at layers of stride <= {D.SHALLOW_STRIDE}", D.INVERT_SHALLOW_DEFAULTS), (f"at layers of stride >= {D.DEEP_STRIDE} on pixels", D.INVERT_DEEP_DEFAULTS), (f"on the last layers with {optimizer}", D.INVERT_TOP_DEFAULTS),
                     ("with --prior dgn", D.DGN_DEFAULTS)]
         extra = {"shift": "no-shift; shift for an image larger than the model input"}
     elif command == "prefer":

@@ -21,7 +21,7 @@ from cnnvis.canvas.sizes import Size
 from cnnvis.config import RenderConfig
 
 # the tuned defaults (cnnvis.defaults), importable from here too: benches use them
-from cnnvis.defaults import DEEP_STRIDE, DGN_DEFAULTS, INVERT_DEEP_DEFAULTS, INVERT_DEFAULTS, INVERT_OPTIMIZER_DEFAULTS, INVERT_TOP_DEFAULTS, PREFER_DEFAULTS, PREFER_MASK_DEFAULTS, PREFER_PARAM_DEFAULTS, TOP_DEPTH  # noqa: F401
+from cnnvis.defaults import DEEP_STRIDE, DGN_DEFAULTS, INVERT_DEEP_DEFAULTS, INVERT_DEFAULTS, INVERT_OPTIMIZER_DEFAULTS, INVERT_SHALLOW_DEFAULTS, INVERT_TOP_DEFAULTS, PREFER_DEFAULTS, PREFER_MASK_DEFAULTS, PREFER_PARAM_DEFAULTS, SHALLOW_STRIDE, TOP_DEPTH  # noqa: F401
 from cnnvis.errors import InputError, did_you_mean
 from cnnvis.models.registry import LoadedModel, load_model
 from cnnvis.objectives.base import Sum
@@ -29,17 +29,22 @@ from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
 
 
 def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping, prior=None) -> dict:
-    """The layer-dependent defaults, applied over INVERT_DEFAULTS and the optimizer's: the
-    deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
+    """The layer-dependent defaults, applied over INVERT_DEFAULTS and the optimizer's: with no
+    optimizer given, L-BFGS up to stride 16 (:data:`INVERT_SHALLOW_DEFAULTS`); the deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
     directly (a blur needs the pixel parameterization), or the top-layer Fourier prior for
     Adam on the last layers; with a generator prior, DGN_DEFAULTS instead."""
     if prior is not None:
         return dict(DGN_DEFAULTS)
     d: dict = {}
-    adam = options.get("optimizer", INVERT_DEFAULTS["optimizer"]) == "adam"
-    if depths and max(depths) >= TOP_DEPTH and adam and "param" not in options:
+    optimizer = options.get("optimizer")
+    if optimizer is None:
+        shallow = bool(strides) and max(strides) <= SHALLOW_STRIDE
+        d.update(INVERT_SHALLOW_DEFAULTS if shallow else {})
+        optimizer = d.get("optimizer", INVERT_DEFAULTS["optimizer"])
+    param = options.get("param", INVERT_OPTIMIZER_DEFAULTS.get(optimizer, {}).get("param", "pixel"))
+    if depths and max(depths) >= TOP_DEPTH and optimizer == "adam" and "param" not in options:
         d.update(INVERT_TOP_DEFAULTS)
-    elif strides and max(strides) >= DEEP_STRIDE and options.get("param", "pixel") == "pixel":
+    elif strides and max(strides) >= DEEP_STRIDE and param == "pixel":
         d.update(INVERT_DEEP_DEFAULTS)
     return d
 
@@ -79,7 +84,7 @@ def _config(defaults: Mapping, options: Mapping, per_optimizer: Mapping[str, Map
     user's icnn aliases and cnnvis names into a RenderConfig (later wins); unknown names fail
     with a close match."""
     kw = dict(defaults)
-    chosen = options.get("optimizer", kw.get("optimizer"))
+    chosen = options.get("optimizer", (layer_defaults or {}).get("optimizer", kw.get("optimizer")))
     if per_optimizer and chosen in per_optimizer:
         kw.update(per_optimizer[chosen])
     kw.update(layer_defaults or {})

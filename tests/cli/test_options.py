@@ -53,10 +53,11 @@ def test_invert_help_shows_the_tuned_defaults():
     assert res.exit_code == 0
     text = " ".join(res.output.split())  # unwrap
     assert "Optimizer steps per size. [default: 200;" in text
-    assert "[default: 2.0; 4.0 at layers of stride >= 8; 24.0 on the last layers with adam" in text
-    assert "Optimizer over the canvas. [default: adam]" in text
+    assert "[default: 2.0; 0.3 with --optimizer lbfgs; 4.0 at layers of stride >= 8 on pixels; 24.0 on the last layers with adam" in text
+    assert "[default: pixel; fft with --optimizer lbfgs;" in text
+    assert "Optimizer over the canvas. [default: adam; lbfgs at layers of stride <= 16]" in text
     texts = default_texts("invert")
-    assert texts["steps"] == "200" and texts["optimizer"] == "adam" and texts["lr"].startswith("0.1;")
+    assert texts["steps"] == "200" and texts["optimizer"] == "adam; lbfgs at layers of stride <= 16" and texts["lr"].startswith("0.1;")
 
 
 def test_prefer_and_dream_help_show_their_defaults():

@@ -138,8 +138,12 @@ def test_unit_mask_errors(tiny_model):
 def test_layer_dependent_defaults(lite0):
     from cnnvis.recipes.recon import _invert_defaults, layer_depth
 
-    assert "blur_every" not in _invert_defaults([4.0], [0.2], {})
-    assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {})["blur_every"] == 4
+    assert _invert_defaults([4.0], [0.2], {}) == {"optimizer": "lbfgs"}  # shallow: L-BFGS on the Fourier image (no blur)
+    assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {}) == {"optimizer": "lbfgs"}
+    assert "blur_every" not in _invert_defaults([4.0], [0.2], {"optimizer": "adam"})
+    assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {"optimizer": "adam"})["blur_every"] == 4
+    assert _invert_defaults([32.0], [0.9], {})["blur_every"] == 4  # deeper: Adam on pixels with the blur
+    assert "blur_every" not in _invert_defaults([32.0], [0.9], {"optimizer": "lbfgs"})  # L-BFGS steps the Fourier image
     assert "blur_every" not in _invert_defaults([32.0], [0.5], {"param": "fft"})  # a blur needs pixels
     assert _invert_defaults([32.0], [0.97], {})["param"] == "fft"  # the last layers, with Adam
     assert "param" not in _invert_defaults([32.0], [0.97], {"optimizer": "gd"})
