@@ -122,7 +122,7 @@ def bench_decode(model, args) -> None:
 
     print("\n| generator | set | pixel corr of G(features) (mean) | per photo | grid x / y of G(features) | grid x / y of the photos |")
     print("|---|---|---|---|---|---|")
-    for path in args.generator or [None]:
+    for k, path in enumerate(args.generator or [None]):
         prior = load_prior(model, path)
         for photo_set, names in SETS.items():
             outs, photos, corrs = [], [], []
@@ -134,7 +134,7 @@ def bench_decode(model, args) -> None:
                 corrs.append(pixel_correlation(y, x))
                 outs.append(torch.round(y * 255) / 255)
                 photos.append(torch.round(x * 255) / 255)
-                _save(args.save_dir, f"decode_{os.path.basename(path or 'demo')}_{name}.png", y[0].permute(1, 2, 0).numpy())
+                _save(args.save_dir, f"decode_{k}_{name}.png", y[0].permute(1, 2, 0).numpy())
             print(f"| {path or 'demo'} | {photo_set} | {statistics.mean(corrs):.3f} | {' '.join(f'{c:.2f}' for c in corrs)} | {_grid(outs)} | {_grid(photos)} |", flush=True)
 
 

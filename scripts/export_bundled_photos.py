@@ -4,6 +4,8 @@ By default it writes the demo generator's training photos (bench/photos.py ``TRA
 every bundled photo except the validation set (china, flower, grace_hopper, motorcycle), which
 bench/inversion.py and bench/dgn.py report on, so that the prior is measured on photos it never
 saw and the defaults on photos nobody tuned on. ``--all`` also writes the validation photos.
+``--shipped`` writes the 12 photos the shipped demo generator was trained on, before this split
+existed (cnnvis/data/README.md): it includes china, flower and grace_hopper.
 
 - scikit-image ``skimage.data``: astronaut, chelsea, coffee, rocket (the tuning set),
   hubble_deep_field, immunohistochemistry, retina, camera (grey), brick, grass, gravel (grey
@@ -11,7 +13,7 @@ saw and the defaults on photos nobody tuned on. ``--all`` also writes the valida
 - scikit-learn's sample images: china.jpg, flower.jpg (validation);
 - matplotlib's sample data: grace_hopper.jpg (validation), Minduka_Present_Blue_Pack.png.
 
-Usage: python scripts/export_bundled_photos.py OUTDIR [--all]   (needs scikit-image, scikit-learn, matplotlib)
+Usage: python scripts/export_bundled_photos.py OUTDIR [--all | --shipped]   (needs scikit-image, scikit-learn, matplotlib)
 """
 
 from __future__ import annotations
@@ -24,15 +26,19 @@ import imageio.v3 as iio
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 from photos import TRAINING, VALIDATION, full_photo  # noqa: E402  (bench/photos.py: the split, written once)
 
+# the shipped demo generator's photos (trained before the tuning / validation split)
+SHIPPED = ("hubble_deep_field", "immunohistochemistry", "retina", "camera", "brick", "grass", "gravel", "motorcycle",
+           "china", "flower", "grace_hopper", "minduka")
 
-def main(out: str, include_validation: bool = False) -> None:
+
+def main(out: str, include_validation: bool = False, shipped: bool = False) -> None:
     os.makedirs(out, exist_ok=True)
-    names = TRAINING + (VALIDATION if include_validation else ())
+    names = SHIPPED if shipped else TRAINING + (VALIDATION if include_validation else ())
     for name in names:
         iio.imwrite(os.path.join(out, f"{name}.png"), full_photo(name))
     print(f"wrote {len(names)} photos to {out}")
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--all"]
-    main(args[0] if args else "bundled_photos", "--all" in sys.argv[1:])
+    args = [a for a in sys.argv[1:] if a not in ("--all", "--shipped")]
+    main(args[0] if args else "bundled_photos", "--all" in sys.argv[1:], "--shipped" in sys.argv[1:])

@@ -240,6 +240,12 @@ def main() -> int:
             failed.append(f"{name}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
             continue
         file = _shown(out_dir, name)
+        if file != name and not args.quick:  # a batch: the sheet shows every image, so the committed gallery keeps only it (and a GIF)
+            import glob
+
+            stem = os.path.splitext(name)[0]
+            for extra in glob.glob(os.path.join(out_dir, f"{stem}_[bt][0-9]*")):
+                os.remove(extra)
         rows.append(dict(file=file, entry=name, preset=preset, command=shown, caption=caption, size=_size(os.path.join(out_dir, file)), seconds=seconds, rss=rss))
     # --only re-runs some entries: the others keep the rows measured before (gallery.json)
     record = os.path.join(out_dir, "gallery.json")

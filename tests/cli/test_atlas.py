@@ -178,7 +178,7 @@ def test_ray_atlas_survives_a_killed_worker_with_every_unit_once(tmp_path):
     assert all((out / rec["file"]).exists() for rec in units.values())
 
 
-def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path):
+def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path, monkeypatch):
     """Later renders of a session reuse the actors (and the model each loaded): a warm-up batch
     warms the real run, and nothing is loaded twice."""
     pytest.importorskip("ray")
@@ -188,6 +188,7 @@ def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path):
     from cnnvis.cli.atlas_ray import RaySession
 
     factory = write_factory_module(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))  # the workers import the factory
     run = SimpleNamespace(model_name=f"{factory}:factory", weights=None, device="cpu", kind="channel", size=(32, 32), seed=0,
                           options={"steps": 2, "batch_size": 2}, prior_flags={})
     lp = LayerPlan("conv3", "conv3", 0, [0, 1, 2, 3])
