@@ -189,11 +189,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lucent-diversity", type=float, default=0.0,
                     help="also run lucent's diversity at this weight (its tutorial's is 100), batch 4 with and without it; 0 = skip (about 2 x 4 x 2.5 min on 2 cores)")
     ap.add_argument("--only", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
-    ap.add_argument("--no-lucent", action="store_true")
-    ap.add_argument("--lucent-path", default="/tmp/lucent_pkg")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--save-dir", default=None)
+    lucent_bench.add_run_options(ap)
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     if only - set(KINDS):

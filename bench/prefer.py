@@ -120,6 +120,15 @@ def _save(path: str, img: np.ndarray) -> None:
     Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path)
 
 
+def add_run_options(ap) -> None:
+    """The options every bench script against lucent takes (this one and bench/catalogue.py)."""
+    ap.add_argument("--no-lucent", action="store_true")
+    ap.add_argument("--lucent-path", default="/tmp/lucent_pkg")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save-dir", default=None)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layer", default="blocks.4")
@@ -129,11 +138,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, nargs="+", default=[128, 64], help="cnnvis step counts to run")
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra generate_image option (JSON value), repeatable")
     ap.add_argument("--defaults-only", action="store_true", help="run cnnvis with PREFER_DEFAULTS only (ignore BENCH_OPTIONS)")
-    ap.add_argument("--no-lucent", action="store_true")
-    ap.add_argument("--lucent-path", default="/tmp/lucent_pkg")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--save-dir", default=None)
+    add_run_options(ap)
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)

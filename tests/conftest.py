@@ -318,3 +318,23 @@ def pan_frames(n: int = 6, h: int = 48, w: int = 64, v: int = 3, seed: int = 0) 
     scene = cv2.GaussianBlur(rng.random((h, w + v * n, 3)).astype(np.float32), (0, 0), 2.5)
     scene = ((scene - scene.min()) / (scene.max() - scene.min()) * 255).round().astype(np.uint8)
     return np.stack([scene[:, v * t:v * t + w] for t in range(n)])
+
+
+def assert_resumes_bit_for_bit(ctx, size, param, kind, seed: int):
+    """Step ``param`` once toward a seeded target, restore it from its state dict (as a ``kind``),
+    then step both again: the two stay bit-identical (a checkpoint goes on exactly)."""
+    from cnnvis.params import restore
+
+    target = torch.rand(*param.canvas().shape, generator=torch.Generator().manual_seed(seed))
+
+    def step(q):
+        q.apply_gradient(2 * (q.draw() - target))
+        q.optimizer.step()
+        q.clear_gradient()
+
+    step(param)
+    back = restore(ctx, size, param.state_dict())
+    assert isinstance(back, kind) and torch.equal(back.canvas(), param.canvas())
+    step(param)
+    step(back)
+    assert torch.equal(back.canvas(), param.canvas())

@@ -17,15 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from cnnvis.canvas.sizes import Size, resize
+from cnnvis.params.lowres import low_size
 
 # (downsampling factor F, images B) of each term: lucid's aligned-interpolation notebook
 SHARED_TERMS: tuple[tuple[int, int], ...] = ((2, 1), (4, 1), (8, 1), (8, 2), (16, 1), (16, 2))
 # lucid's lowres_tensor starts from normal noise of this standard deviation
 SHARED_SD = 0.01
-
-
-def _low_size(size: Size, factor: int) -> Size:
-    return max(1, -(-size[0] // factor)), max(1, -(-size[1] // factor))
 
 
 def batch_weights(n: int, b: int, like: torch.Tensor) -> torch.Tensor:
@@ -53,7 +50,7 @@ class SharedTerms:
                  terms: Sequence[tuple[int, int]] = SHARED_TERMS, tensors: Sequence[torch.Tensor] | None = None):
         self.n, self.size = n, tuple(size)
         if tensors is None:
-            tensors = [torch.randn(b, channels, *_low_size(size, f), generator=gen) * SHARED_SD for f, b in terms]
+            tensors = [torch.randn(b, channels, *low_size(size, f), generator=gen) * SHARED_SD for f, b in terms]
         self.tensors = [t.to(device).requires_grad_(True) for t in tensors]
 
     def __call__(self) -> torch.Tensor:

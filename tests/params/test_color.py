@@ -7,12 +7,12 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import invoke
+from conftest import assert_resumes_bit_for_bit, invoke
 
 from cnnvis.config import RenderConfig
 from cnnvis.io.manifest import read_manifest
 from cnnvis.objectives.activation import Channel
-from cnnvis.params import ParamContext, StepInfo, create, restore
+from cnnvis.params import ParamContext, StepInfo, create
 from cnnvis.params.color import COLOR, from_rgb, to_rgb
 from cnnvis.params.pixel import DecorrelatedPixelParam, PixelParam
 from cnnvis.pipeline.loop import Render
@@ -70,19 +70,7 @@ def test_pixel_ops_run_in_rgb():
 def test_resize_carries_state_and_checkpoint_goes_on_bit_for_bit():
     ctx = _ctx(batch=2, optimizer="rmsprop")
     p = create(ctx, (8, 8), None)
-    target = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
-
-    def step(q):
-        q.apply_gradient(2 * (q.draw() - target))
-        q.optimizer.step()
-        q.clear_gradient()
-
-    step(p)
-    back = restore(ctx, (8, 8), p.state_dict())
-    assert isinstance(back, DecorrelatedPixelParam) and torch.equal(back.canvas(), p.canvas())
-    step(p)
-    step(back)
-    assert torch.equal(back.canvas(), p.canvas())
+    assert_resumes_bit_for_bit(ctx, (8, 8), p, DecorrelatedPixelParam, seed=3)
     q = p.resized((16, 16))
     assert isinstance(q, DecorrelatedPixelParam) and q.canvas().shape == (2, 3, 16, 16)
     assert q.bands.state("square_avg").shape == (2, 3, 16, 16)

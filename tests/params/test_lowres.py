@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_one_line_error, invoke
+from conftest import assert_one_line_error, assert_resumes_bit_for_bit, invoke
 
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.io.manifest import read_manifest
 from cnnvis.objectives.activation import Channel
-from cnnvis.params import ParamContext, StepInfo, create, restore
+from cnnvis.params import ParamContext, StepInfo, create
 from cnnvis.params.lowres import LowresParam, low_size
 from cnnvis.pipeline.loop import Render
 
@@ -67,20 +67,7 @@ def test_clamp_pixels_keeps_the_image_in_range(tiny_model):
 @pytest.mark.parametrize("decorrelate", [False, True])
 def test_checkpoint_round_trip_goes_on_bit_for_bit(tiny_model, decorrelate):
     ctx = _ctx(tiny_model, batch=2, decorrelate=decorrelate)
-    p = create(ctx, (16, 20), None)
-    target = torch.rand(2, 3, 16, 20, generator=torch.Generator().manual_seed(1))
-
-    def step(q):
-        q.apply_gradient(2 * (q.draw() - target))
-        q.optimizer.step()
-        q.clear_gradient()
-
-    step(p)
-    back = restore(ctx, (16, 20), p.state_dict())
-    assert isinstance(back, LowresParam) and torch.equal(back.canvas(), p.canvas())
-    step(p)
-    step(back)
-    assert torch.equal(back.canvas(), p.canvas())
+    assert_resumes_bit_for_bit(ctx, (16, 20), create(ctx, (16, 20), None), LowresParam, seed=1)
 
 
 def test_render_raises_the_objective(tiny_model):
