@@ -70,7 +70,7 @@ def bench_invert(model, prior, args, extra):
     for layer in args.layers:
         for name, photo_set in images:
             a = photo(name, args.side)
-            for label, kw in (("pixel", {}), ("dgn", {"prior": prior, **extra})):
+            for label, kw in _arms(args, "pixel", {}, {"prior": prior, **extra}):
                 t0 = time.perf_counter()
                 img, losses = invert_image(a, [layer], model, steps=args.steps, **kw)
                 dt = time.perf_counter() - t0
@@ -83,12 +83,24 @@ def bench_invert(model, prior, args, extra):
     print("|---|---|---|---|---|---|---|---|---|")
     for photo_set in dict.fromkeys(s for _, s in images):
         for layer in args.layers:
-            for label in ("pixel", "dgn"):
+            for label in dict.fromkeys(r["prior"] for r in rows):
                 rs = [r for r in rows if r["layer"] == layer and r["prior"] == label and r["set"] == photo_set]
                 each = " ".join(f"{r['corr']:.2f}" for r in rs)
                 print(f"| {photo_set} | {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {each} | "
                       f"{statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['ferr'] for r in rs):.3f} | {statistics.median(r['s_per_it'] for r in rs):.3f} | "
                       f"{_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |")
+    if len({r["set"] for r in rows}) > 1:  # pooled over every photo: the photos' own ratio falls to about 1.07
+        print("\n| layer | prior | grid x / y, every photo pooled (photos) |")
+        print("|---|---|---|")
+        for layer in args.layers:
+            for label in dict.fromkeys(r["prior"] for r in rows):
+                rs = [r for r in rows if r["layer"] == layer and r["prior"] == label]
+                print(f"| {layer} | {label} | {_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |")
+
+
+def _arms(args, baseline: str, plain: dict, dgn: dict) -> list[tuple[str, dict]]:
+    """The runs to compare (--arms): the baseline (pixel or Fourier defaults), then the prior."""
+    return [(label, kw) for arm, label, kw in (("baseline", baseline, plain), ("dgn", "dgn", dgn)) if arm in args.arms]
 
 
 def activation(model, layer, mask, img) -> float:
@@ -101,11 +113,11 @@ def bench_prefer(model, prior, args, extra):
     print("\n| unit | prior | activation | s / iteration | grid x / y |")
     print("|---|---|---|---|---|")
     size = (model.input_size, model.input_size)
-    outs: dict[str, list] = {"fourier": [], "dgn": []}
+    outs: dict[str, list] = {label: [] for label, _ in _arms(args, "fourier", {}, {})}
     for unit in args.units:
         layer, ch = unit.split(":")
         mask = unit_mask(model, layer, int(ch), None, None, size)
-        for label, kw in (("fourier", {}), ("dgn", {"prior": prior, **extra})):
+        for label, kw in _arms(args, "fourier", {}, {"prior": prior, **extra}):
             t0 = time.perf_counter()
             img = generate_image(model, layer, mask, steps=args.prefer_steps, **kw)
             dt = (time.perf_counter() - t0) / args.prefer_steps
@@ -179,6 +191,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--generator", action="append", default=None, help="generator file [default: the shipped demo generator]; --part decode takes several")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the DGN runs (Python literal)")
+    ap.add_argument("--arms", nargs="+", choices=["baseline", "dgn"], default=["baseline", "dgn"],
+                    help="the pixel / Fourier defaults, the prior, or both (the baseline does not depend on the generator)")
     ap.add_argument("--save-dir", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

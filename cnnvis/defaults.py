@@ -78,6 +78,11 @@ TOP_DEPTH = 0.95  # blocks.5 ends at 0.91, conv_head at 0.975 of Lite0's leaf mo
 # With a DGN prior (cnnvis.priors.dgn) the generator is the image prior: Adam on the latent, no
 # pixel priors (bench/dgn.py). dream takes only latent_lr (the latent's units are not pixels).
 DGN_DEFAULTS = dict(optimizer="adam", latent_lr=0.05, tv_weight=0.0)
+# ... and invert refines the generator's image in pixel space for this share of the steps, with
+# the layer's pixel defaults (cnnvis.recipes.recon._invert_stages; bench/dgn.py, issue 14).
+DGN_INVERT_REFINE = 0.5
+# ... and prefer (and every objective render) for this share, under the preferred-image defaults.
+DGN_PREFER_REFINE = 0.25
 
 # cnnvis atlas: what one unit's image maximizes (the whole channel, or its centre position), and
 # how many units render together by default (one tile each: also the tiles per forward pass).
@@ -88,9 +93,11 @@ ATLAS_BATCH = 8
 CHANNEL_MODES = ("strongest", "weakest", "average", "all")
 
 # ---------------------------------------------------------------------------- train-generator
-# Each stage of a new generator upsamples by bilinear resize-convolution (no transposed
-# convolution's checkerboard: Odena et al. 2016); "transposed" is DeePSiM's original. Neither
-# resize mode removed the grid at the layer's stride after 4000 CPU steps: their drawings
-# scored a grid ratio of 3.86 / 4.67 (bilinear) and 1.83 / 1.75 (nearest) against the shipped
-# transposed generator's 1.44 / 1.27 (cnnvis/data/README.md; issue 14 is open).
-GENERATOR_UPSAMPLE = "bilinear"
+# A new generator upsamples with DeePSiM's transposed convolutions and trains with the seam
+# term (cnnvis/priors/train.py) at weight 1. Without the term no upsampling removed the grid at
+# the layer's stride after 4000 CPU steps: grid ratios of its drawings of unseen photos 3.86 /
+# 4.67 (bilinear resize-convolutions), 1.83 / 1.75 (nearest), 1.44 / 1.27 (transposed); with
+# it the transposed generator draws them at 1.0x and learns fastest (nearest resizing trailed
+# in pixel correlation at equal steps); cnnvis/data/README.md, issue 14.
+GENERATOR_UPSAMPLE = "transposed"
+GENERATOR_GRID_WEIGHT = 1.0

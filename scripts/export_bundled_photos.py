@@ -1,11 +1,11 @@
 """Write the natural photos bundled in installed packages into one folder, for train-generator.
 
-By default it writes the demo generator's training photos (bench/photos.py ``TRAINING``, 12):
+By default it writes the shipped demo generator's training photos (bench/photos.py ``TRAINING``, 12):
 every bundled photo except the validation set (china, flower, grace_hopper, motorcycle), which
 bench/inversion.py and bench/dgn.py report on, so that the prior is measured on photos it never
 saw and the defaults on photos nobody tuned on. ``--all`` also writes the validation photos.
-``--shipped`` writes the 12 photos the shipped demo generator was trained on, before this split
-existed (cnnvis/data/README.md): it includes china, flower and grace_hopper.
+``--shipped`` writes the 12 photos the first demo generator (replaced in issue 14) was trained
+on, before this split existed: it includes china, flower and grace_hopper.
 
 - scikit-image ``skimage.data``: astronaut, chelsea, coffee, rocket (the tuning set),
   hubble_deep_field, immunohistochemistry, retina, camera (grey), brick, grass, gravel (grey
@@ -26,7 +26,7 @@ import imageio.v3 as iio
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 from photos import TRAINING, VALIDATION, full_photo  # noqa: E402  (bench/photos.py: the split, written once)
 
-# the shipped demo generator's photos (trained before the tuning / validation split)
+# the first demo generator's photos (trained before the tuning / validation split; replaced in issue 14)
 SHIPPED = ("hubble_deep_field", "immunohistochemistry", "retina", "camera", "brick", "grass", "gravel", "motorcycle",
            "china", "flower", "grace_hopper", "minduka")
 

@@ -343,7 +343,7 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
     frames: list[np.ndarray] = []
     stem, ext = os.path.splitext(out)
     ck_path = checkpoint_path(out)
-    total = len(render.plan) * render.cfg.steps
+    total = render.total_steps
     bar = tqdm(total=total, initial=int(resume["done"]) if resume else 0, disable=quiet, unit="step", dynamic_ncols=True, leave=write)
     stop = {"asked": False, "clean": False}
 

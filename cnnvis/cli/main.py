@@ -13,10 +13,10 @@ import sys
 import click
 
 from cnnvis.cli.interrupts import DeferredInterrupt
-from cnnvis.cli.options import model_options, output_options, prior_options, render_options, video_options  # noqa: F401 (re-exported)
+from cnnvis.cli.options import dgn_refine_option, model_options, output_options, prior_options, render_options, video_options  # noqa: F401 (re-exported)
 from cnnvis.cli.presets import preset_option
 from cnnvis.cli.units import UNITS
-from cnnvis.defaults import CHANNEL_MODES, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, GENERATOR_UPSAMPLE, UNIT_KINDS
+from cnnvis.defaults import CHANNEL_MODES, DGN_INVERT_REFINE, DGN_PREFER_REFINE, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, GENERATOR_GRID_WEIGHT, GENERATOR_UPSAMPLE, UNIT_KINDS
 from cnnvis.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
 
 
@@ -139,18 +139,21 @@ def dream(image, out, noise, layers, channel, nx, ny, objectives, guide, referen
 @click.option("--channels", multiple=True, help="LAYER=C1,C2,... match only these channels (repeatable).")
 @click.option("--mask", "masks", multiple=True, help="LAYER=FILE.npy: weight the layer's features by this mask, of the feature shape, (H, W) or (C,) (repeatable).")
 @click.option("--video-init", type=click.Choice(["previous", "noise"]), default="previous", show_default=True, help="Video input: start each frame from the previous reconstruction, or afresh.")
+@dgn_refine_option(DGN_INVERT_REFINE)
 @video_options(blend_default="1", temporal_default="0")
 @model_options
 @render_options(command="invert")
 @prior_options
 @output_options
 @friendly_errors
-def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, flow, blend, temporal, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
+def invert(image, features, layers, out, loss, size, activation, init, original, layer_weights, channels, masks, video_init, dgn_refine,
+           flow, blend, temporal, model, weights, device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Reconstruct an image from CNN features (icnn): of IMAGE, of each frame of a video, or from --features.
 
     Quality against the original (pixel correlation, SSIM, feature error per layer) is printed
     and written to OUT.metrics.json whenever the original is known. Render flags left out take
-    the tuned inversion defaults (Adam, 200 steps; see cnnvis.recon).
+    the tuned inversion defaults (200 steps; L-BFGS on the Fourier image up to stride 16, Adam
+    on pixels deeper; see cnnvis.recipes.recon).
 
     \b
     Examples:
@@ -162,7 +165,7 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
     from cnnvis.cli.recon import run_invert
 
     sys.exit(run_invert(image, features, layers, out, loss=loss, size=size, activation=activation, init=init, original=original,
-                        layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, flow=flow, blend=blend, temporal=temporal, model=model, weights=weights, device=device,
+                        layer_weights=layer_weights, channels=channels, masks=masks, video_init=video_init, dgn_refine=dgn_refine, flow=flow, blend=blend, temporal=temporal, model=model, weights=weights, device=device,
                         save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
@@ -184,13 +187,14 @@ def invert(image, features, layers, out, loss, size, activation, init, original,
 @click.option("--interpolate", default=None, help="LAYER:A:B: image i of --batch N maximizes (1 - t) channel A + t channel B, t = i / (N - 1); writes each frame, a sheet and NAME.gif.")
 @click.option("--alignment", type=click.FloatRange(0), default=0.0, help="Weight of the alignment term (lucid): neighbouring images' activations at the objective's layer agree.")
 @click.option("--out", "-o", default="pref.png", show_default=True, help="Output image.")
+@dgn_refine_option(DGN_PREFER_REFINE)
 @model_options
 @render_options(command="prefer")
 @prior_options
 @output_options
 @friendly_errors
-def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, objectives, reference, batch, diversity, interpolate, alignment, out, model, weights, device,
-           save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
+def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, objectives, reference, batch, diversity, interpolate, alignment, out, dgn_refine, model, weights,
+           device, save_every, checkpoint_every, jpeg_quality, video, video_every, quiet, **render_kw):
     """Generate the preferred image of a unit (cnnpref) or of a whole channel.
 
     Render flags left out take the tuned defaults (a decorrelated Fourier image with
@@ -209,7 +213,7 @@ def prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, obj
     from cnnvis.cli.recon import run_prefer
 
     sys.exit(run_prefer(layer, channel, nx, ny, whole_channel, rf_mask, size, activation, out, model=model, weights=weights, device=device,
-                        objectives=objectives, reference=reference, batch=batch, diversity=diversity, interpolate=interpolate, alignment=alignment,
+                        objectives=objectives, reference=reference, batch=batch, diversity=diversity, interpolate=interpolate, alignment=alignment, dgn_refine=dgn_refine,
                         save_every=save_every, checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, video=video, video_every=video_every, quiet=quiet, render_kw=render_kw))
 
 
@@ -335,6 +339,8 @@ def convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent
 @click.option("--pixel-weight", type=click.FloatRange(0), default=1.0, show_default=True, help="Weight of the pixel loss.")
 @click.option("--feature-weight", type=click.FloatRange(0), default=0.1, show_default=True, help="Weight of the feature loss.")
 @click.option("--adv-weight", type=click.FloatRange(0), default=0.0, show_default=True, help="Weight of the adversarial loss (0 = no discriminator).")
+@click.option("--grid-weight", type=click.FloatRange(0), default=GENERATOR_GRID_WEIGHT, show_default=True,
+              help="Weight of the seam term: flattens the output's edge energy per phase of the layer's stride (0 = off).")
 @click.option("--feature-layer", "feature_layers", multiple=True, help="Comparator layer for the feature loss (repeatable) [default: --layer].")
 @click.option("--width", type=click.IntRange(1), default=128, show_default=True, help="Generator base width (channels).")
 @click.option("--upsample", type=click.Choice(["bilinear", "nearest", "transposed"]), default=GENERATOR_UPSAMPLE, show_default=True,
@@ -346,7 +352,7 @@ def convert_caffe(prototxt, caffemodel, out, generator, mean, input_size, latent
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @model_options
 @friendly_errors
-def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, pixel_weight, feature_weight, adv_weight, feature_layers, width, upsample, seed, checkpoint_every, fresh, half, quiet, model, weights, device):
+def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, pixel_weight, feature_weight, adv_weight, grid_weight, feature_layers, width, upsample, seed, checkpoint_every, fresh, half, quiet, model, weights, device):
     """Train a generator that inverts LAYER of a model from a folder of photos (DeePSiM losses).
 
     The result is a DGN prior: pass it to dream, invert or prefer with --prior dgn --generator OUT.
@@ -363,7 +369,8 @@ def train_generator(layer, images, out, steps, batch_size, size, lr, scale_min, 
     from cnnvis.priors.train import TrainConfig
 
     cfg = TrainConfig(steps=steps, batch_size=batch_size, size=size, lr=lr, scale_min=scale_min, pixel_weight=pixel_weight,
-                      feature_weight=feature_weight, adv_weight=adv_weight, feature_layers=tuple(feature_layers), width=width, upsample=upsample, seed=seed)
+                      feature_weight=feature_weight, adv_weight=adv_weight, grid_weight=grid_weight,
+                      feature_layers=tuple(feature_layers), width=width, upsample=upsample, seed=seed)
     dev = pick_device(device)
     m = load_model(model, weights=weights, device=dev)
     sys.exit(run_train_generator(m, layer, images, out, cfg, dev, checkpoint_every, fresh, half, quiet))

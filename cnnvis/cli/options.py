@@ -127,6 +127,13 @@ def model_options(fn):
     return fn
 
 
+def dgn_refine_option(default: float):
+    """--dgn-refine: the share of a --prior dgn run's steps that refine the generator's image in
+    pixel space under the command's pixel defaults (cnnvis.pipeline.loop.Render's refine)."""
+    return click.option("--dgn-refine", type=click.FloatRange(0, 1, max_open=True), default=default, show_default=True,
+                        help="With --prior dgn: the share of the steps, at the end, that refine the generator's image in pixel space with the command's pixel defaults (0 = the latent only).")
+
+
 def prior_options(fn):
     """The deep generator network prior: the same on every command that takes objectives."""
     fn = click.option("--generator-fit", type=click.Choice(["crop", "resize"]), default="crop", show_default=True, help="A fixed-size generator's image meets the canvas by centre crop or resize.")(fn)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import click
 import numpy as np
 
-from cnnvis.defaults import PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS
+from cnnvis.defaults import DGN_INVERT_REFINE, DGN_PREFER_REFINE, PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS
 from cnnvis.errors import InputError
 from cnnvis.io.video import is_video
 from cnnvis.priors.dgn import prior_from_flags, split_prior_flags
@@ -108,7 +108,7 @@ def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Se
 def run_invert(image: str | None, features: str | None, layers: Sequence[str], out: str, *, loss: str, size: str | None, activation: str,
                init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
                flow: str | None = None, blend: float | None = None, temporal: float | None = None,
-               masks: Sequence[str] = (),
+               masks: Sequence[str] = (), dgn_refine: float = DGN_INVERT_REFINE,
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
     from cnnvis.cli.dream import check_alpha_output
@@ -153,7 +153,7 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
 
     init_arg = init if init in ("noise", "mean") else read_image(init)
     common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, feature_mask=keyed(mk) or None, device=dev,
-                  prior=prior_from_flags(m, prior_kw, dev))
+                  prior=prior_from_flags(m, prior_kw, dev), dgn_refine=dgn_refine)
 
     if features is not None:
         from cnnvis.io.features import load_features
@@ -257,7 +257,7 @@ def _unit_feature_mask(m, layer: str, hook: str, channel: int, x, y, hw, whole_c
 def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
                model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
                checkpoint_every: int = 0, jpeg_quality: int = 95, objectives: Sequence[str] = (), reference: str | None = None, batch: int | None = None,
-               diversity: float = 0.0, interpolate: str | None = None, alignment: float = 0.0) -> int:
+               diversity: float = 0.0, interpolate: str | None = None, alignment: float = 0.0, dgn_refine: float = DGN_PREFER_REFINE) -> int:
     from cnnvis.cli.dream import check_alpha_output, run_render
     from cnnvis.io.images import check_video_path, check_writable
     from cnnvis.models.capture import resolve_layer
@@ -290,7 +290,7 @@ def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_c
     m = load_model(model, weights, dev)
     prior = prior_from_flags(m, prior_kw, dev)
     hw = parse_size(size, m, None)
-    options = options_given(render_kw)
+    options = {**options_given(render_kw), "dgn_refine": dgn_refine}
     if interpolate and options.get("param", PREFER_DEFAULTS["param"]) == "fft":
         options = {**PREFER_INTERPOLATE_DEFAULTS, **options}
     terms, term_layer = _prefer_terms(m, layer, units, x, y, whole_channel, activation, hw, objectives, reference, interpolate, n)

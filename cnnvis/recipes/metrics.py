@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
+from cnnvis.canvas.stride_grid import phase_profile
 from cnnvis.canvas.tiling import layout
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
@@ -62,18 +63,12 @@ def grid_ratio(x: torch.Tensor, stride: int = 16) -> tuple[float, float]:
     sets); blocks of the stride score far higher. Measure 8-bit outputs without lossy
     compression: JPEG's own 8-pixel blocks read as a grid at strides divisible by 8.
     """
-    x = x.double()
+    per_phase = phase_profile(x.double(), stride).mean(0)  # (2, stride): pooled over the batch
     out = []
-    for dim in (3, 2):  # across columns (x), then across rows (y)
-        n = x.shape[dim]
-        d2 = x.narrow(dim, 2, n - 2) - 2 * x.narrow(dim, 1, n - 2) + x.narrow(dim, 0, n - 2)
-        energy = d2.pow(2).mean(dim=[d for d in (1, 2, 3) if d != dim])  # (B, n - 2): per image and position
-        phase = torch.arange(1, n - 1) % stride
-        per_phase = torch.stack([energy[:, phase == p].mean(1) for p in range(stride)], 1)  # (B, stride)
-        per_phase = (per_phase / per_phase.mean(1, keepdim=True).clamp_min(1e-20)).mean(0)
-        top = int(per_phase.argmax())
-        others = torch.cat([per_phase[:top], per_phase[top + 1:]])
-        out.append(float(per_phase[top] / others.mean()))
+    for axis in per_phase:
+        top = int(axis.argmax())
+        others = torch.cat([axis[:top], axis[top + 1:]])
+        out.append(float(axis[top] / others.mean()))
     return out[0], out[1]
 
 

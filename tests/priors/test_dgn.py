@@ -231,7 +231,7 @@ def test_shipped_demo_generator_encodes_and_generates(lite0):
     with torch.no_grad():
         rec = g.image(z)
     assert rec.shape == (1, 3, 224, 224)
-    # the demo generator inverts blocks.5.0.bn1 of a photo it never saw (chelsea was held out)
+    # the demo generator inverts blocks.5.0.bn1 of the bundled photo (a tuning photo, in its training set)
     corr = torch.corrcoef(torch.stack([rec.flatten(), img.flatten()]))[0, 1]
     assert float(corr) > 0.3, float(corr)
 
@@ -245,3 +245,58 @@ def test_prior_dgn_works_offline_with_the_shipped_generator(tmp_path):
     res = invoke(["prefer", "--layer", "blocks.4", "--channel", 5, "--size", "64x96", "--prior", "dgn", "--steps", 2, "-q", "--out", out])
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(out).shape == (64, 96, 3)
+
+
+def _refined_render(tiny_model, refine_steps=3):
+    prior = _spatial(init="zeros")
+    cfg = RenderConfig(steps=2, tile=32, shift=False, latent_lr=0.05, optimizer="adam", lr=0.01)
+    refine = RenderConfig(steps=refine_steps, tile=32, shift=False, optimizer="lbfgs", param="fft", lr=1.0, tv_weight=0.3)
+    return Render(tiny_model, Channel("conv3", 3), cfg, size=(32, 32), prior=prior, refine=refine)
+
+
+def test_a_refinement_stage_optimizes_pixels_from_the_generator_image_under_its_own_settings(tiny_model):
+    r = _refined_render(tiny_model)
+    assert r.plan == [(32, 32), (32, 32)] and r.total_steps == 5
+    seen, last = [], {}
+
+    def cb(p):
+        seen.append((p.step, p.total, p.size_index, r.param.kind, type(r.stepper).__name__, r.cfg.steps))
+        if p.size_index == 0:
+            last[0] = p.image()  # the generator's image after its last step
+        else:
+            last.setdefault(1, p.image())  # the first refined image
+
+    r.run(cb)
+    assert [s[0] for s in seen] == [1, 2, 3, 4, 5] and {s[1] for s in seen} == {5}
+    assert [s[3] for s in seen] == ["generator"] * 2 + ["fft"] * 3
+    assert [s[4] for s in seen] == ["FirstOrder"] * 2 + ["LBFGS"] * 3 and seen[-1][5] == 3
+    # the pixel stage starts from the generator's last image: one L-BFGS step later it is still near it
+    assert float((last[1] - last[0]).abs().mean()) < 0.05
+    assert r.latent() is None
+
+
+def test_a_refined_run_resumes_bit_for_bit_from_either_stage(tiny_model):
+    straight = _refined_render(tiny_model).run()
+    for stop_after in (1, 3):
+        r = _refined_render(tiny_model)
+        saved = {}
+
+        class Stop(Exception):
+            pass
+
+        def cb(p, r=r, stop_after=stop_after):
+            if p.step == stop_after:
+                import copy
+
+                saved["ck"] = copy.deepcopy(r.checkpoint())
+                raise Stop
+
+        with pytest.raises(Stop):
+            r.run(cb)
+        again = _refined_render(tiny_model).run(resume=saved["ck"])
+        assert torch.equal(again, straight), stop_after
+
+
+def test_a_refinement_needs_a_prior(tiny_model):
+    with pytest.raises(InputError, match="--prior dgn"):
+        Render(tiny_model, Channel("conv3", 3), RenderConfig(steps=1, tile=32), size=(32, 32), refine=RenderConfig(steps=1))

@@ -34,7 +34,7 @@ def _held_out_pixel_loss(trainer: GeneratorTrainer, batch: torch.Tensor) -> floa
 
 
 def test_training_lowers_the_reconstruction_error(tiny_model):
-    t = GeneratorTrainer(tiny_model, "relu2", _images(), _cfg(steps=100, lr=4e-3, feature_weight=0.05))
+    t = GeneratorTrainer(tiny_model, "relu2", _images(), _cfg(steps=100, lr=4e-3, feature_weight=0.05, grid_weight=0.0))
     held = torch.stack([F.interpolate(im[None], size=(16, 16), mode="area")[0] for im in _images()])
     before = _held_out_pixel_loss(t, held)
     seen = []
@@ -112,3 +112,24 @@ def test_image_folder(tmp_path, make_image):
     (tmp_path / "notes.txt").write_text("not an image")
     imgs = load_image_folder(str(tmp_path))
     assert [tuple(i.shape) for i in imgs] == [(3, 20, 30), (3, 24, 24)]
+
+
+def _held_out_grid_term(trainer: GeneratorTrainer, batch: torch.Tensor) -> float:
+    from cnnvis.canvas.stride_grid import phase_profile
+
+    with trainer.capture, torch.no_grad():
+        out = trainer.generator(trainer._features(batch)[trainer.layer])
+        return float((phase_profile(out, trainer.generator.stride) - 1).pow(2).mean())
+
+
+def test_the_seam_term_flattens_the_drawings_grid(tiny_model):
+    held = torch.stack([F.interpolate(im[None], size=(32, 32), mode="area")[0] for im in _images(4, 48)])
+    terms = {}
+    for weight in (0.0, 5.0):
+        t = GeneratorTrainer(tiny_model, "relu2", _images(), _cfg(steps=40, size=32, lr=4e-3, grid_weight=weight, upsample="nearest"))
+        seen = []
+        t.run(lambda p: seen.append(p.losses))
+        assert ("grid" in seen[-1]) == (weight > 0)
+        terms[weight] = _held_out_grid_term(t, held)
+    print(terms)
+    assert terms[5.0] < 0.5 * terms[0.0], terms

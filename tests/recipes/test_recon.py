@@ -149,3 +149,30 @@ def test_layer_dependent_defaults(lite0):
     assert "param" not in _invert_defaults([32.0], [0.97], {"optimizer": "gd"})
     depths = [layer_depth(lite0.module, n) for n in ("blocks.1", "blocks.5", "conv_head")]
     assert depths == sorted(depths) and depths[1] < 0.95 <= depths[2]
+
+
+def _tiny_prior(**kw):
+    from cnnvis.priors.dgn import DGNPrior
+    from cnnvis.priors.generators.upconv import UpconvGenerator
+
+    torch.manual_seed(0)
+    g = UpconvGenerator(16, 2, latent_hw=(16, 16), width=8, min_width=4).eval()
+    return DGNPrior(g, torch.full((16,), 3.0), encoder_layer="relu2", **kw)
+
+
+def test_a_dgn_inversion_refines_pixels_with_the_layers_pixel_defaults(tiny_model):
+    from cnnvis.recipes.recon import image_render
+
+    photo = smooth_rgb(32, 32)
+    r = image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10)
+    # half the steps on the latent (Adam, the DGN defaults), half on pixels: L-BFGS on the Fourier image at this stride
+    assert r.cfg.steps == 5 and r.refine.steps == 5 and r.total_steps == 10
+    assert (r.cfg.optimizer, r.refine.optimizer, r.refine.param) == ("adam", "lbfgs", "fft")
+    # a noise start: the latent starts as noise at natural codes' scale, not as the noise image's code
+    assert r.prior.init == "noise"
+    assert image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10, dgn_refine=0).refine is None
+    assert image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(init="zeros"), steps=10).prior.init == "zeros"
+    with pytest.raises(InputError, match="--dgn-refine"):
+        image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), dgn_refine=1.0)
+    img, losses = invert_image(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10)
+    assert len(losses) == 10 and losses[-1] < losses[0]

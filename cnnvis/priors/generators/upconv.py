@@ -8,12 +8,12 @@ final 3x3 convolution to RGB. With ``upsample="bilinear"`` (or ``"nearest"``) ea
 instead doubles the map by resizing, followed by the 3x3 convolution (Odena et al. 2016,
 "Deconvolution and Checkerboard Artifacts", Distill): a transposed convolution's output phases
 use different kernel taps, a period-2 checkerboard that stacks over the stages into a grid at
-the layer's stride; resize-convolutions have no phases. They do not remove the blocks of the
-stride by themselves: each block is still drawn from its own latent cell, and the convolutions
-must learn to hide the seams (4000-step generators did not: grid ratios of 1.8 with nearest
-and 3.9-4.7 with bilinear resizing on unseen photos, cnnvis/data/README.md). Unlike DeePSiM's
-fc generators it has no fully connected layer,
-so it takes a feature map of any size: a (C, h, w) latent gives a (3, h * stride, w * stride)
+the layer's stride; resize-convolutions have no phases. Neither removes the blocks of the
+stride by itself: each block is still drawn from its own latent cell, and 4000-step generators
+drew unseen photos with grid ratios of 1.4 (transposed), 1.8 (nearest) and 3.9-4.7 (bilinear).
+What removes them is the trainer's seam term (cnnvis/priors/train.py); with it the transposed
+form learns fastest and draws no grid, so it stays the default (cnnvis/data/README.md).
+Unlike DeePSiM's fc generators it has no fully connected layer, so it takes a feature map of any size: a (C, h, w) latent gives a (3, h * stride, w * stride)
 image, which is what lets the DGN prior grow with the canvas.
 
 Widths halve at each stage from ``width`` down to ``min_width``; the default (128 -> 16 over
