@@ -3,8 +3,8 @@
 Inversion: for each layer and photo of the tuning and validation sets (bench/photos.py; the
 demo generator never saw the validation photos: scripts/export_bundled_photos.py), reconstruct
 the photo from its own features with ``cnnvis.invert_image``, once with the tuned pixel-space
-defaults and once through the demo generator (``prior=load_prior(model)``), same number of
-iterations; report pixel correlation, SSIM, normalized feature error, seconds per iteration and
+defaults and once through the demo generator (``prior=load_prior(model)``: half the steps on
+the latent, half refining its image with the pixel defaults), same number of iterations; report pixel correlation, SSIM, normalized feature error, seconds per iteration and
 the grid ratio at stride 16 (:func:`cnnvis.recipes.metrics.grid_ratio`, on the 8-bit outputs
 of each layer, prior and set pooled; the photos' own pooled ratio beside them).
 
@@ -20,6 +20,7 @@ iteration, and the grid ratio of each prior's images pooled.
     python bench/dgn.py --part prefer --set latent_lr=0.1  # try another latent step size
     python bench/dgn.py --generator my_gen.pt --save-dir /tmp/dgn
     python bench/dgn.py --part decode --generator a.pt --generator b.pt   # generators side by side
+    python bench/dgn.py --part invert --sets validation --arms dgn        # the prior only (the baseline does not change with it)
 
 Decode: each generator draws every photo of both sets from the photo's own features (one
 forward pass, no optimization): the pixel correlation with the photo, and the grid ratio of
