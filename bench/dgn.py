@@ -71,7 +71,7 @@ def bench_invert(model, prior, args, extra):
     for layer in args.layers:
         for name, photo_set in images:
             a = photo(name, args.side)
-            for label, kw in _arms(args, "pixel", {}, {"prior": prior, **extra}):
+            for label, kw in _arms(args, "pixel", _literals(args.baseline_set), {"prior": prior, **extra}):
                 t0 = time.perf_counter()
                 img, losses = invert_image(a, [layer], model, steps=args.steps, **kw)
                 dt = time.perf_counter() - t0
@@ -97,6 +97,10 @@ def bench_invert(model, prior, args, extra):
             for label in dict.fromkeys(r["prior"] for r in rows):
                 rs = [r for r in rows if r["layer"] == layer and r["prior"] == label]
                 print(f"| {layer} | {label} | {_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |")
+
+
+def _literals(pairs) -> dict:
+    return {k: ast.literal_eval(v) for k, _, v in (kv.partition("=") for kv in pairs)}
 
 
 def _arms(args, baseline: str, plain: dict, dgn: dict) -> list[tuple[str, dict]]:
@@ -192,12 +196,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--generator", action="append", default=None, help="generator file [default: the shipped demo generator]; --part decode takes several")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the DGN runs (Python literal)")
+    ap.add_argument("--baseline-set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the pixel baseline's inversions (Python literal)")
     ap.add_argument("--arms", nargs="+", choices=["baseline", "dgn"], default=["baseline", "dgn"],
                     help="the pixel / Fourier defaults, the prior, or both (the baseline does not depend on the generator)")
     ap.add_argument("--save-dir", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    extra = {k: ast.literal_eval(v) for k, _, v in (kv.partition("=") for kv in args.set)}
+    extra = _literals(args.set)
     model = load_model("efficientnet-lite0")
     if args.part == "decode":
         bench_decode(model, args)

@@ -141,7 +141,8 @@ class Render:
         self.regularizers = None if regularizers is None else list(regularizers)
         self.penalties = list(penalties)
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
-        transforms = transforms_from_config(cfg) if transforms is None else list(transforms)
+        self._transforms_from_config = transforms is None  # then a refinement stage takes its own
+        transforms = self._stage_transforms(cfg) if transforms is None else list(transforms)
         if cfg.alpha and not any(isinstance(t, Composite) for t in transforms):
             transforms = [Composite(), *transforms]
         self.gradient = CanvasGradient(model, objective, self.capture, self.tile, self.overlap, cfg.batch_size, transforms, self.device, cfg.lap_scale)
@@ -169,11 +170,19 @@ class Render:
             return len(self.plan) * self.cfg_main.steps
         return (len(self.plan) - 1) * self.cfg_main.steps + self.refine.steps
 
+    @staticmethod
+    def _stage_transforms(cfg: RenderConfig) -> list:
+        transforms = transforms_from_config(cfg)
+        return [Composite(), *transforms] if cfg.alpha else transforms
+
     def _use(self, cfg: RenderConfig) -> None:
-        """Run the next steps under ``cfg`` (the main settings, or the refinement's)."""
+        """Run the next steps under ``cfg`` (the main settings, or the refinement's): its
+        stepper, and its transforms unless the caller gave the Render its own."""
         self.cfg = cfg
         self.ctx = dataclasses.replace(self.ctx, cfg=cfg)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
+        if self._transforms_from_config:
+            self.gradient.transforms = self._stage_transforms(cfg)
 
     def image(self) -> torch.Tensor:
         """The current canvas (N, C, H, W), a detached copy."""

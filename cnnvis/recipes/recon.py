@@ -28,6 +28,7 @@ from cnnvis.defaults import (  # noqa: F401
     DGN_PREFER_REFINE,
     INVERT_DEEP_DEFAULTS,
     INVERT_DEFAULTS,
+    INVERT_LBFGS_DEEP_DEFAULTS,
     INVERT_OPTIMIZER_DEFAULTS,
     INVERT_SHALLOW_DEFAULTS,
     INVERT_TOP_DEFAULTS,
@@ -45,7 +46,8 @@ from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
 
 def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping, prior=None) -> dict:
     """The layer-dependent defaults, applied over INVERT_DEFAULTS and the optimizer's: with no
-    optimizer given, L-BFGS up to stride 16 (:data:`INVERT_SHALLOW_DEFAULTS`); the deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
+    optimizer given, L-BFGS up to stride 16 (:data:`INVERT_SHALLOW_DEFAULTS`), with a 2-pixel
+    jitter from stride 8 (:data:`INVERT_LBFGS_DEEP_DEFAULTS`); the deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
     directly (a blur needs the pixel parameterization), or the top-layer Fourier prior for
     Adam on the last layers; with a generator prior, DGN_DEFAULTS instead."""
     if prior is not None:
@@ -57,6 +59,8 @@ def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options:
         d.update(INVERT_SHALLOW_DEFAULTS if shallow else {})
         optimizer = d.get("optimizer", INVERT_DEFAULTS["optimizer"])
     param = options.get("param", INVERT_OPTIMIZER_DEFAULTS.get(optimizer, {}).get("param", "pixel"))
+    if optimizer == "lbfgs" and strides and max(strides) >= DEEP_STRIDE:
+        d.update(INVERT_LBFGS_DEEP_DEFAULTS)
     if depths and max(depths) >= TOP_DEPTH and optimizer == "adam" and "param" not in options:
         d.update(INVERT_TOP_DEFAULTS)
     elif strides and max(strides) >= DEEP_STRIDE and param == "pixel":

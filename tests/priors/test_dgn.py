@@ -250,7 +250,7 @@ def test_prior_dgn_works_offline_with_the_shipped_generator(tmp_path):
 def _refined_render(tiny_model, refine_steps=3):
     prior = _spatial(init="zeros")
     cfg = RenderConfig(steps=2, tile=32, shift=False, latent_lr=0.05, optimizer="adam", lr=0.01)
-    refine = RenderConfig(steps=refine_steps, tile=32, shift=False, optimizer="lbfgs", param="fft", lr=1.0, tv_weight=0.3)
+    refine = RenderConfig(steps=refine_steps, tile=32, shift=False, optimizer="lbfgs", param="fft", lr=1.0, tv_weight=0.3, jitter=2)
     return Render(tiny_model, Channel("conv3", 3), cfg, size=(32, 32), prior=prior, refine=refine)
 
 
@@ -260,7 +260,7 @@ def test_a_refinement_stage_optimizes_pixels_from_the_generator_image_under_its_
     seen, last = [], {}
 
     def cb(p):
-        seen.append((p.step, p.total, p.size_index, r.param.kind, type(r.stepper).__name__, r.cfg.steps))
+        seen.append((p.step, p.total, p.size_index, r.param.kind, type(r.stepper).__name__, r.cfg.steps, repr(r.gradient.transforms[0])))
         if p.size_index == 0:
             last[0] = p.image()  # the generator's image after its last step
         else:
@@ -270,6 +270,7 @@ def test_a_refinement_stage_optimizes_pixels_from_the_generator_image_under_its_
     assert [s[0] for s in seen] == [1, 2, 3, 4, 5] and {s[1] for s in seen} == {5}
     assert [s[3] for s in seen] == ["generator"] * 2 + ["fft"] * 3
     assert [s[4] for s in seen] == ["FirstOrder"] * 2 + ["LBFGS"] * 3 and seen[-1][5] == 3
+    assert [s[6] for s in seen] == ["Jitter(0)"] * 2 + ["Jitter(2)"] * 3  # the refinement's own transforms
     # the pixel stage starts from the generator's last image: one L-BFGS step later it is still near it
     assert float((last[1] - last[0]).abs().mean()) < 0.05
     assert r.latent() is None

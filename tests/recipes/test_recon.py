@@ -139,7 +139,10 @@ def test_layer_dependent_defaults(lite0):
     from cnnvis.recipes.recon import _invert_defaults, layer_depth
 
     assert _invert_defaults([4.0], [0.2], {}) == {"optimizer": "lbfgs"}  # shallow: L-BFGS on the Fourier image (no blur)
-    assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {}) == {"optimizer": "lbfgs"}
+    # from stride 8, L-BFGS jitters by 2 pixels (drawn once per step: one objective per line search)
+    assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {}) == {"optimizer": "lbfgs", "jitter": 2}
+    assert _invert_defaults([16.0], [0.5], {"optimizer": "lbfgs"}) == {"jitter": 2}
+    assert "jitter" not in _invert_defaults([16.0], [0.5], {"optimizer": "adam"})
     assert "blur_every" not in _invert_defaults([4.0], [0.2], {"optimizer": "adam"})
     assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {"optimizer": "adam"})["blur_every"] == 4
     assert _invert_defaults([32.0], [0.9], {})["blur_every"] == 4  # deeper: Adam on pixels with the blur
