@@ -104,7 +104,7 @@ CHANNEL_MODES = ("strongest", "weakest", "average", "all")
 # term (cnnvis/priors/train.py) at weight 1. Without the term no upsampling removed the grid at
 # the layer's stride after 4000 CPU steps: grid ratios of its drawings of unseen photos 3.86 /
 # 4.67 (bilinear resize-convolutions), 1.83 / 1.75 (nearest), 1.44 / 1.27 (transposed); with
-# it the transposed generator draws them at 1.0x and learns fastest (nearest resizing trailed
+# it the transposed generator draws them at 1.02 / 1.02 and learns fastest (nearest resizing trailed
 # in pixel correlation at equal steps); cnnvis/data/README.md, issue 14.
 GENERATOR_UPSAMPLE = "transposed"
 GENERATOR_GRID_WEIGHT = 1.0
