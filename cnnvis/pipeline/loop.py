@@ -142,9 +142,7 @@ class Render:
         self.penalties = list(penalties)
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
         self._transforms_from_config = transforms is None  # then a refinement stage takes its own
-        transforms = self._stage_transforms(cfg) if transforms is None else list(transforms)
-        if cfg.alpha and not any(isinstance(t, Composite) for t in transforms):
-            transforms = [Composite(), *transforms]
+        transforms = _with_composite(cfg, transforms_from_config(cfg) if transforms is None else list(transforms))
         self.gradient = CanvasGradient(model, objective, self.capture, self.tile, self.overlap, cfg.batch_size, transforms, self.device, cfg.lap_scale)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.cfg_main = cfg
@@ -170,11 +168,6 @@ class Render:
             return len(self.plan) * self.cfg_main.steps
         return (len(self.plan) - 1) * self.cfg_main.steps + self.refine.steps
 
-    @staticmethod
-    def _stage_transforms(cfg: RenderConfig) -> list:
-        transforms = transforms_from_config(cfg)
-        return [Composite(), *transforms] if cfg.alpha else transforms
-
     def _use(self, cfg: RenderConfig) -> None:
         """Run the next steps under ``cfg`` (the main settings, or the refinement's): its
         stepper, and its transforms unless the caller gave the Render its own."""
@@ -182,7 +175,7 @@ class Render:
         self.ctx = dataclasses.replace(self.ctx, cfg=cfg)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         if self._transforms_from_config:
-            self.gradient.transforms = self._stage_transforms(cfg)
+            self.gradient.transforms = _with_composite(cfg, transforms_from_config(cfg))
 
     def image(self) -> torch.Tensor:
         """The current canvas (N, C, H, W), a detached copy."""
@@ -231,7 +224,8 @@ class Render:
         """
         plan = self.plan
         total, first, t0, done = self.total_steps, 0, 0, 0
-        self._use(self.cfg_main)
+        if self.cfg is not self.cfg_main:  # an earlier run ended in the refinement stage
+            self._use(self.cfg_main)
         if resume is not None:
             if [list(s) for s in plan] != resume.get("plan") or "param" not in resume:
                 raise InputError(f"the checkpoint's size plan {resume.get('plan')} is not this run's {[list(s) for s in plan]}; resume it with the command that made it")
@@ -302,6 +296,13 @@ class Render:
         param.after_step(StepInfo(t, frac, grad, self.gradient.mask))
         self.canvas = param.canvas()
         return score, reg_loss, lr
+
+
+def _with_composite(cfg: RenderConfig, transforms: list) -> list:
+    """``transforms`` with an alpha :class:`Composite` first when ``cfg.alpha`` needs one."""
+    if cfg.alpha and not any(isinstance(t, Composite) for t in transforms):
+        return [Composite(), *transforms]
+    return transforms
 
 
 def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu",

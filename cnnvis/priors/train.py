@@ -58,8 +58,7 @@ class TrainConfig:
     generator (and the discriminator); scale_min: smallest crop area as a fraction of the image
     (kornia RandomResizedCrop); pixel_weight, feature_weight, adv_weight: the loss terms above;
     grid_weight: weight of the seam term above; feature_layers: comparator layers (empty = the
-    inverted layer itself); width: the
-    generator's base width; upsample: its stages' upsampling (``transposed``: DeePSiM's;
+    inverted layer itself); width: the generator's base width; upsample: its stages' upsampling (``transposed``: DeePSiM's;
     ``nearest`` / ``bilinear``: resize-convolutions); seed.
     """
 

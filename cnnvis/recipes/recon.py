@@ -12,6 +12,7 @@ pixel-correlation targets at 200 iterations where icnn's defaults do not.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -262,7 +263,7 @@ def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tu
     generator), below what blocks.1 pins down; the refinement keeps what the generator drew
     where the features leave it open (bench/dgn.py)."""
     cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, prior))
-    if prior is None or not dgn_refine:
+    if prior is None:
         return cfg, None
     return _split_steps(cfg, _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, None)), dgn_refine)
 
@@ -270,7 +271,7 @@ def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tu
 def _split_steps(cfg: RenderConfig, pixel_cfg: RenderConfig, share: float) -> tuple[RenderConfig, RenderConfig | None]:
     """``cfg`` with its last ``round(steps * share)`` steps handed to a refinement under
     ``pixel_cfg`` (:class:`cnnvis.pipeline.loop.Render`'s ``refine``); none when that rounds to
-    no step or to every step."""
+    no step (``share`` 0) or to every step."""
     if not 0 <= share < 1:
         raise InputError(f"--dgn-refine must be in [0, 1), got {share}; e.g. 0.5 refines pixels for half the steps")
     n = round(cfg.steps * share)
@@ -287,8 +288,6 @@ def _inversion_prior(prior, initial_image):
     it against 0.08 from zeros (200 steps, half refined; bench/RESULTS.md, issue 14)."""
     if prior is None or not isinstance(initial_image, str) or initial_image != "noise" or not isinstance(prior.init, str) or prior.init != "auto":
         return prior
-    import dataclasses
-
     return dataclasses.replace(prior, init="noise")
 
 
@@ -442,7 +441,5 @@ def objective_render(model, objective, *, image_mask=None, initial_image="noise"
     defaults.update(PREFER_PARAM_DEFAULTS.get(kw.get("param", defaults["param"]), {}))
     cfg, refine = _config(defaults, kw), None
     if prior is not None:
-        pixel_cfg, cfg = cfg, _config({**defaults, **DGN_DEFAULTS}, kw)
-        if dgn_refine:
-            cfg, refine = _split_steps(cfg, pixel_cfg, dgn_refine)
+        cfg, refine = _split_steps(_config({**defaults, **DGN_DEFAULTS}, kw), cfg, dgn_refine)
     return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, mask, prior, batch=batch, item_seeds=item_seeds, refine=refine)

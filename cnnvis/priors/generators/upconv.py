@@ -13,8 +13,9 @@ stride by itself: each block is still drawn from its own latent cell, and 4000-s
 drew unseen photos with grid ratios of 1.4 (transposed), 1.8 (nearest) and 3.9-4.7 (bilinear).
 What removes them is the trainer's seam term (cnnvis/priors/train.py); with it the transposed
 form learns fastest and draws no grid, so it stays the default (cnnvis/data/README.md).
-Unlike DeePSiM's fc generators it has no fully connected layer, so it takes a feature map of any size: a (C, h, w) latent gives a (3, h * stride, w * stride)
-image, which is what lets the DGN prior grow with the canvas.
+Unlike DeePSiM's fc generators it has no fully connected layer, so it takes a feature map of
+any size: a (C, h, w) latent gives a (3, h * stride, w * stride) image, which is what lets the
+DGN prior grow with the canvas.
 
 Widths halve at each stage from ``width`` down to ``min_width``; the default (128 -> 16 over
 five stages, 1280 input channels) has about 1 M parameters, 2 MB in float16.
