@@ -186,7 +186,7 @@ def invoke(args):
     """Run ``cnnvis ARGS`` in process (click's CliRunner); arguments may be paths or numbers."""
     from click.testing import CliRunner
 
-    from cnnvis.cli.main import main
+    from cnnvis.cli.commands import main
 
     return CliRunner().invoke(main, [str(a) for a in args])
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from cnnvis.cli import interrupts
 from cnnvis.defaults import ATLAS_BATCH
-from cnnvis.errors import EXIT_INTERRUPTED, InputError
+from cnnvis.errors import InputError
+from cnnvis.io.files import check_folder_writable, make_folder, sweep_temporaries
 
 ATLAS_FORMAT = "cnnvis-atlas/1"
 SHEET_SIDE = 96  # pixels per unit in a layer's contact sheet
@@ -191,7 +192,7 @@ def write_batch(run: AtlasRun, m, lp: LayerPlan, result: dict) -> None:
     from cnnvis.io.images import save_image
     from cnnvis.recipes.atlas import unit_seed
 
-    os.makedirs(os.path.join(run.out, lp.name), exist_ok=True)
+    make_folder(os.path.join(run.out, lp.name))
     base = current_manifest(model=m, device=run.device) or {}
     per_unit = result["seconds"] / max(1, len(result["units"]))
     for u, img, act in zip(result["units"], result["images"], result["activations"]):
@@ -257,8 +258,11 @@ def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind
         raise InputError("--workers sets the number of Ray workers; add --ray (a local runtime) or --ray ADDRESS")
     if os.path.exists(out) and not os.path.isdir(out):
         raise InputError(f"--out '{out}' is a file; the atlas is a directory: give a new or existing directory")
-    os.makedirs(out, exist_ok=True)
+    make_folder(out)
+    check_folder_writable(out, "atlas.json")  # a read-only folder fails now, not after the first batch
     run, m = plan_atlas(ctx, model, weights, device, layers, units, kind, activation, size, out, batch, seed, options, prior_kw)
+    for folder in [out] + [os.path.join(out, lp.name) for lp in run.layers]:
+        sweep_temporaries(folder, force=True)  # what a killed run was writing: never a unit
     skipped = load_or_start(run, force)
     total = sum(len(lp.units) for lp in run.layers)
     if skipped:
@@ -292,7 +296,7 @@ def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind
     done = bar.n
     if interrupts.asked():
         click.echo(f"interrupted: {done} of {total} units written to {out}; rerun the same command to finish the rest", err=True)
-        return EXIT_INTERRUPTED
+        return interrupts.exit_code()
     if not quiet:
         rate = done / max(1e-9, time.perf_counter() - started) * 60
         click.echo(f"wrote {done} units ({rate:.1f} units/min) to {out}: atlas.json, index.html" + (f"; {skipped} were already there" if skipped else ""))

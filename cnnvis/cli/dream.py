@@ -6,20 +6,19 @@ Kept apart from :mod:`cnnvis.cli` so the CLI module stays a thin flag table.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from dataclasses import dataclass, field
 
 import click
 import numpy as np
 import torch
 
+from cnnvis.cli import interrupts
 from cnnvis.cli.checkpoints import CHECKPOINT_FORMAT, RESUME_STATE  # noqa: F401 (also imported from here)
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.units import unit_label
 from cnnvis.config import RenderConfig
 from cnnvis.defaults import DEFAULT_LAYERS, DEFAULT_OCTAVES, DGN_DEFAULTS, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
-from cnnvis.errors import EXIT_INTERRUPTED, InputError
+from cnnvis.errors import InputError
 from cnnvis.objectives.activation import Channel, Dream, Guide, Neuron
 from cnnvis.objectives.base import Objective, Sum
 from cnnvis.objectives.spec import parse_objective
@@ -222,15 +221,20 @@ def _dream_zoom(job: DreamJob) -> int:
     bar = tqdm(total=job.zoom_frames, disable=job.quiet, unit="frame", dynamic_ncols=True)
     done: list[np.ndarray] = []
     try:
+        def on_frame(_i, frame):
+            done.append(frame)
+            bar.update(1)
+            interrupts.raise_if_asked()  # between frames: the frames done are whole
+
         zoom_frames(lambda x: Render(model, objective, cfg, x, device, prior=prior), start, job.zoom_frames, job.zoom_scale,
-                    on_frame=lambda i, f: (done.append(f), bar.update(1)))
+                    on_frame=on_frame)
     except KeyboardInterrupt:
         bar.close()
         if done:
             stem, ext = os.path.splitext(job.out)
             save_video(f"{stem}.interrupted{ext}", done)
             click.echo(f"interrupted: {len(done)} frames written to {stem}.interrupted{ext}")
-        return EXIT_INTERRUPTED
+        return interrupts.exit_code()
     bar.close()
     save_video(job.out, done)
     manifest = current_manifest(model=model, cfg=cfg, device=device)
@@ -310,9 +314,10 @@ def checkpoint_path(out: str) -> str:
 
 
 def _save_checkpoint(render, path: str, status: str) -> None:
+    from cnnvis.io.checkpoint import seal
     from cnnvis.io.files import save_torch
 
-    save_torch(path, {"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()})
+    save_torch(path, seal({"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()}))
 
 
 def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,
@@ -345,12 +350,7 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
     ck_path = checkpoint_path(out)
     total = render.total_steps
     bar = tqdm(total=total, initial=int(resume["done"]) if resume else 0, disable=quiet, unit="step", dynamic_ncols=True, leave=write)
-    stop = {"asked": False, "clean": False}
-
-    def on_sigint(_sig, _frame):
-        if stop["asked"]:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop at once
-        stop["asked"] = True
+    stop = {"clean": False}
 
     def on_step(p):
         bar.set_description(f"{bar_desc}size {p.size_index + 1}/{p.num_sizes} {p.size[0]}x{p.size[1]}")
@@ -362,14 +362,13 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
             frames.append(_frame(picture(p.image(), output_mode, labels), video_size))
         if checkpoint_every and p.step % checkpoint_every == 0 and p.step < p.total:
             _save_checkpoint(render, ck_path, f"checkpoint after step {p.step} of {p.total}")
-        if stop["asked"]:
+        if interrupts.asked():
             stop["clean"] = True  # between steps: the state is whole
             raise KeyboardInterrupt
 
     begin_work()  # a Ctrl-C while loading: stop before the first step
-    # Ctrl-C is deferred to the end of the current step, so that the image and the checkpoint
-    # written then are a consistent state (signal handlers can only be set from the main thread).
-    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    # Ctrl-C and SIGTERM are deferred to the end of the current step (cnnvis.cli.interrupts), so
+    # that the image and the checkpoint written then are a consistent state.
     try:
         final = render.run(on_step, resume=resume)
     except KeyboardInterrupt:
@@ -384,10 +383,7 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
                 click.echo(f"checkpoint written to {ck_path}; finish the run with: cnnvis resume {ck_path}")
         if video and frames:
             save_video(video, frames)
-        return EXIT_INTERRUPTED, None
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        return interrupts.exit_code(), None
     bar.close()
     if write and labels:
         manifest = _manifest(render)

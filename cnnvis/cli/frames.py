@@ -18,8 +18,6 @@ every N frames, so a crash (even ``kill -9``) loses at most N frames. An error w
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,10 +25,11 @@ import click
 import numpy as np
 import torch
 
+from cnnvis.cli import interrupts
 from cnnvis.cli.checkpoints import CHECKPOINT_FORMAT, RESUME_STATE
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.recording import current_manifest
-from cnnvis.errors import EXIT_INTERRUPTED, InputError
+from cnnvis.errors import InputError
 from cnnvis.io.images import to_float_rgb
 from cnnvis.io.manifest import write_sidecar
 from cnnvis.io.segments import VideoOutput, base_path, check_output, output_kind
@@ -93,13 +92,14 @@ class VideoRun:
         self.ck_path = checkpoint_path(out)
 
     def _save_checkpoint(self, job: FrameJob, render, nxt: int, prev_out: np.ndarray | None, output: VideoOutput, status: str, frame_state=None) -> None:
+        from cnnvis.io.checkpoint import seal
         from cnnvis.io.files import save_torch
 
         state = {VIDEO_STATE: 1, "next": nxt, "output": output.state(), "render": frame_state,
                  "prev_out": None if prev_out is None else torch.from_numpy(np.ascontiguousarray(prev_out, np.float32).copy())}
         cfg = render.cfg if render is not None else job.cfg
         manifest = current_manifest(model=job.model, cfg=cfg, device=job.device, status=status)
-        save_torch(self.ck_path, {"format": CHECKPOINT_FORMAT, "manifest": manifest, "state": state})
+        save_torch(self.ck_path, seal({"format": CHECKPOINT_FORMAT, "manifest": manifest, "state": state}))
 
     def run(self, job: FrameJob, quiet: bool = False) -> int:
         """Render every frame; write the output. Returns the exit code (0, or 130 after Ctrl-C)."""
@@ -124,23 +124,17 @@ class VideoRun:
 
         total = self.info.frames
         bar = tqdm(total=total, initial=first, disable=quiet, unit="frame", dynamic_ncols=True)
-        stop = {"asked": False, "clean": False}
+        stop = {"clean": False}
         render = None
         index = first
-
-        def on_sigint(_sig, _frame):
-            if stop["asked"]:
-                raise KeyboardInterrupt  # a second Ctrl-C: stop at once
-            stop["asked"] = True
 
         def on_step(p):
             bar.set_postfix_str(f"step {p.step}/{p.total} score {p.score:.3g}", refresh=False)
             bar.refresh()
-            if stop["asked"]:
+            if interrupts.asked():
                 stop["clean"] = True  # between steps: the frame's render state is whole
                 raise KeyboardInterrupt
 
-        old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
         prev_frame = None
         try:
             with VideoReader(self.src, self.info) as reader:
@@ -160,7 +154,7 @@ class VideoRun:
                         if self.checkpoint_every and done % self.checkpoint_every == 0:
                             output.cut()
                             self._save_checkpoint(job, render, done, prev_out, output, f"checkpoint after frame {done}" + (f" of {total}" if total else ""))
-                        if stop["asked"]:
+                        if interrupts.asked():
                             stop["clean"] = True
                             raise KeyboardInterrupt  # between frames
                     prev_frame = frame
@@ -172,7 +166,7 @@ class VideoRun:
                 click.echo(f"interrupted: {output.frames} frames written to {where}")
             if ck:
                 click.echo(f"checkpoint written to {ck}; finish the run with: cnnvis resume {ck}")
-            return EXIT_INTERRUPTED
+            return interrupts.exit_code()
         except CorruptVideoError as e:
             bar.close()
             where, _ = self._keep(job, render, output, prev_out, "", None, checkpoint=False)
@@ -180,10 +174,13 @@ class VideoRun:
             raise InputError(f"{e}{kept}") from None
         except InputError:
             bar.close()
-            if output.frames:
-                self._keep(job, render, output, prev_out, f"failed in frame {output.frames + 1}", None)
-            else:
-                output.discard()
+            try:
+                if output.frames:
+                    self._keep(job, render, output, prev_out, f"failed in frame {output.frames + 1}", None)
+                else:
+                    output.discard()
+            except InputError:
+                pass  # a disk still full: the first failure is the one to report
             raise
         except BaseException:
             bar.close()
@@ -191,9 +188,6 @@ class VideoRun:
             if where or ck:
                 click.echo(f"error: {output.frames} frames kept in {where}" + (f"; go on with: cnnvis resume {ck}" if ck else ""), err=True)
             raise
-        finally:
-            if old is not None:
-                signal.signal(signal.SIGINT, old)
         bar.close()
         note = output.finish(self.src if self.info.audio and output.kind == "mp4" else None)
         if note:

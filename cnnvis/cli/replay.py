@@ -13,14 +13,18 @@ manifest and hands the checkpoint's render state to the run, which goes on from 
 from __future__ import annotations
 
 import os
+import re
 
 import click
 import numpy as np
 
 from cnnvis.errors import InputError
-from cnnvis.io.manifest import file_sha256, library_versions, read_manifest
+from cnnvis.io.manifest import OUTPUT_PARAMS, file_sha256, library_versions, read_manifest
 
 EXIT_DIFFERENT = 1
+MODEL_PARAMS = ("model", "model_arg")  # the parameters that name a model, per command
+MAX_THREADS = 1024  # a recorded thread count above this is not believed
+LABEL_CHARS = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # an output label names a file beside --out: no path
 
 
 def _default_out(image: str) -> str:
@@ -149,27 +153,107 @@ def _note(diffs) -> str:
 _ENV_KEYS = ("device", "GPU", "machine", "threads")
 
 
-def _invoke_recorded(ctx: click.Context, manifest: dict, out: str, source: str, image_dir: str | None = None) -> tuple[int, list]:
+def _recorded_params(ctx: click.Context, command: click.Command, manifest: dict, source: str) -> dict:
+    """The manifest's parameters, each converted and checked by its click option as if typed on the
+    command line: a value of the wrong type or range is one line, not a traceback deep in a run.
+    Only the command's own exposed parameters are taken (a recorded ``preset`` is not re-read:
+    the manifest already holds every value it gave)."""
+    params = manifest.get("params") or {}
+    if not isinstance(params, dict):
+        raise InputError(f"the manifest of '{source}' has params of type {type(params).__name__}, expected an object")
+    options = {p.name: p for p in command.params if p.expose_value}
+    unknown = sorted(set(params) - set(options))
+    if unknown:
+        made_by = (manifest.get("versions") or {}).get("cnnvis") if isinstance(manifest.get("versions"), dict) else None
+        raise InputError(f"the manifest of '{source}' has parameter '{unknown[0]}' that this cnnvis's {command.name} does not know; "
+                         f"use the cnnvis version that made it ({made_by})")
+    sub = click.Context(command, parent=ctx, info_name=command.name)
+    checked = {}
+    for name, value in params.items():
+        try:
+            if isinstance(value, bool) and not getattr(options[name], "is_flag", False):
+                raise click.BadParameter(f"expected a value, got {str(value).lower()}")  # JSON true is no number
+            checked[name] = options[name].type_cast_value(sub, value)
+        except (click.BadParameter, TypeError, ValueError, OverflowError) as e:
+            why = e.format_message() if isinstance(e, click.BadParameter) else f"{type(e).__name__}: {e}"
+            raise InputError(f"the manifest of '{source}' has a bad value for '{name}' ({why.splitlines()[0][:160]}); "
+                             f"it was edited or made by another program") from None
+    return checked
+
+
+def _check_trust(command: str, params: dict, source: str, trust_model: bool, verb: str) -> None:
+    """Refuse (one line, exit 2) to load a model that runs code of its own unless ``trust_model``;
+    say what would be loaded, and how to allow it."""
+    from cnnvis.models.registry import untrusted_code
+
+    risky = []
+    for key in MODEL_PARAMS:
+        value = params.get(key)
+        if isinstance(value, str) and (what := untrusted_code(value)):
+            risky.append(what)
+    if command == "convert-caffe":
+        risky.append(f"the Caffe net '{params.get('prototxt')}'")
+    if risky and not trust_model:
+        raise InputError(f"'{source}' was made with {risky[0]}; {verb} would load it, and a file from elsewhere must not run code "
+                         f"unseen. If you trust it, run again with --trust-model")
+
+
+def _outputs_beside(params: dict, out: str) -> dict:
+    """``params`` with every recorded output path moved beside ``out``: the replay writes ``out``
+    and ``OUT_STEM.NAME`` for a recorded ``--video NAME`` (never the recorded path, which may name
+    any file on this machine)."""
+    params = dict(params, out=out)
+    stem = os.path.splitext(out)[0]
+    for key in OUTPUT_PARAMS:
+        value = params.get(key)
+        if key != "out" and isinstance(value, str) and value:
+            params[key] = f"{stem}.{os.path.basename(os.path.normpath(value))}"
+    return params
+
+
+def _check_shape(manifest: dict, source: str) -> None:
+    """Raise InputError unless the fields replay reads have the types cnnvis writes: a manifest is
+    a stranger's data, and a wrong type must be one line, not a traceback."""
+    kinds = {"params": dict, "inputs": dict, "versions": dict, "device": dict, "cwd": str, "output_label": str, "command": str}
+    for key, kind in kinds.items():
+        value = manifest.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise InputError(f"the manifest of '{source}' has {key} of type {type(value).__name__}, expected {kind.__name__}; "
+                             "it was edited or made by another program")
+    for name, rec in (manifest.get("inputs") or {}).items():
+        if not (isinstance(rec, dict) and isinstance(rec.get("path"), str) and isinstance(rec.get("sha256"), str)):
+            raise InputError(f"the manifest of '{source}' records input '{name}' without a path and a SHA-256; it was edited")
+    label = manifest.get("output_label")
+    if label is not None and not LABEL_CHARS.match(label):
+        raise InputError(f"the manifest of '{source}' has output label {label[:40]!r}, which is not a plain name; it was edited")
+
+
+def _recorded_threads(manifest: dict) -> int | None:
+    threads = (manifest.get("device") or {}).get("threads") if isinstance(manifest.get("device"), dict) else None
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= MAX_THREADS else None
+
+
+def _invoke_recorded(ctx: click.Context, manifest: dict, out: str, source: str, image_dir: str | None = None,
+                     trust_model: bool = False, verb: str = "replay") -> tuple[int, list]:
     """Run the command of ``manifest`` with its parameters, ``out`` replaced; return its exit code
     and the differences between the recorded environment and this one (noted on stderr first)."""
     import torch
 
     from cnnvis.pipeline.loop import pick_device
 
-    command = ctx.find_root().command.commands.get(manifest.get("command") or "")
-    if command is None or manifest["command"] in ("replay", "resume"):
-        raise InputError(f"the manifest of '{source}' names command {manifest.get('command')!r}, which cannot be run again")
-    params = dict(manifest.get("params") or {})
-    unknown = sorted(set(params) - {p.name for p in command.params})
-    if unknown:
-        made_by = (manifest.get("versions") or {}).get("cnnvis")
-        raise InputError(f"the manifest of '{source}' has parameter '{unknown[0]}' that this cnnvis's {command.name} does not know; use the cnnvis version that made it ({made_by})")
-    cwd = manifest.get("cwd")
+    _check_shape(manifest, source)
+    name = manifest.get("command")
+    command = ctx.find_root().command.commands.get(name) if isinstance(name, str) else None
+    if command is None or name in ("replay", "resume"):
+        raise InputError(f"the manifest of '{source}' names command {name!r}, which cannot be run again")
+    params = _recorded_params(ctx, command, manifest, source)
+    _check_trust(command.name, params, source, trust_model, verb)
+    cwd = manifest.get("cwd") if isinstance(manifest.get("cwd"), str) else None
     run_dir = cwd if cwd and os.path.isdir(cwd) else os.getcwd()  # a recorded scratch folder gone: stay here
     params = _locate_inputs(manifest, params, image_dir, run_dir)
-    params["out"] = out
+    params = _outputs_beside(params, out)
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    threads = (manifest.get("device") or {}).get("threads")
+    threads = _recorded_threads(manifest)
     try:
         device = pick_device(params["device"]) if isinstance(params.get("device"), str) else None
     except InputError:
@@ -177,11 +261,11 @@ def _invoke_recorded(ctx: click.Context, manifest: dict, out: str, source: str, 
     old_threads, old_cwd = torch.get_num_threads(), os.getcwd()
     try:
         if threads:
-            torch.set_num_threads(int(threads))  # float summation order depends on it
+            torch.set_num_threads(threads)  # float summation order depends on it
         diffs = _differences(manifest, device, torch.get_num_threads())
         if diffs:
             click.echo(f"note: {_note(diffs)}", err=True)
-        os.chdir(run_dir)
+        os.chdir(run_dir)  # relative inputs the manifest does not list (an -O file) resolve as they did
         try:
             ctx.invoke(command, **params)
             return 0, diffs
@@ -192,7 +276,7 @@ def _invoke_recorded(ctx: click.Context, manifest: dict, out: str, source: str, 
         os.chdir(old_cwd)
 
 
-def run_replay(ctx: click.Context, image: str, out: str | None, check: bool) -> int:
+def run_replay(ctx: click.Context, image: str, out: str | None, check: bool, trust_model: bool = False) -> int:
     """Re-run ``image``'s recorded command into ``out``; return the exit code."""
     import imageio.v3 as iio
 
@@ -201,9 +285,7 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool) -> 
     manifest = read_manifest(image)
     image_abs = os.path.abspath(image)
     out = os.path.abspath(out or _default_out(image))
-    if out == image_abs:
-        raise InputError(f"--out '{out}' is the image being replayed; write the replay elsewhere")
-    code, diffs = _invoke_recorded(ctx, manifest, out, image, os.path.dirname(image_abs))
+    code, diffs = _invoke_recorded(ctx, manifest, out, image, os.path.dirname(image_abs), trust_model)
     if code != 0 or not check:
         return code
     # one image of a batch render (NAME_c5.png): the re-run wrote its twin as OUT_c5.png
@@ -225,27 +307,32 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool) -> 
 def read_checkpoint(path: str) -> dict:
     """A checkpoint written by an interrupted or checkpointing run; InputError if it is not one."""
     from cnnvis.cli.dream import CHECKPOINT_FORMAT
+    from cnnvis.io.checkpoint import verify
     from cnnvis.io.files import load_torch
 
     ck = load_torch(path, "checkpoint", "it is truncated or not a cnnvis checkpoint", missing_fix="pass the NAME.ckpt an interrupted run wrote")
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or not isinstance(ck.get("state"), dict) or not isinstance(ck.get("manifest"), dict):
         raise InputError(f"'{path}' is not a cnnvis render checkpoint (format {CHECKPOINT_FORMAT}); pass the NAME.ckpt of dream, invert or prefer")
+    verify(ck, path)
     return ck
 
 
-def run_resume(ctx: click.Context, checkpoint: str, out: str | None) -> int:
-    """Finish the run saved in ``checkpoint``; it writes the recorded output (or ``out``)."""
+def run_resume(ctx: click.Context, checkpoint: str, out: str | None, trust_model: bool = False) -> int:
+    """Finish the run saved in ``checkpoint``; it writes beside the checkpoint, under the recorded
+    output's name (or to ``out``)."""
     from cnnvis.cli.dream import RESUME_STATE
 
     ck = read_checkpoint(checkpoint)
     manifest = ck["manifest"]
-    recorded = (manifest.get("params") or {}).get("out")
-    if out is None and not recorded:
+    params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
+    recorded = params.get("out")
+    if out is None and not (isinstance(recorded, str) and os.path.basename(os.path.normpath(recorded))):
         raise InputError(f"checkpoint '{checkpoint}' records no output path; pass --out")
-    cwd = manifest.get("cwd")
-    target = os.path.abspath(out) if out else os.path.join(cwd if cwd and os.path.isdir(cwd) else os.getcwd(), recorded)
+    here = os.path.dirname(os.path.abspath(checkpoint))
+    folder = recorded.endswith(("/", os.sep)) if out is None else False
+    target = os.path.abspath(out) if out else os.path.join(here, os.path.basename(os.path.normpath(recorded))) + (os.sep if folder else "")
     token = RESUME_STATE.set(ck["state"])
     try:
-        return _invoke_recorded(ctx, manifest, target, checkpoint, os.path.dirname(os.path.abspath(checkpoint)))[0]
+        return _invoke_recorded(ctx, manifest, target, checkpoint, here, trust_model, verb="resume")[0]
     finally:
         RESUME_STATE.reset(token)

@@ -56,22 +56,38 @@ def load_features(path: str, layers: Sequence[str] = (), known_layers: Sequence[
         known_layers: the model's layer names, to map MATLAB-style keys (``blocks_3``).
     """
     data = _read(path)
+    keyed = not isinstance(data, np.ndarray)  # a .npy array has no key of its own
     if isinstance(data, np.ndarray):
         if len(layers) != 1:
             raise InputError(f"'{path}' holds one array without a layer name; name its layer with exactly one --layer")
         data = {layers[0]: data}
     if not data:
         raise InputError(f"feature file '{path}' holds no arrays; save one array per layer name")
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, tuple[str, np.ndarray]] = {}  # layer name -> (the key in the file, its array)
     for key, value in data.items():
         name = _match(key, known_layers) if known_layers is not None else key
-        out[name or key] = value
+        out[name or key] = (key, value)
     if layers:
         missing = [n for n in layers if n not in out]
         if missing:
             raise InputError(f"feature file '{path}' has no array for layer '{missing[0]}'; it has {', '.join(sorted(out))}")
         out = {n: out[n] for n in layers}
-    for k, v in out.items():
-        if not (isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.number)):
-            raise InputError(f"features for layer '{k}' in '{path}' are not a numeric array; save float arrays")
-    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+    for name, (key, value) in out.items():
+        _check_real(path, key if keyed else None, name, value)
+    return {name: np.asarray(value, np.float32) for name, (_, value) in out.items()}
+
+
+def _check_real(path: str, key: str | None, layer: str, value) -> None:
+    """InputError unless ``value`` is an array of real numbers (signed/unsigned integers or floats):
+    complex values would lose their imaginary part in the float32 cast, and booleans, strings,
+    objects, records and dates are no features at all."""
+    # dtype.kind: i/u integers, f floats; b bool, c complex, m/M time, O object, U/S text, V records
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        return
+    dtype = str(value.dtype)[:40] if isinstance(value, np.ndarray) else type(value).__name__
+    if key is None:
+        where = f"the array for layer '{layer}'"
+    else:
+        where = f"key '{key}'" + (f" (layer '{layer}')" if layer != key else "")
+    raise InputError(f"feature file '{path}': {where} holds {dtype} values, not real numbers; "
+                     "save real float arrays (e.g. float32)")

@@ -6,17 +6,26 @@ The library itself never writes files; these helpers are what the CLI calls.
 from __future__ import annotations
 
 import os
+import struct
+from dataclasses import dataclass
 from importlib import resources
+from io import BytesIO
 
 import cv2
 import imageio.v3 as iio
 import numpy as np
 import torch
+from PIL import Image
 
 from cnnvis.errors import InputError
-from cnnvis.io.files import write_atomic
+from cnnvis.io.files import check_folder_writable, write_atomic, write_pair
 
 BUNDLED_IMAGE = "chelsea.jpg"  # Chelsea the cat, CC0 (Stefan van der Walt, via scikit-image)
+FLOAT_BYTES = 4
+# Fraction of the available memory a plan may use: the rest is for the model, a batch's activations,
+# the allocator's slack and other processes. The pipeline's pre-flight (cnnvis.pipeline.memory) uses
+# it too: it is defined here because cnnvis.io may not import the pipeline.
+USABLE = 0.8
 
 
 def bundled_image_path() -> str:
@@ -53,27 +62,30 @@ def to_float_rgb(arr: np.ndarray, source: str = "image") -> np.ndarray:
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     if alpha is not None:
-        a = a * alpha + (1.0 - alpha)  # over a white background
+        a = a * alpha  # then over a white background, in place: one (H, W, 3) temporary fewer
+        a += 1.0 - alpha
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def read_image(path: str) -> np.ndarray:
-    """Read an image file -> float32 (H, W, 3) RGB in [0, 1]. Multi-frame files give frame 0.
+def read_image(path: str, available: int | None = None) -> np.ndarray:
+    """Read an image file -> float32 (H, W, 3) RGB in [0, 1], as image viewers show it: turned by
+    its EXIF/TIFF orientation, CMYK converted to RGB. Multi-frame files give frame 0.
+
+    ``available``: bytes of memory free for the decode (default: the machine's MemAvailable); the
+    header is checked against it (:func:`check_decode_memory`) before any pixel is decoded.
 
     Raises:
-        InputError: missing, unreadable, corrupt or unsupported files.
+        InputError: missing, unreadable, corrupt, unsupported or too large files.
     """
     if not os.path.exists(path):
         raise InputError(f"image not found: '{path}'; check the path")
     if os.path.isdir(path):
         raise InputError(f"'{path}' is a directory, not an image; pass an image file")
-    if _is_16bit_color_png(path):
-        # Pillow (imageio's PNG reader) reduces 48/64-bit colour PNGs to 8 bits; OpenCV keeps them.
-        arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if arr is not None:
-            return to_float_rgb(cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB), path)
+    header = read_header(path)
+    if header is not None:
+        check_decode_memory(path, header, available)
     try:
-        arr = iio.imread(path, index=0)
+        arr = _decode(path, header)
     except Exception as e:
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot read image '{path}' ({first}); give a valid PNG, JPEG, TIFF, BMP or GIF file") from None
@@ -82,11 +94,162 @@ def read_image(path: str) -> np.ndarray:
     return to_float_rgb(arr, path)
 
 
-def _is_16bit_color_png(path: str) -> bool:
-    """True for a PNG whose header says 16 bits per sample and colour type RGB or RGBA."""
+def _decode(path: str, header: ImageHeader | None) -> np.ndarray:
+    """The pixels of frame 0, oriented, by the reader that keeps the most of them: OpenCV for 16-bit
+    colour PNGs, Pillow for CMYK, tifffile (through imageio) for TIFF, imageio's Pillow plugin else."""
+    if header is not None and header.reader == "opencv":
+        # Pillow (imageio's PNG reader) reduces 48/64-bit colour PNGs to 8 bits; OpenCV keeps them.
+        arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if arr is not None and arr.ndim == 3:
+            return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    if header is not None and header.mode == "CMYK":
+        return _read_cmyk(path)
+    if header is not None and header.format == "TIFF":
+        return _orient(iio.imread(path, index=0), header.orientation)  # tifffile ignores the orientation tag
+    if header is not None:
+        return iio.imread(path, index=0, plugin="pillow", rotate=True)
+    return iio.imread(path, index=0)  # a format Pillow does not know: imageio's other plugins
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding a pixel: its size in pixels, the
+    samples per pixel and bytes per sample of the array it decodes to, Pillow's mode and format
+    name, the TIFF orientation tag (1-8; 1 = as stored) and which reader decodes it."""
+
+    height: int
+    width: int
+    channels: int
+    sample_bytes: int
+    mode: str
+    format: str
+    orientation: int = 1
+    reader: str = "pillow"
+
+
+def read_header(path: str) -> ImageHeader | None:
+    """The :class:`ImageHeader` of ``path``, or None when Pillow cannot parse it (imageio's other
+    plugins may still read the file).
+
+    Raises:
+        InputError: more pixels than Pillow's decompression-bomb limit (2 x ``Image.MAX_IMAGE_PIXELS``,
+            the 16-bit PNGs that OpenCV decodes included).
+    """
+    png16 = _png16_header(path)
+    if png16 is not None:
+        h, w, c = png16
+        _check_pixels(path, h, w)  # OpenCV has no such limit of its own below 2**30 pixels
+        return ImageHeader(h, w, c, 2, "RGBA;16" if c == 4 else "RGB;16", "PNG", reader="opencv")
+    try:
+        with Image.open(path) as im:  # lazy: reads the header only
+            w, h = im.size
+            channels = 4 if im.mode in ("P", "PA") else len(im.getbands())  # a palette expands to RGB(A)
+            sample = 2 if im.mode.startswith("I;16") else 4 if im.mode in ("I", "F") else 1
+            orientation = 1
+            if im.format == "TIFF":
+                bits = im.tag_v2.get(258, 8)
+                sample = max(1, -(-max(bits if isinstance(bits, tuple) else (bits,)) // 8))
+                channels = int(im.tag_v2.get(277, channels))
+                orientation = int(im.tag_v2.get(274, 1))
+            return ImageHeader(h, w, channels, sample, im.mode, im.format or "", orientation)
+    except Image.DecompressionBombError as e:
+        raise InputError(f"image '{path}' is too large to decode safely ({e}); "
+                         "give a smaller image (resize it)") from None
+    except Exception:  # not an image Pillow knows, or a corrupt header: left to imageio's error
+        return None
+
+
+def _png16_header(path: str) -> tuple[int, int, int] | None:
+    """(height, width, channels) from the IHDR of a PNG with 16 bits per sample and colour type RGB
+    (3 channels) or RGBA (4); None for any other file."""
     with open(path, "rb") as f:
         head = f.read(26)
-    return len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 6)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    if head[24] != 16 or head[25] not in (2, 6):  # bit depth, colour type
+        return None
+    w, h = struct.unpack(">II", head[16:24])
+    return h, w, 4 if head[25] == 6 else 3
+
+
+def _check_pixels(path: str, h: int, w: int) -> None:
+    """Pillow's decompression-bomb limit for files it does not decode itself: InputError above
+    2 x ``Image.MAX_IMAGE_PIXELS`` pixels (no limit when that is None)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and h * w > 2 * limit:
+        raise InputError(f"image '{path}' is too large to decode safely ({w}x{h} = {h * w} pixels, "
+                         f"more than the limit of {2 * limit} pixels); give a smaller image (resize it)")
+
+
+def decode_bytes(height: int, width: int, channels: int, sample_bytes: int) -> int:
+    """About the peak bytes of reading a ``height`` x ``width`` image of ``channels`` samples of
+    ``sample_bytes`` bytes into float32 (H, W, 3): the decoder's buffer and the array taken from it,
+    the float32 copy of every channel and, unless the image is RGB (divided in place), the (H, W, 3)
+    result; compositing alpha over white (``channels`` 2 or 4) adds a product and ``1 - alpha``."""
+    floats = 3 if channels == 3 else channels + 3
+    if channels in (2, 4):
+        floats += 4
+    return height * width * (2 * channels * sample_bytes + FLOAT_BYTES * floats)
+
+
+def check_decode_memory(path: str, header: ImageHeader, available: int | None = None) -> int:
+    """Raise InputError when decoding ``header``'s image needs more than ``USABLE`` of ``available``
+    bytes (default: :func:`cpu_available_bytes`; unknown: no check). Returns the estimate in bytes."""
+    need = decode_bytes(header.height, header.width, header.channels, header.sample_bytes)
+    free = cpu_available_bytes() if available is None else available
+    if free is None or need <= USABLE * free:
+        return need
+    raise InputError(f"image '{path}' ({header.width}x{header.height} pixels) needs about {need / 1e9:.3g} GB "
+                     f"of memory to read, but {free / 1e9:.3g} GB is available; give a smaller image (resize it first)")
+
+
+def cpu_available_bytes() -> int | None:
+    """Memory the machine can still give without swapping, in bytes (MemAvailable of
+    /proc/meminfo; free pages where there is none), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _read_cmyk(path: str) -> np.ndarray:
+    """A CMYK image (a YCCK JPEG too: libjpeg gives it as CMYK) -> uint8 (H, W, 3) RGB as viewers
+    show it, oriented: through its embedded ICC profile into sRGB when that profile works, else
+    Pillow's plain conversion (its JPEG reader already undoes Adobe's inverted CMYK)."""
+    from PIL import ImageCms, ImageOps
+
+    with Image.open(path) as im:
+        icc = im.info.get("icc_profile")
+        ImageOps.exif_transpose(im, in_place=True)
+        if icc:
+            try:
+                src = ImageCms.ImageCmsProfile(BytesIO(icc))
+                return np.asarray(ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB"))
+            except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+                pass  # a broken profile, or one for another colour space: the plain conversion below
+        return np.asarray(im.convert("RGB"))
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """(H, W, ...) stored pixels -> the picture as an EXIF/TIFF ``orientation`` (1-8) says to show
+    them (Pillow's ``ImageOps.exif_transpose``, for readers that ignore the tag)."""
+    if orientation in (5, 6, 7, 8):  # the stored rows are the picture's columns: transpose, then flip
+        arr = arr.swapaxes(0, 1)
+        orientation -= 4
+    if orientation == 2:
+        return arr[:, ::-1]
+    if orientation == 3:
+        return arr[::-1, ::-1]
+    if orientation == 4:
+        return arr[::-1]
+    return arr
 
 
 def hwc_to_bchw(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -149,13 +312,12 @@ def check_writable(path: str, extensions: tuple[str, ...] = IMAGE_OUT_EXTENSIONS
     d = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(d):
         raise InputError(f"cannot write '{path}': directory '{d}' does not exist; create it or choose another --out")
-    if not os.access(d, os.W_OK):
-        raise InputError(f"cannot write '{path}': directory '{d}' is not writable; choose another --out")
     if os.path.isdir(path):
         raise InputError(f"cannot write '{path}': it is a directory; give a file name such as out{extensions[0]}")
     ext = os.path.splitext(path)[1].lower()
     if ext not in extensions:
         raise InputError(f"cannot tell the format of '{path}' from its extension; use {' or '.join(extensions[:2])}")
+    check_folder_writable(d, path)  # really writable: os.access says yes to root on a read-only mount
 
 
 VIDEO_EXTENSIONS = (".gif", ".mp4")
@@ -187,11 +349,20 @@ def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality
         from cnnvis.io.manifest import png_text
 
         kwargs.update(png_text(manifest))
-    write_atomic(path, lambda tmp: iio.imwrite(tmp, img, extension=ext, **kwargs))
-    if manifest is not None:
-        from cnnvis.io.manifest import write_sidecar
+    def write(tmp):
+        # Encoded in memory, then written as plain bytes: a full disk is then one OSError here, and
+        # no half-closed imageio writer is left to raise again when it is garbage-collected.
+        data = iio.imwrite("<bytes>", img, extension=ext, **kwargs)
+        with open(tmp, "wb") as f:
+            f.write(data)
 
-        write_sidecar(path, manifest)
+    if manifest is None:
+        write_atomic(path, write)
+        return
+    from cnnvis.io.manifest import file_sha256, sidecar_path, sidecar_writer
+
+    # the image and its sidecar appear together, the sidecar recording the image's SHA-256
+    write_pair(path, write, sidecar_path(path), lambda tmp_side, tmp: sidecar_writer(manifest, file_sha256(tmp))(tmp_side))
 
 
 def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:

@@ -21,6 +21,12 @@ from cnnvis.errors import InputError
 
 FORMAT = "cnnvis-manifest/1"
 PNG_KEY = "cnnvis"
+# The parameters that name what a command writes (every other file-naming parameter is an input).
+OUTPUT_PARAMS = ("out", "video")
+# The sidecar's record of the file it describes: two runs writing one output at once must not leave
+# the image of one beside the manifest of the other unnoticed.
+FILE_SHA_KEY = "file_sha256"
+MAX_SIDECAR_BYTES = 16 << 20  # a manifest is a few kB; a larger "sidecar" is not one
 
 
 def sidecar_path(out: str) -> str:
@@ -46,8 +52,9 @@ def _jsonable(v):
     return str(v)
 
 
-def _input_files(params: dict, out_names: set[str]) -> dict[str, dict]:
-    """Every parameter value that names an existing file (``LAYER=FILE`` pairs included)."""
+def input_paths(params: dict, out_names=OUTPUT_PARAMS) -> dict[str, str]:
+    """``{key: path}`` for every parameter value that names an existing file (``LAYER=FILE`` pairs
+    included; ``key`` is ``name`` or ``name[i]`` for a repeated option), outputs left out."""
     found = {}
     for name, value in params.items():
         if name in out_names:
@@ -58,9 +65,13 @@ def _input_files(params: dict, out_names: set[str]) -> dict[str, dict]:
                 continue
             path = v.partition("=")[2] if "=" in v and not os.path.isfile(v) else v
             if path and os.path.isfile(path):
-                key = name if len(values) == 1 else f"{name}[{i}]"
-                found[key] = {"path": os.path.abspath(path), "sha256": file_sha256(path)}
+                found[name if len(values) == 1 else f"{name}[{i}]"] = path
     return found
+
+
+def _input_files(params: dict, out_names) -> dict[str, dict]:
+    """Every input file of ``params`` with its absolute path and SHA-256."""
+    return {key: {"path": os.path.abspath(path), "sha256": file_sha256(path)} for key, path in input_paths(params, out_names).items()}
 
 
 def library_versions() -> dict:
@@ -77,7 +88,7 @@ def library_versions() -> dict:
 
 
 def build_manifest(command: str, params: dict, *, model=None, cfg=None, device=None, status: str = "complete",
-                   outputs: tuple[str, ...] = ("out", "video"), preset: str | None = None) -> dict:
+                   outputs: tuple[str, ...] = OUTPUT_PARAMS, preset: str | None = None) -> dict:
     """The manifest of a run of ``command`` with click's resolved ``params`` (a preset's values
     included: ``preset`` only records which file supplied them)."""
     import torch
@@ -113,21 +124,45 @@ def png_text(manifest: dict) -> dict:
     return {"pnginfo": info}
 
 
-def write_sidecar(out: str, manifest: dict) -> None:
-    from cnnvis.io.files import write_atomic
+def sidecar_writer(manifest: dict, file_sha: str | None = None):
+    """A ``write(tmp)`` for :func:`cnnvis.io.files.write_atomic` that writes ``manifest`` as a
+    sidecar, with the SHA-256 of the file it belongs to."""
+    record = dict(manifest, **({FILE_SHA_KEY: file_sha} if file_sha else {}))
 
     def write(tmp):
         with open(tmp, "w") as f:
-            json.dump(manifest, f, indent=1, sort_keys=True)
+            json.dump(record, f, indent=1, sort_keys=True)
 
-    write_atomic(sidecar_path(out), write)
+    return write
+
+
+def write_sidecar(out: str, manifest: dict) -> None:
+    """Write ``NAME.manifest.json`` beside the finished output ``out`` (a video, a GIF), atomically,
+    recording ``out``'s SHA-256 (images write theirs as a pair: :func:`cnnvis.io.images.save_image`)."""
+    from cnnvis.io.files import write_atomic
+
+    write_atomic(sidecar_path(out), sidecar_writer(manifest, file_sha256(out) if os.path.isfile(out) else None))
+
+
+def _sidecar_text(path: str) -> str | None:
+    side = sidecar_path(path)
+    if not os.path.isfile(side):
+        return None
+    if os.path.getsize(side) > MAX_SIDECAR_BYTES:
+        raise InputError(f"'{side}' is {os.path.getsize(side)} bytes, too large for a cnnvis manifest; it is not one")
+    with open(side, "rb") as f:
+        data = f.read(MAX_SIDECAR_BYTES + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"'{side}' is not UTF-8 text, so not a cnnvis manifest; remove it or restore the original") from None
 
 
 def read_manifest(path: str) -> dict:
     """The manifest of an output: its PNG text chunk, else its sidecar; InputError if neither."""
     if not os.path.isfile(path):
         raise InputError(f"image not found: '{path}'; pass an image written by cnnvis")
-    text = None
+    text, from_sidecar = None, False
     if path.lower().endswith(".png"):
         try:
             from PIL import Image
@@ -136,15 +171,21 @@ def read_manifest(path: str) -> dict:
                 text = im.text.get(PNG_KEY)
         except Exception:
             text = None
-    if text is None and os.path.isfile(sidecar_path(path)):
-        with open(sidecar_path(path)) as f:
-            text = f.read()
+    if text is None:
+        text = _sidecar_text(path)
+        from_sidecar = text is not None
     if text is None:
         raise InputError(f"'{path}' carries no cnnvis manifest (no PNG text chunk '{PNG_KEY}', no {os.path.basename(sidecar_path(path))}); replay takes images written by cnnvis")
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"the manifest of '{path}' is not valid JSON ({e.msg} at char {e.pos}); it was edited or truncated") from None
+    except RecursionError:
+        raise InputError(f"the manifest of '{path}' is nested too deeply to be a cnnvis manifest; it was made by another program") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"the manifest of '{path}' has format {manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT!r}")
+    recorded = manifest.pop(FILE_SHA_KEY, None)
+    if from_sidecar and isinstance(recorded, str) and recorded != file_sha256(path):
+        raise InputError(f"'{sidecar_path(path)}' does not describe '{path}' (the file's SHA-256 differs from the one it records: "
+                         "another run wrote one of them since); run the command again to make a matching pair")
     return manifest

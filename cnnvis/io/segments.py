@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from cnnvis.errors import InputError
+from cnnvis.io.files import check_folder_writable, make_folder
 from cnnvis.io.video_out import Mp4Writer, frame_name, join_mp4, write_gif
 
 KINDS = ("mp4", "gif", "frames")
@@ -48,8 +49,7 @@ def check_output(out: str) -> str:
     parent = os.path.dirname(os.path.abspath(base_path(out))) or "."
     if not os.path.isdir(parent):
         raise InputError(f"cannot write '{out}': directory '{parent}' does not exist; create it or choose another --out")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write '{out}': directory '{parent}' is not writable; choose another --out")
+    check_folder_writable(parent, base_path(out))  # really writable: os.access says yes to root on a read-only mount
     if kind != "frames" and os.path.isdir(out):
         raise InputError(f"cannot write '{out}': it is a directory; give a file name such as out.mp4, or frames/ for PNG frames")
     return kind
@@ -88,7 +88,7 @@ class VideoOutput:
             self._clear_parts()
         else:
             self._restore(resume)
-        os.makedirs(self.parts, exist_ok=True)
+        make_folder(self.parts)
 
     def _restore(self, state: dict) -> None:
         if state.get("kind") != self.kind:

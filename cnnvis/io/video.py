@@ -5,7 +5,9 @@ with the decoding options of ``imageio_ffmpeg.read_frames`` (rgb24 through image
 does not grow with the clip; every decoded frame comes once (no constant-rate repeats). The process is run here rather than through
 ``read_frames`` because that generator ends quietly on a truncated file (ffmpeg exits 0 after
 "partial file") and drops ffmpeg's exit code: this reader keeps both and raises
-:class:`CorruptVideoError` after the last good frame.
+:class:`CorruptVideoError` after the last good frame. ffmpeg also ends a GIF cut short with exit code 0,
+after a half-decoded last frame; a GIF without its trailer byte is therefore counted through Pillow
+first, and the reader stops after the frames that decode whole.
 """
 
 from __future__ import annotations
@@ -92,6 +94,33 @@ def probe(path: str) -> VideoInfo:
     return VideoInfo(path=path, fps=fps, size=(int(h), int(w)), frames=frames or None, audio=meta.get("audio_codec"))
 
 
+def gif_good_frames(path: str) -> int | None:
+    """For a GIF cut short (its last byte is not the trailer 0x3B), the number of frames Pillow
+    decodes whole before the cut; None for a GIF that ends with its trailer, for one whose frames
+    all decode, for a GIF Pillow cannot open and for any other file."""
+    from PIL import Image, ImageSequence
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(6) not in (b"GIF87a", b"GIF89a"):
+                return None
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\x3b":
+                return None
+        im = Image.open(path)
+    except Exception:  # unreadable, or too large for Pillow: ffmpeg's reading decides
+        return None
+    good = 0
+    with im:
+        try:
+            for frame in ImageSequence.Iterator(im):  # one frame in memory at a time
+                frame.load()
+                good += 1
+        except Exception:  # Pillow raises OSError, IndexError, ... where the data stops
+            return good
+    return None  # no frame is cut: the file only lacks its trailer
+
+
 class VideoReader:
     """Iterate over the frames of a video, uint8 (H, W, 3) RGB, one at a time.
 
@@ -106,6 +135,7 @@ class VideoReader:
         self.info = info or probe(path)
         self.path = path
         self.count = 0
+        self._good = gif_good_frames(path)  # before ffmpeg starts: nothing to clean up if it fails
         # -fps_mode passthrough: every decoded frame once. At a constant rate ffmpeg would repeat or
         # drop frames to fill the stream's nominal rate (a 2-frame GIF came out as 20 frames).
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", path, "-an", "-sn", "-fps_mode", "passthrough",
@@ -127,6 +157,9 @@ class VideoReader:
         return self
 
     def __next__(self) -> np.ndarray:
+        if self._good is not None and self.count >= self._good:
+            raise CorruptVideoError(f"video '{self.path}' is corrupt or truncated after frame {self.count} "
+                                    "(the GIF ends in the middle of a frame)", self.count)
         buf = self.proc.stdout.read(self._nbytes)
         if len(buf) == self._nbytes:
             self.count += 1

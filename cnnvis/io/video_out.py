@@ -6,13 +6,13 @@ Every file appears complete or not at all (written beside its name, then renamed
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
-import tempfile
 
 import numpy as np
 
-from cnnvis.io.files import write_atomic
+from cnnvis.io.files import publish, temporary_beside, write_atomic, write_error
 
 FRAME_PATTERN = "frame_{:06d}.png"  # frame i (from 0) of a PNG sequence is frame_{i+1}: ffmpeg's image2 demuxer starts there
 
@@ -28,18 +28,25 @@ def even_crop(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[:h, :w])
 
 
-def _mkstemp_beside(path: str) -> str:
-    stem, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=ext, dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    return tmp
+# What ffmpeg prints when the disk refuses its output, and the errno it stands for: ffmpeg's
+# failure reaches Python only as a broken pipe or an exit code.
+_FFMPEG_ERRNOS = {"No space left on device": errno.ENOSPC, "File too large": errno.EFBIG,
+                  "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS,
+                  "Permission denied": errno.EACCES}
 
 
-def _publish(tmp: str, path: str) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+def ffmpeg_os_error(log: str) -> OSError | None:
+    """The OSError that ffmpeg's error output ``log`` reports, if it is a write failure."""
+    for text, code in _FFMPEG_ERRNOS.items():
+        if text in log:
+            return OSError(code, os.strerror(code))
+    return None
+
+
+def _stream_error(path: str, exc: BaseException) -> BaseException:
+    """A failure of the ffmpeg pipe writing ``path``, as a one-line OutputError where it is one."""
+    err = write_error(path, ffmpeg_os_error(str(exc)) or exc)
+    return err if err is not None else exc
 
 
 class Mp4Writer:
@@ -49,7 +56,7 @@ class Mp4Writer:
 
     def __init__(self, path: str, fps: float):
         self.path, self.fps = path, float(fps)
-        self.tmp = _mkstemp_beside(path)
+        self.tmp = temporary_beside(path)
         self._gen = None
         self.frames = 0
 
@@ -65,25 +72,35 @@ class Mp4Writer:
             self._gen = imageio_ffmpeg.write_frames(self.tmp, (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
                                                     macro_block_size=2, ffmpeg_log_level="error", output_params=["-bf", "0"])
             self._gen.send(None)
-        self._gen.send(frame)
+        try:
+            self._gen.send(frame)
+        except Exception as e:
+            self.abort()
+            raise _stream_error(self.path, e) from None
         self.frames += 1
 
     def close(self) -> None:
         """Finish the file and move it to ``path`` (nothing is written for zero frames)."""
-        if self._gen is not None:
-            self._gen.close()
-            self._gen = None
-        if self.frames:
-            _publish(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.unlink(self.tmp)
+        try:
+            if self._gen is not None:
+                gen, self._gen = self._gen, None
+                gen.close()
+            if self.frames:
+                publish(self.tmp, self.path)
+            elif os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+        except Exception as e:
+            self.abort()
+            raise _stream_error(self.path, e) from None
 
     def abort(self) -> None:
+        """Drop the file being written (its temporary included), whatever state ffmpeg is in."""
         if self._gen is not None:
+            gen, self._gen = self._gen, None
             try:
-                self._gen.close()
-            finally:
-                self._gen = None
+                gen.close()
+            except Exception:
+                pass  # ffmpeg failed already: that failure is the one being reported
         if os.path.exists(self.tmp):
             os.unlink(self.tmp)
 
@@ -122,7 +139,7 @@ def join_mp4(segments: list[str], path: str, audio_from: str | None = None, dura
     The audio is copied as it is; a codec MP4 cannot hold is encoded to AAC; if that fails too the
     video is written without it. Returns None, or a note saying what became of the audio.
     """
-    listing = _mkstemp_beside(os.path.join(os.path.dirname(os.path.abspath(segments[0])), "concat.txt"))
+    listing = temporary_beside(os.path.join(os.path.dirname(os.path.abspath(segments[0])), "concat.txt"))
     try:
         with open(listing, "w") as f:
             for seg in segments:
@@ -150,4 +167,7 @@ def _check(result: tuple[int, str]) -> None:
     code, log = result
     if code != 0:
         lines = [ln for ln in log.splitlines() if ln.strip()]
+        known = ffmpeg_os_error(log)
+        if known is not None:
+            raise known  # write_atomic names the file and the fix
         raise OSError((lines[-1] if lines else f"ffmpeg exit code {code}")[:160])

@@ -230,6 +230,26 @@ def disable_inplace(module: nn.Module) -> None:
             m.inplace = False
 
 
+def untrusted_code(name: str) -> str | None:
+    """What loading the model ``name`` would run or parse besides cnnvis's, torchvision's and timm's
+    own architectures, in words (None: nothing). ``replay`` and ``resume`` show it and load such a
+    model only with ``--trust-model``: a manifest may come from a stranger."""
+    lite = name[len("efficientnet-lite"):] if name.startswith("efficientnet-lite") else None
+    if lite in {str(n) for n in _LITE_INPUT}:
+        return None
+    if name.startswith("timm:"):
+        hub = name[5:].startswith(("hf-hub:", "hf_hub:"))
+        return f"the model repository '{name[5:]}' from the Hugging Face hub" if hub else None
+    if name.endswith((".prototxt", ".caffemodel")):
+        return f"the Caffe net '{name}'"
+    if os.path.exists(name) or name.endswith((".pt", ".pth", ".ts", ".jit")):
+        return f"the model file '{name}' (TorchScript runs the code it holds)"
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        return f"the Python factory '{name}' (imports module '{module}' and calls '{attr}')"
+    return None
+
+
 def known_models() -> list[str]:
     """Names accepted by :func:`load_model` without a prefix (registry + torchvision)."""
     return [f"efficientnet-lite{n}" for n in _LITE_INPUT] + _torchvision_names()

@@ -11,12 +11,12 @@ an allocator traceback minutes later.
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
 from cnnvis.canvas.sizes import Size
 from cnnvis.errors import InputError
+from cnnvis.io.images import USABLE, cpu_available_bytes
 from cnnvis.params.color import channels
 
 FLOAT_BYTES = 4
@@ -27,9 +27,9 @@ OPTIMIZER_BUFFERS = {"rmsprop": 1, "sgd": 1, "gd": 1, "adam": 2}
 FOURIER_BUFFERS = 5
 # The decorrelated pixel canvas also keeps its RGB image and the gradient in its own space.
 DECORRELATED_BUFFERS = 2
-# Fraction of the available memory a run may plan to use: the rest is for the model, a tile
-# batch's activations and the allocator's slack.
-USABLE = 0.8
+# USABLE (imported above, shared with the image reader's check): the fraction of the available
+# memory a run may plan to use; the rest is for the model, a tile batch's activations and the
+# allocator's slack.
 
 
 def optimizer_buffers(optimizer: str, lbfgs_history: int, steps: int) -> float:
@@ -58,17 +58,7 @@ def available_bytes(device: torch.device) -> int | None:
         return int(torch.cuda.mem_get_info(device)[0])
     if device.type != "cpu":
         return None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return cpu_available_bytes()
 
 
 def preflight(size: Size, batch: int, cfg, device: torch.device, references: int = 0, available: int | None = None, buffers: float | None = None) -> int:

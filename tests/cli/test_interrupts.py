@@ -1,5 +1,6 @@
-"""A Ctrl-C while a command loads is kept until its first step (torch swallows one raised
-inside its import); a second one stops at once; an ignored SIGINT stays ignored."""
+"""A Ctrl-C or SIGTERM while a command loads is kept until its first step (torch swallows one
+raised inside its import), and during the run until the next whole state; a second one stops at
+once; an ignored signal stays ignored; the exit code says which signal came."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import time
 
 import pytest
 
-from cnnvis.cli.interrupts import DeferredInterrupt, begin_work, raise_if_asked
+from cnnvis.cli.interrupts import DeferredInterrupt, asked, begin_work, exit_code, raise_if_asked
 
 
-def _ctrl_c():
-    os.kill(os.getpid(), signal.SIGINT)
+def _ctrl_c(sig=signal.SIGINT):
+    os.kill(os.getpid(), sig)
     time.sleep(0.05)  # let the handler run
 
 
@@ -31,13 +32,34 @@ def test_second_ctrl_c_stops_at_once():
         _ctrl_c()
 
 
-def test_no_ctrl_c_means_no_interrupt_and_the_default_handler_after_loading():
+def test_no_ctrl_c_means_no_interrupt_and_a_deferred_one_during_the_run():
     with DeferredInterrupt():
         raise_if_asked()
         begin_work()
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert not asked()
+        _ctrl_c()  # during the run: the command stops at its next whole state
+        assert asked() and exit_code() == 130
         with pytest.raises(KeyboardInterrupt):
-            _ctrl_c()  # after loading, Ctrl-C raises as usual
+            _ctrl_c()  # a second one: at once
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and not asked()
+
+
+def test_sigterm_is_a_first_ctrl_c_with_exit_code_143():
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or a library's handler (Ray's, after an in-process session)
+    with DeferredInterrupt():
+        _ctrl_c(signal.SIGTERM)  # no exception: the process is not killed either
+        assert asked() and exit_code() == 143
+        with pytest.raises(KeyboardInterrupt):
+            begin_work()
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_nested_command_shares_the_outer_flag():
+    with DeferredInterrupt():
+        _ctrl_c()
+        with DeferredInterrupt():  # replay runs the recorded command inside its own
+            assert asked()
+        assert asked()
 
 
 def test_an_ignored_sigint_stays_ignored():

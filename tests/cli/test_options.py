@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import assert_one_line_error
 
-from cnnvis.cli.main import main
+from cnnvis.cli.commands import main
 from cnnvis.cli.options import default_texts, render_options
 from cnnvis.config import SETTINGS, RenderConfig
 

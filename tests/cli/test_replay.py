@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, invoke
 
-from cnnvis.io.manifest import FORMAT, read_manifest, sidecar_path
+from cnnvis.io.manifest import FORMAT, file_sha256, read_manifest, sidecar_path
 
 
 @pytest.fixture
@@ -34,6 +34,8 @@ def test_manifest_in_png_text_chunk_and_sidecar(tmp_path, make_image, tiny):
         chunk = json.loads(im.text["cnnvis"])
     with open(sidecar_path(out)) as f:
         side = json.load(f)
+    # the sidecar also records the SHA-256 of the image it belongs to
+    assert side.pop("file_sha256") == file_sha256(out)
     assert chunk == side == read_manifest(out)
     m = chunk
     assert m["format"] == FORMAT and m["command"] == "dream" and m["status"] == "complete"
@@ -46,7 +48,7 @@ def test_manifest_in_png_text_chunk_and_sidecar(tmp_path, make_image, tiny):
 def test_replay_reproduces_dream_bit_for_bit(tmp_path, make_image, tiny):
     _, out = _dream(tmp_path, make_image, tiny)
     again = tmp_path / "again.png"
-    res = invoke(["replay", out, "--out", again, "--check"])
+    res = invoke(["replay", "--trust-model", out, "--out", again, "--check"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert "bit for bit" in res.output
     assert np.array_equal(iio.imread(out), iio.imread(again))
@@ -56,16 +58,16 @@ def test_replay_reproduces_dream_bit_for_bit(tmp_path, make_image, tiny):
 def test_replay_from_a_jpeg_sidecar_and_of_invert_and_prefer(tmp_path, make_image, tiny):
     _, out = _dream(tmp_path, make_image, tiny, "d.jpg")
     assert os.path.isfile(sidecar_path(out))
-    assert invoke(["replay", out, "--check"]).exit_code == 0
+    assert invoke(["replay", "--trust-model", out, "--check"]).exit_code == 0
     assert os.path.isfile(tmp_path / "d.replay.jpg")
     src = make_image("inv.png", h=32, w=32)
     res = invoke(["invert", src, *tiny, "--layer", "conv2", "--steps", 4, "--size", "image", "-q", "--out", tmp_path / "i.png"])
     assert res.exit_code == 0, res.output
-    assert invoke(["replay", tmp_path / "i.png", "--check"]).exit_code == 0
+    assert invoke(["replay", "--trust-model", tmp_path / "i.png", "--check"]).exit_code == 0
     res = invoke(["prefer", *tiny, "--layer", "conv3", "--channel", 2, "--size", "32x32", "--steps", 4, "-q", "--out", tmp_path / "p.png"])
     assert res.exit_code == 0, res.output
     assert read_manifest(str(tmp_path / "p.png"))["command"] == "prefer"
-    assert invoke(["replay", tmp_path / "p.png", "--check"]).exit_code == 0
+    assert invoke(["replay", "--trust-model", tmp_path / "p.png", "--check"]).exit_code == 0
 
 
 def test_replay_notices_a_different_result(tmp_path, make_image, tiny):
@@ -79,29 +81,29 @@ def test_replay_notices_a_different_result(tmp_path, make_image, tiny):
         info = PngInfo()
         info.add_itxt("cnnvis", im.text["cnnvis"])
     Image.fromarray(img).save(out, pnginfo=info)
-    res = invoke(["replay", out, "--check"])
+    res = invoke(["replay", "--trust-model", out, "--check"])
     assert res.exit_code == 1 and "differs" in res.stderr and "in 1 pixels" in res.stderr
 
 
 def test_replay_bad_input(tmp_path, make_image, tiny):
     plain = make_image("plain.png")
-    assert_one_line_error(invoke(["replay", plain]), "carries no cnnvis manifest")
-    assert_one_line_error(invoke(["replay", tmp_path / "none.png"]), "image not found")
+    assert_one_line_error(invoke(["replay", "--trust-model", plain]), "carries no cnnvis manifest")
+    assert_one_line_error(invoke(["replay", "--trust-model", tmp_path / "none.png"]), "image not found")
     src, out = _dream(tmp_path, make_image, tiny, "d.jpg")
     with open(sidecar_path(out), "w") as f:
         f.write('{"format": "cnnvis-manifest/1", "comm')
-    assert_one_line_error(invoke(["replay", out]), "not valid JSON")
+    assert_one_line_error(invoke(["replay", "--trust-model", out]), "not valid JSON")
     _, out = _dream(tmp_path, make_image, tiny, "e.jpg")
     m = read_manifest(out)
     m["params"]["warp_factor"] = 9
     with open(sidecar_path(out), "w") as f:
         json.dump(m, f)
-    assert_one_line_error(invoke(["replay", out]), "'warp_factor'")
+    assert_one_line_error(invoke(["replay", "--trust-model", out]), "'warp_factor'")
     _, out = _dream(tmp_path, make_image, tiny, "f.jpg")
     iio.imwrite(src, np.zeros((48, 48, 3), np.uint8))  # the input photo changed since
-    assert_one_line_error(invoke(["replay", out]), "changed since the run")
+    assert_one_line_error(invoke(["replay", "--trust-model", out]), "changed since the run")
     _, out2 = _dream(tmp_path, make_image, tiny, "g.png")
-    assert_one_line_error(invoke(["replay", out2, "--out", out2]), "is the image being replayed")
+    assert_one_line_error(invoke(["replay", "--trust-model", out2, "--out", out2]), "would overwrite the input")
 
 
 def _rewrite_png(out, manifest, img=None):
@@ -123,7 +125,7 @@ def test_replay_names_environment_differences_and_explains_a_mismatch(tmp_path, 
     m["versions"]["torch"] = "0.9.99"
     m["versions"]["numpy"] = "0.1.2"
     _rewrite_png(out, m)
-    res = invoke(["replay", out, "--out", tmp_path / "r1.png", "--check"])
+    res = invoke(["replay", "--trust-model", out, "--out", tmp_path / "r1.png", "--check"])
     assert res.exit_code == 0, (res.output, res.exception)  # the same pixels all the same
     from cnnvis.io.manifest import library_versions
 
@@ -133,7 +135,7 @@ def test_replay_names_environment_differences_and_explains_a_mismatch(tmp_path, 
     img = iio.imread(out)
     img[0, 0] = 255 - img[0, 0]
     _rewrite_png(out, m, img)
-    res = invoke(["replay", out, "--out", tmp_path / "r2.png", "--check"])
+    res = invoke(["replay", "--trust-model", out, "--out", tmp_path / "r2.png", "--check"])
     assert res.exit_code == 1
     assert "note: recorded with torch 0.9.99" in res.stderr
     assert f"differs from {out}: max |difference| " in res.stderr and " in 1 pixels; not expected to be bit-identical: " in res.stderr
@@ -141,7 +143,7 @@ def test_replay_names_environment_differences_and_explains_a_mismatch(tmp_path, 
     m["versions"] = read_manifest(str(tmp_path / "r1.png"))["versions"]
     m["device"]["machine"] = "vax"
     _rewrite_png(out, m, img)
-    res = invoke(["replay", out, "--out", tmp_path / "r3.png", "--check"])
+    res = invoke(["replay", "--trust-model", out, "--out", tmp_path / "r3.png", "--check"])
     assert res.exit_code == 1 and "note: machine vax -> " in res.stderr and "torch" not in res.stderr
     assert "not expected to be bit-identical: machine vax → " in res.stderr
 
@@ -151,7 +153,7 @@ def test_replay_of_an_unchanged_environment_says_the_difference_is_real(tmp_path
     img = iio.imread(out)
     img[1, 2] = 255 - img[1, 2]
     _rewrite_png(out, read_manifest(out), img)
-    res = invoke(["replay", out, "--check"])
+    res = invoke(["replay", "--trust-model", out, "--check"])
     assert res.exit_code == 1 and "note:" not in res.stderr
     assert "in 1 pixels; expected to be bit-identical" in res.stderr and "the difference is real" in res.stderr
 
@@ -176,7 +178,7 @@ def test_replay_finds_inputs_of_a_missing_scratch_folder(tmp_path, make_image, t
     shutil.move(scratch / "photos" / "src.png", home / "photos" / "src.png")
     shutil.rmtree(scratch)
     monkeypatch.chdir(home)
-    res = invoke(["replay", out, "--out", home / "again.png", "--check"])
+    res = invoke(["replay", "--trust-model", out, "--out", home / "again.png", "--check"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert "bit for bit" in res.output
     assert read_manifest(str(home / "again.png"))["inputs"]["image"]["path"] == str(home / "photos" / "src.png")
@@ -184,11 +186,11 @@ def test_replay_finds_inputs_of_a_missing_scratch_folder(tmp_path, make_image, t
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    res = invoke(["replay", out, "--out", elsewhere / "again.png", "--check"])
+    res = invoke(["replay", "--trust-model", out, "--out", elsewhere / "again.png", "--check"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert not os.path.exists(elsewhere / "photos")
     # a file at that path with another SHA-256 is not the input
     (elsewhere / "photos").mkdir()
     iio.imwrite(elsewhere / "photos" / "src.png", np.zeros((48, 48, 3), np.uint8))
     os.remove(home / "photos" / "src.png")
-    assert_one_line_error(invoke(["replay", out, "--out", elsewhere / "x.png"]), "input image", "is missing")
+    assert_one_line_error(invoke(["replay", "--trust-model", out, "--out", elsewhere / "x.png"]), "input image", "is missing")

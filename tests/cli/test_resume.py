@@ -36,7 +36,7 @@ def test_interrupted_subprocess_resumes_bit_for_bit(tmp_path, setup):
     assert "Traceback" not in stderr and b"cnnvis resume" in stdout
     ck = tmp_path / "run.ckpt"
     assert ck.exists() and (tmp_path / "run.interrupted.png").exists() and not out.exists()
-    res = invoke(["resume", ck])
+    res = invoke(["resume", "--trust-model", ck])
     assert res.exit_code == 0, (res.output, res.exception)
     assert np.array_equal(iio.imread(out), iio.imread(straight))
     assert not ck.exists()  # spent
@@ -74,18 +74,18 @@ def test_periodic_checkpoints_and_resume_in_process(tmp_path, setup):
     assert res.exit_code != 0 and saved["ck"]
     assert torch.load(checkpoint_path(str(out)), weights_only=True)["state"]["done"] == 4
     out.unlink(missing_ok=True)
-    assert invoke(["resume", checkpoint_path(str(out))]).exit_code == 0
+    assert invoke(["resume", "--trust-model", checkpoint_path(str(out))]).exit_code == 0
     assert np.array_equal(iio.imread(out), iio.imread(straight))
 
 
 def test_resume_bad_input(tmp_path, setup):
-    assert_one_line_error(invoke(["resume", tmp_path / "none.ckpt"]), "checkpoint not found")
+    assert_one_line_error(invoke(["resume", "--trust-model", tmp_path / "none.ckpt"]), "checkpoint not found")
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"\x00" * 100)
-    assert_one_line_error(invoke(["resume", junk]), "cannot read checkpoint")
+    assert_one_line_error(invoke(["resume", "--trust-model", junk]), "cannot read checkpoint")
     import torch
 
     other = tmp_path / "other.ckpt"
     torch.save({"step": 3}, other)
-    assert_one_line_error(invoke(["resume", other]), "not a cnnvis render checkpoint")
+    assert_one_line_error(invoke(["resume", "--trust-model", other]), "not a cnnvis render checkpoint")
     assert_one_line_error(invoke(_args(setup, tmp_path / "x.png", 2) + ["--checkpoint-every", "-1"]), "--checkpoint-every must be >= 0")

@@ -71,6 +71,6 @@ def test_replay_checks_one_image_of_a_batch(tmp_path, factory_module):
     res = invoke(["dream", "--noise", "--model", f"{factory_module}:factory", "--layer", "conv3", "--channel", "2,3", "--steps", 2, "--tile", 32,
                   "--octaves", 1, "-q", "--out", out])
     assert res.exit_code == 0, res.output
-    res = invoke(["replay", tmp_path / "d_c3.png", "--check"])
+    res = invoke(["replay", "--trust-model", tmp_path / "d_c3.png", "--check"])
     assert res.exit_code == 0 and "matches" in res.output, res.output
     assert (tmp_path / "d_c3.replay_c3.png").exists()

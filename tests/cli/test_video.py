@@ -106,7 +106,7 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, t
     assert "Traceback" not in stderr and b"cnnvis resume run.ckpt" in stdout and b"frames written to run/" in stdout
     done = len(os.listdir(tmp_path / "run"))
     assert 1 <= done < 6 and np.array_equal(_pngs(tmp_path / "run"), straight[:done])
-    res = invoke(["resume", tmp_path / "run.ckpt"])
+    res = invoke(["resume", "--trust-model", tmp_path / "run.ckpt"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert np.array_equal(_pngs(tmp_path / "run"), straight)
     assert not (tmp_path / "run.ckpt").exists()  # spent
@@ -142,7 +142,7 @@ def test_ctrl_c_inside_a_frame_resumes_from_the_step_it_reached(tmp_path, tiny):
     assert res.exit_code == 130, (res.output, res.exception)
     state = torch.load(tmp_path / "run.ckpt", weights_only=True)["state"]
     assert state["next"] == 2 and state["render"]["done"] == 5 and len(os.listdir(tmp_path / "run")) == 2
-    assert invoke(["resume", tmp_path / "run.ckpt"]).exit_code == 0
+    assert invoke(["resume", "--trust-model", tmp_path / "run.ckpt"]).exit_code == 0
     assert np.array_equal(_pngs(tmp_path / "run"), _pngs(tmp_path / "straight"))
 
 
@@ -162,7 +162,7 @@ def test_killed_run_goes_on_from_its_last_checkpoint_into_one_mp4(tmp_path, tiny
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert (tmp_path / "run.ckpt").exists() and not (tmp_path / "run.mp4").exists()
-    res = invoke(["resume", tmp_path / "run.ckpt"])
+    res = invoke(["resume", "--trust-model", tmp_path / "run.ckpt"])
     assert res.exit_code == 0, (res.output, res.exception)
     info = probe(str(tmp_path / "run.mp4"))
     assert (info.frames, info.fps, info.audio) == (6, 8, "aac")

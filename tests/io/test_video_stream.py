@@ -157,3 +157,39 @@ def test_output_kinds(tmp_path):
         output_kind("a.avi")
     with pytest.raises(InputError, match="does not exist"):
         check_output(str(tmp_path / "no" / "a.mp4"))
+
+
+def _six_frame_gif(tmp_path):
+    frames = np.stack([pan_frames(1, seed=s)[0] for s in range(6)])  # unlike frames: each takes its share of the file
+    path = write_clip(tmp_path / "six.gif", frames)
+    return path, iio.imread(path, index=None)[..., :3]  # the frames as the intact file decodes
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.5, 0.8])
+def test_reader_stops_a_truncated_gif_after_its_last_whole_frame(tmp_path, keep):
+    """ffmpeg ends a cut GIF with exit code 0 after a half-decoded frame: the reader gives only the
+    whole frames, then CorruptVideoError with their count (what the frame loop reports as kept)."""
+    path, want = _six_frame_gif(tmp_path)
+    data = open(path, "rb").read()
+    cut = tmp_path / "cut.gif"
+    cut.write_bytes(data[:int(len(data) * keep)])
+    got = []
+    with pytest.raises(CorruptVideoError, match="truncated after frame") as e, VideoReader(str(cut)) as r:
+        for f in r:
+            got.append(f.copy())
+    assert e.value.frames == len(got) and 0 < len(got) < 6
+    assert len(got) >= int(6 * keep) - 1  # the whole frames before the cut are all kept
+    for i, f in enumerate(got):
+        assert np.array_equal(f, want[i]), f"frame {i} is not the original"
+
+
+def test_reader_gives_every_frame_of_an_intact_gif_and_of_one_without_its_trailer(tmp_path):
+    path, want = _six_frame_gif(tmp_path)
+    with VideoReader(path) as r:
+        assert np.array_equal(np.stack([f.copy() for f in r]), want)
+    data = open(path, "rb").read()
+    assert data[-1:] == b";"
+    bare = tmp_path / "no_trailer.gif"
+    bare.write_bytes(data[:-1])  # every frame whole, only the end marker missing: nothing is lost
+    with VideoReader(str(bare)) as r:
+        assert np.array_equal(np.stack([f.copy() for f in r]), want)

@@ -98,4 +98,4 @@ def test_cli_and_preset(tmp_path, tiny):
     res = invoke(["dream", "--preset", "decorrelate", *tiny, "--layer", "conv3", "--channel", 1, "--steps", 1, "--octaves", 1, "-q", "--out", tmp_path / "r.png"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert read_manifest(str(tmp_path / "r.png"))["config"]["decorrelate"] is True
-    assert invoke(["replay", tmp_path / "r.png", "--check"]).exit_code == 0
+    assert invoke(["replay", "--trust-model", tmp_path / "r.png", "--check"]).exit_code == 0

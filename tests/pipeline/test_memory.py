@@ -41,3 +41,18 @@ def test_too_large_names_estimate_available_and_the_size_that_fits():
 def test_available_memory_is_known_on_this_machine():
     free = available_bytes(CPU)
     assert free is not None and free > 1 << 20
+
+
+def test_the_cpu_reading_and_the_usable_fraction_are_the_image_readers():
+    """One MemAvailable reading and one fraction for the run's pre-flight and the image reader's
+    (cnnvis.io may not import the pipeline, so both live in cnnvis.io.images)."""
+    from cnnvis.io import images
+    from cnnvis.pipeline import memory
+
+    assert memory.USABLE is images.USABLE and 0 < memory.USABLE < 1
+    free, io_free = available_bytes(CPU), images.cpu_available_bytes()
+    assert free is not None and io_free is not None and abs(free - io_free) < 0.25 * io_free  # read moments apart
+    need = preflight((100, 100), 1, RenderConfig(), CPU, available=1 << 40)
+    preflight((100, 100), 1, RenderConfig(), CPU, available=int(need / images.USABLE) + 1)
+    with pytest.raises(InputError):
+        preflight((100, 100), 1, RenderConfig(), CPU, available=int(need / images.USABLE) - 1)

@@ -1,13 +1,16 @@
 """One builder per Caffe layer type: (the layer, its input shapes, its weights) -> a torch module.
 
 :data:`BUILDERS` maps Caffe's type strings to builders; :data:`SUPPORTED` lists every type
-:class:`cnnvis.caffe.convert.CaffeNet` runs (Input and Silence need no module).
+:class:`cnnvis.caffe.convert.CaffeNet` runs (Input and Silence need no module). A builder with
+parameters calls :meth:`BuildContext.reserve` with their shapes before constructing its module:
+the pre-flight that turns a prototxt asking for terabytes into one line.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +37,53 @@ from cnnvis.models.caffe.layers import (
 )
 from cnnvis.models.caffe.reader import CaffeLayer
 
+MAX_DIM = 2**31 - 1  # no real layer comes near; far beyond it torch's size arithmetic overflows
+FLOAT_BYTES = 4  # parameters are float32
+
+
+def available_bytes() -> int | None:
+    """Free CPU memory in bytes (MemAvailable), or None if unknown.
+
+    A local copy of the pipeline's helper: models/ sits below pipeline/ and may not import it.
+    """
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: int) -> str:
+    if n >= 1e8:
+        return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n:,} bytes"
+
+
+class ParamBudget:
+    """The memory a net's parameters may take, spent layer by layer before each layer allocates.
+
+    ``available`` None checks only the shapes: no memory figure is known, or the parameters
+    already exist (a state dict assigned in place allocates nothing).
+    """
+
+    def __init__(self, available: int | None):
+        self.available = available
+        self.used = 0
+
+    def take(self, count: int, ctx: BuildContext) -> None:
+        need = count * FLOAT_BYTES
+        self.used += need
+        if self.available is not None and self.used > self.available:
+            so_far = f", {_gb(self.used)} with the layers before it" if self.used > need else ""
+            raise ctx.fail(f"its {count:,} parameters need {_gb(need)}{so_far}, but {_gb(self.available)} of memory "
+                           "is available", "fix num_output / kernel_size in the prototxt, or free memory")
+
 
 @dataclass
 class BuildContext:
@@ -43,9 +93,25 @@ class BuildContext:
     in_shapes: list[tuple[int, ...] | None]
     blobs: list[np.ndarray] | None  # from the caffemodel, when weights were given and the layer has any
     where: str  # "layer 'conv1' (Convolution) in deploy.prototxt", for messages
+    budget: ParamBudget | None = None  # None: no pre-flight (a builder called on its own)
 
     def fail(self, what: str, fix: str) -> InputError:
         return InputError(f"{self.where}: {what}; {fix}")
+
+    def reserve(self, *shapes: tuple[int, ...] | None) -> None:
+        """Pre-flight of the parameters' ``shapes`` (Python ints, nothing allocated): absurd dims and memory.
+
+        Called by each builder before it constructs its module, so a prototxt asking for a
+        terabyte is one line instead of an allocator error (or the OOM killer).
+        """
+        shapes = [tuple(int(d) for d in s) for s in shapes if s is not None]
+        for shape in shapes:
+            bad = [d for d in shape if not 0 < d <= MAX_DIM]
+            if bad:
+                raise self.fail(f"a parameter of shape {shape} has dimension {bad[0]}",
+                                f"fix num_output / kernel_size / the input shape (each from 1 to {MAX_DIM})")
+        if self.budget is not None:
+            self.budget.take(sum(math.prod(s) for s in shapes), self)
 
     def dim(self, bottom: int, axis: int) -> int | None:
         s = self.in_shapes[bottom] if bottom < len(self.in_shapes) else None
@@ -126,6 +192,8 @@ def _build_convolution(ctx: BuildContext, transposed: bool = False):
     in_c = int(ctx.need(in_c, "input channels"))
     if in_c % group:
         raise ctx.fail(f"{in_c} input channels do not split into {group} groups", "fix group or the input")
+    weight = (in_c, out // group, *kernel) if transposed else (out, in_c // group, *kernel)
+    ctx.reserve(weight, (out,) if bias else None)
     cls = nn.ConvTranspose2d if transposed else nn.Conv2d
     module = cls(in_c, out, kernel, stride=stride, padding=pad, dilation=dilation, groups=group, bias=bias)
     return module, _plain(["weight", "bias"] if bias else ["weight"])
@@ -143,6 +211,7 @@ def _build_inner_product(ctx: BuildContext):
     else:
         in_f = None
     in_f = int(ctx.need(in_f, "input size"))
+    ctx.reserve((out, in_f), (out,) if ip.bias_term else None)
     module = CaffeInnerProduct(in_f, out, bias=bool(ip.bias_term), axis=axis)
     transforms = {"weight": lambda t: t.reshape(in_f, out).t()} if ip.transpose else None
     return module, _plain(["weight", "bias"] if ip.bias_term else ["weight"], transforms)
@@ -186,14 +255,18 @@ def _build_relu(ctx: BuildContext):
 def _build_prelu(ctx: BuildContext):
     shared = ctx.layer.param.prelu_param.channel_shared
     n = 1 if shared else (ctx.dim(0, 1) if ctx.dim(0, 1) is not None else (ctx.blobs[0].size if ctx.blobs else None))
-    return nn.PReLU(int(ctx.need(n, "channels")), init=0.25), _plain(["weight"])
+    n = int(ctx.need(n, "channels"))
+    ctx.reserve((n,))
+    return nn.PReLU(n, init=0.25), _plain(["weight"])
 
 
 def _build_batch_norm(ctx: BuildContext):
     c = ctx.dim(0, 1)
     if c is None and ctx.blobs:
         c = ctx.blobs[0].size
-    module = CaffeBatchNorm(int(ctx.need(c, "channels")), float(ctx.layer.param.batch_norm_param.eps))
+    c = int(ctx.need(c, "channels"))
+    ctx.reserve((c,), (c,))  # running mean and variance
+    module = CaffeBatchNorm(c, float(ctx.layer.param.batch_norm_param.eps))
 
     def load(blobs, target, where):
         if len(blobs) != 3 or blobs[2].size != 1:
@@ -229,6 +302,7 @@ def _build_scale(ctx: BuildContext):
         shape = tuple(ctx.need(_param_shape(ctx, int(sp.axis), int(sp.num_axes)), "scale shape"))
         bias_shape = shape if sp.bias_term else None
     keys = ([] if shape is None else ["weight"]) + (["bias"] if sp.bias_term else [])
+    ctx.reserve(shape, bias_shape)
     return CaffeScale(shape, int(sp.axis), bias_shape), (_plain(keys) if keys else None)
 
 
@@ -237,6 +311,7 @@ def _build_bias(ctx: BuildContext):
     if len(ctx.layer.bottoms) > 1:
         return CaffeBias(None, int(bp.axis)), None
     shape = tuple(ctx.need(_param_shape(ctx, int(bp.axis), int(bp.num_axes)), "bias shape"))
+    ctx.reserve(shape)
     return CaffeBias(shape, int(bp.axis)), _plain(["bias"])
 
 

@@ -34,7 +34,16 @@ from google.protobuf import text_format
 from torch import nn
 
 from cnnvis.errors import InputError
-from cnnvis.models.caffe.builders import ACTIVATIONS, BUILDERS, BuildContext, meta_outputs, unsupported_layer
+from cnnvis.models.caffe.builders import (
+    ACTIVATIONS,
+    BUILDERS,
+    MAX_DIM,
+    BuildContext,
+    ParamBudget,
+    available_bytes,
+    meta_outputs,
+    unsupported_layer,
+)
 from cnnvis.models.caffe.reader import CaffeLayer, net_inputs, net_layers, parse_prototxt, read_caffemodel, read_prototxt_text, weights_by_layer
 
 FORMAT_KEY = "cnnvis_caffe"
@@ -110,8 +119,11 @@ class CaffeNet(nn.Module):
         self.meta: dict = {}
         self._steps: list[_Step] = []
         self._writers: dict[str, int] = {}
+        # Pre-flight: each builder reserves its parameters' bytes before allocating them. A state
+        # dict is assigned in place (nothing new allocated), so only its shapes are checked.
+        self._budget = ParamBudget(None if state_dict is not None else available_bytes())
         for blob, shape in net_inputs(net):
-            self._add_input(blob, shape)
+            self._add_input(blob, shape, source)
         layers = [layer for layer in net_layers(net, source) if layer.in_test_phase]
         for index, layer in enumerate(layers):
             self._add_layer(index, layer, source, caffe_weights, weights_source, meta=weights is not None)
@@ -127,7 +139,10 @@ class CaffeNet(nn.Module):
         self.eval()
 
     # ---------------------------------------------------------------- construction
-    def _add_input(self, blob: str, shape: tuple[int, ...] | None) -> None:
+    def _add_input(self, blob: str, shape: tuple[int, ...] | None, source: str) -> None:
+        if shape is not None and not all(0 < d <= MAX_DIM for d in shape):
+            raise InputError(f"input '{blob}' of {source} has shape {tuple(shape)}; give positive dims up to {MAX_DIM} "
+                             "(e.g. input_shape { dim: 1 dim: 3 dim: 224 dim: 224 })")
         if blob not in self.input_blobs:
             self.input_blobs.append(blob)
         self.blob_shapes[blob] = shape
@@ -146,7 +161,8 @@ class CaffeNet(nn.Module):
         if layer.type == "Input":
             shapes = [tuple(int(d) for d in s.dim) for s in layer.param.input_param.shape]
             for i, top in enumerate(layer.tops):
-                self._add_input(top, shapes[i] if i < len(shapes) else (shapes[0] if len(shapes) == 1 else None))
+                shape = shapes[i] if i < len(shapes) else (shapes[0] if len(shapes) == 1 else None)
+                self._add_input(top, shape, source)
             return
         builder = BUILDERS.get(layer.type)
         if builder is None and layer.type != "Silence":
@@ -159,7 +175,7 @@ class CaffeNet(nn.Module):
         if not layer.tops:
             raise InputError(f"{where} has no top; give it a top blob")
         blobs = caffe_weights.get(layer.name) if caffe_weights is not None else None
-        ctx = BuildContext(layer, [self.blob_shapes[b] for b in layer.bottoms], blobs, where)
+        ctx = BuildContext(layer, [self.blob_shapes[b] for b in layer.bottoms], blobs, where, self._budget)
         # With weights coming, build on the meta device: no memory or time spent on a random init.
         with torch.device("meta") if meta else contextlib.nullcontext():
             module, loader = builder(ctx)

@@ -13,6 +13,7 @@ Every failure is an :class:`~cnnvis.errors.InputError` with one line naming the 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -78,8 +79,38 @@ def _check_file(path: str | os.PathLike, what: str, fix: str) -> str:
     return path
 
 
+# One token the nesting scan cares about: a quoted string (escapes allowed), a # comment, or a bracket.
+# Text format opens a message with { or <; strings and comments may hold brackets that do not count.
+_NESTING_TOKENS = re.compile(r""" "(?:[^"\\\n]|\\.)*" | '(?:[^'\\\n]|\\.)*' | \#[^\n]* | [{}<>] """, re.VERBOSE)
+MAX_NESTING = 100  # real nets nest 4 deep (layer { convolution_param { weight_filler { } } })
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest ``{``/``<`` nesting of Caffe text format, outside strings and comments.
+
+    A cheap scan run before protobuf's recursive parser, which would otherwise overflow Python's
+    stack on a file nested thousands deep.
+    """
+    depth = deepest = 0
+    for m in _NESTING_TOKENS.finditer(text):
+        token = m.group()
+        if token in "{<":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "}>":
+            depth = max(depth - 1, 0)  # an unbalanced closer is protobuf's syntax error to report
+    return deepest
+
+
+def _too_deep(source: str) -> InputError:
+    return InputError(f"{source} nests messages more than {MAX_NESTING} deep; a Caffe net nests a few levels "
+                      "(layer { convolution_param { ... } }): fix the file's braces")
+
+
 def parse_prototxt(text: str, source: str = "the prototxt"):
     """Parse Caffe text format into a ``NetParameter``; fields cnnvis does not model are skipped."""
+    if nesting_depth(text) > MAX_NESTING:
+        raise _too_deep(source)
     net = proto.NetParameter()
     try:
         text_format.Parse(text, net, allow_unknown_field=True, allow_unknown_extension=True)
@@ -87,10 +118,13 @@ def parse_prototxt(text: str, source: str = "the prototxt"):
         line, column = e.GetLine(), e.GetColumn()
         where = f" at line {line}, column {column}" if line else ""
         detail = re.sub(r"^\d+:\d+ : ", "", _one_line(e))  # the position is already in `where`
+        detail = detail if len(detail) <= 200 else detail[:197] + "..."  # protobuf may quote a whole line
         raise InputError(
             f"cannot parse {source}{where}: {detail}; fix the Caffe text syntax "
             "(e.g. layer { name: \"conv1\" type: \"Convolution\" ... })"
         ) from None
+    except RecursionError:  # a fallback: the scan above should have refused it
+        raise _too_deep(source) from None
     return net
 
 
@@ -131,7 +165,7 @@ def read_caffemodel(path: str | os.PathLike):
     net = proto.NetParameter()
     try:
         net.ParseFromString(data)
-    except (pb_message.DecodeError, RuntimeError, ValueError) as e:
+    except (pb_message.DecodeError, RuntimeError, ValueError) as e:  # RecursionError is a RuntimeError
         raise InputError(
             f"cannot decode caffemodel '{path}' ({_one_line(e) or 'invalid protobuf'}): the file is truncated or not a "
             "Caffe binary model; download it again or pass the .caffemodel (not the .prototxt)"
@@ -153,7 +187,8 @@ def blob_array(blob, where: str = "a blob") -> np.ndarray:
     arr = np.array(values, dtype=np.float32)
     if shape is None:
         return arr
-    if int(np.prod(shape, dtype=np.int64)) != arr.size:
+    # Python ints: numpy's int64 product wraps around for absurd dims, and could match by accident.
+    if min(shape, default=0) < 0 or math.prod(shape) != arr.size:
         raise InputError(f"{where} has {arr.size} values but shape {shape}: the caffemodel is corrupt; download it again")
     return arr.reshape(shape)
 

@@ -12,12 +12,16 @@ import sys
 
 import click
 
+from cnnvis.cli import interrupts
 from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import dgn_refine_option, model_options, output_options, prior_options, render_options, video_options  # noqa: F401 (re-exported)
 from cnnvis.cli.presets import preset_option
 from cnnvis.cli.units import UNITS
 from cnnvis.defaults import CHANNEL_MODES, DGN_INVERT_REFINE, DGN_PREFER_REFINE, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2, GENERATOR_GRID_WEIGHT, GENERATOR_UPSAMPLE, UNIT_KINDS
-from cnnvis.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError
+from cnnvis.errors import EXIT_BAD_INPUT, InputError
+
+TRUST_HELP = ("Load a recorded model that runs code of its own (a Python factory, a TorchScript or Caffe file); "
+              "without it such a file is refused, naming what it would load.")
 
 
 def _fail(msg: str) -> None:
@@ -32,13 +36,24 @@ def friendly_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             with DeferredInterrupt():
+                from cnnvis.cli.guards import check_outputs_are_not_inputs
+
+                check_outputs_are_not_inputs(kwargs)
                 return fn(*args, **kwargs)
         except InputError as e:
             _fail(str(e))
+        except OSError as e:
+            # a write that failed outside cnnvis's own writers (a library writing a file itself)
+            from cnnvis.io.files import write_error
+
+            err = write_error(e.filename, e) if e.filename else None
+            if err is None:
+                raise
+            _fail(str(err))
         except KeyboardInterrupt:
             # Before the first step (loading, probing): there is no image to save yet.
             click.echo("interrupted before the first step; nothing written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(interrupts.exit_code())
 
     return wrapper
 
@@ -60,9 +75,9 @@ class _OneLineErrors(click.Group):
         except click.ClickException as e:
             e.show()
             sys.exit(e.exit_code)
-        except click.exceptions.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
+        except click.exceptions.Abort:  # Ctrl-C outside a command (while click parses): nothing started
+            click.echo("interrupted; nothing written", err=True)
+            sys.exit(interrupts.exit_code())
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -265,10 +280,15 @@ def atlas(ctx, model_arg, layers, units, kind, activation, size, out, ray_addres
 @click.argument("image")
 @click.option("--out", "-o", default=None, help="Where to write the re-run [default: NAME.replay.EXT].")
 @click.option("--check", is_flag=True, help="Exit 1 unless the re-run equals IMAGE pixel for pixel.")
+@click.option("--trust-model", is_flag=True, help=TRUST_HELP)
 @click.pass_context
 @friendly_errors
-def replay(ctx, image, out, check):
+def replay(ctx, image, out, check, trust_model):
     """Run again the command recorded in IMAGE's manifest (its PNG text chunk or NAME.manifest.json).
+
+    Replaying is as safe as viewing: the recorded values are data. A model that runs code of its
+    own (a Python factory, a TorchScript or Caffe file) loads only with --trust-model, and every
+    file is written beside --out (default: beside IMAGE), whatever paths the manifest names.
 
     \b
     Example:
@@ -276,15 +296,16 @@ def replay(ctx, image, out, check):
     """
     from cnnvis.cli.replay import run_replay
 
-    sys.exit(run_replay(ctx, image, out, check))
+    sys.exit(run_replay(ctx, image, out, check, trust_model))
 
 
 @main.command()
 @click.argument("checkpoint")
-@click.option("--out", "-o", default=None, help="Where to write the result [default: the interrupted run's --out].")
+@click.option("--out", "-o", default=None, help="Where to write the result [default: beside CHECKPOINT, named as the run's --out].")
+@click.option("--trust-model", is_flag=True, help=TRUST_HELP)
 @click.pass_context
 @friendly_errors
-def resume(ctx, checkpoint, out):
+def resume(ctx, checkpoint, out, trust_model):
     """Finish a run from its CHECKPOINT (NAME.ckpt, written on Ctrl-C or by --checkpoint-every).
 
     The result equals the uninterrupted run's bit for bit on CPU with the same versions.
@@ -296,7 +317,7 @@ def resume(ctx, checkpoint, out):
     """
     from cnnvis.cli.replay import run_resume
 
-    sys.exit(run_resume(ctx, checkpoint, out))
+    sys.exit(run_resume(ctx, checkpoint, out, trust_model))
 
 
 @main.command("convert-caffe")
