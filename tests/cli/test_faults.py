@@ -253,3 +253,19 @@ def test_a_write_killed_mid_file_leaves_a_temporary_the_next_atlas_run_removes(t
     proc = _run(args, tmp_path)  # a rerun: everything is there, nothing to render
     assert proc.returncode == 0 and "skipping 4 units" in proc.stderr, proc.stderr
     _no_temporaries(atlas / "conv3")
+
+
+def test_a_video_into_a_full_disk_is_one_line_and_the_rerun_finishes(tmp_path, setup, small_disk):
+    from conftest import write_clip
+
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, np.stack([smooth_rgb(48, 48, s) for s in range(4)]))
+    out = small_disk / "out.mp4"
+    args = _dream_args(clip, out, "--steps", 2)
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\0" * (320 * 1024 - 12 * 1024))
+    _one_line(_run(args, tmp_path), "out.mp4", "(ENOSPC)")
+    _no_temporaries(small_disk)
+    os.remove(ballast)
+    assert _run(args, tmp_path).returncode == 0 and out.exists()
+    assert sorted(os.listdir(small_disk)) == ["out.manifest.json", "out.mp4"]  # the parts of the failed run are gone
