@@ -128,7 +128,11 @@ class VideoOutput:
         if self.kind == "mp4":
             if self._writer is None:
                 self._writer = Mp4Writer(os.path.join(self.parts, _SEGMENT.format(self.frames)), self.fps)
-            self._writer.write(frame)
+            try:
+                self._writer.write(frame)
+            except BaseException:
+                self.abort()  # the open segment is lost: its frames go with it
+                raise
         else:
             from cnnvis.io.images import save_image
 
@@ -171,6 +175,8 @@ class VideoOutput:
         self.cut()
         segs = [os.path.join(self.parts, s) for s in self.segments]
         if self.kind == "mp4":
+            if not segs:
+                return None  # every frame was in a segment that could not be finished
             return join_mp4(segs, path, audio_from, self.frames / self.fps)
         write_gif(path, self._frames_from_pngs(), self.fps)
         return None
@@ -191,7 +197,7 @@ class VideoOutput:
         """Make the frames written so far playable; return where they are (``NAME.interrupted.EXT``,
         or the PNG folder), or None if there are none. The parts stay for a resumed run."""
         self.cut()
-        if not self.frames:
+        if not self.frames or (self.kind == "mp4" and not self.segments):
             return None
         if self.kind == "frames":
             return self.out

@@ -12,6 +12,7 @@ import subprocess
 
 import numpy as np
 
+from cnnvis.errors import OutputError
 from cnnvis.io.files import publish, temporary_beside, write_atomic, write_error
 
 FRAME_PATTERN = "frame_{:06d}.png"  # frame i (from 0) of a PNG sequence is frame_{i+1}: ffmpeg's image2 demuxer starts there
@@ -43,10 +44,31 @@ def ffmpeg_os_error(log: str) -> OSError | None:
     return None
 
 
-def _stream_error(path: str, exc: BaseException) -> BaseException:
-    """A failure of the ffmpeg pipe writing ``path``, as a one-line OutputError where it is one."""
-    err = write_error(path, ffmpeg_os_error(str(exc)) or exc)
-    return err if err is not None else exc
+def _disk_error(path: str, tmp: str) -> OSError | None:
+    """Why ffmpeg, writing ``tmp`` for ``path``, may have stopped, read from the disk itself: a full
+    filesystem or the file-size limit (ffmpeg's own words are kept off the terminal)."""
+    import resource
+
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        if st.f_bavail * st.f_frsize < (256 << 10):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY and os.path.exists(tmp) and os.path.getsize(tmp) >= soft - (256 << 10):
+            return OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+    except OSError:
+        return None
+    return None
+
+
+def _stream_error(path: str, tmp: str, exc: BaseException) -> BaseException:
+    """A failure of the ffmpeg pipe writing ``path`` as one OutputError line: the disk's reason where
+    it has one, else ffmpeg's, with the fix."""
+    err = write_error(path, ffmpeg_os_error(str(exc)) or _disk_error(path, tmp) or exc)
+    if err is not None:
+        return err
+    first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+    return OutputError(f"cannot write '{path}': ffmpeg stopped ({first}); check the disk and the folder, then run the command again")
 
 
 class Mp4Writer:
@@ -70,13 +92,13 @@ class Mp4Writer:
             # delay the last frames of a short segment get wrong durations there, which a
             # constant-rate decoder then fills by repeating frames.
             self._gen = imageio_ffmpeg.write_frames(self.tmp, (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-                                                    macro_block_size=2, ffmpeg_log_level="error", output_params=["-bf", "0"])
+                                                    macro_block_size=2, ffmpeg_log_level="quiet", output_params=["-bf", "0"])
             self._gen.send(None)
         try:
             self._gen.send(frame)
         except Exception as e:
             self.abort()
-            raise _stream_error(self.path, e) from None
+            raise _stream_error(self.path, self.tmp, e) from None
         self.frames += 1
 
     def close(self) -> None:
@@ -91,7 +113,7 @@ class Mp4Writer:
                 os.unlink(self.tmp)
         except Exception as e:
             self.abort()
-            raise _stream_error(self.path, e) from None
+            raise _stream_error(self.path, self.tmp, e) from None
 
     def abort(self) -> None:
         """Drop the file being written (its temporary included), whatever state ffmpeg is in."""

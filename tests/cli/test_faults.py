@@ -262,10 +262,9 @@ def test_a_video_into_a_full_disk_is_one_line_and_the_rerun_finishes(tmp_path, s
     write_clip(clip, np.stack([smooth_rgb(48, 48, s) for s in range(4)]))
     out = small_disk / "out.mp4"
     args = _dream_args(clip, out, "--steps", 2)
-    ballast = small_disk / "ballast"
-    ballast.write_bytes(b"\0" * (320 * 1024 - 12 * 1024))
-    _one_line(_run(args, tmp_path), "out.mp4", "(ENOSPC)")
+    filler = _fill(small_disk)
+    _one_line(_run(args, tmp_path), str(small_disk), "(ENOSPC)")
     _no_temporaries(small_disk)
-    os.remove(ballast)
+    os.remove(filler)
     assert _run(args, tmp_path).returncode == 0 and out.exists()
     assert sorted(os.listdir(small_disk)) == ["out.manifest.json", "out.mp4"]  # the parts of the failed run are gone
