@@ -43,10 +43,14 @@ def friendly_errors(fn):
         except InputError as e:
             _fail(str(e))
         except OSError as e:
-            # a write that failed outside cnnvis's own writers (a library writing a file itself)
+            # a write that failed outside cnnvis's own writers (a library writing a file itself);
+            # only errors no read can cause, so a missing input still shows what went wrong
+            import errno
+
             from cnnvis.io.files import write_error
 
-            err = write_error(e.filename, e) if e.filename else None
+            disk = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+            err = write_error(e.filename, e) if e.filename and disk else None
             if err is None:
                 raise
             _fail(str(err))
