@@ -37,9 +37,9 @@ def _param_value(params: dict, key: str):
     function that returns ``params`` with that value replaced."""
     name, _, index = key.partition("[")
     value = params.get(name)
-    i = int(index.rstrip("]")) if index else (0 if isinstance(value, list) and len(value) == 1 else None)
+    i = int(index.rstrip("]")) if index else (0 if isinstance(value, (list, tuple)) and len(value) == 1 else None)
     if i is not None:
-        if not isinstance(value, list) or i >= len(value):
+        if not isinstance(value, (list, tuple)) or i >= len(value):  # tuples: the options' own values
             return None, None
         item = value[i]
 
