@@ -1,8 +1,8 @@
 """The ``cnnvis`` command line: builds a config, calls the library, draws progress, writes files.
 
-Bad input ends with one line on stderr naming the value and the fix, exit code 2. Ctrl-C
-writes the current image beside the output (``NAME.interrupted.EXT``) and exits 130; before
-the first step there is nothing to write, and it exits 130 without a traceback.
+Bad input ends with one line on stderr naming the value and the fix, exit code 2. Ctrl-C (or
+SIGTERM) writes the current image beside the output (``NAME.interrupted.EXT``) and exits 130
+(143); before the first step there is nothing to write, and it exits without a traceback.
 """
 
 from __future__ import annotations

@@ -314,10 +314,9 @@ def checkpoint_path(out: str) -> str:
 
 
 def _save_checkpoint(render, path: str, status: str) -> None:
-    from cnnvis.io.checkpoint import seal
-    from cnnvis.io.files import save_torch
+    from cnnvis.io.checkpoint import save_sealed
 
-    save_torch(path, seal({"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()}))
+    save_sealed(path, {"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()})
 
 
 def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,

@@ -92,14 +92,13 @@ class VideoRun:
         self.ck_path = checkpoint_path(out)
 
     def _save_checkpoint(self, job: FrameJob, render, nxt: int, prev_out: np.ndarray | None, output: VideoOutput, status: str, frame_state=None) -> None:
-        from cnnvis.io.checkpoint import seal
-        from cnnvis.io.files import save_torch
+        from cnnvis.io.checkpoint import save_sealed
 
         state = {VIDEO_STATE: 1, "next": nxt, "output": output.state(), "render": frame_state,
                  "prev_out": None if prev_out is None else torch.from_numpy(np.ascontiguousarray(prev_out, np.float32).copy())}
         cfg = render.cfg if render is not None else job.cfg
         manifest = current_manifest(model=job.model, cfg=cfg, device=job.device, status=status)
-        save_torch(self.ck_path, seal({"format": CHECKPOINT_FORMAT, "manifest": manifest, "state": state}))
+        save_sealed(self.ck_path, {"format": CHECKPOINT_FORMAT, "manifest": manifest, "state": state})
 
     def run(self, job: FrameJob, quiet: bool = False) -> int:
         """Render every frame; write the output. Returns the exit code (0, or 130 after Ctrl-C)."""

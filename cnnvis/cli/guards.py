@@ -21,19 +21,18 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def written_paths(params: dict) -> list[tuple[str, str]]:
-    """(flag, path, derived) for each file a command with ``params`` may write: its outputs, and
+def written_paths(params: dict) -> list[tuple[str, str, bool]]:
+    """(parameter, path, derived) for each file a command with ``params`` may write: its outputs, and
     beside each (derived) its checkpoint ``NAME.ckpt``, its sidecar and its ``NAME.interrupted.EXT``."""
     found = []
     for key in OUTPUT_PARAMS:
         value = params.get(key)
         if not isinstance(value, str) or not value:
             continue
-        flag = "--" + key.replace("_", "-")
         path = value.rstrip("/" + os.sep) or value  # a frame folder's checkpoint is FOLDER.ckpt
         stem, ext = os.path.splitext(path)
-        found += [(flag, path, False)]
-        found += [(flag, p, True) for p in (stem + ".ckpt", sidecar_path(path), f"{stem}.interrupted{ext}")]
+        found += [(key, path, False)]
+        found += [(key, p, True) for p in (stem + ".ckpt", sidecar_path(path), f"{stem}.interrupted{ext}")]
     return found
 
 
@@ -42,12 +41,13 @@ def check_outputs_are_not_inputs(params: dict) -> None:
     inputs = input_paths(params)
     if not inputs:
         return
-    for flag, out, derived in written_paths(params):
+    for out_key, out, derived in written_paths(params):
         for key, path in inputs.items():
             if derived and key == "checkpoint":
                 continue  # resume: the run it finishes writes that checkpoint, and removes it when done
             if _same_file(out, path):
                 name = key.split("[")[0]
                 what = "the input" if name in ("image", "image_arg") else f"the input of {name}"
-                raise InputError(f"{flag} '{params[flag[2:].replace('-', '_')]}' would overwrite {what} '{path}'; "
+                flag = "--" + out_key.replace("_", "-")
+                raise InputError(f"{flag} '{params[out_key]}' would overwrite {what} '{path}'; "
                                  f"choose another {flag} (inputs are never outputs)")

@@ -158,13 +158,11 @@ def _recorded_params(ctx: click.Context, command: click.Command, manifest: dict,
     command line: a value of the wrong type or range is one line, not a traceback deep in a run.
     Only the command's own exposed parameters are taken (a recorded ``preset`` is not re-read:
     the manifest already holds every value it gave)."""
-    params = manifest.get("params") or {}
-    if not isinstance(params, dict):
-        raise InputError(f"the manifest of '{source}' has params of type {type(params).__name__}, expected an object")
+    params = manifest.get("params") or {}  # a dict: _check_shape ran
     options = {p.name: p for p in command.params if p.expose_value}
     unknown = sorted(set(params) - set(options))
     if unknown:
-        made_by = (manifest.get("versions") or {}).get("cnnvis") if isinstance(manifest.get("versions"), dict) else None
+        made_by = (manifest.get("versions") or {}).get("cnnvis")
         raise InputError(f"the manifest of '{source}' has parameter '{unknown[0]}' that this cnnvis's {command.name} does not know; "
                          f"use the cnnvis version that made it ({made_by})")
     sub = click.Context(command, parent=ctx, info_name=command.name)
@@ -229,7 +227,7 @@ def _check_shape(manifest: dict, source: str) -> None:
 
 
 def _recorded_threads(manifest: dict) -> int | None:
-    threads = (manifest.get("device") or {}).get("threads") if isinstance(manifest.get("device"), dict) else None
+    threads = (manifest.get("device") or {}).get("threads")
     return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= MAX_THREADS else None
 
 
@@ -248,7 +246,7 @@ def _invoke_recorded(ctx: click.Context, manifest: dict, out: str, source: str, 
         raise InputError(f"the manifest of '{source}' names command {name!r}, which cannot be run again")
     params = _recorded_params(ctx, command, manifest, source)
     _check_trust(command.name, params, source, trust_model, verb)
-    cwd = manifest.get("cwd") if isinstance(manifest.get("cwd"), str) else None
+    cwd = manifest.get("cwd")
     run_dir = cwd if cwd and os.path.isdir(cwd) else os.getcwd()  # a recorded scratch folder gone: stay here
     params = _locate_inputs(manifest, params, image_dir, run_dir)
     params = _outputs_beside(params, out)
@@ -307,13 +305,11 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool, tru
 def read_checkpoint(path: str) -> dict:
     """A checkpoint written by an interrupted or checkpointing run; InputError if it is not one."""
     from cnnvis.cli.dream import CHECKPOINT_FORMAT
-    from cnnvis.io.checkpoint import verify
-    from cnnvis.io.files import load_torch
+    from cnnvis.io.checkpoint import load_sealed
 
-    ck = load_torch(path, "checkpoint", "it is truncated or not a cnnvis checkpoint", missing_fix="pass the NAME.ckpt an interrupted run wrote")
+    ck = load_sealed(path, "checkpoint", "it is truncated or not a cnnvis checkpoint", missing_fix="pass the NAME.ckpt an interrupted run wrote")
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or not isinstance(ck.get("state"), dict) or not isinstance(ck.get("manifest"), dict):
         raise InputError(f"'{path}' is not a cnnvis render checkpoint (format {CHECKPOINT_FORMAT}); pass the NAME.ckpt of dream, invert or prefer")
-    verify(ck, path)
     return ck
 
 
@@ -324,7 +320,8 @@ def run_resume(ctx: click.Context, checkpoint: str, out: str | None, trust_model
 
     ck = read_checkpoint(checkpoint)
     manifest = ck["manifest"]
-    params = manifest.get("params") if isinstance(manifest.get("params"), dict) else {}
+    _check_shape(manifest, checkpoint)
+    params = manifest.get("params") or {}
     recorded = params.get("out")
     if out is None and not (isinstance(recorded, str) and os.path.basename(os.path.normpath(recorded))):
         raise InputError(f"checkpoint '{checkpoint}' records no output path; pass --out")

@@ -13,8 +13,7 @@ import torch
 from cnnvis.cli import interrupts
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.errors import InputError
-from cnnvis.io.checkpoint import seal, verify
-from cnnvis.io.files import load_torch, save_torch
+from cnnvis.io.checkpoint import load_sealed, save_sealed
 from cnnvis.io.images import check_writable
 from cnnvis.priors.generators.files import save_generator
 from cnnvis.priors.train import GeneratorTrainer, TrainConfig, load_image_folder
@@ -51,10 +50,7 @@ def run_train_generator(model, layer: str, images: str, out: str, cfg: TrainConf
     trainer = GeneratorTrainer(model, layer, pics, cfg, device)
     ck_path = checkpoint_path(out)
     if os.path.exists(ck_path) and not fresh:
-        ck = load_torch(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device)
-        if isinstance(ck, dict):
-            verify(ck, ck_path)
-        trainer.load_checkpoint(ck, ck_path)
+        trainer.load_checkpoint(load_sealed(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device), ck_path)
         click.echo(f"resuming from {ck_path} at step {trainer.step}")  # even with -q: it changes what the run does
     bar = tqdm(total=cfg.steps, initial=trainer.step, disable=quiet, unit="step", dynamic_ncols=True)
     started = time.perf_counter()
@@ -63,14 +59,14 @@ def run_train_generator(model, layer: str, images: str, out: str, cfg: TrainConf
         bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items()})
         bar.update(1)
         if checkpoint_every and p.step % checkpoint_every == 0:
-            save_torch(ck_path, seal(trainer.checkpoint()))
+            save_sealed(ck_path, trainer.checkpoint())
 
     begin_work()  # a Ctrl-C while loading: stop before the first step
     try:
         gen = trainer.run(on_step, stop=interrupts.asked)  # Ctrl-C or SIGTERM: stop after the step
     finally:
         bar.close()
-    save_torch(ck_path, seal(trainer.checkpoint()))
+    save_sealed(ck_path, trainer.checkpoint())
     save_generator(out, gen, model.name, layer, trainer.latent_upper(), _info(trainer, images, len(pics), time.perf_counter() - started), half=half)
     if interrupts.asked():
         click.echo(f"interrupted at step {trainer.step}: checkpoint {ck_path} and the generator so far {out} written; rerun the same command to resume")

@@ -48,6 +48,24 @@ def seal(checkpoint: dict) -> dict:
     return {**checkpoint, DIGEST_KEY: digest(checkpoint)}
 
 
+def save_sealed(path: str, checkpoint: dict) -> None:
+    """Write ``checkpoint`` with its seal to ``path``, atomically."""
+    from cnnvis.io.files import save_torch
+
+    save_torch(path, seal(checkpoint))
+
+
+def load_sealed(path: str, what: str, fix: str, missing_fix: str | None = None, map_location="cpu"):
+    """Read a checkpoint written by :func:`save_sealed` (tensors and plain containers, never code)
+    and check its seal; InputError as :func:`cnnvis.io.files.load_torch` says, or if it is damaged."""
+    from cnnvis.io.files import load_torch
+
+    checkpoint = load_torch(path, what, fix, missing_fix=missing_fix, map_location=map_location)
+    if isinstance(checkpoint, dict):
+        verify(checkpoint, path)
+    return checkpoint
+
+
 def verify(checkpoint: dict, path: str) -> None:
     """Raise InputError unless ``checkpoint`` (read from ``path``) still has the digest it was
     written with. Checkpoints of cnnvis versions before the seal carry none and pass."""
