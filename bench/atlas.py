@@ -26,23 +26,34 @@ from cnnvis.recipes.atlas import UnitWorker
 
 class _Run:  # what RaySession.render reads of an atlas run
     def __init__(self, units, size, steps, batch):
-        self.model_name, self.weights, self.device, self.kind, self.size, self.seed = "efficientnet-lite0", None, "cpu", "channel", size, 0
+        self.model_name, self.weights, self.device, self.kind, self.size, self.seed = (
+            "efficientnet-lite0",
+            None,
+            "cpu",
+            "channel",
+            size,
+            0,
+        )
         self.options, self.prior_flags, self.units, self.batch = {"steps": steps, "batch_size": batch}, {}, units, batch
 
 
 def _work(layer: str, units: list[int], batch: int) -> list:
     lp = LayerPlan(layer, layer, 0, units)
-    return [(lp, units[i:i + batch]) for i in range(0, len(units), batch)]
+    return [(lp, units[i : i + batch]) for i in range(0, len(units), batch)]
 
 
 def in_process(model, layer, units, steps, batch, threads) -> tuple[float, np.ndarray]:
     torch.set_num_threads(threads)
     worker = UnitWorker(model, "cpu")
-    worker.render(layer, units[:batch], "channel", (224, 224), 0, {"steps": 1, "batch_size": batch})  # warm, as Ray's workers are
+    worker.render(
+        layer, units[:batch], "channel", (224, 224), 0, {"steps": 1, "batch_size": batch}
+    )  # warm, as Ray's workers are
     t0 = time.perf_counter()
     images = []
     for _, chunk in _work(layer, units, batch):
-        images.append(worker.render(layer, chunk, "channel", (224, 224), 0, {"steps": steps, "batch_size": batch})["images"])
+        images.append(
+            worker.render(layer, chunk, "channel", (224, 224), 0, {"steps": steps, "batch_size": batch})["images"]
+        )
     return time.perf_counter() - t0, np.concatenate(images)
 
 
@@ -57,7 +68,12 @@ def on_ray(layer, units, steps, batch, workers, threads) -> tuple[float, float]:
             got.append(result)
 
         # warm: one 1-step batch per worker loads the model (once per session) before the clock starts
-        session.render(_Run(units, (224, 224), 1, batch), _work(layer, units[:workers * batch], batch), lambda *_: None, lambda: False)
+        session.render(
+            _Run(units, (224, 224), 1, batch),
+            _work(layer, units[: workers * batch], batch),
+            lambda *_: None,
+            lambda: False,
+        )
         t1 = time.perf_counter()
         session.render(_Run(units, (224, 224), steps, batch), _work(layer, units, batch), on_result, lambda: False)
         t2 = time.perf_counter()
@@ -72,13 +88,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--batches", default="1,4,8,16", help="batch sizes for the batch-size sweep")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--parts", default="throughput,sweep,threads", help="which parts to run: throughput (in-process against Ray), sweep (batch sizes), threads (1 against all)")
+    ap.add_argument(
+        "--parts",
+        default="throughput,sweep,threads",
+        help="which parts to run: throughput (in-process against Ray), sweep (batch sizes), threads (1 against all)",
+    )
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     cores = os.cpu_count()
     units = list(range(args.units))
     model = cnnvis.load_model("efficientnet-lite0")
-    print(f"# {args.units} units of {args.layer}, {args.steps} steps, 224 px, batch {args.batch}; {cores} cores, torch {torch.__version__}")
+    print(
+        f"# {args.units} units of {args.layer}, {args.steps} steps, 224 px, batch {args.batch}; {cores} cores, torch {torch.__version__}"
+    )
     if "throughput" in parts:
         throughput(model, args, units, cores)
     if "sweep" in parts:
@@ -92,17 +114,32 @@ def main() -> None:
 
 def throughput(model, args, units, cores) -> None:
     rows = {}
-    for name, fn in [("in-process, 1 thread", lambda: (in_process(model, args.layer, units, args.steps, args.batch, 1)[0], None)),
-                     (f"in-process, {cores} threads", lambda: (in_process(model, args.layer, units, args.steps, args.batch, cores)[0], None)),
-                     ("ray --workers 1, 1 thread", lambda: on_ray(args.layer, units, args.steps, args.batch, 1, 1)),
-                     ("ray --workers 2, 1 thread each", lambda: on_ray(args.layer, units, args.steps, args.batch, 2, 1))]:
+    for name, fn in [
+        ("in-process, 1 thread", lambda: (in_process(model, args.layer, units, args.steps, args.batch, 1)[0], None)),
+        (
+            f"in-process, {cores} threads",
+            lambda: (in_process(model, args.layer, units, args.steps, args.batch, cores)[0], None),
+        ),
+        ("ray --workers 1, 1 thread", lambda: on_ray(args.layer, units, args.steps, args.batch, 1, 1)),
+        ("ray --workers 2, 1 thread each", lambda: on_ray(args.layer, units, args.steps, args.batch, 2, 1)),
+    ]:
         runs = [fn() for _ in range(args.repeats)]
         secs = statistics.median(r[0] for r in runs)
         rows[name] = secs
-        whole = f"  (whole session with the runtime's start and model loads: {statistics.median(r[1] for r in runs):.1f} s)" if runs[0][1] else ""
+        whole = (
+            f"  (whole session with the runtime's start and model loads: {statistics.median(r[1] for r in runs):.1f} s)"
+            if runs[0][1]
+            else ""
+        )
         print(f"{name:34s} {secs:8.1f} s  {args.units / secs * 60:7.2f} units/min{whole}", flush=True)
-    base, one, two = rows["in-process, 1 thread"], rows["ray --workers 1, 1 thread"], rows["ray --workers 2, 1 thread each"]
-    print(f"ray 1 worker / in-process (1 thread): {one / base:.3f}x the time;  2 workers / 1 worker: {one / two:.2f}x the units per minute")
+    base, one, two = (
+        rows["in-process, 1 thread"],
+        rows["ray --workers 1, 1 thread"],
+        rows["ray --workers 2, 1 thread each"],
+    )
+    print(
+        f"ray 1 worker / in-process (1 thread): {one / base:.3f}x the time;  2 workers / 1 worker: {one / two:.2f}x the units per minute"
+    )
 
 
 def sweep(model, args, units, cores) -> None:
@@ -115,7 +152,9 @@ def sweep(model, args, units, cores) -> None:
             ref = imgs.astype(float)
         d = np.abs(imgs.astype(float) - ref)
         corr = min(np.corrcoef(imgs[i].ravel().astype(float), ref[i].ravel())[0, 1] for i in range(len(units)))
-        print(f"batch {b:3d}: {secs:8.1f} s  {args.units / secs * 60:7.2f} units/min;  vs batch 1: max |diff| {d.max():.0f}/255, mean {d.mean():.3f}/255, min correlation {corr:.4f}")
+        print(
+            f"batch {b:3d}: {secs:8.1f} s  {args.units / secs * 60:7.2f} units/min;  vs batch 1: max |diff| {d.max():.0f}/255, mean {d.mean():.3f}/255, min correlation {corr:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -69,7 +69,9 @@ def main() -> None:
     hw = (args.size, args.size)
     n_channels = layer_shape(m, args.layer, hw)[0]
     if args.first_channel + max(sizes) > n_channels:
-        raise SystemExit(f"layer {args.layer} has {n_channels} channels; channels {args.first_channel}..{args.first_channel + max(sizes) - 1} do not fit")
+        raise SystemExit(
+            f"layer {args.layer} has {n_channels} channels; channels {args.first_channel}..{args.first_channel + max(sizes) - 1} do not fit"
+        )
 
     def mask(c: int) -> np.ndarray:
         f = np.zeros(n_channels, np.float32)  # whole channel (as the CLI's _unit_feature_mask with --whole-channel)
@@ -89,8 +91,15 @@ def main() -> None:
     def batched(channels: list[int]) -> tuple[float, list[float]]:
         sync()
         t = time.perf_counter()
-        r = prefer_render(m, args.layer, [mask(c) for c in channels] if len(channels) > 1 else mask(channels[0]), size=hw, device=device,
-                          steps=args.steps, batch_size=tiles_per_pass(len(channels)))
+        r = prefer_render(
+            m,
+            args.layer,
+            [mask(c) for c in channels] if len(channels) > 1 else mask(channels[0]),
+            size=hw,
+            device=device,
+            steps=args.steps,
+            batch_size=tiles_per_pass(len(channels)),
+        )
         out = r.run()
         sync()
         dt = time.perf_counter() - t
@@ -109,16 +118,27 @@ def main() -> None:
 
     import timm
 
-    where = f"{torch.get_num_threads()} threads" if device.type == "cpu" else (torch.cuda.get_device_name(device) if device.type == "cuda" else str(device))
-    print(f"machine: {platform.machine()} cpus={os.cpu_count()}; torch {torch.__version__}, timm {timm.__version__}; {where}")
-    print(f"efficientnet-lite0 {args.layer} ({n_channels} channels), whole-channel preferred images, PREFER_DEFAULTS with steps={args.steps}, "
-          f"{args.size}x{args.size}, median of {args.repeats}")
+    where = (
+        f"{torch.get_num_threads()} threads"
+        if device.type == "cpu"
+        else (torch.cuda.get_device_name(device) if device.type == "cuda" else str(device))
+    )
+    print(
+        f"machine: {platform.machine()} cpus={os.cpu_count()}; torch {torch.__version__}, timm {timm.__version__}; {where}"
+    )
+    print(
+        f"efficientnet-lite0 {args.layer} ({n_channels} channels), whole-channel preferred images, PREFER_DEFAULTS with steps={args.steps}, "
+        f"{args.size}x{args.size}, median of {args.repeats}"
+    )
     # Warm-up: one short batched and one short separate render (allocator, kernels, first-call costs).
     w = [args.first_channel, args.first_channel + 1]
     prefer_render(m, args.layer, [mask(c) for c in w], size=hw, device=device, steps=2, batch_size=2).run()
     prefer_render(m, args.layer, mask(w[0]), size=hw, device=device, steps=2).run()
 
-    print(f"{'N':>3} {'tiles/pass':>10} {'batched s':>10} {'separate s':>11} {'speed-up':>9} {'per round':>10} {'act batched':>12} {'act separate':>13}", flush=True)
+    print(
+        f"{'N':>3} {'tiles/pass':>10} {'batched s':>10} {'separate s':>11} {'speed-up':>9} {'per round':>10} {'act batched':>12} {'act separate':>13}",
+        flush=True,
+    )
     for n in sizes:
         channels = list(range(args.first_channel, args.first_channel + n))
         tb, ts, ab, as_ = [], [], [], []
@@ -133,7 +153,10 @@ def main() -> None:
         per_round = statistics.median(si / bi for si, bi in zip(ts, tb))
         # the activations of the last round (renders are seeded: every round gives the same images)
         mb, ms = float(np.mean(ab[-1])), float(np.mean(as_[-1]))
-        print(f"{n:>3} {tiles_per_pass(n):>10} {b:>10.2f} {s:>11.2f} {s / b:>8.2f}x {per_round:>9.2f}x {mb:>12.2f} {ms:>13.2f}", flush=True)
+        print(
+            f"{n:>3} {tiles_per_pass(n):>10} {b:>10.2f} {s:>11.2f} {s / b:>8.2f}x {per_round:>9.2f}x {mb:>12.2f} {ms:>13.2f}",
+            flush=True,
+        )
         if args.per_channel:
             for c, x, y in zip(channels, ab[-1], as_[-1]):
                 print(f"      channel {c:>3}: batched {x:7.2f}  separate {y:7.2f}")

@@ -110,7 +110,7 @@ def cosine(kind: str, a: torch.Tensor, v) -> torch.Tensor:
     """Per image: the cosine of the activation vectors with ``v`` (mean over positions, or the centre)."""
     h, w = a.shape[-2:]
     if kind == "direction-neuron":
-        a = a[:, :, h // 2:h // 2 + 1, w // 2:w // 2 + 1]
+        a = a[:, :, h // 2 : h // 2 + 1, w // 2 : w // 2 + 1]
     v = torch.as_tensor(v, dtype=a.dtype).view(1, -1, 1, 1)
     return torch.nn.functional.cosine_similarity(a, v, dim=1).flatten(1).mean(1)
 
@@ -127,8 +127,12 @@ def mean_gram_distance(a: torch.Tensor) -> float:
 def cnnvis_objective(kind: str, layer: str, arg):
     import cnnvis
 
-    return {"channel": lambda: cnnvis.Channel(layer, arg), "neuron": lambda: cnnvis.Neuron(layer, arg),
-            "direction": lambda: cnnvis.Direction(layer, arg), "direction-neuron": lambda: cnnvis.DirectionNeuron(layer, arg)}[kind]()
+    return {
+        "channel": lambda: cnnvis.Channel(layer, arg),
+        "neuron": lambda: cnnvis.Neuron(layer, arg),
+        "direction": lambda: cnnvis.Direction(layer, arg),
+        "direction-neuron": lambda: cnnvis.DirectionNeuron(layer, arg),
+    }[kind]()
 
 
 def lucent_objective(objectives, kind: str, layer: str, arg):
@@ -151,12 +155,16 @@ def run_cnnvis(m, objective, steps: int, size: int, seed: int, batch: int = 1, *
     from cnnvis.recipes.recon import objective_render
 
     seeds = None if batch == 1 else [seed + i for i in range(batch)]
-    r = objective_render(m, objective, size=(size, size), batch=batch, item_seeds=seeds, steps=steps, seed=seed, **options)
+    r = objective_render(
+        m, objective, size=(size, size), batch=batch, item_seeds=seeds, steps=steps, seed=seed, **options
+    )
     return r.run().detach().float().cpu()
 
 
 def run_lucent(lucent, m, objective, steps: int, size: int, seed: int, batch: int = 1) -> torch.Tensor:
-    return torch.from_numpy(lucent_bench.render_lucent(lucent, m, objective, steps, size, seed, batch)).permute(0, 3, 1, 2)
+    return torch.from_numpy(lucent_bench.render_lucent(lucent, m, objective, steps, size, seed, batch)).permute(
+        0, 3, 1, 2
+    )
 
 
 def _save(save_dir: str | None, name: str, images: torch.Tensor) -> None:
@@ -181,13 +189,28 @@ def main(argv=None) -> int:
     ap.add_argument("--steps-lucent", type=int, default=512)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--direction-seed", type=int, default=0, help="seed of the random unit direction")
-    ap.add_argument("--two-hot", type=_ints, default=[5, 42], help="the second direction: the unit sum of these channels' one-hots ('' for none)")
-    ap.add_argument("--diversity-unit", type=int, default=5, help="the channel the diversity batch maximizes (whole channel)")
+    ap.add_argument(
+        "--two-hot",
+        type=_ints,
+        default=[5, 42],
+        help="the second direction: the unit sum of these channels' one-hots ('' for none)",
+    )
+    ap.add_argument(
+        "--diversity-unit", type=int, default=5, help="the channel the diversity batch maximizes (whole channel)"
+    )
     ap.add_argument("--batch", type=int, default=4, help="diversity batch")
-    ap.add_argument("--diversity-weights", type=_floats, default=[1000, 2000],
-                    help="cnnvis diversity weights to try, on the scale of `cnnvis prefer --diversity` (0 = without the term is always run)")
-    ap.add_argument("--lucent-diversity", type=float, default=0.0,
-                    help="also run lucent's diversity at this weight (its tutorial's is 100), batch 4 with and without it; 0 = skip (about 2 x 4 x 2.5 min on 2 cores)")
+    ap.add_argument(
+        "--diversity-weights",
+        type=_floats,
+        default=[1000, 2000],
+        help="cnnvis diversity weights to try, on the scale of `cnnvis prefer --diversity` (0 = without the term is always run)",
+    )
+    ap.add_argument(
+        "--lucent-diversity",
+        type=float,
+        default=0.0,
+        help="also run lucent's diversity at this weight (its tutorial's is 100), batch 4 with and without it; 0 = skip (about 2 x 4 x 2.5 min on 2 cores)",
+    )
     ap.add_argument("--only", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
     lucent_bench.add_run_options(ap)
     args = ap.parse_args(argv)
@@ -214,10 +237,14 @@ def main(argv=None) -> int:
     import kornia
     import timm
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}; torch {torch.__version__}, timm {timm.__version__}, "
-          f"kornia {kornia.__version__}; threads={torch.get_num_threads()}")
-    print(f"model efficientnet-lite0, layer {args.layer} {shape}, {args.size}x{args.size}, seed {args.seed}; "
-          f"cnnvis {args.steps_cnnvis} steps (PREFER_DEFAULTS {PREFER_DEFAULTS}), lucent {args.steps_lucent} steps")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}; torch {torch.__version__}, timm {timm.__version__}, "
+        f"kornia {kornia.__version__}; threads={torch.get_num_threads()}"
+    )
+    print(
+        f"model efficientnet-lite0, layer {args.layer} {shape}, {args.size}x{args.size}, seed {args.seed}; "
+        f"cnnvis {args.steps_cnnvis} steps (PREFER_DEFAULTS {PREFER_DEFAULTS}), lucent {args.steps_lucent} steps"
+    )
 
     rand = np.random.default_rng(args.direction_seed).standard_normal(n_channels).astype(np.float32)
     rand /= np.linalg.norm(rand)
@@ -243,22 +270,51 @@ def main(argv=None) -> int:
         row = {}
         tag = label.split(",")[0].replace(" ", "_").replace("(", "").replace(")", "").replace("+", "p")
         if kind != "direction-cos":
-            img, sec = _timed(lambda: run_cnnvis(m, cnnvis_objective(kind, args.layer, arg), args.steps_cnnvis, args.size, args.seed))
+            img, sec = _timed(
+                lambda: run_cnnvis(m, cnnvis_objective(kind, args.layer, arg), args.steps_cnnvis, args.size, args.seed)
+            )
             a = layer_acts(m, args.layer, img)
-            row["cnnvis"] = (float(score(kind, a, arg)[0]), float(cosine(kind, a, arg)[0]) if kind.startswith("direction") else None, sec)
+            row["cnnvis"] = (
+                float(score(kind, a, arg)[0]),
+                float(cosine(kind, a, arg)[0]) if kind.startswith("direction") else None,
+                sec,
+            )
             _save(args.save_dir, f"{tag}_cnnvis{args.steps_cnnvis}", img)
         if lucent:
-            img, sec = _timed(lambda: run_lucent(lucent, m, lucent_objective(objectives, kind, args.layer, arg), args.steps_lucent, args.size, args.seed))
+            img, sec = _timed(
+                lambda: run_lucent(
+                    lucent,
+                    m,
+                    lucent_objective(objectives, kind, args.layer, arg),
+                    args.steps_lucent,
+                    args.size,
+                    args.seed,
+                )
+            )
             a = layer_acts(m, args.layer, img)
-            row["lucent"] = (float(score(kind, a, arg)[0]), float(cosine(kind, a, arg)[0]) if kind.startswith("direction") else None, sec)
+            row["lucent"] = (
+                float(score(kind, a, arg)[0]),
+                float(cosine(kind, a, arg)[0]) if kind.startswith("direction") else None,
+                sec,
+            )
             _save(args.save_dir, f"{tag}{'_cos' if kind == 'direction-cos' else ''}_lucent{args.steps_lucent}", img)
         rows.append((label, kind, row))
-        print(f"{label:45s} " + "  ".join(f"{t} {v:8.3f}{'' if c is None else f' cos {c:.3f}'} ({s:5.1f}s)" for t, (v, c, s) in row.items()), flush=True)
+        print(
+            f"{label:45s} "
+            + "  ".join(
+                f"{t} {v:8.3f}{'' if c is None else f' cos {c:.3f}'} ({s:5.1f}s)" for t, (v, c, s) in row.items()
+            ),
+            flush=True,
+        )
 
     if rows:
         print()
-        print("activation reached, final 224x224 image, no transforms (seconds); direction rows: dot with the unit vector, [mean cosine]")
-        print(f"| objective | cnnvis, {args.steps_cnnvis} steps | lucent, {args.steps_lucent} steps | ratio activation cnnvis / lucent | ratio seconds |")
+        print(
+            "activation reached, final 224x224 image, no transforms (seconds); direction rows: dot with the unit vector, [mean cosine]"
+        )
+        print(
+            f"| objective | cnnvis, {args.steps_cnnvis} steps | lucent, {args.steps_lucent} steps | ratio activation cnnvis / lucent | ratio seconds |"
+        )
         print("|---|---|---|---|---|")
 
         def cell(x):
@@ -273,19 +329,29 @@ def main(argv=None) -> int:
             tratio = f"{cv[2] / lu[2]:.2f}" if cv and lu else "-"
             print(f"| {label} | {cell(cv)} | {cell(lu)} | {ratio} | {tratio} |")
         if lucent:
-            paired = [(label, row["cnnvis"][0] / row["lucent"][0]) for label, _, row in rows if "cnnvis" in row and "lucent" in row]
+            paired = [
+                (label, row["cnnvis"][0] / row["lucent"][0])
+                for label, _, row in rows
+                if "cnnvis" in row and "lucent" in row
+            ]
             if paired:
                 rs = [r for _, r in paired]
-                print(f"ratio cnnvis@{args.steps_cnnvis} / lucent@{args.steps_lucent}: min {min(rs):.2f}, geometric mean {float(np.exp(np.mean(np.log(np.maximum(rs, 1e-9))))):.2f} "
-                      f"over {len(rs)} objectives; at least 1 on {sum(r >= 1 for r in rs)} of {len(rs)}")
+                print(
+                    f"ratio cnnvis@{args.steps_cnnvis} / lucent@{args.steps_lucent}: min {min(rs):.2f}, geometric mean {float(np.exp(np.mean(np.log(np.maximum(rs, 1e-9))))):.2f} "
+                    f"over {len(rs)} objectives; at least 1 on {sum(r >= 1 for r in rs)} of {len(rs)}"
+                )
 
     if "diversity" in only:
         c, n = args.diversity_unit, args.batch
         mask = np.zeros(n_channels, np.float32)
         mask[c] = 1
-        base = MaskedUnits(args.layer, mask)  # the whole channel, summed over positions: `cnnvis prefer --whole-channel`
+        base = MaskedUnits(
+            args.layer, mask
+        )  # the whole channel, summed over positions: `cnnvis prefer --whole-channel`
         print()
-        print(f"diversity: batch {n}, channel {c} of {args.layer} (whole channel), seeds {args.seed}..{args.seed + n - 1}")
+        print(
+            f"diversity: batch {n}, channel {c} of {args.layer} (whole channel), seeds {args.seed}..{args.seed + n - 1}"
+        )
         results = []  # (tool, weight, distance, per-image activation, seconds)
         for w in [0.0] + [w for w in args.diversity_weights if w > 0]:
             obj = base if w == 0 else base + w * Diversity(args.layer)
@@ -293,34 +359,52 @@ def main(argv=None) -> int:
             a = layer_acts(m, args.layer, img)
             results.append(("cnnvis", w, mean_gram_distance(a), score("channel", a, c), sec))
             _save(args.save_dir, f"diversity_ch{c}_cnnvis_w{w:g}", img)
-            print(f"cnnvis w={w:g}: distance {results[-1][2]:.3f}, activation {[round(float(x), 2) for x in results[-1][3]]} ({sec:.1f}s)", flush=True)
+            print(
+                f"cnnvis w={w:g}: distance {results[-1][2]:.3f}, activation {[round(float(x), 2) for x in results[-1][3]]} ({sec:.1f}s)",
+                flush=True,
+            )
         if lucent and args.lucent_diversity > 0:
             name = args.layer.replace(".", "_")
             for w in (0.0, args.lucent_diversity):
-                obj = objectives.channel(name, c) if w == 0 else objectives.channel(name, c) - w * objectives.diversity(name)
+                obj = (
+                    objectives.channel(name, c)
+                    if w == 0
+                    else objectives.channel(name, c) - w * objectives.diversity(name)
+                )
                 img, sec = _timed(lambda: run_lucent(lucent, m, obj, args.steps_lucent, args.size, args.seed, batch=n))
                 a = layer_acts(m, args.layer, img)
                 results.append(("lucent", w, mean_gram_distance(a), score("channel", a, c), sec))
                 _save(args.save_dir, f"diversity_ch{c}_lucent_w{w:g}", img)
-                print(f"lucent w={w:g}: distance {results[-1][2]:.3f}, activation {[round(float(x), 2) for x in results[-1][3]]} ({sec:.1f}s)", flush=True)
+                print(
+                    f"lucent w={w:g}: distance {results[-1][2]:.3f}, activation {[round(float(x), 2) for x in results[-1][3]]} ({sec:.1f}s)",
+                    flush=True,
+                )
 
         print()
-        print("mean pairwise Gram cosine distance (1 - cos) at the layer over the batch; activation with the term / alone (same seed), per image")
-        print("| tool | steps | diversity weight | mean Gram distance | activation per image | with / alone, per image | min with / alone | seconds |")
+        print(
+            "mean pairwise Gram cosine distance (1 - cos) at the layer over the batch; activation with the term / alone (same seed), per image"
+        )
+        print(
+            "| tool | steps | diversity weight | mean Gram distance | activation per image | with / alone, per image | min with / alone | seconds |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         chosen = None
         for tool, w, dist, act, sec in results:
             alone = next(r[3] for r in results if r[0] == tool and r[1] == 0)
             keep = act / alone
             steps = args.steps_cnnvis if tool == "cnnvis" else args.steps_lucent
-            print(f"| {tool} | {steps} | {w:g} | {dist:.3f} | {', '.join(f'{float(x):.1f}' for x in act)} | "
-                  f"{', '.join(f'{float(x):.2f}' for x in keep)} | {float(keep.min()):.2f} | {sec:.1f} |")
+            print(
+                f"| {tool} | {steps} | {w:g} | {dist:.3f} | {', '.join(f'{float(x):.1f}' for x in act)} | "
+                f"{', '.join(f'{float(x):.2f}' for x in keep)} | {float(keep.min()):.2f} | {sec:.1f} |"
+            )
             if tool == "cnnvis" and w > 0 and float(keep.min()) >= 0.8 and (chosen is None or dist > chosen[1]):
                 chosen = (w, dist, float(keep.min()))
         d0 = next(r[2] for r in results if r[0] == "cnnvis" and r[1] == 0)
         if chosen:
-            print(f"cnnvis: the largest distance with every image >= 0.8x alone: weight {chosen[0]:g}, distance {chosen[1]:.3f} "
-                  f"(without the term {d0:.3f}, {chosen[1] / max(d0, 1e-9):.1f}x), min with / alone {chosen[2]:.2f}")
+            print(
+                f"cnnvis: the largest distance with every image >= 0.8x alone: weight {chosen[0]:g}, distance {chosen[1]:.3f} "
+                f"(without the term {d0:.3f}, {chosen[1] / max(d0, 1e-9):.1f}x), min with / alone {chosen[2]:.2f}"
+            )
         else:
             print("cnnvis: no weight tried keeps every image >= 0.8x its activation alone")
 
@@ -336,17 +420,26 @@ def main(argv=None) -> int:
             terms += [(1 - t, Channel(args.layer, a_ch).on(i)), (t, Channel(args.layer, b_ch).on(i))]
         obj = Sum(terms + [(1.0, Alignment(args.layer))])
         print()
-        print(f"interpolation: {n} frames from channel {a_ch} to {b_ch} of {args.layer}, alignment 1, {args.steps_cnnvis} steps")
-        print("| frames | mean neighbour |difference| (0..255) | first frame: channel A | last frame: channel B | seconds |")
+        print(
+            f"interpolation: {n} frames from channel {a_ch} to {b_ch} of {args.layer}, alignment 1, {args.steps_cnnvis} steps"
+        )
+        print(
+            "| frames | mean neighbour |difference| (0..255) | first frame: channel A | last frame: channel B | seconds |"
+        )
         print("|---|---|---|---|---|")
         for shared in (True, False):
-            img, sec = _timed(lambda: run_cnnvis(m, obj, args.steps_cnnvis, args.size, args.seed, batch=n, shared=shared))
+            img, sec = _timed(
+                lambda: run_cnnvis(m, obj, args.steps_cnnvis, args.size, args.seed, batch=n, shared=shared)
+            )
             u8 = (img.clamp(0, 1) * 255).round()
             step = float((u8[1:] - u8[:-1]).abs().mean())
             acts = layer_acts(m, args.layer, img)
             _save(args.save_dir, f"interpolate_{'shared' if shared else 'own'}", img)
-            print(f"| {'shared terms' if shared else 'each its own'} | {step:.1f} | {float(score('channel', acts[:1], a_ch)[0]):.2f} | "
-                  f"{float(score('channel', acts[-1:], b_ch)[0]):.2f} | {sec:.0f} |", flush=True)
+            print(
+                f"| {'shared terms' if shared else 'each its own'} | {step:.1f} | {float(score('channel', acts[:1], a_ch)[0]):.2f} | "
+                f"{float(score('channel', acts[-1:], b_ch)[0]):.2f} | {sec:.0f} |",
+                flush=True,
+            )
     return 0
 
 

@@ -52,7 +52,9 @@ from cnnvis.recipes.recon import generate_image, invert_image, unit_mask
 def _save(d, name, img):
     if d:
         os.makedirs(d, exist_ok=True)
-        cv2.imwrite(os.path.join(d, name), cv2.cvtColor((np.clip(img, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            os.path.join(d, name), cv2.cvtColor((np.clip(img, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
+        )
 
 
 def _u8(img) -> torch.Tensor:
@@ -76,20 +78,39 @@ def bench_invert(model, prior, args, extra):
                 img, losses = invert_image(a, [layer], model, steps=args.steps, **kw)
                 dt = time.perf_counter() - t0
                 q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])
-                rows.append(dict(prior=label, layer=layer, image=name, set=photo_set, s_per_it=dt / len(losses), corr=q["pixel_correlation"], ssim=q["ssim"],
-                                 ferr=q["feature_error"][layer], out=_u8(img), photo=_u8(a)))
-                print(f"{label:5s} {layer:10s} {name:10s} {dt / len(losses) * 1000:6.0f} ms/it  corr {rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  ferr {rows[-1]['ferr']:.3f}", flush=True)
+                rows.append(
+                    dict(
+                        prior=label,
+                        layer=layer,
+                        image=name,
+                        set=photo_set,
+                        s_per_it=dt / len(losses),
+                        corr=q["pixel_correlation"],
+                        ssim=q["ssim"],
+                        ferr=q["feature_error"][layer],
+                        out=_u8(img),
+                        photo=_u8(a),
+                    )
+                )
+                print(
+                    f"{label:5s} {layer:10s} {name:10s} {dt / len(losses) * 1000:6.0f} ms/it  corr {rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  ferr {rows[-1]['ferr']:.3f}",
+                    flush=True,
+                )
                 _save(args.save_dir, f"invert_{label}_{layer}_{name}.png", img)
-    print("\n| set | layer | prior | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) | s / iteration (median) | grid x / y (photos) |")
+    print(
+        "\n| set | layer | prior | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) | s / iteration (median) | grid x / y (photos) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for photo_set in dict.fromkeys(s for _, s in images):
         for layer in args.layers:
             for label in dict.fromkeys(r["prior"] for r in rows):
                 rs = [r for r in rows if r["layer"] == layer and r["prior"] == label and r["set"] == photo_set]
                 each = " ".join(f"{r['corr']:.2f}" for r in rs)
-                print(f"| {photo_set} | {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {each} | "
-                      f"{statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['ferr'] for r in rs):.3f} | {statistics.median(r['s_per_it'] for r in rs):.3f} | "
-                      f"{_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |")
+                print(
+                    f"| {photo_set} | {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {each} | "
+                    f"{statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['ferr'] for r in rs):.3f} | {statistics.median(r['s_per_it'] for r in rs):.3f} | "
+                    f"{_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |"
+                )
     if len({r["set"] for r in rows}) > 1:  # pooled over every photo: the photos' own ratio falls to about 1.07
         print("\n| layer | prior | grid x / y, every photo pooled (photos) |")
         print("|---|---|---|")
@@ -127,7 +148,10 @@ def bench_prefer(model, prior, args, extra):
             img = generate_image(model, layer, mask, steps=args.prefer_steps, **kw)
             dt = (time.perf_counter() - t0) / args.prefer_steps
             outs[label].append(_u8(img))
-            print(f"| {unit} | {label} | {activation(model, layer, mask, img):.2f} | {dt:.3f} | {_grid(outs[label][-1:])} |", flush=True)
+            print(
+                f"| {unit} | {label} | {activation(model, layer, mask, img):.2f} | {dt:.3f} | {_grid(outs[label][-1:])} |",
+                flush=True,
+            )
             _save(args.save_dir, f"prefer_{label}_{layer}_{ch}.png", img)
     for label, images in outs.items():
         print(f"| all units | {label} | | | {_grid(images)} |")
@@ -137,7 +161,9 @@ def bench_decode(model, args) -> None:
     from cnnvis.priors.dgn import encode
     from cnnvis.recipes.metrics import pixel_correlation
 
-    print("\n| generator | set | pixel corr of G(features) (mean) | per photo | grid x / y of G(features) | grid x / y of the photos |")
+    print(
+        "\n| generator | set | pixel corr of G(features) (mean) | per photo | grid x / y of G(features) | grid x / y of the photos |"
+    )
     print("|---|---|---|---|---|---|")
     for k, path in enumerate(args.generator or [None]):
         prior = load_prior(model, path)
@@ -147,12 +173,15 @@ def bench_decode(model, args) -> None:
                 x = hwc_to_bchw(photo(name, args.side))
                 with torch.no_grad():
                     y = prior.generator(encode(prior, model, x, (args.side, args.side))).clamp(0, 1).float()
-                y = y[..., :args.side, :args.side]
+                y = y[..., : args.side, : args.side]
                 corrs.append(pixel_correlation(y, x))
                 outs.append(torch.round(y * 255) / 255)
                 photos.append(torch.round(x * 255) / 255)
                 _save(args.save_dir, f"decode_{k}_{name}.png", y[0].permute(1, 2, 0).numpy())
-            print(f"| {path or 'demo'} | {photo_set} | {statistics.mean(corrs):.3f} | {' '.join(f'{c:.2f}' for c in corrs)} | {_grid(outs)} | {_grid(photos)} |", flush=True)
+            print(
+                f"| {path or 'demo'} | {photo_set} | {statistics.mean(corrs):.3f} | {' '.join(f'{c:.2f}' for c in corrs)} | {_grid(outs)} | {_grid(photos)} |",
+                flush=True,
+            )
 
 
 def bench_sizes(model, prior, args, extra):
@@ -194,11 +223,29 @@ def main() -> None:
     ap.add_argument("--prefer-steps", type=int, default=128)
     ap.add_argument("--side", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--generator", action="append", default=None, help="generator file [default: the shipped demo generator]; --part decode takes several")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the DGN runs (Python literal)")
-    ap.add_argument("--baseline-set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the pixel baseline's inversions (Python literal)")
-    ap.add_argument("--arms", nargs="+", choices=["baseline", "dgn"], default=["baseline", "dgn"],
-                    help="the pixel / Fourier defaults, the prior, or both (the baseline does not depend on the generator)")
+    ap.add_argument(
+        "--generator",
+        action="append",
+        default=None,
+        help="generator file [default: the shipped demo generator]; --part decode takes several",
+    )
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="extra option for the DGN runs (Python literal)"
+    )
+    ap.add_argument(
+        "--baseline-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra option for the pixel baseline's inversions (Python literal)",
+    )
+    ap.add_argument(
+        "--arms",
+        nargs="+",
+        choices=["baseline", "dgn"],
+        default=["baseline", "dgn"],
+        help="the pixel / Fourier defaults, the prior, or both (the baseline does not depend on the generator)",
+    )
     ap.add_argument("--save-dir", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -208,7 +255,9 @@ def main() -> None:
         bench_decode(model, args)
         return
     prior = load_prior(model, args.generator[0] if args.generator else None)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, generator {args.generator or 'demo'}, extra={extra}")
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, generator {args.generator or 'demo'}, extra={extra}"
+    )
     if args.part in ("all", "invert"):
         bench_invert(model, prior, args, extra)
     if args.part in ("all", "prefer"):

@@ -58,7 +58,10 @@ def run(side: int, steps: int, untiled: bool, threads: int) -> dict:
     code = CHILD.format(side=side, steps=steps, untiled=untiled, threads=threads)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode != 0:
-        return {"side": side, "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+        return {
+            "side": side,
+            "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}",
+        }
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -76,7 +79,11 @@ def run_cli(side: int, steps: int, threads: int) -> dict:
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         # A fresh `time -v`-style measurement: the child's own peak, via wait4's rusage.
         t = time.perf_counter()
-        proc = subprocess.Popen([exe, "dream", photo, "--steps", str(steps), "-q", "--out", os.path.join(d, "out.jpg")], env=env, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [exe, "dream", photo, "--steps", str(steps), "-q", "--out", os.path.join(d, "out.jpg")],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
         if os.waitstatus_to_exitcode(status) != 0:
@@ -88,8 +95,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     ap.add_argument("--steps", type=int, default=2, help="steps per size; the median step time is reported")
-    ap.add_argument("--untiled", action="store_true", help="also run the untiled baseline at each size up to --untiled-max")
-    ap.add_argument("--untiled-max", type=int, default=2048, help="largest side for the untiled baseline (4096 needs ~25 GB)")
+    ap.add_argument(
+        "--untiled", action="store_true", help="also run the untiled baseline at each size up to --untiled-max"
+    )
+    ap.add_argument(
+        "--untiled-max", type=int, default=2048, help="largest side for the untiled baseline (4096 needs ~25 GB)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cli", action="store_true", help="measure the cnnvis dream command on a photo instead")
     args = ap.parse_args()
@@ -104,7 +115,7 @@ def main() -> None:
         return
     print(f"{'mode':8} {'side':>5} {'peak RSS GB':>11} {'s/step':>8} {'us/px/step':>10}")
     for side in args.sizes:
-        for mode in (["tiled", "untiled"] if args.untiled and side <= args.untiled_max else ["tiled"]):
+        for mode in ["tiled", "untiled"] if args.untiled and side <= args.untiled_max else ["tiled"]:
             r = run(side, args.steps, mode == "untiled", args.threads)
             if "error" in r:
                 print(f"{mode:8} {side:>5} failed: {r['error']}")

@@ -54,8 +54,8 @@ def main() -> None:
         sync()
         t = time.perf_counter()
         for i in range(0, len(tiles.windows), args.batch_size):
-            ws = tiles.windows[i:i + args.batch_size]
-            x = torch.cat([canvas[:, :, w.y0:w.y1, w.x0:w.x1] for w in ws]).requires_grad_(True)
+            ws = tiles.windows[i : i + args.batch_size]
+            x = torch.cat([canvas[:, :, w.y0 : w.y1, w.x0 : w.x1] for w in ws]).requires_grad_(True)
             z = m.normalize(x)
             a = net.blocks[:5](net.bn1(net.conv_stem(z))) if truncated else net(z)
             (g,) = torch.autograd.grad(a.pow(2).mean(), x)
@@ -85,11 +85,15 @@ def main() -> None:
     # Each round runs both back to back, so the per-round ratio cancels slow machine drift.
     ratios = [ci / bi for ci, bi in zip(cnnvis_t[1:], bare_t[1:])]
     where = f"{args.threads} threads" if device.type == "cpu" else str(device)
-    print(f"canvas {args.side}x{args.side}, {len(tiles.windows)} tiles of {r.tile}px, batch {args.batch_size}, {where}, median of {args.repeats}")
+    print(
+        f"canvas {args.side}x{args.side}, {len(tiles.windows)} tiles of {r.tile}px, batch {args.batch_size}, {where}, median of {args.repeats}"
+    )
     print(f"bare fwd+bwd to blocks.4.2 : {b:.3f} s")
     print(f"bare fwd+bwd, full network : {f:.3f} s")
     print(f"cnnvis dream step          : {c:.3f} s")
-    print(f"overhead ratio (cnnvis / bare, same tiles): {c / b:.3f} of medians, {statistics.median(ratios):.3f} median per round")
+    print(
+        f"overhead ratio (cnnvis / bare, same tiles): {c / b:.3f} of medians, {statistics.median(ratios):.3f} median per round"
+    )
 
 
 if __name__ == "__main__":

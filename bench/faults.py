@@ -57,12 +57,18 @@ def write_costs(side: int, repeats: int, folder: str) -> tuple[float, float]:
 
 def _huge_png(path: str, side: int = 15000) -> None:
     """A valid PNG header (and a tiny IDAT) claiming ``side`` x ``side`` 16-bit RGB."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
     ihdr = side.to_bytes(4, "big") * 2 + bytes([16, 2, 0, 0, 0])
     with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+        f.write(
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b"")
+        )
 
 
 def error_latency(args: list[str], repeats: int, cwd: str) -> tuple[float, str]:
@@ -84,13 +90,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for side in args.sides:
             plain, safe = write_costs(side, args.repeats, d)
-            print(f"write {side}x{side} PNG + sidecar: plain {plain * 1000:.1f} ms, cnnvis {safe * 1000:.1f} ms, "
-                  f"ratio {safe / plain:.2f} (median of {args.repeats})")
+            print(
+                f"write {side}x{side} PNG + sidecar: plain {plain * 1000:.1f} ms, cnnvis {safe * 1000:.1f} ms, "
+                f"ratio {safe / plain:.2f} (median of {args.repeats})"
+            )
         iio.imwrite(os.path.join(d, "photo.png"), np.zeros((64, 64, 3), np.uint8))
         _huge_png(os.path.join(d, "huge.png"))
-        cases = {"--out /proc/x.png": ["dream", "--out", "/proc/x.png"],
-                 "--out equal to the input": ["dream", "photo.png", "--out", "./photo.png"],
-                 "15000x15000 16-bit PNG": ["dream", "huge.png", "--out", "x.png"]}
+        cases = {
+            "--out /proc/x.png": ["dream", "--out", "/proc/x.png"],
+            "--out equal to the input": ["dream", "photo.png", "--out", "./photo.png"],
+            "15000x15000 16-bit PNG": ["dream", "huge.png", "--out", "x.png"],
+        }
         for name, cmd in cases.items():
             seconds, err = error_latency(cmd, args.repeats, d)
             print(f"{name}: one-line error after {seconds:.2f} s (median of {args.repeats}): {err[:110]}")

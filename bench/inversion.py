@@ -42,7 +42,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--side", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra reconstruct option (Python literal)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="extra reconstruct option (Python literal)"
+    )
     ap.add_argument("--save-dir", default=None)
     ap.add_argument("--json", default=None, help="write every row as JSON here")
     args = ap.parse_args()
@@ -53,7 +55,9 @@ def main() -> None:
         extra[k] = ast.literal_eval(v)
     model = load_model("efficientnet-lite0")
     images = [(n, "chosen") for n in args.images] if args.images else [(n, s) for s in args.sets for n in SETS[s]]
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, {args.steps} iterations, {args.side}x{args.side}, extra={extra}")
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, {args.steps} iterations, {args.side}x{args.side}, extra={extra}"
+    )
     rows = []
     for opt in args.optimizers:
         for layer in args.layers:
@@ -63,22 +67,42 @@ def main() -> None:
                 img, losses = invert_image(a, [layer], model, optimizer=opt, steps=args.steps, **extra)
                 dt = time.perf_counter() - t0
                 q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])
-                row = dict(optimizer=opt, layer=layer, image=name, set=photo_set, seconds=dt, pixel_correlation=q["pixel_correlation"], ssim=q["ssim"], feature_error=q["feature_error"][layer], iterations=len(losses))
+                row = dict(
+                    optimizer=opt,
+                    layer=layer,
+                    image=name,
+                    set=photo_set,
+                    seconds=dt,
+                    pixel_correlation=q["pixel_correlation"],
+                    ssim=q["ssim"],
+                    feature_error=q["feature_error"][layer],
+                    iterations=len(losses),
+                )
                 rows.append(row)
-                print(f"{opt:6s} {layer:10s} {name:10s} {dt:6.1f}s  corr {row['pixel_correlation']:.3f}  ssim {row['ssim']:.3f}  ferr {row['feature_error']:.3f}", flush=True)
+                print(
+                    f"{opt:6s} {layer:10s} {name:10s} {dt:6.1f}s  corr {row['pixel_correlation']:.3f}  ssim {row['ssim']:.3f}  ferr {row['feature_error']:.3f}",
+                    flush=True,
+                )
                 if args.save_dir:
                     os.makedirs(args.save_dir, exist_ok=True)
-                    cv2.imwrite(os.path.join(args.save_dir, f"{opt}_{layer}_{name}.png"), cv2.cvtColor((img * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR))
-    print("\n| set | optimizer | layer | iterations | s / image (median) | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) |")
+                    cv2.imwrite(
+                        os.path.join(args.save_dir, f"{opt}_{layer}_{name}.png"),
+                        cv2.cvtColor((img * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR),
+                    )
+    print(
+        "\n| set | optimizer | layer | iterations | s / image (median) | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for photo_set in dict.fromkeys(s for _, s in images):
         for opt in args.optimizers:
             for layer in args.layers:
                 rs = [r for r in rows if r["optimizer"] == opt and r["layer"] == layer and r["set"] == photo_set]
                 each = " ".join(f"{r['pixel_correlation']:.2f}" for r in rs)
-                print(f"| {photo_set} | {opt} | {layer} | {rs[0]['iterations']} | {statistics.median(r['seconds'] for r in rs):.1f} | "
-                      f"{statistics.mean(r['pixel_correlation'] for r in rs):.3f} | {each} | {statistics.mean(r['ssim'] for r in rs):.3f} | "
-                      f"{statistics.mean(r['feature_error'] for r in rs):.3f} |")
+                print(
+                    f"| {photo_set} | {opt} | {layer} | {rs[0]['iterations']} | {statistics.median(r['seconds'] for r in rs):.1f} | "
+                    f"{statistics.mean(r['pixel_correlation'] for r in rs):.3f} | {each} | {statistics.mean(r['ssim'] for r in rs):.3f} | "
+                    f"{statistics.mean(r['feature_error'] for r in rs):.3f} |"
+                )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -53,7 +53,9 @@ def _render(m, layer, n, c, size, steps, seed, options, final_size=None):
     seconds, peak RSS GB before the render-only pass)."""
     from cnnvis.recipes.recon import prefer_render, to_hwc
 
-    r = prefer_render(m, layer, _mask(n, c), size=(size, size), steps=steps, seed=seed, final_size=final_size, **options)
+    r = prefer_render(
+        m, layer, _mask(n, c), size=(size, size), steps=steps, seed=seed, final_size=final_size, **options
+    )
     marks = {}
 
     def on_step(p):
@@ -85,7 +87,9 @@ def _save(path: str, img: np.ndarray) -> None:
 
 
 def part_cppn(m, args, n, sets) -> None:
-    print(f"\n## CPPN against the Fourier image, {args.size}x{args.size}, {args.steps} steps; then the CPPN at {args.final}")
+    print(
+        f"\n## CPPN against the Fourier image, {args.size}x{args.size}, {args.steps} steps; then the CPPN at {args.final}"
+    )
     kinds = {"fft": dict(param="fft"), "cppn": dict(param="cppn"), "lowres": dict(param="lowres")}
     print("channel | " + " | ".join(f"{k} activation (s)" for k in kinds) + f" | cppn/fft | {args.final} render s")
     for c in args.channels:
@@ -93,7 +97,9 @@ def part_cppn(m, args, n, sets) -> None:
         for k, opts in kinds.items():
             # the CPPN run also renders the final size: the activation is its optimized 224 image's
             final = args.final if k == "cppn" else None
-            img, small_img, sec, render_s, rss_before = _render(m, args.layer, n, c, args.size, args.steps, args.seed, dict(opts, **sets.get(k, {})), final)
+            img, small_img, sec, render_s, rss_before = _render(
+                m, args.layer, n, c, args.size, args.steps, args.seed, dict(opts, **sets.get(k, {})), final
+            )
             row[k] = (channel_activation(m, args.layer, c, small_img), sec)
             if args.save_dir:
                 _save(os.path.join(args.save_dir, f"ch{c}_{k}.png"), small_img)
@@ -102,11 +108,16 @@ def part_cppn(m, args, n, sets) -> None:
         small = row["cppn"][0]
         if args.save_dir:
             _save(os.path.join(args.save_dir, f"ch{c}_cppn_{args.final}.png"), big)
-        down = torch.nn.functional.interpolate(torch.from_numpy(big).permute(2, 0, 1)[None], size=(args.size, args.size), mode="area")
+        down = torch.nn.functional.interpolate(
+            torch.from_numpy(big).permute(2, 0, 1)[None], size=(args.size, args.size), mode="area"
+        )
         again = channel_activation(m, args.layer, c, down[0].permute(1, 2, 0).numpy())
         cells = " | ".join(f"{row[k][0]:7.2f} ({row[k][1]:5.1f})" for k in kinds)
-        print(f"{c:7d} | {cells} | {small / row['fft'][0]:.2f} | {big_s:5.1f}   "
-              f"(the {args.final} image shrunk to {args.size}: activation {again:.2f})", flush=True)
+        print(
+            f"{c:7d} | {cells} | {small / row['fft'][0]:.2f} | {big_s:5.1f}   "
+            f"(the {args.final} image shrunk to {args.size}: activation {again:.2f})",
+            flush=True,
+        )
 
 
 def part_render(args) -> None:
@@ -116,7 +127,9 @@ def part_render(args) -> None:
     from cnnvis.params.cppn import CPPN, CPPNParam
 
     size = parse_size(args.final, (args.size, args.size))
-    ctx = ParamContext(RenderConfig(param="cppn"), torch.device("cpu"), torch.Generator().manual_seed(args.seed), (0.5, 0.5, 0.5))
+    ctx = ParamContext(
+        RenderConfig(param="cppn"), torch.device("cpu"), torch.Generator().manual_seed(args.seed), (0.5, 0.5, 0.5)
+    )
     net = CPPN.random(1, 3, ctx.gen, "cpu")
     with torch.no_grad():
         net.weights[-1].normal_(0, 0.3, generator=ctx.gen)
@@ -125,23 +138,34 @@ def part_render(args) -> None:
     t = time.perf_counter()
     out = p.resized(size).canvas()
     sec = time.perf_counter() - t
-    print(f"\n## a CPPN drawn at {size[0]}x{size[1]} in a fresh process: {sec:.1f} s, {len(p.resized(size)._bands())} bands, peak RSS {_rss_gb():.2f} GB "
-          f"(+{_rss_gb() - base:.2f} GB over the process before it; the image itself is {out.numel() * 4 / 1e9:.2f} GB)")
+    print(
+        f"\n## a CPPN drawn at {size[0]}x{size[1]} in a fresh process: {sec:.1f} s, {len(p.resized(size)._bands())} bands, peak RSS {_rss_gb():.2f} GB "
+        f"(+{_rss_gb() - base:.2f} GB over the process before it; the image itself is {out.numel() * 4 / 1e9:.2f} GB)"
+    )
 
 
 def part_alpha(m, args, n, sets) -> None:
     print(f"\n## RGBA (--alpha) against opaque, Fourier image, {args.size}x{args.size}, {args.steps} steps")
-    print("channel | opaque activation | alpha: mean alpha | alpha: activation over random backgrounds | ratio to opaque | opaque over random backgrounds")
+    print(
+        "channel | opaque activation | alpha: mean alpha | alpha: activation over random backgrounds | ratio to opaque | opaque over random backgrounds"
+    )
     for c in args.channels:
         _, opaque, _, _, _ = _render(m, args.layer, n, c, args.size, args.steps, args.seed, dict(sets.get("fft", {})))
-        _, rgba, _, _, _ = _render(m, args.layer, n, c, args.size, args.steps, args.seed, dict(dict(alpha=True), **sets.get("alpha", {})))
+        _, rgba, _, _, _ = _render(
+            m, args.layer, n, c, args.size, args.steps, args.seed, dict(dict(alpha=True), **sets.get("alpha", {}))
+        )
         a_opaque = channel_activation(m, args.layer, c, opaque)
         a_rgba = composited_activation(m, args.layer, c, rgba, args.seed)
         # the opaque image under the same test: alpha 1 everywhere, so the backgrounds do not show
-        a_same = composited_activation(m, args.layer, c, np.concatenate([opaque, np.ones_like(opaque[..., :1])], 2), args.seed)
+        a_same = composited_activation(
+            m, args.layer, c, np.concatenate([opaque, np.ones_like(opaque[..., :1])], 2), args.seed
+        )
         if args.save_dir:
             _save(os.path.join(args.save_dir, f"ch{c}_alpha.png"), rgba)
-        print(f"{c:7d} | {a_opaque:7.2f} | {float(rgba[..., 3].mean()):.3f} | {a_rgba:7.2f} | {a_rgba / a_opaque:.2f} | {a_same:7.2f}", flush=True)
+        print(
+            f"{c:7d} | {a_opaque:7.2f} | {float(rgba[..., 3].mean()):.3f} | {a_rgba:7.2f} | {a_rgba / a_opaque:.2f} | {a_same:7.2f}",
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:
@@ -152,7 +176,12 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--final", default="4096x4096", help="the size the optimized CPPN is rendered at")
     ap.add_argument("--steps", type=int, default=128)
-    ap.add_argument("--set", action="append", metavar="KIND:KEY=VALUE", help="extra option for one kind (fft, cppn, lowres, alpha), JSON value")
+    ap.add_argument(
+        "--set",
+        action="append",
+        metavar="KIND:KEY=VALUE",
+        help="extra option for one kind (fft, cppn, lowres, alpha), JSON value",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-dir", default=None)
@@ -179,8 +208,12 @@ def main(argv=None) -> int:
         os.makedirs(args.save_dir, exist_ok=True)
     import kornia
 
-    print(f"machine: {platform.machine()} cpus={os.cpu_count()}; torch {torch.__version__}, kornia {kornia.__version__}; threads={torch.get_num_threads()}")
-    print(f"efficientnet-lite0 {args.layer} ({n} channels), seed {args.seed}; PREFER_DEFAULTS {PREFER_DEFAULTS}; per param {PREFER_PARAM_DEFAULTS}; extra {sets}")
+    print(
+        f"machine: {platform.machine()} cpus={os.cpu_count()}; torch {torch.__version__}, kornia {kornia.__version__}; threads={torch.get_num_threads()}"
+    )
+    print(
+        f"efficientnet-lite0 {args.layer} ({n} channels), seed {args.seed}; PREFER_DEFAULTS {PREFER_DEFAULTS}; per param {PREFER_PARAM_DEFAULTS}; extra {sets}"
+    )
     if args.part in ("cppn", "all"):
         part_cppn(m, args, n, sets)
     if args.part in ("alpha", "all"):

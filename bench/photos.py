@@ -59,5 +59,5 @@ def photo(name: str, side: int) -> np.ndarray:
     a = full_photo(name)
     h, w = a.shape[:2]
     s = min(h, w)
-    a = a[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    a = a[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     return cv2.resize(a, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255

@@ -99,8 +99,16 @@ def render_lucent(lucent, m, objective, steps: int, size: int, seed: int, batch:
     mean = torch.tensor(m.mean).view(1, 3, 1, 1)
     std = torch.tensor(m.std).view(1, 3, 1, 1)
     transforms = list(transform.standard_transforms) + [lambda x: (x - mean) / std]
-    imgs = render.render_vis(net, objective, param_f=lambda: param.image(size, batch=batch), transforms=transforms,
-                             thresholds=(steps,), preprocess=False, progress=False, show_image=False)
+    imgs = render.render_vis(
+        net,
+        objective,
+        param_f=lambda: param.image(size, batch=batch),
+        transforms=transforms,
+        thresholds=(steps,),
+        preprocess=False,
+        progress=False,
+        show_image=False,
+    )
     return np.asarray(imgs[-1], np.float32)
 
 
@@ -136,8 +144,12 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--lucent-steps", type=int, default=256)
     ap.add_argument("--steps", type=int, nargs="+", default=[128, 64], help="cnnvis step counts to run")
-    ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra generate_image option (JSON value), repeatable")
-    ap.add_argument("--defaults-only", action="store_true", help="run cnnvis with PREFER_DEFAULTS only (ignore BENCH_OPTIONS)")
+    ap.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="extra generate_image option (JSON value), repeatable"
+    )
+    ap.add_argument(
+        "--defaults-only", action="store_true", help="run cnnvis with PREFER_DEFAULTS only (ignore BENCH_OPTIONS)"
+    )
     add_run_options(ap)
     args = ap.parse_args(argv)
 
@@ -156,9 +168,13 @@ def main(argv=None) -> int:
     import kornia
     import timm
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}; torch {torch.__version__}, timm {timm.__version__}, "
-          f"kornia {kornia.__version__}; threads={torch.get_num_threads()}")
-    print(f"model efficientnet-lite0, layer {args.layer} ({n_channels} channels), {args.size}x{args.size}, seed {args.seed}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}; torch {torch.__version__}, timm {timm.__version__}, "
+        f"kornia {kornia.__version__}; threads={torch.get_num_threads()}"
+    )
+    print(
+        f"model efficientnet-lite0, layer {args.layer} ({n_channels} channels), {args.size}x{args.size}, seed {args.seed}"
+    )
     print(f"cnnvis: PREFER_DEFAULTS {PREFER_DEFAULTS}")
     print(f"cnnvis: options on top {options}")
     cols = ([f"lucent@{args.lucent_steps}"] if lucent else []) + [f"cnnvis@{s}" for s in args.steps]
@@ -185,7 +201,11 @@ def main(argv=None) -> int:
 
     print()
     print("mean activation of the channel at the layer, final 224x224 image, no transforms (seconds in brackets)")
-    print("channel | " + " | ".join(f"{k:>18s}" for k in cols) + (" | " + " | ".join(f"ratio {k[7:]}/lucent" for k in cols[1:]) if lucent else ""))
+    print(
+        "channel | "
+        + " | ".join(f"{k:>18s}" for k in cols)
+        + (" | " + " | ".join(f"ratio {k[7:]}/lucent" for k in cols[1:]) if lucent else "")
+    )
     for c, row in rows:
         s = f"{c:7d} | " + " | ".join(f"{row[k][0]:8.3f} ({row[k][1]:5.1f}s)" for k in cols)
         if lucent:
@@ -195,7 +215,9 @@ def main(argv=None) -> int:
         for s in args.steps:
             if 2 * s <= args.lucent_steps:
                 ok = all(row[f"cnnvis@{s}"][0] >= row[cols[0]][0] for _, row in rows)
-                print(f"target: cnnvis at {s} steps >= lucent at {args.lucent_steps} on every channel: {'MET' if ok else 'not met'}")
+                print(
+                    f"target: cnnvis at {s} steps >= lucent at {args.lucent_steps} on every channel: {'MET' if ok else 'not met'}"
+                )
     return 0
 
 

@@ -50,8 +50,10 @@ WHERE_OLD = BOOT + (
     "from importlib import resources\n"
     "print(json.dumps({'cnnvis': cnnvis.__file__, 'cnnvis.cli': cnnvis.cli.__file__, 'cnnvis.presets': str(resources.files('cnnvis.presets'))}))\n"
 )
-NAIVE = ("import json, cnnvis, cnnvis.presets\n"
-         "print(json.dumps({'cnnvis': cnnvis.__file__, 'cnnvis.presets': cnnvis.presets.__file__}))\n")
+NAIVE = (
+    "import json, cnnvis, cnnvis.presets\n"
+    "print(json.dumps({'cnnvis': cnnvis.__file__, 'cnnvis.presets': cnnvis.presets.__file__}))\n"
+)
 
 # invert needs an IMAGE and --layer (the layers the gallery used): the old tree's bundled photo, copied into the scratch dir (the manifest
 # records its path and SHA-256, and replay checks both).
@@ -59,17 +61,29 @@ PHOTO = "chelsea.jpg"
 
 # (name, preset, overrides). Each keeps the preset's code path: optimizer, param, prior, sizing form.
 CASES = [
-    ("channel", "channel", ["--final-size", "224x224", "--steps", "3"]),                     # noise dream, rmsprop, jitter
-    ("neuron", "neuron", ["--steps", "3"]),                                                   # prefer: Fourier image, Adam
-    ("cnnpref-low", "cnnpref-low", ["--steps", "3"]),                                         # prefer --rf-mask
-    ("cnnpref-high", "cnnpref-high", ["--steps", "3"]),                                       # prefer through the DGN prior
-    ("icnn-gd", "icnn-gd", [PHOTO, "--layer", "blocks.3", "--steps", "3"]),                                                 # invert, gd + momentum + blur schedule
-    ("icnn-lbfgs", "icnn-lbfgs", [PHOTO, "--layer", "blocks.3", "--steps", "2"]),                                           # invert, L-BFGS
-    ("icnn-dgn", "icnn-dgn", [PHOTO, "--layer", "blocks.5", "--steps", "3"]),                                               # invert through the DGN prior, Adam
-    ("deepdream-classic", "deepdream-classic", ["--final-size", "240x360", "--octaves", "3", "--steps", "2"]),  # sgd, meansquare, octaves
-    ("cnnvis-image-dream", "cnnvis-image-dream", ["--initial-size", "150x225", "--final-size", "300x451", "--steps", "2"]),  # 3 sizes
-    ("dream-dgn", "dream-dgn", ["--final-size", "224x336", "--steps", "3"]),                  # pixel dream through the DGN prior
-    ("cnnvis-noise-1080p*", "cnnvis-noise-1080p", ["--initial-size", "112x192", "--final-size", "224x384", "--num-sizes", "2", "--steps", "2"]),
+    ("channel", "channel", ["--final-size", "224x224", "--steps", "3"]),  # noise dream, rmsprop, jitter
+    ("neuron", "neuron", ["--steps", "3"]),  # prefer: Fourier image, Adam
+    ("cnnpref-low", "cnnpref-low", ["--steps", "3"]),  # prefer --rf-mask
+    ("cnnpref-high", "cnnpref-high", ["--steps", "3"]),  # prefer through the DGN prior
+    ("icnn-gd", "icnn-gd", [PHOTO, "--layer", "blocks.3", "--steps", "3"]),  # invert, gd + momentum + blur schedule
+    ("icnn-lbfgs", "icnn-lbfgs", [PHOTO, "--layer", "blocks.3", "--steps", "2"]),  # invert, L-BFGS
+    ("icnn-dgn", "icnn-dgn", [PHOTO, "--layer", "blocks.5", "--steps", "3"]),  # invert through the DGN prior, Adam
+    (
+        "deepdream-classic",
+        "deepdream-classic",
+        ["--final-size", "240x360", "--octaves", "3", "--steps", "2"],
+    ),  # sgd, meansquare, octaves
+    (
+        "cnnvis-image-dream",
+        "cnnvis-image-dream",
+        ["--initial-size", "150x225", "--final-size", "300x451", "--steps", "2"],
+    ),  # 3 sizes
+    ("dream-dgn", "dream-dgn", ["--final-size", "224x336", "--steps", "3"]),  # pixel dream through the DGN prior
+    (
+        "cnnvis-noise-1080p*",
+        "cnnvis-noise-1080p",
+        ["--initial-size", "112x192", "--final-size", "224x384", "--num-sizes", "2", "--steps", "2"],
+    ),
     ("hires-4k*", "hires-4k", ["--final-size", "300x451", "--octaves", "2", "--steps", "2"]),
 ]
 
@@ -134,7 +148,11 @@ def main() -> int:
             try:
                 r = sh([sys.executable, "-c", RUN_OLD, *cli[1:]], env=old_env(tree), cwd=scratch, timeout=args.timeout)
                 old_s = time.perf_counter() - t
-                old_err = None if r.returncode == 0 and os.path.isfile(out) else f"OLD rc {r.returncode}: {last_lines(r.stderr)}"
+                old_err = (
+                    None
+                    if r.returncode == 0 and os.path.isfile(out)
+                    else f"OLD rc {r.returncode}: {last_lines(r.stderr)}"
+                )
             except subprocess.TimeoutExpired:
                 old_s, old_err = time.perf_counter() - t, f"OLD timed out after {args.timeout}s"
             if old_err:
@@ -149,7 +167,7 @@ def main() -> int:
                 if r.returncode == 0 and "replay matches" in r.stdout:
                     result = "match"
                 elif "replay differs" in text:
-                    result = "DIFFERS: " + text[text.index("replay differs"):].splitlines()[0].split(": ", 1)[-1]
+                    result = "DIFFERS: " + text[text.index("replay differs") :].splitlines()[0].split(": ", 1)[-1]
                     if os.path.isfile(rep):
                         result += _shape_note(out, rep)
                 else:

@@ -53,7 +53,9 @@ def main() -> None:
         print(f"shift={'on ' if shift else 'off'}  border/median change energy: {r:.3f}", flush=True)
         if args.out_dir:
             os.makedirs(args.out_dir, exist_ok=True)
-            save_image(os.path.join(args.out_dir, f"seams_{args.side}_shift_{'on' if shift else 'off'}.jpg"), to_uint8(out))
+            save_image(
+                os.path.join(args.out_dir, f"seams_{args.side}_shift_{'on' if shift else 'off'}.jpg"), to_uint8(out)
+            )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ def main() -> None:
         tk, lk = timed(lambda t: kornia_tv(t, op), x, args.repeats)
         tg, lg = timed(lambda t: TV(1.0, operator=op).loss(t), x, args.repeats)
         same = abs(lk - lg) <= 1e-4 * abs(lk)
-        print(f"{op:13} kornia filter2d {1e3 * tk:7.1f} ms   grouped conv {1e3 * tg:6.1f} ms   ratio {tk / tg:4.1f}x   same loss: {same}")
+        print(
+            f"{op:13} kornia filter2d {1e3 * tk:7.1f} ms   grouped conv {1e3 * tg:6.1f} ms   ratio {tk / tg:4.1f}x   same loss: {same}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,9 +45,12 @@ FRAMES = 12
 # The dream settings of every coherence run: 3 octaves of 5 steps on blocks.3, tiles shifted by up
 # to 8 px (jitter, as Google's deepdream does): a visible dream at a few seconds a frame on 2 cores.
 DREAM = ["--layer", "blocks.3", "--octaves", "3", "--steps", "5", "--jitter", "8", "--seed", "0"]
-METHODS = {"independent": ["--flow", "none", "--blend", "0"], "constant 0.85": ["--flow", "none", "--blend", "0.85"],
-           "flow, start only": ["--flow", "dis", "--blend", "0.85", "--temporal-weight", "0"],
-           "flow dis 0.85": ["--flow", "dis", "--blend", "0.85"]}  # the default: with the temporal loss (weight 10)
+METHODS = {
+    "independent": ["--flow", "none", "--blend", "0"],
+    "constant 0.85": ["--flow", "none", "--blend", "0.85"],
+    "flow, start only": ["--flow", "dis", "--blend", "0.85", "--temporal-weight", "0"],
+    "flow dis 0.85": ["--flow", "dis", "--blend", "0.85"],
+}  # the default: with the temporal loss (weight 10)
 
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")  # one thread: OpenMP's spinning costs many times over on 2 shared cores
@@ -70,12 +73,12 @@ def clip_pan(n: int = FRAMES, size=SIZE, v=(3, 1)):
 
     img = cv2.resize(_photo("astronaut"), (400, 400), interpolation=cv2.INTER_AREA)
     h, w = size
-    frames = [img[40 + v[1] * t:40 + v[1] * t + h, 20 + v[0] * t:20 + v[0] * t + w] for t in range(n)]
+    frames = [img[40 + v[1] * t : 40 + v[1] * t + h, 20 + v[0] * t : 20 + v[0] * t + w] for t in range(n)]
     flow = np.zeros((h, w, 2), np.float32)
     flow[...] = v
     occ = np.zeros((h, w), bool)
-    occ[:, w - v[0]:] = True
-    occ[h - v[1]:, :] = True
+    occ[:, w - v[0] :] = True
+    occ[h - v[1] :, :] = True
     return frames, flow, occ
 
 
@@ -88,9 +91,11 @@ def clip_zoom(n: int = FRAMES, size=SIZE, s: float = 1.02):
     ch, cw = img.shape[0] / 2, img.shape[1] / 2
     frames = []
     for t in range(n):
-        k = 0.5 / s ** t  # the first frame shows half the photo's height
+        k = 0.5 / s**t  # the first frame shows half the photo's height
         m = np.array([[k, 0, cw - k * (w - 1) / 2], [0, k, ch - k * (h - 1) / 2]], np.float32)
-        frames.append(cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT))
+        frames.append(
+            cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        )
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     flow = np.stack([(xs - (w - 1) / 2) * (1 / s - 1), (ys - (h - 1) / 2) * (1 / s - 1)], -1)
     return [np.clip(f, 0, 1) for f in frames], flow, np.zeros((h, w), bool)
@@ -102,15 +107,15 @@ def clip_object(n: int = FRAMES, size=SIZE, v=(4, 1), side: int = 64):
 
     h, w = size
     bg = cv2.resize(_photo("coffee"), (w, h), interpolation=cv2.INTER_AREA)
-    cat = _photo("chelsea")[60:60 + 2 * side, 170:170 + 2 * side]
+    cat = _photo("chelsea")[60 : 60 + 2 * side, 170 : 170 + 2 * side]
     obj = cv2.resize(cat, (side, side), interpolation=cv2.INTER_AREA)
     frames, flows, occs, inside = [], [], [], []
     for t in range(n):
         y, x = 40 + v[1] * t, 20 + v[0] * t
         f = bg.copy()
-        f[y:y + side, x:x + side] = obj
+        f[y : y + side, x : x + side] = obj
         m = np.zeros((h, w), bool)
-        m[y:y + side, x:x + side] = True
+        m[y : y + side, x : x + side] = True
         frames.append(f)
         inside.append(m)
         flow = np.zeros((h, w, 2), np.float32)
@@ -172,7 +177,9 @@ class Objective:
 def dream_clip(src: str, out: str, flags: list[str]) -> float:
     """Run the command into a PNG folder; return its wall time in seconds."""
     t = time.perf_counter()
-    proc = subprocess.run([cnnvis_exe(), "dream", src, *DREAM, *flags, "-q", "--out", out + "/"], capture_output=True, text=True, env=ENV)
+    proc = subprocess.run(
+        [cnnvis_exe(), "dream", src, *DREAM, *flags, "-q", "--out", out + "/"], capture_output=True, text=True, env=ENV
+    )
     if proc.returncode != 0:
         raise SystemExit(f"cnnvis failed: {proc.stderr[-2000:]}")
     return time.perf_counter() - t
@@ -197,9 +204,15 @@ def coherence(work: str) -> dict:
             out = os.path.join(work, f"{name}_" + re.sub(r"\W+", "_", method))
             secs = dream_clip(src, out, flags)
             outs = [iio.imread(os.path.join(out, f)) for f in sorted(os.listdir(out)) if f.startswith("frame_")]
-            row[method] = {"error": temporal_error(outs, flows, occs), "gain": float(np.mean([objective(o) - b for o, b in zip(outs, base)])),
-                           "s_per_frame": secs / len(outs)}
-            print(f"{name:7s} {method:14s} error {row[method]['error']:6.2f}  gain {row[method]['gain']:7.4f}  {secs / len(outs):5.2f} s/frame", flush=True)
+            row[method] = {
+                "error": temporal_error(outs, flows, occs),
+                "gain": float(np.mean([objective(o) - b for o, b in zip(outs, base)])),
+                "s_per_frame": secs / len(outs),
+            }
+            print(
+                f"{name:7s} {method:14s} error {row[method]['error']:6.2f}  gain {row[method]['gain']:7.4f}  {secs / len(outs):5.2f} s/frame",
+                flush=True,
+            )
         results[name] = row
     return results
 
@@ -232,7 +245,7 @@ def memory(work: str, frames: int, size=(1080, 1920), early: int = 30) -> dict:
     gen = imageio_ffmpeg.write_frames(src, (w, h), fps=30, macro_block_size=2, ffmpeg_log_level="error")
     gen.send(None)
     for t in range(frames):
-        gen.send(np.ascontiguousarray((np.clip(scene[:, v * t:v * t + w], 0, 1) * 255).round().astype(np.uint8)))
+        gen.send(np.ascontiguousarray((np.clip(scene[:, v * t : v * t + w], 0, 1) * 255).round().astype(np.uint8)))
     gen.close()
     # the cheapest settings that still run every stage: a shallow layer, 1 step, 1 octave, 512-px tiles without overlap
     cheap = ["--layer", "blocks.1", "--steps", "1", "--octaves", "1", "--tile", "512", "--overlap", "0"]
@@ -241,7 +254,12 @@ def memory(work: str, frames: int, size=(1080, 1920), early: int = 30) -> dict:
     peak_early = t_early = cpu_early = None
     with open(err_path, "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([cnnvis_exe(), "dream", src, *cheap, "--out", os.path.join(work, "hd_out.mp4")], stdout=subprocess.DEVNULL, stderr=err, env=ENV)
+        proc = subprocess.Popen(
+            [cnnvis_exe(), "dream", src, *cheap, "--out", os.path.join(work, "hd_out.mp4")],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=ENV,
+        )
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # reaped here, so its rusage (peak RSS) is ours to read
             if pid:
@@ -258,14 +276,27 @@ def memory(work: str, frames: int, size=(1080, 1920), early: int = 30) -> dict:
     frame0 = os.path.join(work, "frame0.png")
     iio.imwrite(frame0, (np.clip(scene[:, :w], 0, 1) * 255).round().astype(np.uint8))
     t1 = time.perf_counter()
-    single = subprocess.Popen([cnnvis_exe(), "dream", frame0, *cheap, "-q", "--out", os.path.join(work, "single.png")], env=ENV)
+    single = subprocess.Popen(
+        [cnnvis_exe(), "dream", frame0, *cheap, "-q", "--out", os.path.join(work, "single.png")], env=ENV
+    )
     _, _, usage1 = os.wait4(single.pid, 0)
     single.returncode = 0
-    return {"frames": frames, "size": f"{w}x{h}", "settings": " ".join(cheap), "early": early, "peak_after_early_gb": peak_early,
-            "peak_after_all_gb": usage.ru_maxrss / 1e6, "peak_single_image_gb": usage1.ru_maxrss / 1e6, "single_image_s": time.perf_counter() - t1,
-            "wall_s": t_end - t0, "s_per_frame_after_early": (t_end - t_early) / (frames - early) if t_early else None,
-            "cpu_s_per_frame_after_early": (usage.ru_utime + usage.ru_stime - cpu_early) / (frames - early) if cpu_early is not None else None,
-            "single_image_cpu_s": usage1.ru_utime + usage1.ru_stime}
+    return {
+        "frames": frames,
+        "size": f"{w}x{h}",
+        "settings": " ".join(cheap),
+        "early": early,
+        "peak_after_early_gb": peak_early,
+        "peak_after_all_gb": usage.ru_maxrss / 1e6,
+        "peak_single_image_gb": usage1.ru_maxrss / 1e6,
+        "single_image_s": time.perf_counter() - t1,
+        "wall_s": t_end - t0,
+        "s_per_frame_after_early": (t_end - t_early) / (frames - early) if t_early else None,
+        "cpu_s_per_frame_after_early": (usage.ru_utime + usage.ru_stime - cpu_early) / (frames - early)
+        if cpu_early is not None
+        else None,
+        "single_image_cpu_s": usage1.ru_utime + usage1.ru_stime,
+    }
 
 
 def main() -> None:
@@ -286,7 +317,9 @@ def main() -> None:
                 print(f"{clip}: flow/constant error {f['error'] / c['error']:.2f}, gain {f['gain'] / c['gain']:.2f}")
             errs = [row["flow dis 0.85"]["error"] / row["constant 0.85"]["error"] for row in res.values()]
             gains = [row["flow dis 0.85"]["gain"] / row["constant 0.85"]["gain"] for row in res.values()]
-            print(f"mean over clips: error ratio {np.mean(errs):.2f} (target <= 0.5), gain ratio {np.mean(gains):.2f} (target >= 0.9)")
+            print(
+                f"mean over clips: error ratio {np.mean(errs):.2f} (target <= 0.5), gain ratio {np.mean(gains):.2f} (target >= 0.9)"
+            )
         if args.part in ("all", "memory"):
             out["memory"] = mem = memory(work, args.frames)
             print(json.dumps(mem, indent=1))

@@ -108,10 +108,31 @@ class Setting:
         return True
 
 
-def setting(default, help: str, *, choices=None, low=None, high=None, low_open=False, high_open=False, note=None, default_text=None, flag=None):
+def setting(
+    default,
+    help: str,
+    *,
+    choices=None,
+    low=None,
+    high=None,
+    low_open=False,
+    high_open=False,
+    note=None,
+    default_text=None,
+    flag=None,
+):
     """A config field: its default and everything the CLI and the validation need to know."""
-    meta = Setting(help=help, choices=tuple(choices) if choices is not None else None, low=low, high=high, low_open=low_open,
-                   high_open=high_open, note=note, default_text=default_text, flag_name=flag)
+    meta = Setting(
+        help=help,
+        choices=tuple(choices) if choices is not None else None,
+        low=low,
+        high=high,
+        low_open=low_open,
+        high_open=high_open,
+        note=note,
+        default_text=default_text,
+        flag_name=flag,
+    )
     return field(default=default, metadata={"setting": meta})
 
 
@@ -149,7 +170,11 @@ def group(name: str):
                 raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting()")
             parts = [p.strip() for p in str(f.type).split("|")]
             base = [p for p in parts if p != "None"]
-            out.append(dataclasses.replace(meta, name=f.name, group=name, type=_TYPES[base[0]], optional="None" in parts, default=f.default))
+            out.append(
+                dataclasses.replace(
+                    meta, name=f.name, group=name, type=_TYPES[base[0]], optional="None" in parts, default=f.default
+                )
+            )
         cls._SETTINGS = tuple(out)
         cls.NAME = name
         return cls
@@ -163,12 +188,18 @@ class Sizes(_Group):
     """The size plan (cnn-vis semantics; base = the init image's size, or the model input for
     noise) and the optimizer steps at each size."""
 
-    initial_size: str | None = setting(None, "First size: HxW pixels or xF times the base size (image, or model input for noise).")
+    initial_size: str | None = setting(
+        None, "First size: HxW pixels or xF times the base size (image, or model input for noise)."
+    )
     final_size: str | None = setting(None, "Last size, same format.")
     num_sizes: int = setting(1, "Number of sizes from initial to final (cnn-vis form).", low=1)
     size_spacing: str = setting("geometric", "Spacing of the sizes.", choices=SIZE_SPACINGS)
-    octaves: int | None = setting(None, "Octave form: this many sizes ending at --final-size, each --octave-scale larger.", low=1)
-    octave_scale: float = setting(1.4, "Scale between octaves.", low=1, low_open=True, note="each octave is this much larger")
+    octaves: int | None = setting(
+        None, "Octave form: this many sizes ending at --final-size, each --octave-scale larger.", low=1
+    )
+    octave_scale: float = setting(
+        1.4, "Scale between octaves.", low=1, low_open=True, note="each octave is this much larger"
+    )
     steps: int = setting(20, "Optimizer steps per size.", low=1)
 
 
@@ -187,9 +218,17 @@ class Transforms(_Group):
     """Random transforms of each batch of tiles (robustness)."""
 
     jitter: int = setting(0, "Randomly roll each tile's content by up to this many pixels.", low=0)
-    transform_scale: float = setting(0.0, "Randomly zoom each tile batch by up to this fraction (robustness).", low=0, high=1, high_open=True,
-                                     note="a fraction of the tile")
-    transform_rotate: float = setting(0.0, "Randomly rotate each tile batch by up to this many degrees (robustness).", low=0)
+    transform_scale: float = setting(
+        0.0,
+        "Randomly zoom each tile batch by up to this fraction (robustness).",
+        low=0,
+        high=1,
+        high_open=True,
+        note="a fraction of the tile",
+    )
+    transform_rotate: float = setting(
+        0.0, "Randomly rotate each tile batch by up to this many degrees (robustness).", low=0
+    )
 
 
 @group("parameterization")
@@ -198,13 +237,28 @@ class Parameterization(_Group):
     tensor; see :mod:`cnnvis.params`), in which colour space, with or without an alpha channel, and
     how the noise start looks."""
 
-    param: str = setting("pixel", "Optimize pixels, a decorrelated Fourier image, a CPPN (resolution-independent) or a low-resolution tensor.", choices=PARAMS)
+    param: str = setting(
+        "pixel",
+        "Optimize pixels, a decorrelated Fourier image, a CPPN (resolution-independent) or a low-resolution tensor.",
+        choices=PARAMS,
+    )
     fft_decay: float = setting(1.0, "Fourier image: spectrum scaled by 1/f**this.", low=0, low_open=True)
-    lowres_factor: int = setting(4, "--param lowres: optimize a tensor this many times smaller on each side, upsampled bilinearly.", low=1,
-                                 note="1 = full resolution")
-    decorrelate: bool = setting(False, "--param pixel or lowres: optimize in the decorrelated colour space (the Fourier image always is).")
-    shared: bool = setting(False, "--param fft: the images of a batch share low-resolution terms (lucid's SharedImage), so an interpolation morphs smoothly.")
-    alpha: bool = setting(False, "Optimize an RGBA image, composited over random backgrounds for the network; writes an RGBA PNG.")
+    lowres_factor: int = setting(
+        4,
+        "--param lowres: optimize a tensor this many times smaller on each side, upsampled bilinearly.",
+        low=1,
+        note="1 = full resolution",
+    )
+    decorrelate: bool = setting(
+        False, "--param pixel or lowres: optimize in the decorrelated colour space (the Fourier image always is)."
+    )
+    shared: bool = setting(
+        False,
+        "--param fft: the images of a batch share low-resolution terms (lucid's SharedImage), so an interpolation morphs smoothly.",
+    )
+    alpha: bool = setting(
+        False, "Optimize an RGBA image, composited over random backgrounds for the network; writes an RGBA PNG."
+    )
     init_scale: float = setting(0.1, "Noise init: standard deviation around the model's mean colour.", low=0)
     init_blur: float = setting(1.0, "Noise init: Gaussian blur sigma in pixels.", low=0)
 
@@ -221,17 +275,30 @@ class Optimizer(_Group):
     optimizer: str = setting("rmsprop", "Optimizer over the canvas.", choices=OPTIMIZERS)
     lr: float = setting(0.01, "Learning rate (pixel units in [0, 1] per step).", low=0, low_open=True)
     lr_end: float | None = setting(None, "Linear schedule: the learning rate at the last step of each size.", low=0)
-    latent_lr: float | None = setting(None, "With --prior dgn: the learning rate of the generator's latent.", low=0, low_open=True,
-                                      default_text="--lr")
-    decay_rate: float = setting(0.95, "RMSProp decay rate of the squared-gradient average.", low=0, high=1, high_open=True)
+    latent_lr: float | None = setting(
+        None,
+        "With --prior dgn: the learning rate of the generator's latent.",
+        low=0,
+        low_open=True,
+        default_text="--lr",
+    )
+    decay_rate: float = setting(
+        0.95, "RMSProp decay rate of the squared-gradient average.", low=0, high=1, high_open=True
+    )
     momentum: float = setting(0.9, "SGD / gd momentum.", low=0)
     momentum_end: float | None = setting(None, "Linear schedule: the momentum at the last step.", low=0)
     lbfgs_history: int = setting(100, "L-BFGS: curvature pairs kept.", low=1)
-    lr_decay_every: int = setting(0, "Multiply the learning rate by --lr-decay-factor every N steps (0 = never).", low=0, note="0 = off")
+    lr_decay_every: int = setting(
+        0, "Multiply the learning rate by --lr-decay-factor every N steps (0 = never).", low=0, note="0 = off"
+    )
     lr_decay_factor: float = setting(1.0, "Learning-rate decay factor.", low=0)
     normalize_grad: bool = setting(True, "Divide the objective gradient by its mean |g| each step.")
-    lap_scale: int = setting(0, "Normalize the objective's gradient level by level over a Laplacian pyramid of this many levels (Google's deepdream lap_normalize, neural-dream's -lap_scale).",
-                             low=0, note="0 = off")
+    lap_scale: int = setting(
+        0,
+        "Normalize the objective's gradient level by level over a Laplacian pyramid of this many levels (Google's deepdream lap_normalize, neural-dream's -lap_scale).",
+        low=0,
+        note="0 = off",
+    )
 
 
 @group("regularizers")
@@ -250,12 +317,18 @@ class Regularizers(_Group):
     p_weight: float = setting(0.0, "p-norm weight (0 = off).", low=0)
     p_alpha: float = setting(6.0, "p-norm exponent alpha.", low=0)
     p_scale: float = setting(0.5, "Divide the image by this before the p-norm.", low=0, low_open=True)
-    p_target: str = setting("auto", "Pull toward the mean colour (zero) or the init image; auto = init when there is one.", choices=P_TARGETS)
+    p_target: str = setting(
+        "auto",
+        "Pull toward the mean colour (zero) or the init image; auto = init when there is one.",
+        choices=P_TARGETS,
+    )
     aux_p_weight: float = setting(0.0, "Auxiliary p-norm (always toward zero) weight.", low=0)
     aux_p_alpha: float = setting(6.0, "Auxiliary p-norm exponent.", low=0)
     aux_p_scale: float = setting(0.5, "Auxiliary p-norm scale.", low=0, low_open=True)
 
-    alpha_penalty: float = setting(0.1, "With --alpha: weight of the penalty on opacity, per pixel (weight x the sum of alpha).", low=0)
+    alpha_penalty: float = setting(
+        0.1, "With --alpha: weight of the penalty on opacity, per pixel (weight x the sum of alpha).", low=0
+    )
 
     blur_every: int = setting(0, "Gaussian-blur the canvas every N steps (0 = never).", low=0, note="0 = off")
     blur_sigma: float = setting(0.5, "Blur sigma in pixels.", low=0)
@@ -271,19 +344,38 @@ class PixelOps(_Group):
     """Pixel operations after each step (pixel param only; icnn, after Yosinski et al. 2015),
     each with an ``_end`` value for a linear schedule and the clips with an ``_every`` period."""
 
-    pixel_decay: float = setting(0.0, "Pull pixels toward the mean colour by this fraction each step (icnn's decay).", low=0, high=1, high_open=True,
-                                 note=_FRACTION)
-    pixel_decay_end: float | None = setting(None, "Linear schedule: the decay at the last step.", low=0, high=1, high_open=True, note=_FRACTION)
+    pixel_decay: float = setting(
+        0.0,
+        "Pull pixels toward the mean colour by this fraction each step (icnn's decay).",
+        low=0,
+        high=1,
+        high_open=True,
+        note=_FRACTION,
+    )
+    pixel_decay_end: float | None = setting(
+        None, "Linear schedule: the decay at the last step.", low=0, high=1, high_open=True, note=_FRACTION
+    )
     clamp_pixels: bool = setting(False, "Keep pixels in [0, 1] after each step.")
-    clip_extreme: float = setting(0.0, "Clip this percentile of extreme values (icnn).", low=0, high=100, note=_PERCENTILE)
-    clip_extreme_end: float | None = setting(None, "Linear schedule of --clip-extreme.", low=0, high=100, note=_PERCENTILE)
+    clip_extreme: float = setting(
+        0.0, "Clip this percentile of extreme values (icnn).", low=0, high=100, note=_PERCENTILE
+    )
+    clip_extreme_end: float | None = setting(
+        None, "Linear schedule of --clip-extreme.", low=0, high=100, note=_PERCENTILE
+    )
     clip_extreme_every: int = setting(4, "Steps between extreme-value clips.", low=0, note="0 = off")
-    clip_small_norm: float = setting(0.0, "Reset this percentile of smallest-norm pixels to the mean (icnn).", low=0, high=100, note=_PERCENTILE)
-    clip_small_norm_end: float | None = setting(None, "Linear schedule of --clip-small-norm.", low=0, high=100, note=_PERCENTILE)
+    clip_small_norm: float = setting(
+        0.0, "Reset this percentile of smallest-norm pixels to the mean (icnn).", low=0, high=100, note=_PERCENTILE
+    )
+    clip_small_norm_end: float | None = setting(
+        None, "Linear schedule of --clip-small-norm.", low=0, high=100, note=_PERCENTILE
+    )
     clip_small_norm_every: int = setting(4, "Steps between small-norm clips.", low=0, note="0 = off")
-    clip_small_contrib: float = setting(0.0, "Reset this percentile of least-contributing pixels to the mean (icnn).", low=0, high=100,
-                                        note=_PERCENTILE)
-    clip_small_contrib_end: float | None = setting(None, "Linear schedule of --clip-small-contrib.", low=0, high=100, note=_PERCENTILE)
+    clip_small_contrib: float = setting(
+        0.0, "Reset this percentile of least-contributing pixels to the mean (icnn).", low=0, high=100, note=_PERCENTILE
+    )
+    clip_small_contrib_end: float | None = setting(
+        None, "Linear schedule of --clip-small-contrib.", low=0, high=100, note=_PERCENTILE
+    )
     clip_small_contrib_every: int = setting(4, "Steps between small-contribution clips.", low=0, note="0 = off")
 
 
@@ -291,11 +383,22 @@ class PixelOps(_Group):
 class Output(_Group):
     """How the canvas becomes 8 bits, and the seed of every random choice."""
 
-    output: str = setting("clip", "Map the canvas to 8 bits by clipping or min-max rescaling.", choices=OUTPUT_MODES, flag="--output-mode")
+    output: str = setting(
+        "clip", "Map the canvas to 8 bits by clipping or min-max rescaling.", choices=OUTPUT_MODES, flag="--output-mode"
+    )
     seed: int = setting(0, "Seed of every random choice.")
 
 
-GROUPS: tuple[type[_Group], ...] = (Sizes, Tiling, Transforms, Parameterization, Optimizer, Regularizers, PixelOps, Output)
+GROUPS: tuple[type[_Group], ...] = (
+    Sizes,
+    Tiling,
+    Transforms,
+    Parameterization,
+    Optimizer,
+    Regularizers,
+    PixelOps,
+    Output,
+)
 SETTINGS: MappingProxyType = MappingProxyType({s.name: s for g in GROUPS for s in g.settings()})
 _GROUP_OF = {name: s.group for name, s in SETTINGS.items()}
 # pixel operations edit pixels in place: they need the pixel parameterization
@@ -338,7 +441,13 @@ class RenderConfig:
             given = groups[g.NAME]
             if given is not None and not isinstance(given, g):
                 raise TypeError(f"RenderConfig({g.NAME}=...) must be a {g.__name__}, got {type(given).__name__}")
-            value = g(**per_group[g.NAME]) if given is None else dataclasses.replace(given, **per_group[g.NAME]) if per_group[g.NAME] else given
+            value = (
+                g(**per_group[g.NAME])
+                if given is None
+                else dataclasses.replace(given, **per_group[g.NAME])
+                if per_group[g.NAME]
+                else given
+            )
             object.__setattr__(self, g.NAME, value)
         self.__post_init__()
 
@@ -347,11 +456,17 @@ class RenderConfig:
         if self.param != "pixel":
             for name in _PIXEL_ONLY:
                 if getattr(self, name):
-                    raise InputError(f"{SETTINGS[name].flag} edits pixels in place and needs --param pixel, not --param {self.param}")
+                    raise InputError(
+                        f"{SETTINGS[name].flag} edits pixels in place and needs --param pixel, not --param {self.param}"
+                    )
         if self.shared and self.param != "fft":
-            raise InputError(f"--shared adds low-resolution terms to the Fourier image; use --param fft, or drop --shared (got --param {self.param})")
+            raise InputError(
+                f"--shared adds low-resolution terms to the Fourier image; use --param fft, or drop --shared (got --param {self.param})"
+            )
         if self.decorrelate and self.param == "cppn":
-            raise InputError("--decorrelate applies to --param pixel or lowres (the Fourier image always is decorrelated); the CPPN draws RGB itself, drop --decorrelate")
+            raise InputError(
+                "--decorrelate applies to --param pixel or lowres (the Fourier image always is decorrelated); the CPPN draws RGB itself, drop --decorrelate"
+            )
 
     @property
     def groups(self) -> MappingProxyType:
@@ -392,5 +507,6 @@ for _name, _s in SETTINGS.items():
 RenderConfig.__init__.__signature__ = inspect.Signature(
     [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
     + [inspect.Parameter(g.NAME, inspect.Parameter.KEYWORD_ONLY, default=None) for g in GROUPS]
-    + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=s.default) for n, s in SETTINGS.items()])
+    + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=s.default) for n, s in SETTINGS.items()]
+)
 del _name, _s

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 # ---------------------------------------------------------------------------- dream
 # The layer each known model dreams at when no --layer or --objective is given.
-DEFAULT_LAYERS = {"efficientnet-lite0": "blocks.4.2", "efficientnet-lite1": "blocks.4.2", "efficientnet-lite2": "blocks.4.2"}
+DEFAULT_LAYERS = {
+    "efficientnet-lite0": "blocks.4.2",
+    "efficientnet-lite1": "blocks.4.2",
+    "efficientnet-lite2": "blocks.4.2",
+}
 # With no sizing flag, dream grows through this many octaves up to the image size.
 DEFAULT_OCTAVES = 4
 # cnn-vis's layer amplification: gradient l1 * |a| + l2 * clip(a, -grad_clip, grad_clip).
@@ -20,8 +24,17 @@ DREAM_GRAD_CLIP = 5.0
 
 # ---------------------------------------------------------------------------- invert
 # Inversion defaults (bench/inversion.py). Pixel units are [0, 1].
-INVERT_DEFAULTS = dict(steps=200, optimizer="adam", tv_weight=2.0, init_scale=0.0, init_blur=0.0,
-                       normalize_grad=True, shift=False, clamp_pixels=True, batch_size=4)
+INVERT_DEFAULTS = dict(
+    steps=200,
+    optimizer="adam",
+    tv_weight=2.0,
+    init_scale=0.0,
+    init_blur=0.0,
+    normalize_grad=True,
+    shift=False,
+    clamp_pixels=True,
+    batch_size=4,
+)
 # ... and per optimizer, applied under the user's options
 INVERT_OPTIMIZER_DEFAULTS = {
     "adam": dict(lr=0.1, lr_end=0.01),
@@ -41,12 +54,31 @@ INVERT_OPTIMIZER_DEFAULTS = {
 # Preferred-image defaults (bench/prefer.py): decorrelated Fourier image + transformation robustness.
 # Lighter transforms than lucent's (jitter 8, zoom 10 %, rotation 10 degrees) reach a higher
 # activation in half its steps and still read as feature visualizations (bench/prefer.py).
-PREFER_DEFAULTS = dict(steps=128, optimizer="adam", lr=0.1, param="fft", jitter=2, transform_scale=0.03, transform_rotate=3.0,
-                       tv_weight=0.0, normalize_grad=False, shift=False, init_blur=0.0)
+PREFER_DEFAULTS = dict(
+    steps=128,
+    optimizer="adam",
+    lr=0.1,
+    param="fft",
+    jitter=2,
+    transform_scale=0.03,
+    transform_rotate=3.0,
+    tv_weight=0.0,
+    normalize_grad=False,
+    shift=False,
+    init_blur=0.0,
+)
 # ... and with an image mask (--rf-mask): the Fourier image changes every pixel at once, so a
 # pixel mask needs the pixel parameterization.
-PREFER_MASK_DEFAULTS = dict(param="pixel", optimizer="adam", lr=0.02, jitter=0, transform_scale=0.0, transform_rotate=0.0,
-                            tv_weight=0.5, normalize_grad=True)
+PREFER_MASK_DEFAULTS = dict(
+    param="pixel",
+    optimizer="adam",
+    lr=0.02,
+    jitter=0,
+    transform_scale=0.0,
+    transform_rotate=0.0,
+    tv_weight=0.5,
+    normalize_grad=True,
+)
 # ... and per parameterization other than the Fourier image's (bench/params.py): the learning
 # rate in the parameters' own units (a CPPN's weights, a low-resolution tensor's pixels).
 PREFER_PARAM_DEFAULTS = {"cppn": dict(lr=0.005), "lowres": dict(lr=0.05)}

@@ -27,8 +27,20 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from photos import TRAINING, VALIDATION, full_photo  # noqa: E402  (bench/photos.py: the split, written once)
 
 # the first demo generator's photos (trained before the tuning / validation split; replaced in issue 14)
-SHIPPED = ("hubble_deep_field", "immunohistochemistry", "retina", "camera", "brick", "grass", "gravel", "motorcycle",
-           "china", "flower", "grace_hopper", "minduka")
+SHIPPED = (
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "camera",
+    "brick",
+    "grass",
+    "gravel",
+    "motorcycle",
+    "china",
+    "flower",
+    "grace_hopper",
+    "minduka",
+)
 
 
 def main(out: str, include_validation: bool = False, shipped: bool = False) -> None:

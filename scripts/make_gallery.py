@@ -37,38 +37,197 @@ CATALOGUE_QUICK = ["--steps", "1", "--size", "64x64"]
 
 # (output file, preset or None, extra arguments, caption, quick-mode arguments appended in --quick)
 ENTRIES = [
-    ("default_dream.jpg", None, ["dream"], "the default: blocks.4.2 on the bundled photo, 4 octaves", ["--steps", "1", "--octaves", "2"]),
-    ("cnnvis_image_dream.jpg", "cnnvis-image-dream", [CHELSEA], "cnn-vis image dream, 3 sizes up to 2x", ["--steps", "1", "--final-size", "x0.5", "--initial-size", "x0.4"]),
-    ("cnnvis_noise_1080p.jpg", "cnnvis-noise-1080p", [], "cnn-vis noise growth, 270x480 to 1080x1920", ["--steps", "1", "--initial-size", "54x96", "--final-size", "81x144", "--num-sizes", "2"]),
-    ("deepdream_classic.jpg", "deepdream-classic", [CHELSEA], "Google's classic deepdream", ["--steps", "1", "--octaves", "2"]),
-    ("channel_blocks.5.0_7.jpg", "channel", [], "a blocks.5.0 channel from noise", ["--steps", "1", "--final-size", "64x64"]),
-    ("neuron_blocks.4_5.jpg", "neuron", [], "the centre unit of blocks.4 channel 5", ["--steps", "1", "--size", "64x64"]),
-    ("icnn_gd_blocks.3.jpg", "icnn-gd", [CHELSEA, "--layer", "blocks.3", "--size", "224x224"], "icnn GD inversion of blocks.3", ["--steps", "1", "--size", "64x64"]),
-    ("icnn_lbfgs_blocks.3.jpg", "icnn-lbfgs", [CHELSEA, "--layer", "blocks.3", "--size", "224x224"], "icnn L-BFGS inversion of blocks.3", ["--steps", "1", "--size", "64x64"]),
-    ("icnn_dgn_blocks.5.jpg", "icnn-dgn", [CHELSEA, "--layer", "blocks.5", "--size", "224x224"], "inversion of blocks.5 through the DGN prior", ["--steps", "1", "--size", "64x64"]),
-    ("cnnpref_low_blocks.1_3.jpg", "cnnpref-low", [], "cnnpref: a blocks.1 unit in its receptive field", ["--steps", "1", "--size", "64x64"]),
-    ("cnnpref_high_cat.jpg", "cnnpref-high", [], "cnnpref: the Egyptian-cat unit through the DGN prior", ["--steps", "1", "--size", "64x64"]),
-    ("dream_dgn.jpg", "dream-dgn", [], "a dream through the DGN prior", ["--steps", "1", "--final-size", "64x96", "--octaves", "1"]),
-    ("hires_4k.jpg", "hires-4k", [CHELSEA], "a 3840x2160 tiled dream", ["--steps", "1", "--final-size", "72x128", "--octaves", "2"]),
-    ("progress.gif", None, ["dream", CHELSEA, "--octaves", "3", "--steps", "12", "--video-every", "4", "--video"], "the progress of a dream", ["--octaves", "1", "--steps", "2", "--final-size", "48x72"]),
-    ("zoom.gif", None, ["dream", CHELSEA, "--zoom-frames", "24", "--steps", "4", "--final-size", "150x225"], "the infinite zoom", ["--zoom-frames", "2", "--steps", "1", "--final-size", "48x72"]),
-    ("video_flow.gif", None, ["dream", PAN_CLIP, "--flow", "dis", *VIDEO_DREAM], "a camera pan over the bundled photo (pan_clip.mp4, which scripts/make_gallery.py makes) dreamed along the optical flow (--flow dis): the dream moves with the cat", VIDEO_QUICK),
-    ("video_blend.gif", None, ["dream", PAN_CLIP, "--flow", "none", "--blend", "0.85", *VIDEO_DREAM], "the same pan with the constant blend (--flow none): the dream smears", VIDEO_QUICK),
+    (
+        "default_dream.jpg",
+        None,
+        ["dream"],
+        "the default: blocks.4.2 on the bundled photo, 4 octaves",
+        ["--steps", "1", "--octaves", "2"],
+    ),
+    (
+        "cnnvis_image_dream.jpg",
+        "cnnvis-image-dream",
+        [CHELSEA],
+        "cnn-vis image dream, 3 sizes up to 2x",
+        ["--steps", "1", "--final-size", "x0.5", "--initial-size", "x0.4"],
+    ),
+    (
+        "cnnvis_noise_1080p.jpg",
+        "cnnvis-noise-1080p",
+        [],
+        "cnn-vis noise growth, 270x480 to 1080x1920",
+        ["--steps", "1", "--initial-size", "54x96", "--final-size", "81x144", "--num-sizes", "2"],
+    ),
+    (
+        "deepdream_classic.jpg",
+        "deepdream-classic",
+        [CHELSEA],
+        "Google's classic deepdream",
+        ["--steps", "1", "--octaves", "2"],
+    ),
+    (
+        "channel_blocks.5.0_7.jpg",
+        "channel",
+        [],
+        "a blocks.5.0 channel from noise",
+        ["--steps", "1", "--final-size", "64x64"],
+    ),
+    (
+        "neuron_blocks.4_5.jpg",
+        "neuron",
+        [],
+        "the centre unit of blocks.4 channel 5",
+        ["--steps", "1", "--size", "64x64"],
+    ),
+    (
+        "icnn_gd_blocks.3.jpg",
+        "icnn-gd",
+        [CHELSEA, "--layer", "blocks.3", "--size", "224x224"],
+        "icnn GD inversion of blocks.3",
+        ["--steps", "1", "--size", "64x64"],
+    ),
+    (
+        "icnn_lbfgs_blocks.3.jpg",
+        "icnn-lbfgs",
+        [CHELSEA, "--layer", "blocks.3", "--size", "224x224"],
+        "icnn L-BFGS inversion of blocks.3",
+        ["--steps", "1", "--size", "64x64"],
+    ),
+    (
+        "icnn_dgn_blocks.5.jpg",
+        "icnn-dgn",
+        [CHELSEA, "--layer", "blocks.5", "--size", "224x224"],
+        "inversion of blocks.5 through the DGN prior",
+        ["--steps", "1", "--size", "64x64"],
+    ),
+    (
+        "cnnpref_low_blocks.1_3.jpg",
+        "cnnpref-low",
+        [],
+        "cnnpref: a blocks.1 unit in its receptive field",
+        ["--steps", "1", "--size", "64x64"],
+    ),
+    (
+        "cnnpref_high_cat.jpg",
+        "cnnpref-high",
+        [],
+        "cnnpref: the Egyptian-cat unit through the DGN prior",
+        ["--steps", "1", "--size", "64x64"],
+    ),
+    (
+        "dream_dgn.jpg",
+        "dream-dgn",
+        [],
+        "a dream through the DGN prior",
+        ["--steps", "1", "--final-size", "64x96", "--octaves", "1"],
+    ),
+    (
+        "hires_4k.jpg",
+        "hires-4k",
+        [CHELSEA],
+        "a 3840x2160 tiled dream",
+        ["--steps", "1", "--final-size", "72x128", "--octaves", "2"],
+    ),
+    (
+        "progress.gif",
+        None,
+        ["dream", CHELSEA, "--octaves", "3", "--steps", "12", "--video-every", "4", "--video"],
+        "the progress of a dream",
+        ["--octaves", "1", "--steps", "2", "--final-size", "48x72"],
+    ),
+    (
+        "zoom.gif",
+        None,
+        ["dream", CHELSEA, "--zoom-frames", "24", "--steps", "4", "--final-size", "150x225"],
+        "the infinite zoom",
+        ["--zoom-frames", "2", "--steps", "1", "--final-size", "48x72"],
+    ),
+    (
+        "video_flow.gif",
+        None,
+        ["dream", PAN_CLIP, "--flow", "dis", *VIDEO_DREAM],
+        "a camera pan over the bundled photo (pan_clip.mp4, which scripts/make_gallery.py makes) dreamed along the optical flow (--flow dis): the dream moves with the cat",
+        VIDEO_QUICK,
+    ),
+    (
+        "video_blend.gif",
+        None,
+        ["dream", PAN_CLIP, "--flow", "none", "--blend", "0.85", *VIDEO_DREAM],
+        "the same pan with the constant blend (--flow none): the dream smears",
+        VIDEO_QUICK,
+    ),
     # the feature-visualization catalogue (lucid's objectives and parameterizations, neural-dream's controls)
-    ("direction.jpg", "direction", [], "a direction in activation space: blocks.4 channels 5 + 42 as one vector (direction-cossim)", CATALOGUE_QUICK),
-    ("caricature_blocks.3.jpg", "caricature", ["--reference", CHELSEA], "a caricature: what blocks.3 sees in the bundled photo, amplified", CATALOGUE_QUICK),
-    ("penalties.jpg", "penalties", [], "a channel minus lucid's L1 and blur penalties, written as -O terms", CATALOGUE_QUICK),
-    ("diversity.jpg", "diversity", [], "diversity: 4 images of one channel that differ in their Gram matrices (a contact sheet)", CATALOGUE_QUICK),
-    ("interpolate.jpg", "interpolate", [], "interpolation from channel 5 to 42: shared low-resolution terms and alignment (a sheet; interpolate.gif beside it)",
-     CATALOGUE_QUICK),
-    ("alpha.png", "alpha", [], "transparency: an RGBA channel visualization, optimized over random backgrounds (an RGBA PNG)", CATALOGUE_QUICK),
-    ("cppn_1024.jpg", "cppn", ["--final-size", "1024x1024"], "a CPPN optimized at 224x224, drawn at 1024x1024 in one pass (the preset draws 4096x4096)",
-     ["--steps", "1", "--size", "64x64", "--final-size", "128x128"]),
+    (
+        "direction.jpg",
+        "direction",
+        [],
+        "a direction in activation space: blocks.4 channels 5 + 42 as one vector (direction-cossim)",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "caricature_blocks.3.jpg",
+        "caricature",
+        ["--reference", CHELSEA],
+        "a caricature: what blocks.3 sees in the bundled photo, amplified",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "penalties.jpg",
+        "penalties",
+        [],
+        "a channel minus lucid's L1 and blur penalties, written as -O terms",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "diversity.jpg",
+        "diversity",
+        [],
+        "diversity: 4 images of one channel that differ in their Gram matrices (a contact sheet)",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "interpolate.jpg",
+        "interpolate",
+        [],
+        "interpolation from channel 5 to 42: shared low-resolution terms and alignment (a sheet; interpolate.gif beside it)",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "alpha.png",
+        "alpha",
+        [],
+        "transparency: an RGBA channel visualization, optimized over random backgrounds (an RGBA PNG)",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "cppn_1024.jpg",
+        "cppn",
+        ["--final-size", "1024x1024"],
+        "a CPPN optimized at 224x224, drawn at 1024x1024 in one pass (the preset draws 4096x4096)",
+        ["--steps", "1", "--size", "64x64", "--final-size", "128x128"],
+    ),
     ("lowres.jpg", "lowres", [], "a low-resolution tensor (56x56, upsampled) for one channel", CATALOGUE_QUICK),
-    ("decorrelate.jpg", "decorrelate", [], "a pixel dream from noise in the decorrelated colour space", ["--steps", "1", "--final-size", "64x64", "--octaves", "1"]),
-    ("lap_dream.jpg", "lap-dream", [], "a Laplacian-normalized dream from noise (--lap-scale 4)", ["--steps", "1", "--final-size", "64x64", "--octaves", "1"]),
-    ("channel_mode.jpg", "channel-mode", [CHELSEA], "a dream of the 8 blocks.4 channels the photo excites most (--channel-mode strongest)",
-     ["--steps", "1", "--final-size", "64x96", "--octaves", "1"]),
+    (
+        "decorrelate.jpg",
+        "decorrelate",
+        [],
+        "a pixel dream from noise in the decorrelated colour space",
+        ["--steps", "1", "--final-size", "64x64", "--octaves", "1"],
+    ),
+    (
+        "lap_dream.jpg",
+        "lap-dream",
+        [],
+        "a Laplacian-normalized dream from noise (--lap-scale 4)",
+        ["--steps", "1", "--final-size", "64x64", "--octaves", "1"],
+    ),
+    (
+        "channel_mode.jpg",
+        "channel-mode",
+        [CHELSEA],
+        "a dream of the 8 blocks.4 channels the photo excites most (--channel-mode strongest)",
+        ["--steps", "1", "--final-size", "64x96", "--octaves", "1"],
+    ),
 ]
 
 
@@ -85,7 +244,7 @@ def _pan_clip(path: str, frames: int = 10, size: tuple[int, int] = (126, 224), s
     gen = imageio_ffmpeg.write_frames(path, (w, h), fps=8, quality=10, macro_block_size=2, ffmpeg_log_level="error")
     gen.send(None)
     for t in range(frames):
-        gen.send(np.ascontiguousarray(photo[60:60 + h, 20 + step * t:20 + step * t + w, :3]))
+        gen.send(np.ascontiguousarray(photo[60 : 60 + h, 20 + step * t : 20 + step * t + w, :3]))
     gen.close()
     return path
 
@@ -98,7 +257,7 @@ def _command(out_dir: str, name: str, preset: str | None, extra: list[str], quic
         args = list(extra)
         if "--video" in args:  # progress.gif: the video is the entry, the still goes beside it
             i = args.index("--video")
-            args = args[:i + 1] + [path] + args[i + 1:] + ["--out", os.path.join(out_dir, "progress_final.jpg")]
+            args = args[: i + 1] + [path] + args[i + 1 :] + ["--out", os.path.join(out_dir, "progress_final.jpg")]
             return args + (quick or [])
         return args + (quick or []) + ["--out", path]
     from cnnvis.cli.presets import read_preset
@@ -179,16 +338,26 @@ def _size(path: str) -> str:
 
 def write_pages(out_dir: str, rows: list[dict], machine: str) -> None:
     """gallery/README.md and gallery/index.html from the measured rows."""
-    md = ["# Gallery", "", f"Regenerated by `python scripts/make_gallery.py` on {machine}. Each image with the preset and the exact",
-          "command that made it (run from the repository root), its size, its wall time and its peak memory (maximum resident set).", "",
-          "| image | preset | command | size | time | peak memory |", "|---|---|---|---|---|---|"]
+    md = [
+        "# Gallery",
+        "",
+        f"Regenerated by `python scripts/make_gallery.py` on {machine}. Each image with the preset and the exact",
+        "command that made it (run from the repository root), its size, its wall time and its peak memory (maximum resident set).",
+        "",
+        "| image | preset | command | size | time | peak memory |",
+        "|---|---|---|---|---|---|",
+    ]
     cards = []
     for r in rows:
         img = f"![{r['caption']}]({r['file']})"
-        md.append(f"| {img} | {r['preset'] or '-'} | `{r['command']}` | {r['size']} | {r['seconds']:.0f} s | {r['rss']:.2f} GB |")
-        cards.append(f'<figure><img src="{html.escape(r["file"])}" alt="{html.escape(r["caption"])}" loading="eager">'
-                     f'<figcaption><b>{html.escape(r["caption"])}</b><br>preset: {html.escape(r["preset"] or "-")}<br>'
-                     f'<code>{html.escape(r["command"])}</code><br>{html.escape(r["size"])}, {r["seconds"]:.0f} s, {r["rss"]:.2f} GB</figcaption></figure>')
+        md.append(
+            f"| {img} | {r['preset'] or '-'} | `{r['command']}` | {r['size']} | {r['seconds']:.0f} s | {r['rss']:.2f} GB |"
+        )
+        cards.append(
+            f'<figure><img src="{html.escape(r["file"])}" alt="{html.escape(r["caption"])}" loading="eager">'
+            f"<figcaption><b>{html.escape(r['caption'])}</b><br>preset: {html.escape(r['preset'] or '-')}<br>"
+            f"<code>{html.escape(r['command'])}</code><br>{html.escape(r['size'])}, {r['seconds']:.0f} s, {r['rss']:.2f} GB</figcaption></figure>"
+        )
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     page = f"""<!doctype html>
@@ -215,14 +384,22 @@ def main() -> int:
     ap.add_argument("--out", default=os.path.join(ROOT, "gallery"), help="gallery folder [default: gallery/]")
     ap.add_argument("--quick", action="store_true", help="tiny sizes and 1-2 steps (for tests)")
     ap.add_argument("--only", nargs="*", default=None, help="only these output files")
-    ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                    help="run the entries as Ray tasks: alone, a local runtime; with an ADDRESS, that cluster (needs the ray extra)")
+    ap.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run the entries as Ray tasks: alone, a local runtime; with an ADDRESS, that cluster (needs the ray extra)",
+    )
     args = ap.parse_args()
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
     rows, failed = [], []
     chosen = [e for e in ENTRIES if not args.only or e[0] in args.only]
-    remote = _ray_results(args.ray, [(n, p, x, q if args.quick else None) for n, p, x, _, q in chosen]) if args.ray else {}
+    remote = (
+        _ray_results(args.ray, [(n, p, x, q if args.quick else None) for n, p, x, _, q in chosen]) if args.ray else {}
+    )
     for name, preset, extra, caption, quick in chosen:
         cmd = _command(out_dir, name, preset, extra, quick if args.quick else None)
         if args.ray:
@@ -234,19 +411,34 @@ def main() -> int:
         else:
             seconds, rss, code, err = _run(cmd)
         # shown as run from the repository root into gallery/, wherever --out put this run
-        shown = "cnnvis " + " ".join(shlex.quote("gallery/" + os.path.relpath(a, out_dir) if a.startswith(out_dir + os.sep) else a) for a in cmd)
+        shown = "cnnvis " + " ".join(
+            shlex.quote("gallery/" + os.path.relpath(a, out_dir) if a.startswith(out_dir + os.sep) else a) for a in cmd
+        )
         print(f"{name}: {seconds:.0f} s, {rss:.2f} GB, exit {code}", flush=True)
         if code != 0:
             failed.append(f"{name}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''}")
             continue
         file = _shown(out_dir, name)
-        if file != name and not args.quick:  # a batch: the sheet shows every image, so the committed gallery keeps only it (and a GIF)
+        if (
+            file != name and not args.quick
+        ):  # a batch: the sheet shows every image, so the committed gallery keeps only it (and a GIF)
             import glob
 
             stem = os.path.splitext(name)[0]
             for extra in glob.glob(os.path.join(out_dir, f"{stem}_[bt][0-9]*")):
                 os.remove(extra)
-        rows.append(dict(file=file, entry=name, preset=preset, command=shown, caption=caption, size=_size(os.path.join(out_dir, file)), seconds=seconds, rss=rss))
+        rows.append(
+            dict(
+                file=file,
+                entry=name,
+                preset=preset,
+                command=shown,
+                caption=caption,
+                size=_size(os.path.join(out_dir, file)),
+                seconds=seconds,
+                rss=rss,
+            )
+        )
     # --only re-runs some entries: the others keep the rows measured before (gallery.json)
     record = os.path.join(out_dir, "gallery.json")
     if args.only and os.path.exists(record):

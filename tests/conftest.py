@@ -30,13 +30,17 @@ def pytest_configure(config):
 def build_tiny_cnn(inplace: bool = True) -> nn.Sequential:
     """The tiny seeded CNN of the suite: 3 -> 8 -> 16 (stride 2) -> 16 channels."""
     torch.manual_seed(0)
-    net = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 8, 3, padding=1)),
-        ("relu1", nn.ReLU(inplace=inplace)),
-        ("conv2", nn.Conv2d(8, 16, 3, stride=2, padding=1)),
-        ("relu2", nn.ReLU()),
-        ("conv3", nn.Conv2d(16, 16, 3, padding=1)),
-    ]))
+    net = nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 8, 3, padding=1)),
+                ("relu1", nn.ReLU(inplace=inplace)),
+                ("conv2", nn.Conv2d(8, 16, 3, stride=2, padding=1)),
+                ("relu2", nn.ReLU()),
+                ("conv3", nn.Conv2d(16, 16, 3, padding=1)),
+            ]
+        )
+    )
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -95,7 +99,7 @@ def make_image(tmp_path):
     return _make
 
 
-FACTORY_SOURCE = textwrap.dedent('''
+FACTORY_SOURCE = textwrap.dedent("""
     from collections import OrderedDict
 
     import torch
@@ -114,7 +118,7 @@ FACTORY_SOURCE = textwrap.dedent('''
 
 
     not_a_factory = 3
-''')
+""")
 
 
 def write_factory_module(directory, name: str | None = None) -> str:
@@ -137,13 +141,17 @@ def factory_module(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- Caffe files written by tests
 def caffe_relu(name: str, blob: str) -> str:
-    return f'layer {{ name: "{name}" type: "ReLU" bottom: "{blob}" top: "{blob}" relu_param {{ negative_slope: 0.3 }} }}\n'
+    return (
+        f'layer {{ name: "{name}" type: "ReLU" bottom: "{blob}" top: "{blob}" relu_param {{ negative_slope: 0.3 }} }}\n'
+    )
 
 
 def caffe_conv(name: str, kind: str, bottom: str, top: str, out: int, k: int, s: int, p: int) -> str:
-    return (f'layer {{ name: "{name}" type: "{kind}" bottom: "{bottom}" top: "{top}"\n'
-            f'  param {{ lr_mult: 1 decay_mult: 0 }} param {{ lr_mult: 0 decay_mult: 0 }}\n'
-            f'  convolution_param {{ num_output: {out} pad: {p} kernel_size: {k} stride: {s} engine: CUDNN }} }}\n')
+    return (
+        f'layer {{ name: "{name}" type: "{kind}" bottom: "{bottom}" top: "{top}"\n'
+        f"  param {{ lr_mult: 1 decay_mult: 0 }} param {{ lr_mult: 0 decay_mult: 0 }}\n"
+        f"  convolution_param {{ num_output: {out} pad: {p} kernel_size: {k} stride: {s} engine: CUDNN }} }}\n"
+    )
 
 
 def norm1_generator_prototxt() -> str:
@@ -160,7 +168,10 @@ def norm1_generator_prototxt() -> str:
     text += caffe_conv("deconv1", "Deconvolution", bottom, "deconv1", 16, 4, 2, 1)
     text += caffe_conv("conv1_1", "Convolution", "deconv1", "conv1_1", 3, 3, 1, 1)
     text += 'layer { name: "tanh" type: "TanH" bottom: "conv1_1" top: "conv1_1_tanh" }\n'
-    return text + 'layer { name: "conv1_1_tanh" type: "Eltwise" bottom: "conv1_1_tanh" top: "generated" eltwise_param { coeff: 255 } }\n'
+    return (
+        text
+        + 'layer { name: "conv1_1_tanh" type: "Eltwise" bottom: "conv1_1_tanh" top: "generated" eltwise_param { coeff: 255 } }\n'
+    )
 
 
 def write_caffemodel_of(path, net) -> str:
@@ -222,7 +233,9 @@ def subprocess_env(*paths) -> dict:
     from pathlib import Path
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*map(str, paths), str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [*map(str, paths), str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")])
+    )
     env.pop("PYTHONWARNINGS", None)
     # Same reason as torch.set_num_threads(1) above: OpenMP spinning on 2 shared cores.
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -296,12 +309,36 @@ def write_clip(path, frames, fps: float = 10.0, audio: bool = False, faststart: 
     kw = {}
     if audio:
         tone = path.with_suffix(".tone.m4a")
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050",
-                        "-t", str(len(frames) / fps), "-c:a", "aac", str(tone)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=22050",
+                "-t",
+                str(len(frames) / fps),
+                "-c:a",
+                "aac",
+                str(tone),
+            ],
+            check=True,
+            capture_output=True,
+        )
         kw = {"audio_path": str(tone), "audio_codec": "aac"}
     h, w = frames.shape[1:3]
-    gen = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=2, ffmpeg_log_level="error",
-                                      output_params=["-movflags", "+faststart"] if faststart else None, **kw)
+    gen = imageio_ffmpeg.write_frames(
+        str(path),
+        (w, h),
+        fps=fps,
+        macro_block_size=2,
+        ffmpeg_log_level="error",
+        output_params=["-movflags", "+faststart"] if faststart else None,
+        **kw,
+    )
     gen.send(None)
     for f in frames:
         gen.send(np.ascontiguousarray(f))
@@ -317,7 +354,7 @@ def pan_frames(n: int = 6, h: int = 48, w: int = 64, v: int = 3, seed: int = 0) 
     rng = np.random.default_rng(seed)
     scene = cv2.GaussianBlur(rng.random((h, w + v * n, 3)).astype(np.float32), (0, 0), 2.5)
     scene = ((scene - scene.min()) / (scene.max() - scene.min()) * 255).round().astype(np.uint8)
-    return np.stack([scene[:, v * t:v * t + w] for t in range(n)])
+    return np.stack([scene[:, v * t : v * t + w] for t in range(n)])
 
 
 def assert_resumes_bit_for_bit(ctx, size, param, kind, seed: int):

@@ -8,20 +8,49 @@ import pickle
 
 import pytest
 
-from cnnvis.config import GROUPS, OPTIMIZERS, OUTPUT_MODES, P_TARGETS, PARAMS, SETTINGS, SIZE_SPACINGS, TV_OPERATORS, Optimizer, RenderConfig, Setting, Sizes
+from cnnvis.config import (
+    GROUPS,
+    OPTIMIZERS,
+    OUTPUT_MODES,
+    P_TARGETS,
+    PARAMS,
+    SETTINGS,
+    SIZE_SPACINGS,
+    TV_OPERATORS,
+    Optimizer,
+    RenderConfig,
+    Setting,
+    Sizes,
+)
 from cnnvis.errors import InputError
 
 
 def test_flat_construction_and_reads():
     cfg = RenderConfig(steps=5, lr=0.1, optimizer="adam", param="fft", output="rescale", shift=False)
-    assert (cfg.steps, cfg.lr, cfg.optimizer, cfg.param, cfg.output, cfg.shift) == (5, 0.1, "adam", "fft", "rescale", False)
+    assert (cfg.steps, cfg.lr, cfg.optimizer, cfg.param, cfg.output, cfg.shift) == (
+        5,
+        0.1,
+        "adam",
+        "fft",
+        "rescale",
+        False,
+    )
     assert cfg.tv_weight == 0.05 and cfg.tile is None and cfg.seed == 0  # untouched fields keep their defaults
     assert RenderConfig().as_dict() == {name: s.default for name, s in SETTINGS.items()}
 
 
 def test_groups():
     cfg = RenderConfig(steps=5, lr=0.1, tv_weight=1.0, seed=3)
-    assert list(cfg.groups) == ["sizes", "tiling", "transforms", "parameterization", "optim", "regularizers", "pixel_ops", "out"]
+    assert list(cfg.groups) == [
+        "sizes",
+        "tiling",
+        "transforms",
+        "parameterization",
+        "optim",
+        "regularizers",
+        "pixel_ops",
+        "out",
+    ]
     assert [type(g) for g in cfg.groups.values()] == list(GROUPS)
     assert cfg.optim.lr == 0.1 and cfg.sizes.steps == 5 and cfg.regularizers.tv_weight == 1.0 and cfg.out.seed == 3
     assert cfg.groups["optim"] is cfg.optim
@@ -67,36 +96,45 @@ def test_choices_are_defined_once():
     from cnnvis.regularize.penalties import TV_OPERATORS as penalty_operators
 
     assert fourier_params is PARAMS and penalty_operators is TV_OPERATORS
-    expect = {"optimizer": OPTIMIZERS, "param": PARAMS, "tv_operator": TV_OPERATORS, "size_spacing": SIZE_SPACINGS, "p_target": P_TARGETS,
-              "output": OUTPUT_MODES}
+    expect = {
+        "optimizer": OPTIMIZERS,
+        "param": PARAMS,
+        "tv_operator": TV_OPERATORS,
+        "size_spacing": SIZE_SPACINGS,
+        "p_target": P_TARGETS,
+        "output": OUTPUT_MODES,
+    }
     assert {n: s.choices for n, s in SETTINGS.items() if s.choices} == expect
 
 
-@pytest.mark.parametrize("kw,needles", [
-    ({"lr": 0}, ["--lr", "> 0", "got 0"]),
-    ({"lr": float("nan")}, ["--lr", "finite", "nan"]),
-    ({"lr": float("inf")}, ["--lr", "inf"]),
-    ({"steps": 0}, ["--steps", ">= 1"]),
-    ({"steps": None}, ["--steps", "None"]),
-    ({"decay_rate": 1.0}, ["--decay-rate", "[0, 1)"]),
-    ({"pixel_decay": 1.0}, ["--pixel-decay", "[0, 1)", "fraction"]),
-    ({"clip_small_norm_end": 101}, ["--clip-small-norm-end", "[0, 100]", "percentile"]),
-    ({"transform_scale": 1.0}, ["--transform-scale", "fraction of the tile"]),
-    ({"tv_weight": -1.0}, ["--tv-weight", ">= 0"]),
-    ({"lr_decay_every": -1}, ["--lr-decay-every", "0 = off"]),
-    ({"tile": 0}, ["--tile"]),
-    ({"overlap": -2}, ["--overlap"]),
-    ({"octaves": 0}, ["--octaves"]),
-    ({"lr": "fast"}, ["--lr", "'fast'"]),
-    ({"optimizer": "bfgs"}, ["--optimizer", "'bfgs'", "adam"]),
-    ({"param": "png"}, ["--param", "'png'", "pixel, fft"]),
-    ({"tv_operator": "prewitt"}, ["--tv-operator", "'prewitt'", "sobel"]),
-    ({"p_target": "x"}, ["--p-target", "'x'"]),
-    ({"output": "y"}, ["--output-mode", "'y'", "clip, rescale"]),
-    ({"size_spacing": "log"}, ["--size-spacing", "'log'"]),
-    ({"param": "fft", "clip_extreme": 1.0}, ["--clip-extreme", "needs --param pixel"]),
-    ({"param": "fft", "blur_every": 2}, ["--blur-every", "needs --param pixel"]),
-])
+@pytest.mark.parametrize(
+    "kw,needles",
+    [
+        ({"lr": 0}, ["--lr", "> 0", "got 0"]),
+        ({"lr": float("nan")}, ["--lr", "finite", "nan"]),
+        ({"lr": float("inf")}, ["--lr", "inf"]),
+        ({"steps": 0}, ["--steps", ">= 1"]),
+        ({"steps": None}, ["--steps", "None"]),
+        ({"decay_rate": 1.0}, ["--decay-rate", "[0, 1)"]),
+        ({"pixel_decay": 1.0}, ["--pixel-decay", "[0, 1)", "fraction"]),
+        ({"clip_small_norm_end": 101}, ["--clip-small-norm-end", "[0, 100]", "percentile"]),
+        ({"transform_scale": 1.0}, ["--transform-scale", "fraction of the tile"]),
+        ({"tv_weight": -1.0}, ["--tv-weight", ">= 0"]),
+        ({"lr_decay_every": -1}, ["--lr-decay-every", "0 = off"]),
+        ({"tile": 0}, ["--tile"]),
+        ({"overlap": -2}, ["--overlap"]),
+        ({"octaves": 0}, ["--octaves"]),
+        ({"lr": "fast"}, ["--lr", "'fast'"]),
+        ({"optimizer": "bfgs"}, ["--optimizer", "'bfgs'", "adam"]),
+        ({"param": "png"}, ["--param", "'png'", "pixel, fft"]),
+        ({"tv_operator": "prewitt"}, ["--tv-operator", "'prewitt'", "sobel"]),
+        ({"p_target": "x"}, ["--p-target", "'x'"]),
+        ({"output": "y"}, ["--output-mode", "'y'", "clip, rescale"]),
+        ({"size_spacing": "log"}, ["--size-spacing", "'log'"]),
+        ({"param": "fft", "clip_extreme": 1.0}, ["--clip-extreme", "needs --param pixel"]),
+        ({"param": "fft", "blur_every": 2}, ["--blur-every", "needs --param pixel"]),
+    ],
+)
 def test_range_and_choice_errors_are_one_line_input_errors(kw, needles):
     with pytest.raises(InputError) as e:
         RenderConfig(**kw)
@@ -113,4 +151,14 @@ def test_groups_validate_alone():
 
 
 def test_bounds_allow_their_edges():
-    RenderConfig(pixel_decay=0.0, clip_extreme=100, decay_rate=0.0, tv_weight=0, jitter=0, overlap=0, lr_decay_every=0, latent_lr=None, seed=-1)
+    RenderConfig(
+        pixel_decay=0.0,
+        clip_extreme=100,
+        decay_rate=0.0,
+        tv_weight=0,
+        jitter=0,
+        overlap=0,
+        lr_decay_every=0,
+        latent_lr=None,
+        seed=-1,
+    )

@@ -26,7 +26,9 @@ def parse_size(text: str | None, base: Size) -> Size:
         return base
     m = _SIZE_RE.match(str(text))
     if not m:
-        raise InputError(f"malformed size '{text}'; write HxW in pixels (e.g. 1080x1920) or xF as a multiple (e.g. x1.5)")
+        raise InputError(
+            f"malformed size '{text}'; write HxW in pixels (e.g. 1080x1920) or xF as a multiple (e.g. x1.5)"
+        )
     if m.group("f") is not None:
         f = float(m.group("f"))
         if f <= 0:
@@ -57,7 +59,10 @@ def size_plan(
             raise InputError(f"--octaves must be at least 1, got {octaves}")
         if not octave_scale > 1:
             raise InputError(f"--octave-scale must be greater than 1, got {octave_scale}")
-        return [(max(1, round(end[0] / octave_scale ** k)), max(1, round(end[1] / octave_scale ** k))) for k in range(octaves - 1, -1, -1)]
+        return [
+            (max(1, round(end[0] / octave_scale**k)), max(1, round(end[1] / octave_scale**k)))
+            for k in range(octaves - 1, -1, -1)
+        ]
     start = parse_size(initial, base)
     if num_sizes < 1:
         raise InputError(f"--num-sizes must be at least 1, got {num_sizes}")

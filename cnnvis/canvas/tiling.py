@@ -67,8 +67,8 @@ def axis_weights(length: int, starts: Sequence[int], tile: int, ramp: int, devic
     raw = torch.minimum(torch.ones_like(p), torch.minimum((p + 0.5) / r, (tile - p - 0.5) / r))
     total = torch.zeros(length, dtype=torch.float32, device=device)
     for s in starts:
-        total[s:s + tile] += raw
-    return [raw / total[s:s + tile] for s in starts]
+        total[s : s + tile] += raw
+    return [raw / total[s : s + tile] for s in starts]
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,9 @@ class TileLayout:
         return (wy[:, None] * wx[None, :])[None, None]
 
 
-def layout(height: int, width: int, tile: int, overlap: int, offset: tuple[int, int] = (0, 0), device=None) -> TileLayout:
+def layout(
+    height: int, width: int, tile: int, overlap: int, offset: tuple[int, int] = (0, 0), device=None
+) -> TileLayout:
     """Tiles of ``tile`` x ``tile`` pixels (clamped to the canvas) covering (height, width)."""
     th, tw = min(tile, height), min(tile, width)
     ys = axis_starts(height, th, overlap, offset[0])
@@ -130,13 +132,17 @@ def tiled_gradient(
     order = [(k, i) for k in range(len(tiles.windows)) for i in range(n)]
     total = 0.0
     for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+        chunk = order[start : start + batch_size]
         wins = [tiles.windows[k] for k, _ in chunk]
         items = torch.tensor([i for _, i in chunk], dtype=torch.long, device=canvas.device)
-        x = torch.cat([canvas[i:i + 1, :, w.y0:w.y1, w.x0:w.x1] for (_, i), w in zip(chunk, wins)]).detach().requires_grad_(True)
+        x = (
+            torch.cat([canvas[i : i + 1, :, w.y0 : w.y1, w.x0 : w.x1] for (_, i), w in zip(chunk, wins)])
+            .detach()
+            .requires_grad_(True)
+        )
         scores = score_fn(x, wins, items)
         (g,) = torch.autograd.grad(scores.sum(), x)
         total += float(scores.detach().sum())
         for j, ((k, i), w) in enumerate(zip(chunk, wins)):
-            out[i:i + 1, :, w.y0:w.y1, w.x0:w.x1].addcmul_(g[j:j + 1], tiles.weight_map(k))
+            out[i : i + 1, :, w.y0 : w.y1, w.x0 : w.x1].addcmul_(g[j : j + 1], tiles.weight_map(k))
     return total

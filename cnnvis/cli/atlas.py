@@ -94,7 +94,22 @@ def _command_words(ctx: click.Context, drop: Sequence[str] = ()) -> list[str]:
     return words
 
 
-def plan_atlas(ctx: click.Context, model, weights, device, layers, units, kind, activation, size, out, batch, seed, options, prior_flags) -> tuple[AtlasRun, object]:
+def plan_atlas(
+    ctx: click.Context,
+    model,
+    weights,
+    device,
+    layers,
+    units,
+    kind,
+    activation,
+    size,
+    out,
+    batch,
+    seed,
+    options,
+    prior_flags,
+) -> tuple[AtlasRun, object]:
     """Resolve the flags: load the model once here for the shapes, check every unit range."""
     from cnnvis.cli.recon import parse_size
     from cnnvis.cli.units import parse_units
@@ -118,11 +133,31 @@ def plan_atlas(ctx: click.Context, model, weights, device, layers, units, kind, 
         if outside:
             raise InputError(f"unit {outside[0]} is outside layer '{name}' with {n} units; use --units 0-{n - 1}")
         plans.append(LayerPlan(name, hook, n, wanted))
-    settings = {"model": m.name, "weights_sha256": m.weights_sha256, "kind": kind, "activation": activation, "size": list(hw), "seed": seed,
-                "render": {k: v for k, v in sorted(options.items()) if k not in ("batch_size", "seed")},
-                "prior": {k: v for k, v in sorted(prior_flags.items()) if v not in (None, "none", "auto", "crop")}}
-    run = AtlasRun(out, model, weights, str(dev), kind, hw, seed, batch, options, prior_flags, json.loads(json.dumps(settings)), plans,
-                   _command_words(ctx, drop=("units", "out", "batch_size", "ray_address", "workers", "force", "quiet")))
+    settings = {
+        "model": m.name,
+        "weights_sha256": m.weights_sha256,
+        "kind": kind,
+        "activation": activation,
+        "size": list(hw),
+        "seed": seed,
+        "render": {k: v for k, v in sorted(options.items()) if k not in ("batch_size", "seed")},
+        "prior": {k: v for k, v in sorted(prior_flags.items()) if v not in (None, "none", "auto", "crop")},
+    }
+    run = AtlasRun(
+        out,
+        model,
+        weights,
+        str(dev),
+        kind,
+        hw,
+        seed,
+        batch,
+        options,
+        prior_flags,
+        json.loads(json.dumps(settings)),
+        plans,
+        _command_words(ctx, drop=("units", "out", "batch_size", "ray_address", "workers", "force", "quiet")),
+    )
     return run, m
 
 
@@ -152,11 +187,19 @@ def load_or_start(run: AtlasRun, force: bool) -> int:
 
     old = _read_json(os.path.join(run.out, "atlas.json"))
     if old is not None and old.get("settings") != run.settings and not force:
-        raise InputError(f"'{run.out}' holds an atlas made with other settings ({_first_difference(old.get('settings'), run.settings)}); "
-                         f"use another --out, or --force to render over it")
+        raise InputError(
+            f"'{run.out}' holds an atlas made with other settings ({_first_difference(old.get('settings'), run.settings)}); "
+            f"use another --out, or --force to render over it"
+        )
     keep = old is not None and old.get("settings") == run.settings
-    run.atlas = {"format": ATLAS_FORMAT, "model": run.settings["model"], "kind": run.kind, "settings": run.settings, "command": shlex.join(run.command),
-                 "layers": {name: entry for name, entry in (old or {}).get("layers", {}).items()} if keep else {}}
+    run.atlas = {
+        "format": ATLAS_FORMAT,
+        "model": run.settings["model"],
+        "kind": run.kind,
+        "settings": run.settings,
+        "command": shlex.join(run.command),
+        "layers": {name: entry for name, entry in (old or {}).get("layers", {}).items()} if keep else {},
+    }
     skipped = 0
     for lp in run.layers:
         entry = run.atlas["layers"].setdefault(lp.name, {"channels": lp.channels, "units": {}})
@@ -171,7 +214,9 @@ def load_or_start(run: AtlasRun, force: bool) -> int:
                     rec = None
             if rec is not None and rec.get("settings") == run.settings:
                 if not force:
-                    entry["units"][str(u)] = {k: rec[k] for k in ("file", "activation", "seconds", "seed", "command") if k in rec}
+                    entry["units"][str(u)] = {
+                        k: rec[k] for k in ("file", "activation", "seconds", "seed", "command") if k in rec
+                    }
                     skipped += 1
                     continue
             entry["units"].pop(str(u), None)
@@ -183,7 +228,7 @@ def load_or_start(run: AtlasRun, force: bool) -> int:
 def batches(run: AtlasRun) -> Iterator[tuple[LayerPlan, list[int]]]:
     for lp in run.layers:
         for i in range(0, len(lp.units), run.batch):
-            yield lp, lp.units[i:i + run.batch]
+            yield lp, lp.units[i : i + run.batch]
 
 
 def write_batch(run: AtlasRun, m, lp: LayerPlan, result: dict) -> None:
@@ -198,8 +243,18 @@ def write_batch(run: AtlasRun, m, lp: LayerPlan, result: dict) -> None:
     for u, img, act in zip(result["units"], result["images"], result["activations"]):
         rel = unit_path(lp.name, u)
         again = run.command + ["--units", str(u), "--batch-size", "1", "--out", f"{run.out.rstrip('/')}_unit{u}"]
-        record = {"file": rel, "activation": act, "seconds": round(per_unit, 3), "seed": unit_seed(run.seed, lp.hook, u), "command": shlex.join(again)}
-        save_image(os.path.join(run.out, rel), np.ascontiguousarray(img), dict(base, atlas=dict(record, layer=lp.name, unit=u, settings=run.settings)))
+        record = {
+            "file": rel,
+            "activation": act,
+            "seconds": round(per_unit, 3),
+            "seed": unit_seed(run.seed, lp.hook, u),
+            "command": shlex.join(again),
+        }
+        save_image(
+            os.path.join(run.out, rel),
+            np.ascontiguousarray(img),
+            dict(base, atlas=dict(record, layer=lp.name, unit=u, settings=run.settings)),
+        )
         run.atlas["layers"][lp.name]["units"][str(u)] = record
     if time.monotonic() - run.dumped >= ATLAS_JSON_EVERY:
         dump_atlas(run)
@@ -234,9 +289,18 @@ def finish(run: AtlasRun) -> None:
         units = sorted(entry["units"], key=int)
         if not units:
             continue
-        thumbs = [cv2.resize(iio.imread(os.path.join(run.out, entry["units"][u]["file"]))[..., :3], (SHEET_SIDE, SHEET_SIDE), interpolation=cv2.INTER_AREA) for u in units]
+        thumbs = [
+            cv2.resize(
+                iio.imread(os.path.join(run.out, entry["units"][u]["file"]))[..., :3],
+                (SHEET_SIDE, SHEET_SIDE),
+                interpolation=cv2.INTER_AREA,
+            )
+            for u in units
+        ]
         sheet = f"{name}_sheet.jpg"
-        save_image(os.path.join(run.out, sheet), contact_sheet(thumbs, units, gap=2, columns=min(16, len(units))), quality=90)
+        save_image(
+            os.path.join(run.out, sheet), contact_sheet(thumbs, units, gap=2, columns=min(16, len(units))), quality=90
+        )
         entry["sheet"] = sheet
 
     def page(tmp):
@@ -247,7 +311,25 @@ def finish(run: AtlasRun) -> None:
     write_atomic(os.path.join(run.out, "index.html"), page)
 
 
-def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind, activation, size, out, ray_address, workers, force, quiet, render_kw, prior_kw) -> int:
+def run_atlas(
+    ctx: click.Context,
+    *,
+    model,
+    weights,
+    device,
+    layers,
+    units,
+    kind,
+    activation,
+    size,
+    out,
+    ray_address,
+    workers,
+    force,
+    quiet,
+    render_kw,
+    prior_kw,
+) -> int:
     """Render the atlas; return the exit code (0, or 130 after Ctrl-C)."""
     from cnnvis.cli.recon import options_given
 
@@ -260,7 +342,9 @@ def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind
         raise InputError(f"--out '{out}' is a file; the atlas is a directory: give a new or existing directory")
     make_folder(out)
     check_folder_writable(out, "atlas.json")  # a read-only folder fails now, not after the first batch
-    run, m = plan_atlas(ctx, model, weights, device, layers, units, kind, activation, size, out, batch, seed, options, prior_kw)
+    run, m = plan_atlas(
+        ctx, model, weights, device, layers, units, kind, activation, size, out, batch, seed, options, prior_kw
+    )
     for folder in [out] + [os.path.join(out, lp.name) for lp in run.layers]:
         sweep_temporaries(folder, force=True)  # what a killed run was writing: never a unit
     skipped = load_or_start(run, force)
@@ -295,9 +379,15 @@ def run_atlas(ctx: click.Context, *, model, weights, device, layers, units, kind
     finish(run)
     done = bar.n
     if interrupts.asked():
-        click.echo(f"interrupted: {done} of {total} units written to {out}; rerun the same command to finish the rest", err=True)
+        click.echo(
+            f"interrupted: {done} of {total} units written to {out}; rerun the same command to finish the rest",
+            err=True,
+        )
         return interrupts.exit_code()
     if not quiet:
         rate = done / max(1e-9, time.perf_counter() - started) * 60
-        click.echo(f"wrote {done} units ({rate:.1f} units/min) to {out}: atlas.json, index.html" + (f"; {skipped} were already there" if skipped else ""))
+        click.echo(
+            f"wrote {done} units ({rate:.1f} units/min) to {out}: atlas.json, index.html"
+            + (f"; {skipped} were already there" if skipped else "")
+        )
     return 0

@@ -152,13 +152,17 @@ def atlas_html(atlas: dict) -> str:
         for key in sorted(units, key=_unit_order):
             label = _unit_label(key)
             src = escape(quote(str(units[key].get("file", ""))))
-            figs.append(f'<figure class="unit" id="{escape(f"u-{layer}-{label}")}" data-layer="{escape(layer)}" '
-                        f'data-unit="{escape(label)}" data-key="{escape(key)}" tabindex="0">'
-                        f'<img loading="lazy" src="{src}" width="112" height="112" alt="{escape(f"{layer} unit {label}")}">'
-                        f'<figcaption>{escape(label)}</figcaption></figure>')
-        sections.append(f'<section id="{escape(f"l-{layer}")}"><h2>{escape(layer)} '
-                        f'<small>({len(units)}/{total if total is not None else "?"} units)</small>{link}</h2>\n'
-                        f'<div class="grid">\n' + "\n".join(figs) + "\n</div></section>")
+            figs.append(
+                f'<figure class="unit" id="{escape(f"u-{layer}-{label}")}" data-layer="{escape(layer)}" '
+                f'data-unit="{escape(label)}" data-key="{escape(key)}" tabindex="0">'
+                f'<img loading="lazy" src="{src}" width="112" height="112" alt="{escape(f"{layer} unit {label}")}">'
+                f"<figcaption>{escape(label)}</figcaption></figure>"
+            )
+        sections.append(
+            f'<section id="{escape(f"l-{layer}")}"><h2>{escape(layer)} '
+            f"<small>({len(units)}/{total if total is not None else '?'} units)</small>{link}</h2>\n"
+            f'<div class="grid">\n' + "\n".join(figs) + "\n</div></section>"
+        )
     options = "".join(f'<option value="{escape(layer)}">{escape(layer)}</option>' for layer in layers)
     title = f"{model} {kind} atlas"
     created = f" · created {escape(str(atlas['created']))}" if atlas.get("created") else ""

@@ -28,7 +28,9 @@ def _ray():
     try:
         import ray
     except ImportError:
-        raise InputError('--ray needs Ray, an optional extra: pip install -e ".[ray]" (or pip install "cnnvis[ray]")') from None
+        raise InputError(
+            '--ray needs Ray, an optional extra: pip install -e ".[ray]" (or pip install "cnnvis[ray]")'
+        ) from None
     return ray
 
 
@@ -43,7 +45,9 @@ def _connect(ray, address: str, workers: int, threads: int) -> bool:
         ray.init(address=address, **quiet)
     except Exception as e:  # ConnectionError, ray's own types, a malformed address
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise InputError(f"cannot reach a Ray cluster at '{address}' ({first}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime") from None
+        raise InputError(
+            f"cannot reach a Ray cluster at '{address}' ({first}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime"
+        ) from None
     return False
 
 
@@ -59,7 +63,9 @@ def _probe(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((parts.hostname or "", parts.port or 10001), timeout=timeout):
             pass
     except (OSError, ValueError) as e:
-        raise InputError(f"cannot reach a Ray cluster at '{address}' ({e.__class__.__name__}: {e}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime") from None
+        raise InputError(
+            f"cannot reach a Ray cluster at '{address}' ({e.__class__.__name__}: {e}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime"
+        ) from None
 
 
 class _Worker(UnitWorker):
@@ -90,8 +96,12 @@ class RaySession:
         key = (model, weights, device)
         if key not in self._pools:
             gpu = device.startswith("cuda")
-            actor = self.ray.remote(num_cpus=self.threads, num_gpus=(1 if gpu else 0), max_restarts=-1, max_task_retries=TASK_RETRIES)(_Worker)
-            self._pools[key] = [actor.remote(model, weights, "cuda" if gpu else "cpu", self.threads) for _ in range(self.workers)]
+            actor = self.ray.remote(
+                num_cpus=self.threads, num_gpus=(1 if gpu else 0), max_restarts=-1, max_task_retries=TASK_RETRIES
+            )(_Worker)
+            self._pools[key] = [
+                actor.remote(model, weights, "cuda" if gpu else "cpu", self.threads) for _ in range(self.workers)
+            ]
         return self._pools[key]
 
     def __enter__(self) -> RaySession:
@@ -123,7 +133,9 @@ class RaySession:
             lp, a = pending.pop(ref)
             try:
                 result = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:  # an error in our code on the worker: report it as the driver would
+            except (
+                ray.exceptions.RayTaskError
+            ) as e:  # an error in our code on the worker: report it as the driver would
                 cause = e.as_instanceof_cause()
                 if isinstance(cause, InputError):
                     raise InputError(str(cause)) from None

@@ -31,8 +31,16 @@ def encoder_layer_of(arch: str) -> str:
     return arch.split("-", 1)[1]
 
 
-def run_convert_caffe(prototxt: str, caffemodel: str, out: str, generator: str | None, mean: str | None, input_size: int | None,
-                      latent_bound: str | None, quiet: bool) -> int:
+def run_convert_caffe(
+    prototxt: str,
+    caffemodel: str,
+    out: str,
+    generator: str | None,
+    mean: str | None,
+    input_size: int | None,
+    latent_bound: str | None,
+    quiet: bool,
+) -> int:
     from cnnvis.io.images import check_writable
     from cnnvis.models.caffe import convert_caffe, save_converted
 
@@ -44,10 +52,14 @@ def run_convert_caffe(prototxt: str, caffemodel: str, out: str, generator: str |
         gen = deepsim_from_caffe(prototxt, caffemodel, None if generator == "auto" else generator)
         upper = read_latent_bound(latent_bound, gen) if latent_bound else None
         layer = encoder_layer_of(gen.arch)
-        save_generator(out, gen, None, layer, upper, {"source": [os.path.abspath(prototxt), os.path.abspath(caffemodel)]})
+        save_generator(
+            out, gen, None, layer, upper, {"source": [os.path.abspath(prototxt), os.path.abspath(caffemodel)]}
+        )
         if not quiet:
-            click.echo(f"wrote {out}: {gen.arch} generator (latent {'x'.join(map(str, gen.latent_shape))}, inverts AlexNet {layer}, "
-                       f"output {gen.output_size[0]}x{gen.output_size[1]})")
+            click.echo(
+                f"wrote {out}: {gen.arch} generator (latent {'x'.join(map(str, gen.latent_shape))}, inverts AlexNet {layer}, "
+                f"output {gen.output_size[0]}x{gen.output_size[1]})"
+            )
         return 0
     if latent_bound:
         raise InputError("--latent-bound applies to a generator; add --generator")

@@ -78,7 +78,9 @@ def build_objective(job: DreamJob, model, device) -> Objective:
     layers = list(job.layers)
     if not layers and not job.objectives:
         if job.model not in DEFAULT_LAYERS:
-            raise InputError(f"no default layer for model '{job.model}'; pass --layer NAME (list them: cnnvis layers {job.model})")
+            raise InputError(
+                f"no default layer for model '{job.model}'; pass --layer NAME (list them: cnnvis layers {job.model})"
+            )
         layers = [DEFAULT_LAYERS[job.model]]
     if (job.x is None) != (job.y is None):
         raise InputError("give both --x and --y for a neuron, or neither for the whole channel")
@@ -89,7 +91,9 @@ def build_objective(job: DreamJob, model, device) -> Objective:
     guide_feats = None
     if job.guide:
         guide_img = hwc_to_bchw(read_image(job.guide), device)
-        wanted = layers + [s.split("@")[0].split(":")[1] for s in job.objectives if s.startswith("guide:") and s.count(":") >= 1]
+        wanted = layers + [
+            s.split("@")[0].split(":")[1] for s in job.objectives if s.startswith("guide:") and s.count(":") >= 1
+        ]
         guide_feats = guide_features(model, guide_img, wanted, model.input_size)
     terms: list[tuple[float, Objective]] = []
     channels = job_channels(job)
@@ -101,7 +105,9 @@ def build_objective(job: DreamJob, model, device) -> Objective:
             terms.append((1.0, Guide(layer, guide_feats[layer])))
         elif job.channel_mode:
             picked = _picked_channels(job, model, layer, device)
-            terms.append((1.0, Dream(layer, job.dream_form, job.l1_weight, job.l2_weight, job.grad_clip, channels=picked)))
+            terms.append(
+                (1.0, Dream(layer, job.dream_form, job.l1_weight, job.l2_weight, job.grad_clip, channels=picked))
+            )
         elif channels:
             # one image per channel, rendered as one batch: image i maximizes channel i
             for i, c in enumerate(channels):
@@ -110,8 +116,15 @@ def build_objective(job: DreamJob, model, device) -> Objective:
         else:
             terms.append((1.0, Dream(layer, job.dream_form, job.l1_weight, job.l2_weight, job.grad_clip)))
     for spec in job.objectives:
-        w, _, obj = parse_objective(spec, dream_form=job.dream_form, l1_weight=job.l1_weight, l2_weight=job.l2_weight, grad_clip=job.grad_clip, guide_feats=guide_feats,
-                                    reference=reference)
+        w, _, obj = parse_objective(
+            spec,
+            dream_form=job.dream_form,
+            l1_weight=job.l1_weight,
+            l2_weight=job.l2_weight,
+            grad_clip=job.grad_clip,
+            guide_feats=guide_feats,
+            reference=reference,
+        )
         terms.append((w, obj))
     return terms[0][1] if len(terms) == 1 and terms[0][0] == 1.0 else Sum(terms)
 
@@ -125,7 +138,9 @@ def _picked_channels(job: DreamJob, model, layer: str, device) -> list[int]:
     if job.noise:
         raise InputError("--channel-mode chooses channels from the start image; drop --noise or give an IMAGE")
     image = hwc_to_bchw(read_image(job.image or bundled_image_path()), device)
-    picked = select_channels(channel_means(model, layer, image), job.channel_mode, job.channel_count, f"layer '{layer}'")
+    picked = select_channels(
+        channel_means(model, layer, image), job.channel_mode, job.channel_count, f"layer '{layer}'"
+    )
     if job.channel_mode != "all":
         click.echo(f"{job.channel_mode} {len(picked)} channels of {layer}: {','.join(map(str, picked))}")
     return picked
@@ -166,7 +181,9 @@ def _frame(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if img.shape[2] == 4:
         a = img[:, :, 3:].astype(np.float32) / 255
         img = (img[:, :, :3] * a + 255 * (1 - a)).round().astype(np.uint8)
-    return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA if img.shape[0] > size[0] else cv2.INTER_CUBIC)
+    return cv2.resize(
+        img, (size[1], size[0]), interpolation=cv2.INTER_AREA if img.shape[0] > size[0] else cv2.INTER_CUBIC
+    )
 
 
 def run_job(job: DreamJob) -> int:
@@ -179,7 +196,9 @@ def run_job(job: DreamJob) -> int:
     if job.image and is_video(job.image):
         return _dream_video(job)
     if job.flow is not None or job.blend is not None or job.temporal is not None:
-        raise InputError(f"--flow, --blend and --temporal-weight apply to a video input, and '{job.image or 'the bundled photo'}' is an image; drop them (or give a .mp4/.gif)")
+        raise InputError(
+            f"--flow, --blend and --temporal-weight apply to a video input, and '{job.image or 'the bundled photo'}' is an image; drop them (or give a .mp4/.gif)"
+        )
     if job.zoom_frames:
         return _dream_zoom(job)
     check_writable(job.out)
@@ -196,8 +215,18 @@ def run_job(job: DreamJob) -> int:
     del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
 
     labels = [unit_label(c) for c in channels] if len(channels) > 1 else None
-    code, _ = run_render(render, job.out, cfg.output, quiet=job.quiet, save_every=job.save_every, video=job.video, video_every=job.video_every,
-                         checkpoint_every=job.checkpoint_every, jpeg_quality=job.jpeg_quality, labels=labels)
+    code, _ = run_render(
+        render,
+        job.out,
+        cfg.output,
+        quiet=job.quiet,
+        save_every=job.save_every,
+        video=job.video,
+        video_every=job.video_every,
+        checkpoint_every=job.checkpoint_every,
+        jpeg_quality=job.jpeg_quality,
+        labels=labels,
+    )
     return code
 
 
@@ -213,7 +242,9 @@ def _dream_zoom(job: DreamJob) -> int:
 
     check_video_path(job.out)
     if job.noise or job.video or job.save_every or job.checkpoint_every:
-        raise InputError("--zoom-frames starts from an image and writes a video as --out; drop --noise, --video, --save-every and --checkpoint-every")
+        raise InputError(
+            "--zoom-frames starts from an image and writes a video as --out; drop --noise, --video, --save-every and --checkpoint-every"
+        )
     check_zoom(job.zoom_frames, job.zoom_scale)  # before the model loads
     cfg, device, model, objective, prior = _load(job)
     start = hwc_to_bchw(read_image(job.image or bundled_image_path())).to(device)
@@ -221,13 +252,19 @@ def _dream_zoom(job: DreamJob) -> int:
     bar = tqdm(total=job.zoom_frames, disable=job.quiet, unit="frame", dynamic_ncols=True)
     done: list[np.ndarray] = []
     try:
+
         def on_frame(_i, frame):
             done.append(frame)
             bar.update(1)
             interrupts.raise_if_asked()  # between frames: the frames done are whole
 
-        zoom_frames(lambda x: Render(model, objective, cfg, x, device, prior=prior), start, job.zoom_frames, job.zoom_scale,
-                    on_frame=on_frame)
+        zoom_frames(
+            lambda x: Render(model, objective, cfg, x, device, prior=prior),
+            start,
+            job.zoom_frames,
+            job.zoom_scale,
+            on_frame=on_frame,
+        )
     except KeyboardInterrupt:
         bar.close()
         if done:
@@ -283,14 +320,18 @@ def _dream_video(job: DreamJob) -> int:
     if job.noise:
         raise InputError("--noise starts from noise; a video input starts from its frames, drop one")
     if job.save_every or job.video:
-        raise InputError("--save-every and --video apply to one image; with a video input the output is already a video")
+        raise InputError(
+            "--save-every and --video apply to one image; with a video input the output is already a video"
+        )
     coherence = from_flags(job.flow, job.blend, job.temporal, "dream")
     run = VideoRun(job.image, job.out, job.checkpoint_every)  # the input and output are checked before the model loads
     cfg, device, model, objective, prior = _load(job)
 
     def make_render(i, frame, prev_frame, prev_out):
         start, mask, warped = coherence.start_and_carry(prev_frame, frame, prev_out)
-        return Render(model, objective, cfg, hwc_to_bchw(start), device, prior=prior, penalties=coherence.penalties(warped, mask))
+        return Render(
+            model, objective, cfg, hwc_to_bchw(start), device, prior=prior, penalties=coherence.penalties(warped, mask)
+        )
 
     return run.run(FrameJob(make_render, model=model, cfg=cfg, device=device), job.quiet)
 
@@ -316,12 +357,26 @@ def checkpoint_path(out: str) -> str:
 def _save_checkpoint(render, path: str, status: str) -> None:
     from cnnvis.io.checkpoint import save_sealed
 
-    save_sealed(path, {"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()})
+    save_sealed(
+        path, {"format": CHECKPOINT_FORMAT, "manifest": _manifest(render, status), "state": render.checkpoint()}
+    )
 
 
-def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_every: int = 0, video: str | None = None,
-               video_every: int = 1, bar_desc: str = "", write: bool = True, checkpoint_every: int = 0, jpeg_quality: int = 95,
-               labels: list[str] | None = None):
+def run_render(
+    render,
+    out: str,
+    output_mode: str,
+    *,
+    quiet: bool = False,
+    save_every: int = 0,
+    video: str | None = None,
+    video_every: int = 1,
+    bar_desc: str = "",
+    write: bool = True,
+    checkpoint_every: int = 0,
+    jpeg_quality: int = 95,
+    labels: list[str] | None = None,
+):
     """Run ``render`` with a progress bar, periodic saves, checkpoints and a progress video; write ``out``.
 
     ``labels``: a batch render (N images) writes ``NAME_LABEL.EXT`` for each image and a contact
@@ -348,7 +403,14 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
     stem, ext = os.path.splitext(out)
     ck_path = checkpoint_path(out)
     total = render.total_steps
-    bar = tqdm(total=total, initial=int(resume["done"]) if resume else 0, disable=quiet, unit="step", dynamic_ncols=True, leave=write)
+    bar = tqdm(
+        total=total,
+        initial=int(resume["done"]) if resume else 0,
+        disable=quiet,
+        unit="step",
+        dynamic_ncols=True,
+        leave=write,
+    )
     stop = {"clean": False}
 
     def on_step(p):
@@ -356,7 +418,11 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
         bar.set_postfix(score=f"{p.score:.3g}", lr=f"{p.lr:.3g}")
         bar.update(1)
         if save_every and p.step % save_every == 0:
-            save_image(f"{stem}_{p.size_index + 1}_{p.size_step}{ext}", picture(p.image(), output_mode, labels), quality=jpeg_quality)
+            save_image(
+                f"{stem}_{p.size_index + 1}_{p.size_step}{ext}",
+                picture(p.image(), output_mode, labels),
+                quality=jpeg_quality,
+            )
         if video and (p.step % video_every == 0 or p.step == p.total):
             frames.append(_frame(picture(p.image(), output_mode, labels), video_size))
         if checkpoint_every and p.step % checkpoint_every == 0 and p.step < p.total:
@@ -375,7 +441,9 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
         if render.canvas is not None:
             status = f"interrupted after step {bar.n} of {bar.total}"
             path = f"{stem}.interrupted{ext}"
-            save_image(path, picture(render.image(), output_mode, labels), _manifest(render, status), quality=jpeg_quality)
+            save_image(
+                path, picture(render.image(), output_mode, labels), _manifest(render, status), quality=jpeg_quality
+            )
             click.echo(f"interrupted: current image written to {path}")
             if stop["clean"]:
                 _save_checkpoint(render, ck_path, status)
@@ -387,11 +455,18 @@ def run_render(render, out: str, output_mode: str, *, quiet: bool = False, save_
     if write and labels:
         manifest = _manifest(render)
         for i, label in enumerate(labels):
-            save_image(labelled_path(out, label), to_uint8(final, output_mode, i), _labelled(manifest, label), quality=jpeg_quality)
+            save_image(
+                labelled_path(out, label),
+                to_uint8(final, output_mode, i),
+                _labelled(manifest, label),
+                quality=jpeg_quality,
+            )
         sheet = labelled_path(out, "sheet")
         save_image(sheet, picture(final, output_mode, labels), _labelled(manifest, "sheet"), quality=jpeg_quality)
         if not quiet:
-            click.echo(f"wrote {len(labels)} images {labelled_path(out, labels[0])} ... {labelled_path(out, labels[-1])} ({final.shape[-1]}x{final.shape[-2]}) and {sheet}")
+            click.echo(
+                f"wrote {len(labels)} images {labelled_path(out, labels[0])} ... {labelled_path(out, labels[-1])} ({final.shape[-1]}x{final.shape[-2]}) and {sheet}"
+            )
     elif write:
         save_image(out, to_uint8(final, output_mode), _manifest(render), quality=jpeg_quality)
         if not quiet:

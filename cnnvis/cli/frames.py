@@ -78,7 +78,9 @@ class VideoRun:
 
     def __init__(self, src: str, out: str, checkpoint_every: int = 0):
         if checkpoint_every < 0:
-            raise InputError(f"--checkpoint-every must be >= 0 (frames between checkpoints; 0 = only on Ctrl-C), got {checkpoint_every}")
+            raise InputError(
+                f"--checkpoint-every must be >= 0 (frames between checkpoints; 0 = only on Ctrl-C), got {checkpoint_every}"
+            )
         check_output(out)
         self.info = probe(src)
         with VideoReader(src, self.info) as reader:
@@ -91,11 +93,27 @@ class VideoRun:
         self.src, self.out, self.checkpoint_every = src, out, checkpoint_every
         self.ck_path = checkpoint_path(out)
 
-    def _save_checkpoint(self, job: FrameJob, render, nxt: int, prev_out: np.ndarray | None, output: VideoOutput, status: str, frame_state=None) -> None:
+    def _save_checkpoint(
+        self,
+        job: FrameJob,
+        render,
+        nxt: int,
+        prev_out: np.ndarray | None,
+        output: VideoOutput,
+        status: str,
+        frame_state=None,
+    ) -> None:
         from cnnvis.io.checkpoint import save_sealed
 
-        state = {VIDEO_STATE: 1, "next": nxt, "output": output.state(), "render": frame_state,
-                 "prev_out": None if prev_out is None else torch.from_numpy(np.ascontiguousarray(prev_out, np.float32).copy())}
+        state = {
+            VIDEO_STATE: 1,
+            "next": nxt,
+            "output": output.state(),
+            "render": frame_state,
+            "prev_out": None
+            if prev_out is None
+            else torch.from_numpy(np.ascontiguousarray(prev_out, np.float32).copy()),
+        }
         cfg = render.cfg if render is not None else job.cfg
         manifest = current_manifest(model=job.model, cfg=cfg, device=job.device, status=status)
         save_sealed(self.ck_path, {"format": CHECKPOINT_FORMAT, "manifest": manifest, "state": state})
@@ -108,7 +126,9 @@ class VideoRun:
 
         resume = RESUME_STATE.get()
         if resume is not None and VIDEO_STATE not in resume:
-            raise InputError("the checkpoint is an image render's, not a video run's; resume it with the command that made it")
+            raise InputError(
+                "the checkpoint is an image render's, not a video run's; resume it with the command that made it"
+            )
         begin_work()  # a Ctrl-C while loading: stop before anything is written
         output = VideoOutput(self.out, self.info.fps)
         output.start(resume["output"] if resume else None)
@@ -152,15 +172,33 @@ class VideoRun:
                         done = index + 1
                         if self.checkpoint_every and done % self.checkpoint_every == 0:
                             output.cut()
-                            self._save_checkpoint(job, render, done, prev_out, output, f"checkpoint after frame {done}" + (f" of {total}" if total else ""))
+                            self._save_checkpoint(
+                                job,
+                                render,
+                                done,
+                                prev_out,
+                                output,
+                                f"checkpoint after frame {done}" + (f" of {total}" if total else ""),
+                            )
                         if interrupts.asked():
                             stop["clean"] = True
                             raise KeyboardInterrupt  # between frames
                     prev_frame = frame
         except KeyboardInterrupt:
             bar.close()
-            inner = render.checkpoint() if stop["clean"] and render is not None and render.param is not None and output.frames == index else None
-            where, ck = self._keep(job, render, output, prev_out, f"interrupted in frame {output.frames + 1}" + (f" of {total}" if total else ""), inner)
+            inner = (
+                render.checkpoint()
+                if stop["clean"] and render is not None and render.param is not None and output.frames == index
+                else None
+            )
+            where, ck = self._keep(
+                job,
+                render,
+                output,
+                prev_out,
+                f"interrupted in frame {output.frames + 1}" + (f" of {total}" if total else ""),
+                inner,
+            )
             if where:
                 click.echo(f"interrupted: {output.frames} frames written to {where}")
             if ck:
@@ -185,13 +223,19 @@ class VideoRun:
             bar.close()
             where, ck = self._keep(job, render, output, prev_out, f"failed in frame {output.frames + 1}", None)
             if where or ck:
-                click.echo(f"error: {output.frames} frames kept in {where}" + (f"; go on with: cnnvis resume {ck}" if ck else ""), err=True)
+                click.echo(
+                    f"error: {output.frames} frames kept in {where}"
+                    + (f"; go on with: cnnvis resume {ck}" if ck else ""),
+                    err=True,
+                )
             raise
         bar.close()
         note = output.finish(self.src if self.info.audio and output.kind == "mp4" else None)
         if note:
             click.echo(f"note: {note}", err=True)
-        manifest = current_manifest(model=job.model, cfg=render.cfg if render is not None else job.cfg, device=job.device)
+        manifest = current_manifest(
+            model=job.model, cfg=render.cfg if render is not None else job.cfg, device=job.device
+        )
         if manifest is not None:
             write_sidecar(base_path(self.out), manifest)  # a video has no text chunk: the sidecar only
         if os.path.exists(self.ck_path):
@@ -202,7 +246,9 @@ class VideoRun:
             click.echo(f"wrote {self.out} ({output.frames} frames)")
         return 0
 
-    def _keep(self, job: FrameJob, render, output: VideoOutput, prev_out, status: str, inner, checkpoint: bool = True) -> tuple[str | None, str | None]:
+    def _keep(
+        self, job: FrameJob, render, output: VideoOutput, prev_out, status: str, inner, checkpoint: bool = True
+    ) -> tuple[str | None, str | None]:
         """After an interruption or an error: make the frames done playable and, with
         ``checkpoint``, write the checkpoint. Returns (where the frames are, the checkpoint path),
         None for what was not written."""

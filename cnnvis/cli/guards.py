@@ -49,5 +49,7 @@ def check_outputs_are_not_inputs(params: dict) -> None:
                 name = key.split("[")[0]
                 what = "the input" if name in ("image", "image_arg") else f"the input of {name}"
                 flag = "--" + out_key.replace("_", "-")
-                raise InputError(f"{flag} '{params[out_key]}' would overwrite {what} '{path}'; "
-                                 f"choose another {flag} (inputs are never outputs)")
+                raise InputError(
+                    f"{flag} '{params[out_key]}' would overwrite {what} '{path}'; "
+                    f"choose another {flag} (inputs are never outputs)"
+                )

@@ -64,11 +64,14 @@ def find_preset(name_or_path: str) -> str:
     """A preset file: a path to a ``.toml`` file, or the name of a bundled preset."""
     if _is_path(name_or_path):
         if os.path.isdir(name_or_path):
-            raise _error(f"preset '{name_or_path}' is a folder; pass a .toml file or a preset name "
-                         "(list them: cnnvis presets)")
+            raise _error(
+                f"preset '{name_or_path}' is a folder; pass a .toml file or a preset name (list them: cnnvis presets)"
+            )
         if not os.path.isfile(name_or_path):  # also refuses FIFOs and devices, which could block or never end
-            raise _error(f"preset file not found: '{name_or_path}'; pass a .toml file or a preset name "
-                         "(list them: cnnvis presets)")
+            raise _error(
+                f"preset file not found: '{name_or_path}'; pass a .toml file or a preset name "
+                "(list them: cnnvis presets)"
+            )
         return name_or_path
     path = os.path.join(bundled_dir(), name_or_path + ".toml")
     if not os.path.isfile(path):
@@ -85,13 +88,16 @@ def _read_text(path: str) -> str:
     except OSError as e:
         raise _error(f"cannot read preset '{path}' ({e.strerror or e}); pass a readable .toml file") from None
     if len(data) > MAX_PRESET_BYTES:
-        raise _error(f"preset '{path}' is over {MAX_PRESET_BYTES // 2**20} MB, too big for a preset; "
-                     "pass a TOML file of option values")
+        raise _error(
+            f"preset '{path}' is over {MAX_PRESET_BYTES // 2**20} MB, too big for a preset; "
+            "pass a TOML file of option values"
+        )
     try:
         return data.decode("utf-8-sig")  # a BOM from a Windows editor is harmless
     except UnicodeDecodeError as e:
-        raise _error(f"preset '{path}' is not a UTF-8 TOML file (invalid byte at offset {e.start}); "
-                     "pass a text .toml preset") from None
+        raise _error(
+            f"preset '{path}' is not a UTF-8 TOML file (invalid byte at offset {e.start}); pass a text .toml preset"
+        ) from None
 
 
 def read_preset(name_or_path: str) -> Preset:
@@ -107,8 +113,10 @@ def read_preset(name_or_path: str) -> Preset:
     unknown = [k for k in data if k not in TOP_KEYS]
     if unknown:
         close = did_you_mean(unknown[0], TOP_KEYS) or ";"
-        raise _error(f"preset '{path}' has unknown top-level key {_show(unknown[0])}{close} "
-                     "use description, command and [options]")
+        raise _error(
+            f"preset '{path}' has unknown top-level key {_show(unknown[0])}{close} "
+            "use description, command and [options]"
+        )
     if not isinstance(data.get("command"), str) or not isinstance(data.get("options", {}), dict):
         raise _error(f"preset '{path}' needs command = \"NAME\" (a string) and an [options] table")
     if not isinstance(data.get("description", ""), str):
@@ -199,16 +207,20 @@ def _option_value(key: str, value, param: click.Option, ctx: click.Context):
 def resolve_defaults(preset: Preset, command: click.Command, ctx: click.Context) -> dict:
     """The preset's options as ``{parameter name: value}``, type-checked against ``command``."""
     if preset.command != command.name:
-        raise _error(f"preset '{preset.name}' is for cnnvis {_short(preset.command)}, not {command.name}; "
-                     f"use it with cnnvis {_short(preset.command)}")
+        raise _error(
+            f"preset '{preset.name}' is for cnnvis {_short(preset.command)}, not {command.name}; "
+            f"use it with cnnvis {_short(preset.command)}"
+        )
     index = _key_index(command)
     out = {}
     for key, value in preset.options.items():
         param = index.get(key)
         if param is None:
             names = sorted({k for k in index if "_" not in k or k == index[k].name})
-            raise _error(f"preset '{preset.name}' has unknown key '{_short(key)}' for {command.name}"
-                         f"{did_you_mean(key, names) or ';'} see: cnnvis {command.name} --help")
+            raise _error(
+                f"preset '{preset.name}' has unknown key '{_short(key)}' for {command.name}"
+                f"{did_you_mean(key, names) or ';'} see: cnnvis {command.name} --help"
+            )
         try:
             out[param.name] = _option_value(_short(key), value, param, ctx)
         except InputError as e:
@@ -248,5 +260,11 @@ def _apply(ctx: click.Context, _param, value):
 
 def preset_option(fn):
     """``--preset NAME|FILE``: eager, so the preset's values become the defaults of the other options."""
-    return click.option("--preset", default=None, is_eager=True, expose_value=False, callback=_apply,
-                        help="A preset (bundled name or .toml file) whose values become this command's defaults; flags override it (list: cnnvis presets).")(fn)
+    return click.option(
+        "--preset",
+        default=None,
+        is_eager=True,
+        expose_value=False,
+        callback=_apply,
+        help="A preset (bundled name or .toml file) whose values become this command's defaults; flags override it (list: cnnvis presets).",
+    )(fn)

@@ -36,7 +36,9 @@ def parse_pairs(items: Sequence[str], flag: str, cast) -> dict:
         except InputError:
             raise
         except ValueError:
-            raise InputError(f"bad value in {flag} '{item}'; write {flag} LAYER=VALUE with a number (or comma-separated channels)") from None
+            raise InputError(
+                f"bad value in {flag} '{item}'; write {flag} LAYER=VALUE with a number (or comma-separated channels)"
+            ) from None
     return out
 
 
@@ -71,7 +73,9 @@ def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tup
     if not sep or hw is None or min(hw) < 1:
         raise InputError(f"bad --size '{size}'; use model, image or HxW (e.g. 448x448)")
     if min(hw) < model.min_size:
-        raise InputError(f"--size {size} is below the minimum input {model.min_size} of {model.name}; use at least {model.min_size}x{model.min_size}")
+        raise InputError(
+            f"--size {size} is below the minimum input {model.min_size} of {model.name}; use at least {model.min_size}x{model.min_size}"
+        )
     return hw
 
 
@@ -94,6 +98,7 @@ def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Se
     q = quality(model, hwc_to_bchw(out_img), hwc_to_bchw(original), layers)
     q["layers"] = list(layers)
     path = os.path.splitext(out)[0] + ".metrics.json"
+
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
             json.dump(q, f, indent=1)
@@ -105,12 +110,36 @@ def _report_quality(model, out_img: np.ndarray, original: np.ndarray, layers: Se
     return q
 
 
-def run_invert(image: str | None, features: str | None, layers: Sequence[str], out: str, *, loss: str, size: str | None, activation: str,
-               init: str, original: str | None, layer_weights: Sequence[str], channels: Sequence[str], video_init: str,
-               flow: str | None = None, blend: float | None = None, temporal: float | None = None,
-               masks: Sequence[str] = (), dgn_refine: float = DGN_INVERT_REFINE,
-               model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
-               checkpoint_every: int = 0, jpeg_quality: int = 95) -> int:
+def run_invert(
+    image: str | None,
+    features: str | None,
+    layers: Sequence[str],
+    out: str,
+    *,
+    loss: str,
+    size: str | None,
+    activation: str,
+    init: str,
+    original: str | None,
+    layer_weights: Sequence[str],
+    channels: Sequence[str],
+    video_init: str,
+    flow: str | None = None,
+    blend: float | None = None,
+    temporal: float | None = None,
+    masks: Sequence[str] = (),
+    dgn_refine: float = DGN_INVERT_REFINE,
+    model: str,
+    weights: str | None,
+    device: str,
+    save_every: int,
+    video: str | None,
+    video_every: int,
+    quiet: bool,
+    render_kw: dict,
+    checkpoint_every: int = 0,
+    jpeg_quality: int = 95,
+) -> int:
     from cnnvis.cli.dream import check_alpha_output
     from cnnvis.io.images import check_video_path, check_writable, read_image
     from cnnvis.models.capture import layer_names, resolve_layer
@@ -128,11 +157,15 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         from cnnvis.video.coherence import from_flags
 
         if video_init == "noise" and (flow is not None or temporal):
-            raise InputError("--video-init noise starts every frame afresh, so there is nothing to carry along a --flow; drop one")
+            raise InputError(
+                "--video-init noise starts every frame afresh, so there is nothing to carry along a --flow; drop one"
+            )
         coherence = from_flags(flow, blend, temporal, "invert")
         video_run = VideoRun(image, out, checkpoint_every)  # the input and output are checked before the model loads
     elif flow is not None or blend is not None or temporal is not None:
-        raise InputError(f"--flow, --blend and --temporal-weight apply to a video input, and '{image or features}' is not one; drop them (or give a .mp4/.gif)")
+        raise InputError(
+            f"--flow, --blend and --temporal-weight apply to a video input, and '{image or features}' is not one; drop them (or give a .mp4/.gif)"
+        )
     elif is_video(out):
         raise InputError(f"--out '{out}' is a video; invert a video input, or write an image (.png)")
     else:
@@ -152,8 +185,15 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         return {hook(k): v for k, v in d.items()}
 
     init_arg = init if init in ("noise", "mean") else read_image(init)
-    common = dict(loss=loss, layer_weight=keyed(lw) or None, channel=keyed(ch) or None, feature_mask=keyed(mk) or None, device=dev,
-                  prior=prior_from_flags(m, prior_kw, dev), dgn_refine=dgn_refine)
+    common = dict(
+        loss=loss,
+        layer_weight=keyed(lw) or None,
+        channel=keyed(ch) or None,
+        feature_mask=keyed(mk) or None,
+        device=dev,
+        prior=prior_from_flags(m, prior_kw, dev),
+        dgn_refine=dgn_refine,
+    )
 
     if features is not None:
         from cnnvis.io.features import load_features
@@ -164,7 +204,9 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
         hw = parse_size(size, m, None)
         r = features_render(targets, m, initial_image=init_arg, size=hw, **common, **opts)
         ref = None if original is None else _resize_hwc(read_image(original), hw)
-        return _finish(r, out, m, ref, list(targets), save_every, video, video_every, quiet, checkpoint_every, jpeg_quality)
+        return _finish(
+            r, out, m, ref, list(targets), save_every, video, video_every, quiet, checkpoint_every, jpeg_quality
+        )
 
     if not layers:
         raise InputError(f"name the layer(s) to invert with --layer (list them: cnnvis layers {model})")
@@ -180,12 +222,23 @@ def run_invert(image: str | None, features: str | None, layers: Sequence[str], o
     return _finish(r, out, m, ref, hooked, save_every, video, video_every, quiet, checkpoint_every, jpeg_quality)
 
 
-def _finish(r, out, m, original, layers, save_every, video, video_every, quiet, checkpoint_every=0, jpeg_quality=95) -> int:
+def _finish(
+    r, out, m, original, layers, save_every, video, video_every, quiet, checkpoint_every=0, jpeg_quality=95
+) -> int:
     from cnnvis.cli.dream import run_render
     from cnnvis.recipes.recon import to_hwc
 
-    code, final = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
-                             checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality)
+    code, final = run_render(
+        r,
+        out,
+        r.cfg.output,
+        quiet=quiet,
+        save_every=save_every,
+        video=video,
+        video_every=video_every,
+        checkpoint_every=checkpoint_every,
+        jpeg_quality=jpeg_quality,
+    )
     if code == 0 and original is not None:
         _report_quality(m, to_hwc(final), original, layers, out)
     return code
@@ -211,7 +264,11 @@ def _invert_video(run, m, layers, size, init_arg, video_init, coherence, common,
         refs.pop(i - 1, None)
         start, penalties = init_arg, []
         if prev_out is not None and video_init == "previous":
-            fresh = np.asarray(init_arg, np.float32) if not isinstance(init_arg, str) else np.broadcast_to(np.asarray(m.mean, np.float32), ref.shape)
+            fresh = (
+                np.asarray(init_arg, np.float32)
+                if not isinstance(init_arg, str)
+                else np.broadcast_to(np.asarray(m.mean, np.float32), ref.shape)
+            )
             fresh = _resize_hwc(fresh, hw)
             start, mask, warped = coherence.start_and_carry(_resize_hwc(prev_frame, hw), ref, prev_out, fallback=fresh)
             penalties = coherence.penalties(warped, mask)
@@ -226,7 +283,9 @@ def _invert_video(run, m, layers, size, init_arg, video_init, coherence, common,
     def summary():
         return f"mean pixel correlation over the {len(corr)} frames rendered: {np.mean(corr):.3f}" if corr else None
 
-    return run.run(FrameJob(make_render, model=m, device=common.get("device"), describe=describe, summary=summary), quiet)
+    return run.run(
+        FrameJob(make_render, model=m, device=common.get("device"), describe=describe, summary=summary), quiet
+    )
 
 
 def _units(channel) -> list[int]:
@@ -248,16 +307,42 @@ def _unit_feature_mask(m, layer: str, hook: str, channel: int, x, y, hw, whole_c
         return unit_mask(m, hook, channel, x, y, hw)
     shape = layer_shape(m, hook, hw)
     if not 0 <= channel < shape[0]:
-        raise InputError(f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}")
+        raise InputError(
+            f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}"
+        )
     mask = np.zeros(shape[:1], np.float32)
     mask[channel] = 1
     return mask
 
 
-def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_channel: bool, rf_mask: bool, size: str | None, activation: str, out: str,
-               model: str, weights: str | None, device: str, save_every: int, video: str | None, video_every: int, quiet: bool, render_kw: dict,
-               checkpoint_every: int = 0, jpeg_quality: int = 95, objectives: Sequence[str] = (), reference: str | None = None, batch: int | None = None,
-               diversity: float = 0.0, interpolate: str | None = None, alignment: float = 0.0, dgn_refine: float = DGN_PREFER_REFINE) -> int:
+def run_prefer(
+    layer: str | None,
+    channel,
+    x: int | None,
+    y: int | None,
+    whole_channel: bool,
+    rf_mask: bool,
+    size: str | None,
+    activation: str,
+    out: str,
+    model: str,
+    weights: str | None,
+    device: str,
+    save_every: int,
+    video: str | None,
+    video_every: int,
+    quiet: bool,
+    render_kw: dict,
+    checkpoint_every: int = 0,
+    jpeg_quality: int = 95,
+    objectives: Sequence[str] = (),
+    reference: str | None = None,
+    batch: int | None = None,
+    diversity: float = 0.0,
+    interpolate: str | None = None,
+    alignment: float = 0.0,
+    dgn_refine: float = DGN_PREFER_REFINE,
+) -> int:
     from cnnvis.cli.dream import check_alpha_output, run_render
     from cnnvis.io.images import check_video_path, check_writable
     from cnnvis.models.capture import resolve_layer
@@ -276,11 +361,15 @@ def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_c
     if (layer is None) != (channel is None):
         raise InputError("--layer and --channel name a unit together; give both (or use -O / --interpolate instead)")
     if layer is None and not objectives and not interpolate:
-        raise InputError("name what to maximize: --layer L --channel C, -O KIND:LAYER[:ARGS], or --interpolate LAYER:A:B")
+        raise InputError(
+            "name what to maximize: --layer L --channel C, -O KIND:LAYER[:ARGS], or --interpolate LAYER:A:B"
+        )
     units = _units(channel) if channel is not None else []
     n = batch or max(1, len(units))
     if len(units) > 1 and n != len(units):
-        raise InputError(f"--channel lists {len(units)} units, one image each; drop --batch {batch} or make it {len(units)}")
+        raise InputError(
+            f"--channel lists {len(units)} units, one image each; drop --batch {batch} or make it {len(units)}"
+        )
     if interpolate and n < 2:
         raise InputError(f"--interpolate renders a sequence of images: give --batch 2 or more, got {n}")
     if (diversity or alignment) and n < 2:
@@ -293,14 +382,27 @@ def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_c
     options = {**options_given(render_kw), "dgn_refine": dgn_refine}
     if interpolate and options.get("param", PREFER_DEFAULTS["param"]) == "fft":
         options = {**PREFER_INTERPOLATE_DEFAULTS, **options}
-    terms, term_layer = _prefer_terms(m, layer, units, x, y, whole_channel, activation, hw, objectives, reference, interpolate, n)
+    terms, term_layer = _prefer_terms(
+        m, layer, units, x, y, whole_channel, activation, hw, objectives, reference, interpolate, n
+    )
     if terms is None:  # a unit (or a list of units): cnnpref's path
         hook = resolve_layer(m.module, layer, activation)
         masks = [_unit_feature_mask(m, layer, hook, c, x, y, hw, whole_channel) for c in units]
-        r = prefer_render(m, hook, masks if len(units) > 1 else masks[0], image_mask="rf" if rf_mask else None, size=hw, device=dev, prior=prior, **options)
+        r = prefer_render(
+            m,
+            hook,
+            masks if len(units) > 1 else masks[0],
+            image_mask="rf" if rf_mask else None,
+            size=hw,
+            device=dev,
+            prior=prior,
+            **options,
+        )
     else:
         if rf_mask:
-            raise InputError("--rf-mask applies to one unit given with --layer/--channel; drop it with -O, --interpolate, --diversity or --alignment")
+            raise InputError(
+                "--rf-mask applies to one unit given with --layer/--channel; drop it with -O, --interpolate, --diversity or --alignment"
+            )
         from cnnvis.objectives.base import Sum
         from cnnvis.objectives.batch import Alignment, Diversity
 
@@ -310,8 +412,18 @@ def run_prefer(layer: str | None, channel, x: int | None, y: int | None, whole_c
             terms.append((float(alignment), Alignment(term_layer)))  # its score is minus the misalignment
         r = objective_render(m, Sum(terms), size=hw, device=dev, prior=prior, batch=n, **options)
     labels = _labels(units, interpolate, n)
-    code, final = run_render(r, out, r.cfg.output, quiet=quiet, save_every=save_every, video=video, video_every=video_every,
-                             checkpoint_every=checkpoint_every, jpeg_quality=jpeg_quality, labels=labels)
+    code, final = run_render(
+        r,
+        out,
+        r.cfg.output,
+        quiet=quiet,
+        save_every=save_every,
+        video=video,
+        video_every=video_every,
+        checkpoint_every=checkpoint_every,
+        jpeg_quality=jpeg_quality,
+        labels=labels,
+    )
     if code == 0 and interpolate:
         from cnnvis.io.images import save_video, to_uint8
 
@@ -379,4 +491,6 @@ def _interpolation(text: str) -> tuple[str, int, int]:
             raise ValueError
         return name, int(a), int(ab)
     except ValueError:
-        raise InputError(f"bad --interpolate '{text}'; write LAYER:A:B with two channel numbers, e.g. blocks.4:5:42") from None
+        raise InputError(
+            f"bad --interpolate '{text}'; write LAYER:A:B with two channel numbers, e.g. blocks.4:5:42"
+        ) from None

@@ -17,4 +17,12 @@ def current_manifest(*, model=None, cfg=None, device=None, status: str = "comple
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.command is None:
         return None
-    return build_manifest(ctx.command.name, ctx.params, model=model, cfg=cfg, device=device, status=status, preset=ctx.meta.get("cnnvis_preset"))
+    return build_manifest(
+        ctx.command.name,
+        ctx.params,
+        model=model,
+        cfg=cfg,
+        device=device,
+        status=status,
+        preset=ctx.meta.get("cnnvis_preset"),
+    )

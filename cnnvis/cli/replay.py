@@ -79,7 +79,9 @@ def _locate_inputs(manifest: dict, params: dict, image_dir: str | None, run_dir:
         found = None
         if os.path.isfile(path):
             if file_sha256(path) != sha:
-                raise InputError(f"input {name} '{path}' changed since the run (its SHA-256 differs); running it again needs the same file")
+                raise InputError(
+                    f"input {name} '{path}' changed since the run (its SHA-256 differs); running it again needs the same file"
+                )
             found = path
         elif rel:
             seen = set()
@@ -163,8 +165,10 @@ def _recorded_params(ctx: click.Context, command: click.Command, manifest: dict,
     unknown = sorted(set(params) - set(options))
     if unknown:
         made_by = (manifest.get("versions") or {}).get("cnnvis")
-        raise InputError(f"the manifest of '{source}' has parameter '{unknown[0]}' that this cnnvis's {command.name} does not know; "
-                         f"use the cnnvis version that made it ({made_by})")
+        raise InputError(
+            f"the manifest of '{source}' has parameter '{unknown[0]}' that this cnnvis's {command.name} does not know; "
+            f"use the cnnvis version that made it ({made_by})"
+        )
     sub = click.Context(command, parent=ctx, info_name=command.name)
     checked = {}
     for name, value in params.items():
@@ -174,8 +178,10 @@ def _recorded_params(ctx: click.Context, command: click.Command, manifest: dict,
             checked[name] = options[name].type_cast_value(sub, value)
         except (click.BadParameter, TypeError, ValueError, OverflowError) as e:
             why = e.format_message() if isinstance(e, click.BadParameter) else f"{type(e).__name__}: {e}"
-            raise InputError(f"the manifest of '{source}' has a bad value for '{name}' ({why.splitlines()[0][:160]}); "
-                             f"it was edited or made by another program") from None
+            raise InputError(
+                f"the manifest of '{source}' has a bad value for '{name}' ({why.splitlines()[0][:160]}); "
+                f"it was edited or made by another program"
+            ) from None
     return checked
 
 
@@ -192,8 +198,10 @@ def _check_trust(command: str, params: dict, source: str, trust_model: bool, ver
     if command == "convert-caffe":
         risky.append(f"the Caffe net '{params.get('prototxt')}'")
     if risky and not trust_model:
-        raise InputError(f"'{source}' was made with {risky[0]}; {verb} would load it, and a file from elsewhere must not run code "
-                         f"unseen. If you trust it, run again with --trust-model")
+        raise InputError(
+            f"'{source}' was made with {risky[0]}; {verb} would load it, and a file from elsewhere must not run code "
+            f"unseen. If you trust it, run again with --trust-model"
+        )
 
 
 def _outputs_beside(params: dict, out: str) -> dict:
@@ -212,27 +220,50 @@ def _outputs_beside(params: dict, out: str) -> dict:
 def _check_shape(manifest: dict, source: str) -> None:
     """Raise InputError unless the fields replay reads have the types cnnvis writes: a manifest is
     a stranger's data, and a wrong type must be one line, not a traceback."""
-    kinds = {"params": dict, "inputs": dict, "versions": dict, "device": dict, "cwd": str, "output_label": str, "command": str}
+    kinds = {
+        "params": dict,
+        "inputs": dict,
+        "versions": dict,
+        "device": dict,
+        "cwd": str,
+        "output_label": str,
+        "command": str,
+    }
     for key, kind in kinds.items():
         value = manifest.get(key)
         if value is not None and not isinstance(value, kind):
-            raise InputError(f"the manifest of '{source}' has {key} of type {type(value).__name__}, expected {kind.__name__}; "
-                             "it was edited or made by another program")
+            raise InputError(
+                f"the manifest of '{source}' has {key} of type {type(value).__name__}, expected {kind.__name__}; "
+                "it was edited or made by another program"
+            )
     for name, rec in (manifest.get("inputs") or {}).items():
         if not (isinstance(rec, dict) and isinstance(rec.get("path"), str) and isinstance(rec.get("sha256"), str)):
-            raise InputError(f"the manifest of '{source}' records input '{name}' without a path and a SHA-256; it was edited")
+            raise InputError(
+                f"the manifest of '{source}' records input '{name}' without a path and a SHA-256; it was edited"
+            )
     label = manifest.get("output_label")
     if label is not None and not LABEL_CHARS.match(label):
-        raise InputError(f"the manifest of '{source}' has output label {label[:40]!r}, which is not a plain name; it was edited")
+        raise InputError(
+            f"the manifest of '{source}' has output label {label[:40]!r}, which is not a plain name; it was edited"
+        )
 
 
 def _recorded_threads(manifest: dict) -> int | None:
     threads = (manifest.get("device") or {}).get("threads")
-    return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= MAX_THREADS else None
+    return (
+        threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= MAX_THREADS else None
+    )
 
 
-def _invoke_recorded(ctx: click.Context, manifest: dict, out: str, source: str, image_dir: str | None = None,
-                     trust_model: bool = False, verb: str = "replay") -> tuple[int, list]:
+def _invoke_recorded(
+    ctx: click.Context,
+    manifest: dict,
+    out: str,
+    source: str,
+    image_dir: str | None = None,
+    trust_model: bool = False,
+    verb: str = "replay",
+) -> tuple[int, list]:
     """Run the command of ``manifest`` with its parameters, ``out`` replaced; return its exit code
     and the differences between the recorded environment and this one (noted on stderr first)."""
     import torch
@@ -293,7 +324,11 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool, tru
     if a.shape == b.shape and np.array_equal(a, b):
         click.echo(f"replay matches {image} bit for bit")
         return 0
-    diff = "shapes differ" if a.shape != b.shape else f"max |difference| {int(np.abs(a.astype(int) - b.astype(int)).max())} in {int((a != b).any(-1).sum())} pixels"
+    diff = (
+        "shapes differ"
+        if a.shape != b.shape
+        else f"max |difference| {int(np.abs(a.astype(int) - b.astype(int)).max())} in {int((a != b).any(-1).sum())} pixels"
+    )
     if diffs:
         why = "not expected to be bit-identical: " + ", ".join(f"{what} {_v(a)} → {_v(b)}" for what, a, b in diffs)
     else:
@@ -307,9 +342,21 @@ def read_checkpoint(path: str) -> dict:
     from cnnvis.cli.dream import CHECKPOINT_FORMAT
     from cnnvis.io.checkpoint import load_sealed
 
-    ck = load_sealed(path, "checkpoint", "it is truncated or not a cnnvis checkpoint", missing_fix="pass the NAME.ckpt an interrupted run wrote")
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or not isinstance(ck.get("state"), dict) or not isinstance(ck.get("manifest"), dict):
-        raise InputError(f"'{path}' is not a cnnvis render checkpoint (format {CHECKPOINT_FORMAT}); pass the NAME.ckpt of dream, invert or prefer")
+    ck = load_sealed(
+        path,
+        "checkpoint",
+        "it is truncated or not a cnnvis checkpoint",
+        missing_fix="pass the NAME.ckpt an interrupted run wrote",
+    )
+    if (
+        not isinstance(ck, dict)
+        or ck.get("format") != CHECKPOINT_FORMAT
+        or not isinstance(ck.get("state"), dict)
+        or not isinstance(ck.get("manifest"), dict)
+    ):
+        raise InputError(
+            f"'{path}' is not a cnnvis render checkpoint (format {CHECKPOINT_FORMAT}); pass the NAME.ckpt of dream, invert or prefer"
+        )
     return ck
 
 
@@ -327,7 +374,11 @@ def run_resume(ctx: click.Context, checkpoint: str, out: str | None, trust_model
         raise InputError(f"checkpoint '{checkpoint}' records no output path; pass --out")
     here = os.path.dirname(os.path.abspath(checkpoint))
     folder = recorded.endswith(("/", os.sep)) if out is None else False
-    target = os.path.abspath(out) if out else os.path.join(here, os.path.basename(os.path.normpath(recorded))) + (os.sep if folder else "")
+    target = (
+        os.path.abspath(out)
+        if out
+        else os.path.join(here, os.path.basename(os.path.normpath(recorded))) + (os.sep if folder else "")
+    )
     token = RESUME_STATE.set(ck["state"])
     try:
         return _invoke_recorded(ctx, manifest, target, checkpoint, here, trust_model, verb="resume")[0]

@@ -38,8 +38,18 @@ def _info(trainer: GeneratorTrainer, images: str, n_images: int, seconds: float)
     }
 
 
-def run_train_generator(model, layer: str, images: str, out: str, cfg: TrainConfig, device, checkpoint_every: int = 200,
-                        fresh: bool = False, half: bool = False, quiet: bool = False) -> int:
+def run_train_generator(
+    model,
+    layer: str,
+    images: str,
+    out: str,
+    cfg: TrainConfig,
+    device,
+    checkpoint_every: int = 200,
+    fresh: bool = False,
+    half: bool = False,
+    quiet: bool = False,
+) -> int:
     """Train, resuming from ``OUT.ckpt`` when it exists (unless ``fresh``); return the exit code."""
     from tqdm import tqdm
 
@@ -50,7 +60,9 @@ def run_train_generator(model, layer: str, images: str, out: str, cfg: TrainConf
     trainer = GeneratorTrainer(model, layer, pics, cfg, device)
     ck_path = checkpoint_path(out)
     if os.path.exists(ck_path) and not fresh:
-        trainer.load_checkpoint(load_sealed(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device), ck_path)
+        trainer.load_checkpoint(
+            load_sealed(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device), ck_path
+        )
         click.echo(f"resuming from {ck_path} at step {trainer.step}")  # even with -q: it changes what the run does
     bar = tqdm(total=cfg.steps, initial=trainer.step, disable=quiet, unit="step", dynamic_ncols=True)
     started = time.perf_counter()
@@ -67,9 +79,19 @@ def run_train_generator(model, layer: str, images: str, out: str, cfg: TrainConf
     finally:
         bar.close()
     save_sealed(ck_path, trainer.checkpoint())
-    save_generator(out, gen, model.name, layer, trainer.latent_upper(), _info(trainer, images, len(pics), time.perf_counter() - started), half=half)
+    save_generator(
+        out,
+        gen,
+        model.name,
+        layer,
+        trainer.latent_upper(),
+        _info(trainer, images, len(pics), time.perf_counter() - started),
+        half=half,
+    )
     if interrupts.asked():
-        click.echo(f"interrupted at step {trainer.step}: checkpoint {ck_path} and the generator so far {out} written; rerun the same command to resume")
+        click.echo(
+            f"interrupted at step {trainer.step}: checkpoint {ck_path} and the generator so far {out} written; rerun the same command to resume"
+        )
         return interrupts.exit_code()
     if not quiet:
         click.echo(f"wrote {out} ({trainer.step} steps); checkpoint {ck_path}")

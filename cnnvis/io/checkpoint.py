@@ -73,5 +73,7 @@ def verify(checkpoint: dict, path: str) -> None:
     if recorded is None:
         return
     if recorded != digest(checkpoint):
-        raise InputError(f"checkpoint '{path}' is damaged: its contents no longer match the SHA-256 it was written with; "
-                         "delete it and run the command again from the start")
+        raise InputError(
+            f"checkpoint '{path}' is damaged: its contents no longer match the SHA-256 it was written with; "
+            "delete it and run the command again from the start"
+        )

@@ -38,7 +38,9 @@ def _read(path: str) -> dict[str, np.ndarray] | np.ndarray:
     except InputError:
         raise
     except Exception as e:  # numpy / scipy raise many types for truncated or foreign files
-        raise InputError(f"cannot read feature file '{path}' ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'corrupt'}); write it with numpy.savez or scipy.io.savemat") from None
+        raise InputError(
+            f"cannot read feature file '{path}' ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'corrupt'}); write it with numpy.savez or scipy.io.savemat"
+        ) from None
 
 
 def _match(key: str, known: Sequence[str]) -> str | None:
@@ -48,7 +50,9 @@ def _match(key: str, known: Sequence[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def load_features(path: str, layers: Sequence[str] = (), known_layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def load_features(
+    path: str, layers: Sequence[str] = (), known_layers: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Layer name -> float32 array from ``path``.
 
     Args:
@@ -70,7 +74,9 @@ def load_features(path: str, layers: Sequence[str] = (), known_layers: Sequence[
     if layers:
         missing = [n for n in layers if n not in out]
         if missing:
-            raise InputError(f"feature file '{path}' has no array for layer '{missing[0]}'; it has {', '.join(sorted(out))}")
+            raise InputError(
+                f"feature file '{path}' has no array for layer '{missing[0]}'; it has {', '.join(sorted(out))}"
+            )
         out = {n: out[n] for n in layers}
     for name, (key, value) in out.items():
         _check_real(path, key if keyed else None, name, value)
@@ -89,5 +95,6 @@ def _check_real(path: str, key: str | None, layer: str, value) -> None:
         where = f"the array for layer '{layer}'"
     else:
         where = f"key '{key}'" + (f" (layer '{layer}')" if layer != key else "")
-    raise InputError(f"feature file '{path}': {where} holds {dtype} values, not real numbers; "
-                     "save real float arrays (e.g. float32)")
+    raise InputError(
+        f"feature file '{path}': {where} holds {dtype} values, not real numbers; save real float arrays (e.g. float32)"
+    )

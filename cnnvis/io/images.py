@@ -88,7 +88,9 @@ def read_image(path: str, available: int | None = None) -> np.ndarray:
         arr = _decode(path, header)
     except Exception as e:
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise InputError(f"cannot read image '{path}' ({first}); give a valid PNG, JPEG, TIFF, BMP or GIF file") from None
+        raise InputError(
+            f"cannot read image '{path}' ({first}); give a valid PNG, JPEG, TIFF, BMP or GIF file"
+        ) from None
     if arr.size == 0 or min(arr.shape[:2]) == 0:
         raise InputError(f"image '{path}' is empty; give an image with pixels")
     return to_float_rgb(arr, path)
@@ -153,8 +155,9 @@ def read_header(path: str) -> ImageHeader | None:
                 orientation = int(im.tag_v2.get(274, 1))
             return ImageHeader(h, w, channels, sample, im.mode, im.format or "", orientation)
     except Image.DecompressionBombError as e:
-        raise InputError(f"image '{path}' is too large to decode safely ({e}); "
-                         "give a smaller image (resize it)") from None
+        raise InputError(
+            f"image '{path}' is too large to decode safely ({e}); give a smaller image (resize it)"
+        ) from None
     except Exception:  # not an image Pillow knows, or a corrupt header: left to imageio's error
         return None
 
@@ -177,8 +180,10 @@ def _check_pixels(path: str, h: int, w: int) -> None:
     2 x ``Image.MAX_IMAGE_PIXELS`` pixels (no limit when that is None)."""
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and h * w > 2 * limit:
-        raise InputError(f"image '{path}' is too large to decode safely ({w}x{h} = {h * w} pixels, "
-                         f"more than the limit of {2 * limit} pixels); give a smaller image (resize it)")
+        raise InputError(
+            f"image '{path}' is too large to decode safely ({w}x{h} = {h * w} pixels, "
+            f"more than the limit of {2 * limit} pixels); give a smaller image (resize it)"
+        )
 
 
 def decode_bytes(height: int, width: int, channels: int, sample_bytes: int) -> int:
@@ -199,8 +204,10 @@ def check_decode_memory(path: str, header: ImageHeader, available: int | None = 
     free = cpu_available_bytes() if available is None else available
     if free is None or need <= USABLE * free:
         return need
-    raise InputError(f"image '{path}' ({header.width}x{header.height} pixels) needs about {need / 1e9:.3g} GB "
-                     f"of memory to read, but {free / 1e9:.3g} GB is available; give a smaller image (resize it first)")
+    raise InputError(
+        f"image '{path}' ({header.width}x{header.height} pixels) needs about {need / 1e9:.3g} GB "
+        f"of memory to read, but {free / 1e9:.3g} GB is available; give a smaller image (resize it first)"
+    )
 
 
 def cpu_available_bytes() -> int | None:
@@ -275,7 +282,9 @@ def to_uint8(x: torch.Tensor, mode: str = "clip", item: int = 0) -> np.ndarray:
     return t.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None, gap: int = 4, columns: int | None = None) -> np.ndarray:
+def contact_sheet(
+    images: list[np.ndarray], labels: list[str] | None = None, gap: int = 4, columns: int | None = None
+) -> np.ndarray:
     """uint8 (H, W, C) images of one size in a grid on white (C = 4: opaque white), about square
     (``columns`` = ceil(sqrt(N)) by default), ``gap`` pixels apart, each labelled in its top-left
     corner."""
@@ -289,11 +298,29 @@ def contact_sheet(images: list[np.ndarray], labels: list[str] | None = None, gap
     scale = max(0.35, min(h, w) / 400)
     for k, img in enumerate(images):
         y, x = gap + (k // cols) * (h + gap), gap + (k % cols) * (w + gap)
-        sheet[y:y + h, x:x + w] = img
+        sheet[y : y + h, x : x + w] = img
         if labels:
             org = (x + 4, y + int(22 * scale) + 2)
-            cv2.putText(sheet, labels[k], org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0, 255), max(2, int(4 * scale)), cv2.LINE_AA)
-            cv2.putText(sheet, labels[k], org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255, 255), max(1, int(1.5 * scale)), cv2.LINE_AA)
+            cv2.putText(
+                sheet,
+                labels[k],
+                org,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                (0, 0, 0, 255),
+                max(2, int(4 * scale)),
+                cv2.LINE_AA,
+            )
+            cv2.putText(
+                sheet,
+                labels[k],
+                org,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale,
+                (255, 255, 255, 255),
+                max(1, int(1.5 * scale)),
+                cv2.LINE_AA,
+            )
     return sheet
 
 
@@ -349,6 +376,7 @@ def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality
         from cnnvis.io.manifest import png_text
 
         kwargs.update(png_text(manifest))
+
     def write(tmp):
         # Encoded in memory, then written as plain bytes: a full disk is then one OSError here, and
         # no half-closed imageio writer is left to raise again when it is garbage-collected.
@@ -362,7 +390,9 @@ def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality
     from cnnvis.io.manifest import file_sha256, sidecar_path, sidecar_writer
 
     # the image and its sidecar appear together, the sidecar recording the image's SHA-256
-    write_pair(path, write, sidecar_path(path), lambda tmp_side, tmp: sidecar_writer(manifest, file_sha256(tmp))(tmp_side))
+    write_pair(
+        path, write, sidecar_path(path), lambda tmp_side, tmp: sidecar_writer(manifest, file_sha256(tmp))(tmp_side)
+    )
 
 
 def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:
@@ -370,7 +400,9 @@ def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:
     if not frames:
         return
     if _video_extension(path) == ".gif":
-        write_atomic(path, lambda tmp: iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0))
+        write_atomic(
+            path, lambda tmp: iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+        )
     else:
         # H.264 wants even sides.
         h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
@@ -379,7 +411,10 @@ def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:
             write_atomic(path, lambda tmp: iio.imwrite(tmp, stack, extension=".mp4", plugin="pyav", fps=fps))
         else:
             # macro_block_size=2: keep the frame size (the default 16 would rescale frames).
-            write_atomic(path, lambda tmp: iio.imwrite(tmp, stack, extension=".mp4", plugin="FFMPEG", fps=fps, macro_block_size=2))
+            write_atomic(
+                path,
+                lambda tmp: iio.imwrite(tmp, stack, extension=".mp4", plugin="FFMPEG", fps=fps, macro_block_size=2),
+            )
 
 
 def _has_pyav() -> bool:

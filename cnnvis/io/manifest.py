@@ -71,7 +71,10 @@ def input_paths(params: dict, out_names=OUTPUT_PARAMS) -> dict[str, str]:
 
 def _input_files(params: dict, out_names) -> dict[str, dict]:
     """Every input file of ``params`` with its absolute path and SHA-256."""
-    return {key: {"path": os.path.abspath(path), "sha256": file_sha256(path)} for key, path in input_paths(params, out_names).items()}
+    return {
+        key: {"path": os.path.abspath(path), "sha256": file_sha256(path)}
+        for key, path in input_paths(params, out_names).items()
+    }
 
 
 def library_versions() -> dict:
@@ -87,8 +90,17 @@ def library_versions() -> dict:
     return out
 
 
-def build_manifest(command: str, params: dict, *, model=None, cfg=None, device=None, status: str = "complete",
-                   outputs: tuple[str, ...] = OUTPUT_PARAMS, preset: str | None = None) -> dict:
+def build_manifest(
+    command: str,
+    params: dict,
+    *,
+    model=None,
+    cfg=None,
+    device=None,
+    status: str = "complete",
+    outputs: tuple[str, ...] = OUTPUT_PARAMS,
+    preset: str | None = None,
+) -> dict:
     """The manifest of a run of ``command`` with click's resolved ``params`` (a preset's values
     included: ``preset`` only records which file supplied them)."""
     import torch
@@ -155,7 +167,9 @@ def _sidecar_text(path: str) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"'{side}' is not UTF-8 text, so not a cnnvis manifest; remove it or restore the original") from None
+        raise InputError(
+            f"'{side}' is not UTF-8 text, so not a cnnvis manifest; remove it or restore the original"
+        ) from None
 
 
 def read_manifest(path: str) -> dict:
@@ -175,17 +189,27 @@ def read_manifest(path: str) -> dict:
         text = _sidecar_text(path)
         from_sidecar = text is not None
     if text is None:
-        raise InputError(f"'{path}' carries no cnnvis manifest (no PNG text chunk '{PNG_KEY}', no {os.path.basename(sidecar_path(path))}); replay takes images written by cnnvis")
+        raise InputError(
+            f"'{path}' carries no cnnvis manifest (no PNG text chunk '{PNG_KEY}', no {os.path.basename(sidecar_path(path))}); replay takes images written by cnnvis"
+        )
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(f"the manifest of '{path}' is not valid JSON ({e.msg} at char {e.pos}); it was edited or truncated") from None
+        raise InputError(
+            f"the manifest of '{path}' is not valid JSON ({e.msg} at char {e.pos}); it was edited or truncated"
+        ) from None
     except RecursionError:
-        raise InputError(f"the manifest of '{path}' is nested too deeply to be a cnnvis manifest; it was made by another program") from None
+        raise InputError(
+            f"the manifest of '{path}' is nested too deeply to be a cnnvis manifest; it was made by another program"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InputError(f"the manifest of '{path}' has format {manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT!r}")
+        raise InputError(
+            f"the manifest of '{path}' has format {manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT!r}"
+        )
     recorded = manifest.pop(FILE_SHA_KEY, None)
     if from_sidecar and isinstance(recorded, str) and recorded != file_sha256(path):
-        raise InputError(f"'{sidecar_path(path)}' does not describe '{path}' (the file's SHA-256 differs from the one it records: "
-                         "another run wrote one of them since); run the command again to make a matching pair")
+        raise InputError(
+            f"'{sidecar_path(path)}' does not describe '{path}' (the file's SHA-256 differs from the one it records: "
+            "another run wrote one of them since); run the command again to make a matching pair"
+        )
     return manifest

@@ -35,7 +35,9 @@ def output_kind(out: str) -> str:
     ext = os.path.splitext(out)[1].lower()
     if ext in (".mp4", ".gif"):
         return ext[1:]
-    raise InputError(f"cannot write a video to '{out}': for a video input --out must be a video (.mp4 or .gif) or a folder for PNG frames (e.g. --out frames/)")
+    raise InputError(
+        f"cannot write a video to '{out}': for a video input --out must be a video (.mp4 or .gif) or a folder for PNG frames (e.g. --out frames/)"
+    )
 
 
 def base_path(out: str) -> str:
@@ -48,10 +50,14 @@ def check_output(out: str) -> str:
     kind = output_kind(out)
     parent = os.path.dirname(os.path.abspath(base_path(out))) or "."
     if not os.path.isdir(parent):
-        raise InputError(f"cannot write '{out}': directory '{parent}' does not exist; create it or choose another --out")
+        raise InputError(
+            f"cannot write '{out}': directory '{parent}' does not exist; create it or choose another --out"
+        )
     check_folder_writable(parent, base_path(out))  # really writable: os.access says yes to root on a read-only mount
     if kind != "frames" and os.path.isdir(out):
-        raise InputError(f"cannot write '{out}': it is a directory; give a file name such as out.mp4, or frames/ for PNG frames")
+        raise InputError(
+            f"cannot write '{out}': it is a directory; give a file name such as out.mp4, or frames/ for PNG frames"
+        )
     return kind
 
 
@@ -84,7 +90,9 @@ class VideoOutput:
         folder must hold no frames yet), or go on from a checkpoint's :meth:`state`."""
         if resume is None:
             if self.kind == "frames" and glob.glob(os.path.join(glob.escape(self.parts), "frame_*.png")):
-                raise InputError(f"--out '{self.out}' already holds frame_*.png files; empty it or choose another folder (or finish its run with cnnvis resume)")
+                raise InputError(
+                    f"--out '{self.out}' already holds frame_*.png files; empty it or choose another folder (or finish its run with cnnvis resume)"
+                )
             self._clear_parts()
         else:
             self._restore(resume)
@@ -92,11 +100,15 @@ class VideoOutput:
 
     def _restore(self, state: dict) -> None:
         if state.get("kind") != self.kind:
-            raise InputError(f"the checkpoint wrote a {state.get('kind')} output, not '{self.out}'; resume it with the command that made it")
+            raise InputError(
+                f"the checkpoint wrote a {state.get('kind')} output, not '{self.out}'; resume it with the command that made it"
+            )
         self.frames, self.segments = int(state["frames"]), list(state.get("segments", []))
         missing = [p for p in self._done_files() if not os.path.isfile(p)]
         if missing:
-            raise InputError(f"'{missing[0]}' of the interrupted run is missing, so it cannot go on; run the command again from the start")
+            raise InputError(
+                f"'{missing[0]}' of the interrupted run is missing, so it cannot go on; run the command again from the start"
+            )
         keep = set(map(os.path.abspath, self._done_files()))
         for stray in self._own_files():
             if os.path.abspath(stray) not in keep:
@@ -204,4 +216,3 @@ class VideoOutput:
         path = interrupted_path(self.out)
         self._join(path, audio_from)
         return path
-

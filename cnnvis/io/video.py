@@ -76,11 +76,17 @@ def probe(path: str) -> VideoInfo:
     try:
         meta = next(gen)
     except (IndexError, KeyError):  # the header has no video stream line
-        raise InputError(f"video '{path}' has no frames (no video stream); give a video with at least one frame") from None
+        raise InputError(
+            f"video '{path}' has no frames (no video stream); give a video with at least one frame"
+        ) from None
     except Exception as e:  # imageio-ffmpeg raises IOError/RuntimeError with ffmpeg's log
         if "Input #0" in str(e) and " Video: " not in str(e):  # ffmpeg opened it: audio or data only
-            raise InputError(f"video '{path}' has no frames (no video stream); give a video with at least one frame") from None
-        raise InputError(f"cannot read video '{path}' ({_first_error(str(e))}): it is corrupt, truncated or not a video; give an .mp4 or .gif that ffmpeg can play") from None
+            raise InputError(
+                f"video '{path}' has no frames (no video stream); give a video with at least one frame"
+            ) from None
+        raise InputError(
+            f"cannot read video '{path}' ({_first_error(str(e))}): it is corrupt, truncated or not a video; give an .mp4 or .gif that ffmpeg can play"
+        ) from None
     finally:
         gen.close()
     try:
@@ -138,11 +144,30 @@ class VideoReader:
         self._good = gif_good_frames(path)  # before ffmpeg starts: nothing to clean up if it fails
         # -fps_mode passthrough: every decoded frame once. At a constant rate ffmpeg would repeat or
         # drop frames to fill the stream's nominal rate (a 2-frame GIF came out as 20 frames).
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", path, "-an", "-sn", "-fps_mode", "passthrough",
-               "-pix_fmt", "rgb24", "-vcodec", "rawvideo", "-f", "image2pipe", "-"]
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            path,
+            "-an",
+            "-sn",
+            "-fps_mode",
+            "passthrough",
+            "-pix_fmt",
+            "rgb24",
+            "-vcodec",
+            "rawvideo",
+            "-f",
+            "image2pipe",
+            "-",
+        ]
         # Its own session: a Ctrl-C at the terminal goes to cnnvis, which stops between frames,
         # and not to ffmpeg, which would end the stream early.
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
         self._log: collections.deque[str] = collections.deque(maxlen=50)
         self._log_thread = threading.Thread(target=self._drain, daemon=True)
         self._log_thread.start()
@@ -158,8 +183,11 @@ class VideoReader:
 
     def __next__(self) -> np.ndarray:
         if self._good is not None and self.count >= self._good:
-            raise CorruptVideoError(f"video '{self.path}' is corrupt or truncated after frame {self.count} "
-                                    "(the GIF ends in the middle of a frame)", self.count)
+            raise CorruptVideoError(
+                f"video '{self.path}' is corrupt or truncated after frame {self.count} "
+                "(the GIF ends in the middle of a frame)",
+                self.count,
+            )
         buf = self.proc.stdout.read(self._nbytes)
         if len(buf) == self._nbytes:
             self.count += 1
@@ -169,7 +197,10 @@ class VideoReader:
         self._log_thread.join(timeout=5)
         log = "".join(self._log)
         if buf or code != 0 or any(k in log for k in _TRUNCATED[:2]):
-            raise CorruptVideoError(f"video '{self.path}' is corrupt or truncated after frame {self.count} ({_first_error(log) if log else f'ffmpeg exit code {code}'})", self.count)
+            raise CorruptVideoError(
+                f"video '{self.path}' is corrupt or truncated after frame {self.count} ({_first_error(log) if log else f'ffmpeg exit code {code}'})",
+                self.count,
+            )
         raise StopIteration
 
     def close(self) -> None:

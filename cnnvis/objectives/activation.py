@@ -36,8 +36,15 @@ class Dream(Objective):
     :func:`cnnvis.recipes.channels.select_channels`); ``None`` for all.
     """
 
-    def __init__(self, layer: str, form: str = "cnnvis", l1_weight: float = DREAM_L1, l2_weight: float = DREAM_L2, grad_clip: float = DREAM_GRAD_CLIP,
-                 channels: Sequence[int] | None = None):
+    def __init__(
+        self,
+        layer: str,
+        form: str = "cnnvis",
+        l1_weight: float = DREAM_L1,
+        l2_weight: float = DREAM_L2,
+        grad_clip: float = DREAM_GRAD_CLIP,
+        channels: Sequence[int] | None = None,
+    ):
         if form not in ("cnnvis", "meansquare"):
             raise InputError(f"unknown dream form '{form}'; use cnnvis or meansquare")
         self.layer, self.form = layer, form
@@ -57,7 +64,9 @@ class Dream(Objective):
             return a.pow(2).flatten(1).mean(1)
         s = self.l1_weight * _per_tile_sum(a * a.abs() / 2)
         if self.l2_weight:
-            s = s + self.l2_weight * _per_tile_sum(F.huber_loss(a, torch.zeros_like(a), reduction="none", delta=self.grad_clip))
+            s = s + self.l2_weight * _per_tile_sum(
+                F.huber_loss(a, torch.zeros_like(a), reduction="none", delta=self.grad_clip)
+            )
         return s
 
     def __repr__(self) -> str:
@@ -67,7 +76,9 @@ class Dream(Objective):
 def _check_channel(feats, layer: str, channel: int) -> int:
     a = feats[layer]
     if a.dim() < 2:
-        raise InputError(f"layer '{layer}' has output shape {tuple(a.shape)} with no channel axis; pick a convolutional layer")
+        raise InputError(
+            f"layer '{layer}' has output shape {tuple(a.shape)} with no channel axis; pick a convolutional layer"
+        )
     n = a.shape[1]
     if not 0 <= channel < n:
         raise InputError(f"channel {channel} is out of range for layer '{layer}' with {n} channels; use 0..{n - 1}")
@@ -110,11 +121,15 @@ class Neuron(Objective):
         _check_channel(feats, self.layer, self.channel)
         a = feats[self.layer]
         if a.dim() != 4:
-            raise InputError(f"layer '{self.layer}' has output shape {tuple(a.shape)}; a neuron needs a (B, C, H, W) map, use a channel objective")
+            raise InputError(
+                f"layer '{self.layer}' has output shape {tuple(a.shape)}; a neuron needs a (B, C, H, W) map, use a channel objective"
+            )
         h, w = a.shape[-2:]
         y, x = self._pos(a)
         if not (0 <= y < h and 0 <= x < w):
-            raise InputError(f"neuron position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; use 0 <= x < {w}, 0 <= y < {h}")
+            raise InputError(
+                f"neuron position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; use 0 <= x < {w}, 0 <= y < {h}"
+            )
 
     def score(self, cap: Capture) -> torch.Tensor:
         a = cap.feats[self.layer]
@@ -145,7 +160,9 @@ class Guide(Objective):
     def check(self, feats) -> None:
         c = feats[self.layer].shape[1]
         if c != self.guide.shape[0]:
-            raise InputError(f"guide features have {self.guide.shape[0]} channels but layer '{self.layer}' has {c}; compute them at the same layer")
+            raise InputError(
+                f"guide features have {self.guide.shape[0]} channels but layer '{self.layer}' has {c}; compute them at the same layer"
+            )
 
     def score(self, cap: Capture) -> torch.Tensor:
         x = cap.feats[self.layer].flatten(2)  # (B, C, M)

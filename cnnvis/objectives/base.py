@@ -55,7 +55,9 @@ class Capture:
     def targets_of(self, reference: torch.Tensor) -> Mapping[str, torch.Tensor]:
         """The activations of ``reference`` (an objective's reference image) over these tiles."""
         if self.targets is None or id(reference) not in self.targets:
-            raise RuntimeError("this objective compares against a reference image: the pipeline must supply its activations (Capture.targets)")
+            raise RuntimeError(
+                "this objective compares against a reference image: the pipeline must supply its activations (Capture.targets)"
+            )
         return self.targets[id(reference)]
 
 

@@ -75,7 +75,7 @@ class Alignment(Objective):
                     kj = where.get(i + d)
                     if kj is None:
                         continue
-                    pen = (a[ki] - a[kj]).pow(2).mean() / self.decay_ratio ** d
+                    pen = (a[ki] - a[kj]).pow(2).mean() / self.decay_ratio**d
                     # half the pair's penalty to each of its two tiles
                     out = out + F.one_hot(torch.tensor([ki, kj], device=a.device), a.shape[0]).sum(0).to(a) * (-pen / 2)
         return out

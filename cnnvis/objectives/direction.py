@@ -27,8 +27,15 @@ def as_direction(name: str, value) -> torch.Tensor | dict[int, float]:
     weight} stays sparse (the layer's width fills it in on use: :func:`dense`)."""
     if isinstance(value, Mapping):
         sparse = {int(c): float(w) for c, w in value.items()}
-        if not sparse or not all(np.isfinite(w) for w in sparse.values()) or not any(sparse.values()) or min(sparse) < 0:
-            raise InputError(f"direction for layer '{name}' must give finite weights, not all zero, to channels >= 0; got {value}")
+        if (
+            not sparse
+            or not all(np.isfinite(w) for w in sparse.values())
+            or not any(sparse.values())
+            or min(sparse) < 0
+        ):
+            raise InputError(
+                f"direction for layer '{name}' must give finite weights, not all zero, to channels >= 0; got {value}"
+            )
         return sparse
     try:
         v = torch.as_tensor(np.asarray(value, dtype=np.float32)).flatten()
@@ -52,16 +59,22 @@ def _size(v: torch.Tensor | dict[int, float]) -> str:
     return f"channels {sorted(v)}" if isinstance(v, dict) else f"C={v.numel()}"
 
 
-def _check_length(layer: str, v: torch.Tensor | dict[int, float], feats: Mapping[str, torch.Tensor], source: str = "") -> None:
+def _check_length(
+    layer: str, v: torch.Tensor | dict[int, float], feats: Mapping[str, torch.Tensor], source: str = ""
+) -> None:
     a = feats[layer]
     c = a.shape[1] if a.dim() >= 2 else 0
     if isinstance(v, dict):
         if max(v) >= c:
-            raise InputError(f"direction names channel {max(v)} but layer '{layer}' has {c} channels; use channels 0..{c - 1}")
+            raise InputError(
+                f"direction names channel {max(v)} but layer '{layer}' has {c} channels; use channels 0..{c - 1}"
+            )
         return
     if v.numel() != c:
         where = f" in '{source}'" if source else ""
-        raise InputError(f"direction{where} has {v.numel()} values but layer '{layer}' has {c} channels; give a ({c},) vector")
+        raise InputError(
+            f"direction{where} has {v.numel()} values but layer '{layer}' has {c} channels; give a ({c},) vector"
+        )
 
 
 def _dot_and_cos(a: torch.Tensor, v: torch.Tensor, cossim_pow: float) -> torch.Tensor:
@@ -87,7 +100,12 @@ class Direction(Objective):
     """
 
     def __init__(self, layer: str, vector, cossim_pow: float = 0.0, source: str = ""):
-        self.layer, self.vector, self.cossim_pow, self.source = layer, as_direction(layer, vector), float(cossim_pow), source
+        self.layer, self.vector, self.cossim_pow, self.source = (
+            layer,
+            as_direction(layer, vector),
+            float(cossim_pow),
+            source,
+        )
         self.layers = (layer,)
 
     def check(self, feats) -> None:
@@ -106,7 +124,9 @@ class DirectionNeuron(Direction):
     """``dot(a, v)`` at one position (``x``, ``y``) of the feature map, default its centre
     (lucid ``direction_neuron``)."""
 
-    def __init__(self, layer: str, vector, x: int | None = None, y: int | None = None, cossim_pow: float = 0.0, source: str = ""):
+    def __init__(
+        self, layer: str, vector, x: int | None = None, y: int | None = None, cossim_pow: float = 0.0, source: str = ""
+    ):
         super().__init__(layer, vector, cossim_pow, source)
         self.x, self.y = x, y
 
@@ -118,16 +138,24 @@ class DirectionNeuron(Direction):
         super().check(feats)
         a = feats[self.layer]
         if a.dim() != 4:
-            raise InputError(f"layer '{self.layer}' has output shape {tuple(a.shape)}; a direction at one position needs a (B, C, H, W) map")
+            raise InputError(
+                f"layer '{self.layer}' has output shape {tuple(a.shape)}; a direction at one position needs a (B, C, H, W) map"
+            )
         y, x = self._pos(a)
         h, w = a.shape[-2:]
         if not (0 <= y < h and 0 <= x < w):
-            raise InputError(f"position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; use 0 <= x < {w}, 0 <= y < {h}")
+            raise InputError(
+                f"position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; use 0 <= x < {w}, 0 <= y < {h}"
+            )
 
     def score(self, cap: Capture) -> torch.Tensor:
         a = cap.feats[self.layer]
         y, x = self._pos(a)
-        return _dot_and_cos(a[:, :, y:y + 1, x:x + 1], dense(self.vector, a.shape[1]), self.cossim_pow).flatten(1).mean(1)
+        return (
+            _dot_and_cos(a[:, :, y : y + 1, x : x + 1], dense(self.vector, a.shape[1]), self.cossim_pow)
+            .flatten(1)
+            .mean(1)
+        )
 
     def __repr__(self) -> str:
         return f"DirectionNeuron({self.layer!r}, {_size(self.vector)}, x={self.x}, y={self.y})"

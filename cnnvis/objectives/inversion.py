@@ -58,7 +58,9 @@ def expand_mask(name: str, mask, feat_shape: Sequence[int]) -> torch.Tensor:
     if len(fs) == 3 and tuple(m.shape) == fs[:1]:
         return m.view(1, -1, 1, 1)
     alts = [fs] + ([fs[1:], fs[:1]] if len(fs) == 3 else [])
-    raise InputError(f"mask for layer '{name}' has shape {tuple(m.shape)} but the layer's features are {fs}; give one of shapes {', '.join(str(a) for a in alts)}")
+    raise InputError(
+        f"mask for layer '{name}' has shape {tuple(m.shape)} but the layer's features are {fs}; give one of shapes {', '.join(str(a) for a in alts)}"
+    )
 
 
 def channel_mask(name: str, channels: Sequence[int], feat_shape: Sequence[int]) -> torch.Tensor:
@@ -89,9 +91,17 @@ class Invert(Objective):
         channels: layer -> channel indices to match (the others are ignored).
     """
 
-    def __init__(self, targets: Mapping[str, object] | None = None, *, reference: torch.Tensor | None = None, layers: Sequence[str] | None = None,
-                 loss: str = "l2", weights: Mapping[str, float] | None = None, masks: Mapping[str, object] | None = None,
-                 channels: Mapping[str, Sequence[int]] | None = None):
+    def __init__(
+        self,
+        targets: Mapping[str, object] | None = None,
+        *,
+        reference: torch.Tensor | None = None,
+        layers: Sequence[str] | None = None,
+        loss: str = "l2",
+        weights: Mapping[str, float] | None = None,
+        masks: Mapping[str, object] | None = None,
+        channels: Mapping[str, Sequence[int]] | None = None,
+    ):
         if loss not in LOSSES:
             raise InputError(f"unknown loss '{loss}'; use one of {', '.join(LOSSES)}")
         if (targets is None) == (reference is None):
@@ -106,19 +116,25 @@ class Invert(Objective):
         if self.targets is not None:
             missing = [n for n in self.layers if n not in self.targets]
             if missing:
-                raise InputError(f"no target features for layer '{missing[0]}'; the features cover {', '.join(self.targets)}")
+                raise InputError(
+                    f"no target features for layer '{missing[0]}'; the features cover {', '.join(self.targets)}"
+                )
         self._raw_masks = dict(masks or {})
         self._channels = dict(channels or {})
         for src in (self._raw_masks, self._channels):
             for k in src:
                 if k not in self.layers:
-                    raise InputError(f"a mask or channel list names layer '{k}', which is not inverted; inverted layers: {', '.join(self.layers)}")
+                    raise InputError(
+                        f"a mask or channel list names layer '{k}', which is not inverted; inverted layers: {', '.join(self.layers)}"
+                    )
         self._mask_cache: dict[tuple[str, tuple[int, ...]], torch.Tensor | None] = {}
         self.user_weights = None if weights is None else {k: float(weights[k]) for k in weights}
         if self.user_weights is not None:
             unknown = [k for k in self.user_weights if k not in self.layers]
             if unknown:
-                raise InputError(f"a weight names layer '{unknown[0]}', which is not inverted; inverted layers: {', '.join(self.layers)}")
+                raise InputError(
+                    f"a weight names layer '{unknown[0]}', which is not inverted; inverted layers: {', '.join(self.layers)}"
+                )
         self.weights = self.user_weights
         if self.weights is None and self.targets is not None:
             self.weights = self._default_weights({k: self.targets[k] for k in self.layers})
@@ -145,7 +161,10 @@ class Invert(Objective):
         return self._mask_cache[key]
 
     def _default_weights(self, targets: Mapping[str, torch.Tensor]) -> dict[str, float]:
-        inv = {k: 1.0 / max(target_norm(t, self.loss, self.mask_for(k, tuple(t.shape[1:]))), 1e-30) for k, t in targets.items()}
+        inv = {
+            k: 1.0 / max(target_norm(t, self.loss, self.mask_for(k, tuple(t.shape[1:]))), 1e-30)
+            for k, t in targets.items()
+        }
         total = sum(inv.values())
         return {k: v / total for k, v in inv.items()}
 
@@ -157,12 +176,19 @@ class Invert(Objective):
         for k in self.layers:
             got, want = feats[k], self.targets[k]
             if tuple(got.shape[1:]) != tuple(want.shape[1:]):
-                raise InputError(f"features for layer '{k}' have shape {_shape(want)} but the layer gives {_shape(got)} for this input size; "
-                                 f"give features of that shape, or the image size they were computed at (--size)")
+                raise InputError(
+                    f"features for layer '{k}' have shape {_shape(want)} but the layer gives {_shape(got)} for this input size; "
+                    f"give features of that shape, or the image size they were computed at (--size)"
+                )
 
-    def layer_losses(self, feats: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def layer_losses(
+        self, feats: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         """Unweighted loss of each layer, (B,) each."""
-        return {k: feature_loss(feats[k], targets[k], self.loss, self.mask_for(k, tuple(feats[k].shape[1:]))) for k in self.layers}
+        return {
+            k: feature_loss(feats[k], targets[k], self.loss, self.mask_for(k, tuple(feats[k].shape[1:])))
+            for k in self.layers
+        }
 
     def score(self, cap: Capture) -> torch.Tensor:
         targets = self.targets if self.targets is not None else cap.targets_of(self.reference)
@@ -170,7 +196,10 @@ class Invert(Objective):
         if self.weights is not None:
             return -sum(self.weights[k] * v for k, v in losses.items())
         # per tile: weights 1/||t||^2 of that tile's targets, normalized to sum to one
-        inv = {k: 1.0 / target_norms(targets[k], self.loss, self.mask_for(k, tuple(targets[k].shape[1:]))).clamp_min(1e-30) for k in self.layers}
+        inv = {
+            k: 1.0 / target_norms(targets[k], self.loss, self.mask_for(k, tuple(targets[k].shape[1:]))).clamp_min(1e-30)
+            for k in self.layers
+        }
         total = sum(inv.values())
         return -sum((inv[k] / total) * losses[k] for k in self.layers)
 
@@ -208,7 +237,9 @@ class MaskedUnits(Objective):
     def check(self, feats) -> None:
         mask = self.mask_for(tuple(feats[self.layer].shape[1:]))
         if not torch.isfinite(mask).all() or not mask.abs().sum() > 0:
-            raise InputError(f"the unit mask for layer '{self.layer}' selects no unit (all zero, NaN or Inf); set at least one entry")
+            raise InputError(
+                f"the unit mask for layer '{self.layer}' selects no unit (all zero, NaN or Inf); set at least one entry"
+            )
 
     def score(self, cap: Capture) -> torch.Tensor:
         a = cap.feats[self.layer]

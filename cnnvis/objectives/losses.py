@@ -48,7 +48,9 @@ def feature_loss(f: torch.Tensor, t: torch.Tensor, kind: str = "l2", mask: torch
     t = t.to(f).expand_as(f)
     if kind == "gram":
         if f.dim() < 3:
-            raise InputError(f"the gram loss needs spatial features (B, C, H, W), got shape {tuple(f.shape)}; use l2 or corr")
+            raise InputError(
+                f"the gram loss needs spatial features (B, C, H, W), got shape {tuple(f.shape)}; use l2 or corr"
+            )
         return (_gram(f, mask) - _gram(t, mask)).pow(2).flatten(1).sum(1)
     m = None if mask is None else mask.to(f).expand_as(f)
     if kind == "l2":

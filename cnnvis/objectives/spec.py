@@ -24,9 +24,11 @@ from cnnvis.objectives.base import Objective
 from cnnvis.objectives.direction import Caricature, Direction, DirectionNeuron
 from cnnvis.objectives.penalties import L1, L2, Blur
 
-USAGE = ("use dream:LAYER, channel:LAYER:C, neuron:LAYER:C[:X:Y], guide:LAYER, direction:LAYER:V (V: FILE.npy or C=W,C=W), "
-         "direction-neuron:LAYER:V[:X:Y], direction-cossim:LAYER:V[:POWER], caricature:LAYER[:POWER], "
-         "or a penalty l1[:CONSTANT], l2[:CONSTANT], blur[:SIGMA]; optionally @WEIGHT (negative to subtract)")
+USAGE = (
+    "use dream:LAYER, channel:LAYER:C, neuron:LAYER:C[:X:Y], guide:LAYER, direction:LAYER:V (V: FILE.npy or C=W,C=W), "
+    "direction-neuron:LAYER:V[:X:Y], direction-cossim:LAYER:V[:POWER], caricature:LAYER[:POWER], "
+    "or a penalty l1[:CONSTANT], l2[:CONSTANT], blur[:SIGMA]; optionally @WEIGHT (negative to subtract)"
+)
 # penalties on the image: kind -> (objective, the name of its one optional number)
 PENALTIES = {"l1": (L1, "constant"), "l2": (L2, "constant"), "blur": (Blur, "sigma")}
 DEFAULT_COSSIM_POW = 2.0  # direction-cossim without a power: lucid's tutorials use 2..4
@@ -39,7 +41,9 @@ def read_direction(path: str) -> np.ndarray | dict[int, float]:
         try:
             return {int(c): float(w) for c, w in (item.split("=") for item in path.split(","))}
         except ValueError:
-            raise InputError(f"bad channel weights '{path}'; write C=W pairs separated by commas, e.g. 5=1,42=-0.5") from None
+            raise InputError(
+                f"bad channel weights '{path}'; write C=W pairs separated by commas, e.g. 5=1,42=-0.5"
+            ) from None
     if not path.lower().endswith(".npy"):
         raise InputError(f"direction '{path}' must be a .npy array of shape (C,), or channel weights such as 5=1,42=1")
     if not os.path.isfile(path):
@@ -60,15 +64,25 @@ def _ints(spec: str, values: list[str]) -> list[int]:
         raise InputError(f"objective '{spec}' has a non-integer index; {USAGE}") from None
 
 
-def parse_objective(spec: str, *, dream_form: str = "cnnvis", l1_weight: float = DREAM_L1, l2_weight: float = DREAM_L2, grad_clip: float = DREAM_GRAD_CLIP,
-                    guide_feats: Mapping[str, torch.Tensor] | None = None, reference: torch.Tensor | None = None) -> tuple[float, str, Objective]:
+def parse_objective(
+    spec: str,
+    *,
+    dream_form: str = "cnnvis",
+    l1_weight: float = DREAM_L1,
+    l2_weight: float = DREAM_L2,
+    grad_clip: float = DREAM_GRAD_CLIP,
+    guide_feats: Mapping[str, torch.Tensor] | None = None,
+    reference: torch.Tensor | None = None,
+) -> tuple[float, str, Objective]:
     """Parse one CLI objective term. Returns ``(weight, layer, objective)``; guide objectives
     need ``guide_feats[layer]``, caricatures a ``reference`` image (1, 3, H, W)."""
     body, _, weight_s = spec.partition("@")
     try:
         weight = float(weight_s) if weight_s else 1.0
     except ValueError:
-        raise InputError(f"bad objective weight '{weight_s}' in '{spec}'; write KIND:LAYER[:ARGS]@WEIGHT with a number") from None
+        raise InputError(
+            f"bad objective weight '{weight_s}' in '{spec}'; write KIND:LAYER[:ARGS]@WEIGHT with a number"
+        ) from None
     kind, *args = body.split(":")
     if kind in PENALTIES:
         cls, name = PENALTIES[kind]

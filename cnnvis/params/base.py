@@ -118,7 +118,9 @@ class Param(ABC):
         """Raise :class:`InputError` (one line) before anything runs when this kind cannot do the
         run: ``start`` whether it starts from an image, ``prior`` the generator prior or ``None``."""
         if cfg.alpha and prior is not None:
-            raise InputError("--alpha makes an RGBA image, which a generator prior cannot draw; drop --alpha or --prior dgn")
+            raise InputError(
+                "--alpha makes an RGBA image, which a generator prior cannot draw; drop --alpha or --prior dgn"
+            )
 
     @classmethod
     @abstractmethod
@@ -191,7 +193,9 @@ def restore(ctx: ParamContext, size: Size, state: dict) -> Param:
     """The parameterization saved by :meth:`Param.state_dict`, at ``size``."""
     kind = state.get("kind") if isinstance(state, dict) else None
     if kind not in PARAM_KINDS:
-        raise InputError(f"the checkpoint holds a parameterization of kind {kind!r}, which this cnnvis does not know; resume it with the cnnvis that wrote it")
+        raise InputError(
+            f"the checkpoint holds a parameterization of kind {kind!r}, which this cnnvis does not know; resume it with the cnnvis that wrote it"
+        )
     param = PARAM_KINDS[kind].from_tensors(ctx, size, {k: v.to(ctx.device) for k, v in state["tensors"].items()})
     # a copy: torch's load_state_dict keeps the given tensors, and the saved state must not move
     param.optimizer.load_state_dict(copy.deepcopy(state["opt"]))

@@ -129,8 +129,10 @@ class CPPNParam(Param):
     def check(cls, cfg, start: bool, prior) -> None:
         super().check(cfg, start, prior)
         if prior is not None or start:
-            raise InputError("--param cppn draws its own pattern from random weights and cannot start from an image or a generator prior; "
-                             "start from noise (cnnvis dream --noise) and drop --prior dgn")
+            raise InputError(
+                "--param cppn draws its own pattern from random weights and cannot start from an image or a generator prior; "
+                "start from noise (cnnvis dream --noise) and drop --prior dgn"
+            )
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> CPPNParam:
@@ -189,4 +191,6 @@ class CPPNParam(Param):
     @classmethod
     def from_tensors(cls, ctx: ParamContext, size: Size, tensors: dict[str, torch.Tensor]) -> CPPNParam:
         n = LAYERS + 1
-        return cls(ctx, size, CPPN([tensors[f"w{k}"].clone() for k in range(n)], [tensors[f"b{k}"].clone() for k in range(n)]))
+        return cls(
+            ctx, size, CPPN([tensors[f"w{k}"].clone() for k in range(n)], [tensors[f"b{k}"].clone() for k in range(n)])
+        )

@@ -56,8 +56,18 @@ class FourierImage:
             each image before the colour map and the sigmoid; None: every image is its own.
     """
 
-    def __init__(self, size: Size, init: torch.Tensor | None = None, decay_power: float = 1.0, sd: float = 0.01, gen: torch.Generator | None = None, device: torch.device | str = "cpu",
-                 batch: int = 1, channels: int = 3, shared: SharedTerms | None = None):
+    def __init__(
+        self,
+        size: Size,
+        init: torch.Tensor | None = None,
+        decay_power: float = 1.0,
+        sd: float = 0.01,
+        gen: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        batch: int = 1,
+        channels: int = 3,
+        shared: SharedTerms | None = None,
+    ):
         h, w = size
         self.size = (h, w)
         self.shared = shared
@@ -105,7 +115,9 @@ class FourierImage:
         with torch.no_grad():
             img = resize(self.image(), size)
         shared = self.shared.resized(size) if self.shared is not None else None
-        return FourierImage(size, img, self.decay_power, device=self.spectrum.device, channels=img.shape[1], shared=shared)
+        return FourierImage(
+            size, img, self.decay_power, device=self.spectrum.device, channels=img.shape[1], shared=shared
+        )
 
 
 @register("fft")
@@ -124,7 +136,19 @@ class FourierParam(Param):
         n = channels(ctx.cfg)
         init = None if start is None else batched(with_alpha(resize(start.to(ctx.device), size), n), ctx.batch)
         shared = SharedTerms(ctx.batch, n, size, gen=ctx.gen, device=ctx.device) if ctx.cfg.shared else None
-        return cls(ctx, FourierImage(size, init, ctx.cfg.fft_decay, gen=ctx.item_gens or ctx.gen, device=ctx.device, batch=ctx.batch, channels=n, shared=shared))
+        return cls(
+            ctx,
+            FourierImage(
+                size,
+                init,
+                ctx.cfg.fft_decay,
+                gen=ctx.item_gens or ctx.gen,
+                device=ctx.device,
+                batch=ctx.batch,
+                channels=n,
+                shared=shared,
+            ),
+        )
 
     def images(self) -> torch.Tensor:
         return self.image.image()
@@ -143,7 +167,18 @@ class FourierParam(Param):
     def from_tensors(cls, ctx: ParamContext, size: Size, tensors: dict[str, torch.Tensor]) -> FourierParam:
         spectrum = tensors["spectrum"]
         terms = [tensors[f"shared{k}"].clone() for k in range(len(tensors)) if f"shared{k}" in tensors]
-        shared = SharedTerms(spectrum.shape[0], spectrum.shape[1], size, device=ctx.device, tensors=terms) if terms else None
-        img = FourierImage(size, None, ctx.cfg.fft_decay, gen=torch.Generator(), device=ctx.device, batch=spectrum.shape[0], channels=spectrum.shape[1], shared=shared)
+        shared = (
+            SharedTerms(spectrum.shape[0], spectrum.shape[1], size, device=ctx.device, tensors=terms) if terms else None
+        )
+        img = FourierImage(
+            size,
+            None,
+            ctx.cfg.fft_decay,
+            gen=torch.Generator(),
+            device=ctx.device,
+            batch=spectrum.shape[0],
+            channels=spectrum.shape[1],
+            shared=shared,
+        )
         img.spectrum = tensors["spectrum"].clone().requires_grad_(True)
         return cls(ctx, img)

@@ -58,7 +58,14 @@ def make_optimizer(params: Sequence[torch.Tensor], cfg: RenderConfig) -> torch.o
     if cfg.optimizer == "lbfgs":
         # One iteration per pipeline step; the strong-Wolfe line search re-evaluates the closure
         # (every tile, forward and backward) as often as it needs.
-        return torch.optim.LBFGS(params, lr=cfg.lr, max_iter=1, max_eval=LBFGS_MAX_EVALS, history_size=cfg.lbfgs_history, line_search_fn="strong_wolfe")
+        return torch.optim.LBFGS(
+            params,
+            lr=cfg.lr,
+            max_iter=1,
+            max_eval=LBFGS_MAX_EVALS,
+            history_size=cfg.lbfgs_history,
+            line_search_fn="strong_wolfe",
+        )
     return torch.optim.Adam(params, lr=cfg.lr)
 
 
@@ -94,7 +101,7 @@ class CanvasOptimizer:
     def __init__(self, canvas: torch.Tensor, cfg: RenderConfig, band_rows: int = BAND_ROWS):
         self.canvas, self.cfg, self.band_rows = canvas, cfg, band_rows
         self.starts = list(range(0, canvas.shape[-2], band_rows))
-        self.bands = [canvas[:, :, a:a + band_rows].requires_grad_(True) for a in self.starts]
+        self.bands = [canvas[:, :, a : a + band_rows].requires_grad_(True) for a in self.starts]
         self.opt = make_optimizer(self.bands, cfg)
 
     def set_lr(self, lr: float, momentum: float | None = None) -> None:
@@ -103,7 +110,7 @@ class CanvasOptimizer:
     def set_grad(self, grad: torch.Tensor) -> None:
         """Hand ``grad`` (N, 3, H, W), d(loss)/d(canvas), to the bands as views (no copy)."""
         for a, band in zip(self.starts, self.bands):
-            band.grad = grad[:, :, a:a + band.shape[-2]]
+            band.grad = grad[:, :, a : a + band.shape[-2]]
 
     def clear_grad(self) -> None:
         for band in self.bands:
@@ -138,7 +145,7 @@ class CanvasOptimizer:
                 # Band states are views of one buffer: the optimizer updates them in place,
                 # and no second canvas-sized copy is made.
                 for a, band in zip(new.starts, new.bands):
-                    new.opt.state[band][key] = full[:, :, a:a + band.shape[-2]]
+                    new.opt.state[band][key] = full[:, :, a : a + band.shape[-2]]
             else:
                 for band in new.bands:
                     new.opt.state[band][key] = value.clone() if isinstance(value, torch.Tensor) else value

@@ -35,7 +35,7 @@ def noise_canvas(ctx: ParamContext, size: Size) -> torch.Tensor:
         gen = ctx.item_gens[i] if ctx.item_gens else ctx.gen
         # Filled band by band, in place: at 8K a canvas is 0.8 GB and a temporary would double the peak.
         for a in range(0, h, NOISE_BAND_ROWS):
-            x[i:i + 1, :, a:a + NOISE_BAND_ROWS].normal_(generator=gen)
+            x[i : i + 1, :, a : a + NOISE_BAND_ROWS].normal_(generator=gen)
     x.mul_(ctx.cfg.init_scale).add_(torch.tensor(ctx.mean).view(1, 3, 1, 1))
     gaussian_blur_(x, ctx.cfg.init_blur)
     if ctx.cfg.alpha:
@@ -120,13 +120,15 @@ def pixel_ops_(canvas: torch.Tensor, ctx: ParamContext, info: StepInfo) -> None:
     cfg, mean, frac = ctx.cfg, ctx.mean, info.frac
     rgba = canvas.shape[1] == 4
     for i in range(canvas.shape[0]):
-        x, g = (canvas[i:i + 1, :3], info.grad[i:i + 1, :3]) if rgba else (canvas[i:i + 1], info.grad[i:i + 1])
+        x, g = (canvas[i : i + 1, :3], info.grad[i : i + 1, :3]) if rgba else (canvas[i : i + 1], info.grad[i : i + 1])
         pixelops.decay_(x, cfg.scheduled("pixel_decay", frac), mean)
         if cfg.clamp_pixels:
             x.clamp_(0, 1)
-        for name, op in (("clip_extreme", lambda p: pixelops.clip_extreme_(x, p)),
-                         ("clip_small_norm", lambda p: pixelops.clip_small_norm_(x, p, mean)),
-                         ("clip_small_contrib", lambda p: pixelops.clip_small_contrib_(x, g, p, mean))):
+        for name, op in (
+            ("clip_extreme", lambda p: pixelops.clip_extreme_(x, p)),
+            ("clip_small_norm", lambda p: pixelops.clip_small_norm_(x, p, mean)),
+            ("clip_small_contrib", lambda p: pixelops.clip_small_contrib_(x, g, p, mean)),
+        ):
             every = getattr(cfg, name + "_every")
             if getattr(cfg, name) and every and (info.step + 1) % every == 0:
                 op(cfg.scheduled(name, frac))
@@ -143,8 +145,17 @@ def pixel_ops_(canvas: torch.Tensor, ctx: ParamContext, info: StepInfo) -> None:
 
 def _any_pixel_op(cfg, mask) -> bool:
     """Whether :func:`pixel_ops_` would change anything."""
-    return bool(cfg.pixel_decay or cfg.pixel_decay_end or cfg.clamp_pixels or cfg.clip_extreme or cfg.clip_small_norm or cfg.clip_small_contrib
-                or cfg.blur_every or mask is not None or cfg.alpha)
+    return bool(
+        cfg.pixel_decay
+        or cfg.pixel_decay_end
+        or cfg.clamp_pixels
+        or cfg.clip_extreme
+        or cfg.clip_small_norm
+        or cfg.clip_small_contrib
+        or cfg.blur_every
+        or mask is not None
+        or cfg.alpha
+    )
 
 
 @register("pixel-decorrelated")

@@ -46,8 +46,16 @@ class SharedTerms:
         tensors: the terms' tensors to resume from (their shapes fix ``terms``).
     """
 
-    def __init__(self, n: int, channels: int, size: Size, gen: torch.Generator | None = None, device: torch.device | str = "cpu",
-                 terms: Sequence[tuple[int, int]] = SHARED_TERMS, tensors: Sequence[torch.Tensor] | None = None):
+    def __init__(
+        self,
+        n: int,
+        channels: int,
+        size: Size,
+        gen: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        terms: Sequence[tuple[int, int]] = SHARED_TERMS,
+        tensors: Sequence[torch.Tensor] | None = None,
+    ):
         self.n, self.size = n, tuple(size)
         if tensors is None:
             tensors = [torch.randn(b, channels, *low_size(size, f), generator=gen) * SHARED_SD for f, b in terms]
@@ -66,5 +74,8 @@ class SharedTerms:
         """The same terms for images of ``size``: each tensor resized in proportion."""
         ratio = (size[0] / self.size[0], size[1] / self.size[1])
         with torch.no_grad():
-            tensors = [resize(t.detach(), (max(1, round(t.shape[2] * ratio[0])), max(1, round(t.shape[3] * ratio[1])))) for t in self.tensors]
+            tensors = [
+                resize(t.detach(), (max(1, round(t.shape[2] * ratio[0])), max(1, round(t.shape[3] * ratio[1]))))
+                for t in self.tensors
+            ]
         return SharedTerms(self.n, tensors[0].shape[1], size, device=tensors[0].device, tensors=tensors)

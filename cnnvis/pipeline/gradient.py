@@ -39,8 +39,18 @@ class CanvasGradient:
             (:mod:`cnnvis.regularize.laplacian`), 0 for none.
     """
 
-    def __init__(self, model, objective: Objective, capture: FeatureCapture, tile: int, overlap: int, batch_size: int, transforms: Sequence, device: torch.device,
-                 lap_scale: int = 0):
+    def __init__(
+        self,
+        model,
+        objective: Objective,
+        capture: FeatureCapture,
+        tile: int,
+        overlap: int,
+        batch_size: int,
+        transforms: Sequence,
+        device: torch.device,
+        lap_scale: int = 0,
+    ):
         self.model, self.objective, self.capture = model, objective, capture
         self.lap_scale = lap_scale
         self.tile, self.overlap, self.batch_size = tile, overlap, batch_size
@@ -61,8 +71,16 @@ class CanvasGradient:
     def release(self) -> None:
         self.at_size, self.mask = {}, None
 
-    def __call__(self, canvas: torch.Tensor, grad: torch.Tensor, regularizers: Sequence, p_ref: torch.Tensor | None,
-                 offset: tuple[int, int], seed: int, normalize: bool | float) -> tuple[float, float]:
+    def __call__(
+        self,
+        canvas: torch.Tensor,
+        grad: torch.Tensor,
+        regularizers: Sequence,
+        p_ref: torch.Tensor | None,
+        offset: tuple[int, int],
+        seed: int,
+        normalize: bool | float,
+    ) -> tuple[float, float]:
         """Fill ``grad`` with d(loss)/d(canvas); return (score, regularizer loss).
 
         ``normalize``: True divides the objective's gradient by its mean |g| (a new factor every
@@ -99,7 +117,7 @@ class CanvasGradient:
         for ref in self.at_size.values():
             # one reference image for all, or one per batch image
             idx = items if ref.shape[0] > 1 else torch.zeros_like(items)
-            parts += [ref[int(i):int(i) + 1, :, w.y0:w.y1, w.x0:w.x1] for i, w in zip(idx, windows)]
+            parts += [ref[int(i) : int(i) + 1, :, w.y0 : w.y1, w.x0 : w.x1] for i, w in zip(idx, windows)]
         if len(parts) > 1 and tiles.shape[1] == 4:
             # RGBA tiles: the references (RGB) ride along opaque, so the composite keeps them as they are
             parts[1:] = [torch.cat([p, torch.ones_like(p[:, :1])], 1) for p in parts[1:]]
@@ -107,6 +125,9 @@ class CanvasGradient:
         feats = self.capture(self.model.normalize(apply_transforms(self.transforms, x, self.tgen)))
         targets = None
         if self.at_size:
-            targets = {key: {k: v[b * (j + 1):b * (j + 2)].detach() for k, v in feats.items()} for j, key in enumerate(self.at_size)}
+            targets = {
+                key: {k: v[b * (j + 1) : b * (j + 2)].detach() for k, v in feats.items()}
+                for j, key in enumerate(self.at_size)
+            }
             feats = {k: v[:b] for k, v in feats.items()}
         return self.objective(Capture(tiles, feats, windows, self.canvas_size, targets, items, self.batch))

@@ -94,10 +94,24 @@ class Render:
             pixel correlation of about 0.75, below what shallow features pin down).
     """
 
-    def __init__(self, model: LoadedModel, objective: Objective, cfg: RenderConfig, init: torch.Tensor | None = None, device: torch.device | str = "cpu",
-                 size: Size | None = None, mask: torch.Tensor | None = None, prior=None, *, batch: int = 1, transforms: Sequence | None = None,
-                 regularizers: Sequence | None = None, item_seeds: Sequence[int] | None = None, penalties: Sequence = (),
-                 refine: RenderConfig | None = None):
+    def __init__(
+        self,
+        model: LoadedModel,
+        objective: Objective,
+        cfg: RenderConfig,
+        init: torch.Tensor | None = None,
+        device: torch.device | str = "cpu",
+        size: Size | None = None,
+        mask: torch.Tensor | None = None,
+        prior=None,
+        *,
+        batch: int = 1,
+        transforms: Sequence | None = None,
+        regularizers: Sequence | None = None,
+        item_seeds: Sequence[int] | None = None,
+        penalties: Sequence = (),
+        refine: RenderConfig | None = None,
+    ):
         self.model, self.objective, self.cfg, self.prior = model, objective, cfg, prior
         self.device = torch.device(device)
         self.model.to(self.device)
@@ -105,13 +119,23 @@ class Render:
         self.from_image = init is not None
         self.batch = max(int(batch), 1 if init is None else init.shape[0])
         if item_seeds is not None and len(item_seeds) != self.batch:
-            raise InputError(f"{len(item_seeds)} item seeds for a batch of {self.batch} images; give one seed per image")
-        base = tuple(init.shape[-2:]) if init is not None else (tuple(size) if size is not None else (model.input_size, model.input_size))
-        self.plan: list[Size] = size_plan(base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale)
+            raise InputError(
+                f"{len(item_seeds)} item seeds for a batch of {self.batch} images; give one seed per image"
+            )
+        base = (
+            tuple(init.shape[-2:])
+            if init is not None
+            else (tuple(size) if size is not None else (model.input_size, model.input_size))
+        )
+        self.plan: list[Size] = size_plan(
+            base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale
+        )
         check_plan(self.plan, model.min_size, model.name)
         self.tile = cfg.tile or model.input_size
         if self.tile < model.min_size:
-            raise InputError(f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; use --tile {model.min_size} or more")
+            raise InputError(
+                f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; use --tile {model.min_size} or more"
+            )
         kind = kind_of(cfg, prior)
         kind.check(cfg, init is not None, prior)
         self.out_size: Size = self.plan[-1]
@@ -121,13 +145,17 @@ class Render:
         self.refine = refine
         if refine is not None:
             if prior is None:
-                raise InputError("a refinement stage follows a generator prior: pass --prior dgn, or drop the refinement")
+                raise InputError(
+                    "a refinement stage follows a generator prior: pass --prior dgn, or drop the refinement"
+                )
             kind_of(refine, None).check(refine, True, None)
             self.plan = [*self.plan, self.plan[-1]]
             self.out_size = self.plan[-1]
         self.overlap = self.tile // 4 if cfg.overlap is None else cfg.overlap
         if self.overlap >= self.tile:
-            raise InputError(f"--overlap {self.overlap} must be smaller than the tile ({self.tile}); e.g. --overlap {self.tile // 4}")
+            raise InputError(
+                f"--overlap {self.overlap} must be smaller than the tile ({self.tile}); e.g. --overlap {self.tile // 4}"
+            )
         largest = max(self.plan, key=lambda s: s[0] * s[1])
         preflight(largest, self.batch, cfg, self.device, len(objective.references))
         if self.out_size != self.plan[-1]:
@@ -143,7 +171,17 @@ class Render:
         self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
         self._transforms_from_config = transforms is None  # then a refinement stage takes its own
         transforms = _with_composite(cfg, transforms_from_config(cfg) if transforms is None else list(transforms))
-        self.gradient = CanvasGradient(model, objective, self.capture, self.tile, self.overlap, cfg.batch_size, transforms, self.device, cfg.lap_scale)
+        self.gradient = CanvasGradient(
+            model,
+            objective,
+            self.capture,
+            self.tile,
+            self.overlap,
+            cfg.batch_size,
+            transforms,
+            self.device,
+            cfg.lap_scale,
+        )
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.cfg_main = cfg
         self.canvas: torch.Tensor | None = None
@@ -196,7 +234,9 @@ class Render:
             with torch.no_grad():
                 feats = self.capture(self.model.normalize(x))
         except RuntimeError as e:
-            raise InputError(f"{self.model.name} cannot take a {th}x{tw} tile ({str(e).splitlines()[0][:100]}); use a larger --tile or size") from None
+            raise InputError(
+                f"{self.model.name} cannot take a {th}x{tw} tile ({str(e).splitlines()[0][:100]}); use a larger --tile or size"
+            ) from None
         self.objective.check(feats)
 
     def _p_target(self) -> str:
@@ -212,8 +252,15 @@ class Render:
         generator's state. Tensors are referenced, not copied: save it before the next step."""
         if self.param is None:
             raise RuntimeError("render has not started")
-        return {"size_index": self.size_index, "steps_done": self._steps_done, "done": self._done, "gen": self.gen.get_state(),
-                "param": self.param.state_dict(), "stepper": self.stepper.state_dict(), "plan": [list(s) for s in self.plan]}
+        return {
+            "size_index": self.size_index,
+            "steps_done": self._steps_done,
+            "done": self._done,
+            "gen": self.gen.get_state(),
+            "param": self.param.state_dict(),
+            "stepper": self.stepper.state_dict(),
+            "plan": [list(s) for s in self.plan],
+        }
 
     def run(self, callback: Callable[[Progress], None] | None = None, resume: dict | None = None) -> torch.Tensor:
         """Optimize through every size; return the final canvas (N, C, H, W) float (unclipped), of
@@ -228,7 +275,9 @@ class Render:
             self._use(self.cfg_main)
         if resume is not None:
             if [list(s) for s in plan] != resume.get("plan") or "param" not in resume:
-                raise InputError(f"the checkpoint's size plan {resume.get('plan')} is not this run's {[list(s) for s in plan]}; resume it with the command that made it")
+                raise InputError(
+                    f"the checkpoint's size plan {resume.get('plan')} is not this run's {[list(s) for s in plan]}; resume it with the command that made it"
+                )
             first, t0, done = int(resume["size_index"]), int(resume["steps_done"]), int(resume["done"])
             self.gen.set_state(resume["gen"])
             if first == self.refine_index:
@@ -263,7 +312,9 @@ class Render:
                     done += 1
                     self._steps_done, self._done = t + 1, done
                     if callback is not None:
-                        callback(Progress(done, total, si, len(plan), plan[si], t + 1, cfg.steps, score, reg_loss, lr, self))
+                        callback(
+                            Progress(done, total, si, len(plan), plan[si], t + 1, cfg.steps, score, reg_loss, lr, self)
+                        )
                 del grad, p_ref
         self.gradient.release()
         if self.out_size != plan[-1]:
@@ -283,7 +334,11 @@ class Render:
         stride = max(1, min(self.tile, h, w) - self.overlap)
         offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
         seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
-        regs = self.regularizers if self.regularizers is not None else regularizers_from_config(cfg, t, self._p_target(), self.model.mean)
+        regs = (
+            self.regularizers
+            if self.regularizers is not None
+            else regularizers_from_config(cfg, t, self._p_target(), self.model.mean)
+        )
         if self.penalties:
             regs = [*regs, *self.penalties]
 
@@ -305,8 +360,18 @@ def _with_composite(cfg: RenderConfig, transforms: list) -> list:
     return transforms
 
 
-def render(model: LoadedModel, objective: Objective, cfg: RenderConfig | None = None, init: torch.Tensor | None = None, device: torch.device | str = "cpu",
-           callback: Callable[[Progress], None] | None = None, size: Size | None = None, mask: torch.Tensor | None = None, prior=None, **kwargs) -> torch.Tensor:
+def render(
+    model: LoadedModel,
+    objective: Objective,
+    cfg: RenderConfig | None = None,
+    init: torch.Tensor | None = None,
+    device: torch.device | str = "cpu",
+    callback: Callable[[Progress], None] | None = None,
+    size: Size | None = None,
+    mask: torch.Tensor | None = None,
+    prior=None,
+    **kwargs,
+) -> torch.Tensor:
     """Run the pipeline once; see :class:`Render` (``batch``, ``transforms``, ``regularizers``,
     ``item_seeds`` go through ``kwargs``). Returns the final canvas (N, 3, H, W)."""
     return Render(model, objective, cfg or RenderConfig(), init, device, size, mask, prior, **kwargs).run(callback)

@@ -61,7 +61,15 @@ def available_bytes(device: torch.device) -> int | None:
     return cpu_available_bytes()
 
 
-def preflight(size: Size, batch: int, cfg, device: torch.device, references: int = 0, available: int | None = None, buffers: float | None = None) -> int:
+def preflight(
+    size: Size,
+    batch: int,
+    cfg,
+    device: torch.device,
+    references: int = 0,
+    available: int | None = None,
+    buffers: float | None = None,
+) -> int:
     """Raise :class:`InputError` when the canvas-sized buffers of ``batch`` images of ``size``
     cannot fit in ``available`` bytes (default: what the device has free). ``buffers``: how many
     (default: :func:`canvas_buffers`, an optimized size's). Returns the estimate."""
@@ -74,5 +82,7 @@ def preflight(size: Size, batch: int, cfg, device: torch.device, references: int
     s = math.sqrt(USABLE * free / need)
     fit_h, fit_w = max(1, int(h * s)), max(1, int(w * s))
     images = f" x {batch} images" if batch > 1 else ""
-    raise InputError(f"a {h}x{w} canvas{images} needs about {need / 1e9:.1f} GB for its {buffers:g} canvas-sized buffers, but {free / 1e9:.1f} GB "
-                     f"of memory is available on {device.type}; the largest size that fits is about {fit_h}x{fit_w}: lower --final-size")
+    raise InputError(
+        f"a {h}x{w} canvas{images} needs about {need / 1e9:.1f} GB for its {buffers:g} canvas-sized buffers, but {free / 1e9:.1f} GB "
+        f"of memory is available on {device.type}; the largest size that fits is about {fit_h}x{fit_w}: lower --final-size"
+    )

@@ -99,7 +99,7 @@ class DGNPrior:
 def _center_crop(x: torch.Tensor, size: Size) -> torch.Tensor:
     h, w = x.shape[-2:]
     y0, x0 = (h - size[0]) // 2, (w - size[1]) // 2
-    return x[..., y0:y0 + size[0], x0:x0 + size[1]]
+    return x[..., y0 : y0 + size[0], x0 : x0 + size[1]]
 
 
 class GeneratorImage:
@@ -116,7 +116,9 @@ class GeneratorImage:
         self.prior, self.size = prior, tuple(size)
         want = prior.latent_shape(self.size, z.shape[0] if z.dim() else 1)
         if tuple(z.shape) != want:
-            raise InputError(f"latent of shape {tuple(z.shape)} does not fit the {prior.generator.arch} generator at {size[0]}x{size[1]}; expected {want}")
+            raise InputError(
+                f"latent of shape {tuple(z.shape)} does not fit the {prior.generator.arch} generator at {size[0]}x{size[1]}; expected {want}"
+            )
         self.z = z.detach().clone().float().requires_grad_(True)
         self.project_()
 
@@ -164,21 +166,29 @@ def encode(prior: DGNPrior, model, image: torch.Tensor, size: Size) -> torch.Ten
 
     layer = prior.encoder_layer
     if layer is None:
-        raise InputError(f"latent init 'image' needs the layer the {prior.generator.arch} generator inverts; this generator file does not name one: use --latent-init noise")
+        raise InputError(
+            f"latent init 'image' needs the layer the {prior.generator.arch} generator inverts; this generator file does not name one: use --latent-init noise"
+        )
     g = prior.generator
     side = (model.input_size, model.input_size) if not g.spatial else tuple(size)
     with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
         f = cap(model.normalize(resize(image, side)))[layer]
     want = prior.latent_shape(size, image.shape[0])
     if g.spatial and f.dim() == 4 and f.shape[1] == want[1]:
-        return F.interpolate(f, size=want[-2:], mode="bilinear", align_corners=False) if f.shape[-2:] != want[-2:] else f
+        return (
+            F.interpolate(f, size=want[-2:], mode="bilinear", align_corners=False) if f.shape[-2:] != want[-2:] else f
+        )
     f = f.flatten(1) if not g.spatial else f
     if tuple(f.shape) != want:
-        raise InputError(f"{model.name}'s layer '{layer}' gives features {tuple(f.shape)} but the {g.arch} generator takes {want}; use the model the generator was trained for, or --latent-init noise")
+        raise InputError(
+            f"{model.name}'s layer '{layer}' gives features {tuple(f.shape)} but the {g.arch} generator takes {want}; use the model the generator was trained for, or --latent-init noise"
+        )
     return f
 
 
-def initial_latent(prior: DGNPrior, size: Size, model, image: torch.Tensor | None, gen: torch.Generator, device, batch: int = 1) -> torch.Tensor:
+def initial_latent(
+    prior: DGNPrior, size: Size, model, image: torch.Tensor | None, gen: torch.Generator, device, batch: int = 1
+) -> torch.Tensor:
     """The starting latents (batch, *shape) at ``size``: from ``prior.init`` and the init image
     (one image shared by the batch, or one per batch image)."""
     shape = prior.latent_shape(size, batch)
@@ -192,13 +202,17 @@ def initial_latent(prior: DGNPrior, size: Size, model, image: torch.Tensor | Non
         if prior.generator.spatial and z.dim() == 4 and z.shape[:2] == shape[:2] and z.shape[-2:] != shape[-2:]:
             z = F.interpolate(z, size=shape[-2:], mode="bilinear", align_corners=False)
         if tuple(z.shape) != shape:
-            raise InputError(f"initial latent has shape {tuple(z.shape)}; the {prior.generator.arch} generator needs {shape}")
+            raise InputError(
+                f"initial latent has shape {tuple(z.shape)}; the {prior.generator.arch} generator needs {shape}"
+            )
         return z
     if init == "auto":
         init = "image" if image is not None and prior.encoder_layer is not None else "noise"
     if init == "image":
         if image is None:
-            raise InputError("latent init 'image' needs a start image to encode (dream's IMAGE, invert's --init FILE); or use --latent-init noise")
+            raise InputError(
+                "latent init 'image' needs a start image to encode (dream's IMAGE, invert's --init FILE); or use --latent-init noise"
+            )
         image = image.to(device)
         return encode(prior, model, image if image.shape[0] == batch else image.expand(batch, *image.shape[1:]), size)
     if init == "zeros":
@@ -225,8 +239,15 @@ def demo_generator_path() -> str:
     return str(resources.files("cnnvis") / "data" / DEMO_GENERATOR)
 
 
-def load_prior(model, generator: str | None = None, latent_bound: str | None = None, init: str | torch.Tensor = "auto",
-               max_side: int | None = None, fit: str = "crop", device: torch.device | str = "cpu") -> DGNPrior:
+def load_prior(
+    model,
+    generator: str | None = None,
+    latent_bound: str | None = None,
+    init: str | torch.Tensor = "auto",
+    max_side: int | None = None,
+    fit: str = "crop",
+    device: torch.device | str = "cpu",
+) -> DGNPrior:
     """A :class:`DGNPrior` from files: the generator (default: the shipped demo generator, for
     efficientnet-lite0 only), and latent bounds (default: the generator file's; ``"none"``: no
     clipping). ``model`` is the :class:`cnnvis.models.LoadedModel` being visualized: it encodes
@@ -235,7 +256,9 @@ def load_prior(model, generator: str | None = None, latent_bound: str | None = N
 
     if generator is None:
         if model.name != DEMO_MODEL:
-            raise InputError(f"--prior dgn has no shipped generator for {model.name}; train one with cnnvis train-generator --model {model.name} and pass --generator FILE")
+            raise InputError(
+                f"--prior dgn has no shipped generator for {model.name}; train one with cnnvis train-generator --model {model.name} and pass --generator FILE"
+            )
         generator = demo_generator_path()
     gf = load_generator(generator, device)
     if latent_bound is None:
@@ -247,7 +270,9 @@ def load_prior(model, generator: str | None = None, latent_bound: str | None = N
     # Only the model the generator inverts can encode images into its latents.
     encoder = gf.layer if gf.model in (None, model.name) else None
     if init == "image" and encoder is None:
-        raise InputError(f"--latent-init image needs {gf.model}, the model '{generator}' was trained on, not {model.name}; use --latent-init noise")
+        raise InputError(
+            f"--latent-init image needs {gf.model}, the model '{generator}' was trained on, not {model.name}; use --latent-init noise"
+        )
     return DGNPrior(gf.generator, upper, init, encoder, max_side, fit)
 
 
@@ -265,5 +290,12 @@ def prior_from_flags(model, flags: dict, device) -> DGNPrior | None:
         if flags.get("latent_bound") or flags.get("dgn_max_side"):
             raise InputError("--latent-bound and --dgn-max-side apply to a generator prior; add --prior dgn")
         return None
-    return load_prior(model, flags.get("generator"), flags.get("latent_bound"), flags.get("latent_init", "auto"),
-                      flags.get("dgn_max_side"), flags.get("generator_fit", "crop"), device)
+    return load_prior(
+        model,
+        flags.get("generator"),
+        flags.get("latent_bound"),
+        flags.get("latent_init", "auto"),
+        flags.get("dgn_max_side"),
+        flags.get("generator_fit", "crop"),
+        device,
+    )

@@ -79,7 +79,9 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("steps", "batch_size", "size", "width"):
             if getattr(self, name) < 1:
-                raise InputError(f"train-generator --{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise InputError(
+                    f"train-generator --{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+                )
         if self.upsample not in UPSAMPLING:
             raise InputError(f"--upsample must be one of {', '.join(UPSAMPLING)}, got '{self.upsample}'")
         if not 0 < self.scale_min <= 1:
@@ -132,11 +134,15 @@ def layer_geometry(model: LoadedModel, layer: str, device) -> tuple[int, int, tu
     with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
         f = cap(model.normalize(torch.full((1, 3, s, s), 0.5, device=device)))[layer]
     if f.dim() != 4:
-        raise InputError(f"layer '{layer}' gives {tuple(f.shape)} features; train-generator inverts spatial layers (B, C, h, w): pick a convolutional layer")
+        raise InputError(
+            f"layer '{layer}' gives {tuple(f.shape)} features; train-generator inverts spatial layers (B, C, h, w): pick a convolutional layer"
+        )
     stride = s / f.shape[-1]
     k = round(math.log2(stride)) if stride >= 1 else -1
     if k < 1 or abs(stride - 2**k) > 0.1 * stride or k > 6:
-        raise InputError(f"layer '{layer}' has stride {stride:.1f} at {s} px; train-generator needs a power-of-two stride from 2 to 64: pick a layer after a downsampling stage")
+        raise InputError(
+            f"layer '{layer}' has stride {stride:.1f} at {s} px; train-generator needs a power-of-two stride from 2 to 64: pick a layer after a downsampling stage"
+        )
     return f.shape[1], 2**k, (f.shape[2], f.shape[3])
 
 
@@ -151,7 +157,14 @@ class GeneratorTrainer:
         device: where training runs.
     """
 
-    def __init__(self, model: LoadedModel, layer: str, images: list[torch.Tensor], cfg: TrainConfig, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        model: LoadedModel,
+        layer: str,
+        images: list[torch.Tensor],
+        cfg: TrainConfig,
+        device: torch.device | str = "cpu",
+    ):
         import kornia.augmentation as K
 
         self.model, self.layer, self.cfg = model, layer, cfg
@@ -160,15 +173,21 @@ class GeneratorTrainer:
         if not self.images:
             raise InputError("no training images; pass a folder of photos to --images")
         self.comparators = list(cfg.feature_layers) or [layer]
-        self.capture = FeatureCapture(model.module, [layer] + [c for c in self.comparators if c != layer], model_name=model.name)
+        self.capture = FeatureCapture(
+            model.module, [layer] + [c for c in self.comparators if c != layer], model_name=model.name
+        )
         channels, stride, hw = layer_geometry(model, layer, self.device)
         if cfg.size % stride:
-            raise InputError(f"--size {cfg.size} is not a multiple of layer '{layer}''s stride {stride}; use e.g. --size {max(1, round(cfg.size / stride)) * stride}")
+            raise InputError(
+                f"--size {cfg.size} is not a multiple of layer '{layer}''s stride {stride}; use e.g. --size {max(1, round(cfg.size / stride)) * stride}"
+            )
         torch.manual_seed(cfg.seed)
         self.generator = UpconvGenerator(channels, stride, hw, width=cfg.width, upsample=cfg.upsample).to(self.device)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.disc = Discriminator().to(self.device) if cfg.adv_weight > 0 else None
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999)) if self.disc is not None else None
+        self.opt_d = (
+            torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999)) if self.disc is not None else None
+        )
         # icnn-style latent bounds: running per-channel moments of the encoder's features
         self._sum = torch.zeros(channels, dtype=torch.float64)
         self._sq = torch.zeros(channels, dtype=torch.float64)
@@ -206,7 +225,9 @@ class GeneratorTrainer:
         out = self.generator(z)
         losses = {"pixel": F.mse_loss(out, y)}
         fg = self._features(out)
-        feat = sum(F.mse_loss(fg[c], ft[c]) / (ft[c].pow(2).mean() + 1e-8) for c in self.comparators) / len(self.comparators)
+        feat = sum(F.mse_loss(fg[c], ft[c]) / (ft[c].pow(2).mean() + 1e-8) for c in self.comparators) / len(
+            self.comparators
+        )
         losses["feature"] = feat
         total = cfg.pixel_weight * losses["pixel"] + cfg.feature_weight * feat
         if cfg.grid_weight > 0:
@@ -221,7 +242,9 @@ class GeneratorTrainer:
         self.opt_g.step()
         if self.disc is not None:
             real, fake = self.disc(y), self.disc(out.detach().clamp(0, 1))
-            d_loss = F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+            d_loss = F.binary_cross_entropy_with_logits(
+                real, torch.ones_like(real)
+            ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -229,7 +252,9 @@ class GeneratorTrainer:
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()}
 
-    def run(self, callback: Callable[[TrainProgress], None] | None = None, stop: Callable[[], bool] | None = None) -> UpconvGenerator:
+    def run(
+        self, callback: Callable[[TrainProgress], None] | None = None, stop: Callable[[], bool] | None = None
+    ) -> UpconvGenerator:
         """Train up to ``cfg.steps`` (from the current step); ``stop()`` returning True ends the
         loop cleanly after the current step. Returns the generator (eval mode)."""
         with self.capture:
@@ -275,10 +300,14 @@ class GeneratorTrainer:
         if not isinstance(ck, dict) or ck.get("cnnvis_train_checkpoint") != 1:
             raise InputError(f"'{source}' is not a train-generator checkpoint; delete it or pass --out elsewhere")
         same = {k: v for k, v in asdict(self.cfg).items() if k != "steps"}
-        theirs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (ck.get("config") or {}).items() if k != "steps"}
+        theirs = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in (ck.get("config") or {}).items() if k != "steps"
+        }
         if (ck.get("model"), ck.get("layer")) != (self.model.name, self.layer) or same != theirs:
             diff = next((k for k in same if same[k] != theirs.get(k)), "model/layer")
-            raise InputError(f"checkpoint '{source}' was made with other settings ({diff}); rerun with the same flags, or pass --fresh to start afresh")
+            raise InputError(
+                f"checkpoint '{source}' was made with other settings ({diff}); rerun with the same flags, or pass --fresh to start afresh"
+            )
         self.generator.load_state_dict(ck["generator"])
         self.opt_g.load_state_dict(ck["opt_g"])
         if self.disc is not None:

@@ -74,8 +74,19 @@ def activations_reached(model, layer: str, images: torch.Tensor, units: Sequence
     return out
 
 
-def render_units(model, layer: str, units: Sequence[int], kind: str = "channel", *, size: tuple[int, int] | None = None, seed: int = 0,
-                 device: str | torch.device = "cpu", prior=None, callback: Callable | None = None, **options) -> UnitImages:
+def render_units(
+    model,
+    layer: str,
+    units: Sequence[int],
+    kind: str = "channel",
+    *,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    prior=None,
+    callback: Callable | None = None,
+    **options,
+) -> UnitImages:
     """Render the preferred images of ``units`` of ``layer`` as one batch.
 
     Args:
@@ -97,8 +108,17 @@ def render_units(model, layer: str, units: Sequence[int], kind: str = "channel",
     options = dict(options)
     options.setdefault("batch_size", len(units))  # one tile per image: the whole batch in one forward pass
     started = time.perf_counter()
-    r = prefer_render(model, layer, masks, size=size, device=device, prior=prior, seed=seed,
-                      item_seeds=[unit_seed(seed, layer, u) for u in units], **options)
+    r = prefer_render(
+        model,
+        layer,
+        masks,
+        size=size,
+        device=device,
+        prior=prior,
+        seed=seed,
+        item_seeds=[unit_seed(seed, layer, u) for u in units],
+        **options,
+    )
     images = r.run(callback).clamp(0, 1)
     acts = activations_reached(model, layer, images, units, kind)
     return UnitImages(list(units), images.cpu(), acts, time.perf_counter() - started)
@@ -117,7 +137,9 @@ class UnitWorker:
         self.model, self.device = model, torch.device(device)
 
     @classmethod
-    def load(cls, model: str, weights: str | None = None, device: str = "cpu", threads: int | None = None) -> UnitWorker:
+    def load(
+        cls, model: str, weights: str | None = None, device: str = "cpu", threads: int | None = None
+    ) -> UnitWorker:
         """A worker that loads ``model`` (a :func:`cnnvis.models.registry.load_model` spec) once,
         with ``threads`` torch intra-op threads (workers x threads should fit the cores)."""
         from cnnvis.models.registry import load_model
@@ -133,12 +155,23 @@ class UnitWorker:
 
         return os.getpid()
 
-    def render(self, layer: str, units: Sequence[int], kind: str, size: tuple[int, int], seed: int, options: dict, prior_flags: dict | None = None) -> dict:
+    def render(
+        self,
+        layer: str,
+        units: Sequence[int],
+        kind: str,
+        size: tuple[int, int],
+        seed: int,
+        options: dict,
+        prior_flags: dict | None = None,
+    ) -> dict:
         """One batch -> ``{"units", "images": uint8 (N, H, W, 3), "activations", "seconds"}``
         (small, plain values: what travels back to the driver)."""
         from cnnvis.priors.dgn import prior_from_flags
 
         prior = prior_from_flags(self.model, prior_flags or {}, self.device)
-        res = render_units(self.model, layer, units, kind, size=size, seed=seed, device=self.device, prior=prior, **options)
+        res = render_units(
+            self.model, layer, units, kind, size=size, seed=seed, device=self.device, prior=prior, **options
+        )
         images = (res.images.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
         return {"units": res.units, "images": images, "activations": res.activations, "seconds": res.seconds}

@@ -18,7 +18,9 @@ def channel_means(model, layer: str, image: torch.Tensor) -> torch.Tensor:
     with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
         a = cap(model.normalize(resize(image, side)))[layer]
     if a.dim() < 2:
-        raise InputError(f"layer '{layer}' has no channel axis (output {tuple(a.shape)}); channel modes need a convolutional layer")
+        raise InputError(
+            f"layer '{layer}' has no channel axis (output {tuple(a.shape)}); channel modes need a convolutional layer"
+        )
     return a[0].flatten(1).mean(1) if a.dim() > 2 else a[0]
 
 

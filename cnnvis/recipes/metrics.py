@@ -32,7 +32,9 @@ def ssim(x: torch.Tensor, x0: torch.Tensor, window: int = 11) -> float:
 
 
 @torch.no_grad()
-def feature_errors(model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers: Sequence[str], tile: int | None = None) -> dict[str, float]:
+def feature_errors(
+    model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers: Sequence[str], tile: int | None = None
+) -> dict[str, float]:
     """Normalized feature error of ``x`` against ``x0`` at each layer (0 = identical features)."""
     tile = tile or model.input_size
     h, w = x0.shape[-2:]
@@ -41,7 +43,7 @@ def feature_errors(model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers
     den = dict.fromkeys(layers, 0.0)
     with FeatureCapture(model.module, layers, model_name=model.name) as cap:
         for win in grid.windows:
-            crop = lambda im: im[:, :, win.y0:win.y1, win.x0:win.x1]  # noqa: E731
+            crop = lambda im: im[:, :, win.y0 : win.y1, win.x0 : win.x1]  # noqa: E731
             f = cap(model.normalize(crop(x).to(x0)))
             f0 = cap(model.normalize(crop(x0)))
             for k in layers:
@@ -67,11 +69,15 @@ def grid_ratio(x: torch.Tensor, stride: int = 16) -> tuple[float, float]:
     out = []
     for axis in per_phase:
         top = int(axis.argmax())
-        others = torch.cat([axis[:top], axis[top + 1:]])
+        others = torch.cat([axis[:top], axis[top + 1 :]])
         out.append(float(axis[top] / others.mean()))
     return out[0], out[1]
 
 
 def quality(model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers: Sequence[str]) -> dict:
     """``{"pixel_correlation", "ssim", "feature_error": {layer: value}}`` of ``x`` against ``x0``."""
-    return {"pixel_correlation": pixel_correlation(x, x0), "ssim": ssim(x, x0), "feature_error": feature_errors(model, x, x0, layers)}
+    return {
+        "pixel_correlation": pixel_correlation(x, x0),
+        "ssim": ssim(x, x0),
+        "feature_error": feature_errors(model, x, x0, layers),
+    }

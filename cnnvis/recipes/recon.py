@@ -86,20 +86,36 @@ def _stride(feat_shape: Sequence[int], size: Size) -> float:
 
 # icnn's option names -> (cnnvis name, factor). icnn works in 0..255 pixel units, cnnvis in [0, 1].
 ICNN_ALIASES = {
-    "iter_n": ("steps", 1), "lr_start": ("lr", 1 / 255), "lr_end": ("lr_end", 1 / 255),
-    "momentum_start": ("momentum", 1), "momentum_end": ("momentum_end", 1),
-    "decay_start": ("pixel_decay", 1), "decay_end": ("pixel_decay_end", 1),
-    "grad_normalize": ("normalize_grad", 1), "jitter_size": ("jitter", 1),
-    "sigma_start": ("blur_sigma", 1), "sigma_end": ("blur_sigma_end", 1),
-    "e_pct_start": ("clip_extreme", 1), "e_pct_end": ("clip_extreme_end", 1),
-    "n_pct_start": ("clip_small_norm", 1), "n_pct_end": ("clip_small_norm_end", 1),
-    "c_pct_start": ("clip_small_contrib", 1), "c_pct_end": ("clip_small_contrib_end", 1),
-    "tv_lambda": ("tv_weight", 1), "TVlambda": ("tv_weight", 1), "maxiter": ("steps", 1),
+    "iter_n": ("steps", 1),
+    "lr_start": ("lr", 1 / 255),
+    "lr_end": ("lr_end", 1 / 255),
+    "momentum_start": ("momentum", 1),
+    "momentum_end": ("momentum_end", 1),
+    "decay_start": ("pixel_decay", 1),
+    "decay_end": ("pixel_decay_end", 1),
+    "grad_normalize": ("normalize_grad", 1),
+    "jitter_size": ("jitter", 1),
+    "sigma_start": ("blur_sigma", 1),
+    "sigma_end": ("blur_sigma_end", 1),
+    "e_pct_start": ("clip_extreme", 1),
+    "e_pct_end": ("clip_extreme_end", 1),
+    "n_pct_start": ("clip_small_norm", 1),
+    "n_pct_end": ("clip_small_norm_end", 1),
+    "c_pct_start": ("clip_small_contrib", 1),
+    "c_pct_end": ("clip_small_contrib_end", 1),
+    "tv_lambda": ("tv_weight", 1),
+    "TVlambda": ("tv_weight", 1),
+    "maxiter": ("steps", 1),
 }
 _CFG_NAMES = set(RenderConfig.field_names())
 
 
-def _config(defaults: Mapping, options: Mapping, per_optimizer: Mapping[str, Mapping] | None = None, layer_defaults: Mapping | None = None) -> RenderConfig:
+def _config(
+    defaults: Mapping,
+    options: Mapping,
+    per_optimizer: Mapping[str, Mapping] | None = None,
+    layer_defaults: Mapping | None = None,
+) -> RenderConfig:
     """Merge defaults, the chosen optimizer's defaults, layer-dependent defaults, then the
     user's icnn aliases and cnnvis names into a RenderConfig (later wins); unknown names fail
     with a close match."""
@@ -112,7 +128,13 @@ def _config(defaults: Mapping, options: Mapping, per_optimizer: Mapping[str, Map
         if name in ICNN_ALIASES:
             target, factor = ICNN_ALIASES[name]
             kw[target] = value * factor if factor != 1 and value is not None else value
-        elif name in ("image_blur", "image_jitter", "clip_extreme", "clip_small_norm", "clip_small_contribution") and isinstance(value, bool):
+        elif name in (
+            "image_blur",
+            "image_jitter",
+            "clip_extreme",
+            "clip_small_norm",
+            "clip_small_contribution",
+        ) and isinstance(value, bool):
             _icnn_switch(kw, name, value)
         elif name in _CFG_NAMES:
             kw[name] = value
@@ -131,7 +153,11 @@ def _icnn_switch(kw: dict, name: str, on: bool) -> None:
     elif name == "image_jitter":
         kw["jitter"] = kw.get("jitter", 32) if on else 0
     else:
-        key = {"clip_extreme": "clip_extreme", "clip_small_norm": "clip_small_norm", "clip_small_contribution": "clip_small_contrib"}[name]
+        key = {
+            "clip_extreme": "clip_extreme",
+            "clip_small_norm": "clip_small_norm",
+            "clip_small_contribution": "clip_small_contrib",
+        }[name]
         if not on:
             kw[key] = 0.0
         elif not kw.get(key):
@@ -170,10 +196,20 @@ def to_hwc(x: torch.Tensor, item: int = 0) -> np.ndarray:
     return x.detach()[item].permute(1, 2, 0).clamp(0, 1).cpu().numpy().astype(np.float32)
 
 
-def reconstruct_image(features: Mapping[str, object], model="efficientnet-lite0", *, loss: str = "l2", layer_weight: Mapping[str, float] | None = None,
-                      feature_mask: Mapping[str, object] | None = None, channel: Mapping[str, Sequence[int]] | None = None,
-                      initial_image="noise", size: Size | None = None, device: str | torch.device = "cpu",
-                      callback: Callable | None = None, **options) -> tuple[np.ndarray, list[float]]:
+def reconstruct_image(
+    features: Mapping[str, object],
+    model="efficientnet-lite0",
+    *,
+    loss: str = "l2",
+    layer_weight: Mapping[str, float] | None = None,
+    feature_mask: Mapping[str, object] | None = None,
+    channel: Mapping[str, Sequence[int]] | None = None,
+    initial_image="noise",
+    size: Size | None = None,
+    device: str | torch.device = "cpu",
+    callback: Callable | None = None,
+    **options,
+) -> tuple[np.ndarray, list[float]]:
     """Reconstruct an image from CNN features (icnn, Shen et al. 2019).
 
     Args:
@@ -193,13 +229,36 @@ def reconstruct_image(features: Mapping[str, object], model="efficientnet-lite0"
     Returns:
         ``(img, loss_list)``: float32 (H, W, 3) in [0, 1], and the feature loss of each iteration.
     """
-    r = features_render(features, model, loss=loss, layer_weight=layer_weight, feature_mask=feature_mask, channel=channel,
-                        initial_image=initial_image, size=size, device=device, **options)
+    r = features_render(
+        features,
+        model,
+        loss=loss,
+        layer_weight=layer_weight,
+        feature_mask=feature_mask,
+        channel=channel,
+        initial_image=initial_image,
+        size=size,
+        device=device,
+        **options,
+    )
     return run_with_losses(r, callback)
 
 
-def features_render(features: Mapping[str, object], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
-                    initial_image="noise", size: Size | None = None, device="cpu", prior=None, dgn_refine: float = DGN_INVERT_REFINE, **options):
+def features_render(
+    features: Mapping[str, object],
+    model="efficientnet-lite0",
+    *,
+    loss="l2",
+    layer_weight=None,
+    feature_mask=None,
+    channel=None,
+    initial_image="noise",
+    size: Size | None = None,
+    device="cpu",
+    prior=None,
+    dgn_refine: float = DGN_INVERT_REFINE,
+    **options,
+):
     """The :class:`Render` behind :func:`reconstruct_image` (built, probed, not run); ``prior`` and
     ``dgn_refine`` as in :func:`image_render`."""
     m = _model(model)
@@ -213,12 +272,36 @@ def features_render(features: Mapping[str, object], model="efficientnet-lite0", 
     depths = [layer_depth(m.module, k) for k in targets]
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
     if cfg.num_sizes != 1 or cfg.octaves not in (None, 1) or cfg.initial_size or cfg.final_size:
-        raise InputError("fixed target features define one image size; multiscale inversion needs a reference image (invert_image)")
-    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, _inversion_prior(prior, initial_image), refine=refine)
+        raise InputError(
+            "fixed target features define one image size; multiscale inversion needs a reference image (invert_image)"
+        )
+    return _render(
+        m,
+        objective,
+        cfg,
+        _init_tensor(initial_image, size, m),
+        device,
+        size,
+        None,
+        _inversion_prior(prior, initial_image),
+        refine=refine,
+    )
 
 
-def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, loss: str = "l2", layer_weight=None, feature_mask=None,
-                 channel=None, initial_image="noise", device="cpu", callback=None, **options) -> tuple[np.ndarray, list[float]]:
+def invert_image(
+    image,
+    layers: Sequence[str],
+    model="efficientnet-lite0",
+    *,
+    loss: str = "l2",
+    layer_weight=None,
+    feature_mask=None,
+    channel=None,
+    initial_image="noise",
+    device="cpu",
+    callback=None,
+    **options,
+) -> tuple[np.ndarray, list[float]]:
     """Reconstruct ``image`` (HxWx3, or (1, 3, H, W) in [0, 1]) from its own features at ``layers``.
 
     At the model input size this equals :func:`reconstruct_image` on the image's features. At
@@ -227,13 +310,36 @@ def invert_image(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
     tile. Sizes follow ``initial_size`` / ``final_size`` / ``num_sizes`` / ``octaves`` relative to
     the image.
     """
-    r = image_render(image, layers, model, loss=loss, layer_weight=layer_weight, feature_mask=feature_mask, channel=channel,
-                     initial_image=initial_image, device=device, **options)
+    r = image_render(
+        image,
+        layers,
+        model,
+        loss=loss,
+        layer_weight=layer_weight,
+        feature_mask=feature_mask,
+        channel=channel,
+        initial_image=initial_image,
+        device=device,
+        **options,
+    )
     return run_with_losses(r, callback)
 
 
-def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, loss="l2", layer_weight=None, feature_mask=None, channel=None,
-                 initial_image="noise", device="cpu", prior=None, dgn_refine: float = DGN_INVERT_REFINE, **options):
+def image_render(
+    image,
+    layers: Sequence[str],
+    model="efficientnet-lite0",
+    *,
+    loss="l2",
+    layer_weight=None,
+    feature_mask=None,
+    channel=None,
+    initial_image="noise",
+    device="cpu",
+    prior=None,
+    dgn_refine: float = DGN_INVERT_REFINE,
+    **options,
+):
     """The :class:`Render` behind :func:`invert_image` (built, probed, not run).
 
     With a generator ``prior``, the share ``dgn_refine`` of the steps (0 <= share < 1) refines
@@ -241,7 +347,9 @@ def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
     layers (:func:`_invert_stages`)."""
     m = _model(model)
     ref = _as_bchw(image)
-    objective = Invert(reference=ref, layers=layers, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
+    objective = Invert(
+        reference=ref, layers=layers, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel
+    )
     kw = dict(options)
     if max(ref.shape[-2:]) > m.input_size:
         kw.setdefault("shift", True)  # a new tile grid each step: no seams
@@ -253,7 +361,17 @@ def image_render(image, layers: Sequence[str], model="efficientnet-lite0", *, lo
     depths = [layer_depth(m.module, layer) for layer in layers]
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
     size = tuple(ref.shape[-2:])
-    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, None, _inversion_prior(prior, initial_image), refine=refine)
+    return _render(
+        m,
+        objective,
+        cfg,
+        _init_tensor(initial_image, size, m),
+        device,
+        size,
+        None,
+        _inversion_prior(prior, initial_image),
+        refine=refine,
+    )
 
 
 def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tuple[RenderConfig, RenderConfig | None]:
@@ -265,7 +383,11 @@ def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tu
     cfg = _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, prior))
     if prior is None:
         return cfg, None
-    return _split_steps(cfg, _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, None)), dgn_refine)
+    return _split_steps(
+        cfg,
+        _config(INVERT_DEFAULTS, kw, INVERT_OPTIMIZER_DEFAULTS, _invert_defaults(strides, depths, kw, None)),
+        dgn_refine,
+    )
 
 
 def _split_steps(cfg: RenderConfig, pixel_cfg: RenderConfig, share: float) -> tuple[RenderConfig, RenderConfig | None]:
@@ -286,7 +408,13 @@ def _inversion_prior(prior, initial_image):
     (``auto``), a noise texture that the search does not leave, nor as icnn's zero code: on the
     validation photos at blocks.5 the demo generator reaches a pixel correlation of 0.41 from
     it against 0.08 from zeros (200 steps, half refined; bench/RESULTS.md, issue 14)."""
-    if prior is None or not isinstance(initial_image, str) or initial_image != "noise" or not isinstance(prior.init, str) or prior.init != "auto":
+    if (
+        prior is None
+        or not isinstance(initial_image, str)
+        or initial_image != "noise"
+        or not isinstance(prior.init, str)
+        or prior.init != "auto"
+    ):
         return prior
     return dataclasses.replace(prior, init="noise")
 
@@ -296,8 +424,19 @@ def _render(m, objective, cfg, init, device, size, mask, prior=None, batch: int 
     from cnnvis.pipeline.loop import Render
 
     dev = pick_device(device) if isinstance(device, str) else device
-    return Render(m, objective, cfg, init=init, device=dev, size=None if init is not None else size, mask=mask, prior=prior, batch=batch, item_seeds=item_seeds,
-                  refine=refine)
+    return Render(
+        m,
+        objective,
+        cfg,
+        init=init,
+        device=dev,
+        size=None if init is not None else size,
+        mask=mask,
+        prior=prior,
+        batch=batch,
+        item_seeds=item_seeds,
+        refine=refine,
+    )
 
 
 def run_with_losses(r, callback=None) -> tuple[np.ndarray | list[np.ndarray], list[float]]:
@@ -324,7 +463,9 @@ def layer_shape(m: LoadedModel, layer: str, size: Size) -> tuple[int, ...]:
         return tuple(cap(m.normalize(torch.full((1, 3, *size), 0.5)))[layer].shape[1:])
 
 
-def unit_mask(model, layer: str, channel: int, x: int | None = None, y: int | None = None, size: Size | None = None) -> np.ndarray:
+def unit_mask(
+    model, layer: str, channel: int, x: int | None = None, y: int | None = None, size: Size | None = None
+) -> np.ndarray:
     """A feature mask selecting one unit: channel ``channel`` at (y, x) (default the centre) of a
     convolutional layer, or unit ``channel`` of a fully connected one. Shape: the layer's."""
     m = _model(model)
@@ -332,14 +473,18 @@ def unit_mask(model, layer: str, channel: int, x: int | None = None, y: int | No
     shape = layer_shape(m, layer, size)
     mask = np.zeros(shape, np.float32)
     if not 0 <= channel < shape[0]:
-        raise InputError(f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}")
+        raise InputError(
+            f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}"
+        )
     if len(shape) == 1:
         mask[channel] = 1
         return mask
     h, w = shape[-2:]
     yy, xx = (h // 2 if y is None else y), (w // 2 if x is None else x)
     if not (0 <= yy < h and 0 <= xx < w):
-        raise InputError(f"unit position x={xx}, y={yy} is outside layer '{layer}' whose map is {w}x{h}; use 0 <= x < {w}, 0 <= y < {h}")
+        raise InputError(
+            f"unit position x={xx}, y={yy} is outside layer '{layer}' whose map is {w}x{h}; use 0 <= x < {w}, 0 <= y < {h}"
+        )
     mask[(channel, yy, xx) + (0,) * (len(shape) - 3)] = 1
     return mask
 
@@ -364,12 +509,22 @@ def receptive_field_mask(model, layer: str, feature_mask, size: Size | None = No
     out = np.zeros(size, np.float32)
     if hit.any():
         ys, xs = torch.nonzero(hit, as_tuple=True)
-        out[int(ys.min()):int(ys.max()) + 1, int(xs.min()):int(xs.max()) + 1] = 1
+        out[int(ys.min()) : int(ys.max()) + 1, int(xs.min()) : int(xs.max()) + 1] = 1
     return out
 
 
-def generate_image(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None,
-                   device="cpu", callback: Callable | None = None, **options) -> np.ndarray:
+def generate_image(
+    model,
+    layer: str,
+    feature_mask,
+    *,
+    image_mask=None,
+    initial_image="noise",
+    size: Size | None = None,
+    device="cpu",
+    callback: Callable | None = None,
+    **options,
+) -> np.ndarray:
     """The preferred image of the units selected by ``feature_mask`` at ``layer`` (cnnpref).
 
     Args:
@@ -384,19 +539,46 @@ def generate_image(model, layer: str, feature_mask, *, image_mask=None, initial_
         float32 (H, W, 3) in [0, 1]; for a list of feature masks (one image per mask, rendered
         as one batch), a list of them.
     """
-    img, _ = run_with_losses(prefer_render(model, layer, feature_mask, image_mask=image_mask, initial_image=initial_image, size=size, device=device, **options), callback)
+    img, _ = run_with_losses(
+        prefer_render(
+            model,
+            layer,
+            feature_mask,
+            image_mask=image_mask,
+            initial_image=initial_image,
+            size=size,
+            device=device,
+            **options,
+        ),
+        callback,
+    )
     return img
 
 
 def _mask_list(feature_mask) -> list | None:
     """A list of unit masks (arrays or tensors) means one image per mask; else None."""
-    if isinstance(feature_mask, list) and feature_mask and all(isinstance(f, (np.ndarray, torch.Tensor)) for f in feature_mask):
+    if (
+        isinstance(feature_mask, list)
+        and feature_mask
+        and all(isinstance(f, (np.ndarray, torch.Tensor)) for f in feature_mask)
+    ):
         return feature_mask
     return None
 
 
-def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", prior=None,
-                  item_seeds: Sequence[int] | None = None, **options):
+def prefer_render(
+    model,
+    layer: str,
+    feature_mask,
+    *,
+    image_mask=None,
+    initial_image="noise",
+    size: Size | None = None,
+    device="cpu",
+    prior=None,
+    item_seeds: Sequence[int] | None = None,
+    **options,
+):
     """The :class:`Render` behind :func:`generate_image` (built, probed, not run). A list of
     feature masks renders one image per mask, all in one batch; ``item_seeds`` give each image
     its own noise start."""
@@ -404,7 +586,11 @@ def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_i
     size = tuple(size) if size is not None else (m.input_size, m.input_size)
     many = _mask_list(feature_mask)
     if many is not None:
-        objective = Sum([(1.0, MaskedUnits(layer, f).on(i)) for i, f in enumerate(many)]) if len(many) > 1 else MaskedUnits(layer, many[0])
+        objective = (
+            Sum([(1.0, MaskedUnits(layer, f).on(i)) for i, f in enumerate(many)])
+            if len(many) > 1
+            else MaskedUnits(layer, many[0])
+        )
     else:
         objective = MaskedUnits(layer, feature_mask)
     if isinstance(image_mask, str):
@@ -413,12 +599,34 @@ def prefer_render(model, layer: str, feature_mask, *, image_mask=None, initial_i
         # the units of a batch share a position: the union of their fields
         union = feature_mask if many is None else np.sum([np.asarray(f, np.float32) for f in many], axis=0)
         image_mask = receptive_field_mask(m, layer, union, size)
-    return objective_render(m, objective, image_mask=image_mask, initial_image=initial_image, size=size, device=device, prior=prior,
-                            batch=1 if many is None else len(many), item_seeds=item_seeds, **options)
+    return objective_render(
+        m,
+        objective,
+        image_mask=image_mask,
+        initial_image=initial_image,
+        size=size,
+        device=device,
+        prior=prior,
+        batch=1 if many is None else len(many),
+        item_seeds=item_seeds,
+        **options,
+    )
 
 
-def objective_render(model, objective, *, image_mask=None, initial_image="noise", size: Size | None = None, device="cpu", prior=None, batch: int = 1,
-                     item_seeds: Sequence[int] | None = None, dgn_refine: float = DGN_PREFER_REFINE, **options):
+def objective_render(
+    model,
+    objective,
+    *,
+    image_mask=None,
+    initial_image="noise",
+    size: Size | None = None,
+    device="cpu",
+    prior=None,
+    batch: int = 1,
+    item_seeds: Sequence[int] | None = None,
+    dgn_refine: float = DGN_PREFER_REFINE,
+    **options,
+):
     """A :class:`Render` of any objective with the preferred-image defaults (built, probed, not
     run): ``batch`` images, an optional (H, W) ``image_mask`` (only those pixels change). With a
     generator ``prior`` the share ``dgn_refine`` of the steps refines the generator's image under
@@ -429,11 +637,15 @@ def objective_render(model, objective, *, image_mask=None, initial_image="noise"
     if image_mask is not None:
         mk = torch.as_tensor(np.asarray(image_mask), dtype=torch.float32)
         if tuple(mk.shape) != size:
-            raise InputError(f"image mask has shape {tuple(mk.shape)} but the image is {size}; give an (H, W) mask of the image size")
+            raise InputError(
+                f"image mask has shape {tuple(mk.shape)} but the image is {size}; give an (H, W) mask of the image size"
+            )
         mask = mk[None, None]
     kw = dict(options)
     kw.setdefault("tile", max(size))
-    kw.setdefault("batch_size", max(batch, INVERT_DEFAULTS["batch_size"]))  # one tile per image: the whole batch in one pass
+    kw.setdefault(
+        "batch_size", max(batch, INVERT_DEFAULTS["batch_size"])
+    )  # one tile per image: the whole batch in one pass
     defaults = dict(PREFER_DEFAULTS)
     if mask is not None:
         # the Fourier image changes every pixel at once: a pixel mask needs the pixel parameterization
@@ -442,4 +654,16 @@ def objective_render(model, objective, *, image_mask=None, initial_image="noise"
     cfg, refine = _config(defaults, kw), None
     if prior is not None:
         cfg, refine = _split_steps(_config({**defaults, **DGN_DEFAULTS}, kw), cfg, dgn_refine)
-    return _render(m, objective, cfg, _init_tensor(initial_image, size, m), device, size, mask, prior, batch=batch, item_seeds=item_seeds, refine=refine)
+    return _render(
+        m,
+        objective,
+        cfg,
+        _init_tensor(initial_image, size, m),
+        device,
+        size,
+        mask,
+        prior,
+        batch=batch,
+        item_seeds=item_seeds,
+        refine=refine,
+    )

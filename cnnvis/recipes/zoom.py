@@ -28,8 +28,14 @@ def zoom_in(img: torch.Tensor, scale: float) -> torch.Tensor:
     check_zoom(1, scale)
     h, w = img.shape[-2:]
     center = torch.tensor([[(w - 1) / 2, (h - 1) / 2]], dtype=img.dtype, device=img.device)
-    return KT.scale(img, torch.tensor([[scale, scale]], dtype=img.dtype, device=img.device), center=center,
-                    mode="bilinear", padding_mode="reflection", align_corners=True)
+    return KT.scale(
+        img,
+        torch.tensor([[scale, scale]], dtype=img.dtype, device=img.device),
+        center=center,
+        mode="bilinear",
+        padding_mode="reflection",
+        align_corners=True,
+    )
 
 
 def zoom_frames(make_render, start: torch.Tensor, frames: int, scale: float, on_frame=None) -> list[np.ndarray]:

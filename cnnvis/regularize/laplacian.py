@@ -61,5 +61,5 @@ def lap_normalize(grad: torch.Tensor, levels: int, eps: float = 1e-12) -> torch.
     ``levels`` 0 or 1 returns each image divided by its std (one level)."""
     out = torch.empty_like(grad)
     for i in range(grad.shape[0]):
-        out[i:i + 1] = lap_merge([b / b.std().clamp_min(eps) for b in lap_split(grad[i:i + 1], levels)])
+        out[i : i + 1] = lap_merge([b / b.std().clamp_min(eps) for b in lap_split(grad[i : i + 1], levels)])
     return out

@@ -31,8 +31,9 @@ def tv_kernels(operator: str) -> torch.Tensor:
         # x[i, j] - x[i, j+1] and x[i, j] - x[i+1, j]
         return torch.tensor([[[1.0, -1.0], [0.0, 0.0]], [[1.0, 0.0], [-1.0, 0.0]]])
     # sobel_squish: Sobel made one-sided (centre minus left / centre minus top)
-    return torch.tensor([[[-1.0, 1.0, 0.0], [-2.0, 2.0, 0.0], [-1.0, 1.0, 0.0]],
-                         [[-1.0, -2.0, -1.0], [1.0, 2.0, 1.0], [0.0, 0.0, 0.0]]])
+    return torch.tensor(
+        [[[-1.0, 1.0, 0.0], [-2.0, 2.0, 0.0], [-1.0, 1.0, 0.0]], [[-1.0, -2.0, -1.0], [1.0, 2.0, 1.0], [0.0, 0.0, 0.0]]]
+    )
 
 
 from cnnvis.config import TV_OPERATORS  # noqa: E402  (defined once, in the config)
@@ -188,12 +189,12 @@ def gaussian_blur_(canvas: torch.Tensor, sigma: float, strip_rows: int = 64) -> 
         b = min(a + strip_rows, height)
         lo, hi = max(0, a - half), min(height, b + half)
         blurred = kornia.filters.gaussian_blur2d(canvas[:, :, lo:hi], (k, k), (sigma, sigma), border_type="reflect")
-        pending.append((a, blurred[:, :, a - lo:a - lo + (b - a)]))
+        pending.append((a, blurred[:, :, a - lo : a - lo + (b - a)]))
         while pending and pending[0][0] + pending[0][1].shape[-2] <= max(0, b - half):
             s, t = pending.pop(0)
-            canvas[:, :, s:s + t.shape[-2]] = t
+            canvas[:, :, s : s + t.shape[-2]] = t
     for s, t in pending:
-        canvas[:, :, s:s + t.shape[-2]] = t
+        canvas[:, :, s : s + t.shape[-2]] = t
 
 
 def regularizers_from_config(cfg, step: int, p_target: str, mean: Sequence[float]) -> list[TV | PNorm | AlphaPenalty]:

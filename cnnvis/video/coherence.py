@@ -57,7 +57,9 @@ def check_blend(blend: float) -> float:
     """``blend`` as a float in [0, 1]; InputError otherwise."""
     b = float(blend)
     if not 0.0 <= b <= 1.0:
-        raise InputError(f"--blend {blend} is outside [0, 1]; use e.g. --blend 0.85 (1 = all previous output, 0 = all new frame)")
+        raise InputError(
+            f"--blend {blend} is outside [0, 1]; use e.g. --blend 0.85 (1 = all previous output, 0 = all new frame)"
+        )
     return b
 
 
@@ -67,7 +69,9 @@ def check_method(method: str) -> str:
     return method
 
 
-def from_flags(flow: str | None, blend: float | None, temporal: float | None = None, command: str = "dream") -> Coherence:
+def from_flags(
+    flow: str | None, blend: float | None, temporal: float | None = None, command: str = "dream"
+) -> Coherence:
     """The :class:`Coherence` of ``--flow``, ``--blend`` and ``--temporal-weight`` (None: the
     command's default: :data:`DREAM_BLEND` with a flow, :data:`CONSTANT_BLEND` with ``none``,
     :data:`INVERT_BLEND` for ``invert``; :data:`DREAM_TEMPORAL` or :data:`INVERT_TEMPORAL`)."""
@@ -75,7 +79,9 @@ def from_flags(flow: str | None, blend: float | None, temporal: float | None = N
     if blend is None:
         blend = INVERT_BLEND if command == "invert" else (CONSTANT_BLEND if method == "none" else DREAM_BLEND)
     if temporal is not None and temporal > 0 and method == "none":
-        raise InputError(f"--temporal-weight {temporal} holds the result along the optical flow; give --flow dis or farneback, or drop it")
+        raise InputError(
+            f"--temporal-weight {temporal} holds the result along the optical flow; give --flow dis or farneback, or drop it"
+        )
     if temporal is None:
         temporal = 0.0 if method == "none" else (INVERT_TEMPORAL if command == "invert" else DREAM_TEMPORAL)
     return Coherence(method, check_blend(blend), check_temporal(temporal))
@@ -149,11 +155,18 @@ class Coherence:
         backward = optical_flow(gray, prev_gray, self.method)  # t -> t-1: where each pixel of t was
         forward = optical_flow(prev_gray, gray, self.method)
         mask = feather(reliable(forward, backward))
-        warped = np.clip(warp(prev, backward, cubic=True), 0.0, 1.0)  # bicubic: the dream's detail survives being carried frame after frame
+        warped = np.clip(
+            warp(prev, backward, cubic=True), 0.0, 1.0
+        )  # bicubic: the dream's detail survives being carried frame after frame
         return warped.astype(np.float32, copy=False), mask
 
-    def start(self, prev_frame: np.ndarray | None, frame: np.ndarray, prev_out: np.ndarray | None,
-              fallback: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def start(
+        self,
+        prev_frame: np.ndarray | None,
+        frame: np.ndarray,
+        prev_out: np.ndarray | None,
+        fallback: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """The start image of ``frame`` and the reliability mask used.
 
         Args:

@@ -52,7 +52,9 @@ def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarra
     if method not in FLOW_METHODS:
         raise InputError(f"unknown optical flow '{method}'; use {', '.join(FLOW_METHODS)} or none")
     if a.shape[:2] != b.shape[:2]:
-        raise InputError(f"frames of different sizes {a.shape[1]}x{a.shape[0]} and {b.shape[1]}x{b.shape[0]}; optical flow needs one frame size")
+        raise InputError(
+            f"frames of different sizes {a.shape[1]}x{a.shape[0]} and {b.shape[1]}x{b.shape[0]}; optical flow needs one frame size"
+        )
     ga, gb = to_gray8(a), to_gray8(b)
     if method == "dis":
         flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(ga, gb, None)
@@ -95,11 +97,13 @@ def reliable(forward: np.ndarray, backward: np.ndarray, motion_boundaries: bool 
     h, w = backward.shape[:2]
     fwd_at = warp(forward, backward)  # w~(x) = w(x + w^(x))
     total = fwd_at + backward
-    ok = (total ** 2).sum(-1) <= CONSISTENCY_RELATIVE * ((fwd_at ** 2).sum(-1) + (backward ** 2).sum(-1)) + CONSISTENCY_ABSOLUTE
+    ok = (total**2).sum(-1) <= CONSISTENCY_RELATIVE * (
+        (fwd_at**2).sum(-1) + (backward**2).sum(-1)
+    ) + CONSISTENCY_ABSOLUTE
     if motion_boundaries:
         du_y, du_x = np.gradient(backward[..., 0])
         dv_y, dv_x = np.gradient(backward[..., 1])
-        ok &= du_x ** 2 + du_y ** 2 + dv_x ** 2 + dv_y ** 2 <= BOUNDARY_RELATIVE * (backward ** 2).sum(-1) + BOUNDARY_ABSOLUTE
+        ok &= du_x**2 + du_y**2 + dv_x**2 + dv_y**2 <= BOUNDARY_RELATIVE * (backward**2).sum(-1) + BOUNDARY_ABSOLUTE
     xs, ys = sample_map(backward)
     ok &= (xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)
     return ok

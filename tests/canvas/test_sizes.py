@@ -15,10 +15,20 @@ from cnnvis.canvas.sizes import _interpolate, check_plan, parse_size, resize, si
 BASE = (300, 400)
 
 
-@pytest.mark.parametrize("text,want", [
-    ("x0.5", (150, 200)), ("x1", (300, 400)), ("x2", (600, 800)), ("x.25", (75, 100)), ("x1.5", (450, 600)),
-    ("600x800", (600, 800)), (" 12x7 ", (12, 7)), (None, BASE), ("", BASE),
-])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("x0.5", (150, 200)),
+        ("x1", (300, 400)),
+        ("x2", (600, 800)),
+        ("x.25", (75, 100)),
+        ("x1.5", (450, 600)),
+        ("600x800", (600, 800)),
+        (" 12x7 ", (12, 7)),
+        (None, BASE),
+        ("", BASE),
+    ],
+)
 def test_parse_size(text, want):
     assert parse_size(text, BASE) == want
 
@@ -58,7 +68,11 @@ def test_size_plan_geometric_vs_linear_middle():
 def test_size_plan_pixels_and_default():
     assert size_plan(BASE) == [BASE]
     assert size_plan(BASE, final="64x32") == [(64, 32)]
-    assert size_plan(BASE, initial="10x20", final="30x60", num_sizes=3, spacing="linear") == [(10, 20), (20, 40), (30, 60)]
+    assert size_plan(BASE, initial="10x20", final="30x60", num_sizes=3, spacing="linear") == [
+        (10, 20),
+        (20, 40),
+        (30, 60),
+    ]
 
 
 @pytest.mark.parametrize("octaves,scale", [(1, 1.4), (4, 1.4), (5, 2.0), (3, 1.25)])
@@ -72,10 +86,15 @@ def test_size_plan_octaves(octaves, scale):
     assert plan[0][0] == round(600 / scale ** (octaves - 1))
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    ({"octaves": 0}, "--octaves"), ({"octaves": 3, "octave_scale": 1.0}, "--octave-scale"),
-    ({"num_sizes": 0}, "--num-sizes"), ({"num_sizes": 3, "initial": "x0.5", "spacing": "cubic"}, "'cubic'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"octaves": 0}, "--octaves"),
+        ({"octaves": 3, "octave_scale": 1.0}, "--octave-scale"),
+        ({"num_sizes": 0}, "--num-sizes"),
+        ({"num_sizes": 3, "initial": "x0.5", "spacing": "cubic"}, "'cubic'"),
+    ],
+)
 def test_size_plan_rejects_bad_settings(kwargs, needle):
     with pytest.raises(InputError, match=needle):
         size_plan(BASE, **kwargs)
@@ -143,10 +162,19 @@ def _resize_as_before(x: torch.Tensor, size, interpolation=None) -> torch.Tensor
     return out.to(x.device, x.dtype)
 
 
-@pytest.mark.parametrize("size,interpolation", [
-    ((37, 53), None), ((9, 7), None), ((20, 33), None), ((13, 40), None), ((37, 53), cv2.INTER_LINEAR),
-    ((9, 7), cv2.INTER_LINEAR), ((30, 30), cv2.INTER_LANCZOS4), ((10, 8), cv2.INTER_NEAREST),
-])
+@pytest.mark.parametrize(
+    "size,interpolation",
+    [
+        ((37, 53), None),
+        ((9, 7), None),
+        ((20, 33), None),
+        ((13, 40), None),
+        ((37, 53), cv2.INTER_LINEAR),
+        ((9, 7), cv2.INTER_LINEAR),
+        ((30, 30), cv2.INTER_LANCZOS4),
+        ((10, 8), cv2.INTER_NEAREST),
+    ],
+)
 def test_resize_on_cpu_replays_earlier_versions_bit_for_bit(size, interpolation):
     x = torch.randn(1, 3, 20, 16, generator=torch.Generator().manual_seed(7)) * 2
     assert torch.equal(resize(x, size, interpolation), _resize_as_before(x, size, interpolation))
@@ -158,11 +186,11 @@ def test_resize_batch_resizes_each_item_alone(size, device):
     y = resize(x, size)
     assert y.shape == (3, 2, *size) and y.device == x.device and y.is_contiguous()
     for i in range(3):
-        alone = resize(x[i:i + 1], size)
+        alone = resize(x[i : i + 1], size)
         if device.type == "cpu":
-            assert torch.equal(y[i:i + 1], alone)
+            assert torch.equal(y[i : i + 1], alone)
         else:
-            assert torch.allclose(y[i:i + 1], alone, atol=1e-6)
+            assert torch.allclose(y[i : i + 1], alone, atol=1e-6)
 
 
 def test_resize_does_not_track_gradients(device):

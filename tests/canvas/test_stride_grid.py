@@ -26,7 +26,10 @@ def test_noise_is_flat_and_blocks_peak_at_their_seams():
 
 def test_the_profile_has_a_gradient_that_flattens_it():
     g = torch.Generator().manual_seed(1)
-    x = (F.interpolate(torch.rand(2, 3, 6, 6, generator=g), scale_factor=8, mode="nearest") + 0.1 * torch.rand(2, 3, 48, 48, generator=g)).requires_grad_()
+    x = (
+        F.interpolate(torch.rand(2, 3, 6, 6, generator=g), scale_factor=8, mode="nearest")
+        + 0.1 * torch.rand(2, 3, 48, 48, generator=g)
+    ).requires_grad_()
     loss = (phase_profile(x, 8) - 1).pow(2).mean()
     loss.backward()
     with torch.no_grad():

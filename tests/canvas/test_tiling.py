@@ -13,7 +13,9 @@ from cnnvis.objectives.base import Capture
 
 COMBOS = [
     (length, tile, overlap, offset)
-    for length, tile, overlap in itertools.product([1, 5, 31, 32, 33, 64, 100, 157], [1, 4, 16, 32, 50], [0, 1, 3, 8, 15])
+    for length, tile, overlap in itertools.product(
+        [1, 5, 31, 32, 33, 64, 100, 157], [1, 4, 16, 32, 50], [0, 1, 3, 8, 15]
+    )
     if overlap < tile
     for offset in sorted({0, 1, max(0, tile - overlap - 1)})
     if offset < max(1, tile - overlap)
@@ -29,7 +31,7 @@ def test_axis_starts_cover_and_stay_inside(length, tile, overlap, offset):
     assert starts == sorted(set(starts)), "starts must be increasing and unique"
     covered = torch.zeros(length, dtype=torch.int64)
     for s in starts:
-        covered[s:s + t] += 1
+        covered[s : s + t] += 1
     assert bool((covered >= 1).all()), f"uncovered positions {torch.nonzero(covered == 0).flatten().tolist()}"
     # Neighbours share at least the requested overlap (edge tiles slide inwards, so can share more).
     for a, b in zip(starts, starts[1:]):
@@ -46,13 +48,20 @@ def test_axis_weights_sum_to_one(length, tile, overlap, offset, device):
     for s, w in zip(starts, weights):
         assert w.shape == (t,) and w.device.type == device.type
         assert bool((w > 0).all())
-        acc[s:s + t] += w
+        acc[s : s + t] += w
     assert torch.allclose(acc, torch.ones(length, device=device), atol=1e-6)
 
 
-@pytest.mark.parametrize("h,w,tile,overlap,offset", [
-    (40, 70, 16, 4, (0, 0)), (40, 70, 16, 4, (3, 11)), (33, 17, 8, 0, (2, 5)), (20, 20, 64, 8, (0, 0)), (57, 91, 32, 8, (7, 23)),
-])
+@pytest.mark.parametrize(
+    "h,w,tile,overlap,offset",
+    [
+        (40, 70, 16, 4, (0, 0)),
+        (40, 70, 16, 4, (3, 11)),
+        (33, 17, 8, 0, (2, 5)),
+        (20, 20, 64, 8, (0, 0)),
+        (57, 91, 32, 8, (7, 23)),
+    ],
+)
 def test_layout_weights_sum_to_one_on_canvas(h, w, tile, overlap, offset, device):
     lay = layout(h, w, tile, overlap, offset, device=device)
     acc = torch.zeros(1, 1, h, w, device=device)
@@ -64,8 +73,8 @@ def test_layout_weights_sum_to_one_on_canvas(h, w, tile, overlap, offset, device
         assert (win.y1 - win.y0, win.x1 - win.x0) == (th, tw)
         assert 0 <= win.y0 and win.y1 <= h and 0 <= win.x0 and win.x1 <= w
         assert wt.shape == (1, 1, th, tw) and wt.device.type == device.type
-        acc[:, :, win.y0:win.y1, win.x0:win.x1] += wt
-        cover[:, :, win.y0:win.y1, win.x0:win.x1] += 1
+        acc[:, :, win.y0 : win.y1, win.x0 : win.x1] += wt
+        cover[:, :, win.y0 : win.y1, win.x0 : win.x1] += 1
     assert torch.allclose(acc, torch.ones_like(acc), atol=1e-6)
     if tile < min(h, w):
         assert len(lay.windows) > 1 and bool((cover > 1).any())
@@ -136,7 +145,7 @@ def test_position_dependent_pixelwise_score(device):
     lay = layout(h, w, tile=12, overlap=4, offset=(2, 7), device=device)
 
     def score_fn(x, windows, items=None):
-        c = torch.cat([coef[:, :, win.y0:win.y1, win.x0:win.x1] for win in windows])
+        c = torch.cat([coef[:, :, win.y0 : win.y1, win.x0 : win.x1] for win in windows])
         return (c * x.pow(3)).flatten(1).sum(1)
 
     out = torch.zeros_like(canvas)
@@ -177,6 +186,7 @@ def test_single_tile_gradient_equals_full_gradient_on_embedded_model(lite0, devi
     lite0.to(device)  # session-wide: moved back below for the tests that follow
     try:
         with FeatureCapture(lite0.module, obj.layers) as cap:
+
             def score_fn(x, windows, items=None):
                 return obj(Capture(x, cap(lite0.normalize(x)), windows, (224, 224)))
 

@@ -11,7 +11,14 @@ import time
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, cnnvis_exe, invoke, popen_sigint_default, subprocess_env, write_factory_module
+from conftest import (
+    assert_one_line_error,
+    cnnvis_exe,
+    invoke,
+    popen_sigint_default,
+    subprocess_env,
+    write_factory_module,
+)
 
 from cnnvis.io.manifest import read_manifest
 from cnnvis.recipes.atlas import unit_feature_mask, unit_seed
@@ -70,10 +77,45 @@ def test_rerun_skips_done_units_and_other_settings_need_force(tmp_path, factory_
     # the unit manifests are the record: a lost atlas.json (a crash between its rewrites) loses nothing
     (out / "atlas.json").unlink()
     again = _atlas(out, factory_module, "--units", "0-5", "--batch-size", "2")
-    assert again.exit_code == 0 and "skipping 6 units" in again.output and len(_json(out)["layers"]["conv3"]["units"]) == 6
-    other = invoke(["atlas", f"{factory_module}:factory", "--layer", "conv3", "--steps", "3", "--size", "32x32", "-q", "--out", out, "--units", "0"])
+    assert (
+        again.exit_code == 0 and "skipping 6 units" in again.output and len(_json(out)["layers"]["conv3"]["units"]) == 6
+    )
+    other = invoke(
+        [
+            "atlas",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--steps",
+            "3",
+            "--size",
+            "32x32",
+            "-q",
+            "--out",
+            out,
+            "--units",
+            "0",
+        ]
+    )
     assert_one_line_error(other, "other settings", "steps", "--force")
-    forced = invoke(["atlas", f"{factory_module}:factory", "--layer", "conv3", "--steps", "3", "--size", "32x32", "-q", "--out", out, "--units", "0", "--force"])
+    forced = invoke(
+        [
+            "atlas",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--steps",
+            "3",
+            "--size",
+            "32x32",
+            "-q",
+            "--out",
+            out,
+            "--units",
+            "0",
+            "--force",
+        ]
+    )
     assert forced.exit_code == 0, forced.output
     assert list(_json(out)["layers"]["conv3"]["units"]) == ["0"]
 
@@ -88,12 +130,15 @@ def test_same_batch_is_bit_identical_and_other_batch_sizes_correlate(tmp_path, f
         assert np.corrcoef(x.ravel(), z.ravel())[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("args,needles", [
-    (["--layer", "conv3", "--units", "10-20"], ["unit 16", "conv3", "16 units", "--units 0-15"]),
-    (["--layer", "conv9"], ["conv9"]),
-    (["--layer", "conv3", "--units", "3-1"], ["runs backwards"]),
-    (["--layer", "conv3", "--workers", "2"], ["--ray"]),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["--layer", "conv3", "--units", "10-20"], ["unit 16", "conv3", "16 units", "--units 0-15"]),
+        (["--layer", "conv9"], ["conv9"]),
+        (["--layer", "conv3", "--units", "3-1"], ["runs backwards"]),
+        (["--layer", "conv3", "--workers", "2"], ["--ray"]),
+    ],
+)
 def test_bad_input_is_one_line(tmp_path, factory_module, args, needles):
     res = invoke(["atlas", f"{factory_module}:factory", *args, *FAST, "--out", tmp_path / "atlas"])
     assert_one_line_error(res, *needles)
@@ -101,7 +146,21 @@ def test_bad_input_is_one_line(tmp_path, factory_module, args, needles):
 
 def test_unreachable_ray_address_is_one_line(tmp_path, factory_module):
     pytest.importorskip("ray")
-    res = invoke(["atlas", f"{factory_module}:factory", "--layer", "conv3", "--units", "0", *FAST, "--ray", "ray://127.0.0.1:1", "--out", tmp_path / "a"])
+    res = invoke(
+        [
+            "atlas",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--units",
+            "0",
+            *FAST,
+            "--ray",
+            "ray://127.0.0.1:1",
+            "--out",
+            tmp_path / "a",
+        ]
+    )
     assert_one_line_error(res, "cannot reach a Ray cluster", "ray://127.0.0.1:1")
 
 
@@ -110,10 +169,27 @@ def test_ray_missing_names_the_extra(tmp_path):
     shim.mkdir(parents=True)
     (shim / "__init__.py").write_text("raise ImportError('no ray here')\n")
     factory = write_factory_module(tmp_path)
-    p = subprocess.run([cnnvis_exe(), "atlas", f"{factory}:factory", "--layer", "conv3", "--units", "0", *FAST, "--ray", "--out", str(tmp_path / "a")],
-                       capture_output=True, text=True, env=subprocess_env(tmp_path / "shim", tmp_path), timeout=120)
+    p = subprocess.run(
+        [
+            cnnvis_exe(),
+            "atlas",
+            f"{factory}:factory",
+            "--layer",
+            "conv3",
+            "--units",
+            "0",
+            *FAST,
+            "--ray",
+            "--out",
+            str(tmp_path / "a"),
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(tmp_path / "shim", tmp_path),
+        timeout=120,
+    )
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert '.[ray]' in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert ".[ray]" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 def _progress(out) -> int:
@@ -126,7 +202,22 @@ def _progress(out) -> int:
 def test_ctrl_c_finishes_the_batch_in_flight_and_a_rerun_finishes(tmp_path):
     factory = write_factory_module(tmp_path)
     out = tmp_path / "atlas"
-    cmd = [cnnvis_exe(), "atlas", f"{factory}:factory", "--layer", "conv3", "--batch-size", "1", "--steps", "40", "--size", "32x32", "-q", "--out", str(out)]
+    cmd = [
+        cnnvis_exe(),
+        "atlas",
+        f"{factory}:factory",
+        "--layer",
+        "conv3",
+        "--batch-size",
+        "1",
+        "--steps",
+        "40",
+        "--size",
+        "32x32",
+        "-q",
+        "--out",
+        str(out),
+    ]
     proc = popen_sigint_default(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(tmp_path))
     deadline = time.time() + 120
     while _progress(out) < 1 and time.time() < deadline and proc.poll() is None:
@@ -160,8 +251,25 @@ def test_ray_atlas_survives_a_killed_worker_with_every_unit_once(tmp_path):
     pytest.importorskip("ray")
     factory = write_factory_module(tmp_path)
     out = tmp_path / "atlas"
-    cmd = [cnnvis_exe(), "atlas", f"{factory}:factory", "--layer", "conv3", "--batch-size", "1", "--steps", "30", "--size", "32x32", "-q",
-           "--ray", "--workers", "2", "--out", str(out)]
+    cmd = [
+        cnnvis_exe(),
+        "atlas",
+        f"{factory}:factory",
+        "--layer",
+        "conv3",
+        "--batch-size",
+        "1",
+        "--steps",
+        "30",
+        "--size",
+        "32x32",
+        "-q",
+        "--ray",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(tmp_path))
     deadline = time.time() + 180
     while (_progress(out) < 1 or len(_ray_workers()) < 2) and time.time() < deadline and proc.poll() is None:
@@ -188,9 +296,19 @@ def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path, monkeyp
     from cnnvis.cli.atlas_ray import RaySession
 
     factory = write_factory_module(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))  # the workers import the factory
-    run = SimpleNamespace(model_name=f"{factory}:factory", weights=None, device="cpu", kind="channel", size=(32, 32), seed=0,
-                          options={"steps": 2, "batch_size": 2}, prior_flags={})
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    )  # the workers import the factory
+    run = SimpleNamespace(
+        model_name=f"{factory}:factory",
+        weights=None,
+        device="cpu",
+        kind="channel",
+        size=(32, 32),
+        seed=0,
+        options={"steps": 2, "batch_size": 2},
+        prior_flags={},
+    )
     lp = LayerPlan("conv3", "conv3", 0, [0, 1, 2, 3])
     got = []
     with RaySession("local", 1, 1) as session:

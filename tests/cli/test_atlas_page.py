@@ -21,12 +21,27 @@ UNITS = {"blocks.4": (112, [0, 5, 17]), "blocks.5": (40, [3, 9])}
 def _atlas(units=UNITS) -> dict:
     layers = {}
     for layer, (channels, rendered) in units.items():
-        layers[layer] = {"channels": channels, "sheet": f"{layer}_sheet.jpg", "units": {
-            str(u): {"file": f"{layer}/unit_{u:04d}.png", "activation": 1.5 + u, "seconds": 2.0 + u, "seed": 1000 + u,
-                     "command": f"cnnvis atlas --layer {layer} --units {u} --batch-size 1 --out atlas_unit{u}"}
-            for u in rendered}}
-    return {"format": "cnnvis-atlas/1", "model": "efficientnet-lite0", "kind": "channel",
-            "created": "2026-11-30T06:00:00+00:00", "layers": layers}
+        layers[layer] = {
+            "channels": channels,
+            "sheet": f"{layer}_sheet.jpg",
+            "units": {
+                str(u): {
+                    "file": f"{layer}/unit_{u:04d}.png",
+                    "activation": 1.5 + u,
+                    "seconds": 2.0 + u,
+                    "seed": 1000 + u,
+                    "command": f"cnnvis atlas --layer {layer} --units {u} --batch-size 1 --out atlas_unit{u}",
+                }
+                for u in rendered
+            },
+        }
+    return {
+        "format": "cnnvis-atlas/1",
+        "model": "efficientnet-lite0",
+        "kind": "channel",
+        "created": "2026-11-30T06:00:00+00:00",
+        "layers": layers,
+    }
 
 
 def _write(tmp_path, atlas: dict, missing=()) -> str:
@@ -45,17 +60,24 @@ def _write(tmp_path, atlas: dict, missing=()) -> str:
 
 def _chromium() -> str:
     import shutil
+
     exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if exe is None:
-        pytest.skip("Chromium is not installed (Debian: apt install chromium); the atlas page check needs a headless browser")
+        pytest.skip(
+            "Chromium is not installed (Debian: apt install chromium); the atlas page check needs a headless browser"
+        )
     return exe
 
 
 def _page_status(index, check: str) -> str:
     """Load ``index?check=CHECK`` in headless Chromium and return the page's own report."""
     url = index.resolve().as_uri() + "?check=" + quote(check, safe=":")
-    dom = subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=15000",
-                          "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=15000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     m = re.search(r'<p id="status">([^<]*)</p>', dom)
     assert m, dom[-2000:]
     return m.group(1)
@@ -90,6 +112,7 @@ def _parse(page: str) -> _Page:
 
 # -- the HTML itself ------------------------------------------------------------------------
 
+
 def test_page_embeds_the_atlas_and_lists_every_unit():
     atlas = _atlas()
     page = atlas_html(atlas)
@@ -97,7 +120,11 @@ def test_page_embeds_the_atlas_and_lists_every_unit():
     assert p.data == atlas
     assert p.ids == ["u-blocks.4-0", "u-blocks.4-5", "u-blocks.4-17", "u-blocks.5-3", "u-blocks.5-9"]
     assert page.count('<img loading="lazy"') == 5
-    assert "blocks.4: 3/112 units" in page and "blocks.5: 2/40 units" in page and "efficientnet-lite0 channel atlas" in page
+    assert (
+        "blocks.4: 3/112 units" in page
+        and "blocks.5: 2/40 units" in page
+        and "efficientnet-lite0 channel atlas" in page
+    )
     assert '<select id="jump-layer">' in page  # two layers: a visible selector
 
 
@@ -122,6 +149,7 @@ def test_hostile_names_are_escaped():
 
 # -- in a browser ---------------------------------------------------------------------------
 
+
 def test_page_loads_every_image_and_jumps(tmp_path):
     index = _write(tmp_path, _atlas())
     assert _page_status(index, "blocks.4:5") == "images 5/5 loaded; jump blocks.4:5 ok"
@@ -130,7 +158,10 @@ def test_page_loads_every_image_and_jumps(tmp_path):
 
 def test_jump_to_an_unrendered_unit_fails(tmp_path):
     index = _write(tmp_path, _atlas())
-    assert _page_status(index, "blocks.4:7") == "images 5/5 loaded; jump blocks.4:7 failed: blocks.4 unit 7 is not rendered"
+    assert (
+        _page_status(index, "blocks.4:7")
+        == "images 5/5 loaded; jump blocks.4:7 failed: blocks.4 unit 7 is not rendered"
+    )
     assert _page_status(index, "blocks.9:5") == "images 5/5 loaded; jump blocks.9:5 failed: unknown layer"
 
 

@@ -61,12 +61,47 @@ def test_convert_classifier_and_use_it_as_a_model(tmp_path, caffe_files):
 def test_caffe_model_on_the_commands(tmp_path, caffe_files):
     deploy, caffemodel, _ = caffe_files
     out = tmp_path / "p.png"
-    res = invoke(["prefer", "--model", deploy, "--weights", caffemodel, "--layer", "fc8", "--channel", 3, "--steps", 3, "-q", "--out", out])
+    res = invoke(
+        [
+            "prefer",
+            "--model",
+            deploy,
+            "--weights",
+            caffemodel,
+            "--layer",
+            "fc8",
+            "--channel",
+            3,
+            "--steps",
+            3,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(out).shape == (40, 40, 3)
     src = tmp_path / "src.png"
     iio.imwrite(src, (np.random.default_rng(0).random((40, 40, 3)) * 255).astype(np.uint8))
-    res = invoke(["invert", src, "--model", deploy, "--weights", caffemodel, "--layer", "conv2", "--activation", "post", "--steps", 3, "-q", "--out", tmp_path / "i.png"])
+    res = invoke(
+        [
+            "invert",
+            src,
+            "--model",
+            deploy,
+            "--weights",
+            caffemodel,
+            "--layer",
+            "conv2",
+            "--activation",
+            "post",
+            "--steps",
+            3,
+            "-q",
+            "--out",
+            tmp_path / "i.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
 
 
@@ -80,11 +115,40 @@ def test_caffe_bad_input(tmp_path, caffe_files):
     assert_one_line_error(invoke(["convert-caffe", half, caffemodel, "--out", tmp_path / "x.pt"]), "half.prototxt")
     bad = tmp_path / "bad.prototxt"
     bad.write_text(DEPLOY.replace('type: "LRN"', 'type: "SpatialWarp"'))
-    assert_one_line_error(invoke(["convert-caffe", bad, caffemodel, "--out", tmp_path / "x.pt"]), "'norm1'", "SpatialWarp")
-    assert_one_line_error(invoke(["convert-caffe", deploy, tmp_path / "none.caffemodel", "--out", tmp_path / "x.pt"]), "caffemodel file not found", "none.caffemodel")
-    assert_one_line_error(invoke(["convert-caffe", deploy, caffemodel, "--out", tmp_path / "x.pt", "--mean", "1,2"]), "--mean '1,2'")
-    assert_one_line_error(invoke(["prefer", "--model", deploy, "--layer", "fc8", "--channel", 1, "-q", "--out", tmp_path / "p.png"]), "needs its weights")
-    assert_one_line_error(invoke(["prefer", "--model", deploy, "--weights", caffemodel, "--layer", "fc8", "--channel", 10, "-q", "--out", tmp_path / "p.png"]), "channel 10")
+    assert_one_line_error(
+        invoke(["convert-caffe", bad, caffemodel, "--out", tmp_path / "x.pt"]), "'norm1'", "SpatialWarp"
+    )
+    assert_one_line_error(
+        invoke(["convert-caffe", deploy, tmp_path / "none.caffemodel", "--out", tmp_path / "x.pt"]),
+        "caffemodel file not found",
+        "none.caffemodel",
+    )
+    assert_one_line_error(
+        invoke(["convert-caffe", deploy, caffemodel, "--out", tmp_path / "x.pt", "--mean", "1,2"]), "--mean '1,2'"
+    )
+    assert_one_line_error(
+        invoke(["prefer", "--model", deploy, "--layer", "fc8", "--channel", 1, "-q", "--out", tmp_path / "p.png"]),
+        "needs its weights",
+    )
+    assert_one_line_error(
+        invoke(
+            [
+                "prefer",
+                "--model",
+                deploy,
+                "--weights",
+                caffemodel,
+                "--layer",
+                "fc8",
+                "--channel",
+                10,
+                "-q",
+                "--out",
+                tmp_path / "p.png",
+            ]
+        ),
+        "channel 10",
+    )
 
 
 def test_convert_deepsim_generator_and_use_it_as_a_prior(tmp_path, caffe_files):
@@ -100,13 +164,45 @@ def test_convert_deepsim_generator_and_use_it_as_a_prior(tmp_path, caffe_files):
     res = invoke(["convert-caffe", proto_path, gen_caffe, "--generator", "--latent-bound", bound, "--out", out])
     assert res.exit_code == 0 and "deepsim-norm1" in res.output, res.output
     gf = load_generator(str(out))
-    assert gf.generator.arch == "deepsim-norm1" and gf.layer == "norm1" and torch.equal(gf.latent_upper, torch.full((96,), 30.0))
+    assert (
+        gf.generator.arch == "deepsim-norm1"
+        and gf.layer == "norm1"
+        and torch.equal(gf.latent_upper, torch.full((96,), 30.0))
+    )
     short = tmp_path / "short.txt"
     short.write_text("1 2")
-    assert_one_line_error(invoke(["convert-caffe", proto_path, gen_caffe, "--generator", "--latent-bound", short, "--out", out]), "has 2 values", "96 channels")
-    assert_one_line_error(invoke(["convert-caffe", deploy, caffemodel, "--generator", "--out", out]), "matches no DeePSiM generator")
+    assert_one_line_error(
+        invoke(["convert-caffe", proto_path, gen_caffe, "--generator", "--latent-bound", short, "--out", out]),
+        "has 2 values",
+        "96 channels",
+    )
+    assert_one_line_error(
+        invoke(["convert-caffe", deploy, caffemodel, "--generator", "--out", out]), "matches no DeePSiM generator"
+    )
     # a converted DeePSiM generator drives a Caffe classifier through --prior dgn
-    res = invoke(["prefer", "--model", deploy, "--weights", caffemodel, "--layer", "fc8", "--channel", 2, "--prior", "dgn", "--generator", out,
-                   "--latent-init", "noise", "--steps", 2, "-q", "--out", tmp_path / "dgn.png"])
+    res = invoke(
+        [
+            "prefer",
+            "--model",
+            deploy,
+            "--weights",
+            caffemodel,
+            "--layer",
+            "fc8",
+            "--channel",
+            2,
+            "--prior",
+            "dgn",
+            "--generator",
+            out,
+            "--latent-init",
+            "noise",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            tmp_path / "dgn.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(tmp_path / "dgn.png").shape == (40, 40, 3)

@@ -14,7 +14,15 @@ import time
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, cnnvis_exe, invoke, popen_sigint_default, smooth_rgb, subprocess_env, write_factory_module
+from conftest import (
+    assert_one_line_error,
+    cnnvis_exe,
+    invoke,
+    popen_sigint_default,
+    smooth_rgb,
+    subprocess_env,
+    write_factory_module,
+)
 
 from cnnvis.io.files import is_temporary
 
@@ -33,8 +41,26 @@ def setup(tmp_path, monkeypatch):
 
 
 def _dream_args(src, out, *extra, quiet=True):
-    return ["dream", str(src), "--model", f"{FACTORY}:factory", "--weights", "random", "--layer", "conv3", "--tile", "32",
-            "--octaves", "1", "--steps", "3", *(["-q"] if quiet else []), "--out", str(out), *map(str, extra)]
+    return [
+        "dream",
+        str(src),
+        "--model",
+        f"{FACTORY}:factory",
+        "--weights",
+        "random",
+        "--layer",
+        "conv3",
+        "--tile",
+        "32",
+        "--octaves",
+        "1",
+        "--steps",
+        "3",
+        *(["-q"] if quiet else []),
+        "--out",
+        str(out),
+        *map(str, extra),
+    ]
 
 
 def _run(args, tmp_path, fsize: int | None = None, timeout: float = 120):
@@ -44,7 +70,9 @@ def _run(args, tmp_path, fsize: int | None = None, timeout: float = 120):
         # RLIMIT_FSIZE set in a launcher that then becomes cnnvis (exec keeps the limit)
         launcher = f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize})); os.execv(sys.argv[1], sys.argv[1:])"
         cmd = [sys.executable, "-c", launcher, *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(tmp_path), cwd=tmp_path, timeout=timeout)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, env=subprocess_env(tmp_path), cwd=tmp_path, timeout=timeout
+    )
 
 
 def _one_line(proc, *needles):
@@ -66,7 +94,10 @@ def small_disk(tmp_path):
     """A 320 kB tmpfs (root may mount one here), else skip: the RLIMIT_FSIZE tests cover the rest."""
     d = tmp_path / "disk"
     d.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(d)], capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(d)], capture_output=True).returncode
+    ):
         pytest.skip("no tmpfs can be mounted here (not root, or no mount privilege)")
     yield d
     subprocess.run(["umount", "-l", str(d)], capture_output=True)
@@ -102,8 +133,26 @@ def test_a_full_disk_is_one_line_keeps_the_old_output_and_the_rerun_finishes(tmp
 
 def test_an_atlas_into_a_filling_disk_is_one_line_and_the_rerun_finishes(tmp_path, setup, small_disk):
     atlas = small_disk / "atlas"
-    args = ["atlas", "--model", f"{FACTORY}:factory", "--weights", "random", "--layer", "conv3", "--units", "0-7", "--size", "32x32",
-            "--steps", "2", "--batch-size", "2", "-q", "--out", str(atlas)]
+    args = [
+        "atlas",
+        "--model",
+        f"{FACTORY}:factory",
+        "--weights",
+        "random",
+        "--layer",
+        "conv3",
+        "--units",
+        "0-7",
+        "--size",
+        "32x32",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "-q",
+        "--out",
+        str(atlas),
+    ]
     # leave room for a few units only
     ballast = small_disk / "ballast"
     ballast.write_bytes(b"\0" * (320 * 1024 - 60 * 1024))
@@ -112,7 +161,9 @@ def test_an_atlas_into_a_filling_disk_is_one_line_and_the_rerun_finishes(tmp_pat
     os.remove(ballast)
     proc = _run(args, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(n for n in os.listdir(atlas / "conv3") if n.endswith(".png")) == [f"unit_{u:04d}.png" for u in range(8)]
+    assert sorted(n for n in os.listdir(atlas / "conv3") if n.endswith(".png")) == [
+        f"unit_{u:04d}.png" for u in range(8)
+    ]
     _no_temporaries(atlas / "conv3")
 
 
@@ -131,7 +182,9 @@ def test_a_read_only_output_folder_is_one_line_before_the_model_loads(tmp_path, 
     ro = tmp_path / "ro"
     ro.mkdir()
     if os.geteuid() == 0:
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True).returncode:
+        if subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True
+        ).returncode:
             pytest.skip("root, and no read-only mount can be made here")
     else:
         ro.chmod(0o555)
@@ -163,7 +216,9 @@ def test_the_output_is_never_the_input(tmp_path, setup, monkeypatch):
     assert_one_line_error(invoke(_dream_args(photo, tmp_path / "link.png")), "would overwrite the input")
     monkeypatch.chdir(tmp_path)
     assert_one_line_error(invoke(_dream_args("small.png", "./sub/../small.png")), "would overwrite the input")
-    assert_one_line_error(invoke(_dream_args(photo, tmp_path / "o.png", "--video", photo)), "--video", "would overwrite")
+    assert_one_line_error(
+        invoke(_dream_args(photo, tmp_path / "o.png", "--video", photo)), "--video", "would overwrite"
+    )
     assert photo.read_bytes() == before
 
 
@@ -178,7 +233,9 @@ def test_a_video_never_replaces_its_input(tmp_path, setup):
 
 
 def _start(args, tmp_path, err):
-    return popen_sigint_default([cnnvis_exe(), *args], stdout=subprocess.PIPE, stderr=err, env=subprocess_env(tmp_path), cwd=tmp_path)
+    return popen_sigint_default(
+        [cnnvis_exe(), *args], stdout=subprocess.PIPE, stderr=err, env=subprocess_env(tmp_path), cwd=tmp_path
+    )
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -206,7 +263,9 @@ def test_sigterm_mid_step_writes_a_checkpoint_exits_143_and_resumes_bit_for_bit(
     with open(err_path, "wb") as err:
         proc = _start(args(out), tmp_path, err)
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and "/400" not in err_path.read_text(errors="replace") and proc.poll() is None:
+        while (
+            time.monotonic() < deadline and "/400" not in err_path.read_text(errors="replace") and proc.poll() is None
+        ):
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)  # what a scheduler, timeout or systemctl stop sends
         stdout, _ = proc.communicate(timeout=60)
@@ -240,13 +299,33 @@ def test_kill_9_at_a_checkpoint_then_resume_equals_the_straight_run(tmp_path, se
 def test_a_write_killed_mid_file_leaves_a_temporary_the_next_atlas_run_removes(tmp_path):
     write_factory_module(tmp_path, FACTORY)
     atlas = tmp_path / "atlas"
-    args = ["atlas", "--model", f"{FACTORY}:factory", "--weights", "random", "--layer", "conv3", "--units", "0-3", "--size", "32x32",
-            "--steps", "2", "-q", "--out", str(atlas)]
+    args = [
+        "atlas",
+        "--model",
+        f"{FACTORY}:factory",
+        "--weights",
+        "random",
+        "--layer",
+        "conv3",
+        "--units",
+        "0-3",
+        "--size",
+        "32x32",
+        "--steps",
+        "2",
+        "-q",
+        "--out",
+        str(atlas),
+    ]
     assert _run(args, tmp_path).returncode == 0
     # a process killed (SIGKILL) in the middle of writing a unit: its temporary stays behind
-    kill = ("import os, sys; from cnnvis.io.files import temporary_beside; t = temporary_beside(sys.argv[1]); "
-            "open(t, 'wb').write(b'half a png'); os.kill(os.getpid(), 9)")
-    proc = subprocess.run([sys.executable, "-c", kill, str(atlas / "conv3" / "unit_0001.png")], env=subprocess_env(tmp_path))
+    kill = (
+        "import os, sys; from cnnvis.io.files import temporary_beside; t = temporary_beside(sys.argv[1]); "
+        "open(t, 'wb').write(b'half a png'); os.kill(os.getpid(), 9)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", kill, str(atlas / "conv3" / "unit_0001.png")], env=subprocess_env(tmp_path)
+    )
     assert proc.returncode == -9
     stray = [n for n in os.listdir(atlas / "conv3") if is_temporary(n)]
     assert len(stray) == 1 and stray[0].startswith(".unit_0001.")

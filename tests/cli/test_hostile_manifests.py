@@ -105,18 +105,21 @@ def test_a_recorded_preset_is_not_read_again(tmp_path, made):
     assert_one_line_error(invoke(["replay", made, "--trust-model"]), "'preset'", "does not know")
 
 
-@pytest.mark.parametrize("edit, needle", [
-    (lambda m: m["params"].update(steps="many"), "bad value for 'steps'"),
-    (lambda m: m["params"].update(steps=float("inf")), "bad value for 'steps'"),
-    (lambda m: m["params"].update(steps=True), "bad value for 'steps'"),
-    (lambda m: m["params"].update(lr=[1, 2]), "bad value for 'lr'"),
-    (lambda m: m.update(params=[1, 2]), "params of type list"),
-    (lambda m: m.update(inputs={"image": "nope"}), "without a path and a SHA-256"),
-    (lambda m: m.update(device="cpu"), "device of type str"),
-    (lambda m: m.update(output_label="../../../etc/x"), "not a plain name"),
-    (lambda m: m.update(command="rm"), "names command 'rm'"),
-    (lambda m: m.update(command=["dream"]), "command of type list"),
-])
+@pytest.mark.parametrize(
+    "edit, needle",
+    [
+        (lambda m: m["params"].update(steps="many"), "bad value for 'steps'"),
+        (lambda m: m["params"].update(steps=float("inf")), "bad value for 'steps'"),
+        (lambda m: m["params"].update(steps=True), "bad value for 'steps'"),
+        (lambda m: m["params"].update(lr=[1, 2]), "bad value for 'lr'"),
+        (lambda m: m.update(params=[1, 2]), "params of type list"),
+        (lambda m: m.update(inputs={"image": "nope"}), "without a path and a SHA-256"),
+        (lambda m: m.update(device="cpu"), "device of type str"),
+        (lambda m: m.update(output_label="../../../etc/x"), "not a plain name"),
+        (lambda m: m.update(command="rm"), "names command 'rm'"),
+        (lambda m: m.update(command=["dream"]), "command of type list"),
+    ],
+)
 def test_ill_typed_manifests_are_one_line(made, edit, needle):
     m = read_manifest(made)
     edit(m)
@@ -126,7 +129,7 @@ def test_ill_typed_manifests_are_one_line(made, edit, needle):
 
 def test_a_huge_thread_count_is_not_believed(made):
     m = read_manifest(made)
-    m["device"]["threads"] = 10 ** 9
+    m["device"]["threads"] = 10**9
     _plant(made, m)
     res = invoke(["replay", made, "--trust-model", "--check"])
     assert res.exit_code == 0, (res.output, res.exception)
@@ -171,6 +174,7 @@ def test_a_checkpoint_with_damaged_floats_is_one_line_and_resume_writes_beside_i
             callback(p)
             if p.step == 3:
                 raise RuntimeError("killed")  # the checkpoint of step 2 is on disk
+
         return original(self, cb, resume)
 
     Render.run = die_after_two

@@ -26,8 +26,25 @@ def test_dream_with_factory_model(tmp_path, factory_module, make_image):
     # 96 px: even 4 octaves (see test_dream_octaves_1_means_one_size) stay above the minimum size.
     src = make_image("in.png", h=96, w=112)
     out = tmp_path / "out.png"
-    res = _invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "--tile", 32,
-                   "--steps", 2, "--octaves", 1, "-q", "--out", out])
+    res = _invoke(
+        [
+            "dream",
+            src,
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--tile",
+            32,
+            "--steps",
+            2,
+            "--octaves",
+            1,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     got = iio.imread(out)
     assert got.shape == (96, 112, 3) and got.dtype == np.uint8
@@ -38,9 +55,32 @@ def test_dream_with_factory_model(tmp_path, factory_module, make_image):
 def test_dream_save_every_video_and_objectives(tmp_path, factory_module, make_image):
     src = make_image("in.png", h=40, w=48)
     out = tmp_path / "o.png"
-    res = _invoke(["dream", src, "--model", f"{factory_module}:factory", "-O", "channel:conv3:2@0.5",
-                   "-O", "dream:conv2", "--tile", 32, "--steps", 2, "--final-size", "40x48", "--num-sizes", 1,
-                   "--save-every", 1, "--video", tmp_path / "v.gif", "--out", out])
+    res = _invoke(
+        [
+            "dream",
+            src,
+            "--model",
+            f"{factory_module}:factory",
+            "-O",
+            "channel:conv3:2@0.5",
+            "-O",
+            "dream:conv2",
+            "--tile",
+            32,
+            "--steps",
+            2,
+            "--final-size",
+            "40x48",
+            "--num-sizes",
+            1,
+            "--save-every",
+            1,
+            "--video",
+            tmp_path / "v.gif",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(out).shape == (40, 48, 3)
     assert (tmp_path / "o_1_1.png").exists() and (tmp_path / "o_1_2.png").exists()
@@ -52,8 +92,29 @@ def test_dream_save_every_video_and_objectives(tmp_path, factory_module, make_im
 def test_dream_noise_and_guide(tmp_path, factory_module, make_image):
     guide = make_image("guide.png", h=50, w=50, seed=7)
     out = tmp_path / "n.png"
-    res = _invoke(["dream", "--noise", "--model", f"{factory_module}:factory", "--layer", "conv3", "--guide", guide,
-                   "--tile", 32, "--steps", 2, "--final-size", "48x64", "--num-sizes", 1, "-q", "--out", out])
+    res = _invoke(
+        [
+            "dream",
+            "--noise",
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--guide",
+            guide,
+            "--tile",
+            32,
+            "--steps",
+            2,
+            "--final-size",
+            "48x64",
+            "--num-sizes",
+            1,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     img = iio.imread(out)
     assert img.shape == (48, 64, 3) and img.std() > 0  # noise init is not flat
@@ -67,8 +128,24 @@ def test_version():
 def test_dream_octaves_1_means_one_size(tmp_path, factory_module, make_image):
     src = make_image("in64.png", h=64, w=64)
     out = tmp_path / "out.png"
-    res = _invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "--tile", 32,
-                   "--steps", 1, "--octaves", 1, "--out", out])
+    res = _invoke(
+        [
+            "dream",
+            src,
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--tile",
+            32,
+            "--steps",
+            1,
+            "--octaves",
+            1,
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert "size 1/1" in res.stderr
 
@@ -113,44 +190,55 @@ def test_error_corrupt_image(tmp_path):
 
 
 def test_error_unknown_model(tmp_path, img96):
-    _assert_one_line_error(_invoke(["dream", img96, "--model", "vgg61", "--out", tmp_path / "o.png"]), "'vgg61'", "did you mean")
+    _assert_one_line_error(
+        _invoke(["dream", img96, "--model", "vgg61", "--out", tmp_path / "o.png"]), "'vgg61'", "did you mean"
+    )
 
 
 def test_error_unknown_layer(tmp_path, img96):
-    _assert_one_line_error(_invoke(["dream", img96, "--layer", "blocks.4.22", "--out", tmp_path / "o.png"]),
-                           "'blocks.4.22'", "did you mean 'blocks.4.2'")
+    _assert_one_line_error(
+        _invoke(["dream", img96, "--layer", "blocks.4.22", "--out", tmp_path / "o.png"]),
+        "'blocks.4.22'",
+        "did you mean 'blocks.4.2'",
+    )
 
 
 def test_error_no_default_layer(tmp_path, img96, factory_module):
-    _assert_one_line_error(_invoke(["dream", img96, "--model", f"{factory_module}:factory", "--out", tmp_path / "o.png"]),
-                           "--layer")
+    _assert_one_line_error(
+        _invoke(["dream", img96, "--model", f"{factory_module}:factory", "--out", tmp_path / "o.png"]), "--layer"
+    )
 
 
 def test_error_channel_out_of_range_quiet(tmp_path, img96):
     _assert_one_line_error(
         _invoke(["dream", img96, "--layer", "blocks.4.2", "--channel", 500, "-q", "--out", tmp_path / "o.png"]),
-        "channel 500", "0..111")
+        "channel 500",
+        "0..111",
+    )
 
 
 def test_error_channel_out_of_range_with_progress_bar(tmp_path, img96):
     # Without -q the error must still be the only thing on stderr (no half-drawn progress bar).
     _assert_one_line_error(
-        _invoke(["dream", img96, "--layer", "blocks.4.2", "--channel", 500, "--out", tmp_path / "o.png"]),
-        "channel 500")
+        _invoke(["dream", img96, "--layer", "blocks.4.2", "--channel", 500, "--out", tmp_path / "o.png"]), "channel 500"
+    )
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.mark.parametrize("args,needles", [
-    (["--final-size", "4x4"], ["4x4", "minimum"]),
-    (["--final-size", "12by7"], ["'12by7'"]),
-    (["--lr", "0"], ["--lr", "0"]),
-    (["--lr", "nan"], ["--lr", "nan"]),
-    (["--octaves", "0"], ["--octaves"]),
-    (["--tile", "8", "--octaves", "1"], ["--tile 8"]),
-    (["--channel", "3", "--x", "1"], ["--x and --y"]),
-    (["-O", "bogus"], ["'bogus'"]),
-    (["--device", "nonsense"], ["'nonsense'"]),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["--final-size", "4x4"], ["4x4", "minimum"]),
+        (["--final-size", "12by7"], ["'12by7'"]),
+        (["--lr", "0"], ["--lr", "0"]),
+        (["--lr", "nan"], ["--lr", "nan"]),
+        (["--octaves", "0"], ["--octaves"]),
+        (["--tile", "8", "--octaves", "1"], ["--tile 8"]),
+        (["--channel", "3", "--x", "1"], ["--x and --y"]),
+        (["-O", "bogus"], ["'bogus'"]),
+        (["--device", "nonsense"], ["'nonsense'"]),
+    ],
+)
 def test_error_bad_settings(tmp_path, img96, args, needles):
     _assert_one_line_error(_invoke(["dream", img96, *args, "--out", tmp_path / "o.png"]), *needles)
 
@@ -176,8 +264,14 @@ def test_subprocess_dream_default_model(tmp_path):
     src = tmp_path / "small.png"
     iio.imwrite(src, smooth_rgb(96, 96, seed=3))
     out = tmp_path / "x.png"
-    proc = subprocess.run([_exe(), "dream", str(src), "--steps", "2", "--octaves", "1", "-q", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120, env=_env(), cwd=tmp_path)
+    proc = subprocess.run(
+        [_exe(), "dream", str(src), "--steps", "2", "--octaves", "1", "-q", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert iio.imread(out).shape == (96, 96, 3)
@@ -189,8 +283,21 @@ def test_subprocess_ctrl_c_writes_interrupted_image(tmp_path):
     out = tmp_path / "o.png"
     err_path = tmp_path / "stderr.txt"
     # --final-size pins a single 64x64 size (see test_dream_octaves_1_means_one_size for --octaves 1 alone).
-    cmd = [_exe(), "dream", str(src), "--model", "efficientnet-lite0", "--steps", "1000", "--octaves", "1",
-           "--final-size", "64x64", "--out", str(out)]
+    cmd = [
+        _exe(),
+        "dream",
+        str(src),
+        "--model",
+        "efficientnet-lite0",
+        "--steps",
+        "1000",
+        "--octaves",
+        "1",
+        "--final-size",
+        "64x64",
+        "--out",
+        str(out),
+    ]
     code, stdout, stderr = interrupt_after_first_step(cmd, 1000, err_path, _env(), tmp_path)
     assert code == 130, stderr
     assert "Traceback" not in stderr
@@ -207,8 +314,9 @@ def test_subprocess_ctrl_c_writes_interrupted_image(tmp_path):
 
 def test_subprocess_ctrl_c_before_first_step_exits_130_without_traceback(tmp_path):
     out = tmp_path / "early.png"
-    proc = popen_sigint_default([_exe(), "dream", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_env(), cwd=tmp_path)
+    proc = popen_sigint_default(
+        [_exe(), "dream", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), cwd=tmp_path
+    )
     time.sleep(0.7)  # inside main(), still importing torch / loading the model
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
@@ -218,7 +326,9 @@ def test_subprocess_ctrl_c_before_first_step_exits_130_without_traceback(tmp_pat
 
 
 def test_import_and_help_do_not_load_torch():
-    code = "import sys, cnnvis, cnnvis.cli; assert 'torch' not in sys.modules, 'torch imported'; print(cnnvis.__version__)"
+    code = (
+        "import sys, cnnvis, cnnvis.cli; assert 'torch' not in sys.modules, 'torch imported'; print(cnnvis.__version__)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60)
     assert proc.returncode == 0, proc.stderr
     help_proc = subprocess.run([_exe(), "--help"], capture_output=True, text=True, env=_env(), timeout=60)
@@ -230,11 +340,44 @@ def test_dream_video_frame_by_frame(tmp_path, factory_module):
     src = tmp_path / "clip.gif"
     iio.imwrite(src, frames, extension=".gif", duration=100, loop=0)
     out = tmp_path / "dream.gif"
-    res = _invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "--tile", 32, "--steps", 2, "--octaves", 1, "-q", "--out", out])
+    res = _invoke(
+        [
+            "dream",
+            src,
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--tile",
+            32,
+            "--steps",
+            2,
+            "--octaves",
+            1,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, res.output
     got = iio.imread(out, index=None)
     assert got.shape[0] == 3 and not np.array_equal(got[0], frames[0])
-    _assert_one_line_error(_invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "-q", "--out", tmp_path / "x.png"]), "must be a video")
+    _assert_one_line_error(
+        _invoke(
+            [
+                "dream",
+                src,
+                "--model",
+                f"{factory_module}:factory",
+                "--layer",
+                "conv3",
+                "-q",
+                "--out",
+                tmp_path / "x.png",
+            ]
+        ),
+        "must be a video",
+    )
 
 
 def test_jpeg_quality(tmp_path, factory_module, make_image):
@@ -242,8 +385,27 @@ def test_jpeg_quality(tmp_path, factory_module, make_image):
     sizes = {}
     for q in (40, 95):
         out = tmp_path / f"q{q}.jpg"
-        res = _invoke(["dream", src, "--model", f"{factory_module}:factory", "--layer", "conv3", "--tile", 32, "--steps", 1, "--octaves", 1,
-                       "--jpeg-quality", q, "-q", "--out", out])
+        res = _invoke(
+            [
+                "dream",
+                src,
+                "--model",
+                f"{factory_module}:factory",
+                "--layer",
+                "conv3",
+                "--tile",
+                32,
+                "--steps",
+                1,
+                "--octaves",
+                1,
+                "--jpeg-quality",
+                q,
+                "-q",
+                "--out",
+                out,
+            ]
+        )
         assert res.exit_code == 0, res.output
         sizes[q] = out.stat().st_size
     assert sizes[40] < 0.8 * sizes[95]

@@ -34,7 +34,12 @@ def test_options_equal_the_config_fields(name):
             assert isinstance(p.type, click.Choice) and tuple(p.type.choices) == s.choices
         elif s.bounded:
             assert isinstance(p.type, click.IntRange if s.type is int else click.FloatRange)
-            assert (p.type.min, p.type.max, p.type.min_open, p.type.max_open) == (s.low, s.high, s.low_open, s.high_open)
+            assert (p.type.min, p.type.max, p.type.min_open, p.type.max_open) == (
+                s.low,
+                s.high,
+                s.low_open,
+                s.high_open,
+            )
         if name == "dream":
             assert p.default == s.default
         else:
@@ -44,7 +49,10 @@ def test_options_equal_the_config_fields(name):
 def test_flags_keep_their_spellings():
     opts = {p.name: p.opts + p.secondary_opts for p in main.commands["dream"].params}
     assert opts["output"] == ["--output-mode"]
-    assert opts["shift"] == ["--shift", "--no-shift"] and opts["normalize_grad"] == ["--normalize-grad", "--no-normalize-grad"]
+    assert opts["shift"] == ["--shift", "--no-shift"] and opts["normalize_grad"] == [
+        "--normalize-grad",
+        "--no-normalize-grad",
+    ]
     assert opts["tv_weight"] == ["--tv-weight"] and opts["clip_small_contrib_every"] == ["--clip-small-contrib-every"]
 
 
@@ -53,11 +61,18 @@ def test_invert_help_shows_the_tuned_defaults():
     assert res.exit_code == 0
     text = " ".join(res.output.split())  # unwrap
     assert "Optimizer steps per size. [default: 200;" in text
-    assert "[default: 2.0; 0.3 with --optimizer lbfgs; 4.0 at layers of stride >= 8 on pixels; 24.0 on the last layers with adam" in text
+    assert (
+        "[default: 2.0; 0.3 with --optimizer lbfgs; 4.0 at layers of stride >= 8 on pixels; 24.0 on the last layers with adam"
+        in text
+    )
     assert "[default: pixel; fft with --optimizer lbfgs;" in text
     assert "Optimizer over the canvas. [default: adam; lbfgs at layers of stride <= 16]" in text
     texts = default_texts("invert")
-    assert texts["steps"] == "200" and texts["optimizer"] == "adam; lbfgs at layers of stride <= 16" and texts["lr"].startswith("0.1;")
+    assert (
+        texts["steps"] == "200"
+        and texts["optimizer"] == "adam; lbfgs at layers of stride <= 16"
+        and texts["lr"].startswith("0.1;")
+    )
 
 
 def test_prefer_and_dream_help_show_their_defaults():
@@ -67,18 +82,21 @@ def test_prefer_and_dream_help_show_their_defaults():
     assert "Optimizer steps per size. [default: 20;" in text and "[default: 4 when no size flag" in text
 
 
-@pytest.mark.parametrize("args,needles", [
-    (["dream", "--steps", 0], ["--steps", "0", "x>=1"]),
-    (["dream", "--lr", -1], ["--lr", "x>0"]),
-    (["dream", "--decay-rate", 1], ["--decay-rate"]),
-    (["dream", "--optimizer", "bfgs"], ["--optimizer", "bfgs"]),
-    (["invert", "--pixel-decay", 2], ["--pixel-decay"]),
-    (["prefer", "--layer", "x", "--channel", 1, "--batch-size", 0], ["--batch-size"]),
-    (["layers", "--size", 0], ["--size", "0"]),
-    (["train-generator", "--layer", "x", "--images", "y", "--out", "z.pt", "--steps", 0], ["--steps"]),
-    (["train-generator", "--layer", "x", "--images", "y", "--out", "z.pt", "--adv-weight", -1], ["--adv-weight"]),
-    (["convert-caffe", "a.prototxt", "b.caffemodel", "--out", "c.pt", "--input-size", 0], ["--input-size"]),
-])
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["dream", "--steps", 0], ["--steps", "0", "x>=1"]),
+        (["dream", "--lr", -1], ["--lr", "x>0"]),
+        (["dream", "--decay-rate", 1], ["--decay-rate"]),
+        (["dream", "--optimizer", "bfgs"], ["--optimizer", "bfgs"]),
+        (["invert", "--pixel-decay", 2], ["--pixel-decay"]),
+        (["prefer", "--layer", "x", "--channel", 1, "--batch-size", 0], ["--batch-size"]),
+        (["layers", "--size", 0], ["--size", "0"]),
+        (["train-generator", "--layer", "x", "--images", "y", "--out", "z.pt", "--steps", 0], ["--steps"]),
+        (["train-generator", "--layer", "x", "--images", "y", "--out", "z.pt", "--adv-weight", -1], ["--adv-weight"]),
+        (["convert-caffe", "a.prototxt", "b.caffemodel", "--out", "c.pt", "--input-size", 0], ["--input-size"]),
+    ],
+)
 def test_bad_range_fails_at_parse_time(args, needles):
     assert_one_line_error(_invoke(args), *needles)
 

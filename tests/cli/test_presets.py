@@ -26,10 +26,30 @@ def test_every_bundled_preset_is_valid_for_its_command(name):
 
 def test_the_bundled_set_covers_every_mode():
     names = set(bundled_names())
-    assert {"cnnvis-noise-1080p", "cnnvis-image-dream", "deepdream-classic", "channel", "neuron", "icnn-gd", "icnn-lbfgs", "icnn-dgn",
-            "cnnpref-low", "cnnpref-high", "hires-4k", "cppn", "alpha", "lowres", "decorrelate"} <= names
+    assert {
+        "cnnvis-noise-1080p",
+        "cnnvis-image-dream",
+        "deepdream-classic",
+        "channel",
+        "neuron",
+        "icnn-gd",
+        "icnn-lbfgs",
+        "icnn-dgn",
+        "cnnpref-low",
+        "cnnpref-high",
+        "hires-4k",
+        "cppn",
+        "alpha",
+        "lowres",
+        "decorrelate",
+    } <= names
     noise = read_preset("cnnvis-noise-1080p").options
-    assert (noise["initial_size"], noise["final_size"], noise["num_sizes"], noise["noise"]) == ("270x480", "1080x1920", 5, True)
+    assert (noise["initial_size"], noise["final_size"], noise["num_sizes"], noise["noise"]) == (
+        "270x480",
+        "1080x1920",
+        5,
+        True,
+    )
 
 
 def test_presets_command_lists_them():
@@ -46,15 +66,23 @@ def tiny(factory_module):
 
 def test_preset_sets_defaults_and_flags_override(tmp_path, make_image, tiny):
     preset = tmp_path / "mine.toml"
-    preset.write_text('description = "test"\ncommand = "dream"\n[options]\nlayer = "conv3"\nsteps = 3\noctaves = 2\n'
-                      'tile = 32\njitter = 3\nshift = false\ndream-form = "meansquare"\n')
+    preset.write_text(
+        'description = "test"\ncommand = "dream"\n[options]\nlayer = "conv3"\nsteps = 3\noctaves = 2\n'
+        'tile = 32\njitter = 3\nshift = false\ndream-form = "meansquare"\n'
+    )
     src = make_image("s.png", h=48, w=48)
     out = tmp_path / "o.png"
     res = invoke(["dream", src, *tiny, "--preset", preset, "--steps", 2, "-q", "--out", out])
     assert res.exit_code == 0, (res.output, res.exception)
     m = read_manifest(str(out))
     assert m["params"]["steps"] == 2  # the flag wins
-    assert (m["params"]["octaves"], m["params"]["layers"], m["params"]["jitter"], m["params"]["shift"], m["params"]["dream_form"]) == (2, ["conv3"], 3, False, "meansquare")
+    assert (
+        m["params"]["octaves"],
+        m["params"]["layers"],
+        m["params"]["jitter"],
+        m["params"]["shift"],
+        m["params"]["dream_form"],
+    ) == (2, ["conv3"], 3, False, "meansquare")
     assert m["config"]["jitter"] == 3 and m["preset"] == str(preset)
     # replay reproduces a preset run too (its values are recorded as parameters)
     rep = invoke(["replay", "--trust-model", out, "--check"])
@@ -63,7 +91,25 @@ def test_preset_sets_defaults_and_flags_override(tmp_path, make_image, tiny):
 
 def test_bundled_preset_with_overrides_runs(tmp_path, tiny):
     out = tmp_path / "n.png"
-    res = invoke(["prefer", "--preset", "neuron", *tiny, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--steps", 2, "-q", "--out", out])
+    res = invoke(
+        [
+            "prefer",
+            "--preset",
+            "neuron",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--size",
+            "32x32",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert read_manifest(str(out))["params"]["channel"] == [1]  # a unit list (one unit here)
 
@@ -75,18 +121,34 @@ def test_bad_presets(tmp_path, tiny):
         return p
 
     base = ["dream", *tiny, "--noise", "-q", "--out", tmp_path / "o.png", "--preset"]
-    assert_one_line_error(invoke(base + [write('command = "dream"\n[options]\nstepz = 3\n')]), "unknown key 'stepz'", "did you mean 'steps'")
-    assert_one_line_error(invoke(base + [write('command = "dream"\n[options]\nsteps = "many"\n')]), "bad value for 'steps'", "many")
-    assert_one_line_error(invoke(base + [write('command = "dream"\n[options]\nnoise = "yes"\n')]), "bad value for 'noise'")
+    assert_one_line_error(
+        invoke(base + [write('command = "dream"\n[options]\nstepz = 3\n')]),
+        "unknown key 'stepz'",
+        "did you mean 'steps'",
+    )
+    assert_one_line_error(
+        invoke(base + [write('command = "dream"\n[options]\nsteps = "many"\n')]), "bad value for 'steps'", "many"
+    )
+    assert_one_line_error(
+        invoke(base + [write('command = "dream"\n[options]\nnoise = "yes"\n')]), "bad value for 'noise'"
+    )
     assert_one_line_error(invoke(base + [write('command = "dream"\n[options]\nsteps = [1, 2]\n')]), "takes one value")
-    assert_one_line_error(invoke(base + [write('command = "invert"\n[options]\nsteps = 3\n')]), "is for cnnvis invert, not dream")
+    assert_one_line_error(
+        invoke(base + [write('command = "invert"\n[options]\nsteps = 3\n')]), "is for cnnvis invert, not dream"
+    )
     assert_one_line_error(invoke(base + [write('command = "dream"\n[options\nsteps = 3\n')]), "not valid TOML")
-    assert_one_line_error(invoke(base + [write('comand = "dream"\n')]), "unknown top-level key 'comand'", "did you mean 'command'")
-    assert_one_line_error(invoke(base + [write('command = "dream"\n[options]\noptimizer = "adamw"\n')]), "bad value for 'optimizer'")
-    assert_one_line_error(invoke(base + ["deepdreem"]), "unknown preset 'deepdreem'", "did you mean 'deepdream-classic'")
+    assert_one_line_error(
+        invoke(base + [write('comand = "dream"\n')]), "unknown top-level key 'comand'", "did you mean 'command'"
+    )
+    assert_one_line_error(
+        invoke(base + [write('command = "dream"\n[options]\noptimizer = "adamw"\n')]), "bad value for 'optimizer'"
+    )
+    assert_one_line_error(
+        invoke(base + ["deepdreem"]), "unknown preset 'deepdreem'", "did you mean 'deepdream-classic'"
+    )
     assert_one_line_error(invoke(base + [tmp_path / "none.toml"]), "preset file not found")
     # a preset is data: a string that looks like code is only a (bad) layer name
-    res = invoke(base + [write('command = "dream"\n[options]\nlayer = "__import__(\'os\').system(\'touch pwned\')"\n')])
+    res = invoke(base + [write("command = \"dream\"\n[options]\nlayer = \"__import__('os').system('touch pwned')\"\n")])
     assert_one_line_error(res, "unknown layer")
     assert not (tmp_path / "pwned").exists()
 
@@ -94,7 +156,7 @@ def test_bad_presets(tmp_path, tiny):
 def test_read_preset_errors_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="needs command"):
         p = tmp_path / "x.toml"
-        p.write_text('command = 3\n')
+        p.write_text("command = 3\n")
         read_preset(str(p))
 
 
@@ -106,8 +168,11 @@ def test_package_list_holds_every_package():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with open(os.path.join(root, "pyproject.toml"), "rb") as f:
         listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
-    found = {os.path.relpath(d, root).replace(os.sep, ".") for d, _, files in os.walk(os.path.join(root, "cnnvis"))
-             if "__init__.py" in files} | {"cnnvis.presets"}
+    found = {
+        os.path.relpath(d, root).replace(os.sep, ".")
+        for d, _, files in os.walk(os.path.join(root, "cnnvis"))
+        if "__init__.py" in files
+    } | {"cnnvis.presets"}
     assert found == listed
 
 
@@ -117,29 +182,32 @@ def _dream_with(preset) -> list:
     return ["dream", "--noise", "-q", "--out", "x.png", "--preset", preset]
 
 
-@pytest.mark.parametrize("line, needles", [
-    ("steps = 1e400", ["'steps'", "expected a finite number, got inf"]),  # TOML reads 1e400 as inf
-    ("l1_weight = -inf", ["'l1_weight'", "got -inf"]),
-    ("blend = nan", ["'blend'", "got nan"]),  # nan passes every range comparison
-    ("lr = '1e999'", ["'lr'", "finite number, got inf"]),  # a string click converts to inf
-    ("steps = true", ["'steps'", "expected an integer, got true"]),  # click would take it as 1
-    ("lr = false", ["'lr'", "expected a number, got false"]),
-    ("steps = 2.5", ["'steps'", "expected an integer, got 2.5"]),  # click would truncate it to 2
-    ("steps = 0", ["'steps'", "0 is not in the range x>=1"]),
-    ("blend = 1.5", ["'blend'", "1.5 is not in the range 0<=x<=1"]),
-    ("seed = 99999999999999999999", ["'seed'", "99999999999999999999 is out of range"]),
-    ("l1_weight = " + "9" * 400, ["'l1_weight'", "an integer of 400 digits is out of range"]),  # float() overflows
-    ("optimizer = true", ["'optimizer'", "expected one of rmsprop", "got true"]),
-    ("optimizer = 3", ["'optimizer'", "3 is not one of"]),
-    ("layer = true", ["'layer'", "expected a string, got true"]),
-    ("layer = ['conv3', true]", ["'layer'", "got true"]),
-    ("layer = [['conv3']]", ["'layer'", "expected a string, got a list"]),
-    ("objective = [{ kind = 'dream' }]", ["'objective'", "got a table"]),
-    ("guide = 1979-05-27", ["'guide'", "got the date/time 1979-05-27"]),
-    ("shift = 1", ["'shift'", "expected true or false, got 1"]),
-    ("channel = true", ["'channel'", "got true"]),
-    ("channel = 99999999999999999999999", ["'channel'", "out of range"]),
-])
+@pytest.mark.parametrize(
+    "line, needles",
+    [
+        ("steps = 1e400", ["'steps'", "expected a finite number, got inf"]),  # TOML reads 1e400 as inf
+        ("l1_weight = -inf", ["'l1_weight'", "got -inf"]),
+        ("blend = nan", ["'blend'", "got nan"]),  # nan passes every range comparison
+        ("lr = '1e999'", ["'lr'", "finite number, got inf"]),  # a string click converts to inf
+        ("steps = true", ["'steps'", "expected an integer, got true"]),  # click would take it as 1
+        ("lr = false", ["'lr'", "expected a number, got false"]),
+        ("steps = 2.5", ["'steps'", "expected an integer, got 2.5"]),  # click would truncate it to 2
+        ("steps = 0", ["'steps'", "0 is not in the range x>=1"]),
+        ("blend = 1.5", ["'blend'", "1.5 is not in the range 0<=x<=1"]),
+        ("seed = 99999999999999999999", ["'seed'", "99999999999999999999 is out of range"]),
+        ("l1_weight = " + "9" * 400, ["'l1_weight'", "an integer of 400 digits is out of range"]),  # float() overflows
+        ("optimizer = true", ["'optimizer'", "expected one of rmsprop", "got true"]),
+        ("optimizer = 3", ["'optimizer'", "3 is not one of"]),
+        ("layer = true", ["'layer'", "expected a string, got true"]),
+        ("layer = ['conv3', true]", ["'layer'", "got true"]),
+        ("layer = [['conv3']]", ["'layer'", "expected a string, got a list"]),
+        ("objective = [{ kind = 'dream' }]", ["'objective'", "got a table"]),
+        ("guide = 1979-05-27", ["'guide'", "got the date/time 1979-05-27"]),
+        ("shift = 1", ["'shift'", "expected true or false, got 1"]),
+        ("channel = true", ["'channel'", "got true"]),
+        ("channel = 99999999999999999999999", ["'channel'", "out of range"]),
+    ],
+)
 def test_preset_values_are_checked_per_option_type(tmp_path, monkeypatch, line, needles):
     monkeypatch.chdir(tmp_path)
     preset = tmp_path / "p.toml"
@@ -163,17 +231,25 @@ def _png_bytes(make_image) -> bytes:
         return f.read()
 
 
-@pytest.mark.parametrize("content, needles", [
-    (bytes(range(256)) * 8, ["is not a UTF-8 TOML file", "offset 128"]),  # random-looking binary
-    ('command = "dream"\n'.encode("utf-16"), ["is not a UTF-8 TOML file", "offset 0"]),
-    (None, ["is not a UTF-8 TOML file"]),  # a PNG renamed .toml
-    (b"# a preset\n" * 100_000, ["over 1 MB, too big for a preset"]),  # valid TOML, but no preset is this big
-    (b'command = "dream"\n[options]\nlayer = ' + b"[" * 5000 + b"]" * 5000 + b"\n",
-     ["nests arrays or tables too deeply"]),
-    (b'command = "dream"\nx = ' + b"9" * 5000 + b"\n", ["is not valid TOML", "4300 digits"]),
-    (b'command = "dream"\ndescription = 3\n', ["description that is not a string"]),
-    (b'command = "dream"\n[options]\n"bad\\nkey" = 3\n', ["unknown key 'bad key'"]),  # a newline cannot split the line
-])
+@pytest.mark.parametrize(
+    "content, needles",
+    [
+        (bytes(range(256)) * 8, ["is not a UTF-8 TOML file", "offset 128"]),  # random-looking binary
+        ('command = "dream"\n'.encode("utf-16"), ["is not a UTF-8 TOML file", "offset 0"]),
+        (None, ["is not a UTF-8 TOML file"]),  # a PNG renamed .toml
+        (b"# a preset\n" * 100_000, ["over 1 MB, too big for a preset"]),  # valid TOML, but no preset is this big
+        (
+            b'command = "dream"\n[options]\nlayer = ' + b"[" * 5000 + b"]" * 5000 + b"\n",
+            ["nests arrays or tables too deeply"],
+        ),
+        (b'command = "dream"\nx = ' + b"9" * 5000 + b"\n", ["is not valid TOML", "4300 digits"]),
+        (b'command = "dream"\ndescription = 3\n', ["description that is not a string"]),
+        (
+            b'command = "dream"\n[options]\n"bad\\nkey" = 3\n',
+            ["unknown key 'bad key'"],
+        ),  # a newline cannot split the line
+    ],
+)
 def test_preset_files_that_are_not_presets(tmp_path, make_image, content, needles):
     preset = tmp_path / "bad.toml"
     preset.write_bytes(_png_bytes(make_image) if content is None else content)

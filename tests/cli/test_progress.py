@@ -14,7 +14,9 @@ def test_progress_bar_counts_every_step_and_closes(tiny_model):
     seen = []
     stream = io.StringIO()
     cb = ProgressBar("dream", then=seen.append, file=stream, mininterval=0)
-    Render(tiny_model, Dream("conv3"), RenderConfig(steps=3, tile=32, octaves=2, final_size="40x40"), size=(32, 32)).run(cb)
+    Render(
+        tiny_model, Dream("conv3"), RenderConfig(steps=3, tile=32, octaves=2, final_size="40x40"), size=(32, 32)
+    ).run(cb)
     assert [p.step for p in seen] == [1, 2, 3, 4, 5, 6] and cb.bar is None
     text = stream.getvalue()
     assert "dream" in text and "6/6" in text and "40x40" in text

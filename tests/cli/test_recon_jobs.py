@@ -44,7 +44,23 @@ def test_invert_features_npz_round_trip(tmp_path, tiny, make_image):
     np.savez(tmp_path / "f.npz", conv3=_conv3_features(img))
     orig = make_image("orig.png", array=img)
     out = tmp_path / "r.png"
-    res = _invoke(["invert", "--features", tmp_path / "f.npz", *tiny, "--size", "32x32", "--steps", 30, "--original", orig, "-q", "--out", out])
+    res = _invoke(
+        [
+            "invert",
+            "--features",
+            tmp_path / "f.npz",
+            *tiny,
+            "--size",
+            "32x32",
+            "--steps",
+            30,
+            "--original",
+            orig,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "r.metrics.json").read_text())
     assert m["feature_error"]["conv3"] < 0.5  # 30 steps already halve the distance to the features
@@ -56,12 +72,53 @@ def test_invert_with_a_mask_file(tmp_path, tiny, make_image):
     spatial[4:12, 4:12] = 1
     np.save(tmp_path / "m.npy", spatial)
     out = tmp_path / "r.png"
-    res = _invoke(["invert", src, "--layer", "conv3", *tiny, "--size", "32x32", "--steps", 2, "--mask", f"conv3={tmp_path / 'm.npy'}", "-q", "--out", out])
+    res = _invoke(
+        [
+            "invert",
+            src,
+            "--layer",
+            "conv3",
+            *tiny,
+            "--size",
+            "32x32",
+            "--steps",
+            2,
+            "--mask",
+            f"conv3={tmp_path / 'm.npy'}",
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, res.output
     np.save(tmp_path / "bad.npy", np.ones((5, 5), np.float32))
-    _assert_one_line_error(_invoke(["invert", src, "--layer", "conv3", *tiny, "--size", "32x32", "--steps", 1, "--mask", f"conv3={tmp_path / 'bad.npy'}", "-q", "--out", out]),
-                           "mask for layer 'conv3' has shape (5, 5)")
-    _assert_one_line_error(_invoke(["invert", src, "--layer", "conv3", *tiny, "--mask", f"conv3={tmp_path / 'none.npy'}", "-q", "--out", out]), "does not exist")
+    _assert_one_line_error(
+        _invoke(
+            [
+                "invert",
+                src,
+                "--layer",
+                "conv3",
+                *tiny,
+                "--size",
+                "32x32",
+                "--steps",
+                1,
+                "--mask",
+                f"conv3={tmp_path / 'bad.npy'}",
+                "-q",
+                "--out",
+                out,
+            ]
+        ),
+        "mask for layer 'conv3' has shape (5, 5)",
+    )
+    _assert_one_line_error(
+        _invoke(
+            ["invert", src, "--layer", "conv3", *tiny, "--mask", f"conv3={tmp_path / 'none.npy'}", "-q", "--out", out]
+        ),
+        "does not exist",
+    )
 
 
 def test_invert_video_frame_by_frame(tmp_path, tiny):
@@ -76,12 +133,31 @@ def test_invert_video_frame_by_frame(tmp_path, tiny):
 
 def test_prefer_writes_the_preferred_image(tmp_path, tiny):
     out = tmp_path / "pref.png"
-    res = _invoke(["prefer", "--layer", "conv3", "--channel", 2, *tiny, "--size", "32x32", "--steps", 4, "-q", "--out", out])
+    res = _invoke(
+        ["prefer", "--layer", "conv3", "--channel", 2, *tiny, "--size", "32x32", "--steps", 4, "-q", "--out", out]
+    )
     assert res.exit_code == 0, res.output
     img = iio.imread(out)
     assert img.shape == (32, 32, 3) and img.std() > 0
     out2 = tmp_path / "rf.png"
-    res = _invoke(["prefer", "--layer", "conv1", "--channel", 0, "--rf-mask", *tiny, "--size", "32x32", "--steps", 3, "-q", "--out", out2])
+    res = _invoke(
+        [
+            "prefer",
+            "--layer",
+            "conv1",
+            "--channel",
+            0,
+            "--rf-mask",
+            *tiny,
+            "--size",
+            "32x32",
+            "--steps",
+            3,
+            "-q",
+            "--out",
+            out2,
+        ]
+    )
     assert res.exit_code == 0, res.output
     a = iio.imread(out2).astype(int)
     changed = (np.abs(a - a[0, 0]) > 1).any(axis=2)  # the corner keeps the model's mean colour
@@ -92,8 +168,23 @@ def test_invert_subprocess_on_the_embedded_model(tmp_path):
     import cnnvis.io.images
 
     out = tmp_path / "r.png"
-    p = subprocess.run([_exe(), "invert", cnnvis.io.images.bundled_image_path(), "--layer", "blocks.1", "--steps", "3", "-q", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [
+            _exe(),
+            "invert",
+            cnnvis.io.images.bundled_image_path(),
+            "--layer",
+            "blocks.1",
+            "--steps",
+            "3",
+            "-q",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     assert iio.imread(out).shape == (224, 224, 3)
     assert "pixel correlation" in p.stdout

@@ -21,7 +21,27 @@ def tiny(factory_module):
 
 def _dream(tmp_path, make_image, tiny, out="d.png", *extra):
     src = make_image("src.png", h=48, w=48)
-    res = invoke(["dream", src, *tiny, "--layer", "conv3", "--tile", 32, "--steps", 3, "--octaves", 2, "-q", "--seed", 7, "--out", tmp_path / out, *extra])
+    res = invoke(
+        [
+            "dream",
+            src,
+            *tiny,
+            "--layer",
+            "conv3",
+            "--tile",
+            32,
+            "--steps",
+            3,
+            "--octaves",
+            2,
+            "-q",
+            "--seed",
+            7,
+            "--out",
+            tmp_path / out,
+            *extra,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     return src, str(tmp_path / out)
 
@@ -41,8 +61,16 @@ def test_manifest_in_png_text_chunk_and_sidecar(tmp_path, make_image, tiny):
     assert m["format"] == FORMAT and m["command"] == "dream" and m["status"] == "complete"
     assert m["seed"] == 7 and m["config"]["seed"] == 7 and m["config"]["steps"] == 3 and m["params"]["octaves"] == 2
     assert m["model"]["name"].endswith(":factory") and m["model"]["weights_sha256"] is None  # random weights
-    assert m["inputs"]["image"] == {"path": os.path.abspath(src), "sha256": hashlib.sha256(open(src, "rb").read()).hexdigest()}
-    assert m["versions"]["torch"] and m["versions"]["cnnvis"] and m["device"]["type"] == "cpu" and m["device"]["threads"] >= 1
+    assert m["inputs"]["image"] == {
+        "path": os.path.abspath(src),
+        "sha256": hashlib.sha256(open(src, "rb").read()).hexdigest(),
+    }
+    assert (
+        m["versions"]["torch"]
+        and m["versions"]["cnnvis"]
+        and m["device"]["type"] == "cpu"
+        and m["device"]["threads"] >= 1
+    )
 
 
 def test_replay_reproduces_dream_bit_for_bit(tmp_path, make_image, tiny):
@@ -61,10 +89,28 @@ def test_replay_from_a_jpeg_sidecar_and_of_invert_and_prefer(tmp_path, make_imag
     assert invoke(["replay", "--trust-model", out, "--check"]).exit_code == 0
     assert os.path.isfile(tmp_path / "d.replay.jpg")
     src = make_image("inv.png", h=32, w=32)
-    res = invoke(["invert", src, *tiny, "--layer", "conv2", "--steps", 4, "--size", "image", "-q", "--out", tmp_path / "i.png"])
+    res = invoke(
+        ["invert", src, *tiny, "--layer", "conv2", "--steps", 4, "--size", "image", "-q", "--out", tmp_path / "i.png"]
+    )
     assert res.exit_code == 0, res.output
     assert invoke(["replay", "--trust-model", tmp_path / "i.png", "--check"]).exit_code == 0
-    res = invoke(["prefer", *tiny, "--layer", "conv3", "--channel", 2, "--size", "32x32", "--steps", 4, "-q", "--out", tmp_path / "p.png"])
+    res = invoke(
+        [
+            "prefer",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            2,
+            "--size",
+            "32x32",
+            "--steps",
+            4,
+            "-q",
+            "--out",
+            tmp_path / "p.png",
+        ]
+    )
     assert res.exit_code == 0, res.output
     assert read_manifest(str(tmp_path / "p.png"))["command"] == "prefer"
     assert invoke(["replay", "--trust-model", tmp_path / "p.png", "--check"]).exit_code == 0
@@ -131,14 +177,19 @@ def test_replay_names_environment_differences_and_explains_a_mismatch(tmp_path, 
 
     v = library_versions()
     note = [line for line in res.stderr.splitlines() if line.startswith("note: ")]
-    assert note == [f"note: recorded with torch 0.9.99 and numpy 0.1.2, running torch {v['torch']} and numpy {v['numpy']}"], res.stderr
+    assert note == [
+        f"note: recorded with torch 0.9.99 and numpy 0.1.2, running torch {v['torch']} and numpy {v['numpy']}"
+    ], res.stderr
     img = iio.imread(out)
     img[0, 0] = 255 - img[0, 0]
     _rewrite_png(out, m, img)
     res = invoke(["replay", "--trust-model", out, "--out", tmp_path / "r2.png", "--check"])
     assert res.exit_code == 1
     assert "note: recorded with torch 0.9.99" in res.stderr
-    assert f"differs from {out}: max |difference| " in res.stderr and " in 1 pixels; not expected to be bit-identical: " in res.stderr
+    assert (
+        f"differs from {out}: max |difference| " in res.stderr
+        and " in 1 pixels; not expected to be bit-identical: " in res.stderr
+    )
     assert f"torch 0.9.99 → {v['torch']}, numpy 0.1.2 → {v['numpy']}" in res.stderr
     m["versions"] = read_manifest(str(tmp_path / "r1.png"))["versions"]
     m["device"]["machine"] = "vax"
@@ -167,8 +218,26 @@ def test_replay_finds_inputs_of_a_missing_scratch_folder(tmp_path, make_image, t
     src = make_image("photos.png", h=48, w=48)
     shutil.move(src, scratch / "photos" / "src.png")
     monkeypatch.chdir(scratch)
-    res = invoke(["dream", "photos/src.png", *tiny, "--layer", "conv3", "--tile", 32, "--steps", 3, "--octaves", 2, "-q", "--seed", 7,
-                  "--out", home / "d.png"])
+    res = invoke(
+        [
+            "dream",
+            "photos/src.png",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--tile",
+            32,
+            "--steps",
+            3,
+            "--octaves",
+            2,
+            "-q",
+            "--seed",
+            7,
+            "--out",
+            home / "d.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     out = str(home / "d.png")
     m = read_manifest(out)
@@ -193,4 +262,6 @@ def test_replay_finds_inputs_of_a_missing_scratch_folder(tmp_path, make_image, t
     (elsewhere / "photos").mkdir()
     iio.imwrite(elsewhere / "photos" / "src.png", np.zeros((48, 48, 3), np.uint8))
     os.remove(home / "photos" / "src.png")
-    assert_one_line_error(invoke(["replay", "--trust-model", out, "--out", elsewhere / "x.png"]), "input image", "is missing")
+    assert_one_line_error(
+        invoke(["replay", "--trust-model", out, "--out", elsewhere / "x.png"]), "input image", "is missing"
+    )

@@ -7,7 +7,15 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, cnnvis_exe, interrupt_after_first_step, invoke, smooth_rgb, subprocess_env, write_factory_module
+from conftest import (
+    assert_one_line_error,
+    cnnvis_exe,
+    interrupt_after_first_step,
+    invoke,
+    smooth_rgb,
+    subprocess_env,
+    write_factory_module,
+)
 
 
 @pytest.fixture
@@ -20,8 +28,28 @@ def setup(tmp_path, monkeypatch):
 
 
 def _args(src, out, steps):
-    return ["dream", str(src), "--model", "ckfactory:factory", "--weights", "random", "--layer", "conv3", "--tile", "32",
-            "--octaves", "2", "--steps", str(steps), "--jitter", "2", "--seed", "11", "--out", str(out)]
+    return [
+        "dream",
+        str(src),
+        "--model",
+        "ckfactory:factory",
+        "--weights",
+        "random",
+        "--layer",
+        "conv3",
+        "--tile",
+        "32",
+        "--octaves",
+        "2",
+        "--steps",
+        str(steps),
+        "--jitter",
+        "2",
+        "--seed",
+        "11",
+        "--out",
+        str(out),
+    ]
 
 
 def test_interrupted_subprocess_resumes_bit_for_bit(tmp_path, setup):
@@ -30,8 +58,9 @@ def test_interrupted_subprocess_resumes_bit_for_bit(tmp_path, setup):
     res = invoke(_args(setup, straight, steps) + ["-q"])
     assert res.exit_code == 0, (res.output, res.exception)
     out = tmp_path / "run.png"
-    code, stdout, stderr = interrupt_after_first_step([cnnvis_exe(), *_args(setup, out, steps)], 2 * steps, tmp_path / "err.txt",
-                                                      subprocess_env(tmp_path), tmp_path)
+    code, stdout, stderr = interrupt_after_first_step(
+        [cnnvis_exe(), *_args(setup, out, steps)], 2 * steps, tmp_path / "err.txt", subprocess_env(tmp_path), tmp_path
+    )
     assert code == 130, stderr
     assert "Traceback" not in stderr and b"cnnvis resume" in stdout
     ck = tmp_path / "run.ckpt"
@@ -64,6 +93,7 @@ def test_periodic_checkpoints_and_resume_in_process(tmp_path, setup):
             if p.step == 5:
                 saved["ck"] = os.path.exists(checkpoint_path(str(out)))
                 raise RuntimeError("power cut")
+
         return original(self, cb, resume)
 
     Render.run = run_then_die
@@ -88,4 +118,6 @@ def test_resume_bad_input(tmp_path, setup):
     other = tmp_path / "other.ckpt"
     torch.save({"step": 3}, other)
     assert_one_line_error(invoke(["resume", "--trust-model", other]), "not a cnnvis render checkpoint")
-    assert_one_line_error(invoke(_args(setup, tmp_path / "x.png", 2) + ["--checkpoint-every", "-1"]), "--checkpoint-every must be >= 0")
+    assert_one_line_error(
+        invoke(_args(setup, tmp_path / "x.png", 2) + ["--checkpoint-every", "-1"]), "--checkpoint-every must be >= 0"
+    )

@@ -9,7 +9,15 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, cnnvis_exe, interrupt_after_first_step, invoke, smooth_rgb, subprocess_env, write_factory_module
+from conftest import (
+    assert_one_line_error,
+    cnnvis_exe,
+    interrupt_after_first_step,
+    invoke,
+    smooth_rgb,
+    subprocess_env,
+    write_factory_module,
+)
 
 from cnnvis.priors.generators.files import load_generator
 
@@ -24,8 +32,29 @@ def photos(tmp_path, make_image):
 
 
 def _train(tmp_path, factory_module, photos, *extra, out="gen.pt"):
-    return invoke(["train-generator", "--model", f"{factory_module}:factory", "--weights", "random", "--layer", "relu2",
-                    "--images", photos, "--out", tmp_path / out, "--size", 16, "--batch-size", 2, "--width", 8, "-q", *extra])
+    return invoke(
+        [
+            "train-generator",
+            "--model",
+            f"{factory_module}:factory",
+            "--weights",
+            "random",
+            "--layer",
+            "relu2",
+            "--images",
+            photos,
+            "--out",
+            tmp_path / out,
+            "--size",
+            16,
+            "--batch-size",
+            2,
+            "--width",
+            8,
+            "-q",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture
@@ -54,23 +83,57 @@ def test_train_writes_a_generator_and_a_checkpoint_and_resumes(tmp_path, factory
 
 def test_train_bad_input(tmp_path, factory_module, photos, trained):
     assert_one_line_error(_train(tmp_path, factory_module, photos, out="gen.png"), "gen.png", ".pt")
-    assert_one_line_error(invoke(["train-generator", "--layer", "relu2", "--images", tmp_path / "none", "--out", tmp_path / "g.pt",
-                             "--model", f"{factory_module}:factory", "--weights", "random"]), "image folder not found")
-    assert_one_line_error(_train(tmp_path, factory_module, photos, "--layer", "nope", out="x.pt"), "unknown layer 'nope'")
+    assert_one_line_error(
+        invoke(
+            [
+                "train-generator",
+                "--layer",
+                "relu2",
+                "--images",
+                tmp_path / "none",
+                "--out",
+                tmp_path / "g.pt",
+                "--model",
+                f"{factory_module}:factory",
+                "--weights",
+                "random",
+            ]
+        ),
+        "image folder not found",
+    )
+    assert_one_line_error(
+        _train(tmp_path, factory_module, photos, "--layer", "nope", out="x.pt"), "unknown layer 'nope'"
+    )
     assert_one_line_error(_train(tmp_path, factory_module, photos, "--width", 4), "other settings (width)", "--fresh")
 
 
 @pytest.mark.parametrize("command", ["prefer", "dream", "invert", "dream-video"])
 def test_prior_dgn_on_every_command(tmp_path, factory_module, make_image, trained, command):
     out = tmp_path / f"{command}.png"
-    common = ["--model", f"{factory_module}:factory", "--weights", "random", "--prior", "dgn", "--generator", trained, "--steps", 3, "-q", "--out", out]
+    common = [
+        "--model",
+        f"{factory_module}:factory",
+        "--weights",
+        "random",
+        "--prior",
+        "dgn",
+        "--generator",
+        trained,
+        "--steps",
+        3,
+        "-q",
+        "--out",
+        out,
+    ]
     if command == "prefer":
         args = ["prefer", "--layer", "conv3", "--channel", 2, "--size", "32x32", *common]
     elif command == "dream":
         args = ["dream", make_image("d.png", h=48, w=48), "--layer", "conv3", "--octaves", 2, "--tile", 32, *common]
     elif command == "dream-video":
         src = tmp_path / "clip.gif"
-        iio.imwrite(src, np.stack([smooth_rgb(32, 32, seed=s) for s in range(2)]), extension=".gif", duration=100, loop=0)
+        iio.imwrite(
+            src, np.stack([smooth_rgb(32, 32, seed=s) for s in range(2)]), extension=".gif", duration=100, loop=0
+        )
         out = tmp_path / "dream.gif"
         common[common.index("--out") + 1] = out
         args = ["dream", src, "--layer", "conv3", "--octaves", 1, "--tile", 32, *common]
@@ -82,15 +145,35 @@ def test_prior_dgn_on_every_command(tmp_path, factory_module, make_image, traine
 
 
 def test_prior_bad_input(tmp_path, factory_module, make_image, trained):
-    base = ["prefer", "--layer", "conv3", "--channel", 2, "--size", "32x32", "--model", f"{factory_module}:factory", "--weights", "random",
-            "--steps", 1, "-q", "--out", tmp_path / "p.png"]
+    base = [
+        "prefer",
+        "--layer",
+        "conv3",
+        "--channel",
+        2,
+        "--size",
+        "32x32",
+        "--model",
+        f"{factory_module}:factory",
+        "--weights",
+        "random",
+        "--steps",
+        1,
+        "-q",
+        "--out",
+        tmp_path / "p.png",
+    ]
     short = tmp_path / "bound.txt"
     short.write_text("1 2 3")
-    assert_one_line_error(invoke([*base, "--generator", trained, "--latent-bound", short]), "has 3 values", "16 channels")
+    assert_one_line_error(
+        invoke([*base, "--generator", trained, "--latent-bound", short]), "has 3 values", "16 channels"
+    )
     obj = torch.load(trained, weights_only=True)
     obj["state_dict"]["net.0.weight"] = torch.zeros(3, 3, 1, 1)
     torch.save(obj, tmp_path / "bad.pt")
-    assert_one_line_error(invoke([*base, "--generator", tmp_path / "bad.pt"]), "does not match the upconv architecture", "net.0.weight")
+    assert_one_line_error(
+        invoke([*base, "--generator", tmp_path / "bad.pt"]), "does not match the upconv architecture", "net.0.weight"
+    )
     assert_one_line_error(invoke([*base, "--generator", tmp_path / "missing.pt"]), "generator file not found")
     assert_one_line_error(invoke([*base, "--prior", "dgn"]), "no shipped generator")
     assert_one_line_error(invoke([*base, "--latent-bound", short]), "add --prior dgn")
@@ -100,13 +183,37 @@ def test_subprocess_ctrl_c_saves_checkpoint_and_generator_then_resumes(tmp_path,
     write_factory_module(tmp_path, "tinyfactory")
     env = subprocess_env(tmp_path)
     out = tmp_path / "g.pt"
-    cmd = [cnnvis_exe(), "train-generator", "--model", "tinyfactory:factory", "--weights", "random", "--layer", "relu2", "--images", str(photos),
-           "--out", str(out), "--size", "16", "--batch-size", "2", "--width", "8", "--steps", "100000", "--checkpoint-every", "0"]
+    cmd = [
+        cnnvis_exe(),
+        "train-generator",
+        "--model",
+        "tinyfactory:factory",
+        "--weights",
+        "random",
+        "--layer",
+        "relu2",
+        "--images",
+        str(photos),
+        "--out",
+        str(out),
+        "--size",
+        "16",
+        "--batch-size",
+        "2",
+        "--width",
+        "8",
+        "--steps",
+        "100000",
+        "--checkpoint-every",
+        "0",
+    ]
     code, stdout, stderr = interrupt_after_first_step(cmd, 100000, tmp_path / "err.txt", env, tmp_path)
     assert code == 130, stderr
     assert "Traceback" not in stderr and b"rerun the same command to resume" in stdout
     step = torch.load(str(out) + ".ckpt", weights_only=True)["step"]
     assert step >= 1 and load_generator(str(out)).info["steps"] == step
-    again = subprocess.run(cmd[:-4] + ["--steps", str(step + 2), "-q"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    again = subprocess.run(
+        cmd[:-4] + ["--steps", str(step + 2), "-q"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert again.returncode == 0, again.stderr
     assert f"at step {step}" in again.stdout and load_generator(str(out)).info["steps"] == step + 2

@@ -12,13 +12,26 @@ from cnnvis.cli.units import parse_units
 from cnnvis.io.manifest import read_manifest
 
 
-@pytest.mark.parametrize("text,want", [("5", [5]), ("0,5,9", [0, 5, 9]), ("0-3", [0, 1, 2, 3]), ("0-2, 7", [0, 1, 2, 7]), (7, [7]), ([1, 2], [1, 2]),
-                                       ("3,3,1", [3, 1])])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("5", [5]),
+        ("0,5,9", [0, 5, 9]),
+        ("0-3", [0, 1, 2, 3]),
+        ("0-2, 7", [0, 1, 2, 7]),
+        (7, [7]),
+        ([1, 2], [1, 2]),
+        ("3,3,1", [3, 1]),
+    ],
+)
 def test_parse_units(text, want):
     assert parse_units(text) == want
 
 
-@pytest.mark.parametrize("text,needle", [("a", "'a' is not a channel"), ("5-2", "runs backwards"), (",", "names no channel"), ("0-99999", "more than")])
+@pytest.mark.parametrize(
+    "text,needle",
+    [("a", "'a' is not a channel"), ("5-2", "runs backwards"), (",", "names no channel"), ("0-99999", "more than")],
+)
 def test_parse_units_rejects(text, needle):
     with pytest.raises(ValueError, match=needle):
         parse_units(text)
@@ -26,8 +39,27 @@ def test_parse_units_rejects(text, needle):
 
 def test_dream_channel_list_writes_each_channel_and_a_sheet(tmp_path, factory_module):
     out = tmp_path / "d.png"
-    res = invoke(["dream", "--noise", "--model", f"{factory_module}:factory", "--layer", "conv3", "--channel", "0-2", "--steps", 2, "--tile", 32,
-                  "--octaves", 1, "-q", "--out", out])
+    res = invoke(
+        [
+            "dream",
+            "--noise",
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--channel",
+            "0-2",
+            "--steps",
+            2,
+            "--tile",
+            32,
+            "--octaves",
+            1,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, res.output
     files = [tmp_path / f"d_c{c}.png" for c in range(3)]
     images = [iio.imread(f) for f in files]
@@ -42,24 +74,78 @@ def test_dream_channel_list_writes_each_channel_and_a_sheet(tmp_path, factory_mo
 
 
 def test_dream_channel_list_with_a_bad_part_is_one_line(tmp_path, factory_module):
-    res = invoke(["dream", "--noise", "--model", f"{factory_module}:factory", "--layer", "conv3", "--channel", "0-x", "--out", tmp_path / "d.png"])
+    res = invoke(
+        [
+            "dream",
+            "--noise",
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--channel",
+            "0-x",
+            "--out",
+            tmp_path / "d.png",
+        ]
+    )
     assert_one_line_error(res, "'0-x'")
 
 
 def test_dream_channel_out_of_range_in_a_list_is_one_line(tmp_path, factory_module):
-    res = invoke(["dream", "--noise", "--model", f"{factory_module}:factory", "--layer", "conv3", "--channel", "1,99", "--out", tmp_path / "d.png"])
+    res = invoke(
+        [
+            "dream",
+            "--noise",
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--channel",
+            "1,99",
+            "--out",
+            tmp_path / "d.png",
+        ]
+    )
     assert_one_line_error(res, "channel 99", "0..15")
 
 
 def test_a_canvas_too_large_for_memory_is_one_line_before_any_allocation(tmp_path, factory_module):
-    res = invoke(["dream", "--noise", "--model", f"{factory_module}:factory", "--layer", "conv3", "--final-size", "999999x999999", "--out", tmp_path / "d.png"])
+    res = invoke(
+        [
+            "dream",
+            "--noise",
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--final-size",
+            "999999x999999",
+            "--out",
+            tmp_path / "d.png",
+        ]
+    )
     line = assert_one_line_error(res, "999999x999999", "GB", "available", "largest size that fits", "--final-size")
     assert "Traceback" not in res.output and line
 
 
 def test_prefer_channel_list(tmp_path, factory_module):
     out = tmp_path / "p.png"
-    res = invoke(["prefer", "--model", f"{factory_module}:factory", "--layer", "conv3", "--channel", "1,4", "--steps", 2, "-q", "--out", out])
+    res = invoke(
+        [
+            "prefer",
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--channel",
+            "1,4",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, res.output
     a, b = iio.imread(tmp_path / "p_c1.png"), iio.imread(tmp_path / "p_c4.png")
     assert a.shape == b.shape and not np.array_equal(a, b)
@@ -68,8 +154,27 @@ def test_prefer_channel_list(tmp_path, factory_module):
 
 def test_replay_checks_one_image_of_a_batch(tmp_path, factory_module):
     out = tmp_path / "d.png"
-    res = invoke(["dream", "--noise", "--model", f"{factory_module}:factory", "--layer", "conv3", "--channel", "2,3", "--steps", 2, "--tile", 32,
-                  "--octaves", 1, "-q", "--out", out])
+    res = invoke(
+        [
+            "dream",
+            "--noise",
+            "--model",
+            f"{factory_module}:factory",
+            "--layer",
+            "conv3",
+            "--channel",
+            "2,3",
+            "--steps",
+            2,
+            "--tile",
+            32,
+            "--octaves",
+            1,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, res.output
     res = invoke(["replay", "--trust-model", tmp_path / "d_c3.png", "--check"])
     assert res.exit_code == 0 and "matches" in res.output, res.output

@@ -16,7 +16,9 @@ def test_tutorial_notebook_executes_without_errors(tmp_path):
     env_threads = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"  # the kernel inherits it: 2 shared cores
     try:
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         if env_threads is None:
             os.environ.pop("OMP_NUM_THREADS", None)

@@ -17,13 +17,27 @@ import torch
 
 from cnnvis.errors import InputError, OutputError
 from cnnvis.io.checkpoint import digest, seal, verify
-from cnnvis.io.files import STALE_SECONDS, is_temporary, save_torch, sweep_temporaries, temporary_beside, write_atomic, write_error
+from cnnvis.io.files import (
+    STALE_SECONDS,
+    is_temporary,
+    save_torch,
+    sweep_temporaries,
+    temporary_beside,
+    write_atomic,
+    write_error,
+)
 
 
-@pytest.mark.parametrize("code, words", [
-    (errno.ENOSPC, "free some space"), (errno.EFBIG, "ulimit -f"), (errno.EROFS, "read-only"),
-    (errno.EACCES, "permissions"), (errno.EDQUOT, "quota"),
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (errno.ENOSPC, "free some space"),
+        (errno.EFBIG, "ulimit -f"),
+        (errno.EROFS, "read-only"),
+        (errno.EACCES, "permissions"),
+        (errno.EDQUOT, "quota"),
+    ],
+)
 def test_write_errors_name_the_file_the_reason_and_the_fix(code, words):
     err = write_error("/x/out.png", OSError(code, os.strerror(code)))
     assert isinstance(err, OutputError) and isinstance(err, InputError)
@@ -115,16 +129,34 @@ def test_two_writers_of_one_image_leave_a_matching_pair(tmp_path):
 
 
 def test_the_seal_covers_every_tensor_and_value():
-    ck = {"format": "f", "state": {"canvas": torch.rand(2, 3), "step": 4, "rng": torch.zeros(5, dtype=torch.uint8),
-                                   "parts": [torch.ones(1, dtype=torch.bfloat16)]}, "manifest": {"a": [1, 2]}}
+    ck = {
+        "format": "f",
+        "state": {
+            "canvas": torch.rand(2, 3),
+            "step": 4,
+            "rng": torch.zeros(5, dtype=torch.uint8),
+            "parts": [torch.ones(1, dtype=torch.bfloat16)],
+        },
+        "manifest": {"a": [1, 2]},
+    }
     sealed = seal(ck)
     verify(sealed, "x.ckpt")
     assert digest(sealed) == sealed["sha256"] == digest(ck)
-    for change in (lambda c: c["state"]["canvas"].__setitem__((0, 0), 9.0), lambda c: c["state"].__setitem__("step", 5),
-                   lambda c: c["manifest"]["a"].append(3), lambda c: c["state"]["parts"][0].add_(1)):
-        copy = {"format": "f", "sha256": sealed["sha256"], "manifest": {"a": [1, 2]},
-                "state": {k: (v.clone() if isinstance(v, torch.Tensor) else [t.clone() for t in v] if isinstance(v, list) else v)
-                          for k, v in ck["state"].items()}}
+    for change in (
+        lambda c: c["state"]["canvas"].__setitem__((0, 0), 9.0),
+        lambda c: c["state"].__setitem__("step", 5),
+        lambda c: c["manifest"]["a"].append(3),
+        lambda c: c["state"]["parts"][0].add_(1),
+    ):
+        copy = {
+            "format": "f",
+            "sha256": sealed["sha256"],
+            "manifest": {"a": [1, 2]},
+            "state": {
+                k: (v.clone() if isinstance(v, torch.Tensor) else [t.clone() for t in v] if isinstance(v, list) else v)
+                for k, v in ck["state"].items()
+            },
+        }
         change(copy)
         with pytest.raises(InputError, match="is damaged"):
             verify(copy, "x.ckpt")

@@ -42,12 +42,15 @@ def test_bad_files(tmp_path):
         load_features(str(tmp_path / "g.npz"), ["b"])
 
 
-@pytest.mark.parametrize("value, dtype", [
-    (np.array([1 + 2j, 3 - 1j]), "complex128"),
-    (np.array([True, False]), "bool"),
-    (np.array(["relu", "conv"]), "<U4"),
-    (np.array([1, 2], dtype="timedelta64[s]"), "timedelta64[s]"),
-])
+@pytest.mark.parametrize(
+    "value, dtype",
+    [
+        (np.array([1 + 2j, 3 - 1j]), "complex128"),
+        (np.array([True, False]), "bool"),
+        (np.array(["relu", "conv"]), "<U4"),
+        (np.array([1, 2], dtype="timedelta64[s]"), "timedelta64[s]"),
+    ],
+)
 def test_npz_of_a_type_that_is_no_real_number_is_refused_naming_file_key_and_dtype(tmp_path, value, dtype):
     path = str(tmp_path / "bad_dtype.npz")
     np.savez(path, **{"blocks.1": value})

@@ -53,8 +53,8 @@ def test_cmyk_tiff_reads_exactly(tmp_path):
 def _quadrants(h: int = 20, w: int = 40) -> np.ndarray:
     """uint8 (h, w, 3): red top-left, green top-right, blue bottom-left, white bottom-right."""
     a = np.zeros((h, w, 3), np.uint8)
-    a[:h // 2, :w // 2], a[:h // 2, w // 2:] = (255, 0, 0), (0, 255, 0)
-    a[h // 2:, :w // 2], a[h // 2:, w // 2:] = (0, 0, 255), (255, 255, 255)
+    a[: h // 2, : w // 2], a[: h // 2, w // 2 :] = (255, 0, 0), (0, 255, 0)
+    a[h // 2 :, : w // 2], a[h // 2 :, w // 2 :] = (0, 0, 255), (255, 255, 255)
     return a
 
 
@@ -105,6 +105,7 @@ def test_palette_png_still_reads_its_colours(tmp_path):
 def _png_header_only(path, w: int, h: int, bit_depth: int, colour_type: int) -> str:
     """A PNG whose IHDR claims w x h pixels but whose data is a few bytes: decoding it would first
     allocate the whole claimed image."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

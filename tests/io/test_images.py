@@ -34,9 +34,9 @@ def test_read_rgb_uint8_png(make_image):
 def test_read_rgba_png_composited_over_white(make_image):
     arr = np.zeros((4, 5, 4), np.uint8)
     arr[..., :3] = (200, 10, 40)
-    arr[0, 0, 3] = 0      # fully transparent -> white
-    arr[0, 1, 3] = 255    # opaque -> its colour
-    arr[0, 2, 3] = 128    # half -> halfway to white
+    arr[0, 0, 3] = 0  # fully transparent -> white
+    arr[0, 1, 3] = 255  # opaque -> its colour
+    arr[0, 2, 3] = 128  # half -> halfway to white
     img = read_image(make_image("rgba.png", array=arr))
     assert img.shape == (4, 5, 3)
     np.testing.assert_allclose(img[0, 0], [1.0, 1.0, 1.0], atol=1e-6)
@@ -85,6 +85,7 @@ def test_read_jpeg(make_image):
     assert img.shape == (30, 40, 3) and img.dtype == np.float32
     assert 0.0 <= img.min() and img.max() <= 1.0
     from conftest import smooth_rgb
+
     assert np.abs(img - smooth_rgb(30, 40) / 255.0).mean() < 0.05  # lossy but close
 
 
@@ -169,6 +170,7 @@ def test_to_uint8_clip_and_rescale():
 @pytest.mark.parametrize("name", ["out.png", "out.jpg", "out.bmp", "out.tif"])
 def test_save_image_atomic_roundtrip(tmp_path, name):
     from conftest import smooth_rgb
+
     img = smooth_rgb(20, 24, seed=1)
     path = tmp_path / name
     path.write_bytes(b"old")  # replaced in one go
@@ -267,6 +269,7 @@ def test_save_video_bad_extension_and_empty(tmp_path):
 
 def test_saved_image_has_the_mode_a_plain_open_would_give(tmp_path):
     from conftest import smooth_rgb
+
     old = os.umask(0o022)
     try:
         path = tmp_path / "mode.png"

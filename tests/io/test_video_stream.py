@@ -29,7 +29,10 @@ def test_reader_streams_every_frame_with_rate_size_and_audio(tmp_path):
     gif = write_clip(tmp_path / "a.gif", frames)
     assert probe(gif).audio is None
     with VideoReader(gif) as r:
-        assert np.array_equal(np.stack(list(r)), iio.imread(gif, index=None)[..., :3])  # the same pixels as Pillow decodes
+        assert np.array_equal(
+            np.stack(list(r)), iio.imread(gif, index=None)[..., :3]
+        )  # the same pixels as Pillow decodes
+
 
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_reader_gives_every_frame_once(tmp_path, n):
@@ -42,11 +45,13 @@ def test_reader_gives_every_frame_once(tmp_path, n):
 
 
 def test_reader_names_a_truncated_file_after_its_last_good_frame(tmp_path):
-    frames = np.stack([pan_frames(1, seed=s)[0] for s in range(20)])  # unlike frames: every frame takes its share of the file
+    frames = np.stack(
+        [pan_frames(1, seed=s)[0] for s in range(20)]
+    )  # unlike frames: every frame takes its share of the file
     path = write_clip(tmp_path / "t.mp4", frames, faststart=True)
     data = open(path, "rb").read()
     cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[:len(data) * 6 // 10])
+    cut.write_bytes(data[: len(data) * 6 // 10])
     n = 0
     with pytest.raises(CorruptVideoError, match="corrupt or truncated after frame") as e, VideoReader(str(cut)) as r:
         for _ in r:
@@ -61,7 +66,10 @@ def test_probe_bad_input(tmp_path):
     with pytest.raises(InputError, match="cannot read video .*empty.mp4"):
         probe(str(tmp_path / "empty.mp4"))
     tone = tmp_path / "tone.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine", "-t", "0.5", str(tone)], check=True)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine", "-t", "0.5", str(tone)],
+        check=True,
+    )
     with pytest.raises(InputError, match="has no frames"):
         probe(str(tone))
 
@@ -138,7 +146,11 @@ def test_png_folder_and_gif_outputs(tmp_path):
     for f in frames:
         o.write(f)
     o.finish()
-    assert sorted(os.listdir(folder)) == [frame_name(i) for i in range(3)] == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
+    assert (
+        sorted(os.listdir(folder))
+        == [frame_name(i) for i in range(3)]
+        == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
+    )
     assert np.array_equal(iio.imread(folder / "frame_000002.png"), frames[1])  # lossless
     with pytest.raises(InputError, match="already holds frame_"):
         VideoOutput(str(folder) + "/", 10).start()
@@ -172,7 +184,7 @@ def test_reader_stops_a_truncated_gif_after_its_last_whole_frame(tmp_path, keep)
     path, want = _six_frame_gif(tmp_path)
     data = open(path, "rb").read()
     cut = tmp_path / "cut.gif"
-    cut.write_bytes(data[:int(len(data) * keep)])
+    cut.write_bytes(data[: int(len(data) * keep)])
     got = []
     with pytest.raises(CorruptVideoError, match="truncated after frame") as e, VideoReader(str(cut)) as r:
         for f in r:

@@ -17,7 +17,10 @@ from cnnvis.models.registry import IMAGENET_MEAN, IMAGENET_STD, known_models
 
 
 def _classify(model, img_uint8):
-    a = cv2.resize(img_uint8, (model.input_size, model.input_size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    a = (
+        cv2.resize(img_uint8, (model.input_size, model.input_size), interpolation=cv2.INTER_AREA).astype(np.float32)
+        / 255
+    )
     x = torch.from_numpy(a).permute(2, 0, 1)[None]
     with torch.no_grad():
         return int(model.module(model.normalize(x)).argmax())
@@ -58,7 +61,9 @@ def test_normalize():
     assert torch.allclose(y, (x - mean) / std)
 
 
-@pytest.mark.parametrize("name,suggest", [("vgg61", "vgg"), ("efficientnet-lite3", "efficientnet-lite"), ("resnet188", "resnet18")])
+@pytest.mark.parametrize(
+    "name,suggest", [("vgg61", "vgg"), ("efficientnet-lite3", "efficientnet-lite"), ("resnet188", "resnet18")]
+)
 def test_unknown_model_suggests(name, suggest):
     with pytest.raises(InputError) as e:
         load_model(name)

@@ -160,10 +160,21 @@ def test_parse_objective():
     assert isinstance(obj, Guide)
 
 
-@pytest.mark.parametrize("spec", [
-    "garbage", "dream", "dream:", "dream:L:3", "channel:L", "channel:L:abc", "neuron:L:1:2", "blah:L",
-    "channel:L:3@heavy", "guide:L",
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "garbage",
+        "dream",
+        "dream:",
+        "dream:L:3",
+        "channel:L",
+        "channel:L:abc",
+        "neuron:L:1:2",
+        "blah:L",
+        "channel:L:3@heavy",
+        "guide:L",
+    ],
+)
 def test_parse_objective_rejects_garbage(spec):
     with pytest.raises(InputError) as e:
         parse_objective(spec)

@@ -15,7 +15,9 @@ from cnnvis.pipeline.loop import Render
 
 def _cap(a, windows=None):
     b = a.shape[0]
-    return Capture(torch.zeros(b, 3, 8, 8), {"L": a}, windows or [Window(0, 8, 0, 8)] * b, (8, 8), items=torch.arange(b), batch=b)
+    return Capture(
+        torch.zeros(b, 3, 8, 8), {"L": a}, windows or [Window(0, 8, 0, 8)] * b, (8, 8), items=torch.arange(b), batch=b
+    )
 
 
 def test_identical_images_have_diversity_minus_one():

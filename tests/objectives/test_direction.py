@@ -17,7 +17,13 @@ from cnnvis.pipeline.loop import Render
 
 def _cap(a, targets=None, ref=None):
     b = a.shape[0]
-    return Capture(torch.zeros(b, 3, 8, 8), {"L": a}, [Window(0, 8, 0, 8)] * b, (8, 8), None if targets is None else {id(ref): {"L": targets}})
+    return Capture(
+        torch.zeros(b, 3, 8, 8),
+        {"L": a},
+        [Window(0, 8, 0, 8)] * b,
+        (8, 8),
+        None if targets is None else {id(ref): {"L": targets}},
+    )
 
 
 def test_direction_is_the_mean_dot_product_over_positions():
@@ -96,7 +102,9 @@ def test_rendering_a_direction_raises_the_projection(tiny_model):
 def test_caricature_renders_against_a_reference(tiny_model):
     ref = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     log = []
-    Render(tiny_model, Caricature("conv3", ref), RenderConfig(steps=6, tile=32, optimizer="adam", lr=0.05), size=(32, 32)).run(lambda p: log.append(p.score))
+    Render(
+        tiny_model, Caricature("conv3", ref), RenderConfig(steps=6, tile=32, optimizer="adam", lr=0.05), size=(32, 32)
+    ).run(lambda p: log.append(p.score))
     assert log[-1] > log[0]
 
 

@@ -19,7 +19,7 @@ def test_values():
     x = torch.full((1, 3, 4, 4), 0.75)
     assert float(L1()(_cap(x))) == pytest.approx(0.75 * 48)
     assert float(L1(0.5)(_cap(x))) == pytest.approx(0.25 * 48)
-    assert float(L2()(_cap(x))) == pytest.approx((0.75 ** 2 * 48 + 1e-6) ** 0.5)
+    assert float(L2()(_cap(x))) == pytest.approx((0.75**2 * 48 + 1e-6) ** 0.5)
     assert float(Blur()(_cap(x))) == pytest.approx(0.0, abs=1e-10)  # a flat image is its own blur
     checker = (torch.arange(16).view(4, 4) % 2).float().expand(1, 3, 4, 4)
     assert float(Blur()(_cap(checker))) > 0
@@ -42,6 +42,10 @@ def test_the_command_line_spelling_of_penalties():
     assert (w, layer) == (-0.05, None) and isinstance(obj, L1) and obj.constant == 0.5
     assert isinstance(parse_objective("l2")[2], L2)
     assert parse_objective("blur:2")[2].sigma == 2
-    for bad, words in [("blur:0", "sigma must be > 0"), ("l1:x", "non-numeric constant"), ("l2:1:2", "at most one number")]:
+    for bad, words in [
+        ("blur:0", "sigma must be > 0"),
+        ("l1:x", "non-numeric constant"),
+        ("l2:1:2", "at most one number"),
+    ]:
         with pytest.raises(InputError, match=words):
             parse_objective(bad)

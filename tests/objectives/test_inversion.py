@@ -81,7 +81,9 @@ def test_check_does_not_change_the_objective():
     inv = Invert(reference=torch.zeros(1, 3, 8, 8), layers=["a"], channels={"a": [1]})
     before = dict(vars(inv))
     inv.check({"a": torch.zeros(1, 2, 4, 4)})
-    assert {k: v for k, v in vars(inv).items() if k != "_mask_cache"} == {k: v for k, v in before.items() if k != "_mask_cache"}
+    assert {k: v for k, v in vars(inv).items() if k != "_mask_cache"} == {
+        k: v for k, v in before.items() if k != "_mask_cache"
+    }
     units = MaskedUnits("a", np.ones(2, np.float32))
     raw = units._raw
     units.check({"a": torch.zeros(1, 2, 4, 4)})

@@ -56,7 +56,7 @@ def test_batch_gives_one_value_per_item(device):
 
 def test_target_norm_and_unknown_loss(device):
     t = T.to(device)
-    assert target_norm(t) == pytest.approx(float((T ** 2).sum()))
+    assert target_norm(t) == pytest.approx(float((T**2).sum()))
     with pytest.raises(InputError, match="unknown loss 'l3'"):
         feature_loss(F.to(device), t, "l3")
     with pytest.raises(InputError, match="spatial"):

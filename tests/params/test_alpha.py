@@ -20,12 +20,24 @@ from cnnvis.pipeline.memory import preflight
 from cnnvis.regularize.penalties import AlphaPenalty, regularizer_gradient, regularizers_from_config
 from cnnvis.regularize.transforms import Composite, transforms_from_config
 
-KINDS = [dict(param="pixel"), dict(param="pixel", decorrelate=True), dict(param="fft"), dict(param="lowres"), dict(param="cppn")]
+KINDS = [
+    dict(param="pixel"),
+    dict(param="pixel", decorrelate=True),
+    dict(param="fft"),
+    dict(param="lowres"),
+    dict(param="cppn"),
+]
 
 
 def _ctx(tiny_model, batch=2, **cfg):
-    return ParamContext(RenderConfig(**{"alpha": True, "optimizer": "adam", "lr": 0.05, **cfg}), torch.device("cpu"), torch.Generator().manual_seed(0),
-                        tuple(tiny_model.mean), batch, tiny_model)
+    return ParamContext(
+        RenderConfig(**{"alpha": True, "optimizer": "adam", "lr": 0.05, **cfg}),
+        torch.device("cpu"),
+        torch.Generator().manual_seed(0),
+        tuple(tiny_model.mean),
+        batch,
+        tiny_model,
+    )
 
 
 @pytest.mark.parametrize("kw", KINDS, ids=lambda kw: "-".join(str(v) for v in kw.values()))
@@ -78,7 +90,9 @@ def test_alpha_penalty_is_weight_per_alpha_value():
     loss = regularizer_gradient(x, [AlphaPenalty(0.3)], out, strip_rows=3)
     assert abs(loss - 0.3 * float(x[:, 3].sum())) < 1e-3
     assert torch.allclose(out[:, 3], torch.full_like(out[:, 3], 0.3)) and float(out[:, :3].abs().sum()) == 0
-    assert any(isinstance(r, AlphaPenalty) for r in regularizers_from_config(RenderConfig(alpha=True), 0, "zero", (0.5,) * 3))
+    assert any(
+        isinstance(r, AlphaPenalty) for r in regularizers_from_config(RenderConfig(alpha=True), 0, "zero", (0.5,) * 3)
+    )
     assert not any(isinstance(r, AlphaPenalty) for r in regularizers_from_config(RenderConfig(), 0, "zero", (0.5,) * 3))
 
 
@@ -101,7 +115,9 @@ def test_inversion_with_references_runs_on_rgba(tiny_model):
     ref = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     losses = []
     cfg = RenderConfig(alpha=True, optimizer="adam", lr=0.05, steps=15, seed=0, shift=False, alpha_penalty=0.0)
-    out = Render(tiny_model, Invert(reference=ref, layers=["conv2"]), cfg, size=(32, 32)).run(lambda p: losses.append(-p.score))
+    out = Render(tiny_model, Invert(reference=ref, layers=["conv2"]), cfg, size=(32, 32)).run(
+        lambda p: losses.append(-p.score)
+    )
     assert out.shape == (1, 4, 32, 32) and losses[-1] < losses[0]
 
 
@@ -109,7 +125,9 @@ def test_checks_and_memory(tiny_model):
     with pytest.raises(InputError, match="--alpha makes an RGBA image"):
         kind_of(RenderConfig(alpha=True), object()).check(RenderConfig(alpha=True), False, object())
     rgb = preflight((100, 100), 1, RenderConfig(), torch.device("cpu"), available=1 << 40)
-    assert preflight((100, 100), 1, RenderConfig(alpha=True), torch.device("cpu"), available=1 << 40) == pytest.approx(rgb * 4 / 3, rel=1e-6)
+    assert preflight((100, 100), 1, RenderConfig(alpha=True), torch.device("cpu"), available=1 << 40) == pytest.approx(
+        rgb * 4 / 3, rel=1e-6
+    )
 
 
 def test_to_uint8_keeps_alpha():
@@ -127,22 +145,87 @@ def tiny(factory_module):
 
 def test_cli_writes_an_rgba_png(tmp_path, tiny):
     out = tmp_path / "a.png"
-    res = invoke(["prefer", *tiny, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--alpha", "--alpha-penalty", 1.0, "--steps", 8, "-q",
-                  "--out", out, "--video", tmp_path / "a.gif"])
+    res = invoke(
+        [
+            "prefer",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--size",
+            "32x32",
+            "--alpha",
+            "--alpha-penalty",
+            1.0,
+            "--steps",
+            8,
+            "-q",
+            "--out",
+            out,
+            "--video",
+            tmp_path / "a.gif",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     img = iio.imread(out)
     assert img.shape == (32, 32, 4) and img[..., 3].min() < 255
     assert iio.imread(tmp_path / "a.gif").shape[-1] in (3, 4)  # the video frames: over white
-    res = invoke(["prefer", *tiny, "--layer", "conv3", "--channel", "1,2", "--size", "32x32", "--alpha", "--steps", 2, "-q", "--out", tmp_path / "b.png"])
+    res = invoke(
+        [
+            "prefer",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            "1,2",
+            "--size",
+            "32x32",
+            "--alpha",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            tmp_path / "b.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
-    assert iio.imread(tmp_path / "b_c1.png").shape == (32, 32, 4) and iio.imread(tmp_path / "b_sheet.png").shape[-1] == 4
-    res = invoke(["prefer", "--preset", "alpha", *tiny, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--steps", 2, "-q", "--out", tmp_path / "p.png"])
+    assert (
+        iio.imread(tmp_path / "b_c1.png").shape == (32, 32, 4) and iio.imread(tmp_path / "b_sheet.png").shape[-1] == 4
+    )
+    res = invoke(
+        [
+            "prefer",
+            "--preset",
+            "alpha",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--size",
+            "32x32",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            tmp_path / "p.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(tmp_path / "p.png").shape == (32, 32, 4)
 
 
 def test_cli_alpha_needs_png(tmp_path, tiny):
-    for cmd in (["prefer", "--layer", "conv3", "--channel", 1], ["dream", "--noise", "--layer", "conv3"], ["invert", "--layer", "conv3"]):
+    for cmd in (
+        ["prefer", "--layer", "conv3", "--channel", 1],
+        ["dream", "--noise", "--layer", "conv3"],
+        ["invert", "--layer", "conv3"],
+    ):
         extra = [tmp_path / "missing.png"] if cmd[0] == "invert" else []
-        assert_one_line_error(invoke([*cmd, *extra, *tiny, "--alpha", "-q", "--out", tmp_path / "x.jpg"]), "--alpha needs a PNG output, got", "x.jpg")
+        assert_one_line_error(
+            invoke([*cmd, *extra, *tiny, "--alpha", "-q", "--out", tmp_path / "x.jpg"]),
+            "--alpha needs a PNG output, got",
+            "x.jpg",
+        )
     assert not (tmp_path / "x.jpg").exists()

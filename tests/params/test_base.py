@@ -12,8 +12,14 @@ from cnnvis.params.pixel import PixelParam
 
 
 def _ctx(tiny_model, device, batch=2, **cfg):
-    return ParamContext(RenderConfig(**{"optimizer": "adam", "lr": 0.05, **cfg}), torch.device(device), torch.Generator().manual_seed(0),
-                        tuple(tiny_model.mean), batch, tiny_model)
+    return ParamContext(
+        RenderConfig(**{"optimizer": "adam", "lr": 0.05, **cfg}),
+        torch.device(device),
+        torch.Generator().manual_seed(0),
+        tuple(tiny_model.mean),
+        batch,
+        tiny_model,
+    )
 
 
 def test_the_built_in_kinds_are_registered():
@@ -58,10 +64,27 @@ def test_pixel_resize_carries_the_per_pixel_optimizer_state(tiny_model, device):
 
 def test_noise_starts_per_image_from_item_generators(tiny_model):
     gens = [torch.Generator().manual_seed(s) for s in (5, 6)]
-    ctx = ParamContext(RenderConfig(), torch.device("cpu"), torch.Generator().manual_seed(0), tuple(tiny_model.mean), 2, tiny_model, None, gens)
+    ctx = ParamContext(
+        RenderConfig(),
+        torch.device("cpu"),
+        torch.Generator().manual_seed(0),
+        tuple(tiny_model.mean),
+        2,
+        tiny_model,
+        None,
+        gens,
+    )
     two = create(ctx, (8, 8), None).canvas()
-    alone = ParamContext(RenderConfig(), torch.device("cpu"), torch.Generator().manual_seed(0), tuple(tiny_model.mean), 1, tiny_model, None,
-                         [torch.Generator().manual_seed(6)])
+    alone = ParamContext(
+        RenderConfig(),
+        torch.device("cpu"),
+        torch.Generator().manual_seed(0),
+        tuple(tiny_model.mean),
+        1,
+        tiny_model,
+        None,
+        [torch.Generator().manual_seed(6)],
+    )
     assert torch.equal(two[1:], create(alone, (8, 8), None).canvas())
 
 

@@ -22,8 +22,13 @@ MEAN = (0.4, 0.5, 0.6)
 
 
 def _ctx(batch=1, **cfg):
-    return ParamContext(RenderConfig(**{"decorrelate": True, "optimizer": "sgd", "momentum": 0.0, "lr": 0.1, **cfg}), torch.device("cpu"),
-                        torch.Generator().manual_seed(0), MEAN, batch)
+    return ParamContext(
+        RenderConfig(**{"decorrelate": True, "optimizer": "sgd", "momentum": 0.0, "lr": 0.1, **cfg}),
+        torch.device("cpu"),
+        torch.Generator().manual_seed(0),
+        MEAN,
+        batch,
+    )
 
 
 def test_round_trip_and_alpha_passes():
@@ -57,7 +62,11 @@ def test_a_step_is_whitened_by_the_colour_covariance():
 
 
 def test_pixel_ops_run_in_rgb():
-    p = create(_ctx(clamp_pixels=True, pixel_decay=0.5), (6, 6), torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(2)) * 3 - 1)
+    p = create(
+        _ctx(clamp_pixels=True, pixel_decay=0.5),
+        (6, 6),
+        torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(2)) * 3 - 1,
+    )
     p.after_step(StepInfo(0, 0.0, torch.zeros(1, 3, 6, 6)))
     x = p.canvas()
     assert float(x.min()) >= -1e-6 and float(x.max()) <= 1 + 1e-6
@@ -78,7 +87,9 @@ def test_resize_carries_state_and_checkpoint_goes_on_bit_for_bit():
 
 def test_render_raises_the_objective_and_costs_its_buffers(tiny_model):
     scores = []
-    Render(tiny_model, Channel("conv3", 2), RenderConfig(decorrelate=True, steps=10, seed=0), size=(32, 32)).run(lambda p: scores.append(p.score))
+    Render(tiny_model, Channel("conv3", 2), RenderConfig(decorrelate=True, steps=10, seed=0), size=(32, 32)).run(
+        lambda p: scores.append(p.score)
+    )
     assert scores[-1] > scores[0]
     assert canvas_buffers(RenderConfig(decorrelate=True)) > canvas_buffers(RenderConfig())
     assert canvas_buffers(RenderConfig(decorrelate=True, param="fft")) == canvas_buffers(RenderConfig(param="fft"))
@@ -90,12 +101,50 @@ def tiny(factory_module):
 
 
 def test_cli_and_preset(tmp_path, tiny):
-    res = invoke(["dream", *tiny, "--noise", "--layer", "conv3", "--decorrelate", "--steps", 2, "--octaves", 1, "-q", "--out", tmp_path / "d.png"])
+    res = invoke(
+        [
+            "dream",
+            *tiny,
+            "--noise",
+            "--layer",
+            "conv3",
+            "--decorrelate",
+            "--steps",
+            2,
+            "--octaves",
+            1,
+            "-q",
+            "--out",
+            tmp_path / "d.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
-    res = invoke(["dream", *tiny, "--noise", "--layer", "conv3", "--steps", 2, "--octaves", 1, "-q", "--out", tmp_path / "p.png"])
+    res = invoke(
+        ["dream", *tiny, "--noise", "--layer", "conv3", "--steps", 2, "--octaves", 1, "-q", "--out", tmp_path / "p.png"]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
-    assert not np.array_equal(iio.imread(tmp_path / "d.png"), iio.imread(tmp_path / "p.png"))  # the same seed, another colour space
-    res = invoke(["dream", "--preset", "decorrelate", *tiny, "--layer", "conv3", "--channel", 1, "--steps", 1, "--octaves", 1, "-q", "--out", tmp_path / "r.png"])
+    assert not np.array_equal(
+        iio.imread(tmp_path / "d.png"), iio.imread(tmp_path / "p.png")
+    )  # the same seed, another colour space
+    res = invoke(
+        [
+            "dream",
+            "--preset",
+            "decorrelate",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--steps",
+            1,
+            "--octaves",
+            1,
+            "-q",
+            "--out",
+            tmp_path / "r.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert read_manifest(str(tmp_path / "r.png"))["config"]["decorrelate"] is True
     assert invoke(["replay", "--trust-model", tmp_path / "r.png", "--check"]).exit_code == 0

@@ -18,8 +18,14 @@ from cnnvis.pipeline.loop import Render, optimized_sizes
 
 
 def _ctx(tiny_model, device="cpu", batch=1, **cfg):
-    return ParamContext(RenderConfig(**{"param": "cppn", "optimizer": "adam", "lr": 0.02, **cfg}), torch.device(device), torch.Generator().manual_seed(0),
-                        tuple(tiny_model.mean), batch, tiny_model)
+    return ParamContext(
+        RenderConfig(**{"param": "cppn", "optimizer": "adam", "lr": 0.02, **cfg}),
+        torch.device(device),
+        torch.Generator().manual_seed(0),
+        tuple(tiny_model.mean),
+        batch,
+        tiny_model,
+    )
 
 
 def _fit(p, target, steps):
@@ -35,7 +41,9 @@ def _fit(p, target, steps):
 def _target(h, w, device="cpu"):
     """A smooth colour pattern in [0.2, 0.8]."""
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
-    return torch.stack([0.5 + 0.3 * torch.sin(3 * xx), 0.5 + 0.3 * torch.cos(2 * yy), 0.5 + 0.3 * xx * yy])[None].to(device)
+    return torch.stack([0.5 + 0.3 * torch.sin(3 * xx), 0.5 + 0.3 * torch.cos(2 * yy), 0.5 + 0.3 * xx * yy])[None].to(
+        device
+    )
 
 
 def test_start_is_a_flat_colour_per_image_in_range(tiny_model, device):
@@ -70,7 +78,9 @@ def test_resolution_independent(tiny_model):
     assert big.shape == (1, 3, 64, 64) and float(small.flatten(2).std(-1).min()) > 0.02  # a pattern, not flat
     up = F.interpolate(small, size=(64, 64), mode="bilinear", align_corners=False)
     inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))  # bilinear's edge rows extrapolate flat
-    assert float((big - up)[inner].abs().mean()) < 0.01 and float((big - up)[inner].abs().max()) < 0.15  # the interpolation error of the 32x32 one
+    assert (
+        float((big - up)[inner].abs().mean()) < 0.01 and float((big - up)[inner].abs().max()) < 0.15
+    )  # the interpolation error of the 32x32 one
     # a non-square image keeps the scale of its shorter side: its middle is the square image
     wide = p.resized((32, 64)).canvas()
     assert torch.allclose(wide[..., 16:48], small, atol=1e-5)
@@ -102,7 +112,7 @@ def test_coordinates_span_the_shorter_side_symmetrically():
     xy = coordinates((4, 8), (0, 4), "cpu")
     x, y = xy[0].view(4, 8), xy[1].view(4, 8)
     assert torch.allclose(y[:, 0], -y.flip(0)[:, 0]) and torch.allclose(x[0], -x[0].flip(0))
-    assert abs(float(y.max()) - 3 ** 0.5 * 3 / 4) < 1e-6  # pixel centres of a side of 4 inside (-sqrt 3, sqrt 3)
+    assert abs(float(y.max()) - 3**0.5 * 3 / 4) < 1e-6  # pixel centres of a side of 4 inside (-sqrt 3, sqrt 3)
 
 
 def test_banded_render_and_gradient_equal_the_whole_image(tiny_model):
@@ -118,7 +128,9 @@ def test_banded_render_and_gradient_equal_the_whole_image(tiny_model):
     p.draw()
     p.apply_gradient(g)  # the banded path: each band's graph again
     for t, e in zip(p.parameters(), expected):
-        assert torch.allclose(t.grad, e, rtol=1e-3, atol=1e-4 * float(e.abs().max()))  # sums over 220K pixels, in another order
+        assert torch.allclose(
+            t.grad, e, rtol=1e-3, atol=1e-4 * float(e.abs().max())
+        )  # sums over 220K pixels, in another order
 
 
 def test_checkpoint_round_trip_goes_on_bit_for_bit(tiny_model):
@@ -175,19 +187,84 @@ def test_cli_prefer_cppn_final_size(tmp_path, factory_module):
 
     out = tmp_path / "c.png"
     tiny = ["--model", f"{factory_module}:factory", "--weights", "random"]
-    res = invoke(["prefer", *tiny, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--param", "cppn", "--final-size", "64x96",
-                  "--steps", 2, "-q", "--out", out])
+    res = invoke(
+        [
+            "prefer",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--size",
+            "32x32",
+            "--param",
+            "cppn",
+            "--final-size",
+            "64x96",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(out).shape == (64, 96, 3)
     # optimized at 32x48: the final size scaled to the tile (32), its shorter side kept at the model's minimum (32)
     assert read_manifest(str(out))["config"]["final_size"] == "64x96"
-    assert_one_line_error(invoke(["dream", *tiny, "--layer", "conv3", "--param", "cppn", "--steps", 1, "-q", "--out", tmp_path / "d.png"]),
-                          "--param cppn", "cannot start from an image", "--noise")
-    res = invoke(["dream", *tiny, "--noise", "--layer", "conv3", "--param", "cppn", "--steps", 1, "--octaves", 1, "--final-size", "40x40",
-                  "-q", "--out", tmp_path / "d.png"])
+    assert_one_line_error(
+        invoke(
+            ["dream", *tiny, "--layer", "conv3", "--param", "cppn", "--steps", 1, "-q", "--out", tmp_path / "d.png"]
+        ),
+        "--param cppn",
+        "cannot start from an image",
+        "--noise",
+    )
+    res = invoke(
+        [
+            "dream",
+            *tiny,
+            "--noise",
+            "--layer",
+            "conv3",
+            "--param",
+            "cppn",
+            "--steps",
+            1,
+            "--octaves",
+            1,
+            "--final-size",
+            "40x40",
+            "-q",
+            "--out",
+            tmp_path / "d.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     # the bundled preset, made small: optimized at the tile, drawn at its final size
-    res = invoke(["prefer", "--preset", "cppn", *tiny, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--final-size", "128x128", "--steps", 2,
-                  "-q", "--out", tmp_path / "p.png"])
+    res = invoke(
+        [
+            "prefer",
+            "--preset",
+            "cppn",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--size",
+            "32x32",
+            "--final-size",
+            "128x128",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            tmp_path / "p.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
-    assert iio.imread(tmp_path / "p.png").shape == (128, 128, 3) and read_manifest(str(tmp_path / "p.png"))["config"]["param"] == "cppn"
+    assert (
+        iio.imread(tmp_path / "p.png").shape == (128, 128, 3)
+        and read_manifest(str(tmp_path / "p.png"))["config"]["param"] == "cppn"
+    )

@@ -17,8 +17,14 @@ from cnnvis.pipeline.loop import Render
 
 
 def _ctx(tiny_model, device="cpu", batch=1, **cfg):
-    return ParamContext(RenderConfig(**{"param": "lowres", "optimizer": "adam", "lr": 0.05, **cfg}), torch.device(device), torch.Generator().manual_seed(0),
-                        tuple(tiny_model.mean), batch, tiny_model)
+    return ParamContext(
+        RenderConfig(**{"param": "lowres", "optimizer": "adam", "lr": 0.05, **cfg}),
+        torch.device(device),
+        torch.Generator().manual_seed(0),
+        tuple(tiny_model.mean),
+        batch,
+        tiny_model,
+    )
 
 
 def test_image_is_the_low_tensor_upsampled(tiny_model, device):
@@ -48,7 +54,11 @@ def test_gradient_reaches_the_low_tensor_and_the_fit_improves(tiny_model, device
 
 
 def test_factor_one_is_the_pixel_canvas_and_resize_keeps_the_picture(tiny_model):
-    p = create(_ctx(tiny_model, lowres_factor=1), (12, 12), torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(2)))
+    p = create(
+        _ctx(tiny_model, lowres_factor=1),
+        (12, 12),
+        torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(2)),
+    )
     assert torch.allclose(p.canvas(), p.low.detach(), atol=1e-6)
     q = create(_ctx(tiny_model, lowres_factor=4), (16, 16), None).resized((32, 32))
     assert q.low.shape == (1, 3, 8, 8) and q.canvas().shape == (1, 3, 32, 32)
@@ -72,8 +82,12 @@ def test_checkpoint_round_trip_goes_on_bit_for_bit(tiny_model, decorrelate):
 
 def test_render_raises_the_objective(tiny_model):
     scores = []
-    Render(tiny_model, Channel("conv3", 2), RenderConfig(param="lowres", lowres_factor=2, optimizer="adam", lr=0.05, steps=12, seed=0),
-           size=(32, 32)).run(lambda p: scores.append(p.score))
+    Render(
+        tiny_model,
+        Channel("conv3", 2),
+        RenderConfig(param="lowres", lowres_factor=2, optimizer="adam", lr=0.05, steps=12, seed=0),
+        size=(32, 32),
+    ).run(lambda p: scores.append(p.score))
     assert scores[-1] > scores[0]
 
 
@@ -81,12 +95,68 @@ def test_factor_below_one_is_one_line(tmp_path, factory_module):
     with pytest.raises(InputError, match="--lowres-factor must be >= 1"):
         RenderConfig(lowres_factor=0)
     tiny = ["--model", f"{factory_module}:factory", "--weights", "random"]
-    assert_one_line_error(invoke(["prefer", *tiny, "--layer", "conv3", "--channel", 1, "--param", "lowres", "--lowres-factor", 0, "-q",
-                                  "--out", tmp_path / "x.png"]), "--lowres-factor", "0 is not in the range x>=1")
-    res = invoke(["prefer", *tiny, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--param", "lowres", "--lowres-factor", 2, "--steps", 2, "-q",
-                  "--out", tmp_path / "ok.png"])
+    assert_one_line_error(
+        invoke(
+            [
+                "prefer",
+                *tiny,
+                "--layer",
+                "conv3",
+                "--channel",
+                1,
+                "--param",
+                "lowres",
+                "--lowres-factor",
+                0,
+                "-q",
+                "--out",
+                tmp_path / "x.png",
+            ]
+        ),
+        "--lowres-factor",
+        "0 is not in the range x>=1",
+    )
+    res = invoke(
+        [
+            "prefer",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--size",
+            "32x32",
+            "--param",
+            "lowres",
+            "--lowres-factor",
+            2,
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            tmp_path / "ok.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
-    res = invoke(["prefer", "--preset", "lowres", *tiny, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--steps", 2, "-q", "--out", tmp_path / "p.png"])
+    res = invoke(
+        [
+            "prefer",
+            "--preset",
+            "lowres",
+            *tiny,
+            "--layer",
+            "conv3",
+            "--channel",
+            1,
+            "--size",
+            "32x32",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            tmp_path / "p.png",
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     cfg = read_manifest(str(tmp_path / "p.png"))["config"]
     assert (cfg["param"], cfg["lowres_factor"]) == ("lowres", 4)

@@ -133,11 +133,22 @@ def test_lr_at():
     assert lr_at(RenderConfig(lr=0.1, lr_decay_factor=0.5), 100) == 0.1  # decay off by default
 
 
-@pytest.mark.parametrize("kw,needle", [
-    ({"lr": 0}, "--lr"), ({"lr": float("nan")}, "--lr"), ({"steps": 0}, "--steps"), ({"decay_rate": 1.0}, "--decay-rate"),
-    ({"optimizer": "bfgs"}, "'bfgs'"), ({"lr_decay_every": -1}, "--lr-decay-every"), ({"tv_weight": -1.0}, "--tv-weight"),
-    ({"tile": 0}, "--tile"), ({"overlap": -2}, "--overlap"), ({"p_target": "x"}, "--p-target"), ({"output": "y"}, "'y'"),
-])
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        ({"lr": 0}, "--lr"),
+        ({"lr": float("nan")}, "--lr"),
+        ({"steps": 0}, "--steps"),
+        ({"decay_rate": 1.0}, "--decay-rate"),
+        ({"optimizer": "bfgs"}, "'bfgs'"),
+        ({"lr_decay_every": -1}, "--lr-decay-every"),
+        ({"tv_weight": -1.0}, "--tv-weight"),
+        ({"tile": 0}, "--tile"),
+        ({"overlap": -2}, "--overlap"),
+        ({"p_target": "x"}, "--p-target"),
+        ({"output": "y"}, "'y'"),
+    ],
+)
 def test_render_config_rejects(kw, needle):
     with pytest.raises(InputError) as e:
         RenderConfig(**kw)

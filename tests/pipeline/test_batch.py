@@ -25,12 +25,22 @@ def _channels(items=CHANNELS):
 def test_each_image_of_a_batch_renders_as_it_would_alone(tiny_model, param, optimizer, device):
     """Channel c_i on image i of a batch of 3 equals the single render of c_i from the same
     seed: tiles, normalization, optimizer state and pixel ops are per image."""
-    cfg = RenderConfig(steps=4, param=param, optimizer=optimizer, lr=0.05, tile=16, overlap=4, batch_size=5, octaves=2, final_size="40x40")
+    cfg = RenderConfig(
+        steps=4,
+        param=param,
+        optimizer=optimizer,
+        lr=0.05,
+        tile=16,
+        overlap=4,
+        batch_size=5,
+        octaves=2,
+        final_size="40x40",
+    )
     batch = Render(tiny_model, _channels(), cfg, device=device, size=(32, 32), batch=3, item_seeds=SEEDS).run()
     assert batch.shape == (3, 3, 40, 40)
     for i, (c, s) in enumerate(zip(CHANNELS, SEEDS)):
         alone = Render(tiny_model, Channel("conv3", c), cfg, device=device, size=(32, 32), item_seeds=[s]).run()
-        assert torch.allclose(batch[i:i + 1], alone, atol=1e-5), (i, float((batch[i:i + 1] - alone).abs().max()))
+        assert torch.allclose(batch[i : i + 1], alone, atol=1e-5), (i, float((batch[i : i + 1] - alone).abs().max()))
     # and the images differ from each other: each maximized its own channel
     assert float((batch[0] - batch[1]).abs().mean()) > 1e-3
 
@@ -74,8 +84,12 @@ def test_transforms_and_regularizers_passed_as_objects(tiny_model, device):
     """A Python user composes transforms and regularizers as objects (lucent's lists)."""
     cfg = RenderConfig(steps=3, tile=32, tv_weight=0.0)
     plain = Render(tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[], regularizers=[]).run()
-    smooth = Render(tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[], regularizers=[TV(50.0)]).run()
-    jitter = Render(tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[Jitter(4)], regularizers=[]).run()
+    smooth = Render(
+        tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[], regularizers=[TV(50.0)]
+    ).run()
+    jitter = Render(
+        tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[Jitter(4)], regularizers=[]
+    ).run()
     tv = TV(1.0)
 
     def rough(x):

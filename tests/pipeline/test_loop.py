@@ -33,7 +33,15 @@ def test_dream_raises_score_and_changes_image(tiny_model, device):
     assert out.shape == init.shape
     assert float((out - init).abs().mean()) > 0.02
     p0 = log[0][0]
-    assert (p0.step, p0.total, p0.size_index, p0.num_sizes, p0.size, p0.size_step, p0.steps_per_size) == (1, 8, 0, 1, (48, 48), 1, 8)
+    assert (p0.step, p0.total, p0.size_index, p0.num_sizes, p0.size, p0.size_step, p0.steps_per_size) == (
+        1,
+        8,
+        0,
+        1,
+        (48, 48),
+        1,
+        8,
+    )
     assert [p.step for p, _ in log] == list(range(1, 9))
     assert all(p.lr == pytest.approx(0.02) for p, _ in log)
     assert torch.equal(log[-1][1], out)
@@ -95,12 +103,15 @@ def test_same_seed_same_output_different_seed_differs(tiny_model):
     assert float((n1 - n3).abs().mean()) > 0.01
 
 
-@pytest.mark.parametrize("objective,needle", [
-    (Channel("conv3", 16), "channel 16"),
-    (Neuron("conv3", 99), "channel 99"),
-    (Neuron("conv3", 2, x=40, y=0), "x=40"),
-    (Dream("conv3") + Channel("conv2", -1), "channel -1"),
-])
+@pytest.mark.parametrize(
+    "objective,needle",
+    [
+        (Channel("conv3", 16), "channel 16"),
+        (Neuron("conv3", 99), "channel 99"),
+        (Neuron("conv3", 2, x=40, y=0), "x=40"),
+        (Dream("conv3") + Channel("conv2", -1), "channel -1"),
+    ],
+)
 def test_bad_index_raises_before_any_step(tiny_model, objective, needle):
     calls = []
     with pytest.raises(InputError, match=needle):
@@ -114,12 +125,15 @@ def test_channel_and_neuron_objectives_run(tiny_model):
         assert log[-1][0].score > log[0][0].score
 
 
-@pytest.mark.parametrize("cfg_kw,needle", [
-    ({"final_size": "4x4"}, "4x4"),
-    ({"initial_size": "x0.1", "final_size": "x1", "num_sizes": 2}, "below the minimum"),
-    ({"tile": 4}, "--tile 4"),
-    ({"tile": 16, "overlap": 16}, "--overlap 16"),
-])
+@pytest.mark.parametrize(
+    "cfg_kw,needle",
+    [
+        ({"final_size": "4x4"}, "4x4"),
+        ({"initial_size": "x0.1", "final_size": "x1", "num_sizes": 2}, "below the minimum"),
+        ({"tile": 4}, "--tile 4"),
+        ({"tile": 16, "overlap": 16}, "--overlap 16"),
+    ],
+)
 def test_bad_sizes_raise(tiny_model, cfg_kw, needle):
     with pytest.raises(InputError, match=needle):
         Render(tiny_model, Dream("conv3"), RenderConfig(steps=1, **cfg_kw), init=_init(40, 40))
@@ -131,9 +145,23 @@ def test_unknown_layer_raises(tiny_model):
 
 
 def test_tiles_batches_and_regularizers_options_run(tiny_model):
-    cfg = RenderConfig(steps=3, tile=16, overlap=4, batch_size=3, jitter=2, optimizer="adam", tv_weight=0.1,
-                       tv_operator="sobel", p_weight=0.01, aux_p_weight=0.01, blur_every=2, blur_sigma=0.5,
-                       lr_decay_every=1, lr_decay_factor=0.5, normalize_grad=False)
+    cfg = RenderConfig(
+        steps=3,
+        tile=16,
+        overlap=4,
+        batch_size=3,
+        jitter=2,
+        optimizer="adam",
+        tv_weight=0.1,
+        tv_operator="sobel",
+        p_weight=0.01,
+        aux_p_weight=0.01,
+        blur_every=2,
+        blur_sigma=0.5,
+        lr_decay_every=1,
+        lr_decay_factor=0.5,
+        normalize_grad=False,
+    )
     _, log = _run(tiny_model, Dream("conv3", form="meansquare"), cfg, _init(40, 50))
     assert [p.lr for p, _ in log] == pytest.approx([0.01, 0.005, 0.0025])
     assert all(p.reg_loss > 0 for p, _ in log)

@@ -27,13 +27,25 @@ CASES = {
     "rmsprop": dict(optimizer="rmsprop", lr=0.02),
     "adam-fft": dict(optimizer="adam", lr=0.05, param="fft"),
     "lbfgs": dict(optimizer="lbfgs", lr=1.0),
-    "gd-pixelops": dict(optimizer="gd", lr=0.02, momentum=0.9, momentum_end=0.5, pixel_decay=0.01, blur_every=2, clip_small_norm=5.0),
+    "gd-pixelops": dict(
+        optimizer="gd", lr=0.02, momentum=0.9, momentum_end=0.5, pixel_decay=0.01, blur_every=2, clip_small_norm=5.0
+    ),
     "dgn": dict(optimizer="adam", lr=0.01, latent_lr=0.1),
 }
 
 
 def _render(tiny_model, kw, init):
-    cfg = RenderConfig(steps=4, tile=32, overlap=8, initial_size="32x32", final_size="40x40", num_sizes=2, jitter=2, seed=3, **{k: v for k, v in kw.items()})
+    cfg = RenderConfig(
+        steps=4,
+        tile=32,
+        overlap=8,
+        initial_size="32x32",
+        final_size="40x40",
+        num_sizes=2,
+        jitter=2,
+        seed=3,
+        **{k: v for k, v in kw.items()},
+    )
     return Render(tiny_model, Channel("conv3", 1), cfg, init=init, prior=_prior() if "latent_lr" in kw else None)
 
 

@@ -15,7 +15,9 @@ CPU = torch.device("cpu")
 def test_estimate_counts_the_buffers_of_each_optimizer():
     rms, adam = canvas_buffers(RenderConfig()), canvas_buffers(RenderConfig(optimizer="adam"))
     assert adam == rms + 1
-    assert canvas_buffers(RenderConfig(optimizer="lbfgs", lbfgs_history=100, steps=10)) > adam + 10  # history grows with steps
+    assert (
+        canvas_buffers(RenderConfig(optimizer="lbfgs", lbfgs_history=100, steps=10)) > adam + 10
+    )  # history grows with steps
     assert canvas_buffers(RenderConfig(param="fft", optimizer="adam")) > adam
     assert canvas_buffers(RenderConfig(), references=2) == rms + 2
 

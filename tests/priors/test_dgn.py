@@ -49,7 +49,9 @@ def test_spatial_latent_grows_with_the_canvas_and_is_cropped():
     p = _spatial()
     assert p.latent_shape((32, 32)) == (1, 16, 16, 16)
     assert p.latent_shape((33, 40)) == (1, 16, 17, 20)
-    smooth = torch.nn.functional.interpolate(torch.rand(1, 16, 3, 4), size=(17, 20), mode="bilinear", align_corners=False)
+    smooth = torch.nn.functional.interpolate(
+        torch.rand(1, 16, 3, 4), size=(17, 20), mode="bilinear", align_corners=False
+    )
     gi = GeneratorImage(p, (33, 40), smooth)
     img = gi.image()
     assert img.shape == (1, 3, 33, 40) and img.requires_grad
@@ -103,22 +105,34 @@ def test_vector_generator_crop_resize_and_colour_space():
 def test_initial_latents(tiny_model):
     p = _spatial(torch.full((16,), 3.0))
     gen = torch.Generator().manual_seed(0)
-    assert torch.count_nonzero(initial_latent(DGNPrior(p.generator, init="zeros"), (32, 32), tiny_model, None, gen, "cpu")) == 0
+    assert (
+        torch.count_nonzero(initial_latent(DGNPrior(p.generator, init="zeros"), (32, 32), tiny_model, None, gen, "cpu"))
+        == 0
+    )
     noise = initial_latent(p, (32, 32), tiny_model, None, gen, "cpu")
     assert noise.shape == (1, 16, 16, 16) and float(noise.min()) >= 0 and 0.5 < float(noise.std()) < 1.5
     img = torch.rand(1, 3, 32, 32)
     enc = initial_latent(p, (32, 32), tiny_model, img, gen, "cpu")  # auto with an image: its encoding
     with torch.no_grad():
-        want = torch.relu(tiny_model.module.conv2(tiny_model.module.relu1(tiny_model.module.conv1(tiny_model.normalize(img)))))
+        want = torch.relu(
+            tiny_model.module.conv2(tiny_model.module.relu1(tiny_model.module.conv1(tiny_model.normalize(img))))
+        )
     assert torch.allclose(enc, want, atol=1e-5)
     with pytest.raises(InputError, match="needs a start image to encode"):
-        initial_latent(DGNPrior(p.generator, init="image", encoder_layer="relu2"), (32, 32), tiny_model, None, gen, "cpu")
+        initial_latent(
+            DGNPrior(p.generator, init="image", encoder_layer="relu2"), (32, 32), tiny_model, None, gen, "cpu"
+        )
     with pytest.raises(InputError, match="does not name one"):
         encode(DGNPrior(p.generator), tiny_model, img, (32, 32))
     with pytest.raises(InputError, match="gives features"):
         encode(DGNPrior(p.generator, encoder_layer="conv1"), tiny_model, img, (32, 32))
     given = torch.rand(16, 8, 8)  # a latent of another grid size is resized to the canvas's
-    assert initial_latent(DGNPrior(p.generator, init=given), (32, 32), tiny_model, None, gen, "cpu").shape == (1, 16, 16, 16)
+    assert initial_latent(DGNPrior(p.generator, init=given), (32, 32), tiny_model, None, gen, "cpu").shape == (
+        1,
+        16,
+        16,
+        16,
+    )
     with pytest.raises(InputError, match="needs"):
         initial_latent(DGNPrior(p.generator, init=torch.rand(1, 5)), (32, 32), tiny_model, None, gen, "cpu")
 
@@ -162,7 +176,9 @@ def test_image_encoding_when_the_objective_stops_before_the_encoder_layer(tiny_m
     from cnnvis.objectives.activation import Dream
 
     img = torch.rand(1, 3, 32, 32)
-    r = Render(tiny_model, Dream("conv1"), RenderConfig(steps=1, tile=32, shift=False), init=img, prior=_spatial(init="image"))
+    r = Render(
+        tiny_model, Dream("conv1"), RenderConfig(steps=1, tile=32, shift=False), init=img, prior=_spatial(init="image")
+    )
     r.run()
     with torch.no_grad():
         want = torch.relu(tiny_model.module.conv2(torch.relu(tiny_model.module.conv1(tiny_model.normalize(img)))))
@@ -172,7 +188,17 @@ def test_image_encoding_when_the_objective_stops_before_the_encoder_layer(tiny_m
 
 def test_sizes_past_max_side_refine_pixels_from_the_generator_image(tiny_model):
     prior = _spatial(init="zeros", max_side=32)
-    cfg = RenderConfig(steps=3, tile=32, shift=False, initial_size="32x32", final_size="48x48", num_sizes=2, latent_lr=0.05, optimizer="adam", lr=0.01)
+    cfg = RenderConfig(
+        steps=3,
+        tile=32,
+        shift=False,
+        initial_size="32x32",
+        final_size="48x48",
+        num_sizes=2,
+        latent_lr=0.05,
+        optimizer="adam",
+        lr=0.01,
+    )
     r = Render(tiny_model, Channel("conv3", 3), cfg, size=(32, 32), prior=prior)
     kinds, last, first = [], {}, {}
 
@@ -222,7 +248,12 @@ def test_load_prior_from_files_and_flags(tmp_path, tiny_model):
 def test_shipped_demo_generator_encodes_and_generates(lite0):
     prior = load_prior(lite0)
     g = prior.generator
-    assert g.arch == "upconv" and g.latent_shape == (672, 14, 14) and g.stride == 16 and prior.encoder_layer == "blocks.5.0.bn1"
+    assert (
+        g.arch == "upconv"
+        and g.latent_shape == (672, 14, 14)
+        and g.stride == 16
+        and prior.encoder_layer == "blocks.5.0.bn1"
+    )
     assert prior.upper is not None and prior.upper.shape == (672,) and float(prior.upper.min()) >= 0
     from cnnvis.io.images import bundled_image_path, hwc_to_bchw, read_image
 
@@ -242,7 +273,24 @@ def test_prior_dgn_works_offline_with_the_shipped_generator(tmp_path):
     from conftest import invoke
 
     out = tmp_path / "p.png"
-    res = invoke(["prefer", "--layer", "blocks.4", "--channel", 5, "--size", "64x96", "--prior", "dgn", "--steps", 2, "-q", "--out", out])
+    res = invoke(
+        [
+            "prefer",
+            "--layer",
+            "blocks.4",
+            "--channel",
+            5,
+            "--size",
+            "64x96",
+            "--prior",
+            "dgn",
+            "--steps",
+            2,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(out).shape == (64, 96, 3)
 
@@ -250,7 +298,9 @@ def test_prior_dgn_works_offline_with_the_shipped_generator(tmp_path):
 def _refined_render(tiny_model, refine_steps=3):
     prior = _spatial(init="zeros")
     cfg = RenderConfig(steps=2, tile=32, shift=False, latent_lr=0.05, optimizer="adam", lr=0.01)
-    refine = RenderConfig(steps=refine_steps, tile=32, shift=False, optimizer="lbfgs", param="fft", lr=1.0, tv_weight=0.3, jitter=2)
+    refine = RenderConfig(
+        steps=refine_steps, tile=32, shift=False, optimizer="lbfgs", param="fft", lr=1.0, tv_weight=0.3, jitter=2
+    )
     return Render(tiny_model, Channel("conv3", 3), cfg, size=(32, 32), prior=prior, refine=refine)
 
 
@@ -260,7 +310,17 @@ def test_a_refinement_stage_optimizes_pixels_from_the_generator_image_under_its_
     seen, last = [], {}
 
     def cb(p):
-        seen.append((p.step, p.total, p.size_index, r.param.kind, type(r.stepper).__name__, r.cfg.steps, repr(r.gradient.transforms[0])))
+        seen.append(
+            (
+                p.step,
+                p.total,
+                p.size_index,
+                r.param.kind,
+                type(r.stepper).__name__,
+                r.cfg.steps,
+                repr(r.gradient.transforms[0]),
+            )
+        )
         if p.size_index == 0:
             last[0] = p.image()  # the generator's image after its last step
         else:
@@ -300,4 +360,6 @@ def test_a_refined_run_resumes_bit_for_bit_from_either_stage(tiny_model):
 
 def test_a_refinement_needs_a_prior(tiny_model):
     with pytest.raises(InputError, match="--prior dgn"):
-        Render(tiny_model, Channel("conv3", 3), RenderConfig(steps=1, tile=32), size=(32, 32), refine=RenderConfig(steps=1))
+        Render(
+            tiny_model, Channel("conv3", 3), RenderConfig(steps=1, tile=32), size=(32, 32), refine=RenderConfig(steps=1)
+        )

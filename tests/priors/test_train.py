@@ -95,7 +95,10 @@ def test_layer_checks(tiny_model):
         layer_geometry(m, "1", "cpu")
 
 
-@pytest.mark.parametrize("kw,needle", [(dict(steps=0), "--steps"), (dict(scale_min=0.0), "--scale-min"), (dict(adv_weight=-1.0), "loss weights")])
+@pytest.mark.parametrize(
+    "kw,needle",
+    [(dict(steps=0), "--steps"), (dict(scale_min=0.0), "--scale-min"), (dict(adv_weight=-1.0), "loss weights")],
+)
 def test_bad_settings(kw, needle):
     with pytest.raises(InputError, match=needle):
         _cfg(**kw)
@@ -126,7 +129,9 @@ def test_the_seam_term_flattens_the_drawings_grid(tiny_model):
     held = torch.stack([F.interpolate(im[None], size=(32, 32), mode="area")[0] for im in _images(4, 48)])
     terms = {}
     for weight in (0.0, 5.0):
-        t = GeneratorTrainer(tiny_model, "relu2", _images(), _cfg(steps=40, size=32, lr=4e-3, grid_weight=weight, upsample="nearest"))
+        t = GeneratorTrainer(
+            tiny_model, "relu2", _images(), _cfg(steps=40, size=32, lr=4e-3, grid_weight=weight, upsample="nearest")
+        )
         seen = []
         t.run(lambda p: seen.append(p.losses))
         assert ("grid" in seen[-1]) == (weight > 0)

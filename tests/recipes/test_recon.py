@@ -56,8 +56,21 @@ def test_the_top_layer_fourier_default_reduces_the_loss(tiny_model, tiny_target)
 
 def test_icnn_option_names_are_accepted(tiny_model, tiny_target):
     _, feats = tiny_target
-    _, losses = reconstruct_image(feats, tiny_model, optimizer="gd", iter_n=5, lr_start=2.0, lr_end=1e-3, momentum_start=0.9,
-                                  decay_start=0.01, image_blur=True, sigma_start=1.0, sigma_end=0.5, clip_extreme=True, e_pct_start=1)
+    _, losses = reconstruct_image(
+        feats,
+        tiny_model,
+        optimizer="gd",
+        iter_n=5,
+        lr_start=2.0,
+        lr_end=1e-3,
+        momentum_start=0.9,
+        decay_start=0.01,
+        image_blur=True,
+        sigma_start=1.0,
+        sigma_end=0.5,
+        clip_extreme=True,
+        e_pct_start=1,
+    )
     assert len(losses) == 5
     with pytest.raises(InputError, match="unknown option 'iter_nn'; did you mean 'iter_n'"):
         reconstruct_image(feats, tiny_model, iter_nn=5)
@@ -71,7 +84,9 @@ def test_shape_mismatch_and_size(tiny_model, tiny_target):
 
 def test_masks_and_channels_flow_through(tiny_model, tiny_target):
     _, feats = tiny_target
-    img, losses = reconstruct_image(feats, tiny_model, steps=3, channel={"conv3": [0, 3]}, feature_mask={"conv3": np.ones((16, 16))})
+    img, losses = reconstruct_image(
+        feats, tiny_model, steps=3, channel={"conv3": [0, 3]}, feature_mask={"conv3": np.ones((16, 16))}
+    )
     assert img.shape == (32, 32, 3) and len(losses) == 3
 
 
@@ -138,7 +153,9 @@ def test_unit_mask_errors(tiny_model):
 def test_layer_dependent_defaults(lite0):
     from cnnvis.recipes.recon import _invert_defaults, layer_depth
 
-    assert _invert_defaults([4.0], [0.2], {}) == {"optimizer": "lbfgs"}  # shallow: L-BFGS on the Fourier image (no blur)
+    assert _invert_defaults([4.0], [0.2], {}) == {
+        "optimizer": "lbfgs"
+    }  # shallow: L-BFGS on the Fourier image (no blur)
     # from stride 8, L-BFGS jitters by 2 pixels (drawn once per step: one objective per line search)
     assert _invert_defaults([4.0, 16.0], [0.2, 0.5], {}) == {"optimizer": "lbfgs", "jitter": 2}
     assert _invert_defaults([16.0], [0.5], {"optimizer": "lbfgs"}) == {"jitter": 2}

@@ -29,8 +29,29 @@ def test_zoom_in_magnifies_about_the_centre():
 def test_dream_zoom_frames_writes_an_animation(tmp_path, factory_module, make_image):
     src = make_image("s.png", h=40, w=48)
     out = tmp_path / "zoom.gif"
-    res = invoke(["dream", src, "--model", f"{factory_module}:factory", "--weights", "random", "--layer", "conv3", "--tile", 32,
-                  "--steps", 2, "--zoom-frames", 3, "--zoom-scale", 1.2, "-q", "--out", out])
+    res = invoke(
+        [
+            "dream",
+            src,
+            "--model",
+            f"{factory_module}:factory",
+            "--weights",
+            "random",
+            "--layer",
+            "conv3",
+            "--tile",
+            32,
+            "--steps",
+            2,
+            "--zoom-frames",
+            3,
+            "--zoom-scale",
+            1.2,
+            "-q",
+            "--out",
+            out,
+        ]
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     frames = iio.imread(out, index=None)
     assert frames.shape[0] == 3 and frames.shape[1:3] == (40, 48)
@@ -40,9 +61,23 @@ def test_dream_zoom_frames_writes_an_animation(tmp_path, factory_module, make_im
 
 def test_dream_zoom_bad_input(tmp_path, factory_module, make_image):
     src = make_image("s.png", h=40, w=48)
-    base = ["dream", src, "--model", f"{factory_module}:factory", "--weights", "random", "--layer", "conv3", "-q", "--zoom-frames", 2]
+    base = [
+        "dream",
+        src,
+        "--model",
+        f"{factory_module}:factory",
+        "--weights",
+        "random",
+        "--layer",
+        "conv3",
+        "-q",
+        "--zoom-frames",
+        2,
+    ]
     assert_one_line_error(invoke(base + ["--out", tmp_path / "z.png"]), "video")
-    assert_one_line_error(invoke(base + ["--zoom-scale", 0.9, "--out", tmp_path / "z.gif"]), "--zoom-scale must be above 1")
+    assert_one_line_error(
+        invoke(base + ["--zoom-scale", 0.9, "--out", tmp_path / "z.gif"]), "--zoom-scale must be above 1"
+    )
     assert_one_line_error(invoke(base + ["--noise", "--out", tmp_path / "z.gif"]), "drop --noise")
 
 

@@ -17,7 +17,11 @@ def test_one_level_is_division_by_the_std_per_image(device):
 def test_the_pyramid_reconstructs_exactly_and_every_level_gets_unit_std(device):
     yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(48.0), indexing="ij")
     smooth = 100 * torch.exp(-((xx - 24) ** 2 + (yy - 32) ** 2) / 200)
-    g = (smooth + 0.01 * torch.randn(64, 48, generator=torch.Generator().manual_seed(0)))[None, None].repeat(1, 3, 1, 1).to(device)
+    g = (
+        (smooth + 0.01 * torch.randn(64, 48, generator=torch.Generator().manual_seed(0)))[None, None]
+        .repeat(1, 3, 1, 1)
+        .to(device)
+    )
     bands = lap_split(g, 4)
     assert len(bands) == 4 and bands[-1].shape[-2:] == (8, 6)
     assert torch.allclose(lap_merge(bands), g, atol=1e-4)

@@ -23,7 +23,7 @@ def _tv_reference(x: torch.Tensor, operator: str, beta: float, eps: float, scale
         dy = x[:, :, :-1, :-1] - x[:, :, 1:, :-1]
     else:
         # rows r0..r2 / columns c0..c2 of every complete 3x3 window
-        r = [x[:, :, i:x.shape[2] - 2 + i, :] for i in range(3)]
+        r = [x[:, :, i : x.shape[2] - 2 + i, :] for i in range(3)]
         if operator == "sobel":
             # right column minus left column, rows weighted 1, 2, 1; bottom row minus top row likewise
             hx = [ri[..., 2:] - ri[..., :-2] for ri in r]
@@ -38,7 +38,7 @@ def _tv_reference(x: torch.Tensor, operator: str, beta: float, eps: float, scale
             dy = vy[..., :-2] + 2 * vy[..., 1:-1] + vy[..., 2:]
         else:
             raise AssertionError(operator)
-    return (dx ** 2 + dy ** 2 + eps) ** (beta / 2)
+    return (dx**2 + dy**2 + eps) ** (beta / 2)
 
 
 @pytest.mark.parametrize("operator", TV_OPERATORS)
@@ -98,13 +98,17 @@ def _whole_gradient(canvas, reg, ref=None):
     return g, float(loss.detach())
 
 
-@pytest.mark.parametrize("reg", [
-    TV(0.8, beta=2.0, operator="naive"),
-    TV(0.8, beta=1.5, operator="sobel", eps=1e-4),
-    TV(0.8, beta=2.5, operator="sobel_squish"),
-    PNorm(0.3, alpha=6.0, scale=0.5, target="zero"),
-    PNorm(0.3, alpha=4.0, scale=0.7, target="init"),
-], ids=["tv-naive", "tv-sobel", "tv-sobel_squish", "pnorm-zero", "pnorm-init"])
+@pytest.mark.parametrize(
+    "reg",
+    [
+        TV(0.8, beta=2.0, operator="naive"),
+        TV(0.8, beta=1.5, operator="sobel", eps=1e-4),
+        TV(0.8, beta=2.5, operator="sobel_squish"),
+        PNorm(0.3, alpha=6.0, scale=0.5, target="zero"),
+        PNorm(0.3, alpha=4.0, scale=0.7, target="init"),
+    ],
+    ids=["tv-naive", "tv-sobel", "tv-sobel_squish", "pnorm-zero", "pnorm-init"],
+)
 @pytest.mark.parametrize("strip_rows", [1, 2, 5, 7, 64])
 def test_strip_gradient_equals_whole_image_gradient(reg, strip_rows, device):
     _need_float64(device)

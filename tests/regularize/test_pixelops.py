@@ -24,7 +24,7 @@ def test_clip_extreme_clips_the_tails(device):
 
 def test_small_norm_pixels_are_reset(device):
     x = torch.full((1, 3, 2, 2), 0.5, device=device)
-    x[..., 0, 0] = 1.0   # far from the mean
+    x[..., 0, 0] = 1.0  # far from the mean
     x[..., 1, 1] = 0.55  # close to it
     x[..., 0, 1] = 0.9
     x[..., 1, 0] = 0.1

@@ -7,7 +7,15 @@ import pytest
 from test_flow import pan, textured
 
 from cnnvis.errors import InputError
-from cnnvis.video.coherence import CONSTANT_BLEND, DREAM_BLEND, DREAM_TEMPORAL, INVERT_BLEND, Coherence, feather, from_flags
+from cnnvis.video.coherence import (
+    CONSTANT_BLEND,
+    DREAM_BLEND,
+    DREAM_TEMPORAL,
+    INVERT_BLEND,
+    Coherence,
+    feather,
+    from_flags,
+)
 
 
 def test_first_frame_starts_from_itself_or_the_fallback():
@@ -31,7 +39,7 @@ def test_flow_carries_the_previous_result_along_the_motion():
     v = 3
     f0, f1 = pan(v)
     pattern = textured(96, 128 + v, seed=9)  # the "dream" painted on the scene
-    prev_out, now = pattern[:, :128], pattern[:, v:128 + v]
+    prev_out, now = pattern[:, :128], pattern[:, v : 128 + v]
     start, mask = Coherence("dis", 1.0).start(f0, f1, prev_out)
     inner = mask[8:-8, 8:-8] > 0.99
     assert inner.mean() > 0.9

@@ -20,7 +20,7 @@ def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
 def pan(v: int = 3, h: int = 96, w: int = 128):
     """Two frames of a camera pan: the scene moves ``v`` pixels left, so frame1[y, x] = frame0[y, x + v]."""
     scene = textured(h, w + v)
-    return scene[:, :w], scene[:, v:w + v]
+    return scene[:, :w], scene[:, v : w + v]
 
 
 @pytest.mark.parametrize("method", ["dis", "farneback"])
@@ -63,9 +63,9 @@ def test_consistency_check_marks_what_a_moving_object_uncovers():
     bg, obj = textured(h, w, seed=1), textured(32, 32, seed=2)
     f0, f1 = bg.copy(), bg.copy()
     f0[32:64, 40:72] = obj
-    f1[32:64, 40 + v:72 + v] = obj
+    f1[32:64, 40 + v : 72 + v] = obj
     ok = reliable(optical_flow(f0, f1), optical_flow(f1, f0))
-    uncovered = ok[36:60, 42:40 + v - 1]  # background now, the square's left edge a frame ago
+    uncovered = ok[36:60, 42 : 40 + v - 1]  # background now, the square's left edge a frame ago
     assert uncovered.mean() < 0.5
     assert ok[:, :24].mean() > 0.95 and ok[:, 96:].mean() > 0.95  # the still background far from it
 

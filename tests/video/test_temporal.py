@@ -41,7 +41,12 @@ def test_a_render_holds_the_masked_half_and_dreams_the_other(tiny_model):
     mask[:, :24] = 1
     cfg = RenderConfig(steps=8, tile=32, octaves=1, tv_weight=0.0)
     x = torch.from_numpy(start).permute(2, 0, 1)[None]
-    held = Render(tiny_model, Dream("conv3"), cfg, x, penalties=[TemporalPenalty(50.0, start, mask)]).run()[0].permute(1, 2, 0).numpy()
+    held = (
+        Render(tiny_model, Dream("conv3"), cfg, x, penalties=[TemporalPenalty(50.0, start, mask)])
+        .run()[0]
+        .permute(1, 2, 0)
+        .numpy()
+    )
     free = Render(tiny_model, Dream("conv3"), cfg, x).run()[0].permute(1, 2, 0).numpy()
     change_held, change_free = np.abs(held - start), np.abs(free - start)
     assert change_held[:, :24].mean() < 0.3 * change_free[:, :24].mean()

@@ -13,6 +13,14 @@ from cnnvis.models.caffe.convert import CaffeNet, convert_caffe, load_converted,
 from cnnvis.models.caffe.reader import CaffeLayer, net_layers, parse_prototxt, read_caffemodel, read_prototxt
 
 __all__ = [
-    "SUPPORTED", "CaffeLayer", "CaffeNet", "convert_caffe", "load_converted", "net_layers", "parse_prototxt",
-    "read_caffemodel", "read_prototxt", "save_converted",
+    "SUPPORTED",
+    "CaffeLayer",
+    "CaffeNet",
+    "convert_caffe",
+    "load_converted",
+    "net_layers",
+    "parse_prototxt",
+    "read_caffemodel",
+    "read_prototxt",
+    "save_converted",
 ]

@@ -81,8 +81,10 @@ class ParamBudget:
         self.used += need
         if self.available is not None and self.used > self.available:
             so_far = f", {_gb(self.used)} with the layers before it" if self.used > need else ""
-            raise ctx.fail(f"its {count:,} parameters need {_gb(need)}{so_far}, but {_gb(self.available)} of memory "
-                           "is available", "fix num_output / kernel_size in the prototxt, or free memory")
+            raise ctx.fail(
+                f"its {count:,} parameters need {_gb(need)}{so_far}, but {_gb(self.available)} of memory is available",
+                "fix num_output / kernel_size in the prototxt, or free memory",
+            )
 
 
 @dataclass
@@ -108,8 +110,10 @@ class BuildContext:
         for shape in shapes:
             bad = [d for d in shape if not 0 < d <= MAX_DIM]
             if bad:
-                raise self.fail(f"a parameter of shape {shape} has dimension {bad[0]}",
-                                f"fix num_output / kernel_size / the input shape (each from 1 to {MAX_DIM})")
+                raise self.fail(
+                    f"a parameter of shape {shape} has dimension {bad[0]}",
+                    f"fix num_output / kernel_size / the input shape (each from 1 to {MAX_DIM})",
+                )
         if self.budget is not None:
             self.budget.take(sum(math.prod(s) for s in shapes), self)
 
@@ -123,7 +127,9 @@ class BuildContext:
     def need(self, value, what: str):
         """``value``, or an InputError when neither the input shape nor the weights gave it."""
         if value is None:
-            raise self.fail(f"cannot tell its {what}", "declare the input shape (input_shape or an Input layer) or pass weights")
+            raise self.fail(
+                f"cannot tell its {what}", "declare the input shape (input_shape or an Input layer) or pass weights"
+            )
         return value
 
 
@@ -132,8 +138,10 @@ def _plain(keys: list[str], transforms: dict | None = None):
 
     def load(blobs: list[np.ndarray], target: dict[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
         if len(blobs) != len(keys):
-            raise InputError(f"{where} has {len(blobs)} weight blobs in the caffemodel, expected {len(keys)} ({', '.join(keys)}); "
-                             "pass the caffemodel trained with this prototxt")
+            raise InputError(
+                f"{where} has {len(blobs)} weight blobs in the caffemodel, expected {len(keys)} ({', '.join(keys)}); "
+                "pass the caffemodel trained with this prototxt"
+            )
         state = {}
         for key, arr in zip(keys, blobs):
             t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
@@ -141,8 +149,10 @@ def _plain(keys: list[str], transforms: dict | None = None):
             if transforms and key in transforms:
                 t = transforms[key](t) if t.numel() == math.prod(want) else t
             if t.numel() != math.prod(want):
-                raise InputError(f"{where}: its {key} blob has shape {tuple(arr.shape)} in the caffemodel, expected {want}; "
-                                 "pass the caffemodel trained with this prototxt")
+                raise InputError(
+                    f"{where}: its {key} blob has shape {tuple(arr.shape)} in the caffemodel, expected {want}; "
+                    "pass the caffemodel trained with this prototxt"
+                )
             state[key] = t.reshape(want)
         return state
 
@@ -231,9 +241,16 @@ def _build_pooling(ctx: BuildContext):
     else:
         raise ctx.fail("has no kernel size", "set kernel_size (or global_pooling: true)")
     pad = (int(pp.pad_h), int(pp.pad_w)) if pp.HasField("pad_h") or pp.HasField("pad_w") else (int(pp.pad),) * 2
-    stride = (int(pp.stride_h), int(pp.stride_w)) if pp.HasField("stride_h") or pp.HasField("stride_w") else (int(pp.stride),) * 2
+    stride = (
+        (int(pp.stride_h), int(pp.stride_w))
+        if pp.HasField("stride_h") or pp.HasField("stride_w")
+        else (int(pp.stride),) * 2
+    )
     if kernel is not None and (min(kernel) <= 0 or min(stride) <= 0 or pad[0] >= kernel[0] or pad[1] >= kernel[1]):
-        raise ctx.fail(f"kernel {kernel}, stride {stride}, pad {pad}", "use a positive kernel and stride and a pad smaller than the kernel")
+        raise ctx.fail(
+            f"kernel {kernel}, stride {stride}, pad {pad}",
+            "use a positive kernel and stride and a pad smaller than the kernel",
+        )
     return CaffePooling(method, kernel, stride, pad, ceil_mode=pp.round_mode == 0), None
 
 
@@ -270,16 +287,22 @@ def _build_batch_norm(ctx: BuildContext):
 
     def load(blobs, target, where):
         if len(blobs) != 3 or blobs[2].size != 1:
-            raise InputError(f"{where} has {len(blobs)} weight blobs in the caffemodel, expected 3 (mean, variance, scale factor); "
-                             "pass a BVLC-format caffemodel")
+            raise InputError(
+                f"{where} has {len(blobs)} weight blobs in the caffemodel, expected 3 (mean, variance, scale factor); "
+                "pass a BVLC-format caffemodel"
+            )
         factor = float(blobs[2].reshape(-1)[0])
         factor = 0.0 if factor == 0 else 1.0 / factor  # Caffe stores running sums; this is its normalization
         n = target["running_mean"].numel()
         if blobs[0].size != n or blobs[1].size != n:
-            raise InputError(f"{where}: mean/variance have {blobs[0].size}/{blobs[1].size} values, expected {n}; "
-                             "pass the caffemodel trained with this prototxt")
-        return {"running_mean": torch.from_numpy(blobs[0].reshape(n) * factor),
-                "running_var": torch.from_numpy(blobs[1].reshape(n) * factor)}
+            raise InputError(
+                f"{where}: mean/variance have {blobs[0].size}/{blobs[1].size} values, expected {n}; "
+                "pass the caffemodel trained with this prototxt"
+            )
+        return {
+            "running_mean": torch.from_numpy(blobs[0].reshape(n) * factor),
+            "running_var": torch.from_numpy(blobs[1].reshape(n) * factor),
+        }
 
     return module, load
 
@@ -288,7 +311,7 @@ def _param_shape(ctx: BuildContext, axis: int, num_axes: int) -> tuple[int, ...]
     s = ctx.in_shapes[0]
     if s is not None:
         a = axis if axis >= 0 else axis + len(s)
-        return tuple(s[a:] if num_axes == -1 else s[a:a + num_axes])
+        return tuple(s[a:] if num_axes == -1 else s[a : a + num_axes])
     return tuple(ctx.blobs[0].shape) if ctx.blobs else None
 
 
@@ -296,7 +319,9 @@ def _build_scale(ctx: BuildContext):
     sp = ctx.layer.param.scale_param
     if len(ctx.layer.bottoms) > 1:  # the scale is the second input; only a bias can be learned
         shape = None
-        scale_shape = ctx.in_shapes[1] if ctx.in_shapes[1] is not None else (tuple(ctx.blobs[0].shape) if ctx.blobs else None)
+        scale_shape = (
+            ctx.in_shapes[1] if ctx.in_shapes[1] is not None else (tuple(ctx.blobs[0].shape) if ctx.blobs else None)
+        )
         bias_shape = tuple(ctx.need(scale_shape, "scale shape")) if sp.bias_term else None
     else:
         shape = tuple(ctx.need(_param_shape(ctx, int(sp.axis), int(sp.num_axes)), "scale shape"))
@@ -320,13 +345,18 @@ def _build_eltwise(ctx: BuildContext):
     op = proto.message_class("EltwiseParameter").EltwiseOp.Name(ep.operation)
     coeffs = [float(c) for c in ep.coeff]
     if coeffs and (op != "SUM" or len(coeffs) != len(ctx.layer.bottoms)):
-        raise ctx.fail(f"{len(coeffs)} coefficients for {op} of {len(ctx.layer.bottoms)} inputs", "give one coeff per bottom, for SUM only")
+        raise ctx.fail(
+            f"{len(coeffs)} coefficients for {op} of {len(ctx.layer.bottoms)} inputs",
+            "give one coeff per bottom, for SUM only",
+        )
     return CaffeEltwise(op, coeffs), None
 
 
 def _build_concat(ctx: BuildContext):
     cp = ctx.layer.param.concat_param
-    return CaffeConcat(int(cp.concat_dim) if cp.HasField("concat_dim") and not cp.HasField("axis") else int(cp.axis)), None
+    return CaffeConcat(
+        int(cp.concat_dim) if cp.HasField("concat_dim") and not cp.HasField("axis") else int(cp.axis)
+    ), None
 
 
 def _build_slice(ctx: BuildContext):
@@ -334,7 +364,9 @@ def _build_slice(ctx: BuildContext):
     axis = int(sp.slice_dim) if sp.HasField("slice_dim") and not sp.HasField("axis") else int(sp.axis)
     points = [int(p) for p in sp.slice_point]
     if points and len(points) != len(ctx.layer.tops) - 1:
-        raise ctx.fail(f"{len(points)} slice points for {len(ctx.layer.tops)} tops", "give one slice_point fewer than tops")
+        raise ctx.fail(
+            f"{len(points)} slice points for {len(ctx.layer.tops)} tops", "give one slice_point fewer than tops"
+        )
     return CaffeSlice(axis, points, len(ctx.layer.tops)), None
 
 
@@ -393,12 +425,17 @@ def unsupported_layer(layer: CaffeLayer, source: str) -> InputError:
     hint = ""
     if t.endswith("Data") or t in ("Python", "Accuracy") or t.endswith("Loss"):
         hint = " (use the deploy prototxt: an Input layer, no data, loss or accuracy layers)"
-    return InputError(f"unsupported Caffe layer '{layer.name}' (type {t}) in {source}{hint}; supported: {', '.join(SUPPORTED)}")
+    return InputError(
+        f"unsupported Caffe layer '{layer.name}' (type {t}) in {source}{hint}; supported: {', '.join(SUPPORTED)}"
+    )
 
 
 def meta_outputs(module: nn.Module, shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     """Output shapes of ``module`` for inputs of ``shapes``, computed on the meta device (no data)."""
-    state = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in itertools.chain(module.named_parameters(), module.named_buffers())}
+    state = {
+        k: torch.empty(v.shape, dtype=v.dtype, device="meta")
+        for k, v in itertools.chain(module.named_parameters(), module.named_buffers())
+    }
     args = tuple(torch.empty(s, device="meta") for s in shapes)
     with torch.no_grad():
         out = torch.func.functional_call(module, state, args)

@@ -44,7 +44,15 @@ from cnnvis.models.caffe.builders import (
     meta_outputs,
     unsupported_layer,
 )
-from cnnvis.models.caffe.reader import CaffeLayer, net_inputs, net_layers, parse_prototxt, read_caffemodel, read_prototxt_text, weights_by_layer
+from cnnvis.models.caffe.reader import (
+    CaffeLayer,
+    net_inputs,
+    net_layers,
+    parse_prototxt,
+    read_caffemodel,
+    read_prototxt_text,
+    weights_by_layer,
+)
 
 FORMAT_KEY = "cnnvis_caffe"
 
@@ -65,7 +73,9 @@ def _read_net(net) -> tuple[object, str, str]:
         text = read_prototxt_text(path)
         return parse_prototxt(text, f"prototxt '{path}'"), text, path
     if not hasattr(net, "layer"):
-        raise InputError(f"expected a prototxt path or a caffe NetParameter, got {type(net).__name__}; pass the deploy .prototxt")
+        raise InputError(
+            f"expected a prototxt path or a caffe NetParameter, got {type(net).__name__}; pass the deploy .prototxt"
+        )
     return net, text_format.MessageToString(net), "the prototxt"
 
 
@@ -108,7 +118,9 @@ class CaffeNet(nn.Module):
             caffe_weights = weights_by_layer(read_caffemodel(weights), weights_source)
         elif weights is not None:
             if not hasattr(weights, "layer"):
-                raise InputError(f"weights must be a .caffemodel path, a caffe NetParameter or a state dict, got {type(weights).__name__}")
+                raise InputError(
+                    f"weights must be a .caffemodel path, a caffe NetParameter or a state dict, got {type(weights).__name__}"
+                )
             caffe_weights = weights_by_layer(weights, weights_source)
         # Every attribute exists before the layers, so a layer named like one gets a '_' suffix.
         self.input_blobs: list[str] = []
@@ -131,7 +143,9 @@ class CaffeNet(nn.Module):
             raise InputError(f"{source} has no layers to run; pass a deploy prototxt with layers")
         self._writers = {t: i + 1 for i, s in enumerate(self._steps) for t in s.tops}  # blob -> steps needed
         if output is not None and output not in self.blob_shapes:
-            raise InputError(f"unknown output blob '{output}' for {source}; pick one of its tops, e.g. '{self._steps[-1].tops[-1]}'")
+            raise InputError(
+                f"unknown output blob '{output}' for {source}; pick one of its tops, e.g. '{self._steps[-1].tops[-1]}'"
+            )
         self.default_output = self._steps[-1].tops[-1]
         self.output_blob = output or self.default_output
         if state_dict is not None:
@@ -141,8 +155,10 @@ class CaffeNet(nn.Module):
     # ---------------------------------------------------------------- construction
     def _add_input(self, blob: str, shape: tuple[int, ...] | None, source: str) -> None:
         if shape is not None and not all(0 < d <= MAX_DIM for d in shape):
-            raise InputError(f"input '{blob}' of {source} has shape {tuple(shape)}; give positive dims up to {MAX_DIM} "
-                             "(e.g. input_shape { dim: 1 dim: 3 dim: 224 dim: 224 })")
+            raise InputError(
+                f"input '{blob}' of {source} has shape {tuple(shape)}; give positive dims up to {MAX_DIM} "
+                "(e.g. input_shape { dim: 1 dim: 3 dim: 224 dim: 224 })"
+            )
         if blob not in self.input_blobs:
             self.input_blobs.append(blob)
         self.blob_shapes[blob] = shape
@@ -156,7 +172,9 @@ class CaffeNet(nn.Module):
             name, k = f"{base}_{k}", k + 1
         return name
 
-    def _add_layer(self, index: int, layer: CaffeLayer, source: str, caffe_weights, weights_source: str, meta: bool) -> None:
+    def _add_layer(
+        self, index: int, layer: CaffeLayer, source: str, caffe_weights, weights_source: str, meta: bool
+    ) -> None:
         where = f"layer '{layer.name}' ({layer.type}) in {source}"
         if layer.type == "Input":
             shapes = [tuple(int(d) for d in s.dim) for s in layer.param.input_param.shape]
@@ -169,7 +187,9 @@ class CaffeNet(nn.Module):
             raise unsupported_layer(layer, source)
         for b in layer.bottoms:
             if b not in self.blob_shapes:
-                raise InputError(f"{where} reads blob '{b}' that no earlier layer writes; fix its bottom, or declare the input (input: / an Input layer)")
+                raise InputError(
+                    f"{where} reads blob '{b}' that no earlier layer writes; fix its bottom, or declare the input (input: / an Input layer)"
+                )
         if builder is None:
             return  # Silence: consumes blobs, produces nothing
         if not layer.tops:
@@ -182,8 +202,10 @@ class CaffeNet(nn.Module):
         if caffe_weights is not None:
             if loader is not None:
                 if not blobs:
-                    raise InputError(f"{where} has no weights in '{weights_source}'; pass the caffemodel trained with this prototxt "
-                                     "(or no weights for a random initialization)")
+                    raise InputError(
+                        f"{where} has no weights in '{weights_source}'; pass the caffemodel trained with this prototxt "
+                        "(or no weights for a random initialization)"
+                    )
                 state = loader(blobs, module.state_dict(), where)
                 module.to_empty(device="cpu")
                 module.load_state_dict(state)
@@ -194,8 +216,10 @@ class CaffeNet(nn.Module):
             try:
                 got = meta_outputs(module, ctx.in_shapes)
             except Exception as e:  # any shape error inside torch, reported against the layer
-                raise InputError(f"{where} cannot take inputs of shape {', '.join(str(tuple(s)) for s in ctx.in_shapes)} "
-                                 f"({' '.join(str(e).split())[:200]}); fix the prototxt") from None
+                raise InputError(
+                    f"{where} cannot take inputs of shape {', '.join(str(tuple(s)) for s in ctx.in_shapes)} "
+                    f"({' '.join(str(e).split())[:200]}); fix the prototxt"
+                ) from None
             out_shapes = got * len(layer.tops) if len(got) == 1 else got
         name = self._module_name(layer.name, index, layer.type)
         self.add_module(name, module)
@@ -211,8 +235,13 @@ class CaffeNet(nn.Module):
         extra = [k for k in state if k not in target]
         bad = [k for k in target if k in state and tuple(state[k].shape) != tuple(target[k].shape)]
         if missing or extra or bad:
-            what = (f"missing '{missing[0]}'" if missing else f"unexpected '{extra[0]}'" if extra
-                    else f"'{bad[0]}' is {tuple(state[bad[0]].shape)}, expected {tuple(target[bad[0]].shape)}")
+            what = (
+                f"missing '{missing[0]}'"
+                if missing
+                else f"unexpected '{extra[0]}'"
+                if extra
+                else f"'{bad[0]}' is {tuple(state[bad[0]].shape)}, expected {tuple(target[bad[0]].shape)}"
+            )
             raise InputError(f"the weights do not fit the prototxt ({what}); pass weights saved from the same net")
         self.load_state_dict({k: v.detach().to("cpu", torch.float32) for k, v in state.items()}, assign=True)
 
@@ -225,7 +254,9 @@ class CaffeNet(nn.Module):
         blobs = dict(x) if isinstance(x, Mapping) else {self.input_blobs[0]: x} if self.input_blobs else {}
         missing = [b for b in self.input_blobs if b not in blobs]
         if missing:
-            raise InputError(f"input blob '{missing[0]}' was not given; pass a dict with every input: {', '.join(self.input_blobs)}")
+            raise InputError(
+                f"input blob '{missing[0]}' was not given; pass a dict with every input: {', '.join(self.input_blobs)}"
+            )
         target = output or self.output_blob
         if target not in self.blob_shapes:
             raise InputError(f"unknown output blob '{target}'; pick a top of the net")
@@ -255,7 +286,7 @@ class CaffeNet(nn.Module):
         if len(self._steps[i].tops) != 1:
             return None
         top = self._steps[i].tops[0]
-        for step in self._steps[i + 1:]:
+        for step in self._steps[i + 1 :]:
             if top in step.bottoms:
                 return step.module if step.type in ACTIVATIONS and step.bottoms == [top] else None
             if top in step.tops:
@@ -283,7 +314,9 @@ class CaffeNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------- files
-def convert_caffe(prototxt: str | os.PathLike, caffemodel: str | os.PathLike | None = None, output: str | None = None) -> CaffeNet:
+def convert_caffe(
+    prototxt: str | os.PathLike, caffemodel: str | os.PathLike | None = None, output: str | None = None
+) -> CaffeNet:
     """A :class:`CaffeNet` from a deploy prototxt and its caffemodel (``None``: random weights)."""
     return CaffeNet(prototxt, caffemodel, output=output)
 
@@ -298,7 +331,9 @@ def _check_meta(meta: dict) -> None:
 
     for k, v in meta.items():
         if not ok(v):
-            raise InputError(f"meta value '{k}' is a {type(v).__name__}; pass str, number, bool, None, or lists/dicts of them")
+            raise InputError(
+                f"meta value '{k}' is a {type(v).__name__}; pass str, number, bool, None, or lists/dicts of them"
+            )
 
 
 def save_converted(net: CaffeNet, path: str | os.PathLike, **meta) -> None:
@@ -306,8 +341,12 @@ def save_converted(net: CaffeNet, path: str | os.PathLike, **meta) -> None:
     _check_meta(meta)
     if net.output_blob != net.default_output:
         meta.setdefault("output", net.output_blob)
-    obj = {FORMAT_KEY: 1, "prototxt": net.prototxt,
-           "state_dict": {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, "meta": meta}
+    obj = {
+        FORMAT_KEY: 1,
+        "prototxt": net.prototxt,
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+        "meta": meta,
+    }
     from cnnvis.io.files import save_torch
 
     path = os.fspath(path)
@@ -322,12 +361,25 @@ def load_converted(path: str | os.PathLike) -> CaffeNet:
     from cnnvis.io.files import load_torch
 
     path = os.fspath(path)
-    obj = load_torch(path, "converted Caffe file", "pass a file written by cnnvis convert-caffe or cnnvis.caffe.save_converted",
-                     missing_fix="write one with cnnvis convert-caffe or cnnvis.caffe.save_converted")
-    if not isinstance(obj, dict) or obj.get(FORMAT_KEY) != 1 or not isinstance(obj.get("prototxt"), str) or not isinstance(obj.get("state_dict"), dict):
+    obj = load_torch(
+        path,
+        "converted Caffe file",
+        "pass a file written by cnnvis convert-caffe or cnnvis.caffe.save_converted",
+        missing_fix="write one with cnnvis convert-caffe or cnnvis.caffe.save_converted",
+    )
+    if (
+        not isinstance(obj, dict)
+        or obj.get(FORMAT_KEY) != 1
+        or not isinstance(obj.get("prototxt"), str)
+        or not isinstance(obj.get("state_dict"), dict)
+    ):
         raise InputError(f"'{path}' is not a converted Caffe net; pass a file written by cnnvis.caffe.save_converted")
     meta = dict(obj.get("meta") or {})
-    net = CaffeNet(parse_prototxt(obj["prototxt"], f"the prototxt stored in '{path}'"), obj["state_dict"], output=meta.get("output"))
+    net = CaffeNet(
+        parse_prototxt(obj["prototxt"], f"the prototxt stored in '{path}'"),
+        obj["state_dict"],
+        output=meta.get("output"),
+    )
     net.prototxt = obj["prototxt"]
     net.meta = meta
     return net

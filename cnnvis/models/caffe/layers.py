@@ -35,7 +35,14 @@ class CaffePooling(nn.Module):
     border ``H + pad`` (so padding counts, but nothing beyond it).
     """
 
-    def __init__(self, method: str, kernel: tuple[int, int] | None, stride: tuple[int, int], pad: tuple[int, int], ceil_mode: bool = True):
+    def __init__(
+        self,
+        method: str,
+        kernel: tuple[int, int] | None,
+        stride: tuple[int, int],
+        pad: tuple[int, int],
+        ceil_mode: bool = True,
+    ):
         super().__init__()
         self.method, self.kernel, self.stride, self.pad, self.ceil_mode = method, kernel, stride, pad, ceil_mode
 
@@ -217,7 +224,7 @@ class CaffePower(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x * self.scale if self.scale != 1 else x
         y = y + self.shift if self.shift else y
-        return y ** self.power if self.power != 1 else y
+        return y**self.power if self.power != 1 else y
 
 
 class CaffeSplit(nn.Module):

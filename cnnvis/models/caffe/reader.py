@@ -27,20 +27,60 @@ from cnnvis.models.caffe import proto
 
 # V1 enum name -> new-format type string (Caffe's UpgradeV1LayerType).
 V1_TYPES = {
-    "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax", "BNLL": "BNLL", "CONCAT": "Concat",
-    "CONTRASTIVE_LOSS": "ContrastiveLoss", "CONVOLUTION": "Convolution", "DATA": "Data",
-    "DECONVOLUTION": "Deconvolution", "DROPOUT": "Dropout", "DUMMY_DATA": "DummyData",
-    "EUCLIDEAN_LOSS": "EuclideanLoss", "ELTWISE": "Eltwise", "EXP": "Exp", "FLATTEN": "Flatten",
-    "HDF5_DATA": "HDF5Data", "HDF5_OUTPUT": "HDF5Output", "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col",
-    "IMAGE_DATA": "ImageData", "INFOGAIN_LOSS": "InfogainLoss", "INNER_PRODUCT": "InnerProduct", "LRN": "LRN",
-    "MEMORY_DATA": "MemoryData", "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss", "MVN": "MVN",
-    "POOLING": "Pooling", "POWER": "Power", "RELU": "ReLU", "SIGMOID": "Sigmoid",
-    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "SILENCE": "Silence", "SOFTMAX": "Softmax",
-    "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split", "SLICE": "Slice", "TANH": "TanH",
-    "WINDOW_DATA": "WindowData", "THRESHOLD": "Threshold", "NONE": "",
+    "ABSVAL": "AbsVal",
+    "ACCURACY": "Accuracy",
+    "ARGMAX": "ArgMax",
+    "BNLL": "BNLL",
+    "CONCAT": "Concat",
+    "CONTRASTIVE_LOSS": "ContrastiveLoss",
+    "CONVOLUTION": "Convolution",
+    "DATA": "Data",
+    "DECONVOLUTION": "Deconvolution",
+    "DROPOUT": "Dropout",
+    "DUMMY_DATA": "DummyData",
+    "EUCLIDEAN_LOSS": "EuclideanLoss",
+    "ELTWISE": "Eltwise",
+    "EXP": "Exp",
+    "FLATTEN": "Flatten",
+    "HDF5_DATA": "HDF5Data",
+    "HDF5_OUTPUT": "HDF5Output",
+    "HINGE_LOSS": "HingeLoss",
+    "IM2COL": "Im2col",
+    "IMAGE_DATA": "ImageData",
+    "INFOGAIN_LOSS": "InfogainLoss",
+    "INNER_PRODUCT": "InnerProduct",
+    "LRN": "LRN",
+    "MEMORY_DATA": "MemoryData",
+    "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
+    "MVN": "MVN",
+    "POOLING": "Pooling",
+    "POWER": "Power",
+    "RELU": "ReLU",
+    "SIGMOID": "Sigmoid",
+    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss",
+    "SILENCE": "Silence",
+    "SOFTMAX": "Softmax",
+    "SOFTMAX_LOSS": "SoftmaxWithLoss",
+    "SPLIT": "Split",
+    "SLICE": "Slice",
+    "TANH": "TanH",
+    "WINDOW_DATA": "WindowData",
+    "THRESHOLD": "Threshold",
+    "NONE": "",
 }
-_V1_PARAMS = ("concat_param", "convolution_param", "dropout_param", "eltwise_param", "inner_product_param",
-              "lrn_param", "pooling_param", "power_param", "relu_param", "softmax_param", "slice_param")
+_V1_PARAMS = (
+    "concat_param",
+    "convolution_param",
+    "dropout_param",
+    "eltwise_param",
+    "inner_product_param",
+    "lrn_param",
+    "pooling_param",
+    "power_param",
+    "relu_param",
+    "softmax_param",
+    "slice_param",
+)
 _TEST = 1  # caffe.Phase.TEST: inference nets run in the TEST phase
 
 
@@ -103,8 +143,10 @@ def nesting_depth(text: str) -> int:
 
 
 def _too_deep(source: str) -> InputError:
-    return InputError(f"{source} nests messages more than {MAX_NESTING} deep; a Caffe net nests a few levels "
-                      "(layer { convolution_param { ... } }): fix the file's braces")
+    return InputError(
+        f"{source} nests messages more than {MAX_NESTING} deep; a Caffe net nests a few levels "
+        "(layer { convolution_param { ... } }): fix the file's braces"
+    )
 
 
 def parse_prototxt(text: str, source: str = "the prototxt"):
@@ -121,7 +163,7 @@ def parse_prototxt(text: str, source: str = "the prototxt"):
         detail = detail if len(detail) <= 200 else detail[:197] + "..."  # protobuf may quote a whole line
         raise InputError(
             f"cannot parse {source}{where}: {detail}; fix the Caffe text syntax "
-            "(e.g. layer { name: \"conv1\" type: \"Convolution\" ... })"
+            '(e.g. layer { name: "conv1" type: "Convolution" ... })'
         ) from None
     except RecursionError:  # a fallback: the scan above should have refused it
         raise _too_deep(source) from None
@@ -171,7 +213,9 @@ def read_caffemodel(path: str | os.PathLike):
             "Caffe binary model; download it again or pass the .caffemodel (not the .prototxt)"
         ) from None
     if not len(net.layer) and not len(net.layers):
-        raise InputError(f"caffemodel '{path}' holds no layers; pass a trained .caffemodel (a binary Caffe NetParameter)")
+        raise InputError(
+            f"caffemodel '{path}' holds no layers; pass a trained .caffemodel (a binary Caffe NetParameter)"
+        )
     return net
 
 
@@ -189,7 +233,9 @@ def blob_array(blob, where: str = "a blob") -> np.ndarray:
         return arr
     # Python ints: numpy's int64 product wraps around for absurd dims, and could match by accident.
     if min(shape, default=0) < 0 or math.prod(shape) != arr.size:
-        raise InputError(f"{where} has {arr.size} values but shape {shape}: the caffemodel is corrupt; download it again")
+        raise InputError(
+            f"{where} has {arr.size} values but shape {shape}: the caffemodel is corrupt; download it again"
+        )
     return arr.reshape(shape)
 
 
@@ -231,8 +277,17 @@ def net_layers(net, source: str = "the net") -> list[CaffeLayer]:
         layer = _upgrade_v1(raw) if use_v1 else raw
         name = layer.name
         blobs = [blob_array(b, f"blob {j} of layer '{name}' in {source}") for j, b in enumerate(raw.blobs)]
-        out.append(CaffeLayer(name=name, type=layer.type, bottoms=list(layer.bottom), tops=list(layer.top),
-                              param=layer, blobs=blobs, in_test_phase=_in_test_phase(layer)))
+        out.append(
+            CaffeLayer(
+                name=name,
+                type=layer.type,
+                bottoms=list(layer.bottom),
+                tops=list(layer.top),
+                param=layer,
+                blobs=blobs,
+                in_test_phase=_in_test_phase(layer),
+            )
+        )
     return out
 
 
@@ -246,7 +301,7 @@ def net_inputs(net) -> list[tuple[str, tuple[int, ...] | None]]:
     elif len(net.input_dim) and names and len(net.input_dim) % len(names) == 0:
         k = len(net.input_dim) // len(names)
         dims = [int(d) for d in net.input_dim]
-        shapes = [tuple(dims[i * k:(i + 1) * k]) for i in range(len(names))]
+        shapes = [tuple(dims[i * k : (i + 1) * k]) for i in range(len(names))]
     else:
         shapes = []
     return [(n, shapes[i] if i < len(shapes) else None) for i, n in enumerate(names)]

@@ -125,12 +125,16 @@ _ARCHS: dict[str, tuple[list[tuple], tuple[int, ...], int]] = {
     "deepsim-fc6": (_fc(4096), (4096,), 1),
     "deepsim-fc7": (_fc(4096), (4096,), 1),
     "deepsim-fc8": (_fc(1000), (1000,), 1),
-    "deepsim-pool5": ([
-        ("Rconv6", "conv", 256, 512, 3, 1, 1, "Rrelu6"),
-        ("Rconv7", "conv", 512, 512, 3, 1, 1, "Rrelu7"),
-        ("Rconv8", "conv", 512, 512, 3, 1, 0, "Rrelu8"),
-        *_fc_tail(512),
-    ], (256, 6, 6), 64),
+    "deepsim-pool5": (
+        [
+            ("Rconv6", "conv", 256, 512, 3, 1, 1, "Rrelu6"),
+            ("Rconv7", "conv", 512, 512, 3, 1, 1, "Rrelu7"),
+            ("Rconv8", "conv", 512, 512, 3, 1, 0, "Rrelu8"),
+            *_fc_tail(512),
+        ],
+        (256, 6, 6),
+        64,
+    ),
     "deepsim-conv4": (_CONV34, (384, 13, 13), 32),
     "deepsim-conv3": (_CONV34, (384, 13, 13), 32),
     "deepsim-norm1": (_norm(96, 128, 2), (96, 27, 27), 8),
@@ -225,9 +229,19 @@ class DeePSiMGenerator(Generator):
         return z
 
 
-DEEPSIM_ARCHS = {name: functools.partial(DeePSiMGenerator, arch=name) for name in
-                 ("deepsim-fc6", "deepsim-fc7", "deepsim-fc8", "deepsim-pool5", "deepsim-conv4", "deepsim-conv3",
-                  "deepsim-norm1", "deepsim-norm2")}
+DEEPSIM_ARCHS = {
+    name: functools.partial(DeePSiMGenerator, arch=name)
+    for name in (
+        "deepsim-fc6",
+        "deepsim-fc7",
+        "deepsim-fc8",
+        "deepsim-pool5",
+        "deepsim-conv4",
+        "deepsim-conv3",
+        "deepsim-norm1",
+        "deepsim-norm2",
+    )
+}
 """Architecture name -> a factory: ``DEEPSIM_ARCHS[name]()`` builds it (random weights); order is
 the preference among architectures with identical weights (fc6 over fc7, conv4 over conv3)."""
 
@@ -246,8 +260,10 @@ def infer_deepsim_arch(state: dict[str, torch.Tensor], hint: str = "") -> str:
     have = {k: tuple(v.shape) for k, v in state.items()}
     matches = [a for a in DEEPSIM_ARCHS if _shapes(a) == have]
     if not matches:
-        raise InputError(f"the Caffe net matches no DeePSiM generator ({', '.join(DEEPSIM_ARCHS)}); "
-                         "pass a release_deepsim_v0 generator.prototxt/.caffemodel or name the arch")
+        raise InputError(
+            f"the Caffe net matches no DeePSiM generator ({', '.join(DEEPSIM_ARCHS)}); "
+            "pass a release_deepsim_v0 generator.prototxt/.caffemodel or name the arch"
+        )
     named = re.findall(r"(?<![a-z0-9])(fc[678]|pool5|conv[34]|norm[12])(?![0-9])", hint.lower())
     for token in reversed(named):
         if f"deepsim-{token}" in matches:
@@ -255,7 +271,9 @@ def infer_deepsim_arch(state: dict[str, torch.Tensor], hint: str = "") -> str:
     return matches[0]
 
 
-def deepsim_from_caffe(prototxt: str | os.PathLike, caffemodel: str | os.PathLike, arch: str | None = None) -> DeePSiMGenerator:
+def deepsim_from_caffe(
+    prototxt: str | os.PathLike, caffemodel: str | os.PathLike, arch: str | None = None
+) -> DeePSiMGenerator:
     """A DeePSiM generator with the weights of a release ``generator.prototxt`` + ``generator.caffemodel``.
 
     ``arch`` (``deepsim-fc6``, ...) defaults to the one inferred from the net's layers and the
@@ -276,8 +294,10 @@ def deepsim_from_caffe(prototxt: str | os.PathLike, caffemodel: str | os.PathLik
     have = {k: tuple(v.shape) for k, v in state.items()}
     if want != have:
         k = next((k for k in want if want[k] != have.get(k)), None) or next(k for k in have if k not in want)
-        raise InputError(f"'{prototxt}' does not fit {arch} (at '{k}': {have.get(k)} vs {want.get(k)}); "
-                         "pass that generator's prototxt and caffemodel, or the right arch")
+        raise InputError(
+            f"'{prototxt}' does not fit {arch} (at '{k}': {have.get(k)} vs {want.get(k)}); "
+            "pass that generator's prototxt and caffemodel, or the right arch"
+        )
     with torch.device("meta"):
         gen = DeePSiMGenerator(arch)
     gen.load_state_dict(state, assign=True)

@@ -56,11 +56,30 @@ class GeneratorFile:
     path: str = ""
 
 
-def save_generator(path: str, gen: Generator, model: str | None, layer: str | None, latent_upper: torch.Tensor | None = None, info: dict | None = None, half: bool = False) -> None:
+def save_generator(
+    path: str,
+    gen: Generator,
+    model: str | None,
+    layer: str | None,
+    latent_upper: torch.Tensor | None = None,
+    info: dict | None = None,
+    half: bool = False,
+) -> None:
     """Write ``gen`` atomically to ``path``; ``half`` stores the weights as float16 (half the size)."""
-    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()) for k, v in gen.state_dict().items()}
-    obj = {FORMAT_KEY: 1, "arch": gen.arch, "config": gen.config(), "state_dict": state, "model": model, "layer": layer,
-           "latent_upper": None if latent_upper is None else latent_upper.detach().float().cpu(), "info": info or {}}
+    state = {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+        for k, v in gen.state_dict().items()
+    }
+    obj = {
+        FORMAT_KEY: 1,
+        "arch": gen.arch,
+        "config": gen.config(),
+        "state_dict": state,
+        "model": model,
+        "layer": layer,
+        "latent_upper": None if latent_upper is None else latent_upper.detach().float().cpu(),
+        "info": info or {},
+    }
     from cnnvis.io.files import save_torch
 
     save_torch(path, obj)
@@ -80,21 +99,27 @@ def _guess_arch(state: dict, path: str) -> tuple[str, dict]:
         ref = cls().state_dict()
         if ref.keys() == state.keys() and all(ref[k].shape == state[k].shape for k in ref):
             return name, {}
-    raise InputError(f"the state dict in '{path}' matches no generator architecture ({', '.join(architectures())}); convert Caffe generators with cnnvis convert-caffe --generator")
+    raise InputError(
+        f"the state dict in '{path}' matches no generator architecture ({', '.join(architectures())}); convert Caffe generators with cnnvis convert-caffe --generator"
+    )
 
 
 def load_generator(path: str, device: torch.device | str = "cpu") -> GeneratorFile:
     """Read a generator file; raise :class:`InputError` when it does not match its architecture."""
     obj = _read(path)
     if not isinstance(obj, dict):
-        raise InputError(f"'{path}' holds a {type(obj).__name__}, not a generator; pass a file written by cnnvis train-generator")
+        raise InputError(
+            f"'{path}' holds a {type(obj).__name__}, not a generator; pass a file written by cnnvis train-generator"
+        )
     if FORMAT_KEY in obj:
         arch, config, state = obj.get("arch"), obj.get("config") or {}, obj.get("state_dict")
     elif obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         state = obj
         arch, config = _guess_arch(state, path)
     else:
-        raise InputError(f"'{path}' is not a generator file; pass a file written by cnnvis train-generator or cnnvis convert-caffe")
+        raise InputError(
+            f"'{path}' is not a generator file; pass a file written by cnnvis train-generator or cnnvis convert-caffe"
+        )
     archs = architectures()
     if arch not in archs:
         raise InputError(f"generator file '{path}' names an unknown architecture '{arch}'; known: {', '.join(archs)}")
@@ -103,9 +128,15 @@ def load_generator(path: str, device: torch.device | str = "cpu") -> GeneratorFi
     except (TypeError, ValueError) as e:
         raise InputError(f"generator file '{path}' has a bad config for {arch} ({e}); re-export it") from None
     target = gen.state_dict()
-    if not isinstance(state, dict) or state.keys() != target.keys() or any(state[k].shape != target[k].shape for k in target):
+    if (
+        not isinstance(state, dict)
+        or state.keys() != target.keys()
+        or any(state[k].shape != target[k].shape for k in target)
+    ):
         bad = _first_mismatch(state if isinstance(state, dict) else {}, target)
-        raise InputError(f"generator file '{path}' does not match the {arch} architecture ({bad}); pass a file saved from that architecture")
+        raise InputError(
+            f"generator file '{path}' does not match the {arch} architecture ({bad}); pass a file saved from that architecture"
+        )
     gen.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     gen.eval().to(device)
     for p in gen.parameters():
@@ -113,7 +144,14 @@ def load_generator(path: str, device: torch.device | str = "cpu") -> GeneratorFi
     upper = obj.get("latent_upper") if FORMAT_KEY in obj else None
     if upper is not None:
         upper = check_bound(torch.as_tensor(upper, dtype=torch.float32), gen, path)
-    return GeneratorFile(gen, obj.get("model") if FORMAT_KEY in obj else None, obj.get("layer") if FORMAT_KEY in obj else None, upper, dict(obj.get("info") or {}) if FORMAT_KEY in obj else {}, path)
+    return GeneratorFile(
+        gen,
+        obj.get("model") if FORMAT_KEY in obj else None,
+        obj.get("layer") if FORMAT_KEY in obj else None,
+        upper,
+        dict(obj.get("info") or {}) if FORMAT_KEY in obj else {},
+        path,
+    )
 
 
 def _first_mismatch(state: dict, target: dict) -> str:
@@ -132,7 +170,9 @@ def check_bound(bound: torch.Tensor, gen: Generator, source: str) -> torch.Tenso
     bound = bound.flatten()
     c = gen.latent_shape[0]
     if bound.numel() != c:
-        raise InputError(f"latent bound '{source}' has {bound.numel()} values but the {gen.arch} generator's latent has {c} channels; pass one upper bound per channel")
+        raise InputError(
+            f"latent bound '{source}' has {bound.numel()} values but the {gen.arch} generator's latent has {c} channels; pass one upper bound per channel"
+        )
     if not torch.isfinite(bound).all() or (bound < 0).any():
         raise InputError(f"latent bound '{source}' has negative or non-finite values; pass upper bounds >= 0")
     return bound
@@ -142,9 +182,15 @@ def read_latent_bound(path: str, gen: Generator) -> torch.Tensor:
     """Per-channel upper bounds (C,) from a text file (one number per line or whitespace separated,
     icnn's act_range files) or a ``.npy`` array."""
     if not os.path.isfile(path):
-        raise InputError(f"latent bound file not found: '{path}'; pass a .txt or .npy file with one upper bound per latent channel")
+        raise InputError(
+            f"latent bound file not found: '{path}'; pass a .txt or .npy file with one upper bound per latent channel"
+        )
     try:
-        arr = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, dtype=np.float64, ndmin=1)
+        arr = (
+            np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, dtype=np.float64, ndmin=1)
+        )
     except Exception as e:
-        raise InputError(f"cannot read latent bound file '{path}' ({type(e).__name__}); write one number per latent channel as text or .npy") from None
+        raise InputError(
+            f"cannot read latent bound file '{path}' ({type(e).__name__}); write one number per latent channel as text or .npy"
+        ) from None
     return check_bound(torch.as_tensor(np.asarray(arr, dtype=np.float32)), gen, path)

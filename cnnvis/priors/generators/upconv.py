@@ -54,8 +54,15 @@ class UpconvGenerator(Generator):
     arch = "upconv"
     spatial = True
 
-    def __init__(self, in_channels: int, stride: int, latent_hw: tuple[int, int] = (7, 7), width: int = 128, min_width: int = 16,
-                 upsample: str = "transposed"):
+    def __init__(
+        self,
+        in_channels: int,
+        stride: int,
+        latent_hw: tuple[int, int] = (7, 7),
+        width: int = 128,
+        min_width: int = 16,
+        upsample: str = "transposed",
+    ):
         super().__init__()
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
@@ -67,12 +74,19 @@ class UpconvGenerator(Generator):
         self.stride = stride
         self.latent_shape = (in_channels, int(latent_hw[0]), int(latent_hw[1]))
         self.output_size = (self.latent_shape[1] * stride, self.latent_shape[2] * stride)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 1), _act(), nn.Conv2d(width, width, 3, padding=1), _act()]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, width, 1),
+            _act(),
+            nn.Conv2d(width, width, 3, padding=1),
+            _act(),
+        ]
         c = width
         for i in range(stages):
             out = max(min_width, width >> i)  # the first stage keeps the full width
             if upsample != "transposed":
-                resize = nn.Upsample(scale_factor=2, mode=upsample, **({"align_corners": False} if upsample == "bilinear" else {}))
+                resize = nn.Upsample(
+                    scale_factor=2, mode=upsample, **({"align_corners": False} if upsample == "bilinear" else {})
+                )
                 up: list[nn.Module] = [resize, nn.Conv2d(c, out, 3, padding=1)]
             else:
                 up = [nn.ConvTranspose2d(c, out, 4, stride=2, padding=1)]
@@ -84,8 +98,14 @@ class UpconvGenerator(Generator):
             self.net[-1].bias.fill_(0.5)  # start at mid-grey: output is RGB in [0, 1]
 
     def config(self) -> dict:
-        return {"in_channels": self.in_channels, "stride": self.stride, "latent_hw": list(self.latent_shape[1:]), "width": self.width, "min_width": self.min_width,
-                "upsample": self.upsample}
+        return {
+            "in_channels": self.in_channels,
+            "stride": self.stride,
+            "latent_hw": list(self.latent_shape[1:]),
+            "width": self.width,
+            "min_width": self.min_width,
+            "upsample": self.upsample,
+        }
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 4 or z.shape[1] != self.in_channels:

@@ -237,8 +237,10 @@ layers { name: "prob" type: SOFTMAX bottom: "fc6" top: "prob" }
 
 def test_v1_net_and_v1_caffemodel_with_legacy_blobs(tmp_path):
     g = torch.Generator().manual_seed(5)
-    w = {"conv1": [torch.randn(6, 3, 3, 3, generator=g), torch.randn(6, generator=g)],
-         "fc6": [torch.randn(5, 6 * 4 * 4, generator=g) * 0.1, torch.randn(5, generator=g)]}
+    w = {
+        "conv1": [torch.randn(6, 3, 3, 3, generator=g), torch.randn(6, generator=g)],
+        "fc6": [torch.randn(5, 6 * 4 * 4, generator=g) * 0.1, torch.randn(5, generator=g)],
+    }
     net = CaffeNet(_text(tmp_path, "v1.prototxt", V1_NET), write_caffemodel(tmp_path / "v1.caffemodel", w, v1=True))
     assert net.blob_shapes["pool1"] == (1, 6, 4, 4)  # 17 -> conv 8 -> pool: ceil(5 / 2) + 1 = 4 (floor: 3)
     x = torch.randn(3, 3, 17, 17, generator=g)
@@ -283,11 +285,13 @@ layer { name: "train_only" type: "Power" bottom: "soft" top: "soft" power_param 
 
 def test_zoo_of_layer_types_matches_torch(tmp_path):
     g = torch.Generator().manual_seed(7)
-    w = {"deconv": [torch.randn(4, 3, 3, 3, generator=g), torch.randn(6, generator=g)],
-         "rect": [torch.randn(4, 6, 3, 1, generator=g) * 0.5],
-         "prelu": [torch.rand(4, generator=g)],
-         "bias": [torch.randn(4, generator=g)],
-         "fc": [torch.randn(2, 3, generator=g), torch.randn(3, generator=g)]}  # transpose: stored (in, out)
+    w = {
+        "deconv": [torch.randn(4, 3, 3, 3, generator=g), torch.randn(6, generator=g)],
+        "rect": [torch.randn(4, 6, 3, 1, generator=g) * 0.5],
+        "prelu": [torch.rand(4, generator=g)],
+        "bias": [torch.randn(4, generator=g)],
+        "fc": [torch.randn(2, 3, generator=g), torch.randn(3, generator=g)],
+    }  # transpose: stored (in, out)
     net = CaffeNet(_text(tmp_path, "zoo.prototxt", ZOO), write_caffemodel(tmp_path / "zoo.caffemodel", w))
     assert "silence" not in dict(net.named_children()) and "train_only" not in dict(net.named_children())
     x = torch.randn(2, 4, 9, 10, generator=g)
@@ -298,7 +302,7 @@ def test_zoo_of_layer_types_matches_torch(tmp_path):
     pw = (1 + 0.5 * (mx + w["bias"][0][:, None, None])) ** 2
     cat = torch.cat([pw[:, 3:], pw[:, :1]], 1)
     pool = F.max_pool2d(cat, 2, 2, ceil_mode=True)
-    biased = cat[:, :, 3:3 + pool.shape[2], 1:1 + pool.shape[3]] * pool + pool
+    biased = cat[:, :, 3 : 3 + pool.shape[2], 1 : 1 + pool.shape[3]] * pool + pool
     fc = biased.flatten(1).reshape(2, -1, 2) @ w["fc"][0] + w["fc"][1]
     with torch.no_grad():
         torch.testing.assert_close(net(x, output="deconv"), d, atol=ATOL, rtol=1e-5)
@@ -325,17 +329,26 @@ def caffe_pool_reference(x: np.ndarray, method: str, k: int, s: int, p: int, cei
             hs, ws = i * s - p, j * s - p
             he, we = min(hs + k, h + p), min(ws + k, w + p)
             area = (he - hs) * (we - ws)
-            win = x[:, :, max(hs, 0):min(he, h), max(ws, 0):min(we, w)]
+            win = x[:, :, max(hs, 0) : min(he, h), max(ws, 0) : min(we, w)]
             y[:, :, i, j] = win.max((2, 3)) if method == "MAX" else win.sum((2, 3)) / area
     return y
 
 
-@pytest.mark.parametrize("h,w,k,s,p,method,ceil", [
-    (7, 8, 3, 2, 1, "AVE", True), (5, 5, 2, 2, 1, "AVE", True), (5, 6, 2, 2, 1, "MAX", True),  # last-window correction
-    (6, 6, 3, 1, 2, "AVE", True), (6, 7, 3, 1, 2, "MAX", True),  # pad beyond torch's k/2 limit
-    (9, 7, 3, 3, 0, "AVE", True), (10, 10, 4, 3, 2, "MAX", True), (8, 9, 3, 2, 0, "AVE", True),
-    (7, 7, 3, 2, 1, "MAX", False), (8, 8, 3, 2, 1, "AVE", False),  # round_mode: FLOOR
-])
+@pytest.mark.parametrize(
+    "h,w,k,s,p,method,ceil",
+    [
+        (7, 8, 3, 2, 1, "AVE", True),
+        (5, 5, 2, 2, 1, "AVE", True),
+        (5, 6, 2, 2, 1, "MAX", True),  # last-window correction
+        (6, 6, 3, 1, 2, "AVE", True),
+        (6, 7, 3, 1, 2, "MAX", True),  # pad beyond torch's k/2 limit
+        (9, 7, 3, 3, 0, "AVE", True),
+        (10, 10, 4, 3, 2, "MAX", True),
+        (8, 9, 3, 2, 0, "AVE", True),
+        (7, 7, 3, 2, 1, "MAX", False),
+        (8, 8, 3, 2, 1, "AVE", False),  # round_mode: FLOOR
+    ],
+)
 def test_pooling_matches_caffe_reference(h, w, k, s, p, method, ceil):
     x = np.random.default_rng(h * 31 + w + k).normal(size=(2, 3, h, w)).astype(np.float32)
     got = CaffePooling(method, (k, k), (s, s), (p, p), ceil_mode=ceil)(torch.from_numpy(x))
@@ -352,14 +365,17 @@ def test_lrn_matches_caffe_formulas(tmp_path):
     x = np.random.default_rng(2).normal(size=(1, 6, 5, 4)).astype(np.float32)
     size, alpha, beta, k = 3, 0.7, 0.75, 2.0
     sq = np.pad(x.astype(np.float64) ** 2, ((0, 0), (1, 1), (1, 1), (1, 1)))
-    across = np.stack([sq[:, c:c + size, 1:-1, 1:-1].sum(1) for c in range(6)], 1)
+    across = np.stack([sq[:, c : c + size, 1:-1, 1:-1].sum(1) for c in range(6)], 1)
     within = np.zeros_like(across)
     for i in range(5):
         for j in range(4):
-            within[:, :, i, j] = sq[:, 1:-1, i:i + size, j:j + size].sum((2, 3))
-    net = CaffeNet(parse_prototxt(
-        'input: "x" input_shape { dim: 1 dim: 6 dim: 5 dim: 4 }\n'
-        f'layer {{ name: "n" type: "LRN" bottom: "x" top: "n" lrn_param {{ local_size: {size} alpha: {alpha} beta: {beta} k: {k} }} }}'))
+            within[:, :, i, j] = sq[:, 1:-1, i : i + size, j : j + size].sum((2, 3))
+    net = CaffeNet(
+        parse_prototxt(
+            'input: "x" input_shape { dim: 1 dim: 6 dim: 5 dim: 4 }\n'
+            f'layer {{ name: "n" type: "LRN" bottom: "x" top: "n" lrn_param {{ local_size: {size} alpha: {alpha} beta: {beta} k: {k} }} }}'
+        )
+    )
     np.testing.assert_allclose(net(torch.from_numpy(x)).numpy(), x * (k + alpha / size * across) ** -beta, atol=ATOL)
     got = CaffeLRNWithin(size, alpha, beta)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, x * (1 + alpha / size**2 * within) ** -beta, atol=ATOL)
@@ -367,11 +383,13 @@ def test_lrn_matches_caffe_formulas(tmp_path):
 
 # ------------------------------------------------------------------------------- names, shapes
 def test_dotted_clashing_and_repeated_names(tmp_path):
-    text = ('input: "x" input_shape { dim: 1 dim: 2 dim: 4 dim: 4 }\n'
-            'layer { name: "conv1.1" type: "Convolution" bottom: "x" top: "a" convolution_param { num_output: 2 kernel_size: 1 } }\n'
-            'layer { name: "forward" type: "ReLU" bottom: "a" top: "b" }\n'
-            'layer { name: "act" type: "Sigmoid" bottom: "b" top: "c" }\n'
-            'layer { name: "act" type: "TanH" bottom: "c" top: "d" }\n')
+    text = (
+        'input: "x" input_shape { dim: 1 dim: 2 dim: 4 dim: 4 }\n'
+        'layer { name: "conv1.1" type: "Convolution" bottom: "x" top: "a" convolution_param { num_output: 2 kernel_size: 1 } }\n'
+        'layer { name: "forward" type: "ReLU" bottom: "a" top: "b" }\n'
+        'layer { name: "act" type: "Sigmoid" bottom: "b" top: "c" }\n'
+        'layer { name: "act" type: "TanH" bottom: "c" top: "d" }\n'
+    )
     net = CaffeNet(parse_prototxt(text))
     assert [n for n, _ in net.named_children()] == ["conv1_1", "forward_", "act", "act_2"]
     assert net.caffe_names["conv1_1"] == "conv1.1" and net.post_activation("conv1.1") == "forward_"
@@ -380,14 +398,22 @@ def test_dotted_clashing_and_repeated_names(tmp_path):
 
 def test_reshape_keeps_the_batch_of_a_deploy_prototxt():
     # Deploy prototxts fix the batch (dim: 64); the batch the caller passes wins.
-    net = CaffeNet(parse_prototxt('input: "x" input_shape { dim: 64 dim: 32 }\n'
-                                  'layer { name: "r" type: "Reshape" bottom: "x" top: "r" reshape_param { shape { dim: 64 dim: 2 dim: 4 dim: 4 } } }'))
+    net = CaffeNet(
+        parse_prototxt(
+            'input: "x" input_shape { dim: 64 dim: 32 }\n'
+            'layer { name: "r" type: "Reshape" bottom: "x" top: "r" reshape_param { shape { dim: 64 dim: 2 dim: 4 dim: 4 } } }'
+        )
+    )
     assert net(torch.rand(3, 32)).shape == (3, 2, 4, 4)
 
 
 def test_two_inputs_by_dict():
-    net = CaffeNet(parse_prototxt('input: "a" input: "b" input_shape { dim: 1 dim: 2 }\n'
-                                  'layer { name: "s" type: "Eltwise" bottom: "a" bottom: "b" top: "s" }'))
+    net = CaffeNet(
+        parse_prototxt(
+            'input: "a" input: "b" input_shape { dim: 1 dim: 2 }\n'
+            'layer { name: "s" type: "Eltwise" bottom: "a" bottom: "b" top: "s" }'
+        )
+    )
     a, b = torch.rand(1, 2), torch.rand(1, 2)
     torch.testing.assert_close(net({"a": a, "b": b}), a + b)
     with pytest.raises(InputError, match="input blob 'b' was not given"):
@@ -398,10 +424,15 @@ def test_two_inputs_by_dict():
 def test_unsupported_layer_names_layer_and_type(tmp_path):
     text = MINI + 'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" }\n'
     path = _text(tmp_path, "deploy.prototxt", text)  # 'label' is no blob of the net: the type is reported first
-    with pytest.raises(InputError, match=r"unsupported Caffe layer 'loss' \(type SoftmaxWithLoss\) in .*deploy.prototxt.*supported: .*Convolution") as e:
+    with pytest.raises(
+        InputError,
+        match=r"unsupported Caffe layer 'loss' \(type SoftmaxWithLoss\) in .*deploy.prototxt.*supported: .*Convolution",
+    ) as e:
         CaffeNet(path)
     assert "\n" not in str(e.value)
-    train_val = 'layer { name: "data" type: "Data" top: "data" top: "label" data_param { source: "lmdb" batch_size: 8 } }'
+    train_val = (
+        'layer { name: "data" type: "Data" top: "data" top: "label" data_param { source: "lmdb" batch_size: 8 } }'
+    )
     with pytest.raises(InputError, match=r"'data' \(type Data\).*use the deploy prototxt"):
         CaffeNet(parse_prototxt(train_val))
 
@@ -409,13 +440,18 @@ def test_unsupported_layer_names_layer_and_type(tmp_path):
 def test_caffemodel_missing_weights_for_a_layer(mini, tmp_path):
     w = {k: v for k, v in mini[2].items() if k != "inc/3x3"}
     model = write_caffemodel(tmp_path / "partial.caffemodel", w)
-    with pytest.raises(InputError, match=r"layer 'inc/3x3' \(Convolution\) in .*deploy.prototxt has no weights in '.*partial.caffemodel'"):
+    with pytest.raises(
+        InputError,
+        match=r"layer 'inc/3x3' \(Convolution\) in .*deploy.prototxt has no weights in '.*partial.caffemodel'",
+    ):
         CaffeNet(mini[0], model)
 
 
 def test_caffemodel_weights_of_the_wrong_shape(mini, tmp_path):
     w = dict(mini[2], conv1=[torch.zeros(8, 3, 5, 5), torch.zeros(8)])
-    with pytest.raises(InputError, match=r"layer 'conv1'.*weight blob has shape \(8, 3, 5, 5\).*expected \(8, 3, 3, 3\)"):
+    with pytest.raises(
+        InputError, match=r"layer 'conv1'.*weight blob has shape \(8, 3, 5, 5\).*expected \(8, 3, 3, 3\)"
+    ):
         CaffeNet(mini[0], write_caffemodel(tmp_path / "bad.caffemodel", w))
     w = dict(mini[2], conv1=[torch.zeros(8, 3, 3, 3)])
     with pytest.raises(InputError, match=r"layer 'conv1'.*1 weight blobs in the caffemodel, expected 2"):
@@ -429,16 +465,24 @@ def test_bottom_that_nothing_writes(tmp_path):
 
 
 def test_bad_geometry_names_the_layer(tmp_path):
-    text = ('input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
-            'layer { name: "c" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 3 group: 2 } }')
+    text = (
+        'input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+        'layer { name: "c" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 3 group: 2 } }'
+    )
     with pytest.raises(InputError, match="layer 'c' .*3 input channels do not split into 2 groups"):
         CaffeNet(_text(tmp_path, "g.prototxt", text))
-    text = ('input: "data" input_shape { dim: 1 dim: 3 dim: 4 dim: 4 }\n'
-            'layer { name: "big" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 9 } }')
+    text = (
+        'input: "data" input_shape { dim: 1 dim: 3 dim: 4 dim: 4 }\n'
+        'layer { name: "big" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 9 } }'
+    )
     with pytest.raises(InputError, match=r"layer 'big' .*cannot take inputs of shape \(1, 3, 4, 4\)"):
         CaffeNet(_text(tmp_path, "k.prototxt", text))
     with pytest.raises(InputError, match="cannot tell its input channels"):
-        CaffeNet(parse_prototxt('input: "x"\nlayer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 1 } }'))
+        CaffeNet(
+            parse_prototxt(
+                'input: "x"\nlayer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 1 } }'
+            )
+        )
 
 
 def test_state_dict_that_does_not_fit(mini):

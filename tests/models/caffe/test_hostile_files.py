@@ -73,7 +73,7 @@ def _library_error(prototxt: str, *needles: str) -> str:
 
 # ------------------------------------------------------------------------------- nesting
 def test_nesting_depth_counts_brackets_outside_strings_and_comments():
-    assert nesting_depth('layer { name: "}{{{<" # {{{{ <<<\n p < q { r: \'{\\\'{\' } > }') == 3
+    assert nesting_depth("layer { name: \"}{{{<\" # {{{{ <<<\n p < q { r: '{\\'{' } > }") == 3
     assert nesting_depth("a { } b { c { } } d { }") == 2
     assert nesting_depth("}}} a { }") == 1  # stray closers are protobuf's error to report, not negative depth
 
@@ -81,7 +81,7 @@ def test_nesting_depth_counts_brackets_outside_strings_and_comments():
 def test_braces_in_strings_and_comments_do_not_count(tmp_path):
     name = "{" * 300
     conv = _conv("num_output: 2 kernel_size: 3").replace('"conv1"', f'"{name}"', 1)
-    path = _net(tmp_path, f'# {"{" * 300}\n{conv}')
+    path = _net(tmp_path, f"# {'{' * 300}\n{conv}")
     net = read_prototxt(path)
     assert net.layer[1].name == name
 
@@ -114,14 +114,20 @@ def test_parse_error_does_not_quote_a_whole_line():
 def test_terabyte_convolution_is_refused_before_allocation(tmp_path):
     # 1e6 filters of 1000 x 100 x 100: 1e13 parameters, 40 TB, more than any machine has
     path = _net(tmp_path, _conv("num_output: 1000000 kernel_size: 100"), "dim: 1 dim: 1000 dim: 224 dim: 224")
-    _library_error(path, "layer 'conv1' (Convolution)", "10,000,001,000,000 parameters need 40000.0 GB",
-                   "of memory is available", "fix num_output / kernel_size")
+    _library_error(
+        path,
+        "layer 'conv1' (Convolution)",
+        "10,000,001,000,000 parameters need 40000.0 GB",
+        "of memory is available",
+        "fix num_output / kernel_size",
+    )
     _both_cli_routes(tmp_path, path, "layer 'conv1'", "40000.0 GB", "of memory is available")
 
 
 def test_terabyte_inner_product_is_refused(tmp_path):
-    fc = ('layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" '
-          'inner_product_param { num_output: 1000000 } }')
+    fc = (
+        'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" inner_product_param { num_output: 1000000 } }'
+    )
     path = _net(tmp_path, fc, "dim: 1 dim: 1000 dim: 1000 dim: 1000")  # 1e9 inputs x 1e6 outputs
     _library_error(path, "layer 'fc' (InnerProduct)", "parameters need", "of memory is available")
 
@@ -149,14 +155,23 @@ def test_reserve_refuses_absurd_dims(shape, bad):
         _ctx(ParamBudget(None)).reserve(shape)
 
 
-@pytest.mark.parametrize("layers, shape, needles", [
-    (_conv("num_output: 4000000000 kernel_size: 3"), SMALL, ["layer 'conv1'", "has dimension 4000000000"]),
-    (_conv("num_output: 2 kernel_size: 3"), "dim: 1 dim: 3 dim: -5 dim: 8", ["input 'data'", "(1, 3, -5, 8)"]),
-    (_conv("num_output: 2 kernel_size: 3"), "dim: 1 dim: 3 dim: 4000000000000 dim: 8",
-     ["input 'data'", "4000000000000"]),
-    ('layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" inner_product_param { num_output: 10 } }',
-     "dim: 1 dim: 3 dim: 2000000 dim: 2000000", ["layer 'fc'", "has dimension 12000000000000"]),
-])
+@pytest.mark.parametrize(
+    "layers, shape, needles",
+    [
+        (_conv("num_output: 4000000000 kernel_size: 3"), SMALL, ["layer 'conv1'", "has dimension 4000000000"]),
+        (_conv("num_output: 2 kernel_size: 3"), "dim: 1 dim: 3 dim: -5 dim: 8", ["input 'data'", "(1, 3, -5, 8)"]),
+        (
+            _conv("num_output: 2 kernel_size: 3"),
+            "dim: 1 dim: 3 dim: 4000000000000 dim: 8",
+            ["input 'data'", "4000000000000"],
+        ),
+        (
+            'layer { name: "fc" type: "InnerProduct" bottom: "data" top: "fc" inner_product_param { num_output: 10 } }',
+            "dim: 1 dim: 3 dim: 2000000 dim: 2000000",
+            ["layer 'fc'", "has dimension 12000000000000"],
+        ),
+    ],
+)
 def test_absurd_dims_are_one_line(tmp_path, layers, shape, needles):
     path = _net(tmp_path, layers, shape)
     _library_error(path, *needles)

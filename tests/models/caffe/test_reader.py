@@ -132,12 +132,18 @@ def test_new_format_prototxt_parses_every_layer_type(tmp_path):
 
 
 def test_defaults_follow_caffe_proto(tmp_path):
-    text = 'layer { name: "c" type: "Convolution" convolution_param { num_output: 2 kernel_size: 3 } }\n' \
-           'layer { name: "p" type: "Pooling" pooling_param { kernel_size: 2 } }\n' \
-           'layer { name: "n" type: "LRN" }\nlayer { name: "b" type: "BatchNorm" }'
+    text = (
+        'layer { name: "c" type: "Convolution" convolution_param { num_output: 2 kernel_size: 3 } }\n'
+        'layer { name: "p" type: "Pooling" pooling_param { kernel_size: 2 } }\n'
+        'layer { name: "n" type: "LRN" }\nlayer { name: "b" type: "BatchNorm" }'
+    )
     layers = {la.name: la.param for la in net_layers(read_prototxt(_write(tmp_path, "d.prototxt", text)))}
     assert layers["c"].convolution_param.bias_term and layers["c"].convolution_param.group == 1
-    assert layers["p"].pooling_param.pool == 0 and layers["p"].pooling_param.stride == 1 and layers["p"].pooling_param.round_mode == 0
+    assert (
+        layers["p"].pooling_param.pool == 0
+        and layers["p"].pooling_param.stride == 1
+        and layers["p"].pooling_param.round_mode == 0
+    )
     assert layers["n"].lrn_param.local_size == 5 and layers["n"].lrn_param.beta == pytest.approx(0.75)
     assert layers["b"].batch_norm_param.eps == pytest.approx(1e-5)
 
@@ -146,7 +152,17 @@ def test_v1_prototxt_becomes_new_types(tmp_path):
     net = read_prototxt(_write(tmp_path, "v1.prototxt", V1_FORMAT))
     assert net_inputs(net) == [("data", (10, 3, 27, 27))]
     layers = net_layers(net)
-    assert [la.type for la in layers] == ["Convolution", "ReLU", "Pooling", "LRN", "InnerProduct", "Dropout", "Concat", "Softmax", "Accuracy"]
+    assert [la.type for la in layers] == [
+        "Convolution",
+        "ReLU",
+        "Pooling",
+        "LRN",
+        "InnerProduct",
+        "Dropout",
+        "Concat",
+        "Softmax",
+        "Accuracy",
+    ]
     assert layers[0].param.convolution_param.num_output == 6 and layers[0].param.convolution_param.stride == [2]
     assert layers[2].param.pooling_param.kernel_size == 3
     assert layers[4].param.inner_product_param.num_output == 7
@@ -196,8 +212,10 @@ def test_field_numbers_match_bvlc_caffe_proto():
     v1 = proto.NetParameter()
     v1.layers.add(name="x").blobs.add()
     assert v1.SerializeToString()[0] == 0x12  # NetParameter.layers = 2
-    number = {m: {f.name: f.number for f in proto.message_class(m).DESCRIPTOR.fields}
-              for m in ("LayerParameter", "V1LayerParameter", "BlobProto", "ConvolutionParameter", "PoolingParameter")}
+    number = {
+        m: {f.name: f.number for f in proto.message_class(m).DESCRIPTOR.fields}
+        for m in ("LayerParameter", "V1LayerParameter", "BlobProto", "ConvolutionParameter", "PoolingParameter")
+    }
     assert number["LayerParameter"]["blobs"] == 7 and number["V1LayerParameter"]["blobs"] == 6
     assert (number["LayerParameter"]["convolution_param"], number["V1LayerParameter"]["convolution_param"]) == (106, 10)
     assert (number["LayerParameter"]["pooling_param"], number["V1LayerParameter"]["pooling_param"]) == (121, 19)

@@ -19,8 +19,10 @@ HEAD = 'name: "{name}"\ninput: "data"\ninput_shape {{ dim: 10 dim: 3 dim: {side}
 
 def conv(name, bottom, out, k, s=1, p=0, g=1, top=None):
     top = top or name
-    return (f'layer {{ name: "{name}" type: "Convolution" bottom: "{bottom}" top: "{top}" '
-            f'convolution_param {{ num_output: {out} kernel_size: {k} stride: {s} pad: {p} group: {g} }} }}\n')
+    return (
+        f'layer {{ name: "{name}" type: "Convolution" bottom: "{bottom}" top: "{top}" '
+        f"convolution_param {{ num_output: {out} kernel_size: {k} stride: {s} pad: {p} group: {g} }} }}\n"
+    )
 
 
 def relu(name, blob):
@@ -49,8 +51,18 @@ def softmax(bottom):
 
 def alexnet() -> str:
     t = HEAD.format(name="AlexNet", side=227)
-    t += conv("conv1", "data", 96, 11, s=4) + relu("relu1", "conv1") + lrn("norm1", "conv1") + pool("pool1", "norm1", 3, 2)
-    t += conv("conv2", "pool1", 256, 5, p=2, g=2) + relu("relu2", "conv2") + lrn("norm2", "conv2") + pool("pool2", "norm2", 3, 2)
+    t += (
+        conv("conv1", "data", 96, 11, s=4)
+        + relu("relu1", "conv1")
+        + lrn("norm1", "conv1")
+        + pool("pool1", "norm1", 3, 2)
+    )
+    t += (
+        conv("conv2", "pool1", 256, 5, p=2, g=2)
+        + relu("relu2", "conv2")
+        + lrn("norm2", "conv2")
+        + pool("pool2", "norm2", 3, 2)
+    )
     t += conv("conv3", "pool2", 384, 3, p=1) + relu("relu3", "conv3")
     t += conv("conv4", "conv3", 384, 3, p=1, g=2) + relu("relu4", "conv4")
     t += conv("conv5", "conv4", 256, 3, p=1, g=2) + relu("relu5", "conv5") + pool("pool5", "conv5", 3, 2)
@@ -74,9 +86,17 @@ def vgg19() -> str:
 
 
 # GoogLeNet (Szegedy et al. 2015, BVLC's bvlc_googlenet): 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj
-INCEPTION = {"3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64), "4a": (192, 96, 208, 16, 48, 64),
-             "4b": (160, 112, 224, 24, 64, 64), "4c": (128, 128, 256, 24, 64, 64), "4d": (112, 144, 288, 32, 64, 64),
-             "4e": (256, 160, 320, 32, 128, 128), "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128)}
+INCEPTION = {
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
+}
 
 
 def inception(name, bottom, c1, r3, c3, r5, c5, pp) -> str:
@@ -94,10 +114,18 @@ def inception(name, bottom, c1, r3, c3, r5, c5, pp) -> str:
 
 def googlenet() -> str:
     t = HEAD.format(name="GoogleNet", side=224)
-    t += conv("conv1/7x7_s2", "data", 64, 7, s=2, p=3) + relu("conv1/relu_7x7", "conv1/7x7_s2") + pool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2)
+    t += (
+        conv("conv1/7x7_s2", "data", 64, 7, s=2, p=3)
+        + relu("conv1/relu_7x7", "conv1/7x7_s2")
+        + pool("pool1/3x3_s2", "conv1/7x7_s2", 3, 2)
+    )
     t += lrn("pool1/norm1", "pool1/3x3_s2")
     t += conv("conv2/3x3_reduce", "pool1/norm1", 64, 1) + relu("conv2/relu_3x3_reduce", "conv2/3x3_reduce")
-    t += conv("conv2/3x3", "conv2/3x3_reduce", 192, 3, p=1) + relu("conv2/relu_3x3", "conv2/3x3") + lrn("conv2/norm2", "conv2/3x3")
+    t += (
+        conv("conv2/3x3", "conv2/3x3_reduce", 192, 3, p=1)
+        + relu("conv2/relu_3x3", "conv2/3x3")
+        + lrn("conv2/norm2", "conv2/3x3")
+    )
     t += pool("pool2/3x3_s2", "conv2/norm2", 3, 2)
     bottom = "pool2/3x3_s2"
     for name, spec in INCEPTION.items():
@@ -111,13 +139,45 @@ def googlenet() -> str:
     return t + fc("loss3/classifier", "pool5/7x7_s1", 1000) + softmax("loss3/classifier")
 
 
-@pytest.mark.parametrize("make,shapes", [
-    (alexnet, {"conv1": (96, 55, 55), "pool1": (96, 27, 27), "conv5": (256, 13, 13), "pool5": (256, 6, 6), "fc6": (4096,), "fc8": (1000,)}),
-    (vgg19, {"conv1_1": (64, 224, 224), "conv3_4": (256, 56, 56), "conv5_4": (512, 14, 14), "pool5": (512, 7, 7), "fc8": (1000,)}),
-    (googlenet, {"pool1/3x3_s2": (64, 56, 56), "pool2/3x3_s2": (192, 28, 28), "inception_3b/output": (480, 28, 28),
-                 "inception_4c/output": (512, 14, 14), "inception_4e/output": (832, 14, 14), "inception_5b/output": (1024, 7, 7),
-                 "pool5/7x7_s1": (1024, 1, 1), "loss3/classifier": (1000,)}),
-])
+@pytest.mark.parametrize(
+    "make,shapes",
+    [
+        (
+            alexnet,
+            {
+                "conv1": (96, 55, 55),
+                "pool1": (96, 27, 27),
+                "conv5": (256, 13, 13),
+                "pool5": (256, 6, 6),
+                "fc6": (4096,),
+                "fc8": (1000,),
+            },
+        ),
+        (
+            vgg19,
+            {
+                "conv1_1": (64, 224, 224),
+                "conv3_4": (256, 56, 56),
+                "conv5_4": (512, 14, 14),
+                "pool5": (512, 7, 7),
+                "fc8": (1000,),
+            },
+        ),
+        (
+            googlenet,
+            {
+                "pool1/3x3_s2": (64, 56, 56),
+                "pool2/3x3_s2": (192, 28, 28),
+                "inception_3b/output": (480, 28, 28),
+                "inception_4c/output": (512, 14, 14),
+                "inception_4e/output": (832, 14, 14),
+                "inception_5b/output": (1024, 7, 7),
+                "pool5/7x7_s1": (1024, 1, 1),
+                "loss3/classifier": (1000,),
+            },
+        ),
+    ],
+)
 def test_seed_classifier_builds_with_caffe_names_and_shapes(make, shapes):
     with torch.device("meta"):
         net = CaffeNet(parse_prototxt(make()), weights=None)

@@ -12,8 +12,16 @@ from cnnvis.errors import InputError
 from cnnvis.models.caffe import CaffeNet, parse_prototxt
 from cnnvis.priors.generators.deepsim import DEEPSIM_ARCHS, DeePSiMGenerator, deepsim_from_caffe, infer_deepsim_arch
 
-OUTPUT = {"deepsim-fc6": (256, 256), "deepsim-fc7": (256, 256), "deepsim-fc8": (256, 256), "deepsim-pool5": (256, 256),
-          "deepsim-conv3": (256, 256), "deepsim-conv4": (256, 256), "deepsim-norm1": (240, 240), "deepsim-norm2": (240, 240)}
+OUTPUT = {
+    "deepsim-fc6": (256, 256),
+    "deepsim-fc7": (256, 256),
+    "deepsim-fc8": (256, 256),
+    "deepsim-pool5": (256, 256),
+    "deepsim-conv3": (256, 256),
+    "deepsim-conv4": (256, 256),
+    "deepsim-norm1": (240, 240),
+    "deepsim-norm2": (240, 240),
+}
 
 
 def fc6_generator_prototxt() -> str:
@@ -21,15 +29,27 @@ def fc6_generator_prototxt() -> str:
     text = 'input: "feat"\ninput_shape { dim: 64 dim: 4096 }\n'
     bottom = "feat"
     for name in ("defc7", "defc6", "defc5"):
-        text += (f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}"\n'
-                 f'  param {{ lr_mult: 1 decay_mult: 0 }} param {{ lr_mult: 1 decay_mult: 0 }} inner_product_param {{ num_output: 4096 }} }}\n')
+        text += (
+            f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}"\n'
+            f"  param {{ lr_mult: 1 decay_mult: 0 }} param {{ lr_mult: 1 decay_mult: 0 }} inner_product_param {{ num_output: 4096 }} }}\n"
+        )
         text += caffe_relu(f"relu_{name}", name)
         bottom = name
-    text += ('layer { name: "reshape" type: "Reshape" bottom: "defc5" top: "reshape_defc5"\n'
-             '  reshape_param { shape { dim: 64 dim: 256 dim: 4 dim: 4 } } }\n')
+    text += (
+        'layer { name: "reshape" type: "Reshape" bottom: "defc5" top: "reshape_defc5"\n'
+        "  reshape_param { shape { dim: 64 dim: 256 dim: 4 dim: 4 } } }\n"
+    )
     bottom = "reshape_defc5"
-    for name, out, k, s in [("deconv5", 256, 4, 2), ("conv5_1", 512, 3, 1), ("deconv4", 256, 4, 2), ("conv4_1", 256, 3, 1),
-                            ("deconv3", 128, 4, 2), ("conv3_1", 128, 3, 1), ("deconv2", 64, 4, 2), ("deconv1", 32, 4, 2)]:
+    for name, out, k, s in [
+        ("deconv5", 256, 4, 2),
+        ("conv5_1", 512, 3, 1),
+        ("deconv4", 256, 4, 2),
+        ("conv4_1", 256, 3, 1),
+        ("deconv3", 128, 4, 2),
+        ("conv3_1", 128, 3, 1),
+        ("deconv2", 64, 4, 2),
+        ("deconv1", 32, 4, 2),
+    ]:
         text += caffe_conv(name, "Deconvolution", bottom, name, out, k, s, 1) + caffe_relu(f"relu_{name}", name)
         bottom = name
     return text + caffe_conv("deconv0", "Deconvolution", bottom, "generated", 3, 4, 2, 1)

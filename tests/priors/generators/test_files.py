@@ -49,7 +49,10 @@ def test_weights_of_another_shape_name_the_key(tmp_path):
     obj = torch.load(path, weights_only=True)
     obj["config"]["width"] = 16  # the file now claims a wider generator than its weights
     torch.save(obj, path)
-    with pytest.raises(InputError, match=r"does not match the upconv architecture \('net.0.weight' is \(8, 5, 1, 1\), expected \(16, 5, 1, 1\)\)"):
+    with pytest.raises(
+        InputError,
+        match=r"does not match the upconv architecture \('net.0.weight' is \(8, 5, 1, 1\), expected \(16, 5, 1, 1\)\)",
+    ):
         load_generator(path)
 
 
