@@ -99,7 +99,8 @@ def main() -> None:
     units = list(range(args.units))
     model = cnnvis.load_model("efficientnet-lite0")
     print(
-        f"# {args.units} units of {args.layer}, {args.steps} steps, 224 px, batch {args.batch}; {cores} cores, torch {torch.__version__}"
+        f"# {args.units} units of {args.layer}, {args.steps} steps, 224 px, batch {args.batch}; {cores} cores, "
+        f"torch {torch.__version__}"
     )
     if "throughput" in parts:
         throughput(model, args, units, cores)
@@ -138,7 +139,8 @@ def throughput(model, args, units, cores) -> None:
         rows["ray --workers 2, 1 thread each"],
     )
     print(
-        f"ray 1 worker / in-process (1 thread): {one / base:.3f}x the time;  2 workers / 1 worker: {one / two:.2f}x the units per minute"
+        f"ray 1 worker / in-process (1 thread): {one / base:.3f}x the time;  2 workers / 1 worker: "
+        f"{one / two:.2f}x the units per minute"
     )
 
 
@@ -153,7 +155,8 @@ def sweep(model, args, units, cores) -> None:
         d = np.abs(imgs.astype(float) - ref)
         corr = min(np.corrcoef(imgs[i].ravel().astype(float), ref[i].ravel())[0, 1] for i in range(len(units)))
         print(
-            f"batch {b:3d}: {secs:8.1f} s  {args.units / secs * 60:7.2f} units/min;  vs batch 1: max |diff| {d.max():.0f}/255, mean {d.mean():.3f}/255, min correlation {corr:.4f}"
+            f"batch {b:3d}: {secs:8.1f} s  {args.units / secs * 60:7.2f} units/min;  vs batch 1: "
+            f"max |diff| {d.max():.0f}/255, mean {d.mean():.3f}/255, min correlation {corr:.4f}"
         )
 
 

@@ -1,12 +1,13 @@
 """The DGN prior against plain pixel priors on the embedded model (issue 4's benchmark).
 
-Inversion: for each layer and photo of the tuning and validation sets (bench/photos.py; the
-demo generator never saw the validation photos: scripts/export_bundled_photos.py), reconstruct
-the photo from its own features with ``cnnvis.invert_image``, once with the tuned pixel-space
-defaults and once through the demo generator (``prior=load_prior(model)``: half the steps on
-the latent, half refining its image with the pixel defaults), same number of iterations; report pixel correlation, SSIM, normalized feature error, seconds per iteration and
-the grid ratio at stride 16 (:func:`cnnvis.recipes.metrics.grid_ratio`, on the 8-bit outputs
-of each layer, prior and set pooled; the photos' own pooled ratio beside them).
+Inversion: for each layer and photo of the tuning and validation sets (bench/photos.py; the demo
+generator never saw the validation photos: scripts/export_bundled_photos.py), reconstruct the
+photo from its own features with ``cnnvis.invert_image``, once with the tuned pixel-space
+defaults and once through the demo generator (``prior=load_prior(model)``: half the steps on the
+latent, half refining its image with the pixel defaults), same number of iterations; report
+pixel correlation, SSIM, normalized feature error, seconds per iteration and the grid ratio at
+stride 16 (:func:`cnnvis.recipes.metrics.grid_ratio`, on the 8-bit outputs of each layer, prior
+and set pooled; the photos' own pooled ratio beside them).
 
 Sizes: seconds per iteration of a whole-channel preferred image at growing canvas sizes, with
 and without the prior (its latent map grows with the canvas).
@@ -20,7 +21,8 @@ iteration, and the grid ratio of each prior's images pooled.
     python bench/dgn.py --part prefer --set latent_lr=0.1  # try another latent step size
     python bench/dgn.py --generator my_gen.pt --save-dir /tmp/dgn
     python bench/dgn.py --part decode --generator a.pt --generator b.pt   # generators side by side
-    python bench/dgn.py --part invert --sets validation --arms dgn        # the prior only (the baseline does not change with it)
+    python bench/dgn.py --part invert --sets validation --arms dgn        # the prior only (the baseline does not
+                                                                          # change with it)
 
 Decode: each generator draws every photo of both sets from the photo's own features (one
 forward pass, no optimization): the pixel correlation with the photo, and the grid ratio of
@@ -93,12 +95,14 @@ def bench_invert(model, prior, args, extra):
                     )
                 )
                 print(
-                    f"{label:5s} {layer:10s} {name:10s} {dt / len(losses) * 1000:6.0f} ms/it  corr {rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  ferr {rows[-1]['ferr']:.3f}",
+                    f"{label:5s} {layer:10s} {name:10s} {dt / len(losses) * 1000:6.0f} ms/it  corr "
+                    f"{rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  ferr {rows[-1]['ferr']:.3f}",
                     flush=True,
                 )
                 _save(args.save_dir, f"invert_{label}_{layer}_{name}.png", img)
     print(
-        "\n| set | layer | prior | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) | s / iteration (median) | grid x / y (photos) |"
+        "\n| set | layer | prior | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) "
+        "| s / iteration (median) | grid x / y (photos) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for photo_set in dict.fromkeys(s for _, s in images):
@@ -108,7 +112,8 @@ def bench_invert(model, prior, args, extra):
                 each = " ".join(f"{r['corr']:.2f}" for r in rs)
                 print(
                     f"| {photo_set} | {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {each} | "
-                    f"{statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['ferr'] for r in rs):.3f} | {statistics.median(r['s_per_it'] for r in rs):.3f} | "
+                    f"{statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['ferr'] for r in rs):.3f} | "
+                    f"{statistics.median(r['s_per_it'] for r in rs):.3f} | "
                     f"{_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |"
                 )
     if len({r["set"] for r in rows}) > 1:  # pooled over every photo: the photos' own ratio falls to about 1.07
@@ -149,7 +154,8 @@ def bench_prefer(model, prior, args, extra):
             dt = (time.perf_counter() - t0) / args.prefer_steps
             outs[label].append(_u8(img))
             print(
-                f"| {unit} | {label} | {activation(model, layer, mask, img):.2f} | {dt:.3f} | {_grid(outs[label][-1:])} |",
+                f"| {unit} | {label} | {activation(model, layer, mask, img):.2f} | {dt:.3f} | "
+                f"{_grid(outs[label][-1:])} |",
                 flush=True,
             )
             _save(args.save_dir, f"prefer_{label}_{layer}_{ch}.png", img)
@@ -162,7 +168,8 @@ def bench_decode(model, args) -> None:
     from cnnvis.recipes.metrics import pixel_correlation
 
     print(
-        "\n| generator | set | pixel corr of G(features) (mean) | per photo | grid x / y of G(features) | grid x / y of the photos |"
+        "\n| generator | set | pixel corr of G(features) (mean) | per photo | grid x / y of G(features) "
+        "| grid x / y of the photos |"
     )
     print("|---|---|---|---|---|---|")
     for k, path in enumerate(args.generator or [None]):
@@ -179,7 +186,8 @@ def bench_decode(model, args) -> None:
                 photos.append(torch.round(x * 255) / 255)
                 _save(args.save_dir, f"decode_{k}_{name}.png", y[0].permute(1, 2, 0).numpy())
             print(
-                f"| {path or 'demo'} | {photo_set} | {statistics.mean(corrs):.3f} | {' '.join(f'{c:.2f}' for c in corrs)} | {_grid(outs)} | {_grid(photos)} |",
+                f"| {path or 'demo'} | {photo_set} | {statistics.mean(corrs):.3f} | "
+                f"{' '.join(f'{c:.2f}' for c in corrs)} | {_grid(outs)} | {_grid(photos)} |",
                 flush=True,
             )
 
@@ -256,7 +264,8 @@ def main() -> None:
         return
     prior = load_prior(model, args.generator[0] if args.generator else None)
     print(
-        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, generator {args.generator or 'demo'}, extra={extra}"
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
+        f"generator {args.generator or 'demo'}, extra={extra}"
     )
     if args.part in ("all", "invert"):
         bench_invert(model, prior, args, extra)

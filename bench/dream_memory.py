@@ -50,7 +50,8 @@ else:
     def cb(p):
         now = time.perf_counter(); times.append(now - last[0]); last[0] = now
     r.run(cb)
-print(json.dumps({{"side": side, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, "step_s": times}}))
+peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+print(json.dumps({{"side": side, "peak_rss_gb": peak_rss_gb, "step_s": times}}))
 """
 
 

@@ -86,13 +86,15 @@ def main() -> None:
     ratios = [ci / bi for ci, bi in zip(cnnvis_t[1:], bare_t[1:])]
     where = f"{args.threads} threads" if device.type == "cpu" else str(device)
     print(
-        f"canvas {args.side}x{args.side}, {len(tiles.windows)} tiles of {r.tile}px, batch {args.batch_size}, {where}, median of {args.repeats}"
+        f"canvas {args.side}x{args.side}, {len(tiles.windows)} tiles of {r.tile}px, batch {args.batch_size}, {where}, "
+        f"median of {args.repeats}"
     )
     print(f"bare fwd+bwd to blocks.4.2 : {b:.3f} s")
     print(f"bare fwd+bwd, full network : {f:.3f} s")
     print(f"cnnvis dream step          : {c:.3f} s")
     print(
-        f"overhead ratio (cnnvis / bare, same tiles): {c / b:.3f} of medians, {statistics.median(ratios):.3f} median per round"
+        f"overhead ratio (cnnvis / bare, same tiles): {c / b:.3f} of medians, "
+        f"{statistics.median(ratios):.3f} median per round"
     )
 
 

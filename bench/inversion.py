@@ -56,7 +56,8 @@ def main() -> None:
     model = load_model("efficientnet-lite0")
     images = [(n, "chosen") for n in args.images] if args.images else [(n, s) for s in args.sets for n in SETS[s]]
     print(
-        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, {args.steps} iterations, {args.side}x{args.side}, extra={extra}"
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
+        f"{args.steps} iterations, {args.side}x{args.side}, extra={extra}"
     )
     rows = []
     for opt in args.optimizers:
@@ -80,7 +81,8 @@ def main() -> None:
                 )
                 rows.append(row)
                 print(
-                    f"{opt:6s} {layer:10s} {name:10s} {dt:6.1f}s  corr {row['pixel_correlation']:.3f}  ssim {row['ssim']:.3f}  ferr {row['feature_error']:.3f}",
+                    f"{opt:6s} {layer:10s} {name:10s} {dt:6.1f}s  corr {row['pixel_correlation']:.3f}  ssim "
+                    f"{row['ssim']:.3f}  ferr {row['feature_error']:.3f}",
                     flush=True,
                 )
                 if args.save_dir:
@@ -90,7 +92,8 @@ def main() -> None:
                         cv2.cvtColor((img * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR),
                     )
     print(
-        "\n| set | optimizer | layer | iterations | s / image (median) | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) |"
+        "\n| set | optimizer | layer | iterations | s / image (median) | pixel corr (mean) | per photo | SSIM (mean) "
+        "| feature error (mean) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for photo_set in dict.fromkeys(s for _, s in images):
@@ -99,8 +102,10 @@ def main() -> None:
                 rs = [r for r in rows if r["optimizer"] == opt and r["layer"] == layer and r["set"] == photo_set]
                 each = " ".join(f"{r['pixel_correlation']:.2f}" for r in rs)
                 print(
-                    f"| {photo_set} | {opt} | {layer} | {rs[0]['iterations']} | {statistics.median(r['seconds'] for r in rs):.1f} | "
-                    f"{statistics.mean(r['pixel_correlation'] for r in rs):.3f} | {each} | {statistics.mean(r['ssim'] for r in rs):.3f} | "
+                    f"| {photo_set} | {opt} | {layer} | {rs[0]['iterations']} | "
+                    f"{statistics.median(r['seconds'] for r in rs):.1f} | "
+                    f"{statistics.mean(r['pixel_correlation'] for r in rs):.3f} | {each} | "
+                    f"{statistics.mean(r['ssim'] for r in rs):.3f} | "
                     f"{statistics.mean(r['feature_error'] for r in rs):.3f} |"
                 )
     if args.json:

@@ -88,7 +88,8 @@ def _save(path: str, img: np.ndarray) -> None:
 
 def part_cppn(m, args, n, sets) -> None:
     print(
-        f"\n## CPPN against the Fourier image, {args.size}x{args.size}, {args.steps} steps; then the CPPN at {args.final}"
+        f"\n## CPPN against the Fourier image, {args.size}x{args.size}, {args.steps} steps; "
+        f"then the CPPN at {args.final}"
     )
     kinds = {"fft": dict(param="fft"), "cppn": dict(param="cppn"), "lowres": dict(param="lowres")}
     print("channel | " + " | ".join(f"{k} activation (s)" for k in kinds) + f" | cppn/fft | {args.final} render s")
@@ -139,7 +140,8 @@ def part_render(args) -> None:
     out = p.resized(size).canvas()
     sec = time.perf_counter() - t
     print(
-        f"\n## a CPPN drawn at {size[0]}x{size[1]} in a fresh process: {sec:.1f} s, {len(p.resized(size)._bands())} bands, peak RSS {_rss_gb():.2f} GB "
+        f"\n## a CPPN drawn at {size[0]}x{size[1]} in a fresh process: {sec:.1f} s, "
+        f"{len(p.resized(size)._bands())} bands, peak RSS {_rss_gb():.2f} GB "
         f"(+{_rss_gb() - base:.2f} GB over the process before it; the image itself is {out.numel() * 4 / 1e9:.2f} GB)"
     )
 
@@ -147,7 +149,8 @@ def part_render(args) -> None:
 def part_alpha(m, args, n, sets) -> None:
     print(f"\n## RGBA (--alpha) against opaque, Fourier image, {args.size}x{args.size}, {args.steps} steps")
     print(
-        "channel | opaque activation | alpha: mean alpha | alpha: activation over random backgrounds | ratio to opaque | opaque over random backgrounds"
+        "channel | opaque activation | alpha: mean alpha | alpha: "
+        "activation over random backgrounds | ratio to opaque | opaque over random backgrounds"
     )
     for c in args.channels:
         _, opaque, _, _, _ = _render(m, args.layer, n, c, args.size, args.steps, args.seed, dict(sets.get("fft", {})))
@@ -163,7 +166,8 @@ def part_alpha(m, args, n, sets) -> None:
         if args.save_dir:
             _save(os.path.join(args.save_dir, f"ch{c}_alpha.png"), rgba)
         print(
-            f"{c:7d} | {a_opaque:7.2f} | {float(rgba[..., 3].mean()):.3f} | {a_rgba:7.2f} | {a_rgba / a_opaque:.2f} | {a_same:7.2f}",
+            f"{c:7d} | {a_opaque:7.2f} | {float(rgba[..., 3].mean()):.3f} | {a_rgba:7.2f} | {a_rgba / a_opaque:.2f} | "
+            f"{a_same:7.2f}",
             flush=True,
         )
 
@@ -209,10 +213,12 @@ def main(argv=None) -> int:
     import kornia
 
     print(
-        f"machine: {platform.machine()} cpus={os.cpu_count()}; torch {torch.__version__}, kornia {kornia.__version__}; threads={torch.get_num_threads()}"
+        f"machine: {platform.machine()} cpus={os.cpu_count()}; torch {torch.__version__}, kornia {kornia.__version__}; "
+        f"threads={torch.get_num_threads()}"
     )
     print(
-        f"efficientnet-lite0 {args.layer} ({n} channels), seed {args.seed}; PREFER_DEFAULTS {PREFER_DEFAULTS}; per param {PREFER_PARAM_DEFAULTS}; extra {sets}"
+        f"efficientnet-lite0 {args.layer} ({n} channels), seed {args.seed}; PREFER_DEFAULTS {PREFER_DEFAULTS}; "
+        f"per param {PREFER_PARAM_DEFAULTS}; extra {sets}"
     )
     if args.part in ("cppn", "all"):
         part_cppn(m, args, n, sets)

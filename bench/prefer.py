@@ -137,7 +137,7 @@ def add_run_options(ap) -> None:
     ap.add_argument("--save-dir", default=None)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layer", default="blocks.4")
     ap.add_argument("--channels", type=int, nargs="+", default=[5, 42, 97])
@@ -151,11 +151,82 @@ def main(argv=None) -> int:
         "--defaults-only", action="store_true", help="run cnnvis with PREFER_DEFAULTS only (ignore BENCH_OPTIONS)"
     )
     add_run_options(ap)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _print_header(args, n_channels: int, options: dict) -> None:
+    import kornia
+    import timm
+
+    from cnnvis.recipes.recon import PREFER_DEFAULTS
+
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}; torch {torch.__version__}, "
+        f"timm {timm.__version__}, "
+        f"kornia {kornia.__version__}; threads={torch.get_num_threads()}"
+    )
+    print(
+        f"model efficientnet-lite0, layer {args.layer} ({n_channels} channels), {args.size}x{args.size}, "
+        f"seed {args.seed}"
+    )
+    print(f"cnnvis: PREFER_DEFAULTS {PREFER_DEFAULTS}")
+    print(f"cnnvis: options on top {options}")
+
+
+def _run_channel(args, m, lucent, c: int, n_channels: int, options: dict, cols: list[str]) -> dict:
+    """lucent (unless --no-lucent) and cnnvis at each step count on channel ``c``: {column: (activation, seconds)}."""
+    row = {}
+    if lucent:
+        t = time.perf_counter()
+        img = run_lucent(lucent, m, args.layer, c, args.lucent_steps, args.size, args.seed)
+        row[cols[0]] = (channel_activation(m, args.layer, c, img), time.perf_counter() - t)
+        if args.save_dir:
+            _save(os.path.join(args.save_dir, f"ch{c}_lucent{args.lucent_steps}.png"), img)
+    for s in args.steps:
+        t = time.perf_counter()
+        img = run_cnnvis(m, args.layer, c, n_channels, s, args.size, dict(options, seed=args.seed))
+        row[f"cnnvis@{s}"] = (channel_activation(m, args.layer, c, img), time.perf_counter() - t)
+        if args.save_dir:
+            _save(os.path.join(args.save_dir, f"ch{c}_cnnvis{s}.png"), img)
+    line = "  ".join(f"{k} {a:8.3f} ({sec:5.1f}s)" for k, (a, sec) in row.items())
+    if lucent:
+        line += "  ratio " + " ".join(f"{row[k][0] / row[cols[0]][0]:.2f}" for k in cols[1:])
+    print(f"channel {c:4d}: {line}", flush=True)
+    return row
+
+
+def _print_table(rows, cols: list[str], with_lucent: bool) -> None:
+    print()
+    print("mean activation of the channel at the layer, final 224x224 image, no transforms (seconds in brackets)")
+    print(
+        "channel | "
+        + " | ".join(f"{k:>18s}" for k in cols)
+        + (" | " + " | ".join(f"ratio {k[7:]}/lucent" for k in cols[1:]) if with_lucent else "")
+    )
+    for c, row in rows:
+        s = f"{c:7d} | " + " | ".join(f"{row[k][0]:8.3f} ({row[k][1]:5.1f}s)" for k in cols)
+        if with_lucent:
+            s += " | " + " | ".join(f"{row[k][0] / row[cols[0]][0]:>16.2f}" for k in cols[1:])
+        print(s)
+
+
+def _print_targets(args, rows, lucent_col: str) -> None:
+    """Whether cnnvis at each step count up to half lucent's matches lucent on every channel."""
+    for s in args.steps:
+        if 2 * s <= args.lucent_steps:
+            ok = all(row[f"cnnvis@{s}"][0] >= row[lucent_col][0] for _, row in rows)
+            print(
+                f"target: cnnvis at {s} steps >= lucent at {args.lucent_steps} on every channel: "
+                f"{'MET' if ok else 'not met'}"
+            )
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
 
     torch.set_num_threads(args.threads)
     from cnnvis.models.registry import load_model
-    from cnnvis.recipes.recon import PREFER_DEFAULTS, layer_shape
+    from cnnvis.recipes.recon import layer_shape
 
     options = {} if args.defaults_only else dict(BENCH_OPTIONS)
     options.update(_parse_set(args.set))
@@ -164,60 +235,13 @@ def main(argv=None) -> int:
     lucent = None if args.no_lucent else _import_lucent(args.lucent_path)
     if args.save_dir:
         os.makedirs(args.save_dir, exist_ok=True)
+    _print_header(args, n_channels, options)
 
-    import kornia
-    import timm
-
-    print(
-        f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}; torch {torch.__version__}, timm {timm.__version__}, "
-        f"kornia {kornia.__version__}; threads={torch.get_num_threads()}"
-    )
-    print(
-        f"model efficientnet-lite0, layer {args.layer} ({n_channels} channels), {args.size}x{args.size}, seed {args.seed}"
-    )
-    print(f"cnnvis: PREFER_DEFAULTS {PREFER_DEFAULTS}")
-    print(f"cnnvis: options on top {options}")
     cols = ([f"lucent@{args.lucent_steps}"] if lucent else []) + [f"cnnvis@{s}" for s in args.steps]
-    rows = []
-    for c in args.channels:
-        row = {}
-        if lucent:
-            t = time.perf_counter()
-            img = run_lucent(lucent, m, args.layer, c, args.lucent_steps, args.size, args.seed)
-            row[cols[0]] = (channel_activation(m, args.layer, c, img), time.perf_counter() - t)
-            if args.save_dir:
-                _save(os.path.join(args.save_dir, f"ch{c}_lucent{args.lucent_steps}.png"), img)
-        for s in args.steps:
-            t = time.perf_counter()
-            img = run_cnnvis(m, args.layer, c, n_channels, s, args.size, dict(options, seed=args.seed))
-            row[f"cnnvis@{s}"] = (channel_activation(m, args.layer, c, img), time.perf_counter() - t)
-            if args.save_dir:
-                _save(os.path.join(args.save_dir, f"ch{c}_cnnvis{s}.png"), img)
-        rows.append((c, row))
-        line = "  ".join(f"{k} {a:8.3f} ({sec:5.1f}s)" for k, (a, sec) in row.items())
-        if lucent:
-            line += "  ratio " + " ".join(f"{row[k][0] / row[cols[0]][0]:.2f}" for k in cols[1:])
-        print(f"channel {c:4d}: {line}", flush=True)
-
-    print()
-    print("mean activation of the channel at the layer, final 224x224 image, no transforms (seconds in brackets)")
-    print(
-        "channel | "
-        + " | ".join(f"{k:>18s}" for k in cols)
-        + (" | " + " | ".join(f"ratio {k[7:]}/lucent" for k in cols[1:]) if lucent else "")
-    )
-    for c, row in rows:
-        s = f"{c:7d} | " + " | ".join(f"{row[k][0]:8.3f} ({row[k][1]:5.1f}s)" for k in cols)
-        if lucent:
-            s += " | " + " | ".join(f"{row[k][0] / row[cols[0]][0]:>16.2f}" for k in cols[1:])
-        print(s)
+    rows = [(c, _run_channel(args, m, lucent, c, n_channels, options, cols)) for c in args.channels]
+    _print_table(rows, cols, bool(lucent))
     if lucent:
-        for s in args.steps:
-            if 2 * s <= args.lucent_steps:
-                ok = all(row[f"cnnvis@{s}"][0] >= row[cols[0]][0] for _, row in rows)
-                print(
-                    f"target: cnnvis at {s} steps >= lucent at {args.lucent_steps} on every channel: {'MET' if ok else 'not met'}"
-                )
+        _print_targets(args, rows, cols[0])
     return 0
 
 

@@ -41,22 +41,24 @@ BOOT = (
     "wt = os.environ['CNNVIS_OLD_TREE']\n"
     "sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]\n"
     "import cnnvis\n"
-    "s = u.spec_from_file_location('cnnvis.presets', os.path.join(wt, 'presets', '__init__.py'), submodule_search_locations=[os.path.join(wt, 'presets')])\n"
+    "s = u.spec_from_file_location('cnnvis.presets', os.path.join(wt, 'presets', '__init__.py'), "
+    "submodule_search_locations=[os.path.join(wt, 'presets')])\n"
     "m = u.module_from_spec(s); sys.modules['cnnvis.presets'] = m; s.loader.exec_module(m); cnnvis.presets = m\n"
 )
 RUN_OLD = BOOT + "sys.argv[0] = 'cnnvis'\nfrom cnnvis.cli import main\nmain()\n"
 WHERE_OLD = BOOT + (
     "import json, cnnvis.cli\n"
     "from importlib import resources\n"
-    "print(json.dumps({'cnnvis': cnnvis.__file__, 'cnnvis.cli': cnnvis.cli.__file__, 'cnnvis.presets': str(resources.files('cnnvis.presets'))}))\n"
+    "print(json.dumps({'cnnvis': cnnvis.__file__, 'cnnvis.cli': cnnvis.cli.__file__, 'cnnvis.presets': "
+    "str(resources.files('cnnvis.presets'))}))\n"
 )
 NAIVE = (
     "import json, cnnvis, cnnvis.presets\n"
     "print(json.dumps({'cnnvis': cnnvis.__file__, 'cnnvis.presets': cnnvis.presets.__file__}))\n"
 )
 
-# invert needs an IMAGE and --layer (the layers the gallery used): the old tree's bundled photo, copied into the scratch dir (the manifest
-# records its path and SHA-256, and replay checks both).
+# invert needs an IMAGE and --layer (the layers the gallery used): the old tree's bundled photo, copied into the scratch
+# dir (the manifest records its path and SHA-256, and replay checks both).
 PHOTO = "chelsea.jpg"
 
 # (name, preset, overrides). Each keeps the preset's code path: optimizer, param, prior, sizing form.
@@ -118,6 +120,60 @@ def check_old_import(tree: str, scratch: str) -> None:
             sys.exit(f"{mod} is imported from {path}, not from the old tree {tree}")
 
 
+def _run_old(
+    tree: str, scratch: str, preset: str, extra: list[str], timeout: int
+) -> tuple[str, str, float, str | None]:
+    """Render one case with the OLD code: (its output path, the command as shown, seconds, error or None)."""
+    out = os.path.join(scratch, preset + ".png")
+    cli = ["cnnvis", _command_of(tree, preset), "--preset", preset, *extra, "-q", "--out", out]
+    shown = shlex.join([*cli[:-1], os.path.basename(out)])
+    t = time.perf_counter()
+    try:
+        r = sh([sys.executable, "-c", RUN_OLD, *cli[1:]], env=old_env(tree), cwd=scratch, timeout=timeout)
+        old_s = time.perf_counter() - t
+        old_err = (
+            None if r.returncode == 0 and os.path.isfile(out) else f"OLD rc {r.returncode}: {last_lines(r.stderr)}"
+        )
+    except subprocess.TimeoutExpired:
+        old_s, old_err = time.perf_counter() - t, f"OLD timed out after {timeout}s"
+    return out, shown, old_s, old_err
+
+
+def _replay(new_cnnvis: str, scratch: str, out: str, preset: str, timeout: int) -> str:
+    """``cnnvis replay OUT --check`` with the NEW code: "match", "DIFFERS: ..." or "ERROR ..."."""
+    rep = os.path.join(scratch, preset + ".replay.png")
+    try:
+        r = sh([new_cnnvis, "replay", out, "--check", "--out", rep], cwd=scratch, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"ERROR: NEW replay timed out after {timeout}s"
+    text = (r.stdout + "\n" + r.stderr).strip()
+    if r.returncode == 0 and "replay matches" in r.stdout:
+        return "match"
+    if "replay differs" in text:
+        result = "DIFFERS: " + text[text.index("replay differs") :].splitlines()[0].split(": ", 1)[-1]
+        if os.path.isfile(rep):
+            result += _shape_note(out, rep)
+        return result
+    return f"ERROR (NEW rc {r.returncode}): {last_lines(r.stderr or r.stdout)}"
+
+
+def _run_cases(cases, tree: str, scratch: str, new_cnnvis: str, timeout: int) -> tuple[list[tuple], bool]:
+    """Each case rendered with the OLD code and replayed with the NEW: (table rows, whether any failed)."""
+    rows, bad = [], False
+    for name, preset, extra in cases:
+        out, shown, old_s, old_err = _run_old(tree, scratch, preset, extra, timeout)
+        if old_err:
+            rows.append((name, shown, f"{old_s:.1f}", old_err))
+            bad = True
+            print(f"  {name}: {old_err}", flush=True)
+            continue
+        result = _replay(new_cnnvis, scratch, out, preset, timeout)
+        bad |= result != "match"
+        rows.append((name, shown, f"{old_s:.1f}", result))
+        print(f"  {name}: old {old_s:.1f}s, {result}", flush=True)
+    return rows, bad
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rev", default="bca3515", help="old revision [default: bca3515]")
@@ -140,43 +196,7 @@ def main() -> int:
         print(f"old code: {args.rev} ({rev}) in {tree}; new code: {new_cnnvis}; outputs in {scratch}")
         check_old_import(tree, scratch)
         shutil.copy(os.path.join(tree, "cnnvis", "data", PHOTO), os.path.join(scratch, PHOTO))
-        for name, preset, extra in cases:
-            out = os.path.join(scratch, preset + ".png")
-            cli = ["cnnvis", _command_of(tree, preset), "--preset", preset, *extra, "-q", "--out", out]
-            shown = shlex.join([*cli[:-1], os.path.basename(out)])
-            t = time.perf_counter()
-            try:
-                r = sh([sys.executable, "-c", RUN_OLD, *cli[1:]], env=old_env(tree), cwd=scratch, timeout=args.timeout)
-                old_s = time.perf_counter() - t
-                old_err = (
-                    None
-                    if r.returncode == 0 and os.path.isfile(out)
-                    else f"OLD rc {r.returncode}: {last_lines(r.stderr)}"
-                )
-            except subprocess.TimeoutExpired:
-                old_s, old_err = time.perf_counter() - t, f"OLD timed out after {args.timeout}s"
-            if old_err:
-                rows.append((name, shown, f"{old_s:.1f}", old_err))
-                bad = True
-                print(f"  {name}: {old_err}", flush=True)
-                continue
-            rep = os.path.join(scratch, preset + ".replay.png")
-            try:
-                r = sh([new_cnnvis, "replay", out, "--check", "--out", rep], cwd=scratch, timeout=args.timeout)
-                text = (r.stdout + "\n" + r.stderr).strip()
-                if r.returncode == 0 and "replay matches" in r.stdout:
-                    result = "match"
-                elif "replay differs" in text:
-                    result = "DIFFERS: " + text[text.index("replay differs") :].splitlines()[0].split(": ", 1)[-1]
-                    if os.path.isfile(rep):
-                        result += _shape_note(out, rep)
-                else:
-                    result = f"ERROR (NEW rc {r.returncode}): {last_lines(r.stderr or r.stdout)}"
-            except subprocess.TimeoutExpired:
-                result = f"ERROR: NEW replay timed out after {args.timeout}s"
-            bad |= result != "match"
-            rows.append((name, shown, f"{old_s:.1f}", result))
-            print(f"  {name}: old {old_s:.1f}s, {result}", flush=True)
+        rows, bad = _run_cases(cases, tree, scratch, new_cnnvis, args.timeout)
     finally:
         sh(["git", "-C", REPO, "worktree", "remove", "--force", tree])
         if not args.keep:

@@ -53,7 +53,8 @@ def main() -> None:
         tg, lg = timed(lambda t: TV(1.0, operator=op).loss(t), x, args.repeats)
         same = abs(lk - lg) <= 1e-4 * abs(lk)
         print(
-            f"{op:13} kornia filter2d {1e3 * tk:7.1f} ms   grouped conv {1e3 * tg:6.1f} ms   ratio {tk / tg:4.1f}x   same loss: {same}"
+            f"{op:13} kornia filter2d {1e3 * tk:7.1f} ms   grouped conv {1e3 * tg:6.1f} ms   ratio {tk / tg:4.1f}x   "
+            f"same loss: {same}"
         )
 
 

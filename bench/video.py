@@ -12,14 +12,16 @@ at 4 px right and 1 px down a frame). Each is written as a near-lossless MP4 and
 ways at the same dream settings: independent frames (``--flow none --blend 0``), the constant
 blend of pytorch-deepdream (``--flow none --blend 0.85``), flow-guided with the start only
 (``--flow dis --blend 0.85 --temporal-weight 0``) and flow-guided as by default (``--flow dis
---blend 0.85``, temporal loss weight 10), into PNG frames. Temporal error: the mean |out_t - warp(out_{t-1}, true flow)| on 0..255
-over the pixels frame t-1 also shows. Gain: the dream objective (cnn-vis form, per activation,
-on the whole frame) of the output minus that of the input frame, averaged over frames.
+--blend 0.85``, temporal loss weight 10), into PNG frames. Temporal error: the mean
+|out_t - warp(out_{t-1}, true flow)| on 0..255 over the pixels frame t-1 also shows. Gain: the
+dream objective (cnn-vis form, per activation, on the whole frame) of the output minus that of
+the input frame, averaged over frames.
 
-Memory: a 1920x1080 pan of ``--frames`` frames, dreamed with the cheapest settings that still run
-every stage (blocks.1, 1 step, 1 octave, 512-px tiles without overlap, DIS flow and temporal loss, MP4 in and out); the peak resident set after 30
-frames is read from /proc (VmHWM) when the bar reaches 30, the final one from wait4; then a single
-1920x1080 image dream with the same settings.
+Memory: a 1920x1080 pan of ``--frames`` frames, dreamed with the cheapest settings that still
+run every stage (blocks.1, 1 step, 1 octave, 512-px tiles without overlap, DIS flow and temporal
+loss, MP4 in and out); the peak resident set after 30 frames is read from /proc (VmHWM) when the
+bar reaches 30, the final one from wait4; then a single 1920x1080 image dream with the same
+settings.
 """
 
 from __future__ import annotations
@@ -210,7 +212,8 @@ def coherence(work: str) -> dict:
                 "s_per_frame": secs / len(outs),
             }
             print(
-                f"{name:7s} {method:14s} error {row[method]['error']:6.2f}  gain {row[method]['gain']:7.4f}  {secs / len(outs):5.2f} s/frame",
+                f"{name:7s} {method:14s} error {row[method]['error']:6.2f}  gain {row[method]['gain']:7.4f}  "
+                f"{secs / len(outs):5.2f} s/frame",
                 flush=True,
             )
         results[name] = row
@@ -318,7 +321,8 @@ def main() -> None:
             errs = [row["flow dis 0.85"]["error"] / row["constant 0.85"]["error"] for row in res.values()]
             gains = [row["flow dis 0.85"]["gain"] / row["constant 0.85"]["gain"] for row in res.values()]
             print(
-                f"mean over clips: error ratio {np.mean(errs):.2f} (target <= 0.5), gain ratio {np.mean(gains):.2f} (target >= 0.9)"
+                f"mean over clips: error ratio {np.mean(errs):.2f} (target <= 0.5), "
+                f"gain ratio {np.mean(gains):.2f} (target >= 0.9)"
             )
         if args.part in ("all", "memory"):
             out["memory"] = mem = memory(work, args.frames)

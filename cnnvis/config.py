@@ -3,7 +3,9 @@
 Each setting is declared once, in one of a few small frozen groups, with its default, its help
 text, its choices or numeric range and, where it differs from ``--field-name``, its CLI flag
 (see :func:`setting`). Validation is generic from that declaration; the CLI's options
-(:mod:`cnnvis.cli.options`) are generated from it.
+(:mod:`cnnvis.cli.options`) are generated from it. ``--param`` and ``--optimizer`` take the
+kinds registered in :data:`PARAMS` and :data:`OPTIMIZERS` (:class:`Kinds`) by the modules that
+define them, and the chosen kinds check the settings they depend on.
 
 :class:`RenderConfig` bundles the groups and reads flat: ``RenderConfig(steps=5, lr=0.1)``,
 ``cfg.lr``, ``cfg.as_dict()``; the groups are ``cfg.sizes``, ``cfg.tiling``, ``cfg.transforms``,
@@ -23,9 +25,56 @@ from types import MappingProxyType
 
 from cnnvis.errors import InputError
 
-# The choices of every choice setting, defined here only (imported where needed).
-OPTIMIZERS = ("rmsprop", "sgd", "adam", "gd", "lbfgs")
-PARAMS = ("pixel", "fft", "cppn", "lowres")
+
+class Kinds:
+    """The kinds of one choice setting (``--param``, ``--optimizer``): name -> what the kind's own
+    module declares about it (a :class:`cnnvis.params.base.Param` class, an
+    :class:`cnnvis.params.optim.OptimizerKind`), filled in by those modules with :meth:`add`.
+
+    The kinds' modules import torch and sit above this one in the import layers, so they register
+    here and this module never imports them. ``shipped`` names the kinds cnnvis itself ships, so
+    that validation and --help know them before their modules are imported (tests/params checks
+    it against what registers); any other registered kind (a plugin's) is a valid choice too.
+    Iterating gives the names: ``shipped`` first, then the others in registration order.
+    """
+
+    def __init__(self, shipped: tuple[str, ...]):
+        self.shipped = tuple(shipped)
+        self._entries: dict[str, object] = {}
+
+    def add(self, name: str, entry: object) -> None:
+        """Register ``entry`` as the kind ``name`` (a later entry of the same name replaces it)."""
+        self._entries[name] = entry
+
+    def remove(self, name: str) -> None:
+        """Forget the kind ``name`` (a plugin unloaded; a shipped name stays a valid choice)."""
+        self._entries.pop(name, None)
+
+    def get(self, name):
+        """The entry registered as ``name``, or None (unknown, or its module not imported yet)."""
+        return self._entries.get(name) if isinstance(name, str) else None
+
+    def registered(self) -> dict[str, object]:
+        """Name -> entry of every kind registered so far, in :meth:`__iter__` order."""
+        return {n: self._entries[n] for n in self if n in self._entries}
+
+    def __iter__(self):
+        return iter(self.shipped + tuple(n for n in self._entries if n not in self.shipped))
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and (name in self._entries or name in self.shipped)
+
+    def __len__(self) -> int:
+        return len(tuple(iter(self)))
+
+    def __repr__(self) -> str:
+        return f"Kinds({tuple(self)})"
+
+
+# The choices of every choice setting, defined here only (imported where needed). --param and
+# --optimizer take the kinds their modules register (cnnvis.params, cnnvis.params.optim).
+OPTIMIZERS = Kinds(shipped=("rmsprop", "sgd", "adam", "gd", "lbfgs"))
+PARAMS = Kinds(shipped=("pixel", "fft", "cppn", "lowres"))
 TV_OPERATORS = ("naive", "sobel", "sobel_squish")
 SIZE_SPACINGS = ("geometric", "linear")
 P_TARGETS = ("auto", "zero", "init")
@@ -41,11 +90,16 @@ class Setting:
 
     ``low``/``high`` bound a number (``low_open``/``high_open``: the bound itself is excluded);
     ``note`` says why, in error messages; ``default_text`` says what a None default means, in
-    --help; ``flag`` is the long CLI flag when it is not ``--field-name``.
+    --help; ``flag`` is the long CLI flag when it is not ``--field-name``; ``short`` its one-letter
+    form (``-o``); ``kind`` a value syntax the CLI parses itself (``"units"``: ``0,5,9`` or
+    ``0-15``); ``argument``: a positional argument, not a flag; ``multiple``: a repeatable flag
+    (the field is a ``tuple[...]``, filled in from its type). ``allowed``: the values a choice
+    setting takes, a tuple or the :class:`Kinds` registry of a kind setting (read them as
+    :attr:`choices`).
     """
 
     help: str
-    choices: tuple[str, ...] | None = None
+    allowed: tuple[str, ...] | Kinds | None = None
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -53,6 +107,10 @@ class Setting:
     note: str | None = None
     default_text: str | None = None
     flag_name: str | None = None
+    short: str | None = None
+    kind: str | None = None
+    argument: bool = False
+    multiple: bool = False
     name: str = ""
     group: str = ""
     type: type = object
@@ -73,6 +131,12 @@ class Setting:
     def bounded(self) -> bool:
         return self.low is not None or self.high is not None
 
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        """The values a choice setting takes (a kind setting's: the kinds known now, plugins
+        included), or None for any value of its type."""
+        return None if self.allowed is None else tuple(self.allowed)
+
     def describe_range(self) -> str:
         """``in [0, 1)``, ``> 0``, ``>= 1``, ..."""
         lo, hi = _num(self.low), _num(self.high)
@@ -84,13 +148,17 @@ class Setting:
 
     def check(self, value) -> None:
         """Raise :class:`InputError` (one line: the flag, the value, the fix) unless ``value`` fits."""
+        if self.multiple and isinstance(value, (tuple, list)):
+            for item in value:
+                dataclasses.replace(self, multiple=False).check(item)
+            return
         if value is None:
             if self.optional:
                 return
             raise InputError(f"{self.flag} needs a value, got None; e.g. {self.flag} {_show_default(self)}")
-        if self.choices is not None:
-            if value not in self.choices:
-                raise InputError(f"unknown {self.flag} '{value}'; use one of {', '.join(self.choices)}")
+        if self.allowed is not None:
+            if value not in self.allowed:
+                raise InputError(f"unknown {self.flag} '{value}'; use one of {', '.join(self.allowed)}")
             return
         if self.type in (int, float):
             why = f" ({self.note})" if self.note else ""
@@ -120,11 +188,15 @@ def setting(
     note=None,
     default_text=None,
     flag=None,
+    short=None,
+    kind=None,
+    argument=False,
 ):
-    """A config field: its default and everything the CLI and the validation need to know."""
+    """A config field: its default and everything the CLI and the validation need to know.
+    ``choices``: the values it takes, or the :class:`Kinds` registry of a kind setting."""
     meta = Setting(
         help=help,
-        choices=tuple(choices) if choices is not None else None,
+        allowed=choices if choices is None or isinstance(choices, Kinds) else tuple(choices),
         low=low,
         high=high,
         low_open=low_open,
@@ -132,6 +204,9 @@ def setting(
         note=note,
         default_text=default_text,
         flag_name=flag,
+        short=short,
+        kind=kind,
+        argument=argument,
     )
     return field(default=default, metadata={"setting": meta})
 
@@ -157,9 +232,19 @@ class _Group:
     def settings(cls) -> tuple[Setting, ...]:
         return cls.__dict__["_SETTINGS"]
 
+    @classmethod
+    def take(cls, kw: dict):
+        """Pop this group's fields out of ``kw`` (a command's keyword arguments; the missing ones
+        keep their defaults) and return the group built from them."""
+        return cls(**{s.name: kw.pop(s.name) for s in cls.settings() if s.name in kw})
+
+
+Options = _Group  # the base of any frozen group of declared settings, e.g. a recipe's options
+
 
 def group(name: str):
-    """Class decorator: a frozen dataclass of settings, held by RenderConfig as ``cfg.<name>``."""
+    """Class decorator: a frozen dataclass of settings, held by RenderConfig as ``cfg.<name>``
+    (or, for a recipe's own options, by nothing: the CLI generates its flags from it too)."""
 
     def wrap(cls):
         cls = dataclass(frozen=True)(cls)
@@ -169,10 +254,20 @@ def group(name: str):
             if meta is None:
                 raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting()")
             parts = [p.strip() for p in str(f.type).split("|")]
-            base = [p for p in parts if p != "None"]
+            base = [p for p in parts if p != "None"][0]
+            multiple = base.startswith("tuple[")  # tuple[str, ...]: a repeatable flag
+            if multiple:
+                base = base[len("tuple[") :].split(",")[0].strip()
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
             out.append(
                 dataclasses.replace(
-                    meta, name=f.name, group=name, type=_TYPES[base[0]], optional="None" in parts, default=f.default
+                    meta,
+                    name=f.name,
+                    group=name,
+                    type=_TYPES[base],
+                    optional="None" in parts,
+                    default=default,
+                    multiple=multiple,
                 )
             )
         cls._SETTINGS = tuple(out)
@@ -254,7 +349,8 @@ class Parameterization(_Group):
     )
     shared: bool = setting(
         False,
-        "--param fft: the images of a batch share low-resolution terms (lucid's SharedImage), so an interpolation morphs smoothly.",
+        "--param fft: the images of a batch share low-resolution terms (lucid's SharedImage), "
+        "so an interpolation morphs smoothly.",
     )
     alpha: bool = setting(
         False, "Optimize an RGBA image, composited over random backgrounds for the network; writes an RGBA PNG."
@@ -295,7 +391,8 @@ class Optimizer(_Group):
     normalize_grad: bool = setting(True, "Divide the objective gradient by its mean |g| each step.")
     lap_scale: int = setting(
         0,
-        "Normalize the objective's gradient level by level over a Laplacian pyramid of this many levels (Google's deepdream lap_normalize, neural-dream's -lap_scale).",
+        "Normalize the objective's gradient level by level over a Laplacian pyramid of this many levels "
+        "(Google's deepdream lap_normalize, neural-dream's -lap_scale).",
         low=0,
         note="0 = off",
     )
@@ -401,8 +498,11 @@ GROUPS: tuple[type[_Group], ...] = (
 )
 SETTINGS: MappingProxyType = MappingProxyType({s.name: s for g in GROUPS for s in g.settings()})
 _GROUP_OF = {name: s.group for name, s in SETTINGS.items()}
-# pixel operations edit pixels in place: they need the pixel parameterization
-_PIXEL_ONLY = ("pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib", "blur_every")
+# The settings that edit pixels in place (icnn's pixel operations): a kind that has no pixels to
+# edit refuses them (cnnvis.params.base.Param.check_settings).
+PIXEL_OPS = ("pixel_decay", "clip_extreme", "clip_small_norm", "clip_small_contrib", "blur_every")
+# The kind settings: each chosen kind checks the settings it depends on.
+_KIND_SETTINGS = tuple(s for s in SETTINGS.values() if isinstance(s.allowed, Kinds))
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -415,8 +515,9 @@ class RenderConfig:
 
     Groups: ``sizes`` (initial_size, final_size, num_sizes, size_spacing, octaves, octave_scale,
     steps), ``tiling`` (tile, overlap, batch_size, shift), ``transforms`` (jitter, transform_scale,
-    transform_rotate), ``parameterization`` (param, fft_decay, lowres_factor, decorrelate, shared, alpha, init_scale, init_blur), ``optim``
-    (optimizer, lr, lr_end, latent_lr, decay_rate, momentum, ..., normalize_grad),
+    transform_rotate), ``parameterization`` (param, fft_decay, lowres_factor, decorrelate, shared, alpha,
+    init_scale, init_blur), ``optim`` (optimizer, lr, lr_end, latent_lr, decay_rate, momentum, ...,
+    normalize_grad),
     ``regularizers`` (tv_*, p_*, aux_p_*, alpha_penalty, blur_*), ``pixel_ops`` (pixel_decay, clamp_pixels,
     clip_*), ``out`` (output, seed).
     """
@@ -452,21 +553,14 @@ class RenderConfig:
         self.__post_init__()
 
     def __post_init__(self):
-        """The checks across groups (each group checks its own fields)."""
-        if self.param != "pixel":
-            for name in _PIXEL_ONLY:
-                if getattr(self, name):
-                    raise InputError(
-                        f"{SETTINGS[name].flag} edits pixels in place and needs --param pixel, not --param {self.param}"
-                    )
-        if self.shared and self.param != "fft":
-            raise InputError(
-                f"--shared adds low-resolution terms to the Fourier image; use --param fft, or drop --shared (got --param {self.param})"
-            )
-        if self.decorrelate and self.param == "cppn":
-            raise InputError(
-                "--decorrelate applies to --param pixel or lowres (the Fourier image always is decorrelated); the CPPN draws RGB itself, drop --decorrelate"
-            )
+        """The checks across groups (each group checks its own fields): the chosen kind of each
+        kind setting (``--param``, ``--optimizer``) checks the settings it depends on, with its
+        ``check_settings(cfg)``, once its module has registered it (those modules import torch;
+        a render checks again when it starts, :meth:`cnnvis.params.base.Param.check`)."""
+        for s in _KIND_SETTINGS:
+            check = getattr(s.allowed.get(getattr(self, s.name)), "check_settings", None)
+            if check is not None:
+                check(self)
 
     @property
     def groups(self) -> MappingProxyType:

@@ -8,6 +8,16 @@ the chosen optimizer's (invert), the layer-dependent one (invert), then the user
 
 from __future__ import annotations
 
+# The embedded model (EfficientNet-Lite0, ImageNet weights from its PyPI package): every command's default.
+DEFAULT_MODEL = "efficientnet-lite0"
+# Quality of every .jpg output (imageio/pillow's scale, 1-100).
+JPEG_QUALITY = 95
+
+# Where a layer's features are read: before or after its activation function.
+ACTIVATION_SIDES = ("pre", "post")
+# The feature distances of an inversion (cnnvis.objectives.losses).
+FEATURE_LOSSES = ("l2", "l1", "inner", "gram", "corr")
+
 # ---------------------------------------------------------------------------- dream
 # The layer each known model dreams at when no --layer or --objective is given.
 DEFAULT_LAYERS = {
@@ -21,6 +31,8 @@ DEFAULT_OCTAVES = 4
 DREAM_L1 = 1.0
 DREAM_L2 = 1.0
 DREAM_GRAD_CLIP = 5.0
+# The layer amplifications: cnn-vis's l1/l2/clip, or Google's deepdream mean square.
+DREAM_FORMS = ("cnnvis", "meansquare")
 
 # ---------------------------------------------------------------------------- invert
 # Inversion defaults (bench/inversion.py). Pixel units are [0, 1].

@@ -13,7 +13,8 @@ on, before this split existed: it includes china, flower and grace_hopper.
 - scikit-learn's sample images: china.jpg, flower.jpg (validation);
 - matplotlib's sample data: grace_hopper.jpg (validation), Minduka_Present_Blue_Pack.png.
 
-Usage: python scripts/export_bundled_photos.py OUTDIR [--all | --shipped]   (needs scikit-image, scikit-learn, matplotlib)
+Usage: python scripts/export_bundled_photos.py OUTDIR [--all | --shipped]
+       (needs scikit-image, scikit-learn, matplotlib)
 """
 
 from __future__ import annotations

@@ -169,8 +169,8 @@ def norm1_generator_prototxt() -> str:
     text += caffe_conv("conv1_1", "Convolution", "deconv1", "conv1_1", 3, 3, 1, 1)
     text += 'layer { name: "tanh" type: "TanH" bottom: "conv1_1" top: "conv1_1_tanh" }\n'
     return (
-        text
-        + 'layer { name: "conv1_1_tanh" type: "Eltwise" bottom: "conv1_1_tanh" top: "generated" eltwise_param { coeff: 255 } }\n'
+        text + 'layer { name: "conv1_1_tanh" type: "Eltwise" bottom: "conv1_1_tanh" top: "generated" '
+        "eltwise_param { coeff: 255 } }\n"
     )
 
 

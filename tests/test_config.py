@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 
+import cnnvis.params  # noqa: F401  (registers the --param and --optimizer kinds, whose checks RenderConfig runs)
 from cnnvis.config import (
     GROUPS,
     OPTIMIZERS,
@@ -92,13 +93,13 @@ def test_every_field_has_help_a_default_and_a_known_type():
 
 
 def test_choices_are_defined_once():
-    from cnnvis.params.fourier import PARAMS as fourier_params
     from cnnvis.regularize.penalties import TV_OPERATORS as penalty_operators
 
-    assert fourier_params is PARAMS and penalty_operators is TV_OPERATORS
+    assert penalty_operators is TV_OPERATORS
+    assert SETTINGS["param"].allowed is PARAMS and SETTINGS["optimizer"].allowed is OPTIMIZERS
     expect = {
-        "optimizer": OPTIMIZERS,
-        "param": PARAMS,
+        "optimizer": tuple(OPTIMIZERS),
+        "param": tuple(PARAMS),
         "tv_operator": TV_OPERATORS,
         "size_spacing": SIZE_SPACINGS,
         "p_target": P_TARGETS,

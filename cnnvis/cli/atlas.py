@@ -1,71 +1,64 @@
-"""What ``cnnvis atlas`` does once its flags are parsed: plan the units, skip the ones already
-rendered, render the rest in batches (in-process, or on Ray: :mod:`cnnvis.cli.atlas_ray`),
-write each unit's image atomically as it arrives, then the contact sheets, ``atlas.json`` and
-``index.html``.
+"""``cnnvis atlas`` once its flags are parsed: plan with the library
+(:func:`cnnvis.recipes.atlas_plan.plan_atlas`), skip what an earlier run left
+(:func:`cnnvis.recipes.atlas_record.start_atlas`), render the rest in batches (in-process, or on
+Ray: :mod:`cnnvis.recipes.atlas_ray`) under a progress bar, and write each unit's image
+atomically as it arrives, then the contact sheets, ``atlas.json`` and ``index.html``.
 
-Nothing lost, nothing twice: ``atlas.json`` is rewritten (atomically) after every batch, a rerun
-of the same command skips every unit whose image and manifest match the run's settings, and a
-first Ctrl-C lets the batches in flight finish, writes them, and exits 130.
+Nothing lost, nothing twice: ``atlas.json`` is rewritten (atomically) every few seconds and at the
+end, a rerun of the same command skips every unit whose image and manifest match the run's
+settings, and a first Ctrl-C lets the batches in flight finish, writes them, and exits 130.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
-import shlex
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import click
-import numpy as np
-from tqdm import tqdm
 
 from cnnvis.cli import interrupts
+from cnnvis.cli.options import declared_options
 from cnnvis.defaults import ATLAS_BATCH
 from cnnvis.errors import InputError
-from cnnvis.io.files import check_folder_writable, make_folder, sweep_temporaries
+from cnnvis.io.files import check_folder_writable, make_folder, sweep_temporaries, write_atomic
+from cnnvis.recipes.atlas_plan import LOCAL, AtlasOptions, AtlasPlan, LayerPlan, batches, plan_atlas
+from cnnvis.recipes.atlas_record import ATLAS_JSON, add_unit, atlas_json, contact_sheets, start_atlas, unit_files
 
-ATLAS_FORMAT = "cnnvis-atlas/1"
-SHEET_SIDE = 96  # pixels per unit in a layer's contact sheet
+__all__ = ["AtlasOptions", "atlas_options", "run_atlas"]
+
 ATLAS_JSON_EVERY = 5.0  # seconds between rewrites of atlas.json during a run
+# Flags that steer one run, not what a unit looks like: left out of the command each unit records.
+_PER_RUN = ("units", "out", "batch_size", "ray_address", "workers", "force", "quiet")
 
 
-@dataclass
-class LayerPlan:
-    """One layer of the atlas: its name as given, the hooked name, its unit count and the units to render."""
+def _bare_flag(name: str, bare: str):
+    """Let the generated value option ``name`` also be given alone, meaning ``bare`` (``--ray``
+    alone: a local runtime). That is click's ``flag_value``, which a declared setting has no field
+    for, so the generated option is remade with it."""
 
-    name: str
-    hook: str
-    channels: int
-    units: list[int]
+    def attach(fn):
+        params = fn.__click_params__
+        i = next(i for i, p in enumerate(params) if p.name == name)
+        p = params[i]
+        params[i] = type(p)(
+            [*p.opts, p.name],
+            is_flag=False,
+            flag_value=bare,
+            default=p.default,
+            type=p.type,
+            help=p.help,
+            show_default=p.show_default,
+            setting=getattr(p, "setting", None),
+        )
+        return fn
 
-
-@dataclass
-class AtlasRun:
-    """Everything the driver needs, resolved from the flags."""
-
-    out: str
-    model_name: str
-    weights: str | None
-    device: str
-    kind: str
-    size: tuple[int, int]
-    seed: int
-    batch: int
-    options: dict
-    prior_flags: dict
-    settings: dict
-    layers: list[LayerPlan]
-    command: list[str]
-    atlas: dict = field(default_factory=dict)
-    dumped: float = float("-inf")  # when atlas.json was last written (time.monotonic)
+    return attach
 
 
-def unit_path(layer: str, unit: int) -> str:
-    """The image of one unit, relative to the atlas directory."""
-    return f"{layer}/unit_{unit:04d}.png"
+def atlas_options(fn):
+    """The atlas command's own flags, generated from :class:`AtlasOptions` (declared once there)."""
+    return _bare_flag("ray_address", LOCAL)(declared_options(AtlasOptions)(fn))
 
 
 def _command_words(ctx: click.Context, drop: Sequence[str] = ()) -> list[str]:
@@ -73,318 +66,156 @@ def _command_words(ctx: click.Context, drop: Sequence[str] = ()) -> list[str]:
     values included, so the words stand alone)."""
     words = ["cnnvis", ctx.command.name]
     for p in ctx.command.params:
-        if p.name in drop or not isinstance(p, click.Option) and not isinstance(p, click.Argument):
+        if p.name in drop or not isinstance(p, (click.Option, click.Argument)):
             continue
         value = ctx.params.get(p.name)
         if isinstance(p, click.Argument):
             words += [str(value)] if value is not None else []
-            continue
-        if value is None or value == p.default or (p.multiple and not value) or p.name == "preset":
-            continue
-        flag = p.opts[0]
-        if p.is_flag and not p.secondary_opts:
-            words += [flag] if value else []
-        elif p.is_flag:
-            words += [flag if value else p.secondary_opts[0]]
-        elif p.multiple:
-            for v in value:
-                words += [flag, str(v)]
-        else:
-            words += [flag, str(value)]
+        elif not (value is None or value == p.default or (p.multiple and not value) or p.name == "preset"):
+            words += _option_words(p, value)
     return words
 
 
-def plan_atlas(
-    ctx: click.Context,
-    model,
-    weights,
-    device,
-    layers,
-    units,
-    kind,
-    activation,
-    size,
-    out,
-    batch,
-    seed,
-    options,
-    prior_flags,
-) -> tuple[AtlasRun, object]:
-    """Resolve the flags: load the model once here for the shapes, check every unit range."""
-    from cnnvis.cli.recon import parse_size
-    from cnnvis.cli.units import parse_units
-    from cnnvis.models.capture import resolve_layer
-    from cnnvis.models.registry import load_model
-    from cnnvis.pipeline.device import pick_device
-    from cnnvis.recipes.recon import layer_shape
-
-    dev = pick_device(device)
-    m = load_model(model, weights, dev)
-    hw = parse_size(size, m, None)
-    plans = []
-    for name in dict.fromkeys(layers):
-        hook = resolve_layer(m.module, name, activation)
-        n = layer_shape(m, hook, hw)[0]
-        try:
-            wanted = parse_units(units) if units is not None else list(range(n))
-        except ValueError as e:
-            raise InputError(f"bad --units: {e}") from None
-        outside = [u for u in wanted if not 0 <= u < n]
-        if outside:
-            raise InputError(f"unit {outside[0]} is outside layer '{name}' with {n} units; use --units 0-{n - 1}")
-        plans.append(LayerPlan(name, hook, n, wanted))
-    settings = {
-        "model": m.name,
-        "weights_sha256": m.weights_sha256,
-        "kind": kind,
-        "activation": activation,
-        "size": list(hw),
-        "seed": seed,
-        "render": {k: v for k, v in sorted(options.items()) if k not in ("batch_size", "seed")},
-        "prior": {k: v for k, v in sorted(prior_flags.items()) if v not in (None, "none", "auto", "crop")},
-    }
-    run = AtlasRun(
-        out,
-        model,
-        weights,
-        str(dev),
-        kind,
-        hw,
-        seed,
-        batch,
-        options,
-        prior_flags,
-        json.loads(json.dumps(settings)),
-        plans,
-        _command_words(ctx, drop=("units", "out", "batch_size", "ray_address", "workers", "force", "quiet")),
-    )
-    return run, m
+def _option_words(p: click.Option, value) -> list[str]:
+    """One option with a value other than its default, as words."""
+    flag = p.opts[0]
+    if p.is_flag and not p.secondary_opts:
+        return [flag] if value else []
+    if p.is_flag:
+        return [flag if value else p.secondary_opts[0]]
+    if p.multiple:
+        return [w for v in value for w in (flag, str(v))]
+    return [flag, str(value)]
 
 
-def _read_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _first_difference(a, b, where: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{where}{k}.")
-    return f"{where.rstrip('.')}: {a!r} there, {b!r} now"
-
-
-def load_or_start(run: AtlasRun, force: bool) -> int:
-    """Start ``run.atlas`` from an earlier run in ``run.out``, dropping from the plan every unit
-    whose image is there with a manifest of the same settings; return how many were skipped.
-
-    The unit images' manifests are the record (``atlas.json`` is rewritten only every few
-    seconds, so after a crash it may lag behind them). Other settings fail unless ``force``."""
-    from cnnvis.io.manifest import read_manifest
-
-    old = _read_json(os.path.join(run.out, "atlas.json"))
-    if old is not None and old.get("settings") != run.settings and not force:
-        raise InputError(
-            f"'{run.out}' holds an atlas made with other settings ({_first_difference(old.get('settings'), run.settings)}); "
-            f"use another --out, or --force to render over it"
-        )
-    keep = old is not None and old.get("settings") == run.settings
-    run.atlas = {
-        "format": ATLAS_FORMAT,
-        "model": run.settings["model"],
-        "kind": run.kind,
-        "settings": run.settings,
-        "command": shlex.join(run.command),
-        "layers": {name: entry for name, entry in (old or {}).get("layers", {}).items()} if keep else {},
-    }
-    skipped = 0
-    for lp in run.layers:
-        entry = run.atlas["layers"].setdefault(lp.name, {"channels": lp.channels, "units": {}})
-        todo = []
-        for u in lp.units:
-            rec = None
-            path = os.path.join(run.out, unit_path(lp.name, u))
-            if os.path.isfile(path):
-                try:
-                    rec = read_manifest(path).get("atlas")
-                except InputError:
-                    rec = None
-            if rec is not None and rec.get("settings") == run.settings:
-                if not force:
-                    entry["units"][str(u)] = {
-                        k: rec[k] for k in ("file", "activation", "seconds", "seed", "command") if k in rec
-                    }
-                    skipped += 1
-                    continue
-            entry["units"].pop(str(u), None)
-            todo.append(u)
-        lp.units = todo
-    return skipped
-
-
-def batches(run: AtlasRun) -> Iterator[tuple[LayerPlan, list[int]]]:
-    for lp in run.layers:
-        for i in range(0, len(lp.units), run.batch):
-            yield lp, lp.units[i : i + run.batch]
-
-
-def write_batch(run: AtlasRun, m, lp: LayerPlan, result: dict) -> None:
-    """Write every unit of one rendered batch (atomically, with its manifest), then atlas.json."""
-    from cnnvis.cli.recording import current_manifest
-    from cnnvis.io.images import save_image
-    from cnnvis.recipes.atlas import unit_seed
-
-    make_folder(os.path.join(run.out, lp.name))
-    base = current_manifest(model=m, device=run.device) or {}
-    per_unit = result["seconds"] / max(1, len(result["units"]))
-    for u, img, act in zip(result["units"], result["images"], result["activations"]):
-        rel = unit_path(lp.name, u)
-        again = run.command + ["--units", str(u), "--batch-size", "1", "--out", f"{run.out.rstrip('/')}_unit{u}"]
-        record = {
-            "file": rel,
-            "activation": act,
-            "seconds": round(per_unit, 3),
-            "seed": unit_seed(run.seed, lp.hook, u),
-            "command": shlex.join(again),
-        }
-        save_image(
-            os.path.join(run.out, rel),
-            np.ascontiguousarray(img),
-            dict(base, atlas=dict(record, layer=lp.name, unit=u, settings=run.settings)),
-        )
-        run.atlas["layers"][lp.name]["units"][str(u)] = record
-    if time.monotonic() - run.dumped >= ATLAS_JSON_EVERY:
-        dump_atlas(run)
-
-
-def dump_atlas(run: AtlasRun) -> None:
-    """Write ``atlas.json`` atomically. Rewriting it after every batch would cost O(units^2)
-    on a large atlas (15,000 units of a ResNet-50 is 5 MB a write), so the driver writes it every
-    ``ATLAS_JSON_EVERY`` seconds and at the end; the unit manifests are the record."""
-    from cnnvis.io.files import write_atomic
-
-    run.atlas["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-    def dump(tmp):
+def _write_text(path: str, text: str) -> None:
+    def write(tmp):
         with open(tmp, "w") as f:
-            json.dump(run.atlas, f, indent=1)
+            f.write(text)
 
-    write_atomic(os.path.join(run.out, "atlas.json"), dump)
-    run.dumped = time.monotonic()
-
-
-def finish(run: AtlasRun) -> None:
-    """The contact sheet of every layer and the page, from what ``atlas.json`` holds."""
-    import cv2
-    import imageio.v3 as iio
-
-    from cnnvis.cli.atlas_page import atlas_html
-    from cnnvis.io.files import write_atomic
-    from cnnvis.io.images import contact_sheet, save_image
-
-    for name, entry in run.atlas["layers"].items():
-        units = sorted(entry["units"], key=int)
-        if not units:
-            continue
-        thumbs = [
-            cv2.resize(
-                iio.imread(os.path.join(run.out, entry["units"][u]["file"]))[..., :3],
-                (SHEET_SIDE, SHEET_SIDE),
-                interpolation=cv2.INTER_AREA,
-            )
-            for u in units
-        ]
-        sheet = f"{name}_sheet.jpg"
-        save_image(
-            os.path.join(run.out, sheet), contact_sheet(thumbs, units, gap=2, columns=min(16, len(units))), quality=90
-        )
-        entry["sheet"] = sheet
-
-    def page(tmp):
-        with open(tmp, "w") as f:
-            f.write(atlas_html(run.atlas))
-
-    dump_atlas(run)
-    write_atomic(os.path.join(run.out, "index.html"), page)
+    write_atomic(path, write)
 
 
-def run_atlas(
-    ctx: click.Context,
-    *,
-    model,
-    weights,
-    device,
-    layers,
-    units,
-    kind,
-    activation,
-    size,
-    out,
-    ray_address,
-    workers,
-    force,
-    quiet,
-    render_kw,
-    prior_kw,
-) -> int:
-    """Render the atlas; return the exit code (0, or 130 after Ctrl-C)."""
-    from cnnvis.cli.recon import options_given
+class _AtlasWriter:
+    """Writes one run's files into ``out``, each atomically: the units of each batch as it
+    arrives (with their manifests), ``atlas.json`` every ``ATLAS_JSON_EVERY`` seconds, and at the
+    end the contact sheets, ``atlas.json`` and ``index.html``.
 
-    options = options_given(render_kw)
-    batch = int(options.pop("batch_size", None) or ATLAS_BATCH)
-    seed = int(options.pop("seed", 0) or 0)
-    if workers is not None and ray_address is None:
-        raise InputError("--workers sets the number of Ray workers; add --ray (a local runtime) or --ray ADDRESS")
+    Rewriting ``atlas.json`` after every batch would cost O(units^2) on a large atlas (15,000
+    units of a ResNet-50 is 5 MB a write); the unit manifests are the record."""
+
+    def __init__(self, plan: AtlasPlan, atlas: dict, out: str, model):
+        self.plan, self.atlas, self.out, self.model = plan, atlas, out, model
+        self.dumped = float("-inf")  # when atlas.json was last written (time.monotonic)
+
+    def batch(self, lp: LayerPlan, result: dict) -> None:
+        """Write every unit of one rendered batch (``UnitWorker.render``'s result)."""
+        from cnnvis.cli.recording import current_manifest
+        from cnnvis.io.images import save_image
+
+        make_folder(os.path.join(self.out, lp.name))
+        base = current_manifest(model=self.model, device=self.plan.device) or {}
+        for f in unit_files(self.plan, lp, result, self.out):
+            save_image(os.path.join(self.out, f.path), f.image, dict(base, atlas=f.manifest))
+            add_unit(self.atlas, lp.name, f.unit, f.record)
+        if time.monotonic() - self.dumped >= ATLAS_JSON_EVERY:
+            self.dump()
+
+    def dump(self) -> None:
+        _write_text(os.path.join(self.out, ATLAS_JSON), atlas_json(self.atlas))
+        self.dumped = time.monotonic()
+
+    def finish(self) -> None:
+        """The contact sheet of every layer, ``atlas.json`` and the page, from what the atlas holds."""
+        from cnnvis.io.images import save_image
+        from cnnvis.recipes.atlas_page import atlas_html
+
+        for name, sheet in contact_sheets(self.atlas, self.out):
+            save_image(os.path.join(self.out, name), sheet, quality=90)
+        self.dump()
+        _write_text(os.path.join(self.out, "index.html"), atlas_html(self.atlas))
+
+
+def _open_folder(out: str | None) -> str:
+    """The atlas directory, made and checked writable now (not after the first batch)."""
+    if not out:
+        raise InputError("an atlas needs a directory; give --out DIR, e.g. --out atlas/")
     if os.path.exists(out) and not os.path.isdir(out):
         raise InputError(f"--out '{out}' is a file; the atlas is a directory: give a new or existing directory")
     make_folder(out)
-    check_folder_writable(out, "atlas.json")  # a read-only folder fails now, not after the first batch
-    run, m = plan_atlas(
-        ctx, model, weights, device, layers, units, kind, activation, size, out, batch, seed, options, prior_kw
+    check_folder_writable(out, ATLAS_JSON)
+    return out
+
+
+def _render(plan: AtlasPlan, model, opts: AtlasOptions, writer: _AtlasWriter, total: int) -> int:
+    """Render every batch of ``plan`` under a progress bar, writing each as it arrives; return
+    how many units were written (fewer than ``total`` after Ctrl-C)."""
+    from tqdm import tqdm
+
+    from cnnvis.recipes.atlas import UnitWorker, render_batches
+
+    session = None
+    if opts.ray_address is not None:
+        from cnnvis.recipes.atlas_ray import RaySession
+
+        session = RaySession(opts.ray_address, opts.workers)  # a bad address fails here, before the bar
+    with tqdm(total=total, disable=opts.quiet, unit="unit", dynamic_ncols=True) as bar:
+
+        def on_result(lp: LayerPlan, result: dict) -> None:
+            writer.batch(lp, result)
+            bar.update(len(result["units"]))
+
+        work = list(batches(plan))
+        if session is not None:
+            with session:
+                session.render(plan, work, on_result, stop=interrupts.asked)
+        else:  # the model loaded for planning renders too
+            render_batches(UnitWorker(model, plan.device), plan, work, on_result, stop=interrupts.asked)
+        return bar.n
+
+
+def run_atlas(
+    ctx: click.Context, opts: AtlasOptions, *, model: str, weights, device: str, prior, render_kw: dict
+) -> int:
+    """Render the atlas; return the exit code (0, or 130 after Ctrl-C).
+
+    ``model``/``weights``/``device``: the model flags (``opts.model_arg`` already merged in);
+    ``prior``: a :class:`cnnvis.priors.spec.PriorSpec`; ``render_kw``: the render flags, None where
+    not given (the preferred-image defaults apply)."""
+    from cnnvis.recipes.options import given
+
+    options = given(render_kw)
+    batch = int(options.pop("batch_size", None) or ATLAS_BATCH)
+    seed = int(options.pop("seed", 0) or 0)
+    out = _open_folder(opts.out)
+    plan, m = plan_atlas(
+        opts,
+        model=model,
+        weights=weights,
+        device=device,
+        render=options,
+        prior=prior,
+        seed=seed,
+        batch=batch,
+        command=_command_words(ctx, drop=_PER_RUN),
     )
-    for folder in [out] + [os.path.join(out, lp.name) for lp in run.layers]:
+    for folder in [out] + [os.path.join(out, lp.name) for lp in plan.layers]:
         sweep_temporaries(folder, force=True)  # what a killed run was writing: never a unit
-    skipped = load_or_start(run, force)
-    total = sum(len(lp.units) for lp in run.layers)
+    atlas, skipped = start_atlas(plan, out, opts.force)
     if skipped:
         click.echo(f"skipping {skipped} units already rendered in {out}", err=True)
-    session = None
-    if ray_address is not None:
-        from cnnvis.cli.atlas_ray import RaySession
-
-        session = RaySession(ray_address, workers)  # a bad address fails here, before the bar
-    bar = tqdm(total=total, disable=quiet, unit="unit", dynamic_ncols=True)
-    work = list(batches(run))
+    total = sum(len(lp.units) for lp in plan.layers)
+    writer = _AtlasWriter(plan, atlas, out, m)
     started = time.perf_counter()
-
-    def on_result(lp: LayerPlan, result: dict) -> None:
-        write_batch(run, m, lp, result)
-        bar.update(len(result["units"]))
-
-    if session is not None:
-        with session:
-            session.render(run, work, on_result, stop=interrupts.asked)
-    else:
-        from cnnvis.recipes.atlas import UnitWorker
-
-        worker = UnitWorker(m, run.device)  # the model loaded for planning renders too
-        for lp, chunk in work:
-            if interrupts.asked():
-                break
-            on_result(lp, worker.render(lp.hook, chunk, run.kind, run.size, run.seed, run.options, run.prior_flags))
-    bar.close()
-    finish(run)
-    done = bar.n
+    done = _render(plan, m, opts, writer, total)
+    writer.finish()
     if interrupts.asked():
         click.echo(
             f"interrupted: {done} of {total} units written to {out}; rerun the same command to finish the rest",
             err=True,
         )
         return interrupts.exit_code()
-    if not quiet:
+    if not opts.quiet:
         rate = done / max(1e-9, time.perf_counter() - started) * 60
         click.echo(
             f"wrote {done} units ({rate:.1f} units/min) to {out}: atlas.json, index.html"

@@ -3,6 +3,7 @@
 A classifier (AlexNet, GoogLeNet, VGG19 ``deploy.prototxt`` + ``.caffemodel``) becomes a
 converted-net file that ``--model FILE.pt`` loads with Caffe's layer names and preprocessing.
 A DeePSiM generator (``--generator``) becomes a generator file for ``--prior dgn --generator``.
+Its options are declared once, in :class:`ConvertCaffeOptions`; the command's flags are generated from them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,50 @@ import os
 
 import click
 
+from cnnvis.cli.options import declared_options
+from cnnvis.config import Options, group, setting
 from cnnvis.errors import InputError
+
+GENERATOR_AUTO = "auto"  # --generator alone: find the DeePSiM generator the prototxt matches
+
+
+# Declared here, not in cnnvis.models.caffe: that package imports torch on import, and the CLI's
+# options must build without it (``cnnvis --help``).
+@group("convert_caffe")
+class ConvertCaffeOptions(Options):
+    """What ``cnnvis convert-caffe`` converts (a classifier, or a DeePSiM generator with
+    ``generator``) and where it writes it."""
+
+    prototxt: str = setting(None, "The Caffe deploy .prototxt.", argument=True, default_text="deploy.prototxt")
+    caffemodel: str = setting(None, "Its .caffemodel weights.", argument=True, default_text="net.caffemodel")
+    out: str | None = setting(None, "PyTorch file to write (.pt). Required.", short="-o")
+    generator: str | None = setting(
+        None,
+        "Convert a DeePSiM generator (release_deepsim_v0) instead of a classifier: auto, or deepsim-fc6, -fc7, "
+        "-fc8, -pool5, -conv3, -conv4, -norm1, -norm2.",
+    )
+    mean: str | None = setting(None, "Classifier: the BGR mean on 0..255 as B,G,R.", default_text="104,117,123")
+    input_size: int | None = setting(None, "Classifier: input side in pixels.", low=1, default_text="the prototxt's")
+    latent_bound: str | None = setting(None, "Generator: store these per-channel latent upper bounds (.txt or .npy).")
+    quiet: bool = setting(False, "No summary line.", short="-q")
+
+    def check(self) -> None:
+        """The checks across options, before anything is read (one line each)."""
+        if not self.out:
+            raise InputError("convert-caffe needs --out FILE.pt; e.g. --out alexnet.pt")
+        if self.latent_bound and self.generator is None:
+            raise InputError("--latent-bound applies to a generator; add --generator")
+
+
+def convert_caffe_options(fn):
+    """Attach convert-caffe's options, generated from :class:`ConvertCaffeOptions`. A bare
+    ``--generator`` means :data:`GENERATOR_AUTO`, which click says with ``flag_value`` and a declared
+    setting cannot: that one option is rebuilt from the same declaration, with it."""
+    fn = declared_options(ConvertCaffeOptions)(fn)
+    s = next(s for s in ConvertCaffeOptions.settings() if s.name == "generator")
+    bare = click.Option([s.flag, s.name], default=s.default, is_flag=False, flag_value=GENERATOR_AUTO, help=s.help)
+    fn.__click_params__ = [bare if p.name == s.name else p for p in fn.__click_params__]
+    return fn
 
 
 def _mean(text: str | None) -> list[float] | None:
@@ -31,48 +75,49 @@ def encoder_layer_of(arch: str) -> str:
     return arch.split("-", 1)[1]
 
 
-def run_convert_caffe(
-    prototxt: str,
-    caffemodel: str,
-    out: str,
-    generator: str | None,
-    mean: str | None,
-    input_size: int | None,
-    latent_bound: str | None,
-    quiet: bool,
-) -> int:
+def run_convert_caffe(opts: ConvertCaffeOptions) -> int:
+    """Convert ``opts.prototxt`` + ``opts.caffemodel`` and write ``opts.out``; return the exit code."""
     from cnnvis.io.images import check_writable
+
+    opts.check()
+    check_writable(opts.out, (".pt", ".pth"))  # missing or unreadable Caffe files: the reader names them
+    source = {"source": [os.path.abspath(opts.prototxt), os.path.abspath(opts.caffemodel)]}
+    if opts.generator is not None:
+        _convert_generator(opts, source)
+    else:
+        _convert_classifier(opts, source)
+    return 0
+
+
+def _convert_generator(opts: ConvertCaffeOptions, source: dict) -> None:
+    from cnnvis.priors.generators.deepsim import deepsim_from_caffe
+    from cnnvis.priors.generators.files import read_latent_bound, save_generator
+
+    arch = None if opts.generator == GENERATOR_AUTO else opts.generator
+    gen = deepsim_from_caffe(opts.prototxt, opts.caffemodel, arch)
+    upper = read_latent_bound(opts.latent_bound, gen) if opts.latent_bound else None
+    layer = encoder_layer_of(gen.arch)
+    save_generator(opts.out, gen, None, layer, upper, source)
+    if not opts.quiet:
+        click.echo(
+            f"wrote {opts.out}: {gen.arch} generator (latent {'x'.join(map(str, gen.latent_shape))}, "
+            f"inverts AlexNet {layer}, output {gen.output_size[0]}x{gen.output_size[1]})"
+        )
+
+
+def _convert_classifier(opts: ConvertCaffeOptions, source: dict) -> None:
     from cnnvis.models.caffe import convert_caffe, save_converted
 
-    check_writable(out, (".pt", ".pth"))  # missing or unreadable Caffe files: the reader names them
-    if generator is not None:
-        from cnnvis.priors.generators.deepsim import deepsim_from_caffe
-        from cnnvis.priors.generators.files import read_latent_bound, save_generator
-
-        gen = deepsim_from_caffe(prototxt, caffemodel, None if generator == "auto" else generator)
-        upper = read_latent_bound(latent_bound, gen) if latent_bound else None
-        layer = encoder_layer_of(gen.arch)
-        save_generator(
-            out, gen, None, layer, upper, {"source": [os.path.abspath(prototxt), os.path.abspath(caffemodel)]}
-        )
-        if not quiet:
-            click.echo(
-                f"wrote {out}: {gen.arch} generator (latent {'x'.join(map(str, gen.latent_shape))}, inverts AlexNet {layer}, "
-                f"output {gen.output_size[0]}x{gen.output_size[1]})"
-            )
-        return 0
-    if latent_bound:
-        raise InputError("--latent-bound applies to a generator; add --generator")
-    net = convert_caffe(prototxt, caffemodel)
-    meta = {"source": [os.path.abspath(prototxt), os.path.abspath(caffemodel)]}
-    if mean is not None:
-        meta["mean"] = _mean(mean)
-    if input_size is not None:
-        if input_size < 1:
-            raise InputError(f"--input-size must be positive, got {input_size}")
-        meta["input_size"] = input_size
-    save_converted(net, out, **meta)
-    if not quiet:
+    net = convert_caffe(opts.prototxt, opts.caffemodel)
+    meta = dict(source)
+    if opts.mean is not None:
+        meta["mean"] = _mean(opts.mean)
+    if opts.input_size is not None:
+        meta["input_size"] = opts.input_size
+    save_converted(net, opts.out, **meta)
+    if not opts.quiet:
         n = sum(p.numel() for p in net.parameters())
-        click.echo(f"wrote {out}: {len(net.caffe_names)} layers, {n / 1e6:.1f} M parameters; use it with --model {out}")
-    return 0
+        click.echo(
+            f"wrote {opts.out}: {len(net.caffe_names)} layers, {n / 1e6:.1f} M parameters; "
+            f"use it with --model {opts.out}"
+        )

@@ -1,6 +1,6 @@
 """What ``cnnvis resume`` hands to the command it runs again: the checkpoint format and the state.
 
-Apart from :mod:`cnnvis.cli.dream` so that the image render (:func:`cnnvis.cli.dream.run_render`)
+Apart from :mod:`cnnvis.cli.runner` so that the image render (:func:`cnnvis.cli.runner.run_render`)
 and the video frame loop (:mod:`cnnvis.cli.frames`) share them without importing each other.
 """
 

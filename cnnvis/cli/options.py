@@ -15,15 +15,20 @@ from collections.abc import Mapping
 import click
 
 from cnnvis import defaults as D
-from cnnvis.config import SETTINGS, Setting
+from cnnvis.config import SETTINGS, Kinds, Setting
 
 # Commands whose render options default to None: the command applies its own defaults.
 TUNED_COMMANDS = ("invert", "prefer")
 
 
 class RenderOption(click.Option):
-    """An option whose ``show_default`` text is shown as is: ``[default: 200]``, where click
-    would write ``[default: (200)]`` for a string (click >= 8.2; older clicks keep the parentheses)."""
+    """An option generated from a declared :class:`cnnvis.config.Setting` (kept as ``.setting``),
+    whose ``show_default`` text is shown as is: ``[default: 200]``, where click would write
+    ``[default: (200)]`` for a string (click >= 8.2; older clicks keep the parentheses)."""
+
+    def __init__(self, *args, setting: Setting | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setting = setting
 
     def get_help_extra(self, ctx):
         extra = super().get_help_extra(ctx)
@@ -32,11 +37,27 @@ class RenderOption(click.Option):
         return extra
 
 
+class KindChoice(click.Choice):
+    """The choices of a kind setting (``--param``, ``--optimizer``): the kinds its registry knows
+    when a value is checked, so a kind a plugin module registered after the command was built
+    is accepted too. Reading the names imports no kind's module (torch): --help stays fast."""
+
+    def __init__(self, kinds: Kinds):
+        self.kinds = kinds
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.kinds)
+
+
 def click_type(s: Setting):
-    """The click type of a setting: Choice, IntRange/FloatRange where bounded, else int/float/str
-    (None for a boolean flag)."""
+    """The click type of a setting: Choice (:class:`KindChoice` for a kind setting),
+    IntRange/FloatRange where bounded, else int/float/str (None for a boolean flag)."""
     if s.type is bool:
         return None
+    if isinstance(s.allowed, Kinds):
+        return KindChoice(s.allowed)
     if s.choices is not None:
         return click.Choice(list(s.choices))
     if s.bounded and s.type in (int, float):
@@ -125,7 +146,7 @@ def render_options(fn=None, *, command: str | None = None):
     for s in reversed(tuple(SETTINGS.values())):
         default = None if tuned else s.default
         show = texts.get(s.name) or (s.default_text if default is None else True)
-        kwargs = {"default": default, "show_default": show or False, "help": s.help, "cls": RenderOption}
+        kwargs = {"default": default, "show_default": show or False, "help": s.help, "cls": RenderOption, "setting": s}
         typ = click_type(s)
         if typ is not None:
             kwargs["type"] = typ
@@ -134,123 +155,74 @@ def render_options(fn=None, *, command: str | None = None):
 
 
 def model_options(fn):
-    fn = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")(fn)
-    fn = click.option(
-        "--weights", default=None, help="Local state-dict file, or 'random' [default: the pretrained weights]."
-    )(fn)
-    fn = click.option(
-        "--model",
-        "-m",
-        default="efficientnet-lite0",
-        show_default=True,
-        help="Registry name, timm:NAME, package.module:factory, a TorchScript file, a Caffe deploy .prototxt (--weights its .caffemodel) or a convert-caffe file.",
-    )(fn)
-    return fn
+    """--model, --weights and --device (:class:`cnnvis.models.options.ModelOptions`)."""
+    from cnnvis.models.options import ModelOptions
 
-
-def dgn_refine_option(default: float):
-    """--dgn-refine: the share of a --prior dgn run's steps that refine the generator's image in
-    pixel space under the command's pixel defaults (cnnvis.pipeline.loop.Render's refine)."""
-    return click.option(
-        "--dgn-refine",
-        type=click.FloatRange(0, 1, max_open=True),
-        default=default,
-        show_default=True,
-        help="With --prior dgn: the share of the steps, at the end, that refine the generator's image in pixel space with the command's pixel defaults (0 = the latent only).",
-    )
+    return declared_options(ModelOptions)(fn)
 
 
 def prior_options(fn):
-    """The deep generator network prior: the same on every command that takes objectives."""
-    fn = click.option(
-        "--generator-fit",
-        type=click.Choice(["crop", "resize"]),
-        default="crop",
-        show_default=True,
-        help="A fixed-size generator's image meets the canvas by centre crop or resize.",
-    )(fn)
-    fn = click.option(
-        "--dgn-max-side",
-        type=int,
-        default=None,
-        help="Largest canvas side optimized through the generator; larger sizes refine pixels [default: its output side, 1024 for spatial generators].",
-    )(fn)
-    fn = click.option(
-        "--latent-init",
-        type=click.Choice(["auto", "zeros", "noise", "image"]),
-        default="auto",
-        show_default=True,
-        help="Initial latent: the encoding of the start image (auto when there is one), zeros or noise.",
-    )(fn)
-    fn = click.option(
-        "--latent-bound",
-        default=None,
-        help="Per-channel upper bounds of the latent (.txt or .npy, icnn's act_range), or 'none' [default: the generator file's].",
-    )(fn)
-    fn = click.option(
-        "--generator",
-        default=None,
-        help="Generator file (.pt from train-generator or convert-caffe) [default: the shipped demo generator for efficientnet-lite0].",
-    )(fn)
-    fn = click.option(
-        "--prior",
-        type=click.Choice(["none", "dgn"]),
-        default="none",
-        show_default=True,
-        help="dgn: optimize a deep generator network's latent instead of pixels (Nguyen et al. 2016).",
-    )(fn)
-    return fn
+    """The deep generator network prior (:class:`cnnvis.priors.spec.PriorSpec`): the same on every
+    command that takes objectives."""
+    from cnnvis.priors.spec import PriorSpec
+
+    return declared_options(PriorSpec)(fn)
 
 
 def output_options(fn):
-    """Periodic saves, a progress video and the progress bar: the same on every rendering command."""
-    fn = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(fn)
-    fn = click.option("--video-every", type=int, default=1, show_default=True, help="Steps between video frames.")(fn)
-    fn = click.option("--video", default=None, help="Write the progress as a .gif or .mp4.")(fn)
-    fn = click.option(
-        "--save-every", type=int, default=0, help="Also write NAME_SIZE_STEP.EXT every N steps (0 = never)."
-    )(fn)
-    fn = click.option(
-        "--jpeg-quality", type=click.IntRange(1, 100), default=95, show_default=True, help="Quality of .jpg outputs."
-    )(fn)
-    fn = click.option(
-        "--checkpoint-every",
-        type=int,
-        default=0,
-        help="Write NAME.ckpt every N steps, every N frames for a video input (0 = only on Ctrl-C); finish it with cnnvis resume.",
-    )(fn)
-    return fn
+    """Periodic saves, checkpoints, a progress video and the progress bar
+    (:class:`cnnvis.io.outputs.OutputOptions`): the same on every rendering command."""
+    from cnnvis.io.outputs import OutputOptions
+
+    return declared_options(OutputOptions)(fn)
 
 
-def video_options(fn=None, *, blend_default: str = "0.85", temporal_default: str = "10"):
-    """Temporal coherence of a video input (:mod:`cnnvis.video.coherence`): the same on dream and invert.
+def video_options(defaults):
+    """The temporal coherence of a video input (:class:`cnnvis.video.coherence.VideoOptions`), with
+    --help naming the command's ``defaults`` (a :class:`cnnvis.video.coherence.CoherenceDefaults`).
     They default to None, so that giving them with an image input can be refused."""
-    if fn is None:
-        return functools.partial(video_options, blend_default=blend_default, temporal_default=temporal_default)
-    fn = click.option(
-        "--temporal-weight",
-        "temporal",
-        type=click.FloatRange(0),
-        default=None,
-        show_default=temporal_default,
-        cls=RenderOption,
-        help="Video input with a flow: weight of the temporal loss that holds each pixel the flow carries near the previous result (Ruder et al. 2016); 0 = the start only.",
-    )(fn)
-    fn = click.option(
-        "--blend",
-        type=click.FloatRange(0, 1),
-        default=None,
-        show_default=blend_default,
-        cls=RenderOption,
-        help="Video input: weight of the previous frame's (warped) result in a frame's start, in [0, 1]; the rest is the new frame.",
-    )(fn)
-    fn = click.option(
-        "--flow",
-        type=click.Choice(["dis", "farneback", "none"]),
-        default=None,
-        show_default="dis",
-        cls=RenderOption,
-        help="Video input: carry each frame's result to the next along the optical flow (OpenCV DIS or Farneback), "
-        "trusted only where forward and backward flow agree; none: blend the previous result by a constant.",
-    )(fn)
-    return fn
+    from cnnvis.video.coherence import VideoOptions, default_texts
+
+    return declared_options(VideoOptions, texts=default_texts(defaults))
+
+
+def declared_options(cls, *, defaults: Mapping[str, object] | None = None, texts: Mapping[str, str] | None = None):
+    """Attach the options of a declared settings group (a :func:`cnnvis.config.group` class, e.g. a
+    recipe's options) to a command: flags, arguments, types, ranges, help and defaults all come
+    from its :class:`cnnvis.config.Setting` declarations, so nothing is written twice.
+    ``defaults``: a command's own defaults for some fields (shown in --help), e.g. an output name;
+    ``texts``: what --help shows as the default of some fields (a None default that means more).
+    A boolean that defaults to False is a plain flag (``--noise``), one that defaults to True a
+    ``--x/--no-x`` pair."""
+    defaults, texts = dict(defaults or {}), dict(texts or {})
+
+    def attach(fn):
+        for s in reversed(cls.settings()):
+            fn = _declared_option(s, defaults.get(s.name, s.default), texts.get(s.name))(fn)
+        return fn
+
+    return attach
+
+
+def _declared_option(s: Setting, default, text: str | None = None):
+    """The click decorator of one declared setting (``text``: its --help default, if not the value)."""
+    if s.argument:
+        return click.argument(s.name, required=not s.optional, default=default, type=_value_type(s))
+    decls = [s.flag if s.type is bool and not default else s.decl] + ([s.short] if s.short else [])
+    kwargs: dict = {"help": s.help, "cls": RenderOption, "setting": s}
+    if s.type is bool:
+        kwargs.update(is_flag=True, default=bool(default))
+    else:
+        kwargs.update(type=_value_type(s), default=default, multiple=s.multiple)
+    shown = s.default_text if default is None or default == () else format_value(s, default)
+    kwargs["show_default"] = text or (False if s.type is bool and not default else shown or False)
+    return click.option(*decls, s.name, **kwargs)
+
+
+def _value_type(s: Setting):
+    """The click type of one value of a declared setting (a CLI-parsed ``kind`` first)."""
+    if s.kind == "units":
+        from cnnvis.cli.units import UNITS
+
+        return UNITS
+    return click_type(s)

@@ -268,7 +268,7 @@ def _invoke_recorded(
     and the differences between the recorded environment and this one (noted on stderr first)."""
     import torch
 
-    from cnnvis.pipeline.loop import pick_device
+    from cnnvis.pipeline.device import pick_device
 
     _check_shape(manifest, source)
     name = manifest.get("command")
@@ -339,7 +339,7 @@ def run_replay(ctx: click.Context, image: str, out: str | None, check: bool, tru
 
 def read_checkpoint(path: str) -> dict:
     """A checkpoint written by an interrupted or checkpointing run; InputError if it is not one."""
-    from cnnvis.cli.dream import CHECKPOINT_FORMAT
+    from cnnvis.cli.checkpoints import CHECKPOINT_FORMAT
     from cnnvis.io.checkpoint import load_sealed
 
     ck = load_sealed(
@@ -363,7 +363,7 @@ def read_checkpoint(path: str) -> dict:
 def run_resume(ctx: click.Context, checkpoint: str, out: str | None, trust_model: bool = False) -> int:
     """Finish the run saved in ``checkpoint``; it writes beside the checkpoint, under the recorded
     output's name (or to ``out``)."""
-    from cnnvis.cli.dream import RESUME_STATE
+    from cnnvis.cli.checkpoints import RESUME_STATE
 
     ck = read_checkpoint(checkpoint)
     manifest = ck["manifest"]

@@ -12,11 +12,11 @@ import torch
 
 from cnnvis.cli import interrupts
 from cnnvis.cli.interrupts import begin_work
-from cnnvis.errors import InputError
 from cnnvis.io.checkpoint import load_sealed, save_sealed
 from cnnvis.io.images import check_writable
 from cnnvis.priors.generators.files import save_generator
-from cnnvis.priors.train import GeneratorTrainer, TrainConfig, load_image_folder
+from cnnvis.priors.train import GeneratorTrainer, load_image_folder
+from cnnvis.priors.train_config import TrainCommandOptions, TrainConfig
 
 
 def checkpoint_path(out: str) -> str:
@@ -39,38 +39,34 @@ def _info(trainer: GeneratorTrainer, images: str, n_images: int, seconds: float)
 
 
 def run_train_generator(
-    model,
-    layer: str,
-    images: str,
-    out: str,
-    cfg: TrainConfig,
-    device,
-    checkpoint_every: int = 200,
-    fresh: bool = False,
-    half: bool = False,
-    quiet: bool = False,
+    opts: TrainCommandOptions, cfg: TrainConfig, model: str, weights: str | None, device: str
 ) -> int:
-    """Train, resuming from ``OUT.ckpt`` when it exists (unless ``fresh``); return the exit code."""
+    """Train ``model``'s ``opts.layer`` on ``opts.images``, resuming from ``OUT.ckpt`` when it exists
+    (unless ``opts.fresh``); write the generator file; return the exit code."""
     from tqdm import tqdm
 
-    check_writable(out, (".pt", ".pth"))
-    if checkpoint_every < 0:
-        raise InputError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
-    pics = load_image_folder(images)
-    trainer = GeneratorTrainer(model, layer, pics, cfg, device)
-    ck_path = checkpoint_path(out)
-    if os.path.exists(ck_path) and not fresh:
+    from cnnvis.models.registry import load_model
+    from cnnvis.pipeline.device import pick_device
+
+    opts.check()
+    check_writable(opts.out, (".pt", ".pth"))
+    dev = pick_device(device)
+    loaded = load_model(model, weights=weights, device=dev)
+    pics = load_image_folder(opts.images)
+    trainer = GeneratorTrainer(loaded, opts.layer, pics, cfg, dev)
+    ck_path = checkpoint_path(opts.out)
+    if os.path.exists(ck_path) and not opts.fresh:
         trainer.load_checkpoint(
             load_sealed(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device), ck_path
         )
         click.echo(f"resuming from {ck_path} at step {trainer.step}")  # even with -q: it changes what the run does
-    bar = tqdm(total=cfg.steps, initial=trainer.step, disable=quiet, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=trainer.step, disable=opts.quiet, unit="step", dynamic_ncols=True)
     started = time.perf_counter()
 
     def on_step(p):
         bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items()})
         bar.update(1)
-        if checkpoint_every and p.step % checkpoint_every == 0:
+        if opts.checkpoint_every and p.step % opts.checkpoint_every == 0:
             save_sealed(ck_path, trainer.checkpoint())
 
     begin_work()  # a Ctrl-C while loading: stop before the first step
@@ -79,20 +75,14 @@ def run_train_generator(
     finally:
         bar.close()
     save_sealed(ck_path, trainer.checkpoint())
-    save_generator(
-        out,
-        gen,
-        model.name,
-        layer,
-        trainer.latent_upper(),
-        _info(trainer, images, len(pics), time.perf_counter() - started),
-        half=half,
-    )
+    info = _info(trainer, opts.images, len(pics), time.perf_counter() - started)
+    save_generator(opts.out, gen, loaded.name, opts.layer, trainer.latent_upper(), info, half=opts.half)
     if interrupts.asked():
         click.echo(
-            f"interrupted at step {trainer.step}: checkpoint {ck_path} and the generator so far {out} written; rerun the same command to resume"
+            f"interrupted at step {trainer.step}: checkpoint {ck_path} and the generator so far {opts.out} written; "
+            "rerun the same command to resume"
         )
         return interrupts.exit_code()
-    if not quiet:
-        click.echo(f"wrote {out} ({trainer.step} steps); checkpoint {ck_path}")
+    if not opts.quiet:
+        click.echo(f"wrote {opts.out} ({trainer.step} steps); checkpoint {ck_path}")
     return 0

@@ -39,7 +39,8 @@ def _read(path: str) -> dict[str, np.ndarray] | np.ndarray:
         raise
     except Exception as e:  # numpy / scipy raise many types for truncated or foreign files
         raise InputError(
-            f"cannot read feature file '{path}' ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'corrupt'}); write it with numpy.savez or scipy.io.savemat"
+            f"cannot read feature file '{path}' ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:120] if str(e) else 'corrupt'}); write it with numpy.savez or scipy.io.savemat"
         ) from None
 
 

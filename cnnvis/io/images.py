@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cnnvis.defaults import JPEG_QUALITY
 from cnnvis.errors import InputError
 from cnnvis.io.files import check_folder_writable, write_atomic, write_pair
 
@@ -364,11 +365,11 @@ def check_video_path(path: str) -> None:
     _video_extension(path)
 
 
-def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality: int = 95) -> None:
+def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality: int = JPEG_QUALITY) -> None:
     """Write uint8 (H, W, 3) or RGBA (H, W, 4) to ``path`` atomically; the format follows the
     extension (RGBA needs one with alpha: PNG, TIFF, WebP).
 
-    A ``manifest`` (:mod:`cnnvis.manifest`) goes into a PNG's text chunk and, for every format,
+    A ``manifest`` (:mod:`cnnvis.io.manifest`) goes into a PNG's text chunk and, for every format,
     into the sidecar ``NAME.manifest.json``. ``quality``: JPEG quality (1-100)."""
     ext = os.path.splitext(path)[1].lower()
     kwargs = {"quality": int(quality)} if ext in (".jpg", ".jpeg") else {}

@@ -190,7 +190,8 @@ def read_manifest(path: str) -> dict:
         from_sidecar = text is not None
     if text is None:
         raise InputError(
-            f"'{path}' carries no cnnvis manifest (no PNG text chunk '{PNG_KEY}', no {os.path.basename(sidecar_path(path))}); replay takes images written by cnnvis"
+            f"'{path}' carries no cnnvis manifest (no PNG text chunk '{PNG_KEY}', "
+            f"no {os.path.basename(sidecar_path(path))}); replay takes images written by cnnvis"
         )
     try:
         manifest = json.loads(text)
@@ -204,7 +205,8 @@ def read_manifest(path: str) -> dict:
         ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(
-            f"the manifest of '{path}' has format {manifest.get('format') if isinstance(manifest, dict) else None!r}, expected {FORMAT!r}"
+            f"the manifest of '{path}' has format {manifest.get('format') if isinstance(manifest, dict) else None!r}, "
+            f"expected {FORMAT!r}"
         )
     recorded = manifest.pop(FILE_SHA_KEY, None)
     if from_sidecar and isinstance(recorded, str) and recorded != file_sha256(path):

@@ -24,7 +24,6 @@ from cnnvis.errors import InputError
 from cnnvis.io.files import check_folder_writable, make_folder
 from cnnvis.io.video_out import Mp4Writer, frame_name, join_mp4, write_gif
 
-KINDS = ("mp4", "gif", "frames")
 _SEGMENT = "seg_{:06d}.mp4"
 
 
@@ -36,7 +35,8 @@ def output_kind(out: str) -> str:
     if ext in (".mp4", ".gif"):
         return ext[1:]
     raise InputError(
-        f"cannot write a video to '{out}': for a video input --out must be a video (.mp4 or .gif) or a folder for PNG frames (e.g. --out frames/)"
+        f"cannot write a video to '{out}': for a video input --out must be a video (.mp4 or .gif) "
+        "or a folder for PNG frames (e.g. --out frames/)"
     )
 
 
@@ -91,7 +91,8 @@ class VideoOutput:
         if resume is None:
             if self.kind == "frames" and glob.glob(os.path.join(glob.escape(self.parts), "frame_*.png")):
                 raise InputError(
-                    f"--out '{self.out}' already holds frame_*.png files; empty it or choose another folder (or finish its run with cnnvis resume)"
+                    f"--out '{self.out}' already holds frame_*.png files; "
+                    "empty it or choose another folder (or finish its run with cnnvis resume)"
                 )
             self._clear_parts()
         else:
@@ -101,13 +102,15 @@ class VideoOutput:
     def _restore(self, state: dict) -> None:
         if state.get("kind") != self.kind:
             raise InputError(
-                f"the checkpoint wrote a {state.get('kind')} output, not '{self.out}'; resume it with the command that made it"
+                f"the checkpoint wrote a {state.get('kind')} output, not '{self.out}'; "
+                "resume it with the command that made it"
             )
         self.frames, self.segments = int(state["frames"]), list(state.get("segments", []))
         missing = [p for p in self._done_files() if not os.path.isfile(p)]
         if missing:
             raise InputError(
-                f"'{missing[0]}' of the interrupted run is missing, so it cannot go on; run the command again from the start"
+                f"'{missing[0]}' of the interrupted run is missing, so it cannot go on; "
+                "run the command again from the start"
             )
         keep = set(map(os.path.abspath, self._done_files()))
         for stray in self._own_files():

@@ -1,13 +1,14 @@
 """Video files in, one frame at a time: which paths are videos, what a video holds, its frames.
 
-Frames stream from the ffmpeg binary that imageio-ffmpeg ships (``imageio_ffmpeg.get_ffmpeg_exe``),
-with the decoding options of ``imageio_ffmpeg.read_frames`` (rgb24 through image2pipe), so memory
-does not grow with the clip; every decoded frame comes once (no constant-rate repeats). The process is run here rather than through
-``read_frames`` because that generator ends quietly on a truncated file (ffmpeg exits 0 after
-"partial file") and drops ffmpeg's exit code: this reader keeps both and raises
-:class:`CorruptVideoError` after the last good frame. ffmpeg also ends a GIF cut short with exit code 0,
-after a half-decoded last frame; a GIF without its trailer byte is therefore counted through Pillow
-first, and the reader stops after the frames that decode whole.
+Frames stream from the ffmpeg binary that imageio-ffmpeg ships
+(``imageio_ffmpeg.get_ffmpeg_exe``), with the decoding options of ``imageio_ffmpeg.read_frames``
+(rgb24 through image2pipe), so memory does not grow with the clip; every decoded frame comes
+once (no constant-rate repeats). The process is run here rather than through ``read_frames``
+because that generator ends quietly on a truncated file (ffmpeg exits 0 after "partial file")
+and drops ffmpeg's exit code: this reader keeps both and raises :class:`CorruptVideoError` after
+the last good frame. ffmpeg also ends a GIF cut short with exit code 0, after a half-decoded
+last frame; a GIF without its trailer byte is therefore counted through Pillow first, and the
+reader stops after the frames that decode whole.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def probe(path: str) -> VideoInfo:
                 f"video '{path}' has no frames (no video stream); give a video with at least one frame"
             ) from None
         raise InputError(
-            f"cannot read video '{path}' ({_first_error(str(e))}): it is corrupt, truncated or not a video; give an .mp4 or .gif that ffmpeg can play"
+            f"cannot read video '{path}' ({_first_error(str(e))}): it is corrupt, truncated or not a video; "
+            "give an .mp4 or .gif that ffmpeg can play"
         ) from None
     finally:
         gen.close()
@@ -198,7 +200,8 @@ class VideoReader:
         log = "".join(self._log)
         if buf or code != 0 or any(k in log for k in _TRUNCATED[:2]):
             raise CorruptVideoError(
-                f"video '{self.path}' is corrupt or truncated after frame {self.count} ({_first_error(log) if log else f'ffmpeg exit code {code}'})",
+                f"video '{self.path}' is corrupt or truncated after frame {self.count} "
+                f"({_first_error(log) if log else f'ffmpeg exit code {code}'})",
                 self.count,
             )
         raise StopIteration

@@ -194,7 +194,8 @@ def join_mp4(
         note = None
         if audio_from is not None:
             for acodec in ("copy", "aac"):
-                # -t on the audio input, not -shortest: an audio track a few milliseconds short must not cost the last frame
+                # -t on the audio input, not -shortest: an audio track a few milliseconds short must not cost the
+                # last frame
                 audio = [
                     *(["-t", f"{duration:.6f}"] if duration else []),
                     "-i",

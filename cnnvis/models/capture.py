@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from cnnvis.defaults import ACTIVATION_SIDES
 from cnnvis.errors import InputError, did_you_mean
 
 
@@ -108,7 +109,8 @@ class FeatureCapture:
             out = self.module(x)
             if not isinstance(out, torch.Tensor):
                 raise InputError(
-                    f"the TorchScript model returns {type(out).__name__}, not a tensor; script a module that returns one"
+                    f"the TorchScript model returns {type(out).__name__}, not a tensor; "
+                    "script a module that returns one"
                 )
             return {OUTPUT: out}
         try:
@@ -182,11 +184,11 @@ def resolve_layer(module: nn.Module, layer: str, activation: str = "pre") -> str
     Sequential resolves to its predecessor. ``post`` moves to the activation that directly follows
     ``layer`` in its Sequential (VGG's ``features.0`` -> ``features.1``). Otherwise, or for
     TorchScript, ``layer`` itself is returned: its output has no activation to step over.
-    A converted Caffe net (:class:`cnnvis.caffe.CaffeNet`) follows its blobs instead:
+    A converted Caffe net (:class:`cnnvis.models.caffe.CaffeNet`) follows its blobs instead:
     ``conv5_1`` ``post`` -> ``relu5_1``, ``relu5_1`` ``pre`` -> ``conv5_1``.
     """
-    if activation not in ("pre", "post"):
-        raise InputError(f"unknown activation side '{activation}'; use pre or post")
+    if activation not in ACTIVATION_SIDES:
+        raise InputError(f"unknown activation side '{activation}'; use one of {', '.join(ACTIVATION_SIDES)}")
     check_layers(module, [layer])
     if _is_script(module):
         return layer

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cnnvis.defaults import DEFAULT_MODEL
 from cnnvis.errors import InputError, did_you_mean
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_MODEL = "efficientnet-lite0"
 
 # The smallest input (pixels) each family accepts without a spatial map collapsing to zero.
 _MIN_SIZE_BY_PREFIX = {"alexnet": 63, "inception_v3": 75, "googlenet": 32, "squeezenet": 35}
@@ -121,7 +121,8 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str, b
             k = sorted(bad_shape)[0]
             detail.append(f"shape mismatch at '{k}': expected {tuple(target[k].shape)}, got {tuple(state[k].shape)}")
         raise InputError(
-            f"weights in '{source}' do not fit the model: {'; '.join(detail)}; pass weights saved from the same architecture"
+            f"weights in '{source}' do not fit the model: {'; '.join(detail)}; "
+            "pass weights saved from the same architecture"
         )
     module.load_state_dict(state)
 
@@ -324,7 +325,8 @@ def load_model(
     else:
         raise InputError(
             f"unknown model '{name}'{did_you_mean(name, known_models()) or ';'} "
-            "Use efficientnet-lite0, a torchvision name (see: cnnvis models), timm:NAME, package.module:factory or a TorchScript file"
+            "Use efficientnet-lite0, a torchvision name (see: cnnvis models), timm:NAME, "
+            "package.module:factory or a TorchScript file"
         )
     module.eval()
     disable_inplace(module)
@@ -395,6 +397,7 @@ def _load_torchscript(path: str) -> tuple[nn.Module, str]:
         module = torch.jit.load(path, map_location="cpu")
     except Exception as e:
         raise InputError(
-            f"'{path}' is not a TorchScript file ({type(e).__name__}); pass a file saved with torch.jit.save, or a model name"
+            f"'{path}' is not a TorchScript file ({type(e).__name__}); pass a file saved with torch.jit.save, "
+            "or a model name"
         ) from None
     return module, _sha256(path)

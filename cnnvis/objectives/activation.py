@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
+from cnnvis.defaults import DREAM_FORMS, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import InputError
 from cnnvis.objectives.base import Capture, Objective
 
@@ -45,8 +45,8 @@ class Dream(Objective):
         grad_clip: float = DREAM_GRAD_CLIP,
         channels: Sequence[int] | None = None,
     ):
-        if form not in ("cnnvis", "meansquare"):
-            raise InputError(f"unknown dream form '{form}'; use cnnvis or meansquare")
+        if form not in DREAM_FORMS:
+            raise InputError(f"unknown dream form '{form}'; use one of {', '.join(DREAM_FORMS)}")
         self.layer, self.form = layer, form
         self.l1_weight, self.l2_weight, self.grad_clip = l1_weight, l2_weight, grad_clip
         self.channels = None if channels is None else [int(c) for c in channels]
@@ -122,13 +122,15 @@ class Neuron(Objective):
         a = feats[self.layer]
         if a.dim() != 4:
             raise InputError(
-                f"layer '{self.layer}' has output shape {tuple(a.shape)}; a neuron needs a (B, C, H, W) map, use a channel objective"
+                f"layer '{self.layer}' has output shape {tuple(a.shape)}; "
+                "a neuron needs a (B, C, H, W) map, use a channel objective"
             )
         h, w = a.shape[-2:]
         y, x = self._pos(a)
         if not (0 <= y < h and 0 <= x < w):
             raise InputError(
-                f"neuron position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; use 0 <= x < {w}, 0 <= y < {h}"
+                f"neuron position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; "
+                f"use 0 <= x < {w}, 0 <= y < {h}"
             )
 
     def score(self, cap: Capture) -> torch.Tensor:
@@ -161,7 +163,8 @@ class Guide(Objective):
         c = feats[self.layer].shape[1]
         if c != self.guide.shape[0]:
             raise InputError(
-                f"guide features have {self.guide.shape[0]} channels but layer '{self.layer}' has {c}; compute them at the same layer"
+                f"guide features have {self.guide.shape[0]} channels but layer '{self.layer}' has {c}; "
+                "compute them at the same layer"
             )
 
     def score(self, cap: Capture) -> torch.Tensor:

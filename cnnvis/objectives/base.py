@@ -56,7 +56,8 @@ class Capture:
         """The activations of ``reference`` (an objective's reference image) over these tiles."""
         if self.targets is None or id(reference) not in self.targets:
             raise RuntimeError(
-                "this objective compares against a reference image: the pipeline must supply its activations (Capture.targets)"
+                "this objective compares against a reference image: "
+                "the pipeline must supply its activations (Capture.targets)"
             )
         return self.targets[id(reference)]
 

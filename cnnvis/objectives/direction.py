@@ -139,13 +139,15 @@ class DirectionNeuron(Direction):
         a = feats[self.layer]
         if a.dim() != 4:
             raise InputError(
-                f"layer '{self.layer}' has output shape {tuple(a.shape)}; a direction at one position needs a (B, C, H, W) map"
+                f"layer '{self.layer}' has output shape {tuple(a.shape)}; "
+                "a direction at one position needs a (B, C, H, W) map"
             )
         y, x = self._pos(a)
         h, w = a.shape[-2:]
         if not (0 <= y < h and 0 <= x < w):
             raise InputError(
-                f"position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; use 0 <= x < {w}, 0 <= y < {h}"
+                f"position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; "
+                f"use 0 <= x < {w}, 0 <= y < {h}"
             )
 
     def score(self, cap: Capture) -> torch.Tensor:

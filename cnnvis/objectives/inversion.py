@@ -12,7 +12,7 @@ a unit, a channel, or any weighted set of units.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,8 @@ def expand_mask(name: str, mask, feat_shape: Sequence[int]) -> torch.Tensor:
         return m.view(1, -1, 1, 1)
     alts = [fs] + ([fs[1:], fs[:1]] if len(fs) == 3 else [])
     raise InputError(
-        f"mask for layer '{name}' has shape {tuple(m.shape)} but the layer's features are {fs}; give one of shapes {', '.join(str(a) for a in alts)}"
+        f"mask for layer '{name}' has shape {tuple(m.shape)} but the layer's features are {fs}; "
+        f"give one of shapes {', '.join(str(a) for a in alts)}"
     )
 
 
@@ -83,7 +84,7 @@ class Invert(Objective):
         reference: instead of ``targets``, an image (1, 3, H, W) in [0, 1] whose activations over
             each tile's window are the targets (the pipeline computes them, see ``Capture.targets``).
         layers: the layers to match (needed with ``reference``; default: the keys of ``targets``).
-        loss: one of l2, l1, inner, gram, corr (see :mod:`cnnvis.losses`).
+        loss: one of l2, l1, inner, gram, corr (see :mod:`cnnvis.objectives.losses`).
         weights: layer -> weight. Default (icnn): ``1 / ||t_l||^2`` of what is compared,
             normalized to sum to one, so each layer counts as a relative error; with a reference
             this is computed per tile.
@@ -109,35 +110,37 @@ class Invert(Objective):
         self.loss = loss
         self.targets = None if targets is None else {k: as_feature(k, v) for k, v in targets.items()}
         self.reference = reference
-        names = list(layers) if layers else list(self.targets or ())
-        if not names:
-            raise InputError("no layer to invert; name at least one layer")
-        self.layers = tuple(dict.fromkeys(names))
-        if self.targets is not None:
-            missing = [n for n in self.layers if n not in self.targets]
-            if missing:
-                raise InputError(
-                    f"no target features for layer '{missing[0]}'; the features cover {', '.join(self.targets)}"
-                )
+        self.layers = self._layer_names(layers)
         self._raw_masks = dict(masks or {})
         self._channels = dict(channels or {})
-        for src in (self._raw_masks, self._channels):
-            for k in src:
-                if k not in self.layers:
-                    raise InputError(
-                        f"a mask or channel list names layer '{k}', which is not inverted; inverted layers: {', '.join(self.layers)}"
-                    )
+        self._check_inverted("a mask or channel list", [*self._raw_masks, *self._channels])
         self._mask_cache: dict[tuple[str, tuple[int, ...]], torch.Tensor | None] = {}
         self.user_weights = None if weights is None else {k: float(weights[k]) for k in weights}
-        if self.user_weights is not None:
-            unknown = [k for k in self.user_weights if k not in self.layers]
-            if unknown:
-                raise InputError(
-                    f"a weight names layer '{unknown[0]}', which is not inverted; inverted layers: {', '.join(self.layers)}"
-                )
+        self._check_inverted("a weight", self.user_weights or ())
         self.weights = self.user_weights
         if self.weights is None and self.targets is not None:
             self.weights = self._default_weights({k: self.targets[k] for k in self.layers})
+
+    def _layer_names(self, layers: Sequence[str] | None) -> tuple[str, ...]:
+        """The layers to match, in order without repeats: ``layers``, else the targets' keys;
+        each must have target features when they are fixed."""
+        names = tuple(dict.fromkeys(list(layers) if layers else list(self.targets or ())))
+        if not names:
+            raise InputError("no layer to invert; name at least one layer")
+        missing = [n for n in names if self.targets is not None and n not in self.targets]
+        if missing:
+            raise InputError(
+                f"no target features for layer '{missing[0]}'; the features cover {', '.join(self.targets)}"
+            )
+        return names
+
+    def _check_inverted(self, what: str, names: Iterable[str]) -> None:
+        """InputError for the first of ``names`` (the layers ``what`` is given for) not inverted."""
+        unknown = [k for k in names if k not in self.layers]
+        if unknown:
+            raise InputError(
+                f"{what} names layer '{unknown[0]}', which is not inverted; inverted layers: {', '.join(self.layers)}"
+            )
 
     @property
     def masks(self) -> dict[str, torch.Tensor]:
@@ -177,8 +180,8 @@ class Invert(Objective):
             got, want = feats[k], self.targets[k]
             if tuple(got.shape[1:]) != tuple(want.shape[1:]):
                 raise InputError(
-                    f"features for layer '{k}' have shape {_shape(want)} but the layer gives {_shape(got)} for this input size; "
-                    f"give features of that shape, or the image size they were computed at (--size)"
+                    f"features for layer '{k}' have shape {_shape(want)} but the layer gives {_shape(got)} "
+                    "for this input size; give features of that shape, or the image size they were computed at (--size)"
                 )
 
     def layer_losses(

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import torch
 
+from cnnvis.defaults import FEATURE_LOSSES
 from cnnvis.errors import InputError
 
-LOSSES = ("l2", "l1", "inner", "gram", "corr")
+LOSSES = FEATURE_LOSSES  # declared once, beside the other choice lists (no torch: --help reads it)
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:

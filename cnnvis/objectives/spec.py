@@ -1,42 +1,52 @@
-"""The command line's spelling of objectives: ``-O KIND:LAYER[:ARGS][@WEIGHT]``.
+"""The command line's spelling of objectives, ``-O KIND:LAYER[:ARGS][@WEIGHT]``: the built-in kinds.
 
-Kinds: ``dream:L``, ``channel:L:C``, ``neuron:L:C[:X:Y]``, ``guide:L`` (with --guide IMAGE),
-``direction:L:V``, ``direction-neuron:L:V[:X:Y]``, ``direction-cossim:L:V[:POWER]`` (V: a
-FILE.npy holding a (C,) vector in the layer's channel space, or channel weights ``C=W,C=W``
-such as ``5=1,42=1``), ``caricature:L[:POWER]`` (with --reference IMAGE); and penalties on the
-image, which name no layer and are subtracted with a negative weight (lucid's
-``objective - 0.05 * L1()``): ``l1[:CONSTANT]``, ``l2[:CONSTANT]``, ``blur[:SIGMA]``, e.g.
-``-O l1:0.5@-0.05``.
+Each kind is declared once below (:func:`cnnvis.objectives.kinds.kind`: name, arguments, a
+one-line description and the builder); the parser, the usage list of its error messages and the
+help text of ``-O`` (:func:`objective_usage`) all come from these declarations. Penalties on the
+image name no layer and are subtracted with a negative weight (lucid's
+``objective - 0.05 * L1()``), e.g. ``-O l1:0.5@-0.05``.
+
+No torch at import (the CLI's ``--help`` calls :func:`objective_usage`): each builder imports
+its objective class when it runs.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import InputError
-from cnnvis.objectives.activation import Channel, Dream, Guide, Neuron
-from cnnvis.objectives.base import Objective
-from cnnvis.objectives.direction import Caricature, Direction, DirectionNeuron
-from cnnvis.objectives.penalties import L1, L2, Blur
-
-USAGE = (
-    "use dream:LAYER, channel:LAYER:C, neuron:LAYER:C[:X:Y], guide:LAYER, direction:LAYER:V (V: FILE.npy or C=W,C=W), "
-    "direction-neuron:LAYER:V[:X:Y], direction-cossim:LAYER:V[:POWER], caricature:LAYER[:POWER], "
-    "or a penalty l1[:CONSTANT], l2[:CONSTANT], blur[:SIGMA]; optionally @WEIGHT (negative to subtract)"
+from cnnvis.objectives.kinds import (
+    Arg,
+    Context,
+    integer,
+    kind,
+    kinds_usage,
+    number,
+    objective_usage,
+    parse_term,
 )
-# penalties on the image: kind -> (objective, the name of its one optional number)
-PENALTIES = {"l1": (L1, "constant"), "l2": (L2, "constant"), "blur": (Blur, "sigma")}
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from cnnvis.objectives.base import Objective
+
+    Vector = tuple[np.ndarray | dict[int, float], str]  # a direction and the text it was read from
+
+__all__ = ["DEFAULT_COSSIM_POW", "kinds_usage", "objective_usage", "parse_objective", "read_direction"]
+
 DEFAULT_COSSIM_POW = 2.0  # direction-cossim without a power: lucid's tutorials use 2..4
 
 
 def read_direction(path: str) -> np.ndarray | dict[int, float]:
     """A (C,) direction from a .npy file (never a pickle), or channel weights ``C=W,C=W`` as a
     sparse {channel: weight}."""
+    import numpy as np
+
     if "=" in path and not path.lower().endswith(".npy"):
         try:
             return {int(c): float(w) for c, w in (item.split("=") for item in path.split(","))}
@@ -57,11 +67,111 @@ def read_direction(path: str) -> np.ndarray | dict[int, float]:
     return v
 
 
-def _ints(spec: str, values: list[str]) -> list[int]:
-    try:
-        return [int(a) for a in values]
-    except ValueError:
-        raise InputError(f"objective '{spec}' has a non-integer index; {USAGE}") from None
+def _vector(text: str) -> Vector:
+    """A direction and where it came from (its file name, for the objective's messages)."""
+    return read_direction(text), text
+
+
+# The arguments the kinds share.
+C = integer("C", "channel")
+XY = (integer("X", "column"), integer("Y", "row"))  # a feature-map position; default its centre
+V = Arg("V", "direction", _vector, help="a FILE.npy holding a (C,) vector, or channel weights C=W,C=W such as 5=1,42=1")
+
+
+@kind("dream", about="amplify the layer's activations")
+def _dream(ctx: Context, layer: str) -> Objective:
+    from cnnvis.objectives.activation import Dream
+
+    return Dream(layer, ctx.dream_form, ctx.l1_weight, ctx.l2_weight, ctx.grad_clip)
+
+
+@kind("channel", C, about="the mean of channel C")
+def _channel(ctx: Context, layer: str, c: int) -> Objective:
+    from cnnvis.objectives.activation import Channel
+
+    return Channel(layer, c)
+
+
+@kind("neuron", C, optional=XY, about="channel C at column X, row Y of the feature map, default its centre")
+def _neuron(ctx: Context, layer: str, c: int, x: int | None, y: int | None) -> Objective:
+    from cnnvis.objectives.activation import Neuron
+
+    return Neuron(layer, c, x, y)
+
+
+@kind("guide", about="the features the --guide IMAGE has")
+def _guide(ctx: Context, layer: str) -> Objective:
+    from cnnvis.objectives.activation import Guide
+
+    if ctx.guide_feats is None or layer not in ctx.guide_feats:
+        raise InputError(f"objective '{ctx.spec}' needs a guide image; pass --guide IMAGE")
+    return Guide(layer, ctx.guide_feats[layer])
+
+
+@kind("direction", V, about="the dot product of every position's activations with V")
+def _direction(ctx: Context, layer: str, v: Vector) -> Objective:
+    from cnnvis.objectives.direction import Direction
+
+    return Direction(layer, v[0], source=v[1])
+
+
+@kind("direction-neuron", V, optional=XY, about="the dot product with V at column X, row Y, default the centre")
+def _direction_neuron(ctx: Context, layer: str, v: Vector, x: int | None, y: int | None) -> Objective:
+    from cnnvis.objectives.direction import DirectionNeuron
+
+    return DirectionNeuron(layer, v[0], x, y, source=v[1])
+
+
+@kind(
+    "direction-cossim",
+    V,
+    optional=(number("POWER", "power", DEFAULT_COSSIM_POW),),
+    about=f"the dot product with V times the cosine to POWER, default {DEFAULT_COSSIM_POW:g}",
+)
+def _direction_cossim(ctx: Context, layer: str, v: Vector, power: float) -> Objective:
+    from cnnvis.objectives.direction import Direction
+
+    return Direction(layer, v[0], cossim_pow=power, source=v[1])
+
+
+@kind(
+    "caricature",
+    optional=(number("POWER", "power", 1.0),),
+    about="amplify what the layer sees in the --reference IMAGE: dot product times cosine to POWER, default 1",
+)
+def _caricature(ctx: Context, layer: str, power: float) -> Objective:
+    from cnnvis.objectives.direction import Caricature
+
+    if ctx.reference is None:
+        raise InputError(f"objective '{ctx.spec}' needs a reference image; pass --reference IMAGE")
+    return Caricature(layer, ctx.reference, power)
+
+
+# Penalties on the image: no layer; subtract them with a negative @WEIGHT.
+@kind(
+    "l1",
+    optional=(number("CONSTANT", "constant", 0.0),),
+    layer=False,
+    about="penalty: sum |x - CONSTANT| over the pixels x in [0, 1]",
+)
+def _l1(ctx: Context, constant: float) -> Objective:
+    from cnnvis.objectives.penalties import L1
+
+    return L1(constant)
+
+
+@kind("l2", optional=(number("CONSTANT", "constant", 0.0),), layer=False, about="penalty: the L2 norm of x - CONSTANT")
+def _l2(ctx: Context, constant: float) -> Objective:
+    from cnnvis.objectives.penalties import L2
+
+    return L2(constant)
+
+
+@kind("blur", optional=(number("SIGMA", "sigma", 1.0),), layer=False, about="penalty: the distance to the image's blur")
+def _blur(ctx: Context, sigma: float) -> Objective:
+    from cnnvis.objectives.penalties import Blur
+
+    return Blur(sigma)
 
 
 def parse_objective(
@@ -73,60 +183,18 @@ def parse_objective(
     grad_clip: float = DREAM_GRAD_CLIP,
     guide_feats: Mapping[str, torch.Tensor] | None = None,
     reference: torch.Tensor | None = None,
-) -> tuple[float, str, Objective]:
-    """Parse one CLI objective term. Returns ``(weight, layer, objective)``; guide objectives
-    need ``guide_feats[layer]``, caricatures a ``reference`` image (1, 3, H, W)."""
-    body, _, weight_s = spec.partition("@")
-    try:
-        weight = float(weight_s) if weight_s else 1.0
-    except ValueError:
-        raise InputError(
-            f"bad objective weight '{weight_s}' in '{spec}'; write KIND:LAYER[:ARGS]@WEIGHT with a number"
-        ) from None
-    kind, *args = body.split(":")
-    if kind in PENALTIES:
-        cls, name = PENALTIES[kind]
-        if len(args) > 1:
-            raise InputError(f"objective '{spec}' takes at most one number ({name}); {USAGE}")
-        try:
-            number = [float(args[0])] if args and args[0] else []
-        except ValueError:
-            raise InputError(f"objective '{spec}' has a non-numeric {name}; {USAGE}") from None
-        return weight, None, cls(*number)
-    if not args or not args[0]:
-        raise InputError(f"objective '{spec}' names no layer; {USAGE}")
-    layer, rest = args[0], args[1:]
-    if kind.startswith("direction") and rest:
-        v = read_direction(rest[0])
-        if kind == "direction" and len(rest) == 1:
-            return weight, layer, Direction(layer, v, source=rest[0])
-        if kind == "direction-neuron" and len(rest) in (1, 3):
-            xy = _ints(spec, rest[1:]) or [None, None]
-            return weight, layer, DirectionNeuron(layer, v, *xy, source=rest[0])
-        if kind == "direction-cossim" and len(rest) in (1, 2):
-            try:
-                power = float(rest[1]) if len(rest) == 2 else DEFAULT_COSSIM_POW
-            except ValueError:
-                raise InputError(f"objective '{spec}' has a non-numeric power; {USAGE}") from None
-            return weight, layer, Direction(layer, v, cossim_pow=power, source=rest[0])
-        raise InputError(f"cannot parse objective '{spec}'; {USAGE}")
-    if kind == "caricature" and len(rest) <= 1:
-        if reference is None:
-            raise InputError(f"objective '{spec}' needs a reference image; pass --reference IMAGE")
-        try:
-            power = float(rest[0]) if rest else 1.0
-        except ValueError:
-            raise InputError(f"objective '{spec}' has a non-numeric power; {USAGE}") from None
-        return weight, layer, Caricature(layer, reference, power)
-    nums = _ints(spec, rest)
-    if kind == "dream" and not nums:
-        return weight, layer, Dream(layer, dream_form, l1_weight, l2_weight, grad_clip)
-    if kind == "channel" and len(nums) == 1:
-        return weight, layer, Channel(layer, nums[0])
-    if kind == "neuron" and len(nums) in (1, 3):
-        return weight, layer, Neuron(layer, nums[0], *(nums[1:] or [None, None]))
-    if kind == "guide" and not nums:
-        if guide_feats is None or layer not in guide_feats:
-            raise InputError(f"objective '{spec}' needs a guide image; pass --guide IMAGE")
-        return weight, layer, Guide(layer, guide_feats[layer])
-    raise InputError(f"cannot parse objective '{spec}'; {USAGE}")
+) -> tuple[float, str | None, Objective]:
+    """Parse one CLI objective term. Returns ``(weight, layer, objective)``, layer None for a
+    penalty; guide objectives need ``guide_feats[layer]`` (1, C, h, w), caricatures a
+    ``reference`` image (1, 3, H, W) in [0, 1]."""
+    return parse_term(
+        Context(
+            spec,
+            dream_form=dream_form,
+            l1_weight=l1_weight,
+            l2_weight=l2_weight,
+            grad_clip=grad_clip,
+            guide_feats=guide_feats,
+            reference=reference,
+        )
+    )

@@ -11,38 +11,63 @@ A parameterization owns its tensors and their torch optimizer. The render loop o
 - :meth:`Param.state_dict` / :func:`restore` for checkpoints that resume bit for bit.
 
 Adding a parameterization is one new module that subclasses :class:`Param`, decorates it with
-:func:`register`, and is imported by :mod:`cnnvis.params`. A kind whose images at any size come
-from the same parameters (the CPPN) sets :attr:`Param.resolution_free`: the loop then optimizes
-it only at sizes that fit one tile and renders larger sizes without optimizing.
+:func:`register` and is imported before the run (:mod:`cnnvis.params` imports the shipped ones).
+The module declares everything known about its kind, and no other module names it:
+
+- its name, ``--param NAME`` (:func:`register`);
+- its canvas-sized buffers, for the memory pre-flight (:meth:`Param.canvas_buffers`);
+- which settings it accepts (:attr:`Param.accepts_pixel_ops`, :attr:`Param.accepts_shared`, and
+  any further check in :meth:`Param.check_settings`);
+- its tuned settings (:attr:`Param.tuned`);
+- :attr:`Param.resolution_free` when its images at any size come from the same parameters (the
+  CPPN): the loop then optimizes it only at sizes that fit one tile and renders larger sizes
+  without optimizing.
 """
 
 from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
 from cnnvis.canvas.sizes import Size
-from cnnvis.config import PARAMS, RenderConfig
+from cnnvis.config import PARAMS, PIXEL_OPS, SETTINGS, RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.params.optim import make_optimizer, set_hyper
 
+# Every kind by its name, the ``--param`` choices and the kinds only a run hands over to (the
+# generator's latent, the decorrelated pixel canvas), for checkpoints. The ``--param`` choices
+# alone: cnnvis.config.PARAMS.
 PARAM_KINDS: dict[str, type[Param]] = {}
 
 
-def register(kind: str) -> Callable[[type[Param]], type[Param]]:
-    """Class decorator: make a parameterization available under ``kind`` (``--param KIND``)."""
+def register(kind: str, *, choice: bool = True) -> Callable[[type[Param]], type[Param]]:
+    """Class decorator: make a parameterization available under ``kind``: as ``--param KIND``
+    when ``choice``, else only to the run that hands over to it and to checkpoints."""
 
     def deco(cls: type[Param]) -> type[Param]:
         cls.kind = kind
         PARAM_KINDS[kind] = cls
+        if choice:
+            PARAMS.add(kind, cls)
         return cls
 
     return deco
+
+
+def unregister(kind: str) -> None:
+    """Forget the parameterization ``kind`` (a plugin unloaded, a test's kind)."""
+    PARAM_KINDS.pop(kind, None)
+    PARAMS.remove(kind)
+
+
+def _accepting(attr: str) -> str:
+    """``pixel`` or ``pixel or lowres``: the --param choices whose class sets ``attr``."""
+    return " or ".join(name for name, cls in PARAMS.registered().items() if getattr(cls, attr))
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,7 @@ class Param(ABC):
     C = 3 (RGB), or 4 (RGBA, alpha last) with ``cfg.alpha``.
 
     Attributes:
+        ctx: the run's :class:`ParamContext`.
         size: (H, W) of the images, pixels.
         optimizer: the torch optimizer over :meth:`parameters`.
         lr_factor: the learning rate of this parameterization relative to ``cfg.lr`` (a
@@ -108,6 +134,14 @@ class Param(ABC):
 
     kind: ClassVar[str] = ""
     resolution_free: ClassVar[bool] = False
+    # icnn's pixel operations (cnnvis.config.PIXEL_OPS) edit the images in place
+    accepts_pixel_ops: ClassVar[bool] = False
+    # --shared: low-resolution terms added to every image of the batch before its colour map
+    accepts_shared: ClassVar[bool] = False
+    # situation -> the settings measured best for this kind there (cnnvis.defaults): "prefer"
+    # (cnnvis prefer), "invert_deep" (cnnvis invert at layers of stride >= DEEP_STRIDE)
+    tuned: ClassVar[Mapping[str, Mapping[str, object]]] = {}
+    ctx: ParamContext
     size: Size
     optimizer: torch.optim.Optimizer
     lr_factor: float = 1.0
@@ -121,6 +155,31 @@ class Param(ABC):
             raise InputError(
                 "--alpha makes an RGBA image, which a generator prior cannot draw; drop --alpha or --prior dgn"
             )
+        cls.check_settings(cfg)
+
+    @classmethod
+    def check_settings(cls, cfg: RenderConfig) -> None:
+        """Raise :class:`InputError` (one line) when ``cfg`` asks of this kind what it does not do.
+        :class:`RenderConfig` calls it when it is built with ``--param`` this kind, and
+        :meth:`check` when a run starts. A kind with further needs extends it."""
+        if not cls.accepts_pixel_ops:
+            for name in PIXEL_OPS:
+                if getattr(cfg, name):
+                    raise InputError(
+                        f"{SETTINGS[name].flag} edits pixels in place and needs "
+                        f"--param {_accepting('accepts_pixel_ops')}, not --param {cfg.param}"
+                    )
+        if cfg.shared and not cls.accepts_shared:
+            raise InputError(
+                "--shared adds low-resolution terms to the Fourier image; "
+                f"use --param {_accepting('accepts_shared')}, or drop --shared (got --param {cfg.param})"
+            )
+
+    @classmethod
+    def canvas_buffers(cls, cfg: RenderConfig) -> float:
+        """Canvas-sized (N, C, H, W) float32 buffers this kind holds beyond the canvas, its
+        gradient and the optimizer's state (:mod:`cnnvis.pipeline.memory`): 0 by default."""
+        return 0
 
     @classmethod
     @abstractmethod
@@ -171,9 +230,10 @@ class Param(ABC):
         """Drop the parameters' gradients after a step (they may alias the loop's buffer)."""
 
     def set_hyper(self, lr: float, momentum: float | None) -> float:
-        """Set the step's learning rate (times :attr:`lr_factor`) and momentum; return the lr used."""
+        """Set the step's learning rate (times :attr:`lr_factor`) and momentum (a heavy-ball
+        optimizer's); return the lr used."""
         lr = lr * self.lr_factor
-        set_hyper(self.optimizer, lr, momentum)
+        set_hyper(self.optimizer, self.ctx.cfg, lr, momentum)
         return lr
 
     def prepare_evaluation(self) -> None:
@@ -194,7 +254,8 @@ def restore(ctx: ParamContext, size: Size, state: dict) -> Param:
     kind = state.get("kind") if isinstance(state, dict) else None
     if kind not in PARAM_KINDS:
         raise InputError(
-            f"the checkpoint holds a parameterization of kind {kind!r}, which this cnnvis does not know; resume it with the cnnvis that wrote it"
+            f"the checkpoint holds a parameterization of kind {kind!r}, which this cnnvis does not know; "
+            "resume it with the cnnvis that wrote it"
         )
     param = PARAM_KINDS[kind].from_tensors(ctx, size, {k: v.to(ctx.device) for k, v in state["tensors"].items()})
     # a copy: torch's load_state_dict keeps the given tensors, and the saved state must not move
@@ -207,7 +268,7 @@ def kind_of(cfg: RenderConfig, prior=None) -> type[Param]:
     prior, else ``cfg.param``'s kind."""
     kind = "generator" if prior is not None else cfg.param
     if kind not in PARAM_KINDS:
-        raise InputError(f"unknown --param '{kind}'; use one of {', '.join(k for k in PARAMS if k in PARAM_KINDS)}")
+        raise InputError(f"unknown --param '{kind}'; use one of {', '.join(PARAMS.registered())}")
     return PARAM_KINDS[kind]
 
 

@@ -120,6 +120,8 @@ class CPPNParam(Param):
     """The weights of N CPPNs (:class:`CPPN`) as the parameters; their images at ``size``."""
 
     resolution_free = True
+    # cnnvis prefer: the learning rate in the weights' own units (bench/params.py)
+    tuned = {"prefer": dict(lr=0.005)}
 
     def __init__(self, ctx: ParamContext, size: Size, net: CPPN, optimizer: torch.optim.Optimizer | None = None):
         self.ctx, self.size, self.net = ctx, tuple(size), net
@@ -130,8 +132,17 @@ class CPPNParam(Param):
         super().check(cfg, start, prior)
         if prior is not None or start:
             raise InputError(
-                "--param cppn draws its own pattern from random weights and cannot start from an image or a generator prior; "
-                "start from noise (cnnvis dream --noise) and drop --prior dgn"
+                "--param cppn draws its own pattern from random weights and cannot start from an image "
+                "or a generator prior; start from noise (cnnvis dream --noise) and drop --prior dgn"
+            )
+
+    @classmethod
+    def check_settings(cls, cfg) -> None:
+        super().check_settings(cfg)
+        if cfg.decorrelate:
+            raise InputError(
+                "--decorrelate applies to --param pixel or lowres (the Fourier image always is decorrelated); "
+                "the CPPN draws RGB itself, drop --decorrelate"
             )
 
     @classmethod

@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 
 from cnnvis.canvas.sizes import Size, resize
-from cnnvis.config import PARAMS  # noqa: F401  (defined once, in the config)
 from cnnvis.params.base import Param, ParamContext, register
 from cnnvis.params.color import COLOR as _COLOR
 from cnnvis.params.color import channels, with_alpha
@@ -24,6 +23,9 @@ from cnnvis.params.shared import SharedTerms
 
 # lucid divides the spectrum image by 4 so that a unit-variance spectrum gives a mild image
 _MAGIC = 4.0
+# Canvas-sized buffers beyond the canvas: the spectrum plus the irfft / colour / sigmoid
+# intermediates of the graph it draws through (about four canvases).
+FOURIER_BUFFERS = 5
 
 
 def _freq_scale(h: int, w: int, decay_power: float) -> torch.Tensor:
@@ -126,10 +128,16 @@ class FourierParam(Param):
     and its spectrum taken again; the optimizer, whose state has the old spectrum's shape,
     starts afresh."""
 
+    accepts_shared = True  # lucid's SharedImage: terms added before the colour map and the sigmoid
+
     def __init__(self, ctx: ParamContext, image: FourierImage):
         self.ctx, self.image = ctx, image
         self.size = image.size
         self.optimizer = ctx.optimizer(image.parameters())
+
+    @classmethod
+    def canvas_buffers(cls, cfg) -> float:
+        return FOURIER_BUFFERS
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> FourierParam:

@@ -16,7 +16,7 @@ from cnnvis.params.base import PARAM_KINDS, Param, ParamContext, StepInfo, regis
 from cnnvis.priors.dgn import GeneratorImage, initial_latent
 
 
-@register("generator")
+@register("generator", choice=False)
 class GeneratorParam(Param):
     """The latent (N, *latent_shape) of ``ctx.prior``'s generator."""
 
@@ -28,6 +28,10 @@ class GeneratorParam(Param):
         cfg = ctx.cfg
         # the latent has its own units; the lr schedule's shape stays
         self.lr_factor = cfg.latent_lr / cfg.lr if cfg.latent_lr is not None else 1.0
+
+    @classmethod
+    def check_settings(cls, cfg) -> None:
+        """The settings are ``cfg.param``'s: :meth:`check` has that kind check them."""
 
     @classmethod
     def check(cls, cfg, start: bool, prior) -> None:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from cnnvis.canvas.sizes import Size, resize
 from cnnvis.params.base import Param, ParamContext, StepInfo, register
 from cnnvis.params.color import from_rgb, to_rgb
-from cnnvis.params.pixel import start_canvas
+from cnnvis.params.pixel import DECORRELATED_BUFFERS, start_canvas
 
 
 def low_size(size: Size, factor: int) -> Size:
@@ -31,10 +31,19 @@ class LowresParam(Param):
     is resized to the new size's (h, w) and its optimizer starts afresh (its state had the old
     shape), as the Fourier image's does."""
 
+    # cnnvis prefer: the learning rate in the tensor's own units (bench/params.py)
+    tuned = {"prefer": dict(lr=0.05)}
+
     def __init__(self, ctx: ParamContext, size: Size, low: torch.Tensor):
         self.ctx, self.size = ctx, tuple(size)
         self.low = low.requires_grad_(True)
         self.optimizer = ctx.optimizer([self.low])
+
+    @classmethod
+    def canvas_buffers(cls, cfg) -> float:
+        # counted as the decorrelated pixel canvas's (an upper bound: the colour map runs at the
+        # low resolution)
+        return DECORRELATED_BUFFERS if cfg.decorrelate else 0
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> LowresParam:

@@ -23,6 +23,8 @@ from cnnvis.regularize import pixelops
 from cnnvis.regularize.penalties import gaussian_blur_
 
 NOISE_BAND_ROWS = 256  # rows of noise drawn at a time: no canvas-sized temporary at 8K
+# The decorrelated canvas also keeps its RGB image and the gradient in its own colour space.
+DECORRELATED_BUFFERS = 2
 
 
 def noise_canvas(ctx: ParamContext, size: Size) -> torch.Tensor:
@@ -60,10 +62,23 @@ def batched(x: torch.Tensor, n: int) -> torch.Tensor:
 class PixelParam(Param):
     """The canvas (N, C, H, W) as the parameter, stepped in row bands (C = 4 with ``cfg.alpha``)."""
 
+    accepts_pixel_ops = True
+    tuned = {
+        # cnnvis invert at layers of stride 8 or more (blocks.3 and deeper on EfficientNet-Lite0),
+        # whose features have lost fine detail: a stronger TV prior and a shrinking blur (icnn's
+        # image_blur, which edits pixels) lift the pixel correlation at blocks.5 from 0.28 to
+        # 0.37, but cost blocks.1 0.04 (bench/RESULTS.md).
+        "invert_deep": dict(tv_weight=4.0, blur_every=4, blur_sigma=1.5, blur_sigma_end=0.5),
+    }
+
     def __init__(self, ctx: ParamContext, bands: CanvasOptimizer):
         self.ctx, self.bands = ctx, bands
         self.size = tuple(bands.canvas.shape[-2:])
         self.optimizer = bands.opt
+
+    @classmethod
+    def canvas_buffers(cls, cfg) -> float:
+        return DECORRELATED_BUFFERS if cfg.decorrelate else 0
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> PixelParam:
@@ -158,7 +173,7 @@ def _any_pixel_op(cfg, mask) -> bool:
     )
 
 
-@register("pixel-decorrelated")
+@register("pixel-decorrelated", choice=False)
 class DecorrelatedPixelParam(PixelParam):
     """``--param pixel --decorrelate``: the canvas stored as ``y``, the image ``mean + COLOR @ y``
     (:func:`cnnvis.params.color.to_rgb`), stepped in row bands. The gradient reaches ``y`` as

@@ -27,7 +27,6 @@ from cnnvis.models.registry import LoadedModel
 from cnnvis.objectives.base import Objective
 from cnnvis.params import ParamContext, StepInfo, create, kind_of, restore
 from cnnvis.params.optim import lr_at
-from cnnvis.pipeline.device import pick_device  # noqa: F401  (cnnvis.pipeline.loop.pick_device, the API's name)
 from cnnvis.pipeline.gradient import CanvasGradient
 from cnnvis.pipeline.memory import preflight
 from cnnvis.pipeline.progress import Progress

@@ -1,11 +1,13 @@
 """The memory pre-flight: estimate a run's canvas-sized buffers before allocating any.
 
 A tile batch's activations are bounded by ``--tile`` and ``--batch-size``; what grows with the
-requested size is the set of canvas-sized float32 buffers (N, C, H, W), C = 3 or 4 (RGBA): the canvas, the
-gradient, the optimizer's per-pixel state, the references and the p-norm's init image, and
-during a change of size the resized copies. A size too large for the machine then fails with
-one line naming the estimate, the memory available and the largest size that fits, instead of
-an allocator traceback minutes later.
+requested size is the set of canvas-sized float32 buffers (N, C, H, W), C = 3 or 4 (RGBA): the
+canvas, the gradient, the optimizer's per-pixel state, the parameterization's own, the
+references and the p-norm's init image, and during a change of size the resized copies. The
+optimizer's table entry (:class:`cnnvis.params.optim.OptimizerKind`) and the parameterization's
+class (:meth:`cnnvis.params.base.Param.canvas_buffers`) say how many they hold. A size too large
+for the machine then fails with one line naming the estimate, the memory available and the
+largest size that fits, instead of an allocator traceback minutes later.
 """
 
 from __future__ import annotations
@@ -17,37 +19,31 @@ import torch
 from cnnvis.canvas.sizes import Size
 from cnnvis.errors import InputError
 from cnnvis.io.images import USABLE, cpu_available_bytes
+from cnnvis.params import kind_of
 from cnnvis.params.color import channels
+from cnnvis.params.optim import optimizer_kind
 
 FLOAT_BYTES = 4
-# Per-pixel optimizer state, in canvas-sized buffers (L-BFGS: see optimizer_buffers).
-OPTIMIZER_BUFFERS = {"rmsprop": 1, "sgd": 1, "gd": 1, "adam": 2}
-# The Fourier image keeps its spectrum plus the irfft / colour / sigmoid intermediates of the
-# graph it draws through (about four canvases).
-FOURIER_BUFFERS = 5
-# The decorrelated pixel canvas also keeps its RGB image and the gradient in its own space.
-DECORRELATED_BUFFERS = 2
 # USABLE (imported above, shared with the image reader's check): the fraction of the available
 # memory a run may plan to use; the rest is for the model, a tile batch's activations and the
 # allocator's slack.
 
 
-def optimizer_buffers(optimizer: str, lbfgs_history: int, steps: int) -> float:
-    """Canvas-sized buffers of optimizer state. L-BFGS keeps two vectors per curvature pair (at
-    most one pair per step) plus its direction, previous gradient and line-search copies."""
-    if optimizer == "lbfgs":
-        return 2 * min(lbfgs_history, steps) + 4
-    return OPTIMIZER_BUFFERS.get(optimizer, 2)
+def optimizer_buffers(cfg) -> float:
+    """Canvas-sized buffers of ``cfg.optimizer``'s state (its table entry says)."""
+    return optimizer_kind(cfg.optimizer).buffers(cfg)
+
+
+def param_buffers(cfg) -> float:
+    """Canvas-sized buffers ``cfg.param``'s parameterization holds beyond the canvas (its class says)."""
+    return kind_of(cfg).canvas_buffers(cfg)
 
 
 def canvas_buffers(cfg, references: int = 0) -> float:
     """Canvas-sized float32 buffers a run of ``cfg`` holds at once at its largest size."""
     n = 2 + 1  # canvas, gradient, and the resized copy made between sizes
-    n += optimizer_buffers(cfg.optimizer, cfg.lbfgs_history, cfg.steps)
-    if cfg.param == "fft":
-        n += FOURIER_BUFFERS
-    elif cfg.param in ("pixel", "lowres") and cfg.decorrelate:
-        n += DECORRELATED_BUFFERS
+    n += optimizer_buffers(cfg)
+    n += param_buffers(cfg)
     n += references + 1  # references, and the init image the p-norm may pull toward
     return n
 
@@ -83,6 +79,7 @@ def preflight(
     fit_h, fit_w = max(1, int(h * s)), max(1, int(w * s))
     images = f" x {batch} images" if batch > 1 else ""
     raise InputError(
-        f"a {h}x{w} canvas{images} needs about {need / 1e9:.1f} GB for its {buffers:g} canvas-sized buffers, but {free / 1e9:.1f} GB "
-        f"of memory is available on {device.type}; the largest size that fits is about {fit_h}x{fit_w}: lower --final-size"
+        f"a {h}x{w} canvas{images} needs about {need / 1e9:.1f} GB for its {buffers:g} canvas-sized buffers, "
+        f"but {free / 1e9:.1f} GB of memory is available on {device.type}; "
+        f"the largest size that fits is about {fit_h}x{fit_w}: lower --final-size"
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from cnnvis.params.base import Param
+from cnnvis.params.optim import optimizer_kind
 
 Evaluate = Callable[[torch.Tensor, "bool | float"], "tuple[float, float, torch.Tensor]"]
 
@@ -45,7 +46,8 @@ class FirstOrder:
 
 
 class LBFGS:
-    """One L-BFGS iteration per step; the strong-Wolfe line search re-runs every tile.
+    """A closure-driven optimizer (``stepper="closure"``: L-BFGS, one iteration per step; its
+    strong-Wolfe line search re-runs every tile as often as it needs).
 
     L-BFGS's line search needs one fixed function, so with ``normalize`` the objective is scaled
     by a constant, 1 / mean|g| at the first evaluation of each size: regularizer weights then
@@ -101,9 +103,10 @@ class LBFGS:
         self.scale = state.get("scale")
 
 
-STEPPERS: dict[str, type] = {"lbfgs": LBFGS}
+# OptimizerKind.stepper -> how a step drives the optimizer
+STEPPERS: dict[str, type] = {"first-order": FirstOrder, "closure": LBFGS}
 
 
 def make_stepper(optimizer: str, normalize: bool) -> FirstOrder | LBFGS:
-    """The stepping strategy of ``optimizer`` (``cfg.optimizer``)."""
-    return STEPPERS.get(optimizer, FirstOrder)(normalize)
+    """The stepping strategy of ``optimizer`` (``cfg.optimizer``), as its table entry names it."""
+    return STEPPERS[optimizer_kind(optimizer).stepper](normalize)

@@ -39,19 +39,20 @@ import torch
 import torch.nn.functional as F
 
 from cnnvis.canvas.sizes import Size, resize
+from cnnvis.defaults import DEFAULT_MODEL
 from cnnvis.errors import InputError
 from cnnvis.priors.generators.base import Generator
+from cnnvis.priors.spec import GENERATOR_FITS, LATENT_INITS, PriorSpec
 
-LATENT_INITS = ("auto", "zeros", "noise", "image")
 SPATIAL_MAX_SIDE = 1024
 
 
 @dataclass
 class DGNPrior:
-    """A generator prior for :class:`cnnvis.pipeline.Render`.
+    """A generator prior for :class:`cnnvis.pipeline.loop.Render`.
 
     Attributes:
-        generator: latent -> image (see :class:`cnnvis.generators.base.Generator`).
+        generator: latent -> image (see :class:`cnnvis.priors.generators.base.Generator`).
         upper: (C,) per-channel upper bound of the latent, or ``None`` for no clipping.
         init: ``auto`` (the encoding of the init image when there is one and an encoder layer
             is known, else noise), ``zeros``, ``noise`` or ``image``; or a latent tensor
@@ -78,8 +79,8 @@ class DGNPrior:
     def __post_init__(self):
         if isinstance(self.init, str) and self.init not in LATENT_INITS:
             raise InputError(f"unknown latent init '{self.init}'; use one of {', '.join(LATENT_INITS)}")
-        if self.fit not in ("crop", "resize"):
-            raise InputError(f"unknown generator fit '{self.fit}'; use crop or resize")
+        if self.fit not in GENERATOR_FITS:
+            raise InputError(f"unknown generator fit '{self.fit}'; use one of {', '.join(GENERATOR_FITS)}")
         if self.max_side is not None and self.max_side < 1:
             raise InputError(f"--dgn-max-side must be positive, got {self.max_side}")
 
@@ -117,7 +118,8 @@ class GeneratorImage:
         want = prior.latent_shape(self.size, z.shape[0] if z.dim() else 1)
         if tuple(z.shape) != want:
             raise InputError(
-                f"latent of shape {tuple(z.shape)} does not fit the {prior.generator.arch} generator at {size[0]}x{size[1]}; expected {want}"
+                f"latent of shape {tuple(z.shape)} does not fit the {prior.generator.arch} generator at "
+                f"{size[0]}x{size[1]}; expected {want}"
             )
         self.z = z.detach().clone().float().requires_grad_(True)
         self.project_()
@@ -167,7 +169,8 @@ def encode(prior: DGNPrior, model, image: torch.Tensor, size: Size) -> torch.Ten
     layer = prior.encoder_layer
     if layer is None:
         raise InputError(
-            f"latent init 'image' needs the layer the {prior.generator.arch} generator inverts; this generator file does not name one: use --latent-init noise"
+            f"latent init 'image' needs the layer the {prior.generator.arch} generator inverts; this generator file "
+            "does not name one: use --latent-init noise"
         )
     g = prior.generator
     side = (model.input_size, model.input_size) if not g.spatial else tuple(size)
@@ -181,7 +184,8 @@ def encode(prior: DGNPrior, model, image: torch.Tensor, size: Size) -> torch.Ten
     f = f.flatten(1) if not g.spatial else f
     if tuple(f.shape) != want:
         raise InputError(
-            f"{model.name}'s layer '{layer}' gives features {tuple(f.shape)} but the {g.arch} generator takes {want}; use the model the generator was trained for, or --latent-init noise"
+            f"{model.name}'s layer '{layer}' gives features {tuple(f.shape)} but the {g.arch} generator takes {want}; "
+            "use the model the generator was trained for, or --latent-init noise"
         )
     return f
 
@@ -194,42 +198,52 @@ def initial_latent(
     shape = prior.latent_shape(size, batch)
     init = prior.init
     if isinstance(init, torch.Tensor):
-        z = init.to(device, torch.float32)
-        if z.dim() == len(shape) - 1:
-            z = z[None]
-        if z.shape[0] == 1 and batch > 1:
-            z = z.expand(batch, *z.shape[1:])
-        if prior.generator.spatial and z.dim() == 4 and z.shape[:2] == shape[:2] and z.shape[-2:] != shape[-2:]:
-            z = F.interpolate(z, size=shape[-2:], mode="bilinear", align_corners=False)
-        if tuple(z.shape) != shape:
-            raise InputError(
-                f"initial latent has shape {tuple(z.shape)}; the {prior.generator.arch} generator needs {shape}"
-            )
-        return z
+        return _given_latent(prior, init.to(device, torch.float32), shape, batch)
     if init == "auto":
         init = "image" if image is not None and prior.encoder_layer is not None else "noise"
     if init == "image":
         if image is None:
             raise InputError(
-                "latent init 'image' needs a start image to encode (dream's IMAGE, invert's --init FILE); or use --latent-init noise"
+                "latent init 'image' needs a start image to encode (dream's IMAGE, invert's --init FILE); "
+                "or use --latent-init noise"
             )
         image = image.to(device)
         return encode(prior, model, image if image.shape[0] == batch else image.expand(batch, *image.shape[1:]), size)
     if init == "zeros":
         return torch.zeros(shape, device=device)
-    # Noise at the scale of natural codes: |N(0, 1)| * upper / 3 = a half-normal with the
-    # channel's standard deviation when the bound is icnn's 3 sigma.
-    if isinstance(gen, (list, tuple)):  # one generator per image
+    return _noise_latent(prior, shape, gen).to(device)
+
+
+def _given_latent(prior: DGNPrior, z: torch.Tensor, shape: tuple, batch: int) -> torch.Tensor:
+    """A latent given as a tensor, batched and (spatial generators) resized to ``shape``."""
+    if z.dim() == len(shape) - 1:
+        z = z[None]
+    if z.shape[0] == 1 and batch > 1:
+        z = z.expand(batch, *z.shape[1:])
+    if prior.generator.spatial and z.dim() == 4 and z.shape[:2] == shape[:2] and z.shape[-2:] != shape[-2:]:
+        z = F.interpolate(z, size=shape[-2:], mode="bilinear", align_corners=False)
+    if tuple(z.shape) != shape:
+        raise InputError(
+            f"initial latent has shape {tuple(z.shape)}; the {prior.generator.arch} generator needs {shape}"
+        )
+    return z
+
+
+def _noise_latent(prior: DGNPrior, shape: tuple, gen) -> torch.Tensor:
+    """Noise at the scale of natural codes: |N(0, 1)| * upper / 3 = a half-normal with the
+    channel's standard deviation when the bound is icnn's 3 sigma. ``gen``: one generator, or one
+    per image."""
+    if isinstance(gen, (list, tuple)):
         z = torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in gen]).abs()
     else:
         z = torch.randn(shape, generator=gen).abs()
     if prior.upper is not None:
         z = z * (prior.upper.view(1, -1, *([1] * (len(shape) - 2))) / 3)
-    return z.to(device)
+    return z
 
 
 DEMO_GENERATOR = "demo_generator_lite0.pt"
-DEMO_MODEL = "efficientnet-lite0"
+DEMO_MODEL = DEFAULT_MODEL  # the model the shipped demo generator inverts
 
 
 def demo_generator_path() -> str:
@@ -250,14 +264,15 @@ def load_prior(
 ) -> DGNPrior:
     """A :class:`DGNPrior` from files: the generator (default: the shipped demo generator, for
     efficientnet-lite0 only), and latent bounds (default: the generator file's; ``"none"``: no
-    clipping). ``model`` is the :class:`cnnvis.models.LoadedModel` being visualized: it encodes
+    clipping). ``model`` is the :class:`cnnvis.models.registry.LoadedModel` being visualized: it encodes
     images into latents when the generator was trained on its features."""
     from cnnvis.priors.generators.files import load_generator, read_latent_bound
 
     if generator is None:
         if model.name != DEMO_MODEL:
             raise InputError(
-                f"--prior dgn has no shipped generator for {model.name}; train one with cnnvis train-generator --model {model.name} and pass --generator FILE"
+                f"--prior dgn has no shipped generator for {model.name}; train one with cnnvis train-generator "
+                f"--model {model.name} and pass --generator FILE"
             )
         generator = demo_generator_path()
     gf = load_generator(generator, device)
@@ -271,31 +286,17 @@ def load_prior(
     encoder = gf.layer if gf.model in (None, model.name) else None
     if init == "image" and encoder is None:
         raise InputError(
-            f"--latent-init image needs {gf.model}, the model '{generator}' was trained on, not {model.name}; use --latent-init noise"
+            f"--latent-init image needs {gf.model}, the model '{generator}' was trained on, not {model.name}; use "
+            "--latent-init noise"
         )
     return DGNPrior(gf.generator, upper, init, encoder, max_side, fit)
 
 
-PRIOR_FLAGS = ("prior", "generator", "latent_bound", "latent_init", "dgn_max_side", "generator_fit")
-
-
-def split_prior_flags(kw: dict) -> dict:
-    """Pop the CLI's prior flags out of ``kw`` (a command's keyword arguments) and return them."""
-    return {k: kw.pop(k) for k in PRIOR_FLAGS if k in kw}
-
-
-def prior_from_flags(model, flags: dict, device) -> DGNPrior | None:
-    """``--prior dgn`` (or a ``--generator``) -> a :class:`DGNPrior`; otherwise ``None``."""
-    if flags.get("prior", "none") != "dgn" and not flags.get("generator"):
-        if flags.get("latent_bound") or flags.get("dgn_max_side"):
-            raise InputError("--latent-bound and --dgn-max-side apply to a generator prior; add --prior dgn")
+def prior_of(spec: PriorSpec, model, device) -> DGNPrior | None:
+    """The :class:`DGNPrior` that ``spec`` asks for, for ``model`` on ``device``, or None without one."""
+    spec.check()
+    if not spec.wanted:
         return None
     return load_prior(
-        model,
-        flags.get("generator"),
-        flags.get("latent_bound"),
-        flags.get("latent_init", "auto"),
-        flags.get("dgn_max_side"),
-        flags.get("generator_fit", "crop"),
-        device,
+        model, spec.generator, spec.latent_bound, spec.latent_init, spec.dgn_max_side, spec.generator_fit, device
     )

@@ -24,6 +24,9 @@ The library never writes files: :meth:`GeneratorTrainer.checkpoint` returns a di
 saves, and :meth:`GeneratorTrainer.from_checkpoint` resumes from it exactly (weights, both
 optimizers, step, and the random state that draws crops).
 
+The settings, :class:`TrainConfig`, are declared in :mod:`cnnvis.priors.train_config` (no torch,
+so that ``--help`` lists them); they are importable from here too.
+
 Randomness: kornia's augmentations draw from torch's global generator, so the trainer seeds it
 (``seed``) and saves/restores its state in checkpoints.
 """
@@ -40,54 +43,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnvis.canvas.stride_grid import phase_profile
-from cnnvis.defaults import GENERATOR_GRID_WEIGHT, GENERATOR_UPSAMPLE
 from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
-from cnnvis.priors.generators.upconv import UPSAMPLING, UpconvGenerator
+from cnnvis.priors.generators.upconv import UpconvGenerator
+from cnnvis.priors.train_config import TrainConfig
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of :class:`GeneratorTrainer`.
-
-    steps: optimizer steps in all; batch_size crops per step; size: crop side in pixels (the
-    generator is fully convolutional, so it generalizes to other sizes); lr: Adam's rate for the
-    generator (and the discriminator); scale_min: smallest crop area as a fraction of the image
-    (kornia RandomResizedCrop); pixel_weight, feature_weight, adv_weight: the loss terms above;
-    grid_weight: weight of the seam term above; feature_layers: comparator layers (empty = the
-    inverted layer itself); width: the generator's base width; upsample: its stages' upsampling (``transposed``: DeePSiM's;
-    ``nearest`` / ``bilinear``: resize-convolutions); seed.
-    """
-
-    steps: int = 2000
-    batch_size: int = 8
-    size: int = 128
-    lr: float = 5e-4
-    scale_min: float = 0.1
-    pixel_weight: float = 1.0
-    feature_weight: float = 0.1
-    adv_weight: float = 0.0
-    grid_weight: float = GENERATOR_GRID_WEIGHT
-    feature_layers: tuple[str, ...] = ()
-    width: int = 128
-    upsample: str = GENERATOR_UPSAMPLE
-    seed: int = 0
-
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "size", "width"):
-            if getattr(self, name) < 1:
-                raise InputError(
-                    f"train-generator --{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
-                )
-        if self.upsample not in UPSAMPLING:
-            raise InputError(f"--upsample must be one of {', '.join(UPSAMPLING)}, got '{self.upsample}'")
-        if not 0 < self.scale_min <= 1:
-            raise InputError(f"--scale-min must be in (0, 1], got {self.scale_min}")
-        if self.lr <= 0 or min(self.pixel_weight, self.feature_weight, self.adv_weight, self.grid_weight) < 0:
-            raise InputError("--lr must be > 0 and the loss weights >= 0")
 
 
 @dataclass(frozen=True)
@@ -135,13 +97,15 @@ def layer_geometry(model: LoadedModel, layer: str, device) -> tuple[int, int, tu
         f = cap(model.normalize(torch.full((1, 3, s, s), 0.5, device=device)))[layer]
     if f.dim() != 4:
         raise InputError(
-            f"layer '{layer}' gives {tuple(f.shape)} features; train-generator inverts spatial layers (B, C, h, w): pick a convolutional layer"
+            f"layer '{layer}' gives {tuple(f.shape)} features; train-generator inverts spatial layers (B, C, h, w): "
+            "pick a convolutional layer"
         )
     stride = s / f.shape[-1]
     k = round(math.log2(stride)) if stride >= 1 else -1
     if k < 1 or abs(stride - 2**k) > 0.1 * stride or k > 6:
         raise InputError(
-            f"layer '{layer}' has stride {stride:.1f} at {s} px; train-generator needs a power-of-two stride from 2 to 64: pick a layer after a downsampling stage"
+            f"layer '{layer}' has stride {stride:.1f} at {s} px; "
+            "train-generator needs a power-of-two stride from 2 to 64: pick a layer after a downsampling stage"
         )
     return f.shape[1], 2**k, (f.shape[2], f.shape[3])
 
@@ -179,7 +143,8 @@ class GeneratorTrainer:
         channels, stride, hw = layer_geometry(model, layer, self.device)
         if cfg.size % stride:
             raise InputError(
-                f"--size {cfg.size} is not a multiple of layer '{layer}''s stride {stride}; use e.g. --size {max(1, round(cfg.size / stride)) * stride}"
+                f"--size {cfg.size} is not a multiple of layer '{layer}''s stride {stride}; "
+                f"use e.g. --size {max(1, round(cfg.size / stride)) * stride}"
             )
         torch.manual_seed(cfg.seed)
         self.generator = UpconvGenerator(channels, stride, hw, width=cfg.width, upsample=cfg.upsample).to(self.device)
@@ -306,7 +271,8 @@ class GeneratorTrainer:
         if (ck.get("model"), ck.get("layer")) != (self.model.name, self.layer) or same != theirs:
             diff = next((k for k in same if same[k] != theirs.get(k)), "model/layer")
             raise InputError(
-                f"checkpoint '{source}' was made with other settings ({diff}); rerun with the same flags, or pass --fresh to start afresh"
+                f"checkpoint '{source}' was made with other settings ({diff}); rerun with the same flags, "
+                "or pass --fresh to start afresh"
             )
         self.generator.load_state_dict(ck["generator"])
         self.opt_g.load_state_dict(ck["opt_g"])

@@ -6,8 +6,10 @@ which worker renders it or which batch it shares. With the same batch compositio
 count it is bit-identical on CPU; across batch sizes the float summation order of the batched
 network differs, so the images differ in their last bits (bench/RESULTS.md measures how much).
 
-The library renders and returns; the CLI (``cnnvis atlas``) schedules batches (in-process or on
-Ray), writes the files and the page.
+The library plans (:mod:`cnnvis.recipes.atlas_plan`), renders (here: in-process, or on Ray:
+:mod:`cnnvis.recipes.atlas_ray`) and builds what the directory holds
+(:mod:`cnnvis.recipes.atlas_record`, :mod:`cnnvis.recipes.atlas_page`); the CLI (``cnnvis
+atlas``) draws the progress and writes the files.
 """
 
 from __future__ import annotations
@@ -125,8 +127,9 @@ def render_units(
 
 
 class UnitWorker:
-    """Renders batches of units with one loaded model: in-process, or as the body of a Ray
-    actor (see :meth:`load`, which the CLI wraps with ``ray.remote``).
+    """Renders batches of units with one loaded model: in-process (:func:`render_batches`), or as
+    the body of a Ray actor (see :meth:`load`, which :mod:`cnnvis.recipes.atlas_ray` wraps with
+    ``ray.remote``).
 
     Args:
         model: a :class:`cnnvis.models.registry.LoadedModel`.
@@ -166,12 +169,27 @@ class UnitWorker:
         prior_flags: dict | None = None,
     ) -> dict:
         """One batch -> ``{"units", "images": uint8 (N, H, W, 3), "activations", "seconds"}``
-        (small, plain values: what travels back to the driver)."""
-        from cnnvis.priors.dgn import prior_from_flags
+        (small, plain values: what travels back to the driver). ``prior_flags``: the fields of a
+        :class:`cnnvis.priors.spec.PriorSpec` (those left out keep its defaults)."""
+        from cnnvis.priors.dgn import prior_of
+        from cnnvis.priors.spec import PriorSpec
 
-        prior = prior_from_flags(self.model, prior_flags or {}, self.device)
+        prior = prior_of(PriorSpec(**(prior_flags or {})), self.model, self.device)
         res = render_units(
             self.model, layer, units, kind, size=size, seed=seed, device=self.device, prior=prior, **options
         )
         images = (res.images.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
         return {"units": res.units, "images": images, "activations": res.activations, "seconds": res.seconds}
+
+
+def render_batches(
+    worker: UnitWorker, plan, work: Sequence, on_result: Callable, stop: Callable[[], bool] = lambda: False
+) -> None:
+    """Render ``work`` (a list of (layer plan, units), :func:`cnnvis.recipes.atlas_plan.batches`)
+    of ``plan`` (an :class:`cnnvis.recipes.atlas_plan.AtlasPlan`) one batch after another in this
+    process, calling ``on_result(layer plan, result)`` after each; ``stop()`` true: render no more.
+    The in-process twin of :meth:`cnnvis.recipes.atlas_ray.RaySession.render`."""
+    for lp, chunk in work:
+        if stop():
+            break
+        on_result(lp, worker.render(lp.hook, chunk, plan.kind, plan.size, plan.seed, plan.options, plan.prior_flags))

@@ -1,6 +1,6 @@
 """The researcher's API: ``reconstruct_image`` (icnn) and ``generate_image`` (cnnpref).
 
-Both are thin front ends to the one pipeline (:class:`cnnvis.pipeline.Render`): they turn
+Both are thin front ends to the one pipeline (:class:`cnnvis.pipeline.loop.Render`): they turn
 icnn-style options into a :class:`RenderConfig`, build an :class:`Invert` or
 :class:`MaskedUnits` objective, run, and return float32 HxWx3 images in [0, 1].
 
@@ -18,12 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+import cnnvis.params  # noqa: F401  (registers the --param and --optimizer kinds, whose tuned settings apply)
 from cnnvis.canvas.sizes import Size
-from cnnvis.config import RenderConfig
+from cnnvis.config import OPTIMIZERS, PARAMS, SETTINGS, RenderConfig
 
 # the tuned defaults (cnnvis.defaults), importable from here too: benches use them
 from cnnvis.defaults import (  # noqa: F401
     DEEP_STRIDE,
+    DEFAULT_MODEL,
     DGN_DEFAULTS,
     DGN_INVERT_REFINE,
     DGN_PREFER_REFINE,
@@ -43,14 +45,17 @@ from cnnvis.errors import InputError, did_you_mean
 from cnnvis.models.registry import LoadedModel, load_model
 from cnnvis.objectives.base import Sum
 from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
+from cnnvis.recipes.units import one_unit_mask
 
 
 def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping, prior=None) -> dict:
     """The layer-dependent defaults, applied over INVERT_DEFAULTS and the optimizer's: with no
-    optimizer given, L-BFGS up to stride 16 (:data:`INVERT_SHALLOW_DEFAULTS`), with a 2-pixel
-    jitter from stride 8 (:data:`INVERT_LBFGS_DEEP_DEFAULTS`); the deep-layer priors when the deepest layer has stride >= 8 and the pixels are optimized
-    directly (a blur needs the pixel parameterization), or the top-layer Fourier prior for
-    Adam on the last layers; with a generator prior, DGN_DEFAULTS instead."""
+    optimizer given, L-BFGS up to stride 16 (:data:`INVERT_SHALLOW_DEFAULTS`); then what the
+    kinds tuned (their ``tuned`` tables): the optimizer's ``invert_deep`` when the deepest layer
+    has stride >= 8 (L-BFGS: a 2-pixel jitter), its ``invert_top`` on the last layers when no
+    --param is given (Adam: the Fourier prior), else at stride >= 8 the parameterization's
+    ``invert_deep`` (pixels: the deep-layer priors, whose blur needs pixels); with a generator
+    prior, DGN_DEFAULTS instead."""
     if prior is not None:
         return dict(DGN_DEFAULTS)
     d: dict = {}
@@ -59,13 +64,17 @@ def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options:
         shallow = bool(strides) and max(strides) <= SHALLOW_STRIDE
         d.update(INVERT_SHALLOW_DEFAULTS if shallow else {})
         optimizer = d.get("optimizer", INVERT_DEFAULTS["optimizer"])
-    param = options.get("param", INVERT_OPTIMIZER_DEFAULTS.get(optimizer, {}).get("param", "pixel"))
-    if optimizer == "lbfgs" and strides and max(strides) >= DEEP_STRIDE:
-        d.update(INVERT_LBFGS_DEEP_DEFAULTS)
-    if depths and max(depths) >= TOP_DEPTH and optimizer == "adam" and "param" not in options:
-        d.update(INVERT_TOP_DEFAULTS)
-    elif strides and max(strides) >= DEEP_STRIDE and param == "pixel":
-        d.update(INVERT_DEEP_DEFAULTS)
+    tuned = getattr(OPTIMIZERS.get(optimizer), "tuned", {})  # {} for an unknown name: the config refuses it
+    param = options.get(
+        "param", tuned.get("invert", {}).get("param", INVERT_DEFAULTS.get("param", SETTINGS["param"].default))
+    )
+    deep = bool(strides) and max(strides) >= DEEP_STRIDE
+    if deep:
+        d.update(tuned.get("invert_deep", {}))
+    if depths and max(depths) >= TOP_DEPTH and "invert_top" in tuned and "param" not in options:
+        d.update(tuned["invert_top"])
+    elif deep:
+        d.update(getattr(PARAMS.get(param), "tuned", {}).get("invert_deep", {}))
     return d
 
 
@@ -198,7 +207,7 @@ def to_hwc(x: torch.Tensor, item: int = 0) -> np.ndarray:
 
 def reconstruct_image(
     features: Mapping[str, object],
-    model="efficientnet-lite0",
+    model=DEFAULT_MODEL,
     *,
     loss: str = "l2",
     layer_weight: Mapping[str, float] | None = None,
@@ -214,14 +223,14 @@ def reconstruct_image(
 
     Args:
         features: layer name -> activations (C, H, W), (1, C, H, W) or (N,), numpy or torch,
-            taken pre-activation where the layer has one (see :func:`cnnvis.capture.resolve_layer`).
+            taken pre-activation where the layer has one (see :func:`cnnvis.models.capture.resolve_layer`).
         model: a :class:`LoadedModel` or a registry name.
         loss: l2 | l1 | inner | gram | corr.
         layer_weight: layer -> weight; default ``1 / ||f||^2`` normalized to sum to one.
         feature_mask: layer -> mask (full shape, (H, W) or (C,)); channel: layer -> channel list.
         initial_image: ``"noise"``, ``"mean"`` or an image (HxWx3 in [0, 1] or uint8).
         size: (H, W) of the image the features were computed at; default the model input.
-        callback: called with each :class:`cnnvis.pipeline.Progress`.
+        callback: called with each :class:`cnnvis.pipeline.progress.Progress`.
         **options: any :class:`RenderConfig` field, or icnn's names (``iter_n``, ``lr_start``,
             ``lr_end`` in 0..255 units, ``momentum_start``, ``decay_start``, ``image_blur``,
             ``sigma_start``, ``clip_extreme``, ``e_pct_start``, ...).
@@ -246,7 +255,7 @@ def reconstruct_image(
 
 def features_render(
     features: Mapping[str, object],
-    model="efficientnet-lite0",
+    model=DEFAULT_MODEL,
     *,
     loss="l2",
     layer_weight=None,
@@ -291,7 +300,7 @@ def features_render(
 def invert_image(
     image,
     layers: Sequence[str],
-    model="efficientnet-lite0",
+    model=DEFAULT_MODEL,
     *,
     loss: str = "l2",
     layer_weight=None,
@@ -328,7 +337,7 @@ def invert_image(
 def image_render(
     image,
     layers: Sequence[str],
-    model="efficientnet-lite0",
+    model=DEFAULT_MODEL,
     *,
     loss="l2",
     layer_weight=None,
@@ -470,23 +479,7 @@ def unit_mask(
     convolutional layer, or unit ``channel`` of a fully connected one. Shape: the layer's."""
     m = _model(model)
     size = tuple(size) if size else (m.input_size, m.input_size)
-    shape = layer_shape(m, layer, size)
-    mask = np.zeros(shape, np.float32)
-    if not 0 <= channel < shape[0]:
-        raise InputError(
-            f"channel {channel} is out of range for layer '{layer}' with {shape[0]} channels; use 0..{shape[0] - 1}"
-        )
-    if len(shape) == 1:
-        mask[channel] = 1
-        return mask
-    h, w = shape[-2:]
-    yy, xx = (h // 2 if y is None else y), (w // 2 if x is None else x)
-    if not (0 <= yy < h and 0 <= xx < w):
-        raise InputError(
-            f"unit position x={xx}, y={yy} is outside layer '{layer}' whose map is {w}x{h}; use 0 <= x < {w}, 0 <= y < {h}"
-        )
-    mask[(channel, yy, xx) + (0,) * (len(shape) - 3)] = 1
-    return mask
+    return one_unit_mask(layer_shape(m, layer, size), channel, x, y, layer=layer)
 
 
 def receptive_field_mask(model, layer: str, feature_mask, size: Size | None = None, seed: int = 0) -> np.ndarray:

@@ -27,6 +27,10 @@ motion first:
 
 Every frame stays an ordinary render (any objective, prior or preset), and the run resumable
 frame by frame.
+
+The flags are declared here once (:class:`VideoOptions`, the settings group ``video``); what an
+omitted one means is data each command passes in, a :class:`CoherenceDefaults`
+(:mod:`cnnvis.recipes.video` declares the dream's and the inversion's), so this module knows no command.
 """
 
 from __future__ import annotations
@@ -36,20 +40,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from cnnvis.config import Options, group, setting
 from cnnvis.errors import InputError
 from cnnvis.video.flow import FLOW_METHODS, optical_flow, reliable, to_gray8, warp
 
 COHERENCE_METHODS = (*FLOW_METHODS, "none")
 DEFAULT_FLOW = "dis"
-# --blend defaults: the weight of the (warped) previous result in a frame's start.
-DREAM_BLEND = 0.85  # flow-guided dream: pytorch-deepdream's video blend
-CONSTANT_BLEND = 0.5  # dream with --flow none: the constant blend of cnnvis before issue 13
-INVERT_BLEND = 1.0  # invert: start from the previous reconstruction (icnn's movies), new pixels from the init
-# --temporal-weight defaults: the temporal loss per pixel, next to an objective gradient normalized
-# to a mean magnitude of 1. 10 keeps carried pixels within a few grey levels of the previous dream
-# and lets the dream grow as fast as the constant blend's (bench/video.py).
-DREAM_TEMPORAL = 10.0
-INVERT_TEMPORAL = 0.0  # an inversion's loss is not normalized so: the start alone, as icnn
 FEATHER_SIGMA = 1.0  # pixels: the mask's edge is softened inside the reliable region
 
 
@@ -64,34 +60,119 @@ def check_blend(blend: float) -> float:
 
 
 def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`COHERENCE_METHODS`; InputError otherwise."""
     if method not in COHERENCE_METHODS:
         raise InputError(f"unknown --flow '{method}'; use {', '.join(COHERENCE_METHODS)}")
     return method
 
 
-def from_flags(
-    flow: str | None, blend: float | None, temporal: float | None = None, command: str = "dream"
-) -> Coherence:
-    """The :class:`Coherence` of ``--flow``, ``--blend`` and ``--temporal-weight`` (None: the
-    command's default: :data:`DREAM_BLEND` with a flow, :data:`CONSTANT_BLEND` with ``none``,
-    :data:`INVERT_BLEND` for ``invert``; :data:`DREAM_TEMPORAL` or :data:`INVERT_TEMPORAL`)."""
-    method = check_method(flow or DEFAULT_FLOW)
-    if blend is None:
-        blend = INVERT_BLEND if command == "invert" else (CONSTANT_BLEND if method == "none" else DREAM_BLEND)
-    if temporal is not None and temporal > 0 and method == "none":
-        raise InputError(
-            f"--temporal-weight {temporal} holds the result along the optical flow; give --flow dis or farneback, or drop it"
-        )
-    if temporal is None:
-        temporal = 0.0 if method == "none" else (INVERT_TEMPORAL if command == "invert" else DREAM_TEMPORAL)
-    return Coherence(method, check_blend(blend), check_temporal(temporal))
-
-
 def check_temporal(weight: float) -> float:
+    """``weight`` as a float >= 0; InputError otherwise."""
     w = float(weight)
     if not w >= 0:
-        raise InputError(f"--temporal-weight {weight} is negative; use 0 (off) or more, e.g. {DREAM_TEMPORAL:g}")
+        raise InputError(f"--temporal-weight {weight} is negative; use 0 (off) or more, e.g. 10")
     return w
+
+
+@dataclass(frozen=True)
+class CoherenceDefaults:
+    """What ``--flow``, ``--blend`` and ``--temporal-weight`` mean when they are not given: one
+    command's video defaults, as data (the commands declare theirs, e.g.
+    :data:`cnnvis.recipes.video.DREAM_COHERENCE`).
+
+    Args:
+        blend: in [0, 1], the weight of the warped previous result in a frame's start, with a flow.
+        temporal: >= 0, the weight of the temporal loss with a flow. With ``--flow none`` it is
+            always 0: the loss holds pixels along the flow, and there is none.
+        constant_blend: in [0, 1], the blend with ``--flow none`` (None: ``blend``).
+        flow: the method without ``--flow``, one of :data:`COHERENCE_METHODS`.
+    """
+
+    blend: float
+    temporal: float
+    constant_blend: float | None = None
+    flow: str = DEFAULT_FLOW
+
+    def __post_init__(self):
+        check_method(self.flow)
+        check_blend(self.blend_for("none"))
+        check_blend(self.blend)
+        check_temporal(self.temporal)
+
+    def blend_for(self, method: str) -> float:
+        """The default ``--blend`` under ``method``."""
+        return self.constant_blend if method == "none" and self.constant_blend is not None else self.blend
+
+    def temporal_for(self, method: str) -> float:
+        """The default ``--temporal-weight`` under ``method`` (0 without a flow)."""
+        return 0.0 if method == "none" else self.temporal
+
+
+def default_texts(defaults: CoherenceDefaults) -> dict[str, str]:
+    """--help's default of each video option (:class:`VideoOptions` field name -> text) under
+    ``defaults``, e.g. ``{"flow": "dis", "blend": "0.85; 0.5 with --flow none", "temporal": "1"}``."""
+
+    def text(of) -> str:
+        base, other = of(defaults.flow), of("none" if defaults.flow != "none" else DEFAULT_FLOW)
+        if base == other:
+            return f"{base:g}"
+        cond = "--flow none" if defaults.flow != "none" else f"--flow {' or '.join(FLOW_METHODS)}"
+        return f"{base:g}; {other:g} with {cond}"
+
+    return {"flow": defaults.flow, "blend": text(defaults.blend_for), "temporal": text(defaults.temporal_for)}
+
+
+@group("video")
+class VideoOptions(Options):
+    """The temporal coherence of a video input, as flags (the same on every command that renders
+    videos). Each defaults to None: the command's :class:`CoherenceDefaults` then apply
+    (:meth:`coherence`), and a command can refuse them for an image input."""
+
+    flow: str | None = setting(
+        None,
+        "Video input: carry each frame's result to the next along the optical flow (OpenCV DIS or Farneback), "
+        "trusted only where forward and backward flow agree; none: blend the previous result by a constant.",
+        choices=COHERENCE_METHODS,
+        default_text=DEFAULT_FLOW,
+    )
+    blend: float | None = setting(
+        None,
+        "Video input: weight of the previous frame's (warped) result in a frame's start, in [0, 1]; "
+        "the rest is the new frame.",
+        low=0,
+        high=1,
+        default_text="the command's",
+    )
+    temporal: float | None = setting(
+        None,
+        "Video input with a flow: weight of the temporal loss that holds each pixel the flow carries near the "
+        "previous result (Ruder et al. 2016); 0 = the start only.",
+        low=0,
+        flag="--temporal-weight",
+        default_text="the command's",
+    )
+
+    def given(self) -> bool:
+        """Whether any video option was given (an image input refuses them)."""
+        return any(getattr(self, s.name) is not None for s in self.settings())
+
+    def coherence(self, defaults: CoherenceDefaults) -> Coherence:
+        """The :class:`Coherence` of these options, ``defaults`` filling what was not given."""
+        return from_flags(self.flow, self.blend, self.temporal, defaults)
+
+
+def from_flags(flow: str | None, blend: float | None, temporal: float | None, defaults: CoherenceDefaults) -> Coherence:
+    """The :class:`Coherence` of ``--flow``, ``--blend`` and ``--temporal-weight``; None takes the
+    command's default from ``defaults`` (its blend and temporal weight depend on the method)."""
+    method = check_method(flow or defaults.flow)
+    if temporal is not None and temporal > 0 and method == "none":
+        raise InputError(
+            f"--temporal-weight {temporal} holds the result along the optical flow; give --flow dis or farneback, "
+            "or drop it"
+        )
+    blend = defaults.blend_for(method) if blend is None else blend
+    temporal = defaults.temporal_for(method) if temporal is None else temporal
+    return Coherence(method, check_blend(blend), check_temporal(temporal))
 
 
 def feather(mask: np.ndarray, sigma: float = FEATHER_SIGMA) -> np.ndarray:
@@ -183,7 +264,8 @@ class Coherence:
         return self.start_and_carry(prev_frame, frame, prev_out, fallback)[:2]
 
     def start_and_carry(self, prev_frame, frame, prev_out, fallback=None):
-        """:meth:`start`'s ``(start, mask)`` and the warped previous result (None where :meth:`start`'s mask is None)."""
+        """:meth:`start`'s ``(start, mask)`` and the warped previous result, (H, W, 3) float32 in [0, 1]
+        (None where :meth:`start`'s mask is None)."""
         base = frame if fallback is None else fallback
         if prev_out is None or prev_frame is None:
             return np.ascontiguousarray(base, dtype=np.float32), None, None

@@ -53,13 +53,15 @@ def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarra
         raise InputError(f"unknown optical flow '{method}'; use {', '.join(FLOW_METHODS)} or none")
     if a.shape[:2] != b.shape[:2]:
         raise InputError(
-            f"frames of different sizes {a.shape[1]}x{a.shape[0]} and {b.shape[1]}x{b.shape[0]}; optical flow needs one frame size"
+            f"frames of different sizes {a.shape[1]}x{a.shape[0]} and {b.shape[1]}x{b.shape[0]}; "
+            "optical flow needs one frame size"
         )
     ga, gb = to_gray8(a), to_gray8(b)
     if method == "dis":
         flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(ga, gb, None)
     else:
-        # OpenCV's documented example parameters: pyramid 0.5 x 3 levels, 15 px window, 3 iterations, poly_n 5, sigma 1.2.
+        # OpenCV's documented example parameters: pyramid 0.5 x 3 levels, 15 px window, 3 iterations, poly_n 5,
+        # sigma 1.2.
         flow = cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
     return np.ascontiguousarray(flow, dtype=np.float32)
 

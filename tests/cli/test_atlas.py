@@ -292,8 +292,8 @@ def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path, monkeyp
     pytest.importorskip("ray")
     from types import SimpleNamespace
 
-    from cnnvis.cli.atlas import LayerPlan
-    from cnnvis.cli.atlas_ray import RaySession
+    from cnnvis.recipes.atlas_plan import LayerPlan
+    from cnnvis.recipes.atlas_ray import RaySession
 
     factory = write_factory_module(tmp_path)
     monkeypatch.setenv(

@@ -1,4 +1,4 @@
-"""cnnvis.cli.atlas_page: the atlas index.html escapes what it inserts, embeds the atlas as JSON,
+"""cnnvis.recipes.atlas_page: the atlas index.html escapes what it inserts, embeds the atlas as JSON,
 and in headless Chromium loads every thumbnail and jumps to a unit (``?check=LAYER:UNIT``)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from cnnvis.cli.atlas_page import atlas_html
+from cnnvis.recipes.atlas_page import atlas_html
 
 UNITS = {"blocks.4": (112, [0, 5, 17]), "blocks.5": (40, [3, 9])}
 

@@ -15,11 +15,14 @@ from cnnvis.priors.generators.files import load_generator
 DEPLOY = """name: "MiniAlex"
 input: "data"
 input_shape { dim: 1 dim: 3 dim: 40 dim: 40 }
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 8 kernel_size: 5 stride: 2 } }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 8 kernel_size: 5 stride: 2 } }
 layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
 layer { name: "norm1" type: "LRN" bottom: "conv1" top: "norm1" lrn_param { local_size: 3 alpha: 0.0001 beta: 0.75 } }
-layer { name: "pool1" type: "Pooling" bottom: "norm1" top: "pool1" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
-layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2" convolution_param { num_output: 12 kernel_size: 3 pad: 1 group: 2 } }
+layer { name: "pool1" type: "Pooling" bottom: "norm1" top: "pool1"
+        pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2"
+        convolution_param { num_output: 12 kernel_size: 3 pad: 1 group: 2 } }
 layer { name: "relu2" type: "ReLU" bottom: "conv2" top: "conv2" }
 layer { name: "fc8" type: "InnerProduct" bottom: "conv2" top: "fc8" inner_product_param { num_output: 10 } }
 layer { name: "prob" type: "Softmax" bottom: "fc8" top: "prob" }
@@ -206,3 +209,34 @@ def test_convert_deepsim_generator_and_use_it_as_a_prior(tmp_path, caffe_files):
     )
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(tmp_path / "dgn.png").shape == (40, 40, 3)
+
+
+def test_every_option_has_its_declared_default():
+    from cnnvis.cli.caffe import GENERATOR_AUTO, ConvertCaffeOptions
+    from cnnvis.cli.commands import main
+
+    declared = {s.name: s for s in ConvertCaffeOptions.settings()}
+    params = {p.name: p for p in main.commands["convert-caffe"].params if p.name != "preset"}
+    names = ["prototxt", "caffemodel", "out", "generator", "mean", "input_size", "latent_bound", "quiet"]
+    assert list(params) == list(declared) == names
+    for name, p in params.items():
+        s = declared[name]
+        assert p.default == s.default, name
+        if s.argument:
+            assert p.required, name
+        else:
+            assert p.opts[0] == s.flag and p.help == s.help, name
+    assert params["out"].opts == ["--out", "-o"] and params["quiet"].opts == ["--quiet", "-q"]
+    # a bare --generator finds the generator the prototxt matches
+    assert params["generator"].flag_value == GENERATOR_AUTO and not params["generator"].is_flag
+    assert (params["input_size"].type.min, params["input_size"].type.max) == (1, None)
+
+
+def test_convert_missing_out_is_one_line(tmp_path, caffe_files):
+    deploy, caffemodel, _ = caffe_files
+    assert_one_line_error(invoke(["convert-caffe", deploy, caffemodel]), "convert-caffe needs --out", ".pt")
+    assert_one_line_error(
+        invoke(["convert-caffe", deploy, caffemodel, "--out", tmp_path / "x.pt", "--latent-bound", "b.txt"]),
+        "--latent-bound",
+        "add --generator",
+    )

@@ -110,3 +110,45 @@ def test_render_options_decorates_any_command():
     res = CliRunner().invoke(cmd, ["--steps", "3", "--output-mode", "rescale", "--no-shift"])
     assert res.exit_code == 0, res.output
     assert eval(res.output) == RenderConfig(steps=3, output="rescale", shift=False)  # noqa: S307
+
+
+# Options that belong to the command line itself, not to any recipe: which preset, and how
+# replay and resume treat a recorded run.
+CLI_ONLY = {"preset", "check", "trust_model"}
+CLI_ONLY_COMMANDS = {"replay", "resume"}
+
+
+def test_every_option_default_is_its_declared_default():
+    """Each click option is generated from one declared setting, and its default is that
+    declaration's (None for the render settings of the tuned commands, which apply their own)."""
+    undeclared, wrong = [], []
+    for name, command in main.commands.items():
+        # a tuned command (invert, prefer, atlas) leaves every render setting None
+        tuned_command = any(p.name == "steps" and p.default is None for p in command.params)
+        for p in command.params:
+            if not isinstance(p, click.Option) or p.name in CLI_ONLY or name in CLI_ONLY_COMMANDS:
+                continue
+            s = getattr(p, "setting", None)
+            if s is None:
+                undeclared.append(f"{name} {p.opts[0]}")
+                continue
+            want = None if tuned_command and SETTINGS.get(s.name) is s else s.default
+            if (tuple(p.default) if p.multiple else p.default) != want:
+                wrong.append(f"{name} {p.opts[0]}: click {p.default!r}, declared {want!r}")
+    assert not undeclared, "options not generated from a declaration: " + ", ".join(undeclared)
+    assert not wrong, "; ".join(wrong)
+
+
+def test_no_literal_choice_lists_in_the_cli():
+    """Choice lists come from the library's tuples, never a literal in a click decorator."""
+    import pathlib
+    import re
+
+    cli = pathlib.Path(__file__).resolve().parents[2] / "cnnvis" / "cli"
+    hits = [
+        f"{p.name}:{i}"
+        for p in cli.glob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"click\.Choice\(\[\"", line)
+    ]
+    assert not hits, hits

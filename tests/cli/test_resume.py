@@ -75,7 +75,7 @@ def test_periodic_checkpoints_and_resume_in_process(tmp_path, setup):
     straight = tmp_path / "straight.png"
     assert invoke(_args(setup, straight, 6) + ["-q"]).exit_code == 0
     # a run that writes a checkpoint every 4 steps and is killed after step 5: resume from step 4
-    from cnnvis.cli.dream import checkpoint_path
+    from cnnvis.cli.runner import checkpoint_path
 
     out = tmp_path / "k.png"
     res = invoke(_args(setup, out, 6) + ["-q", "--checkpoint-every", "4"])
@@ -119,5 +119,5 @@ def test_resume_bad_input(tmp_path, setup):
     torch.save({"step": 3}, other)
     assert_one_line_error(invoke(["resume", "--trust-model", other]), "not a cnnvis render checkpoint")
     assert_one_line_error(
-        invoke(_args(setup, tmp_path / "x.png", 2) + ["--checkpoint-every", "-1"]), "--checkpoint-every must be >= 0"
+        invoke(_args(setup, tmp_path / "x.png", 2) + ["--checkpoint-every", "-1"]), "--checkpoint-every", "x>=0"
     )

@@ -217,3 +217,38 @@ def test_subprocess_ctrl_c_saves_checkpoint_and_generator_then_resumes(tmp_path,
     )
     assert again.returncode == 0, again.stderr
     assert f"at step {step}" in again.stdout and load_generator(str(out)).info["steps"] == step + 2
+
+
+# The click parameter names a recorded run replays by: never renamed.
+TRAIN_PARAMS = (
+    "layer images out steps batch_size size lr scale_min pixel_weight feature_weight adv_weight grid_weight "
+    "feature_layers width upsample seed checkpoint_every fresh half quiet model weights device"
+).split()
+
+
+def test_every_option_has_its_declared_default():
+    from cnnvis.cli.commands import main
+    from cnnvis.models.options import ModelOptions
+    from cnnvis.priors.train_config import UPSAMPLING, TrainCommandOptions, TrainConfig
+
+    declared = {s.name: s for g in (TrainCommandOptions, TrainConfig, ModelOptions) for s in g.settings()}
+    params = {p.name: p for p in main.commands["train-generator"].params if p.name != "preset"}
+    assert sorted(params) == sorted(TRAIN_PARAMS) == sorted(declared)
+    for name, p in params.items():
+        s = declared[name]
+        assert p.default == s.default, name
+        assert p.opts[0] == s.flag and p.multiple == s.multiple, name
+        if s.short:
+            assert s.short in p.opts, name
+    assert tuple(params["upsample"].type.choices) == UPSAMPLING
+    assert params["feature_layers"].opts == ["--feature-layer"]
+
+
+def test_train_missing_flags_are_one_line(tmp_path):
+    assert_one_line_error(invoke(["train-generator", "--images", tmp_path, "--out", tmp_path / "g.pt"]), "--layer")
+    assert_one_line_error(invoke(["train-generator", "--layer", "relu2", "--images", tmp_path]), "--out", "gen.pt")
+    assert_one_line_error(
+        invoke(["train-generator", "-l", "relu2", "--images", tmp_path, "-o", "g.pt", "--upsample", "cubic"]),
+        "--upsample",
+        "cubic",
+    )

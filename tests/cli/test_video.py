@@ -24,6 +24,8 @@ from conftest import (
     write_factory_module,
 )
 
+from cnnvis.cli.frames import VideoRun
+from cnnvis.errors import InputError
 from cnnvis.io.video import VideoReader, probe
 
 
@@ -342,8 +344,11 @@ def test_video_bad_input(tmp_path, tiny, make_image):
     assert_one_line_error(invoke(["dream", clip, *tiny, "-q", "--out", tmp_path / "o.png"]), "must be a video")
     assert_one_line_error(
         invoke(["dream", clip, *tiny, "--checkpoint-every", "-1", "-q", "--out", tmp_path / "o.mp4"]),
-        "--checkpoint-every must be >= 0",
+        "--checkpoint-every",
+        "-1",
     )
+    with pytest.raises(InputError, match="--checkpoint-every must be >= 0"):  # the API checks it too
+        VideoRun(clip, str(tmp_path / "o.mp4"), -1)
     # a GIF cannot hold the clip's audio: said on one line, and the video is written without it
     res = invoke(["dream", clip, *tiny, "--steps", 1, "-q", "--out", tmp_path / "o.gif"])
     assert res.exit_code == 0, (res.output, res.exception)

@@ -145,73 +145,20 @@ def tiny(factory_module):
 
 def test_cli_writes_an_rgba_png(tmp_path, tiny):
     out = tmp_path / "a.png"
-    res = invoke(
-        [
-            "prefer",
-            *tiny,
-            "--layer",
-            "conv3",
-            "--channel",
-            1,
-            "--size",
-            "32x32",
-            "--alpha",
-            "--alpha-penalty",
-            1.0,
-            "--steps",
-            8,
-            "-q",
-            "--out",
-            out,
-            "--video",
-            tmp_path / "a.gif",
-        ]
-    )
+    args = "--layer conv3 --channel 1 --size 32x32 --alpha --alpha-penalty 1.0 --steps 8 -q".split()
+    res = invoke(["prefer", *tiny, *args, "--out", out, "--video", tmp_path / "a.gif"])
     assert res.exit_code == 0, (res.output, res.exception)
     img = iio.imread(out)
     assert img.shape == (32, 32, 4) and img[..., 3].min() < 255
     assert iio.imread(tmp_path / "a.gif").shape[-1] in (3, 4)  # the video frames: over white
-    res = invoke(
-        [
-            "prefer",
-            *tiny,
-            "--layer",
-            "conv3",
-            "--channel",
-            "1,2",
-            "--size",
-            "32x32",
-            "--alpha",
-            "--steps",
-            2,
-            "-q",
-            "--out",
-            tmp_path / "b.png",
-        ]
-    )
+    args = "--layer conv3 --channel 1,2 --size 32x32 --alpha --steps 2 -q".split()
+    res = invoke(["prefer", *tiny, *args, "--out", tmp_path / "b.png"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert (
         iio.imread(tmp_path / "b_c1.png").shape == (32, 32, 4) and iio.imread(tmp_path / "b_sheet.png").shape[-1] == 4
     )
-    res = invoke(
-        [
-            "prefer",
-            "--preset",
-            "alpha",
-            *tiny,
-            "--layer",
-            "conv3",
-            "--channel",
-            1,
-            "--size",
-            "32x32",
-            "--steps",
-            2,
-            "-q",
-            "--out",
-            tmp_path / "p.png",
-        ]
-    )
+    args = "--layer conv3 --channel 1 --size 32x32 --steps 2 -q".split()
+    res = invoke(["prefer", "--preset", "alpha", *tiny, *args, "--out", tmp_path / "p.png"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(tmp_path / "p.png").shape == (32, 32, 4)
 

@@ -187,27 +187,8 @@ def test_cli_prefer_cppn_final_size(tmp_path, factory_module):
 
     out = tmp_path / "c.png"
     tiny = ["--model", f"{factory_module}:factory", "--weights", "random"]
-    res = invoke(
-        [
-            "prefer",
-            *tiny,
-            "--layer",
-            "conv3",
-            "--channel",
-            1,
-            "--size",
-            "32x32",
-            "--param",
-            "cppn",
-            "--final-size",
-            "64x96",
-            "--steps",
-            2,
-            "-q",
-            "--out",
-            out,
-        ]
-    )
+    args = "--layer conv3 --channel 1 --size 32x32 --param cppn --final-size 64x96 --steps 2 -q".split()
+    res = invoke(["prefer", *tiny, *args, "--out", out])
     assert res.exit_code == 0, (res.output, res.exception)
     assert iio.imread(out).shape == (64, 96, 3)
     # optimized at 32x48: the final size scaled to the tile (32), its shorter side kept at the model's minimum (32)
@@ -220,49 +201,12 @@ def test_cli_prefer_cppn_final_size(tmp_path, factory_module):
         "cannot start from an image",
         "--noise",
     )
-    res = invoke(
-        [
-            "dream",
-            *tiny,
-            "--noise",
-            "--layer",
-            "conv3",
-            "--param",
-            "cppn",
-            "--steps",
-            1,
-            "--octaves",
-            1,
-            "--final-size",
-            "40x40",
-            "-q",
-            "--out",
-            tmp_path / "d.png",
-        ]
-    )
+    args = "--noise --layer conv3 --param cppn --steps 1 --octaves 1 --final-size 40x40 -q".split()
+    res = invoke(["dream", *tiny, *args, "--out", tmp_path / "d.png"])
     assert res.exit_code == 0, (res.output, res.exception)
     # the bundled preset, made small: optimized at the tile, drawn at its final size
-    res = invoke(
-        [
-            "prefer",
-            "--preset",
-            "cppn",
-            *tiny,
-            "--layer",
-            "conv3",
-            "--channel",
-            1,
-            "--size",
-            "32x32",
-            "--final-size",
-            "128x128",
-            "--steps",
-            2,
-            "-q",
-            "--out",
-            tmp_path / "p.png",
-        ]
-    )
+    args = "--layer conv3 --channel 1 --size 32x32 --final-size 128x128 --steps 2 -q".split()
+    res = invoke(["prefer", "--preset", "cppn", *tiny, *args, "--out", tmp_path / "p.png"])
     assert res.exit_code == 0, (res.output, res.exception)
     assert (
         iio.imread(tmp_path / "p.png").shape == (128, 128, 3)

@@ -95,68 +95,17 @@ def test_factor_below_one_is_one_line(tmp_path, factory_module):
     with pytest.raises(InputError, match="--lowres-factor must be >= 1"):
         RenderConfig(lowres_factor=0)
     tiny = ["--model", f"{factory_module}:factory", "--weights", "random"]
+    args = "--layer conv3 --channel 1 --param lowres --lowres-factor 0 -q".split()
     assert_one_line_error(
-        invoke(
-            [
-                "prefer",
-                *tiny,
-                "--layer",
-                "conv3",
-                "--channel",
-                1,
-                "--param",
-                "lowres",
-                "--lowres-factor",
-                0,
-                "-q",
-                "--out",
-                tmp_path / "x.png",
-            ]
-        ),
+        invoke(["prefer", *tiny, *args, "--out", tmp_path / "x.png"]),
         "--lowres-factor",
         "0 is not in the range x>=1",
     )
-    res = invoke(
-        [
-            "prefer",
-            *tiny,
-            "--layer",
-            "conv3",
-            "--channel",
-            1,
-            "--size",
-            "32x32",
-            "--param",
-            "lowres",
-            "--lowres-factor",
-            2,
-            "--steps",
-            2,
-            "-q",
-            "--out",
-            tmp_path / "ok.png",
-        ]
-    )
+    args = "--layer conv3 --channel 1 --size 32x32 --param lowres --lowres-factor 2 --steps 2 -q".split()
+    res = invoke(["prefer", *tiny, *args, "--out", tmp_path / "ok.png"])
     assert res.exit_code == 0, (res.output, res.exception)
-    res = invoke(
-        [
-            "prefer",
-            "--preset",
-            "lowres",
-            *tiny,
-            "--layer",
-            "conv3",
-            "--channel",
-            1,
-            "--size",
-            "32x32",
-            "--steps",
-            2,
-            "-q",
-            "--out",
-            tmp_path / "p.png",
-        ]
-    )
+    args = "--layer conv3 --channel 1 --size 32x32 --steps 2 -q".split()
+    res = invoke(["prefer", "--preset", "lowres", *tiny, *args, "--out", tmp_path / "p.png"])
     assert res.exit_code == 0, (res.output, res.exception)
     cfg = read_manifest(str(tmp_path / "p.png"))["config"]
     assert (cfg["param"], cfg["lowres_factor"]) == ("lowres", 4)

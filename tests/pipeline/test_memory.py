@@ -22,6 +22,28 @@ def test_estimate_counts_the_buffers_of_each_optimizer():
     assert canvas_buffers(RenderConfig(), references=2) == rms + 2
 
 
+@pytest.mark.parametrize(
+    "kw,buffers",
+    [
+        # canvas, gradient, resized copy, optimizer state, the kind's own, the p-norm's init image
+        ({}, 3 + 1 + 0 + 1),
+        ({"optimizer": "sgd"}, 3 + 1 + 0 + 1),
+        ({"optimizer": "gd"}, 3 + 1 + 0 + 1),
+        ({"optimizer": "adam"}, 3 + 2 + 0 + 1),
+        ({"optimizer": "lbfgs", "lbfgs_history": 100, "steps": 10}, 3 + 24 + 0 + 1),
+        ({"optimizer": "lbfgs", "lbfgs_history": 5, "steps": 10}, 3 + 14 + 0 + 1),
+        ({"param": "fft"}, 3 + 1 + 5 + 1),
+        ({"param": "fft", "decorrelate": True}, 3 + 1 + 5 + 1),
+        ({"decorrelate": True}, 3 + 1 + 2 + 1),
+        ({"param": "lowres"}, 3 + 1 + 0 + 1),
+        ({"param": "lowres", "decorrelate": True}, 3 + 1 + 2 + 1),
+        ({"param": "cppn"}, 3 + 1 + 0 + 1),
+    ],
+)
+def test_each_kind_declares_its_buffers(kw, buffers):
+    assert canvas_buffers(RenderConfig(**kw)) == buffers
+
+
 def test_estimate_is_bytes_of_float32_images():
     need = preflight((100, 200), 3, RenderConfig(), CPU, available=1 << 40)
     assert need == canvas_buffers(RenderConfig()) * 3 * 3 * 100 * 200 * 4

@@ -11,7 +11,8 @@ from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.objectives.activation import Channel
 from cnnvis.pipeline.loop import Render
-from cnnvis.priors.dgn import DGNPrior, GeneratorImage, encode, initial_latent, load_prior, prior_from_flags
+from cnnvis.priors.dgn import DGNPrior, GeneratorImage, encode, initial_latent, load_prior, prior_of
+from cnnvis.priors.spec import PriorSpec
 from cnnvis.priors.generators.base import Generator
 from cnnvis.priors.generators.files import save_generator
 from cnnvis.priors.generators.upconv import UpconvGenerator
@@ -234,10 +235,12 @@ def test_load_prior_from_files_and_flags(tmp_path, tiny_model):
     # no shipped generator for this model
     with pytest.raises(InputError, match="no shipped generator for tiny"):
         load_prior(tiny_model, None)
-    assert prior_from_flags(tiny_model, {"prior": "none"}, "cpu") is None
-    assert prior_from_flags(tiny_model, {"generator": path}, "cpu") is not None  # --generator implies dgn
+    assert prior_of(PriorSpec(prior="none"), tiny_model, "cpu") is None
+    assert prior_of(PriorSpec(generator=str(path)), tiny_model, "cpu") is not None  # --generator implies dgn
     with pytest.raises(InputError, match="add --prior dgn"):
-        prior_from_flags(tiny_model, {"prior": "none", "latent_bound": str(bound)}, "cpu")
+        prior_of(PriorSpec(prior="none", latent_bound=str(bound)), tiny_model, "cpu")
+    with pytest.raises(InputError, match="--latent-init"):
+        PriorSpec(prior="dgn", latent_init="random")  # the spec checks its declared choices
     # another model cannot encode into this generator's latent
     other = type(tiny_model)(**{**tiny_model.__dict__, "name": "other"})
     assert load_prior(other, path).encoder_layer is None

@@ -97,7 +97,13 @@ def test_layer_checks(tiny_model):
 
 @pytest.mark.parametrize(
     "kw,needle",
-    [(dict(steps=0), "--steps"), (dict(scale_min=0.0), "--scale-min"), (dict(adv_weight=-1.0), "loss weights")],
+    [
+        (dict(steps=0), r"--steps must be >= 1, got 0"),
+        (dict(scale_min=0.0), r"--scale-min must be in \(0, 1\]"),
+        (dict(adv_weight=-1.0), r"--adv-weight must be >= 0, got -1.0"),
+        (dict(lr=0.0), r"--lr must be > 0"),
+        (dict(upsample="cubic"), r"unknown --upsample 'cubic'; use one of transposed, nearest, bilinear"),
+    ],
 )
 def test_bad_settings(kw, needle):
     with pytest.raises(InputError, match=needle):

@@ -82,10 +82,11 @@ def test_dream_zoom_bad_input(tmp_path, factory_module, make_image):
 
 
 def test_zoom_frames_are_one_size_and_keep_the_dgn_latent_rate():
-    from cnnvis.cli.dream import DreamJob, _dream_config
+    from cnnvis.priors.spec import PriorSpec
+    from cnnvis.recipes.dream import dream_config
     from cnnvis.recipes.recon import DGN_DEFAULTS
 
-    cfg = _dream_config(DreamJob(image=None, out="z.gif", zoom_frames=3, prior_kw={"prior": "dgn"}))
+    cfg = dream_config({}, PriorSpec(prior="dgn"), zoom=True)
     assert cfg.octaves is None and cfg.num_sizes == 1 and cfg.latent_lr == DGN_DEFAULTS["latent_lr"]
-    still = _dream_config(DreamJob(image=None, out="d.png"))
+    still = dream_config({}, PriorSpec())
     assert still.octaves == 4 and still.latent_lr is None

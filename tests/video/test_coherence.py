@@ -7,12 +7,12 @@ import pytest
 from test_flow import pan, textured
 
 from cnnvis.errors import InputError
+from cnnvis.recipes.video import DREAM_COHERENCE, INVERT_COHERENCE
 from cnnvis.video.coherence import (
-    CONSTANT_BLEND,
-    DREAM_BLEND,
-    DREAM_TEMPORAL,
-    INVERT_BLEND,
     Coherence,
+    CoherenceDefaults,
+    VideoOptions,
+    default_texts,
     feather,
     from_flags,
 )
@@ -77,18 +77,70 @@ def test_feather_keeps_unreliable_pixels_at_zero():
 
 
 def test_flags_and_defaults():
-    assert from_flags(None, None, command="dream") == Coherence("dis", DREAM_BLEND, DREAM_TEMPORAL)
-    assert from_flags("none", None, command="dream") == Coherence("none", CONSTANT_BLEND, 0.0)
-    assert from_flags("farneback", None, command="invert") == Coherence("farneback", INVERT_BLEND, 0.0)
-    assert from_flags(None, 0.3, 2.0) == Coherence("dis", 0.3, 2.0)
+    assert from_flags(None, None, None, DREAM_COHERENCE) == Coherence("dis", 0.85, 10.0)
+    assert from_flags("none", None, None, DREAM_COHERENCE) == Coherence("none", 0.5, 0.0)
+    assert from_flags("farneback", None, None, INVERT_COHERENCE) == Coherence("farneback", 1.0, 0.0)
+    assert from_flags("none", None, None, INVERT_COHERENCE) == Coherence("none", 1.0, 0.0)
+    assert from_flags(None, 0.3, 2.0, DREAM_COHERENCE) == Coherence("dis", 0.3, 2.0)
     with pytest.raises(InputError, match=r"--blend 1.5 is outside \[0, 1\]"):
-        from_flags(None, 1.5)
+        from_flags(None, 1.5, None, DREAM_COHERENCE)
     with pytest.raises(InputError, match="unknown --flow 'raft'"):
         Coherence("raft", 0.5)
     with pytest.raises(InputError, match="--temporal-weight 5.0 holds the result along the optical flow"):
-        from_flags("none", None, 5.0)
+        from_flags("none", None, 5.0, INVERT_COHERENCE)
     with pytest.raises(InputError, match="--temporal-weight -1 is negative"):
         Coherence("dis", 0.5, -1)
+
+
+def test_defaults_are_data_checked_like_the_flags():
+    custom = CoherenceDefaults(blend=0.6, temporal=3.0, flow="farneback")
+    assert from_flags(None, None, None, custom) == Coherence("farneback", 0.6, 3.0)
+    assert from_flags("none", None, None, custom) == Coherence("none", 0.6, 0.0)  # no constant_blend: the blend
+    with pytest.raises(InputError, match="--blend 2"):
+        CoherenceDefaults(blend=2, temporal=0.0)
+    with pytest.raises(InputError, match="--blend -0.5"):
+        CoherenceDefaults(blend=0.5, temporal=0.0, constant_blend=-0.5)
+    with pytest.raises(InputError, match="unknown --flow 'raft'"):
+        CoherenceDefaults(blend=0.5, temporal=0.0, flow="raft")
+
+
+def test_help_texts_come_from_the_defaults():
+    assert default_texts(DREAM_COHERENCE) == {
+        "flow": "dis",
+        "blend": "0.85; 0.5 with --flow none",
+        "temporal": "10; 0 with --flow none",
+    }
+    assert default_texts(INVERT_COHERENCE) == {"flow": "dis", "blend": "1", "temporal": "0"}
+    assert default_texts(CoherenceDefaults(blend=0.9, temporal=4.0, constant_blend=0.4, flow="none")) == {
+        "flow": "none",
+        "blend": "0.4; 0.9 with --flow dis or farneback",
+        "temporal": "0; 4 with --flow dis or farneback",
+    }
+
+
+def test_options_group_declares_the_flags_once():
+    by_name = {s.name: s for s in VideoOptions.settings()}
+    assert list(by_name) == ["flow", "blend", "temporal"]
+    assert by_name["flow"].choices == ("dis", "farneback", "none") and by_name["flow"].default_text == "dis"
+    assert (by_name["blend"].low, by_name["blend"].high) == (0, 1)
+    assert by_name["temporal"].flag == "--temporal-weight" and by_name["temporal"].low == 0
+    assert all(s.default is None and s.optional for s in by_name.values())
+    assert not VideoOptions().given() and VideoOptions(blend=0.2).given()
+    assert VideoOptions().coherence(DREAM_COHERENCE) == from_flags(None, None, None, DREAM_COHERENCE)
+    assert VideoOptions("none", 0.7).coherence(INVERT_COHERENCE) == Coherence("none", 0.7, 0.0)
+    with pytest.raises(InputError, match="--blend"):
+        VideoOptions(blend=1.5)
+    with pytest.raises(InputError, match="--temporal-weight"):
+        VideoOptions(temporal=-1.0)
+
+
+def test_coherence_names_no_command():
+    import inspect
+
+    import cnnvis.video.coherence as coherence
+
+    src = inspect.getsource(coherence)
+    assert '== "invert"' not in src and '== "dream"' not in src
 
 
 def test_penalties_only_where_something_was_carried():

@@ -1,7 +1,7 @@
 """Caffe models without Caffe: read ``.prototxt`` / ``.caffemodel`` files and run them as PyTorch modules.
 
 ``read_prototxt`` / ``read_caffemodel`` parse the files with protobuf message classes built at run
-time (:mod:`cnnvis.caffe.proto`); :class:`CaffeNet` runs the net layer by layer with each Caffe
+time (:mod:`cnnvis.models.caffe.proto`); :class:`CaffeNet` runs the net layer by layer with each Caffe
 layer a named submodule (forward hooks work); ``save_converted`` / ``load_converted`` store a
 converted net as one ``torch.save`` file.
 """

@@ -1,7 +1,7 @@
 """One builder per Caffe layer type: (the layer, its input shapes, its weights) -> a torch module.
 
 :data:`BUILDERS` maps Caffe's type strings to builders; :data:`SUPPORTED` lists every type
-:class:`cnnvis.caffe.convert.CaffeNet` runs (Input and Silence need no module). A builder with
+:class:`cnnvis.models.caffe.convert.CaffeNet` runs (Input and Silence need no module). A builder with
 parameters calls :meth:`BuildContext.reserve` with their shapes before constructing its module:
 the pre-flight that turns a prototxt asking for terabytes into one line.
 """

@@ -2,7 +2,7 @@
 
 Each Caffe layer becomes a submodule registered in prototxt order under its Caffe name
 (``conv5_1``, ``relu5_1``, ``inception_4c/output``), so forward hooks (and
-:class:`cnnvis.capture.FeatureCapture`) see every layer's output. Torch forbids ``.`` in module
+:class:`cnnvis.models.capture.FeatureCapture`) see every layer's output. Torch forbids ``.`` in module
 names: a ``.`` in a Caffe name becomes ``_`` (``conv1.1`` -> ``conv1_1``); a name that clashes with
 an ``nn.Module`` attribute gets a trailing ``_``, a repeated name ``_2``, ``_3``, ...
 (:attr:`CaffeNet.caffe_names` maps module names back).
@@ -119,7 +119,8 @@ class CaffeNet(nn.Module):
         elif weights is not None:
             if not hasattr(weights, "layer"):
                 raise InputError(
-                    f"weights must be a .caffemodel path, a caffe NetParameter or a state dict, got {type(weights).__name__}"
+                    "weights must be a .caffemodel path, a caffe NetParameter or a state dict, got "
+                    f"{type(weights).__name__}"
                 )
             caffe_weights = weights_by_layer(weights, weights_source)
         # Every attribute exists before the layers, so a layer named like one gets a '_' suffix.
@@ -177,19 +178,12 @@ class CaffeNet(nn.Module):
     ) -> None:
         where = f"layer '{layer.name}' ({layer.type}) in {source}"
         if layer.type == "Input":
-            shapes = [tuple(int(d) for d in s.dim) for s in layer.param.input_param.shape]
-            for i, top in enumerate(layer.tops):
-                shape = shapes[i] if i < len(shapes) else (shapes[0] if len(shapes) == 1 else None)
-                self._add_input(top, shape, source)
+            self._add_input_layer(layer, source)
             return
         builder = BUILDERS.get(layer.type)
         if builder is None and layer.type != "Silence":
             raise unsupported_layer(layer, source)
-        for b in layer.bottoms:
-            if b not in self.blob_shapes:
-                raise InputError(
-                    f"{where} reads blob '{b}' that no earlier layer writes; fix its bottom, or declare the input (input: / an Input layer)"
-                )
+        self._check_bottoms(layer, where)
         if builder is None:
             return  # Silence: consumes blobs, produces nothing
         if not layer.tops:
@@ -200,27 +194,8 @@ class CaffeNet(nn.Module):
         with torch.device("meta") if meta else contextlib.nullcontext():
             module, loader = builder(ctx)
         if caffe_weights is not None:
-            if loader is not None:
-                if not blobs:
-                    raise InputError(
-                        f"{where} has no weights in '{weights_source}'; pass the caffemodel trained with this prototxt "
-                        "(or no weights for a random initialization)"
-                    )
-                state = loader(blobs, module.state_dict(), where)
-                module.to_empty(device="cpu")
-                module.load_state_dict(state)
-            else:
-                module.to_empty(device="cpu")
-        out_shapes: list[tuple[int, ...] | None] = [None] * len(layer.tops)
-        if all(s is not None for s in ctx.in_shapes) and ctx.in_shapes:
-            try:
-                got = meta_outputs(module, ctx.in_shapes)
-            except Exception as e:  # any shape error inside torch, reported against the layer
-                raise InputError(
-                    f"{where} cannot take inputs of shape {', '.join(str(tuple(s)) for s in ctx.in_shapes)} "
-                    f"({' '.join(str(e).split())[:200]}); fix the prototxt"
-                ) from None
-            out_shapes = got * len(layer.tops) if len(got) == 1 else got
+            _load_layer_weights(module, loader, blobs, where, weights_source)
+        out_shapes = _layer_out_shapes(module, ctx, len(layer.tops), where)
         name = self._module_name(layer.name, index, layer.type)
         self.add_module(name, module)
         self.caffe_names[name] = layer.name
@@ -228,6 +203,21 @@ class CaffeNet(nn.Module):
         self._steps.append(_Step(name, layer.name, layer.type, list(layer.bottoms), list(layer.tops)))
         for top, shape in zip(layer.tops, out_shapes):
             self.blob_shapes[top] = shape
+
+    def _add_input_layer(self, layer: CaffeLayer, source: str) -> None:
+        """An ``Input`` layer: each top is an input blob; a single declared shape serves every top."""
+        shapes = [tuple(int(d) for d in s.dim) for s in layer.param.input_param.shape]
+        for i, top in enumerate(layer.tops):
+            shape = shapes[i] if i < len(shapes) else (shapes[0] if len(shapes) == 1 else None)
+            self._add_input(top, shape, source)
+
+    def _check_bottoms(self, layer: CaffeLayer, where: str) -> None:
+        for b in layer.bottoms:
+            if b not in self.blob_shapes:
+                raise InputError(
+                    f"{where} reads blob '{b}' that no earlier layer writes; fix its bottom, "
+                    "or declare the input (input: / an Input layer)"
+                )
 
     def _assign_state(self, state: Mapping[str, torch.Tensor]) -> None:
         target = self.state_dict()
@@ -313,6 +303,35 @@ class CaffeNet(nn.Module):
         return (self.pre_activation(layer) or layer) if is_act else layer
 
 
+def _load_layer_weights(module: nn.Module, loader, blobs, where: str, weights_source: str) -> None:
+    """Materialize a layer built on the meta device, with its caffemodel blobs when it has parameters."""
+    if loader is not None:
+        if not blobs:
+            raise InputError(
+                f"{where} has no weights in '{weights_source}'; pass the caffemodel trained with this prototxt "
+                "(or no weights for a random initialization)"
+            )
+        state = loader(blobs, module.state_dict(), where)
+        module.to_empty(device="cpu")
+        module.load_state_dict(state)
+    else:
+        module.to_empty(device="cpu")
+
+
+def _layer_out_shapes(module: nn.Module, ctx: BuildContext, n_tops: int, where: str) -> list[tuple[int, ...] | None]:
+    """The shapes of a layer's tops, from a meta-device run (all None when an input shape is unknown)."""
+    if not (all(s is not None for s in ctx.in_shapes) and ctx.in_shapes):
+        return [None] * n_tops
+    try:
+        got = meta_outputs(module, ctx.in_shapes)
+    except Exception as e:  # any shape error inside torch, reported against the layer
+        raise InputError(
+            f"{where} cannot take inputs of shape {', '.join(str(tuple(s)) for s in ctx.in_shapes)} "
+            f"({' '.join(str(e).split())[:200]}); fix the prototxt"
+        ) from None
+    return got * n_tops if len(got) == 1 else got
+
+
 # ------------------------------------------------------------------------------- files
 def convert_caffe(
     prototxt: str | os.PathLike, caffemodel: str | os.PathLike | None = None, output: str | None = None
@@ -364,8 +383,8 @@ def load_converted(path: str | os.PathLike) -> CaffeNet:
     obj = load_torch(
         path,
         "converted Caffe file",
-        "pass a file written by cnnvis convert-caffe or cnnvis.caffe.save_converted",
-        missing_fix="write one with cnnvis convert-caffe or cnnvis.caffe.save_converted",
+        "pass a file written by cnnvis convert-caffe or cnnvis.models.caffe.save_converted",
+        missing_fix="write one with cnnvis convert-caffe or cnnvis.models.caffe.save_converted",
     )
     if (
         not isinstance(obj, dict)
@@ -373,7 +392,7 @@ def load_converted(path: str | os.PathLike) -> CaffeNet:
         or not isinstance(obj.get("prototxt"), str)
         or not isinstance(obj.get("state_dict"), dict)
     ):
-        raise InputError(f"'{path}' is not a converted Caffe net; pass a file written by cnnvis.caffe.save_converted")
+        raise InputError(f"'{path}' is not a converted Caffe net; pass a file written by cnnvis.models.caffe.save_converted")
     meta = dict(obj.get("meta") or {})
     net = CaffeNet(
         parse_prototxt(obj["prototxt"], f"the prototxt stored in '{path}'"),

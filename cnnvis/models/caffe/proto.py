@@ -9,9 +9,9 @@ Declared: ``NetParameter`` (``layer`` = 100, legacy ``layers`` = 2, ``input``/``
 ``input_dim``), ``LayerParameter``, the legacy ``V1LayerParameter`` (its ``LayerType`` enum and its
 own field numbers: ``blobs`` = 6, ``convolution_param`` = 10, ...), ``BlobProto`` / ``BlobShape``,
 ``NetState`` / ``NetStateRule`` / ``ParamSpec`` / ``FillerParameter`` and the ``*_param``
-messages of every layer type :mod:`cnnvis.caffe.convert` runs. Fields left out (``engine``,
+messages of every layer type :mod:`cnnvis.models.caffe.convert` runs. Fields left out (``engine``,
 ``transform_param``, data-layer and loss parameters, ...) are skipped as unknown fields by
-:mod:`cnnvis.caffe.reader`: binary parsing keeps them as unknown bytes, text parsing is told to
+:mod:`cnnvis.models.caffe.reader`: binary parsing keeps them as unknown bytes, text parsing is told to
 allow them. Integer fields use BVLC's wire-compatible types (every int kind is a varint on the
 wire), and scalar lists Caffe writes packed are declared packed.
 """

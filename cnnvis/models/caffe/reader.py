@@ -1,7 +1,7 @@
 """Read Caffe nets: ``.prototxt`` text and ``.caffemodel`` binaries, into one layer list.
 
 ``read_prototxt`` / ``read_caffemodel`` return the ``caffe.NetParameter`` message (see
-:mod:`cnnvis.caffe.proto`); :func:`net_layers` turns either into :class:`CaffeLayer` records,
+:mod:`cnnvis.models.caffe.proto`); :func:`net_layers` turns either into :class:`CaffeLayer` records,
 the same for new-format nets (``layer { type: "Convolution" }``) and legacy V1 nets
 (``layers { type: CONVOLUTION }``, e.g. the 2014 BVLC AlexNet caffemodel): V1 enum types become
 the new type strings and V1 ``*_param`` messages move to the ``LayerParameter`` fields of the

@@ -1,4 +1,4 @@
-"""Image generators for the deep generator network prior (:mod:`cnnvis.dgn`).
+"""Image generators for the deep generator network prior (:mod:`cnnvis.priors.dgn`).
 
 ``base`` (the interface), ``upconv`` (the fully convolutional generator that
 ``cnnvis train-generator`` trains for any model), ``deepsim`` (Dosovitskiy & Brox's

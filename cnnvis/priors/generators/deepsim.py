@@ -3,7 +3,7 @@
 These are the image priors of Nguyen et al. 2016 (fc6) and of Kamitani lab's icnn / cnnpref:
 each inverts one AlexNet (CaffeNet) layer. Submodules carry the Caffe layer names of the
 released ``generator.prototxt`` (``defc7``, ``deconv5``, ``conv5_1``, ``relu_conv5_1``, ...), so
-the state dict of a :class:`cnnvis.caffe.CaffeNet` built from the released
+the state dict of a :class:`cnnvis.models.caffe.CaffeNet` built from the released
 ``generator.prototxt`` + ``generator.caffemodel`` loads into them **by name**
 (:func:`deepsim_from_caffe`). All layers have biases, as in the release (whose deconvolution
 biases have ``lr_mult: 0``, so they keep their initial value, but are still stored). LeakyReLU

@@ -100,7 +100,8 @@ def _guess_arch(state: dict, path: str) -> tuple[str, dict]:
         if ref.keys() == state.keys() and all(ref[k].shape == state[k].shape for k in ref):
             return name, {}
     raise InputError(
-        f"the state dict in '{path}' matches no generator architecture ({', '.join(architectures())}); convert Caffe generators with cnnvis convert-caffe --generator"
+        f"the state dict in '{path}' matches no generator architecture ({', '.join(architectures())}); "
+        "convert Caffe generators with cnnvis convert-caffe --generator"
     )
 
 
@@ -135,7 +136,8 @@ def load_generator(path: str, device: torch.device | str = "cpu") -> GeneratorFi
     ):
         bad = _first_mismatch(state if isinstance(state, dict) else {}, target)
         raise InputError(
-            f"generator file '{path}' does not match the {arch} architecture ({bad}); pass a file saved from that architecture"
+            f"generator file '{path}' does not match the {arch} architecture ({bad}); "
+            "pass a file saved from that architecture"
         )
     gen.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     gen.eval().to(device)
@@ -171,7 +173,8 @@ def check_bound(bound: torch.Tensor, gen: Generator, source: str) -> torch.Tenso
     c = gen.latent_shape[0]
     if bound.numel() != c:
         raise InputError(
-            f"latent bound '{source}' has {bound.numel()} values but the {gen.arch} generator's latent has {c} channels; pass one upper bound per channel"
+            f"latent bound '{source}' has {bound.numel()} values but the {gen.arch} generator's latent has {c} "
+            "channels; pass one upper bound per channel"
         )
     if not torch.isfinite(bound).all() or (bound < 0).any():
         raise InputError(f"latent bound '{source}' has negative or non-finite values; pass upper bounds >= 0")
@@ -191,6 +194,7 @@ def read_latent_bound(path: str, gen: Generator) -> torch.Tensor:
         )
     except Exception as e:
         raise InputError(
-            f"cannot read latent bound file '{path}' ({type(e).__name__}); write one number per latent channel as text or .npy"
+            f"cannot read latent bound file '{path}' ({type(e).__name__}); "
+            "write one number per latent channel as text or .npy"
         ) from None
     return check_bound(torch.as_tensor(np.asarray(arr, dtype=np.float32)), gen, path)

@@ -52,27 +52,38 @@ MINI = """
 name: "mini"
 input: "data"
 input_shape { dim: 1 dim: 3 dim: 20 dim: 20 }
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+        convolution_param { num_output: 8 kernel_size: 3 pad: 1 } }
 layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
 layer { name: "norm1" type: "LRN" bottom: "conv1" top: "norm1" lrn_param { local_size: 3 alpha: 2 beta: 0.75 } }
-layer { name: "pool1" type: "Pooling" bottom: "norm1" top: "pool1" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
-layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2" convolution_param { num_output: 12 kernel_size: 3 pad: 1 group: 2 } }
+layer { name: "pool1" type: "Pooling" bottom: "norm1" top: "pool1"
+        pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
+layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2"
+        convolution_param { num_output: 12 kernel_size: 3 pad: 1 group: 2 } }
 layer { name: "bn2" type: "BatchNorm" bottom: "conv2" top: "conv2" batch_norm_param { eps: 0.001 } }
 layer { name: "scale2" type: "Scale" bottom: "conv2" top: "conv2" scale_param { bias_term: true } }
 layer { name: "relu2" type: "ReLU" bottom: "conv2" top: "conv2" }
-layer { name: "inc/1x1" type: "Convolution" bottom: "conv2" top: "inc/1x1" convolution_param { num_output: 4 kernel_size: 1 } }
+layer { name: "inc/1x1" type: "Convolution" bottom: "conv2" top: "inc/1x1"
+        convolution_param { num_output: 4 kernel_size: 1 } }
 layer { name: "inc/relu_1x1" type: "ReLU" bottom: "inc/1x1" top: "inc/1x1" }
-layer { name: "inc/3x3_reduce" type: "Convolution" bottom: "conv2" top: "inc/3x3_reduce" convolution_param { num_output: 4 kernel_size: 1 } }
+layer { name: "inc/3x3_reduce" type: "Convolution" bottom: "conv2" top: "inc/3x3_reduce"
+        convolution_param { num_output: 4 kernel_size: 1 } }
 layer { name: "inc/relu_3x3_reduce" type: "ReLU" bottom: "inc/3x3_reduce" top: "inc/3x3_reduce" }
-layer { name: "inc/3x3" type: "Convolution" bottom: "inc/3x3_reduce" top: "inc/3x3" convolution_param { num_output: 6 kernel_size: 3 pad: 1 } }
+layer { name: "inc/3x3" type: "Convolution" bottom: "inc/3x3_reduce" top: "inc/3x3"
+        convolution_param { num_output: 6 kernel_size: 3 pad: 1 } }
 layer { name: "inc/relu_3x3" type: "ReLU" bottom: "inc/3x3" top: "inc/3x3" }
-layer { name: "inc/pool" type: "Pooling" bottom: "conv2" top: "inc/pool" pooling_param { pool: MAX kernel_size: 3 stride: 1 pad: 1 } }
-layer { name: "inc/pool_proj" type: "Convolution" bottom: "inc/pool" top: "inc/pool_proj" convolution_param { num_output: 4 kernel_size: 1 } }
+layer { name: "inc/pool" type: "Pooling" bottom: "conv2" top: "inc/pool"
+        pooling_param { pool: MAX kernel_size: 3 stride: 1 pad: 1 } }
+layer { name: "inc/pool_proj" type: "Convolution" bottom: "inc/pool" top: "inc/pool_proj"
+        convolution_param { num_output: 4 kernel_size: 1 } }
 layer { name: "inc/relu_pool_proj" type: "ReLU" bottom: "inc/pool_proj" top: "inc/pool_proj" }
-layer { name: "inc/output" type: "Concat" bottom: "inc/1x1" bottom: "inc/3x3" bottom: "inc/pool_proj" top: "inc/output" }
-layer { name: "inc/sum" type: "Eltwise" bottom: "inc/1x1" bottom: "inc/pool_proj" top: "inc/sum" eltwise_param { coeff: 1 coeff: -0.5 } }
+layer { name: "inc/output" type: "Concat" bottom: "inc/1x1" bottom: "inc/3x3" bottom: "inc/pool_proj"
+        top: "inc/output" }
+layer { name: "inc/sum" type: "Eltwise" bottom: "inc/1x1" bottom: "inc/pool_proj" top: "inc/sum"
+        eltwise_param { coeff: 1 coeff: -0.5 } }
 layer { name: "cat2" type: "Concat" bottom: "inc/output" bottom: "inc/sum" top: "cat2" }
-layer { name: "pool2" type: "Pooling" bottom: "cat2" top: "pool2" pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "pool2" type: "Pooling" bottom: "cat2" top: "pool2"
+        pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 } }
 layer { name: "pool3" type: "Pooling" bottom: "pool2" top: "pool3" pooling_param { pool: AVE global_pooling: true } }
 layer { name: "fc" type: "InnerProduct" bottom: "pool3" top: "fc" inner_product_param { num_output: 10 } }
 layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
@@ -257,7 +268,8 @@ layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim:
 layer { name: "deconv" type: "Deconvolution" bottom: "data" top: "deconv"
         convolution_param { num_output: 6 kernel_size: 3 stride: 2 pad: 1 group: 2 } }
 layer { name: "rect" type: "Convolution" bottom: "deconv" top: "rect"
-        convolution_param { num_output: 4 kernel_h: 3 kernel_w: 1 pad_h: 2 pad_w: 0 stride_h: 1 stride_w: 2 dilation: 2 bias_term: false } }
+        convolution_param { num_output: 4 kernel_h: 3 kernel_w: 1 pad_h: 2 pad_w: 0 stride_h: 1 stride_w: 2
+                            dilation: 2 bias_term: false } }
 layer { name: "prelu" type: "PReLU" bottom: "rect" top: "rect" }
 layer { name: "elu" type: "ELU" bottom: "rect" top: "elu" elu_param { alpha: 0.5 } }
 layer { name: "sig" type: "Sigmoid" bottom: "elu" top: "sig" }
@@ -268,7 +280,8 @@ layer { name: "max" type: "Eltwise" bottom: "prod" bottom: "t2" top: "max" eltwi
 layer { name: "bias" type: "Bias" bottom: "max" top: "bias" }
 layer { name: "power" type: "Power" bottom: "bias" top: "power" power_param { power: 2 scale: 0.5 shift: 1 } }
 layer { name: "drop" type: "Dropout" bottom: "power" top: "power" }
-layer { name: "slice" type: "Slice" bottom: "power" top: "s1" top: "s2" top: "s3" slice_param { axis: 1 slice_point: 1 slice_point: 3 } }
+layer { name: "slice" type: "Slice" bottom: "power" top: "s1" top: "s2" top: "s3"
+        slice_param { axis: 1 slice_point: 1 slice_point: 3 } }
 layer { name: "cat" type: "Concat" bottom: "s3" bottom: "s1" top: "cat" }
 layer { name: "pool" type: "Pooling" bottom: "cat" top: "pool" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
 layer { name: "crop" type: "Crop" bottom: "cat" bottom: "pool" top: "crop" crop_param { axis: 2 offset: 3 offset: 1 } }
@@ -276,10 +289,13 @@ layer { name: "scale_by" type: "Scale" bottom: "crop" bottom: "pool" top: "scale
 layer { name: "bias_by" type: "Bias" bottom: "scaled" bottom: "pool" top: "biased" bias_param { axis: 0 } }
 layer { name: "silence" type: "Silence" bottom: "s2" }
 layer { name: "flat" type: "Flatten" bottom: "biased" top: "flat" }
-layer { name: "reshape" type: "Reshape" bottom: "flat" top: "reshaped" reshape_param { shape { dim: 0 dim: -1 dim: 2 } } }
-layer { name: "fc" type: "InnerProduct" bottom: "reshaped" top: "fc" inner_product_param { num_output: 3 axis: 2 transpose: true } }
+layer { name: "reshape" type: "Reshape" bottom: "flat" top: "reshaped"
+        reshape_param { shape { dim: 0 dim: -1 dim: 2 } } }
+layer { name: "fc" type: "InnerProduct" bottom: "reshaped" top: "fc"
+        inner_product_param { num_output: 3 axis: 2 transpose: true } }
 layer { name: "soft" type: "Softmax" bottom: "fc" top: "soft" softmax_param { axis: 2 } }
-layer { name: "train_only" type: "Power" bottom: "soft" top: "soft" power_param { scale: 100 } include { phase: TRAIN } }
+layer { name: "train_only" type: "Power" bottom: "soft" top: "soft" power_param { scale: 100 }
+        include { phase: TRAIN } }
 """
 
 
@@ -373,7 +389,8 @@ def test_lrn_matches_caffe_formulas(tmp_path):
     net = CaffeNet(
         parse_prototxt(
             'input: "x" input_shape { dim: 1 dim: 6 dim: 5 dim: 4 }\n'
-            f'layer {{ name: "n" type: "LRN" bottom: "x" top: "n" lrn_param {{ local_size: {size} alpha: {alpha} beta: {beta} k: {k} }} }}'
+            'layer { name: "n" type: "LRN" bottom: "x" top: "n" '
+            f"lrn_param {{ local_size: {size} alpha: {alpha} beta: {beta} k: {k} }} }}"
         )
     )
     np.testing.assert_allclose(net(torch.from_numpy(x)).numpy(), x * (k + alpha / size * across) ** -beta, atol=ATOL)
@@ -385,7 +402,8 @@ def test_lrn_matches_caffe_formulas(tmp_path):
 def test_dotted_clashing_and_repeated_names(tmp_path):
     text = (
         'input: "x" input_shape { dim: 1 dim: 2 dim: 4 dim: 4 }\n'
-        'layer { name: "conv1.1" type: "Convolution" bottom: "x" top: "a" convolution_param { num_output: 2 kernel_size: 1 } }\n'
+        'layer { name: "conv1.1" type: "Convolution" bottom: "x" top: "a" '
+        "convolution_param { num_output: 2 kernel_size: 1 } }\n"
         'layer { name: "forward" type: "ReLU" bottom: "a" top: "b" }\n'
         'layer { name: "act" type: "Sigmoid" bottom: "b" top: "c" }\n'
         'layer { name: "act" type: "TanH" bottom: "c" top: "d" }\n'
@@ -401,7 +419,8 @@ def test_reshape_keeps_the_batch_of_a_deploy_prototxt():
     net = CaffeNet(
         parse_prototxt(
             'input: "x" input_shape { dim: 64 dim: 32 }\n'
-            'layer { name: "r" type: "Reshape" bottom: "x" top: "r" reshape_param { shape { dim: 64 dim: 2 dim: 4 dim: 4 } } }'
+            'layer { name: "r" type: "Reshape" bottom: "x" top: "r" '
+            "reshape_param { shape { dim: 64 dim: 2 dim: 4 dim: 4 } } }"
         )
     )
     assert net(torch.rand(3, 32)).shape == (3, 2, 4, 4)
@@ -467,20 +486,23 @@ def test_bottom_that_nothing_writes(tmp_path):
 def test_bad_geometry_names_the_layer(tmp_path):
     text = (
         'input: "data" input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
-        'layer { name: "c" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 3 group: 2 } }'
+        'layer { name: "c" type: "Convolution" bottom: "data" top: "c" '
+        "convolution_param { num_output: 4 kernel_size: 3 group: 2 } }"
     )
     with pytest.raises(InputError, match="layer 'c' .*3 input channels do not split into 2 groups"):
         CaffeNet(_text(tmp_path, "g.prototxt", text))
     text = (
         'input: "data" input_shape { dim: 1 dim: 3 dim: 4 dim: 4 }\n'
-        'layer { name: "big" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 9 } }'
+        'layer { name: "big" type: "Convolution" bottom: "data" top: "c" '
+        "convolution_param { num_output: 4 kernel_size: 9 } }"
     )
     with pytest.raises(InputError, match=r"layer 'big' .*cannot take inputs of shape \(1, 3, 4, 4\)"):
         CaffeNet(_text(tmp_path, "k.prototxt", text))
     with pytest.raises(InputError, match="cannot tell its input channels"):
         CaffeNet(
             parse_prototxt(
-                'input: "x"\nlayer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { num_output: 2 kernel_size: 1 } }'
+                'input: "x"\nlayer { name: "c" type: "Convolution" bottom: "x" top: "c" '
+                "convolution_param { num_output: 2 kernel_size: 1 } }"
             )
         )
 

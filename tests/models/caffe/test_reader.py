@@ -15,39 +15,48 @@ NEW_FORMAT = """
 name: "zoo"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
 layer { name: "train_data" type: "Data" top: "data" top: "label" include { phase: TRAIN }
-        transform_param { mirror: true crop_size: 227 mean_file: "m.binaryproto" } data_param { source: "x" batch_size: 2 } }
+        transform_param { mirror: true crop_size: 227 mean_file: "m.binaryproto" }
+        data_param { source: "x" batch_size: 2 } }
 layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
         param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2 decay_mult: 0 }
         convolution_param { num_output: 8 kernel_h: 3 kernel_w: 1 pad_h: 1 pad_w: 0 stride_h: 2 stride_w: 1 group: 1
                             dilation: 2 bias_term: false engine: CUDNN weight_filler { type: "msra" } } }
 layer { name: "conv2" type: "Convolution" bottom: "conv1" top: "conv2"
         convolution_param { num_output: 8 kernel_size: 3 kernel_size: 5 pad: 1 pad: 2 stride: 2 group: 2 } }
-layer { name: "deconv" type: "Deconvolution" bottom: "conv2" top: "deconv" convolution_param { num_output: 4 kernel_size: 4 stride: 2 pad: 1 } }
+layer { name: "deconv" type: "Deconvolution" bottom: "conv2" top: "deconv"
+        convolution_param { num_output: 4 kernel_size: 4 stride: 2 pad: 1 } }
 layer { name: "relu" type: "ReLU" bottom: "deconv" top: "deconv" relu_param { negative_slope: 0.3 engine: CAFFE } }
-layer { name: "prelu" type: "PReLU" bottom: "deconv" top: "prelu" prelu_param { channel_shared: true filler { value: 0.1 } } }
+layer { name: "prelu" type: "PReLU" bottom: "deconv" top: "prelu"
+        prelu_param { channel_shared: true filler { value: 0.1 } } }
 layer { name: "elu" type: "ELU" bottom: "prelu" top: "elu" elu_param { alpha: 0.5 } }
 layer { name: "sig" type: "Sigmoid" bottom: "elu" top: "sig" }
 layer { name: "tanh" type: "TanH" bottom: "sig" top: "tanh" }
 layer { name: "pool" type: "Pooling" bottom: "tanh" top: "pool"
-        pooling_param { pool: AVE kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 1 pad_h: 1 pad_w: 0 round_mode: FLOOR } }
+        pooling_param { pool: AVE kernel_h: 3 kernel_w: 2 stride_h: 2 stride_w: 1 pad_h: 1 pad_w: 0
+                        round_mode: FLOOR } }
 layer { name: "gpool" type: "Pooling" bottom: "pool" top: "gpool" pooling_param { pool: MAX global_pooling: true } }
-layer { name: "lrn" type: "LRN" bottom: "tanh" top: "lrn" lrn_param { local_size: 3 alpha: 0.1 beta: 0.5 k: 2 norm_region: WITHIN_CHANNEL } }
+layer { name: "lrn" type: "LRN" bottom: "tanh" top: "lrn"
+        lrn_param { local_size: 3 alpha: 0.1 beta: 0.5 k: 2 norm_region: WITHIN_CHANNEL } }
 layer { name: "drop" type: "Dropout" bottom: "lrn" top: "lrn" dropout_param { dropout_ratio: 0.3 } }
 layer { name: "bn" type: "BatchNorm" bottom: "lrn" top: "lrn" batch_norm_param { use_global_stats: true eps: 0.001 } }
 layer { name: "scale" type: "Scale" bottom: "lrn" top: "lrn" scale_param { axis: 1 num_axes: 1 bias_term: true } }
 layer { name: "bias" type: "Bias" bottom: "lrn" top: "biased" bias_param { axis: 1 num_axes: 1 } }
 layer { name: "power" type: "Power" bottom: "biased" top: "power" power_param { power: 2 scale: 0.5 shift: 1 } }
 layer { name: "split" type: "Split" bottom: "power" top: "a" top: "b" }
-layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum" eltwise_param { operation: SUM coeff: 1 coeff: -0.5 } }
+layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum"
+        eltwise_param { operation: SUM coeff: 1 coeff: -0.5 } }
 layer { name: "cat" type: "Concat" bottom: "sum" bottom: "a" top: "cat" concat_param { axis: 1 } }
 layer { name: "slice" type: "Slice" bottom: "cat" top: "s1" top: "s2" slice_param { axis: 1 slice_point: 3 } }
 layer { name: "crop" type: "Crop" bottom: "s1" bottom: "pool" top: "crop" crop_param { axis: 2 offset: 1 offset: 0 } }
 layer { name: "flat" type: "Flatten" bottom: "crop" top: "flat" flatten_param { axis: 1 end_axis: -1 } }
-layer { name: "reshape" type: "Reshape" bottom: "flat" top: "reshaped" reshape_param { shape { dim: 0 dim: -1 } axis: 0 num_axes: -1 } }
-layer { name: "fc" type: "InnerProduct" bottom: "reshaped" top: "fc" inner_product_param { num_output: 5 axis: 1 transpose: true } }
+layer { name: "reshape" type: "Reshape" bottom: "flat" top: "reshaped"
+        reshape_param { shape { dim: 0 dim: -1 } axis: 0 num_axes: -1 } }
+layer { name: "fc" type: "InnerProduct" bottom: "reshaped" top: "fc"
+        inner_product_param { num_output: 5 axis: 1 transpose: true } }
 layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" softmax_param { axis: 1 } }
 layer { name: "silence" type: "Silence" bottom: "s2" }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" include { phase: TRAIN } loss_param { ignore_label: 3 } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" include { phase: TRAIN }
+        loss_param { ignore_label: 3 } }
 """
 
 # The same kind of net in the 2014 V1 syntax (BVLC AlexNet's era): enum types, blobs_lr, input_dim.
@@ -58,8 +67,10 @@ input_dim: 10
 input_dim: 3
 input_dim: 27
 input_dim: 27
-layers { name: "conv1" type: CONVOLUTION bottom: "data" top: "conv1" blobs_lr: 1 blobs_lr: 2 weight_decay: 1 weight_decay: 0
-         convolution_param { num_output: 6 kernel_size: 5 stride: 2 group: 1 weight_filler { type: "gaussian" std: 0.01 } } }
+layers { name: "conv1" type: CONVOLUTION bottom: "data" top: "conv1"
+         blobs_lr: 1 blobs_lr: 2 weight_decay: 1 weight_decay: 0
+         convolution_param { num_output: 6 kernel_size: 5 stride: 2 group: 1
+                             weight_filler { type: "gaussian" std: 0.01 } } }
 layers { name: "relu1" type: RELU bottom: "conv1" top: "conv1" }
 layers { name: "pool1" type: POOLING bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 3 stride: 2 } }
 layers { name: "norm1" type: LRN bottom: "pool1" top: "norm1" lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 } }

@@ -30,19 +30,31 @@ def relu(name, blob):
 
 
 def pool(name, bottom, k, s, kind="MAX", p=0):
-    return f'layer {{ name: "{name}" type: "Pooling" bottom: "{bottom}" top: "{name}" pooling_param {{ pool: {kind} kernel_size: {k} stride: {s} pad: {p} }} }}\n'
+    return (
+        f'layer {{ name: "{name}" type: "Pooling" bottom: "{bottom}" top: "{name}" '
+        f"pooling_param {{ pool: {kind} kernel_size: {k} stride: {s} pad: {p} }} }}\n"
+    )
 
 
 def lrn(name, bottom, size=5):
-    return f'layer {{ name: "{name}" type: "LRN" bottom: "{bottom}" top: "{name}" lrn_param {{ local_size: {size} alpha: 0.0001 beta: 0.75 }} }}\n'
+    return (
+        f'layer {{ name: "{name}" type: "LRN" bottom: "{bottom}" top: "{name}" '
+        f"lrn_param {{ local_size: {size} alpha: 0.0001 beta: 0.75 }} }}\n"
+    )
 
 
 def fc(name, bottom, out):
-    return f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" inner_product_param {{ num_output: {out} }} }}\n'
+    return (
+        f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}" '
+        f"inner_product_param {{ num_output: {out} }} }}\n"
+    )
 
 
 def drop(name, blob):
-    return f'layer {{ name: "{name}" type: "Dropout" bottom: "{blob}" top: "{blob}" dropout_param {{ dropout_ratio: 0.5 }} }}\n'
+    return (
+        f'layer {{ name: "{name}" type: "Dropout" bottom: "{blob}" top: "{blob}" '
+        "dropout_param { dropout_ratio: 0.5 } }\n"
+    )
 
 
 def softmax(bottom):

@@ -31,7 +31,8 @@ def fc6_generator_prototxt() -> str:
     for name in ("defc7", "defc6", "defc5"):
         text += (
             f'layer {{ name: "{name}" type: "InnerProduct" bottom: "{bottom}" top: "{name}"\n'
-            f"  param {{ lr_mult: 1 decay_mult: 0 }} param {{ lr_mult: 1 decay_mult: 0 }} inner_product_param {{ num_output: 4096 }} }}\n"
+            "  param { lr_mult: 1 decay_mult: 0 } param { lr_mult: 1 decay_mult: 0 } "
+            "inner_product_param { num_output: 4096 } }\n"
         )
         text += caffe_relu(f"relu_{name}", name)
         bottom = name

@@ -1,5 +1,5 @@
-"""``cnnvis atlas --ray``: the atlas's batches as tasks of Ray actors (an optional extra:
-``pip install -e ".[ray]"``).
+"""An atlas's batches as tasks of Ray actors (``cnnvis atlas --ray``; an optional extra:
+``pip install -e ".[ray]"``, imported only here, when a session starts).
 
 - ``--ray`` alone starts a local Ray runtime on this machine; ``--ray ADDRESS`` joins a cluster
   (``ray://HOST:10001`` or ``auto``).
@@ -10,6 +10,8 @@
   retried by Ray's own settings (``max_restarts`` / ``max_task_retries``): no scheduling of ours.
 - Results (uint8 images, activations, seconds) travel back to the driver, which writes them: the
   workers need no shared filesystem. Each batch's result arrives once, so each unit is written once.
+
+:class:`RaySession` renders and hands each result to a callback; it writes nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Callable
 
 from cnnvis.errors import InputError
 from cnnvis.recipes.atlas import UnitWorker
+from cnnvis.recipes.atlas_plan import LOCAL
 
 TASK_RETRIES = 3  # a batch is tried this many more times if its worker dies
-LOCAL = "local"
+_FIX = "give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime"
 
 
 def _ray():
@@ -45,9 +48,7 @@ def _connect(ray, address: str, workers: int, threads: int) -> bool:
         ray.init(address=address, **quiet)
     except Exception as e:  # ConnectionError, ray's own types, a malformed address
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise InputError(
-            f"cannot reach a Ray cluster at '{address}' ({first}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime"
-        ) from None
+        raise InputError(f"cannot reach a Ray cluster at '{address}' ({first}); {_FIX}") from None
     return False
 
 
@@ -63,9 +64,7 @@ def _probe(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((parts.hostname or "", parts.port or 10001), timeout=timeout):
             pass
     except (OSError, ValueError) as e:
-        raise InputError(
-            f"cannot reach a Ray cluster at '{address}' ({e.__class__.__name__}: {e}); give ray://HOST:10001, auto on a cluster node, or --ray alone for a local runtime"
-        ) from None
+        raise InputError(f"cannot reach a Ray cluster at '{address}' ({e.__class__.__name__}: {e}); {_FIX}") from None
 
 
 class _Worker(UnitWorker):
@@ -111,35 +110,38 @@ class RaySession:
         if self.started:
             self.ray.shutdown()
 
-    def render(self, run, work: list, on_result: Callable, stop: Callable[[], bool]) -> None:
-        """Render ``work`` (a list of (layer plan, units)) on the workers; call ``on_result(layer
-        plan, result)`` on the driver as each batch arrives. ``stop()`` true: submit no more,
-        let the batches in flight finish."""
-        ray = self.ray
-        pool = self.pool(run.model_name, run.weights, run.device)
+    def render(self, plan, work: list, on_result: Callable, stop: Callable[[], bool]) -> None:
+        """Render ``work`` (a list of (layer plan, units), :func:`cnnvis.recipes.atlas_plan.batches`)
+        of ``plan`` (an :class:`cnnvis.recipes.atlas_plan.AtlasPlan`) on the workers; call
+        ``on_result(layer plan, result)`` on the driver as each batch arrives. ``stop()`` true:
+        submit no more, let the batches in flight finish."""
+        pool = self.pool(plan.model_name, plan.weights, plan.device)
         queue = list(work)
         pending: dict = {}
 
         def submit(a) -> None:
             lp, chunk = queue.pop(0)
-            ref = a.render.remote(lp.hook, chunk, run.kind, run.size, run.seed, run.options, run.prior_flags)
+            ref = a.render.remote(lp.hook, chunk, plan.kind, plan.size, plan.seed, plan.options, plan.prior_flags)
             pending[ref] = (lp, a)
 
         for a in pool:
             if queue:
                 submit(a)
         while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            (ref,), _ = self.ray.wait(list(pending), num_returns=1)
             lp, a = pending.pop(ref)
-            try:
-                result = ray.get(ref)
-            except (
-                ray.exceptions.RayTaskError
-            ) as e:  # an error in our code on the worker: report it as the driver would
-                cause = e.as_instanceof_cause()
-                if isinstance(cause, InputError):
-                    raise InputError(str(cause)) from None
-                raise
+            result = self._get(ref)
             if queue and not stop():
                 submit(a)  # the worker starts its next batch while the driver writes this one
             on_result(lp, result)
+
+    def _get(self, ref) -> dict:
+        """A finished task's result; an :class:`InputError` on the worker is raised here as the
+        driver would raise it (one line, no Ray wrapping)."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as e:
+            cause = e.as_instanceof_cause()
+            if isinstance(cause, InputError):
+                raise InputError(str(cause)) from None
+            raise

@@ -2,7 +2,8 @@
 
 :func:`atlas_html` turns the atlas dict (what ``atlas.json`` holds) into a page with, per layer,
 a grid of lazily loaded thumbnails; a box that jumps to a unit; and an overlay with the full
-image, the activation, the time and the exact command that re-renders that unit alone.
+image, the activation, the time and the exact command that re-renders that unit alone. It
+returns the page's text; the caller writes it (the CLI, atomically, as ``index.html``).
 
 Stable hooks (used by the browser test, handy for links):
 
@@ -28,7 +29,8 @@ h1{font-size:1.3em;margin:0 0 .2em} h2{font-size:1.1em;margin:1.6em 0 .6em;borde
 a{color:#8cf} .sub{color:#999;margin:0 0 1em}
 #jump{position:sticky;top:0;background:#1b1d22;padding:.5em 0;z-index:1;display:flex;gap:.5em;align-items:center}
 #jump input{width:6em} #jump-msg{color:#f99;margin:0}
-input,select,button{background:#2a2d34;color:#ddd;border:1px solid #444;border-radius:4px;padding:.2em .5em;font:inherit}
+input,select,button{background:#2a2d34;color:#ddd;border:1px solid #444;border-radius:4px;
+  padding:.2em .5em;font:inherit}
 button{cursor:pointer}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));gap:8px}
 figure.unit{margin:0;padding:4px;text-align:center;border-radius:6px;cursor:pointer;border:2px solid transparent}
@@ -101,7 +103,9 @@ copyBtn.addEventListener("click", async () => {
 const status = $("status"), thumbs = [...document.querySelectorAll("figure.unit img")];
 const check = new URLSearchParams(location.search).get("check");
 if (check === null) { status.textContent = thumbs.length + " units"; return; }
-const load = src => new Promise(res => { const im = new Image(); im.onload = () => res(true); im.onerror = () => res(false); im.src = src; });
+const load = src => new Promise(res => {
+  const im = new Image(); im.onload = () => res(true); im.onerror = () => res(false); im.src = src;
+});
 Promise.all(thumbs.map(i => load(i.src))).then(oks => {
   const images = "images " + oks.filter(Boolean).length + "/" + oks.length + " loaded";
   const cut = check.lastIndexOf(":");
@@ -138,7 +142,8 @@ def _embed_json(data) -> str:
 
 
 def atlas_html(atlas: dict) -> str:
-    """The whole ``index.html`` of an atlas directory (paths in ``atlas`` are relative to it)."""
+    """The whole ``index.html`` of an atlas directory, as text (paths in ``atlas`` are relative
+    to it)."""
     model, kind = str(atlas.get("model", "?")), str(atlas.get("kind", "channel"))
     layers = atlas.get("layers", {})
     counts, sections = [], []

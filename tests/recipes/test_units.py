@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, invoke
 
-from cnnvis.cli.units import parse_units
+from cnnvis.recipes.units import parse_units
 from cnnvis.io.manifest import read_manifest
 
 

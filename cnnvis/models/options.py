@@ -1,0 +1,23 @@
+"""Which network a command visualizes, with which weights, on which device: the options every
+command that loads a model shares, declared once (no torch at import: ``--help`` reads them)."""
+
+from __future__ import annotations
+
+from cnnvis.config import Options, group, setting
+from cnnvis.defaults import DEFAULT_MODEL
+
+
+@group("model")
+class ModelOptions(Options):
+    """The model of a run: a registry name, ``timm:NAME``, ``package.module:factory``, a
+    TorchScript file, a Caffe deploy .prototxt or a convert-caffe file (see
+    :func:`cnnvis.models.registry.load_model`)."""
+
+    model: str = setting(
+        DEFAULT_MODEL,
+        "Registry name, timm:NAME, package.module:factory, a TorchScript file, a Caffe deploy .prototxt "
+        "(--weights its .caffemodel) or a convert-caffe file.",
+        short="-m",
+    )
+    weights: str | None = setting(None, "Local state-dict file, or 'random'.", default_text="the pretrained weights")
+    device: str = setting("auto", "cpu, cuda, cuda:N, mps or auto.")
