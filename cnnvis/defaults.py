@@ -150,5 +150,7 @@ CHANNEL_MODES = ("strongest", "weakest", "average", "all")
 # 4.67 (bilinear resize-convolutions), 1.83 / 1.75 (nearest), 1.44 / 1.27 (transposed); with
 # it the transposed generator draws them at 1.02 / 1.02 and learns fastest (nearest resizing trailed
 # in pixel correlation at equal steps); cnnvis/data/README.md, issue 14.
+# The upsampling of a generator's stages: DeePSiM's transposed convolutions, or resize-convolutions.
+UPSAMPLING = ("transposed", "nearest", "bilinear")
 GENERATOR_UPSAMPLE = "transposed"
 GENERATOR_GRID_WEIGHT = 1.0

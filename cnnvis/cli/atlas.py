@@ -25,10 +25,11 @@ from cnnvis.io.files import check_folder_writable, make_folder, sweep_temporarie
 from cnnvis.recipes.atlas_plan import LOCAL, AtlasOptions, AtlasPlan, LayerPlan, batches, plan_atlas
 from cnnvis.recipes.atlas_record import ATLAS_JSON, add_unit, atlas_json, contact_sheets, start_atlas, unit_files
 
-__all__ = ["AtlasOptions", "atlas_options", "run_atlas"]
+__all__ = ["atlas_options", "run_atlas"]
 
 ATLAS_JSON_EVERY = 5.0  # seconds between rewrites of atlas.json during a run
-# Flags that steer one run, not what a unit looks like: left out of the command each unit records.
+# Flags that steer one run (which units, where, on what), not what a unit looks like: left out of
+# the command each unit records.
 _PER_RUN = ("units", "out", "batch_size", "ray_address", "workers", "force", "quiet")
 
 

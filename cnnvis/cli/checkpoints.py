@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 
-CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"
+from cnnvis.io.checkpoint import CHECKPOINT_FORMAT  # noqa: F401  (the format, declared by its writer)
+
 # Set by ``cnnvis resume`` around the recorded command: the render state to go on from.
 RESUME_STATE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("cnnvis_resume_state", default=None)

@@ -24,10 +24,8 @@ from cnnvis.cli.options import (
     video_options,
 )
 from cnnvis.cli.presets import preset_option
-from cnnvis.cli.units import UNITS
 from cnnvis.defaults import (
     DEFAULT_MODEL,
-    UNIT_KINDS,
 )
 from cnnvis.errors import EXIT_BAD_INPUT, InputError
 from cnnvis.priors.train_config import TrainCommandOptions, TrainConfig
@@ -378,6 +376,7 @@ def models_cmd():
     click.echo("embedded weights: " + ", ".join(map(label, lite)))
     click.echo("torchvision: " + ", ".join(label(n) for n in names if n not in lite))
     click.echo("also: timm:NAME, package.module:factory, or a TorchScript file path")
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

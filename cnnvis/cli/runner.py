@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from cnnvis.cli import interrupts
-from cnnvis.cli.checkpoints import CHECKPOINT_FORMAT, RESUME_STATE
+from cnnvis.cli.checkpoints import RESUME_STATE
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.progress import ProgressBar
 from cnnvis.cli.recording import current_manifest
+from cnnvis.io.checkpoint import CHECKPOINT_FORMAT
 from cnnvis.io.outputs import OutputOptions
 
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels

@@ -14,6 +14,8 @@ import json
 from cnnvis.errors import InputError
 
 DIGEST_KEY = "sha256"
+# The format of a render checkpoint (NAME.ckpt of dream, invert and prefer), checked on resume.
+CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"
 
 
 def _feed(h, value) -> None:

@@ -121,44 +121,8 @@ class Render:
             raise InputError(
                 f"{len(item_seeds)} item seeds for a batch of {self.batch} images; give one seed per image"
             )
-        base = (
-            tuple(init.shape[-2:])
-            if init is not None
-            else (tuple(size) if size is not None else (model.input_size, model.input_size))
-        )
-        self.plan: list[Size] = size_plan(
-            base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale
-        )
-        check_plan(self.plan, model.min_size, model.name)
-        self.tile = cfg.tile or model.input_size
-        if self.tile < model.min_size:
-            raise InputError(
-                f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; use --tile {model.min_size} or more"
-            )
-        kind = kind_of(cfg, prior)
-        kind.check(cfg, init is not None, prior)
-        self.out_size: Size = self.plan[-1]
-        if kind.resolution_free:
-            self.plan = optimized_sizes(self.plan, self.tile, model.min_size)
-            check_plan(self.plan, model.min_size, model.name)
-        self.refine = refine
-        if refine is not None:
-            if prior is None:
-                raise InputError(
-                    "a refinement stage follows a generator prior: pass --prior dgn, or drop the refinement"
-                )
-            kind_of(refine, None).check(refine, True, None)
-            self.plan = [*self.plan, self.plan[-1]]
-            self.out_size = self.plan[-1]
-        self.overlap = self.tile // 4 if cfg.overlap is None else cfg.overlap
-        if self.overlap >= self.tile:
-            raise InputError(
-                f"--overlap {self.overlap} must be smaller than the tile ({self.tile}); e.g. --overlap {self.tile // 4}"
-            )
-        largest = max(self.plan, key=lambda s: s[0] * s[1])
-        preflight(largest, self.batch, cfg, self.device, len(objective.references))
-        if self.out_size != self.plan[-1]:
-            preflight(self.out_size, self.batch, cfg, self.device, buffers=RENDER_BUFFERS)
+        self._plan_sizes(init, size, refine)
+        self._preflight()
         self.mask = None if mask is None else mask.to(self.device, torch.float32)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         if prior is not None:
@@ -167,20 +131,7 @@ class Render:
         self.ctx = ParamContext(cfg, self.device, self.gen, tuple(model.mean), self.batch, model, prior, item_gens)
         self.regularizers = None if regularizers is None else list(regularizers)
         self.penalties = list(penalties)
-        self.capture = FeatureCapture(model.module, objective.layers, model_name=model.name)
-        self._transforms_from_config = transforms is None  # then a refinement stage takes its own
-        transforms = _with_composite(cfg, transforms_from_config(cfg) if transforms is None else list(transforms))
-        self.gradient = CanvasGradient(
-            model,
-            objective,
-            self.capture,
-            self.tile,
-            self.overlap,
-            cfg.batch_size,
-            transforms,
-            self.device,
-            cfg.lap_scale,
-        )
+        self._build_gradient(transforms)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.cfg_main = cfg
         self.canvas: torch.Tensor | None = None
@@ -192,6 +143,67 @@ class Render:
             # per distinct tile shape.
             for size_ in dict.fromkeys((min(self.tile, h), min(self.tile, w)) for h, w in self.plan):
                 self._probe(size_)
+
+    def _plan_sizes(self, init: torch.Tensor | None, size: Size | None, refine: RenderConfig | None) -> None:
+        """The size plan (:attr:`plan`, :attr:`out_size`) and the tile, checked against the model
+        and the first parameterization's kind."""
+        cfg, model = self.cfg, self.model
+        base = tuple(init.shape[-2:]) if init is not None else tuple(size or (model.input_size, model.input_size))
+        self.plan: list[Size] = size_plan(
+            base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale
+        )
+        check_plan(self.plan, model.min_size, model.name)
+        self.tile = cfg.tile or model.input_size
+        if self.tile < model.min_size:
+            raise InputError(
+                f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; "
+                f"use --tile {model.min_size} or more"
+            )
+        kind = kind_of(cfg, self.prior)
+        kind.check(cfg, init is not None, self.prior)
+        self.out_size: Size = self.plan[-1]
+        if kind.resolution_free:
+            self.plan = optimized_sizes(self.plan, self.tile, model.min_size)
+            check_plan(self.plan, model.min_size, model.name)
+        self.refine = refine
+        if refine is not None:
+            if self.prior is None:
+                raise InputError(
+                    "a refinement stage follows a generator prior: pass --prior dgn, or drop the refinement"
+                )
+            kind_of(refine, None).check(refine, True, None)
+            self.plan = [*self.plan, self.plan[-1]]
+            self.out_size = self.plan[-1]
+        self.overlap = self.tile // 4 if cfg.overlap is None else cfg.overlap
+        if self.overlap >= self.tile:
+            raise InputError(
+                f"--overlap {self.overlap} must be smaller than the tile ({self.tile}); e.g. --overlap {self.tile // 4}"
+            )
+
+    def _preflight(self) -> None:
+        """Refuse a plan whose canvas-sized buffers do not fit in memory, before allocating any."""
+        largest = max(self.plan, key=lambda s: s[0] * s[1])
+        preflight(largest, self.batch, self.cfg, self.device, len(self.objective.references))
+        if self.out_size != self.plan[-1]:
+            preflight(self.out_size, self.batch, self.cfg, self.device, buffers=RENDER_BUFFERS)
+
+    def _build_gradient(self, transforms: Sequence | None) -> None:
+        """The hooks on the objective's layers and the tiled canvas gradient through them."""
+        cfg = self.cfg
+        self.capture = FeatureCapture(self.model.module, self.objective.layers, model_name=self.model.name)
+        self._transforms_from_config = transforms is None  # then a refinement stage takes its own
+        transforms = _with_composite(cfg, transforms_from_config(cfg) if transforms is None else list(transforms))
+        self.gradient = CanvasGradient(
+            self.model,
+            self.objective,
+            self.capture,
+            self.tile,
+            self.overlap,
+            cfg.batch_size,
+            transforms,
+            self.device,
+            cfg.lap_scale,
+        )
 
     @property
     def refine_index(self) -> int | None:
@@ -234,7 +246,8 @@ class Render:
                 feats = self.capture(self.model.normalize(x))
         except RuntimeError as e:
             raise InputError(
-                f"{self.model.name} cannot take a {th}x{tw} tile ({str(e).splitlines()[0][:100]}); use a larger --tile or size"
+                f"{self.model.name} cannot take a {th}x{tw} tile ({str(e).splitlines()[0][:100]}); "
+                "use a larger --tile or size"
             ) from None
         self.objective.check(feats)
 
@@ -269,52 +282,17 @@ class Render:
         from there and ends with the same canvas, bit for bit, as if never interrupted.
         """
         plan = self.plan
-        total, first, t0, done = self.total_steps, 0, 0, 0
         if self.cfg is not self.cfg_main:  # an earlier run ended in the refinement stage
             self._use(self.cfg_main)
-        if resume is not None:
-            if [list(s) for s in plan] != resume.get("plan") or "param" not in resume:
-                raise InputError(
-                    f"the checkpoint's size plan {resume.get('plan')} is not this run's {[list(s) for s in plan]}; resume it with the command that made it"
-                )
-            first, t0, done = int(resume["size_index"]), int(resume["steps_done"]), int(resume["done"])
-            self.gen.set_state(resume["gen"])
-            if first == self.refine_index:
-                self._use(self.refine)
-            param = restore(self.ctx, plan[first], resume["param"])
-            self.stepper.load_state_dict(resume.get("stepper", {}))
-        else:
-            # Made before the objective's hooks go in: they stop the forward pass at the
-            # objective's deepest layer, which may come before a generator prior's encoder layer.
-            param = create(self.ctx, plan[0], self.init)
-            self.stepper.begin_size(param)
+        param, first, t0, done = self._start(resume)
         with self.capture:
             for si in range(first, len(plan)):
-                if si > first and si == self.refine_index:
-                    self._use(self.refine)
-                    param, t0 = kind_of(self.refine, None).create(self.ctx, plan[si], param.canvas()), 0
-                    self.stepper.begin_size(param)
-                elif si > first:
-                    param, t0 = param.resized(plan[si]), 0
-                    self.stepper.begin_size(param)
-                cfg = self.cfg
+                if si > first:
+                    param, t0 = self._next_size(param, si), 0
                 self.param, self.size_index = param, si
-                if si == first and not (cfg.p_weight > 0 and self._p_target() == "init"):
+                if si == first and not (self.cfg.p_weight > 0 and self._p_target() == "init"):
                     self.init = None  # only the p-norm toward the image needs it later: free it now
-                self.canvas = param.canvas()
-                p_ref = None if self.init is None else resize(self.init, plan[si])
-                self.gradient.set_size(plan[si], self.mask)
-                grad = torch.zeros_like(self.canvas)
-                self._steps_done, self._done = t0, done
-                for t in range(t0, cfg.steps):
-                    score, reg_loss, lr = self._step(param, grad, p_ref, t)
-                    done += 1
-                    self._steps_done, self._done = t + 1, done
-                    if callback is not None:
-                        callback(
-                            Progress(done, total, si, len(plan), plan[si], t + 1, cfg.steps, score, reg_loss, lr, self)
-                        )
-                del grad, p_ref
+                done = self._run_size(param, si, t0, done, callback)
         self.gradient.release()
         if self.out_size != plan[-1]:
             # a resolution-free parameterization: the last size is drawn (one forward pass of
@@ -322,6 +300,57 @@ class Render:
             self.param = param.resized(self.out_size)
             self.canvas = self.param.canvas()
         return self.canvas.detach()
+
+    def _start(self, resume: dict | None):
+        """(the first parameterization, its plan index, the steps done in that size, in all): a
+        fresh start, or where the checkpoint ``resume`` stopped."""
+        plan = [list(s) for s in self.plan]
+        if resume is None:
+            # Made before the objective's hooks go in: they stop the forward pass at the
+            # objective's deepest layer, which may come before a generator prior's encoder layer.
+            param = create(self.ctx, self.plan[0], self.init)
+            self.stepper.begin_size(param)
+            return param, 0, 0, 0
+        if plan != resume.get("plan") or "param" not in resume:
+            raise InputError(
+                f"the checkpoint's size plan {resume.get('plan')} is not this run's {plan}; "
+                "resume it with the command that made it"
+            )
+        first, t0, done = int(resume["size_index"]), int(resume["steps_done"]), int(resume["done"])
+        self.gen.set_state(resume["gen"])
+        if first == self.refine_index:
+            self._use(self.refine)
+        param = restore(self.ctx, self.plan[first], resume["param"])
+        self.stepper.load_state_dict(resume.get("stepper", {}))
+        return param, first, t0, done
+
+    def _next_size(self, param, si: int):
+        """The parameterization at plan index ``si``: the last one resized, or the refinement's
+        kind started from its image."""
+        if si == self.refine_index:
+            self._use(self.refine)
+            param = kind_of(self.refine, None).create(self.ctx, self.plan[si], param.canvas())
+        else:
+            param = param.resized(self.plan[si])
+        self.stepper.begin_size(param)
+        return param
+
+    def _run_size(self, param, si: int, t0: int, done: int, callback) -> int:
+        """Steps ``t0``.. of the size at plan index ``si``; returns the steps done in all."""
+        cfg, size = self.cfg, self.plan[si]
+        self.canvas = param.canvas()
+        p_ref = None if self.init is None else resize(self.init, size)
+        self.gradient.set_size(size, self.mask)
+        grad = torch.zeros_like(self.canvas)
+        self._steps_done, self._done = t0, done
+        for t in range(t0, cfg.steps):
+            score, reg_loss, lr = self._step(param, grad, p_ref, t)
+            done += 1
+            self._steps_done, self._done = t + 1, done
+            if callback is not None:
+                n = len(self.plan)
+                callback(Progress(done, self.total_steps, si, n, size, t + 1, cfg.steps, score, reg_loss, lr, self))
+        return done
 
     def _step(self, param, grad: torch.Tensor, p_ref: torch.Tensor | None, t: int) -> tuple[float, float, float]:
         """One step at the current size: schedules, a new tile-grid offset and transform seed,

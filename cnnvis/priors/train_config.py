@@ -8,13 +8,12 @@ validation comes from the same declarations. No torch at import (``--help`` read
 from __future__ import annotations
 
 from cnnvis.config import Options, group, setting
-from cnnvis.defaults import GENERATOR_GRID_WEIGHT, GENERATOR_UPSAMPLE
+from cnnvis.defaults import GENERATOR_GRID_WEIGHT, GENERATOR_UPSAMPLE, UPSAMPLING
 from cnnvis.errors import InputError
 
 # The upsamplings of a generator's stages: DeePSiM's transposed convolutions, or resize-convolutions.
 # Here, not only in cnnvis.priors.generators.upconv (which imports torch), so that --help lists them
 # without torch; tests/priors/test_train_config.py checks that the two agree.
-UPSAMPLING = ("transposed", "nearest", "bilinear")
 
 
 @group("train")

@@ -68,7 +68,10 @@ def _run(args, tmp_path, fsize: int | None = None, timeout: float = 120):
     cmd = [cnnvis_exe(), *args]
     if fsize is not None:
         # RLIMIT_FSIZE set in a launcher that then becomes cnnvis (exec keeps the limit)
-        launcher = f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize})); os.execv(sys.argv[1], sys.argv[1:])"
+        launcher = (
+            f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize})); "
+            "os.execv(sys.argv[1], sys.argv[1:])"
+        )
         cmd = [sys.executable, "-c", launcher, *cmd]
     return subprocess.run(
         cmd, capture_output=True, text=True, env=subprocess_env(tmp_path), cwd=tmp_path, timeout=timeout

@@ -62,8 +62,8 @@ def test_invert_help_shows_the_tuned_defaults():
     text = " ".join(res.output.split())  # unwrap
     assert "Optimizer steps per size. [default: 200;" in text
     assert (
-        "[default: 2.0; 0.3 with --optimizer lbfgs; 4.0 at layers of stride >= 8 on pixels; 24.0 on the last layers with adam"
-        in text
+        "[default: 2.0; 0.3 with --optimizer lbfgs; 4.0 at layers of stride >= 8 on pixels; 24.0 on the last layers "
+        "with adam" in text
     )
     assert "[default: pixel; fft with --optimizer lbfgs;" in text
     assert "Optimizer over the canvas. [default: adam; lbfgs at layers of stride <= 16]" in text

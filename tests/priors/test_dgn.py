@@ -12,10 +12,10 @@ from cnnvis.errors import InputError
 from cnnvis.objectives.activation import Channel
 from cnnvis.pipeline.loop import Render
 from cnnvis.priors.dgn import DGNPrior, GeneratorImage, encode, initial_latent, load_prior, prior_of
-from cnnvis.priors.spec import PriorSpec
 from cnnvis.priors.generators.base import Generator
 from cnnvis.priors.generators.files import save_generator
 from cnnvis.priors.generators.upconv import UpconvGenerator
+from cnnvis.priors.spec import PriorSpec
 
 
 def _spatial(upper=None, **kw) -> DGNPrior:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, invoke
 
-from cnnvis.recipes.units import parse_units
 from cnnvis.io.manifest import read_manifest
+from cnnvis.recipes.units import parse_units
 
 
 @pytest.mark.parametrize(

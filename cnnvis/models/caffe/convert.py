@@ -392,7 +392,9 @@ def load_converted(path: str | os.PathLike) -> CaffeNet:
         or not isinstance(obj.get("prototxt"), str)
         or not isinstance(obj.get("state_dict"), dict)
     ):
-        raise InputError(f"'{path}' is not a converted Caffe net; pass a file written by cnnvis.models.caffe.save_converted")
+        raise InputError(
+            f"'{path}' is not a converted Caffe net; pass a file written by cnnvis.models.caffe.save_converted"
+        )
     meta = dict(obj.get("meta") or {})
     net = CaffeNet(
         parse_prototxt(obj["prototxt"], f"the prototxt stored in '{path}'"),

@@ -28,10 +28,10 @@ import math
 import torch
 from torch import nn
 
+from cnnvis.defaults import UPSAMPLING
 from cnnvis.priors.generators.base import Generator
 
 SLOPE = 0.3  # DeePSiM's LeakyReLU negative slope
-UPSAMPLING = ("transposed", "nearest", "bilinear")
 
 
 def _act() -> nn.LeakyReLU:
