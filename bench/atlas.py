@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 import cnnvis
-from cnnvis.cli.atlas import LayerPlan
-from cnnvis.cli.atlas_ray import RaySession
 from cnnvis.recipes.atlas import UnitWorker
+from cnnvis.recipes.atlas_plan import LayerPlan
+from cnnvis.recipes.atlas_ray import RaySession
 
 
 class _Run:  # what RaySession.render reads of an atlas run

@@ -1,2 +1,2 @@
-"""The bundled presets: TOML files only (see cnnvis/presets_io.py). This file exists so that the
+"""The bundled presets: TOML files only (see cnnvis/io/presets.py). This file exists so that the
 folder installs as the package ``cnnvis.presets``; it holds no code."""

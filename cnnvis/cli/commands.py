@@ -13,6 +13,7 @@ import sys
 import click
 
 from cnnvis.cli import interrupts
+from cnnvis.cli.atlas import atlas_options
 from cnnvis.cli.caffe import ConvertCaffeOptions, convert_caffe_options
 from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import (
@@ -189,7 +190,6 @@ def prefer(**kw):
     sys.exit(run_prefer(**kw))
 
 
-from cnnvis.cli.atlas import atlas_options  # noqa: E402 (hoist into the imports above)
 
 
 @main.command()

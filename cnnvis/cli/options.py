@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 import click
 
-from cnnvis import defaults as D
 from cnnvis.config import SETTINGS, Kinds, Setting
+from cnnvis.recipes.options import format_value
 
 # Commands whose render options default to None: the command applies its own defaults.
 TUNED_COMMANDS = ("invert", "prefer")
@@ -66,70 +66,15 @@ def click_type(s: Setting):
     return s.type
 
 
-def format_value(s: Setting, v) -> str:
-    """A default as --help shows it: ``200``, ``0.1``, ``0.00784``, ``no-shift``, or the setting's
-    ``default_text`` for None."""
-    if v is None:
-        return s.default_text or "none"
-    if s.type is bool:
-        return s.flag[2:] if v else "no-" + s.flag[2:]
-    if isinstance(v, float):
-        return repr(v) if round(v, 4) == v else f"{v:.3g}"
-    return str(v)
-
-
-def _describe(s: Setting, base, by_optimizer: Mapping[str, Mapping], variants: list[tuple[str, Mapping]]) -> str | None:
-    """``BASE; V1 COND1; V2 COND2`` with the variants that change the setting (None: nothing to show)."""
-    parts = [format_value(s, base)]
-    alts: dict[str, list[str]] = {}
-    for optimizer, table in by_optimizer.items():
-        if table[s.name] != base:
-            alts.setdefault(format_value(s, table[s.name]), []).append(optimizer)
-    parts += [f"{value} with --optimizer {' or '.join(names)}" for value, names in alts.items()]
-    parts += [
-        f"{format_value(s, table[s.name])} {cond}"
-        for cond, table in variants
-        if s.name in table and table[s.name] != base
-    ]
-    return "; ".join(parts) if base is not None or s.default_text or len(parts) > 1 else None
-
-
 def default_texts(command: str | None) -> dict[str, str]:
     """Field name -> the --help default text of ``command``'s render options where it is not the
-    plain RenderConfig default (invert and prefer: every field that has a default)."""
-    plain = {n: s.default for n, s in SETTINGS.items()}
-    by_optimizer: dict[str, Mapping] = {}
-    if command == "invert":
-        base = {**plain, **D.INVERT_DEFAULTS}
-        optimizer = D.INVERT_DEFAULTS["optimizer"]
-        by_optimizer = {o: {**base, **d} for o, d in D.INVERT_OPTIMIZER_DEFAULTS.items() if o != optimizer}
-        base.update(D.INVERT_OPTIMIZER_DEFAULTS[optimizer])
-        variants = [
-            (f"at layers of stride <= {D.SHALLOW_STRIDE}", D.INVERT_SHALLOW_DEFAULTS),
-            (f"at layers of stride >= {D.DEEP_STRIDE} on pixels", D.INVERT_DEEP_DEFAULTS),
-            (f"on the last layers with {optimizer}", D.INVERT_TOP_DEFAULTS),
-            ("with --prior dgn", D.DGN_DEFAULTS),
-        ]
-        extra = {"shift": "no-shift; shift for an image larger than the model input"}
-    elif command == "prefer":
-        base = {**plain, **D.PREFER_DEFAULTS}
-        variants = [
-            ("with --rf-mask", D.PREFER_MASK_DEFAULTS),
-            *((f"with --param {k}", v) for k, v in D.PREFER_PARAM_DEFAULTS.items()),
-            ("with --interpolate", D.PREFER_INTERPOLATE_DEFAULTS),
-            ("with --prior dgn", D.DGN_DEFAULTS),
-        ]
-        extra = {"tile": "the image size (one tile)"}
-    elif command == "dream":
-        return {
-            "octaves": f"{D.DEFAULT_OCTAVES} when no size flag or --zoom-frames is given",
-            "latent_lr": f"--lr; {format_value(SETTINGS['latent_lr'], D.DGN_DEFAULTS['latent_lr'])} with --prior dgn",
-        }
-    else:
-        return {}
-    texts = {n: _describe(s, base[n], by_optimizer, variants) for n, s in SETTINGS.items()}
-    texts.update(extra)
-    return {n: t for n, t in texts.items() if t is not None}
+    plain RenderConfig default (invert and prefer: every field that has a default); each recipe
+    says what its defaults are."""
+    from cnnvis.recipes import dream, invert, prefer
+
+    texts = {"invert": invert.render_default_texts, "prefer": prefer.render_default_texts}
+    texts["dream"] = dream.render_default_texts
+    return texts[command]() if command in texts else {}
 
 
 def render_options(fn=None, *, command: str | None = None):

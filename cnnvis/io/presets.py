@@ -34,7 +34,8 @@ INT64_MAX = 2**63 - 1  # beyond it torch, numpy and C code overflow
 
 @dataclass(frozen=True)
 class Preset:
-    """A parsed preset: ``name`` (file stem), ``command``, ``description``, ``options`` (key -> value) and its ``path``."""
+    """A parsed preset: ``name`` (file stem), ``command``, ``description``, ``options`` (key -> value)
+    and its ``path``."""
 
     name: str
     command: str

@@ -229,3 +229,15 @@ def _picked_channels(opts: DreamOptions, model, layer: str, start) -> list[int]:
     return select_channels(
         channel_means(model, layer, start), opts.channel_mode, opts.channel_count, f"layer '{layer}'"
     )
+
+
+def render_default_texts() -> dict[str, str]:
+    """--help's default of the render settings a dream changes: its octaves and a prior's rate."""
+    from cnnvis.config import SETTINGS
+    from cnnvis.recipes.options import format_value
+
+    latent_lr = format_value(SETTINGS["latent_lr"], DGN_DEFAULTS["latent_lr"])
+    return {
+        "octaves": f"{DEFAULT_OCTAVES} when no size flag or --zoom-frames is given",
+        "latent_lr": f"--lr; {latent_lr} with --prior dgn",
+    }

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from cnnvis.config import Options, group, setting
 from cnnvis.defaults import DGN_INVERT_REFINE, FEATURE_LOSSES
 from cnnvis.errors import InputError
-from cnnvis.recipes.options import activation_option, dgn_refine_option, layers_option, out_option, size_option
+from cnnvis.recipes.options import (
+    activation_option,
+    dgn_refine_option,
+    layers_option,
+    out_option,
+    plain_defaults,
+    size_option,
+    tuned_default_texts,
+)
 
 VIDEO_INITS = ("previous", "noise")
 INIT_NAMES = ("noise", "mean")  # --init values that are not image files
@@ -192,3 +200,22 @@ def fresh_start(inv: Inversion, hw: tuple[int, int]):
     if isinstance(inv.start, str):
         return np.broadcast_to(np.asarray(inv.model.mean, np.float32), (*hw, 3))
     return resize_hwc(np.asarray(inv.start, np.float32), hw)
+
+
+def render_default_texts() -> dict[str, str]:
+    """--help's default of each render setting of ``invert``: its tuned defaults, by optimizer,
+    layer and prior (:mod:`cnnvis.defaults`)."""
+    from cnnvis import defaults as D
+
+    base = {**plain_defaults(), **D.INVERT_DEFAULTS}
+    optimizer = D.INVERT_DEFAULTS["optimizer"]
+    by_optimizer = {o: {**base, **d} for o, d in D.INVERT_OPTIMIZER_DEFAULTS.items() if o != optimizer}
+    base.update(D.INVERT_OPTIMIZER_DEFAULTS[optimizer])
+    variants = [
+        (f"at layers of stride <= {D.SHALLOW_STRIDE}", D.INVERT_SHALLOW_DEFAULTS),
+        (f"at layers of stride >= {D.DEEP_STRIDE} on pixels", D.INVERT_DEEP_DEFAULTS),
+        (f"on the last layers with {optimizer}", D.INVERT_TOP_DEFAULTS),
+        ("with --prior dgn", D.DGN_DEFAULTS),
+    ]
+    extra = {"shift": "no-shift; shift for an image larger than the model input"}
+    return tuned_default_texts(base, by_optimizer, variants, extra)

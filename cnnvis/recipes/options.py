@@ -4,7 +4,9 @@ their values. No torch at import: ``--help`` reads them."""
 
 from __future__ import annotations
 
-from cnnvis.config import setting
+from collections.abc import Mapping
+
+from cnnvis.config import SETTINGS, Setting, setting
 from cnnvis.defaults import ACTIVATION_SIDES
 from cnnvis.errors import InputError
 
@@ -89,3 +91,48 @@ def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tup
 def given(render_kw: dict) -> dict:
     """Only the render settings a user gave (the rest keep the command's tuned defaults)."""
     return {k: v for k, v in render_kw.items() if v is not None}
+
+
+def format_value(s: Setting, v) -> str:
+    """A default as --help shows it: ``200``, ``0.1``, ``0.00784``, ``no-shift``, or the setting's
+    ``default_text`` for None."""
+    if v is None:
+        return s.default_text or "none"
+    if s.type is bool:
+        return s.flag[2:] if v else "no-" + s.flag[2:]
+    if isinstance(v, float):
+        return repr(v) if round(v, 4) == v else f"{v:.3g}"
+    return str(v)
+
+
+def describe_default(
+    s: Setting, base, by_optimizer: Mapping[str, Mapping], variants: list[tuple[str, Mapping]]
+) -> str | None:
+    """``BASE; V1 COND1; V2 COND2`` with the variants that change the setting (None: nothing to show)."""
+    parts = [format_value(s, base)]
+    alts: dict[str, list[str]] = {}
+    for optimizer, table in by_optimizer.items():
+        if table[s.name] != base:
+            alts.setdefault(format_value(s, table[s.name]), []).append(optimizer)
+    parts += [f"{value} with --optimizer {' or '.join(names)}" for value, names in alts.items()]
+    parts += [
+        f"{format_value(s, table[s.name])} {cond}"
+        for cond, table in variants
+        if s.name in table and table[s.name] != base
+    ]
+    return "; ".join(parts) if base is not None or s.default_text or len(parts) > 1 else None
+
+
+def plain_defaults() -> dict:
+    """Field name -> the plain RenderConfig default."""
+    return {n: s.default for n, s in SETTINGS.items()}
+
+
+def tuned_default_texts(
+    base: Mapping, by_optimizer: Mapping, variants: list, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """Field name -> --help default text of a tuned command: ``base`` (its defaults), the values
+    another optimizer gives (``by_optimizer``) and those of each (condition, table) variant."""
+    texts = {n: describe_default(s, base[n], by_optimizer, variants) for n, s in SETTINGS.items()}
+    texts.update(extra)
+    return {n: t for n, t in texts.items() if t is not None}

@@ -19,9 +19,11 @@ from cnnvis.recipes.options import (
     dgn_refine_option,
     objectives_option,
     out_option,
+    plain_defaults,
     position_option,
     reference_option,
     size_option,
+    tuned_default_texts,
 )
 from cnnvis.recipes.units import one_unit_mask, parse_channels, unit_label
 
@@ -124,10 +126,12 @@ class PreferOptions(Options):
 
 def prefer_options(opts: PreferOptions, given: dict) -> dict:
     """The render settings of a prefer run: those the user gave, over an interpolation's own
-    defaults where the Fourier image interpolates (shared low-resolution terms)."""
+    defaults (shared low-resolution terms) where the parameterization can share terms."""
+    from cnnvis.params import PARAM_KINDS
+
     options = {**given, "dgn_refine": opts.dgn_refine}
-    fourier = options.get("param", PREFER_DEFAULTS["param"]) == PREFER_INTERPOLATE_DEFAULTS.get("param", "fft")
-    if opts.interpolate and fourier:
+    kind = PARAM_KINDS.get(options.get("param", PREFER_DEFAULTS["param"]))
+    if opts.interpolate and getattr(kind, "accepts_shared", False):
         options = {**PREFER_INTERPOLATE_DEFAULTS, **options}
     return options
 
@@ -246,3 +250,18 @@ def parse_interpolation(text: str) -> tuple[str, int, int]:
         raise InputError(
             f"bad --interpolate '{text}'; write LAYER:A:B with two channel numbers, e.g. blocks.4:5:42"
         ) from None
+
+
+def render_default_texts() -> dict[str, str]:
+    """--help's default of each render setting of ``prefer``: its tuned defaults, and those of a
+    receptive-field mask, each parameterization, an interpolation and a prior."""
+    from cnnvis import defaults as D
+
+    variants = [
+        ("with --rf-mask", D.PREFER_MASK_DEFAULTS),
+        *((f"with --param {k}", v) for k, v in D.PREFER_PARAM_DEFAULTS.items()),
+        ("with --interpolate", D.PREFER_INTERPOLATE_DEFAULTS),
+        ("with --prior dgn", D.DGN_DEFAULTS),
+    ]
+    extra = {"tile": "the image size (one tile)"}
+    return tuned_default_texts({**plain_defaults(), **D.PREFER_DEFAULTS}, {}, variants, extra)
