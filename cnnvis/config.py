@@ -111,6 +111,7 @@ class Setting:
     kind: str | None = None
     argument: bool = False
     multiple: bool = False
+    flag_value: object = None
     name: str = ""
     group: str = ""
     type: type = object
@@ -191,9 +192,11 @@ def setting(
     short=None,
     kind=None,
     argument=False,
+    flag_value=None,
 ):
     """A config field: its default and everything the CLI and the validation need to know.
-    ``choices``: the values it takes, or the :class:`Kinds` registry of a kind setting."""
+    ``choices``: the values it takes, or the :class:`Kinds` registry of a kind setting;
+    ``flag_value``: what the flag given alone means (``--ray`` alone: a local runtime)."""
     meta = Setting(
         help=help,
         allowed=choices if choices is None or isinstance(choices, Kinds) else tuple(choices),
@@ -207,6 +210,7 @@ def setting(
         short=short,
         kind=kind,
         argument=argument,
+        flag_value=flag_value,
     )
     return field(default=default, metadata={"setting": meta})
 

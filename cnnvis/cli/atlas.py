@@ -22,7 +22,7 @@ from cnnvis.cli.options import declared_options
 from cnnvis.defaults import ATLAS_BATCH
 from cnnvis.errors import InputError
 from cnnvis.io.files import check_folder_writable, make_folder, sweep_temporaries, write_atomic
-from cnnvis.recipes.atlas_plan import LOCAL, AtlasOptions, AtlasPlan, LayerPlan, batches, plan_atlas
+from cnnvis.recipes.atlas_plan import AtlasOptions, AtlasPlan, LayerPlan, batches, plan_atlas
 from cnnvis.recipes.atlas_record import ATLAS_JSON, add_unit, atlas_json, contact_sheets, start_atlas, unit_files
 
 __all__ = ["atlas_options", "run_atlas"]
@@ -33,33 +33,9 @@ ATLAS_JSON_EVERY = 5.0  # seconds between rewrites of atlas.json during a run
 _PER_RUN = ("units", "out", "batch_size", "ray_address", "workers", "force", "quiet")
 
 
-def _bare_flag(name: str, bare: str):
-    """Let the generated value option ``name`` also be given alone, meaning ``bare`` (``--ray``
-    alone: a local runtime). That is click's ``flag_value``, which a declared setting has no field
-    for, so the generated option is remade with it."""
-
-    def attach(fn):
-        params = fn.__click_params__
-        i = next(i for i, p in enumerate(params) if p.name == name)
-        p = params[i]
-        params[i] = type(p)(
-            [*p.opts, p.name],
-            is_flag=False,
-            flag_value=bare,
-            default=p.default,
-            type=p.type,
-            help=p.help,
-            show_default=p.show_default,
-            setting=getattr(p, "setting", None),
-        )
-        return fn
-
-    return attach
-
-
 def atlas_options(fn):
     """The atlas command's own flags, generated from :class:`AtlasOptions` (declared once there)."""
-    return _bare_flag("ray_address", LOCAL)(declared_options(AtlasOptions)(fn))
+    return declared_options(AtlasOptions)(fn)
 
 
 def _command_words(ctx: click.Context, drop: Sequence[str] = ()) -> list[str]:

@@ -33,6 +33,7 @@ class ConvertCaffeOptions(Options):
         None,
         "Convert a DeePSiM generator (release_deepsim_v0) instead of a classifier: auto, or deepsim-fc6, -fc7, "
         "-fc8, -pool5, -conv3, -conv4, -norm1, -norm2.",
+        flag_value=GENERATOR_AUTO,
     )
     mean: str | None = setting(None, "Classifier: the BGR mean on 0..255 as B,G,R.", default_text="104,117,123")
     input_size: int | None = setting(None, "Classifier: input side in pixels.", low=1, default_text="the prototxt's")
@@ -48,14 +49,8 @@ class ConvertCaffeOptions(Options):
 
 
 def convert_caffe_options(fn):
-    """Attach convert-caffe's options, generated from :class:`ConvertCaffeOptions`. A bare
-    ``--generator`` means :data:`GENERATOR_AUTO`, which click says with ``flag_value`` and a declared
-    setting cannot: that one option is rebuilt from the same declaration, with it."""
-    fn = declared_options(ConvertCaffeOptions)(fn)
-    s = next(s for s in ConvertCaffeOptions.settings() if s.name == "generator")
-    bare = click.Option([s.flag, s.name], default=s.default, is_flag=False, flag_value=GENERATOR_AUTO, help=s.help)
-    fn.__click_params__ = [bare if p.name == s.name else p for p in fn.__click_params__]
-    return fn
+    """Attach convert-caffe's options, generated from :class:`ConvertCaffeOptions`."""
+    return declared_options(ConvertCaffeOptions)(fn)
 
 
 def _mean(text: str | None) -> list[float] | None:

@@ -29,6 +29,7 @@ from cnnvis.defaults import (
     DEFAULT_MODEL,
 )
 from cnnvis.errors import EXIT_BAD_INPUT, InputError
+from cnnvis.models.options import LayersOptions
 from cnnvis.priors.train_config import TrainCommandOptions, TrainConfig
 from cnnvis.recipes.dream import DreamOptions
 from cnnvis.recipes.invert import InvertOptions
@@ -190,8 +191,6 @@ def prefer(**kw):
     sys.exit(run_prefer(**kw))
 
 
-
-
 @main.command()
 @preset_option
 @atlas_options
@@ -322,12 +321,7 @@ def train_generator(model, weights, device, **kw):
 
 
 @main.command()
-@click.argument("model", required=False, default=DEFAULT_MODEL)
-@click.option(
-    "--size", type=click.IntRange(1), default=None, help="Input side in pixels [default: the model's input size]."
-)
-@click.option("--weights", default="random", show_default=True, help="Weights to load (shapes do not depend on them).")
-@click.option("--all", "show_all", is_flag=True, help="Also list modules whose output is not a single tensor.")
+@declared_options(LayersOptions)
 @friendly_errors
 def layers(model, size, weights, show_all):
     """List MODEL's dotted layer names with their output shapes at a given input size."""

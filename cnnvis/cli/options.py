@@ -159,6 +159,8 @@ def _declared_option(s: Setting, default, text: str | None = None):
         kwargs.update(is_flag=True, default=bool(default))
     else:
         kwargs.update(type=_value_type(s), default=default, multiple=s.multiple)
+        if s.flag_value is not None:
+            kwargs.update(is_flag=False, flag_value=s.flag_value)
     shown = s.default_text if default is None or default == () else format_value(s, default)
     kwargs["show_default"] = text or (False if s.type is bool and not default else shown or False)
     return click.option(*decls, s.name, **kwargs)

@@ -21,3 +21,13 @@ class ModelOptions(Options):
     )
     weights: str | None = setting(None, "Local state-dict file, or 'random'.", default_text="the pretrained weights")
     device: str = setting("auto", "cpu, cuda, cuda:N, mps or auto.")
+
+
+@group("layers")
+class LayersOptions(Options):
+    """What ``cnnvis layers`` lists: a model's dotted layer names and output shapes at a size."""
+
+    model: str = setting(DEFAULT_MODEL, "The model whose layers to list.", argument=True)
+    size: int | None = setting(None, "Input side in pixels.", low=1, default_text="the model's input size")
+    weights: str = setting("random", "Weights to load (shapes do not depend on them).")
+    show_all: bool = setting(False, "Also list modules whose output is not a single tensor.", flag="--all")

@@ -60,6 +60,7 @@ class AtlasOptions(Options):
         "Render on Ray: --ray alone starts a local runtime, --ray ADDRESS joins a cluster (ray://HOST:10001 or "
         "auto). Needs the ray extra.",
         flag="--ray",
+        flag_value=LOCAL,
     )
     workers: int | None = setting(
         None, "With --ray: the number of workers (each loads the model once).", low=1, default_text="1 locally"
