@@ -34,7 +34,7 @@ class _Run:  # what RaySession.render reads of an atlas run
             size,
             0,
         )
-        self.options, self.prior_flags, self.units, self.batch = {"steps": steps, "batch_size": batch}, {}, units, batch
+        self.options, self.prior, self.units, self.batch = {"steps": steps, "batch_size": batch}, None, units, batch
 
 
 def _work(layer: str, units: list[int], batch: int) -> list:

@@ -23,6 +23,7 @@ import time
 import torch
 
 from cnnvis import Dream, Render, RenderConfig, load_model, pick_device
+from cnnvis.canvas.start import Start
 from cnnvis.canvas.tiling import layout
 
 
@@ -46,7 +47,7 @@ def main() -> None:
     m = load_model("efficientnet-lite0").to(device)
     net = m.module
     cfg = RenderConfig(final_size=f"{args.side}x{args.side}", steps=2, batch_size=args.batch_size, shift=False)
-    r = Render(m, Dream("blocks.4.2"), cfg, init=torch.rand(1, 3, args.side, args.side), device=device)
+    r = Render(m, Dream("blocks.4.2"), cfg, Start(init=torch.rand(1, 3, args.side, args.side)), device=device)
     tiles = layout(args.side, args.side, r.tile, r.overlap)
     canvas = torch.rand(1, 3, args.side, args.side).to(device)
 
@@ -75,7 +76,7 @@ def main() -> None:
     for _ in range(args.repeats + 1):  # the first round warms up
         bare_t.append(bare(True))
         full_t.append(bare(False))
-        run = Render(m, Dream("blocks.4.2"), cfg, init=canvas, device=device)
+        run = Render(m, Dream("blocks.4.2"), cfg, Start(init=canvas), device=device)
         sync()
         last[0] = time.perf_counter()
         step_times.clear()

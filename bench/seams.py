@@ -20,6 +20,7 @@ import torch
 
 from cnnvis import Dream, Render, RenderConfig, load_model
 from cnnvis.canvas.sizes import resize
+from cnnvis.canvas.start import Start
 from cnnvis.canvas.tiling import axis_starts
 from cnnvis.io.images import bundled_image_path, hwc_to_bchw, read_image, save_image, to_uint8
 
@@ -48,7 +49,7 @@ def main() -> None:
     print(f"{args.side}x{args.side}, {args.steps} steps, tile {m.input_size}, overlap {m.input_size // 4}")
     for shift in (True, False):
         cfg = RenderConfig(steps=args.steps, shift=shift, lr=0.02)
-        out = Render(m, Dream("blocks.4.2"), cfg, init=init).run()
+        out = Render(m, Dream("blocks.4.2"), cfg, Start(init=init)).run()
         r = border_ratio(out - init, m.input_size, m.input_size // 4)
         print(f"shift={'on ' if shift else 'off'}  border/median change energy: {r:.3f}", flush=True)
         if args.out_dir:

@@ -20,14 +20,13 @@ import click
 from cnnvis.cli import interrupts
 from cnnvis.cli.options import declared_options
 from cnnvis.defaults import ATLAS_BATCH
-from cnnvis.errors import InputError
-from cnnvis.io.files import check_folder_writable, make_folder, sweep_temporaries, write_atomic
+from cnnvis.io.files import sweep_temporaries
+from cnnvis.recipes.atlas_files import AtlasWriter, open_atlas_folder
 from cnnvis.recipes.atlas_plan import AtlasOptions, AtlasPlan, LayerPlan, batches, plan_atlas
-from cnnvis.recipes.atlas_record import ATLAS_JSON, add_unit, atlas_json, contact_sheets, start_atlas, unit_files
+from cnnvis.recipes.atlas_record import start_atlas
 
 __all__ = ["atlas_options", "run_atlas"]
 
-ATLAS_JSON_EVERY = 5.0  # seconds between rewrites of atlas.json during a run
 # Flags that steer one run (which units, where, on what), not what a unit looks like: left out of
 # the command each unit records.
 _PER_RUN = ("units", "out", "batch_size", "ray_address", "workers", "force", "quiet")
@@ -65,70 +64,10 @@ def _option_words(p: click.Option, value) -> list[str]:
     return [flag, str(value)]
 
 
-def _write_text(path: str, text: str) -> None:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    write_atomic(path, write)
-
-
-class _AtlasWriter:
-    """Writes one run's files into ``out``, each atomically: the units of each batch as it
-    arrives (with their manifests), ``atlas.json`` every ``ATLAS_JSON_EVERY`` seconds, and at the
-    end the contact sheets, ``atlas.json`` and ``index.html``.
-
-    Rewriting ``atlas.json`` after every batch would cost O(units^2) on a large atlas (15,000
-    units of a ResNet-50 is 5 MB a write); the unit manifests are the record."""
-
-    def __init__(self, plan: AtlasPlan, atlas: dict, out: str, model):
-        self.plan, self.atlas, self.out, self.model = plan, atlas, out, model
-        self.dumped = float("-inf")  # when atlas.json was last written (time.monotonic)
-
-    def batch(self, lp: LayerPlan, result: dict) -> None:
-        """Write every unit of one rendered batch (``UnitWorker.render``'s result)."""
-        from cnnvis.cli.recording import current_manifest
-        from cnnvis.io.images import save_image
-
-        make_folder(os.path.join(self.out, lp.name))
-        base = current_manifest(model=self.model, device=self.plan.device) or {}
-        for f in unit_files(self.plan, lp, result, self.out):
-            save_image(os.path.join(self.out, f.path), f.image, dict(base, atlas=f.manifest))
-            add_unit(self.atlas, lp.name, f.unit, f.record)
-        if time.monotonic() - self.dumped >= ATLAS_JSON_EVERY:
-            self.dump()
-
-    def dump(self) -> None:
-        _write_text(os.path.join(self.out, ATLAS_JSON), atlas_json(self.atlas))
-        self.dumped = time.monotonic()
-
-    def finish(self) -> None:
-        """The contact sheet of every layer, ``atlas.json`` and the page, from what the atlas holds."""
-        from cnnvis.io.images import save_image
-        from cnnvis.recipes.atlas_page import atlas_html
-
-        for name, sheet in contact_sheets(self.atlas, self.out):
-            save_image(os.path.join(self.out, name), sheet, quality=90)
-        self.dump()
-        _write_text(os.path.join(self.out, "index.html"), atlas_html(self.atlas))
-
-
-def _open_folder(out: str | None) -> str:
-    """The atlas directory, made and checked writable now (not after the first batch)."""
-    if not out:
-        raise InputError("an atlas needs a directory; give --out DIR, e.g. --out atlas/")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InputError(f"--out '{out}' is a file; the atlas is a directory: give a new or existing directory")
-    make_folder(out)
-    check_folder_writable(out, ATLAS_JSON)
-    return out
-
-
-def _render(plan: AtlasPlan, model, opts: AtlasOptions, writer: _AtlasWriter, total: int) -> int:
+def _render(plan: AtlasPlan, model, opts: AtlasOptions, writer: AtlasWriter, total: int) -> int:
     """Render every batch of ``plan`` under a progress bar, writing each as it arrives; return
     how many units were written (fewer than ``total`` after Ctrl-C)."""
-    from tqdm import tqdm
-
+    from cnnvis.cli.progress import bar as progress_bar
     from cnnvis.recipes.atlas import UnitWorker, render_batches
 
     session = None
@@ -136,7 +75,7 @@ def _render(plan: AtlasPlan, model, opts: AtlasOptions, writer: _AtlasWriter, to
         from cnnvis.recipes.atlas_ray import RaySession
 
         session = RaySession(opts.ray_address, opts.workers)  # a bad address fails here, before the bar
-    with tqdm(total=total, disable=opts.quiet, unit="unit", dynamic_ncols=True) as bar:
+    with progress_bar(total, unit="unit", quiet=opts.quiet) as bar:
 
         def on_result(lp: LayerPlan, result: dict) -> None:
             writer.batch(lp, result)
@@ -164,7 +103,7 @@ def run_atlas(
     options = given(render_kw)
     batch = int(options.pop("batch_size", None) or ATLAS_BATCH)
     seed = int(options.pop("seed", 0) or 0)
-    out = _open_folder(opts.out)
+    out = open_atlas_folder(opts.out)
     plan, m = plan_atlas(
         opts,
         model=model,
@@ -182,7 +121,9 @@ def run_atlas(
     if skipped:
         click.echo(f"skipping {skipped} units already rendered in {out}", err=True)
     total = sum(len(lp.units) for lp in plan.layers)
-    writer = _AtlasWriter(plan, atlas, out, m)
+    from cnnvis.cli.recording import current_manifest
+
+    writer = AtlasWriter(plan, atlas, out, current_manifest(model=m, device=plan.device))
     started = time.perf_counter()
     done = _render(plan, m, opts, writer, total)
     writer.finish()

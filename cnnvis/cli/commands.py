@@ -14,7 +14,6 @@ import click
 
 from cnnvis.cli import interrupts
 from cnnvis.cli.atlas import atlas_options
-from cnnvis.cli.caffe import ConvertCaffeOptions, convert_caffe_options
 from cnnvis.cli.interrupts import DeferredInterrupt
 from cnnvis.cli.options import (
     declared_options,
@@ -31,6 +30,7 @@ from cnnvis.defaults import (
 from cnnvis.errors import EXIT_BAD_INPUT, InputError
 from cnnvis.models.options import LayersOptions
 from cnnvis.priors.train_config import TrainCommandOptions, TrainConfig
+from cnnvis.recipes.caffe import ConvertCaffeOptions
 from cnnvis.recipes.dream import DreamOptions
 from cnnvis.recipes.invert import InvertOptions
 from cnnvis.recipes.prefer import PreferOptions
@@ -278,7 +278,7 @@ def resume(ctx, checkpoint, out, trust_model):
 
 @main.command("convert-caffe")
 @preset_option
-@convert_caffe_options
+@declared_options(ConvertCaffeOptions)
 @friendly_errors
 def convert_caffe(**kw):
     """Convert a Caffe net (deploy PROTOTXT + CAFFEMODEL) to PyTorch, with no Caffe install.
@@ -290,9 +290,12 @@ def convert_caffe(**kw):
       cnnvis convert-caffe fc6/generator.prototxt fc6/generator.caffemodel --generator --out fc6.pt
       cnnvis prefer --model alexnet.pt --layer fc8 --channel 285 --prior dgn --generator fc6.pt --out cat_dgn.png
     """
-    from cnnvis.cli.caffe import run_convert_caffe
+    from cnnvis.recipes.caffe import convert_caffe_files
 
-    sys.exit(run_convert_caffe(ConvertCaffeOptions.take(kw)))
+    opts = ConvertCaffeOptions.take(kw)
+    line = convert_caffe_files(opts)
+    if not opts.quiet:
+        click.echo(line)
 
 
 @main.command("train-generator")

@@ -16,7 +16,7 @@ from cnnvis.errors import InputError
 from cnnvis.io.outputs import OutputOptions
 from cnnvis.models.options import ModelOptions
 from cnnvis.priors.spec import PriorSpec
-from cnnvis.recipes.dream import DreamOptions, dream_config, dream_objective
+from cnnvis.recipes.dream import DreamOptions, dream_config, dream_objective, dream_render
 from cnnvis.recipes.units import unit_label
 from cnnvis.video.coherence import VideoOptions
 
@@ -103,7 +103,6 @@ def _load(job: DreamJob, start=None, zoom: bool = False):
 
 def _dream_image(job: DreamJob) -> int:
     from cnnvis.io.images import check_video_path, check_writable
-    from cnnvis.pipeline.loop import Render
 
     opts = job.dream
     check_writable(opts.out)
@@ -112,7 +111,7 @@ def _dream_image(job: DreamJob) -> int:
     init = _start_image(opts)
     cfg, device, model, objective, prior = _load(job, init)
     channels = opts.channels()
-    render = Render(model, objective, cfg, init, device, prior=prior, batch=max(1, len(channels)))
+    render = dream_render(model, objective, cfg, init, device, prior, batch=max(1, len(channels)))
     del init  # Render keeps it only while it needs it (a 4096x4096 image is 200 MB)
     labels = [unit_label(c) for c in channels] if len(channels) > 1 else None
     code, _ = run_render(render, opts.out, job.outputs, labels=labels)
@@ -125,7 +124,6 @@ def _dream_zoom(job: DreamJob) -> int:
     from cnnvis.cli.recording import current_manifest
     from cnnvis.io.images import check_video_path, save_video
     from cnnvis.io.manifest import write_sidecar
-    from cnnvis.pipeline.loop import Render
     from cnnvis.recipes.zoom import check_zoom, zoom_frames
 
     opts, outputs = job.dream, job.outputs
@@ -148,7 +146,7 @@ def _dream_zoom(job: DreamJob) -> int:
         interrupts.raise_if_asked()  # between frames: the frames done are whole
 
     def render_at(x):
-        return Render(model, objective, cfg, x, device, prior=prior)
+        return dream_render(model, objective, cfg, x, device, prior)
 
     try:
         zoom_frames(render_at, start.to(device), opts.zoom_frames, opts.zoom_scale, on_frame=on_frame)
@@ -170,14 +168,13 @@ def _dream_zoom(job: DreamJob) -> int:
 
 
 def _dream_video(job: DreamJob) -> int:
-    """Dream every frame of a video, one at a time (:mod:`cnnvis.cli.frames`). Frame t starts
+    """Dream every frame of a video, one at a time (:mod:`cnnvis.recipes.frames`). Frame t starts
     from frame t-1's dream carried along the optical flow where the flow is reliable, and from
     its own pixels where it is not, and a temporal loss holds the carried pixels near the
     previous dream (:mod:`cnnvis.video.coherence`), so the dream holds still where the scene
     does and moves with it where it moves."""
-    from cnnvis.cli.frames import FrameJob, VideoRun
+    from cnnvis.cli.frames import FrameJob, VideoRun, job_manifest, run_video
     from cnnvis.io.images import hwc_to_bchw
-    from cnnvis.pipeline.loop import Render
     from cnnvis.recipes.video import DREAM_COHERENCE
 
     opts = job.dream
@@ -195,6 +192,6 @@ def _dream_video(job: DreamJob) -> int:
     def make_render(i, frame, prev_frame, prev_out):
         start, mask, warped = coherence.start_and_carry(prev_frame, frame, prev_out)
         penalties = coherence.penalties(warped, mask)
-        return Render(model, objective, cfg, hwc_to_bchw(start), device, prior=prior, penalties=penalties)
+        return dream_render(model, objective, cfg, hwc_to_bchw(start), device, prior, penalties=penalties)
 
-    return run.run(FrameJob(make_render, model=model, cfg=cfg, device=device), job.outputs.quiet)
+    return run_video(run, FrameJob(make_render, cfg, job_manifest(model, device)), job.outputs.quiet)

@@ -109,12 +109,12 @@ def _report_quality(model, final, original: np.ndarray, layers, out: str) -> dic
 
 
 def _invert_video(inv, run, coherence, quiet: bool) -> int:
-    """Invert every frame (icnn's movie reconstructions), one at a time (:mod:`cnnvis.cli.frames`).
+    """Invert every frame (icnn's movie reconstructions), one at a time (:mod:`cnnvis.recipes.frames`).
     With ``--video-init previous`` frame t starts from frame t-1's reconstruction carried along the
     optical flow between the two input frames (:mod:`cnnvis.video.coherence`), which keeps the
     sequence steady and converges faster; pixels the flow cannot carry (newly uncovered ones)
     start as a fresh frame would, from the ``--init`` image or the model's mean colour."""
-    from cnnvis.cli.frames import FrameJob
+    from cnnvis.cli.frames import FrameJob, job_manifest, run_video
     from cnnvis.io.images import hwc_to_bchw
     from cnnvis.recipes.invert import resize_hwc
     from cnnvis.recipes.metrics import pixel_correlation
@@ -140,5 +140,5 @@ def _invert_video(inv, run, coherence, quiet: bool) -> int:
     def summary():
         return f"mean pixel correlation over the {len(corr)} frames rendered: {np.mean(corr):.3f}" if corr else None
 
-    job = FrameJob(make_render, model=inv.model, device=inv.common["device"], describe=describe, summary=summary)
-    return run.run(job, quiet)
+    manifest = job_manifest(inv.model, inv.common["device"])
+    return run_video(run, FrameJob(make_render, manifest=manifest, describe=describe, summary=summary), quiet)

@@ -20,36 +20,12 @@ from cnnvis.cli.checkpoints import RESUME_STATE
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.progress import ProgressBar
 from cnnvis.cli.recording import current_manifest
-from cnnvis.io.checkpoint import CHECKPOINT_FORMAT
+from cnnvis.io.checkpoint import CHECKPOINT_FORMAT, checkpoint_path
+from cnnvis.io.images import picture
 from cnnvis.io.outputs import OutputOptions
+from cnnvis.io.video_out import video_frame
 
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
-
-
-def picture(canvas: torch.Tensor, mode: str, labels: list[str] | None = None) -> np.ndarray:
-    """uint8 (H, W, C) of a canvas (N, C, H, W) (C = 4: RGBA): the image itself, or for a
-    labelled batch a contact sheet of its images."""
-    from cnnvis.io.images import contact_sheet, to_uint8
-
-    if not labels:
-        return to_uint8(canvas, mode)
-    return contact_sheet([to_uint8(canvas, mode, i) for i in range(canvas.shape[0])], labels)
-
-
-def video_frame(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A video frame (RGB, ``size`` (H, W)) of a picture; an RGBA one over white."""
-    import cv2
-
-    if img.shape[2] == 4:
-        a = img[:, :, 3:].astype(np.float32) / 255
-        img = (img[:, :, :3] * a + 255 * (1 - a)).round().astype(np.uint8)
-    shrink = img.shape[0] > size[0]
-    return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def checkpoint_path(out: str) -> str:
-    """``dir/name.png`` -> ``dir/name.ckpt``."""
-    return os.path.splitext(out)[0] + ".ckpt"
 
 
 def render_manifest(render, status: str = "complete", label: str | None = None) -> dict | None:

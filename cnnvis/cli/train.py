@@ -43,8 +43,7 @@ def run_train_generator(
 ) -> int:
     """Train ``model``'s ``opts.layer`` on ``opts.images``, resuming from ``OUT.ckpt`` when it exists
     (unless ``opts.fresh``); write the generator file; return the exit code."""
-    from tqdm import tqdm
-
+    from cnnvis.cli.progress import bar as progress_bar
     from cnnvis.models.registry import load_model
     from cnnvis.pipeline.device import pick_device
 
@@ -60,7 +59,7 @@ def run_train_generator(
             load_sealed(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device), ck_path
         )
         click.echo(f"resuming from {ck_path} at step {trainer.step}")  # even with -q: it changes what the run does
-    bar = tqdm(total=cfg.steps, initial=trainer.step, disable=opts.quiet, unit="step", dynamic_ncols=True)
+    bar = progress_bar(cfg.steps, initial=trainer.step, quiet=opts.quiet)
     started = time.perf_counter()
 
     def on_step(p):

@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from cnnvis.errors import InputError
 
 DIGEST_KEY = "sha256"
 # The format of a render checkpoint (NAME.ckpt of dream, invert and prefer), checked on resume.
 CHECKPOINT_FORMAT = "cnnvis-checkpoint/1"
+
+
+def checkpoint_path(out: str) -> str:
+    """Where the checkpoint of a render writing ``out`` lives: ``dir/name.png`` -> ``dir/name.ckpt``,
+    ``clip.mp4`` -> ``clip.ckpt``, a folder of frames ``frames/`` -> ``frames.ckpt``."""
+    return os.path.splitext(out.rstrip("/" + os.sep) or out)[0] + ".ckpt"
+
+
+def remove_checkpoint(path: str) -> None:
+    """Drop a spent (or stale) checkpoint, if there is one."""
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def _feed(h, value) -> None:

@@ -424,3 +424,11 @@ def _has_pyav() -> bool:
     except ImportError:
         return False
     return True
+
+
+def picture(canvas: torch.Tensor, mode: str, labels: list[str] | None = None) -> np.ndarray:
+    """uint8 (H, W, C) of a canvas (N, C, H, W) (C = 4: RGBA): the image itself, or for a
+    labelled batch a contact sheet of its images."""
+    if not labels:
+        return to_uint8(canvas, mode)
+    return contact_sheet([to_uint8(canvas, mode, i) for i in range(canvas.shape[0])], labels)

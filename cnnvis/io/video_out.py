@@ -232,3 +232,14 @@ def _check(result: tuple[int, str]) -> None:
         if known is not None:
             raise known  # write_atomic names the file and the fix
         raise OSError((lines[-1] if lines else f"ffmpeg exit code {code}")[:160])
+
+
+def video_frame(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A video frame (RGB, ``size`` (H, W)) of a picture; an RGBA one over white."""
+    import cv2
+
+    if img.shape[2] == 4:
+        a = img[:, :, 3:].astype(np.float32) / 255
+        img = (img[:, :, :3] * a + 255 * (1 - a)).round().astype(np.uint8)
+    shrink = img.shape[0] > size[0]
+    return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)

@@ -129,7 +129,7 @@ class Param(ABC):
             generator's latent has its own units).
         resolution_free: the images at any size come from the same parameters, so a size
             larger than a tile is rendered from the parameters optimized at smaller sizes,
-            not optimized itself (:class:`cnnvis.pipeline.loop.Render`).
+            not optimized itself (:class:`cnnvis.params.stages.Stages`).
     """
 
     kind: ClassVar[str] = ""
@@ -148,13 +148,9 @@ class Param(ABC):
     _drawn: torch.Tensor | None = None
 
     @classmethod
-    def check(cls, cfg: RenderConfig, start: bool, prior) -> None:
+    def check(cls, cfg: RenderConfig, start: bool) -> None:
         """Raise :class:`InputError` (one line) before anything runs when this kind cannot do the
-        run: ``start`` whether it starts from an image, ``prior`` the generator prior or ``None``."""
-        if cfg.alpha and prior is not None:
-            raise InputError(
-                "--alpha makes an RGBA image, which a generator prior cannot draw; drop --alpha or --prior dgn"
-            )
+        run: ``start`` whether it starts from an image (or another stage's image)."""
         cls.check_settings(cfg)
 
     @classmethod
@@ -242,6 +238,10 @@ class Param(ABC):
     def after_step(self, info: StepInfo) -> None:
         """Called after every optimizer step."""
 
+    def latent(self) -> torch.Tensor | None:
+        """A generator's latent (N, *shape), a detached copy, for a kind that has one; else ``None``."""
+        return None
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         """Everything needed to go on bit for bit: the kind, the tensors and the optimizer state.
@@ -263,15 +263,14 @@ def restore(ctx: ParamContext, size: Size, state: dict) -> Param:
     return param
 
 
-def kind_of(cfg: RenderConfig, prior=None) -> type[Param]:
-    """The class of a run's first parameterization: the generator's latent when there is a
-    prior, else ``cfg.param``'s kind."""
-    kind = "generator" if prior is not None else cfg.param
+def kind_of(cfg: RenderConfig) -> type[Param]:
+    """The class of ``cfg.param``'s kind."""
+    kind = cfg.param
     if kind not in PARAM_KINDS:
         raise InputError(f"unknown --param '{kind}'; use one of {', '.join(PARAMS.registered())}")
     return PARAM_KINDS[kind]
 
 
 def create(ctx: ParamContext, size: Size, start: torch.Tensor | None) -> Param:
-    """The first parameterization of a run (see :func:`kind_of`)."""
-    return kind_of(ctx.cfg, ctx.prior).create(ctx, size, start)
+    """A new parameterization of ``ctx.cfg.param``'s kind (see :meth:`Param.create`)."""
+    return kind_of(ctx.cfg).create(ctx, size, start)

@@ -128,9 +128,9 @@ class CPPNParam(Param):
         self.optimizer = optimizer if optimizer is not None else ctx.optimizer(net.parameters())
 
     @classmethod
-    def check(cls, cfg, start: bool, prior) -> None:
-        super().check(cfg, start, prior)
-        if prior is not None or start:
+    def check(cls, cfg, start: bool) -> None:
+        super().check(cfg, start)
+        if start:
             raise InputError(
                 "--param cppn draws its own pattern from random weights and cannot start from an image "
                 "or a generator prior; start from noise (cnnvis dream --noise) and drop --prior dgn"
@@ -147,7 +147,7 @@ class CPPNParam(Param):
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> CPPNParam:
-        cls.check(ctx.cfg, start is not None, ctx.prior)
+        cls.check(ctx.cfg, start is not None)
         return cls(ctx, size, CPPN.random(ctx.batch, channels(ctx.cfg), ctx.item_gens or ctx.gen, ctx.device))
 
     def _bands(self) -> list[tuple[int, int]]:

@@ -15,40 +15,29 @@ optimizer state, optional references), checked before anything is allocated
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
 from cnnvis.canvas.sizes import Size, check_plan, resize, size_plan
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
 from cnnvis.objectives.base import Objective
-from cnnvis.params import ParamContext, StepInfo, create, kind_of, restore
+from cnnvis.params import ParamContext, StepInfo, restore
 from cnnvis.params.optim import lr_at
+from cnnvis.params.stages import Stages
 from cnnvis.pipeline.gradient import CanvasGradient
 from cnnvis.pipeline.memory import preflight
 from cnnvis.pipeline.progress import Progress
 from cnnvis.pipeline.steppers import make_stepper
-from cnnvis.regularize.penalties import regularizers_from_config
-from cnnvis.regularize.transforms import Composite, transforms_from_config
+from cnnvis.regularize.terms import Terms
 
 # The canvas-sized buffers of a size that is only drawn (a resolution-free parameterization's
 # final size): the canvas and the copy made to write it.
 RENDER_BUFFERS = 2
-
-
-def optimized_sizes(plan: list[Size], side: int, min_side: int = 1) -> list[Size]:
-    """The sizes of ``plan`` a resolution-free parameterization is optimized at: those whose
-    sides fit in ``side`` (one tile), or, when none does, the last size scaled down to fit (its
-    shorter side kept at ``min_side`` or more, the model's minimum input)."""
-    fit = [s for s in plan if max(s) <= side]
-    if fit:
-        return fit
-    h, w = plan[-1]
-    k = min(1.0, max(side / max(h, w), min_side / min(h, w)))
-    return [(max(1, round(h * k)), max(1, round(w * k)))]
 
 
 class Render:
@@ -57,40 +46,23 @@ class Render:
     composited over random backgrounds, :class:`cnnvis.regularize.transforms.Composite`).
 
     A resolution-free parameterization (the CPPN) is optimized at the sizes of the plan that fit
-    one tile (:func:`optimized_sizes`); a larger last size is then drawn from it with no
-    optimization: :attr:`plan` holds the optimized sizes, :attr:`out_size` the size returned.
+    one tile (:func:`cnnvis.params.stages.optimized_sizes`); a larger last size is then drawn from
+    it with no optimization: :attr:`plan` holds the optimized sizes, :attr:`out_size` the size
+    returned.
 
     Args:
         model: the network and its preprocessing.
         objective: what to maximize (its ``layers`` are hooked; its ``references`` are compared
             window by window, see :class:`cnnvis.pipeline.gradient.CanvasGradient`).
         cfg: every setting; see :class:`RenderConfig`.
-        init: (1 or N, 3, H, W) RGB in [0, 1] to start from (sizes relative to it), or ``None`` for
-            noise (sizes relative to the model input, or ``size``).
+        start: the start image or base size, the image mask and the number of images
+            (:class:`cnnvis.canvas.start.Start`; default: one noise image at the model's input size).
         device: where tiles are computed and the canvas lives.
-        size: (H, W) base size for a noise start instead of the model input.
-        mask: (1, 1, H, W) in [0, 1] over the base size: only masked pixels change (cnnpref's image
-            mask); resized with the canvas.
-        prior: a deep generator network prior: the sizes up to its ``side_limit()`` optimize the
-            generator's latent instead of pixels (see :mod:`cnnvis.priors.dgn`).
-        batch: N, the number of images rendered together (their tiles share forward passes);
-            objectives address one image with ``.on(i)``.
-        transforms: the transforms of every tile batch, in order (default: ``cfg``'s jitter, zoom
-            and rotation; see :mod:`cnnvis.regularize.transforms`); with ``cfg.alpha`` a
-            :class:`Composite` goes first unless the list has one.
-        regularizers: the penalties on the whole canvas, e.g. ``[TV(0.1), PNorm(1e-3)]``
-            (default: ``cfg``'s TV and p-norms, stepped as ``cfg`` says, and with ``cfg.alpha``
-            its opacity penalty).
-        item_seeds: N seeds: image i's noise start draws from its own generator, so it does not
-            depend on the other images of the batch.
-        penalties: more penalties on the whole canvas, added to ``regularizers`` (or ``cfg``'s)
-            at every step, e.g. a video's temporal term (:class:`cnnvis.video.temporal.TemporalPenalty`).
-        refine: with a ``prior``: the settings of one more stage after the plan, at its last
-            size, that optimizes ``refine.param`` started from the generator's image for
-            ``refine.steps`` steps with ``refine``'s optimizer and regularizers. The generator
-            draws the composition that deep features leave open; the pixels then add what it
-            cannot draw (a generator trained on a few photos reconstructs unseen ones at a
-            pixel correlation of about 0.75, below what shallow features pin down).
+        stages: the parameterization of each size (:class:`cnnvis.params.stages.Stages`; default:
+            ``cfg.param``'s kind throughout; a generator's latent first, then pixels:
+            :class:`cnnvis.params.generator.GeneratorStages`).
+        terms: transforms and penalties that replace or add to the settings' own
+            (:class:`cnnvis.regularize.terms.Terms`).
     """
 
     def __init__(
@@ -98,40 +70,30 @@ class Render:
         model: LoadedModel,
         objective: Objective,
         cfg: RenderConfig,
-        init: torch.Tensor | None = None,
+        start: Start | None = None,
         device: torch.device | str = "cpu",
-        size: Size | None = None,
-        mask: torch.Tensor | None = None,
-        prior=None,
         *,
-        batch: int = 1,
-        transforms: Sequence | None = None,
-        regularizers: Sequence | None = None,
-        item_seeds: Sequence[int] | None = None,
-        penalties: Sequence = (),
-        refine: RenderConfig | None = None,
+        stages: Stages | None = None,
+        terms: Terms | None = None,
     ):
-        self.model, self.objective, self.cfg, self.prior = model, objective, cfg, prior
+        self.model, self.objective, self.cfg = model, objective, cfg
+        self.start, self.stages, self.terms = start or Start(), stages or Stages(), terms or Terms()
         self.device = torch.device(device)
         self.model.to(self.device)
+        init = self.start.init
         self.init = None if init is None else init.to(self.device, torch.float32)
         self.from_image = init is not None
-        self.batch = max(int(batch), 1 if init is None else init.shape[0])
-        if item_seeds is not None and len(item_seeds) != self.batch:
-            raise InputError(
-                f"{len(item_seeds)} item seeds for a batch of {self.batch} images; give one seed per image"
-            )
-        self._plan_sizes(init, size, refine)
+        self.batch = self.start.images
+        self._plan_sizes()
         self._preflight()
+        mask = self.start.mask
         self.mask = None if mask is None else mask.to(self.device, torch.float32)
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        if prior is not None:
-            prior.generator.to(self.device)
-        item_gens = None if item_seeds is None else [torch.Generator().manual_seed(int(s)) for s in item_seeds]
-        self.ctx = ParamContext(cfg, self.device, self.gen, tuple(model.mean), self.batch, model, prior, item_gens)
-        self.regularizers = None if regularizers is None else list(regularizers)
-        self.penalties = list(penalties)
-        self._build_gradient(transforms)
+        seeds = self.start.item_seeds
+        item_gens = None if seeds is None else [torch.Generator().manual_seed(int(s)) for s in seeds]
+        ctx = ParamContext(cfg, self.device, self.gen, tuple(model.mean), self.batch, model, item_gens=item_gens)
+        self.ctx = self.stages.context(ctx)
+        self._build_gradient()
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.cfg_main = cfg
         self.canvas: torch.Tensor | None = None
@@ -144,36 +106,25 @@ class Render:
             for size_ in dict.fromkeys((min(self.tile, h), min(self.tile, w)) for h, w in self.plan):
                 self._probe(size_)
 
-    def _plan_sizes(self, init: torch.Tensor | None, size: Size | None, refine: RenderConfig | None) -> None:
+    def _plan_sizes(self) -> None:
         """The size plan (:attr:`plan`, :attr:`out_size`) and the tile, checked against the model
-        and the first parameterization's kind."""
+        and the stages."""
         cfg, model = self.cfg, self.model
-        base = tuple(init.shape[-2:]) if init is not None else tuple(size or (model.input_size, model.input_size))
-        self.plan: list[Size] = size_plan(
+        base = self.start.base_size(model.input_size)
+        plan: list[Size] = size_plan(
             base, cfg.initial_size, cfg.final_size, cfg.num_sizes, cfg.size_spacing, cfg.octaves, cfg.octave_scale
         )
-        check_plan(self.plan, model.min_size, model.name)
+        check_plan(plan, model.min_size, model.name)
         self.tile = cfg.tile or model.input_size
         if self.tile < model.min_size:
             raise InputError(
                 f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; "
                 f"use --tile {model.min_size} or more"
             )
-        kind = kind_of(cfg, self.prior)
-        kind.check(cfg, init is not None, self.prior)
-        self.out_size: Size = self.plan[-1]
-        if kind.resolution_free:
-            self.plan = optimized_sizes(self.plan, self.tile, model.min_size)
-            check_plan(self.plan, model.min_size, model.name)
-        self.refine = refine
-        if refine is not None:
-            if self.prior is None:
-                raise InputError(
-                    "a refinement stage follows a generator prior: pass --prior dgn, or drop the refinement"
-                )
-            kind_of(refine, None).check(refine, True, None)
-            self.plan = [*self.plan, self.plan[-1]]
-            self.out_size = self.plan[-1]
+        self.stages.check(cfg, self.from_image)
+        self.out_size: Size = plan[-1]
+        self.plan = self.stages.sizes(cfg, plan, self.tile, model.min_size)
+        check_plan(self.plan, model.min_size, model.name)
         self.overlap = self.tile // 4 if cfg.overlap is None else cfg.overlap
         if self.overlap >= self.tile:
             raise InputError(
@@ -187,12 +138,10 @@ class Render:
         if self.out_size != self.plan[-1]:
             preflight(self.out_size, self.batch, self.cfg, self.device, buffers=RENDER_BUFFERS)
 
-    def _build_gradient(self, transforms: Sequence | None) -> None:
+    def _build_gradient(self) -> None:
         """The hooks on the objective's layers and the tiled canvas gradient through them."""
         cfg = self.cfg
         self.capture = FeatureCapture(self.model.module, self.objective.layers, model_name=self.model.name)
-        self._transforms_from_config = transforms is None  # then a refinement stage takes its own
-        transforms = _with_composite(cfg, transforms_from_config(cfg) if transforms is None else list(transforms))
         self.gradient = CanvasGradient(
             self.model,
             self.objective,
@@ -200,42 +149,34 @@ class Render:
             self.tile,
             self.overlap,
             cfg.batch_size,
-            transforms,
+            self.terms.transforms_for(cfg),
             self.device,
             cfg.lap_scale,
         )
 
     @property
-    def refine_index(self) -> int | None:
-        """The plan index of the refinement stage, or ``None``."""
-        return None if self.refine is None else len(self.plan) - 1
-
-    @property
     def total_steps(self) -> int:
-        """Steps of the whole run: ``cfg.steps`` per size, the refinement's own at its stage."""
-        if self.refine is None:
-            return len(self.plan) * self.cfg_main.steps
-        return (len(self.plan) - 1) * self.cfg_main.steps + self.refine.steps
+        """Steps of the whole run, every stage's own."""
+        return self.stages.total_steps(self.cfg_main, len(self.plan))
 
     def _use(self, cfg: RenderConfig) -> None:
-        """Run the next steps under ``cfg`` (the main settings, or the refinement's): its
-        stepper, and its transforms unless the caller gave the Render its own."""
+        """Run the next steps under ``cfg`` (a stage's settings): its stepper and transforms."""
         self.cfg = cfg
         self.ctx = dataclasses.replace(self.ctx, cfg=cfg)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
-        if self._transforms_from_config:
-            self.gradient.transforms = _with_composite(cfg, transforms_from_config(cfg))
+        self.gradient.transforms = self.terms.transforms_for(cfg)
+
+    def _enter_stage(self, index: int) -> None:
+        """Switch to the settings of the stage at plan index ``index`` when they differ."""
+        cfg = self.stages.settings(self.cfg_main, index, len(self.plan))
+        if cfg is not self.cfg:
+            self._use(cfg)
 
     def image(self) -> torch.Tensor:
         """The current canvas (N, C, H, W), a detached copy."""
         if self.canvas is None:
             raise RuntimeError("render has not started")
         return self.canvas.detach().clone()
-
-    def latent(self) -> torch.Tensor | None:
-        """The generator's current latent (N, *shape), a detached copy, at DGN sizes; else ``None``."""
-        z = getattr(self.param, "z", None)
-        return None if z is None else z.detach().clone()
 
     def _probe(self, size: Size) -> None:
         """One forward pass on a tile: catches sizes the network cannot take and bad indices."""
@@ -282,7 +223,7 @@ class Render:
         from there and ends with the same canvas, bit for bit, as if never interrupted.
         """
         plan = self.plan
-        if self.cfg is not self.cfg_main:  # an earlier run ended in the refinement stage
+        if self.cfg is not self.cfg_main:  # an earlier run ended in a stage of its own settings
             self._use(self.cfg_main)
         param, first, t0, done = self._start(resume)
         with self.capture:
@@ -307,8 +248,8 @@ class Render:
         plan = [list(s) for s in self.plan]
         if resume is None:
             # Made before the objective's hooks go in: they stop the forward pass at the
-            # objective's deepest layer, which may come before a generator prior's encoder layer.
-            param = create(self.ctx, self.plan[0], self.init)
+            # objective's deepest layer, and a first stage may read deeper layers of the model.
+            param = self.stages.first(self.ctx, self.plan[0], self.init)
             self.stepper.begin_size(param)
             return param, 0, 0, 0
         if plan != resume.get("plan") or "param" not in resume:
@@ -318,20 +259,15 @@ class Render:
             )
         first, t0, done = int(resume["size_index"]), int(resume["steps_done"]), int(resume["done"])
         self.gen.set_state(resume["gen"])
-        if first == self.refine_index:
-            self._use(self.refine)
+        self._enter_stage(first)
         param = restore(self.ctx, self.plan[first], resume["param"])
         self.stepper.load_state_dict(resume.get("stepper", {}))
         return param, first, t0, done
 
     def _next_size(self, param, si: int):
-        """The parameterization at plan index ``si``: the last one resized, or the refinement's
-        kind started from its image."""
-        if si == self.refine_index:
-            self._use(self.refine)
-            param = kind_of(self.refine, None).create(self.ctx, self.plan[si], param.canvas())
-        else:
-            param = param.resized(self.plan[si])
+        """The parameterization at plan index ``si``, from the last one, as the stages say."""
+        self._enter_stage(si)
+        param = self.stages.next(self.ctx, param, si, len(self.plan), self.plan[si])
         self.stepper.begin_size(param)
         return param
 
@@ -362,13 +298,7 @@ class Render:
         stride = max(1, min(self.tile, h, w) - self.overlap)
         offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
         seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
-        regs = (
-            self.regularizers
-            if self.regularizers is not None
-            else regularizers_from_config(cfg, t, self._p_target(), self.model.mean)
-        )
-        if self.penalties:
-            regs = [*regs, *self.penalties]
+        regs = self.terms.regularizers_for(cfg, t, self._p_target(), self.model.mean)
 
         def evaluate(canvas: torch.Tensor, normalize: bool | float):
             self.canvas = canvas
@@ -381,13 +311,6 @@ class Render:
         return score, reg_loss, lr
 
 
-def _with_composite(cfg: RenderConfig, transforms: list) -> list:
-    """``transforms`` with an alpha :class:`Composite` first when ``cfg.alpha`` needs one."""
-    if cfg.alpha and not any(isinstance(t, Composite) for t in transforms):
-        return [Composite(), *transforms]
-    return transforms
-
-
 def render(
     model: LoadedModel,
     objective: Objective,
@@ -395,11 +318,19 @@ def render(
     init: torch.Tensor | None = None,
     device: torch.device | str = "cpu",
     callback: Callable[[Progress], None] | None = None,
-    size: Size | None = None,
-    mask: torch.Tensor | None = None,
-    prior=None,
-    **kwargs,
+    *,
+    stages: Stages | None = None,
+    **parts,
 ) -> torch.Tensor:
-    """Run the pipeline once; see :class:`Render` (``batch``, ``transforms``, ``regularizers``,
-    ``item_seeds`` go through ``kwargs``). Returns the final canvas (N, 3, H, W)."""
-    return Render(model, objective, cfg or RenderConfig(), init, device, size, mask, prior, **kwargs).run(callback)
+    """Run the pipeline once, the keyword way (a notebook's): ``parts`` are the fields of
+    :class:`cnnvis.canvas.start.Start` (``size``, ``mask``, ``batch``, ``item_seeds``) and of
+    :class:`cnnvis.regularize.terms.Terms` (``transforms``, ``regularizers``, ``penalties``), by
+    name; see :class:`Render`. Returns the final canvas (N, C, H, W)."""
+    start = {f.name: parts.pop(f.name) for f in dataclasses.fields(Start) if f.name in parts}
+    terms = {f.name: parts.pop(f.name) for f in dataclasses.fields(Terms) if f.name in parts}
+    if parts:
+        raise TypeError(f"render() got unexpected keyword arguments {sorted(parts)}")
+    r = Render(
+        model, objective, cfg or RenderConfig(), Start(init=init, **start), device, stages=stages, terms=Terms(**terms)
+    )
+    return r.run(callback)

@@ -25,6 +25,7 @@ import torch
 from cnnvis.defaults import UNIT_KINDS
 from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
+from cnnvis.priors.spec import PriorSpec
 
 
 def unit_seed(seed: int, layer: str, unit: int) -> int:
@@ -166,17 +167,16 @@ class UnitWorker:
         size: tuple[int, int],
         seed: int,
         options: dict,
-        prior_flags: dict | None = None,
+        prior: PriorSpec | None = None,
     ) -> dict:
         """One batch -> ``{"units", "images": uint8 (N, H, W, 3), "activations", "seconds"}``
-        (small, plain values: what travels back to the driver). ``prior_flags``: the fields of a
-        :class:`cnnvis.priors.spec.PriorSpec` (those left out keep its defaults)."""
+        (small, plain values: what travels back to the driver). ``prior``: the generator prior's
+        spec (None or its default: pixels)."""
         from cnnvis.priors.dgn import prior_of
-        from cnnvis.priors.spec import PriorSpec
 
-        prior = prior_of(PriorSpec(**(prior_flags or {})), self.model, self.device)
+        dgn = prior_of(prior or PriorSpec(), self.model, self.device)
         res = render_units(
-            self.model, layer, units, kind, size=size, seed=seed, device=self.device, prior=prior, **options
+            self.model, layer, units, kind, size=size, seed=seed, device=self.device, prior=dgn, **options
         )
         images = (res.images.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
         return {"units": res.units, "images": images, "activations": res.activations, "seconds": res.seconds}
@@ -192,4 +192,4 @@ def render_batches(
     for lp, chunk in work:
         if stop():
             break
-        on_result(lp, worker.render(lp.hook, chunk, plan.kind, plan.size, plan.seed, plan.options, plan.prior_flags))
+        on_result(lp, worker.render(lp.hook, chunk, plan.kind, plan.size, plan.seed, plan.options, plan.prior))

@@ -8,7 +8,7 @@ batches that :mod:`cnnvis.recipes.atlas` renders. From a notebook::
     plan, model = plan_atlas(AtlasOptions(layers=("blocks.4",), units="0-15"), render={"steps": 64})
     for layer, units in batches(plan):
         result = UnitWorker(model, plan.device).render(layer.hook, units, plan.kind, plan.size,
-                                                       plan.seed, plan.options, plan.prior_flags)
+                                                       plan.seed, plan.options, plan.prior)
 
 No torch at import: ``--help`` reads the declarations.
 """
@@ -96,9 +96,10 @@ class AtlasPlan:
 
     ``model_name``/``weights``/``device``: how a worker loads the model (a Ray actor loads its
     own); ``size``: (H, W) pixels of every image; ``options``: the render settings given (the
-    preferred-image defaults fill the rest); ``prior_flags``: the :class:`PriorSpec` fields as a
-    dict (what travels to a worker); ``settings``: what a rerun compares (JSON values);
-    ``command``: the command's words without the per-run flags, for each unit's own command."""
+    preferred-image defaults fill the rest); ``prior``: the generator prior's
+    :class:`PriorSpec` (what travels to a worker: each loads its own generator from it);
+    ``settings``: what a rerun compares (JSON values); ``command``: the command's words without
+    the per-run flags, for each unit's own command."""
 
     model_name: str
     weights: str | None
@@ -108,7 +109,7 @@ class AtlasPlan:
     seed: int
     batch: int
     options: dict
-    prior_flags: dict
+    prior: PriorSpec
     settings: dict
     layers: list[LayerPlan]
     command: list[str] = field(default_factory=list)
@@ -149,7 +150,8 @@ def plan_atlas(
     hw = parse_size(opts.size, m, None)
     layers = [_layer_plan(m, name, opts, hw) for name in dict.fromkeys(opts.layers)]
     render = dict(render or {})
-    prior_flags = dataclasses.asdict(prior or PriorSpec())
+    prior = prior or PriorSpec()
+    prior_flags = dataclasses.asdict(prior)
     settings = {
         "model": m.name,
         "weights_sha256": m.weights_sha256,
@@ -162,7 +164,7 @@ def plan_atlas(
     }
     settings = json.loads(json.dumps(settings))  # as atlas.json holds them: tuples become lists
     plan = AtlasPlan(
-        model, weights, str(dev), opts.kind, hw, seed, batch, render, prior_flags, settings, layers, list(command)
+        model, weights, str(dev), opts.kind, hw, seed, batch, render, prior, settings, layers, list(command)
     )
     return plan, m
 

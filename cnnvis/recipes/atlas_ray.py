@@ -121,7 +121,7 @@ class RaySession:
 
         def submit(a) -> None:
             lp, chunk = queue.pop(0)
-            ref = a.render.remote(lp.hook, chunk, plan.kind, plan.size, plan.seed, plan.options, plan.prior_flags)
+            ref = a.render.remote(lp.hook, chunk, plan.kind, plan.size, plan.seed, plan.options, plan.prior)
             pending[ref] = (lp, a)
 
         for a in pool:

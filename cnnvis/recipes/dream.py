@@ -231,6 +231,21 @@ def _picked_channels(opts: DreamOptions, model, layer: str, start) -> list[int]:
     )
 
 
+def dream_render(model, objective, cfg: RenderConfig, init, device, prior=None, *, batch: int = 1, penalties=()):
+    """The :class:`cnnvis.pipeline.loop.Render` of a dream (built, probed, not run): from ``init``
+    (1, 3, H, W) in [0, 1] or noise, ``batch`` images, through a generator ``prior``'s latent when
+    there is one (a :class:`cnnvis.priors.dgn.DGNPrior`), with more ``penalties`` (a video's
+    temporal term)."""
+    from cnnvis.canvas.start import Start
+    from cnnvis.params.generator import GeneratorStages
+    from cnnvis.pipeline.loop import Render
+    from cnnvis.regularize.terms import Terms
+
+    stages = None if prior is None else GeneratorStages(prior)
+    start = Start(init=init, batch=batch)
+    return Render(model, objective, cfg, start, device, stages=stages, terms=Terms(penalties=penalties))
+
+
 def render_default_texts() -> dict[str, str]:
     """--help's default of the render settings a dream changes: its octaves and a prior's rate."""
     from cnnvis.config import SETTINGS

@@ -20,6 +20,7 @@ import torch
 
 import cnnvis.params  # noqa: F401  (registers the --param and --optimizer kinds, whose tuned settings apply)
 from cnnvis.canvas.sizes import Size
+from cnnvis.canvas.start import Start
 from cnnvis.config import OPTIMIZERS, PARAMS, SETTINGS, RenderConfig
 
 # the tuned defaults (cnnvis.defaults), importable from here too: benches use them
@@ -45,6 +46,7 @@ from cnnvis.errors import InputError, did_you_mean
 from cnnvis.models.registry import LoadedModel, load_model
 from cnnvis.objectives.base import Sum
 from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
+from cnnvis.params.generator import GeneratorStages
 from cnnvis.recipes.units import one_unit_mask
 
 
@@ -284,17 +286,8 @@ def features_render(
         raise InputError(
             "fixed target features define one image size; multiscale inversion needs a reference image (invert_image)"
         )
-    return _render(
-        m,
-        objective,
-        cfg,
-        _init_tensor(initial_image, size, m),
-        device,
-        size,
-        None,
-        _inversion_prior(prior, initial_image),
-        refine=refine,
-    )
+    start = Start(init=_init_tensor(initial_image, size, m), size=size)
+    return _render(m, objective, cfg, start, device, _stages(_inversion_prior(prior, initial_image), refine))
 
 
 def invert_image(
@@ -370,17 +363,8 @@ def image_render(
     depths = [layer_depth(m.module, layer) for layer in layers]
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
     size = tuple(ref.shape[-2:])
-    return _render(
-        m,
-        objective,
-        cfg,
-        _init_tensor(initial_image, size, m),
-        device,
-        size,
-        None,
-        _inversion_prior(prior, initial_image),
-        refine=refine,
-    )
+    start = Start(init=_init_tensor(initial_image, size, m), size=size)
+    return _render(m, objective, cfg, start, device, _stages(_inversion_prior(prior, initial_image), refine))
 
 
 def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tuple[RenderConfig, RenderConfig | None]:
@@ -401,7 +385,7 @@ def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tu
 
 def _split_steps(cfg: RenderConfig, pixel_cfg: RenderConfig, share: float) -> tuple[RenderConfig, RenderConfig | None]:
     """``cfg`` with its last ``round(steps * share)`` steps handed to a refinement under
-    ``pixel_cfg`` (:class:`cnnvis.pipeline.loop.Render`'s ``refine``); none when that rounds to
+    ``pixel_cfg`` (:class:`cnnvis.params.generator.GeneratorStages`'s ``refine``); none when that rounds to
     no step (``share`` 0) or to every step."""
     if not 0 <= share < 1:
         raise InputError(f"--dgn-refine must be in [0, 1), got {share}; e.g. 0.5 refines pixels for half the steps")
@@ -428,24 +412,18 @@ def _inversion_prior(prior, initial_image):
     return dataclasses.replace(prior, init="noise")
 
 
-def _render(m, objective, cfg, init, device, size, mask, prior=None, batch: int = 1, item_seeds=None, refine=None):
+def _stages(prior, refine: RenderConfig | None) -> GeneratorStages | None:
+    """A generator ``prior``'s stages with its ``refine`` settings; ``None`` (pixels throughout)
+    without a prior."""
+    return None if prior is None else GeneratorStages(prior, refine)
+
+
+def _render(m, objective, cfg: RenderConfig, start: Start, device, stages: GeneratorStages | None):
     from cnnvis.pipeline.device import pick_device
     from cnnvis.pipeline.loop import Render
 
     dev = pick_device(device) if isinstance(device, str) else device
-    return Render(
-        m,
-        objective,
-        cfg,
-        init=init,
-        device=dev,
-        size=None if init is not None else size,
-        mask=mask,
-        prior=prior,
-        batch=batch,
-        item_seeds=item_seeds,
-        refine=refine,
-    )
+    return Render(m, objective, cfg, start, dev, stages=stages)
 
 
 def run_with_losses(r, callback=None) -> tuple[np.ndarray | list[np.ndarray], list[float]]:
@@ -647,16 +625,5 @@ def objective_render(
     cfg, refine = _config(defaults, kw), None
     if prior is not None:
         cfg, refine = _split_steps(_config({**defaults, **DGN_DEFAULTS}, kw), cfg, dgn_refine)
-    return _render(
-        m,
-        objective,
-        cfg,
-        _init_tensor(initial_image, size, m),
-        device,
-        size,
-        mask,
-        prior,
-        batch=batch,
-        item_seeds=item_seeds,
-        refine=refine,
-    )
+    start = Start(init=_init_tensor(initial_image, size, m), size=size, mask=mask, batch=batch, item_seeds=item_seeds)
+    return _render(m, objective, cfg, start, device, _stages(prior, refine))

@@ -1,7 +1,7 @@
 """The video recipe: a clip rendered frame by frame, each frame started from the previous result.
 
-What a video run needs between frames, as data and pure steps (the CLI, :mod:`cnnvis.cli.frames`,
-adds reading and writing files, progress bars and Ctrl-C):
+What a video run needs between frames, as data and pure steps (:mod:`cnnvis.recipes.frames`
+adds reading and writing the files, and stopping):
 
 - each command's video defaults, :data:`DREAM_COHERENCE` and :data:`INVERT_COHERENCE`
   (:class:`cnnvis.video.coherence.CoherenceDefaults`);
@@ -11,7 +11,7 @@ adds reading and writing files, progress bars and Ctrl-C):
 - :func:`checkpoint_state` / :meth:`FrameCursor.resumed`: the cursor as a checkpoint's state and back,
   so that a resumed run renders the same frames bit for bit (on CPU).
 
-A notebook renders a clip the CLI's way (``make_render`` as in :class:`cnnvis.cli.frames.FrameJob`)::
+A notebook renders a clip frame by frame (``make_render`` as in :class:`cnnvis.recipes.frames.FrameJob`)::
 
     cursor = FrameCursor()
     with VideoReader(path) as reader:

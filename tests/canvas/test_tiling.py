@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from cnnvis import Dream, FeatureCapture, Render, RenderConfig
+from cnnvis.canvas.start import Start
 from cnnvis.canvas.tiling import Window, axis_starts, axis_weights, layout, tiled_gradient
 from cnnvis.objectives.base import Capture
 
@@ -163,7 +164,7 @@ def test_no_seams_at_tile_borders(tiny_model, device):
     yy, xx = torch.meshgrid(torch.linspace(0, 1, side), torch.linspace(0, 1, side), indexing="ij")
     init = torch.stack([0.3 + 0.4 * xx, 0.3 + 0.4 * yy, 0.5 + 0.1 * torch.sin(6 * xx * yy)])[None].to(device)
     cfg = RenderConfig(steps=6, tile=tile, lr=0.02, shift=True, tv_weight=0.0, seed=0)
-    out = Render(tiny_model, Dream("conv3"), cfg, init=init, device=device).run()
+    out = Render(tiny_model, Dream("conv3"), cfg, Start(init=init), device=device).run()
     change = out.cpu() - init.cpu()
     assert change.abs().mean() > 0.01
     overlap = tile // 4

@@ -292,6 +292,7 @@ def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path, monkeyp
     pytest.importorskip("ray")
     from types import SimpleNamespace
 
+    from cnnvis.priors.spec import PriorSpec
     from cnnvis.recipes.atlas_plan import LayerPlan
     from cnnvis.recipes.atlas_ray import RaySession
 
@@ -307,7 +308,7 @@ def test_a_ray_session_loads_its_workers_once_for_every_render(tmp_path, monkeyp
         size=(32, 32),
         seed=0,
         options={"steps": 2, "batch_size": 2},
-        prior_flags={},
+        prior=PriorSpec(),
     )
     lp = LayerPlan("conv3", "conv3", 0, [0, 1, 2, 3])
     got = []

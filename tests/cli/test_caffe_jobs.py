@@ -212,8 +212,8 @@ def test_convert_deepsim_generator_and_use_it_as_a_prior(tmp_path, caffe_files):
 
 
 def test_every_option_has_its_declared_default():
-    from cnnvis.cli.caffe import GENERATOR_AUTO, ConvertCaffeOptions
     from cnnvis.cli.commands import main
+    from cnnvis.recipes.caffe import GENERATOR_AUTO, ConvertCaffeOptions
 
     declared = {s.name: s for s in ConvertCaffeOptions.settings()}
     params = {p.name: p for p in main.commands["convert-caffe"].params if p.name != "preset"}

@@ -75,7 +75,7 @@ def test_periodic_checkpoints_and_resume_in_process(tmp_path, setup):
     straight = tmp_path / "straight.png"
     assert invoke(_args(setup, straight, 6) + ["-q"]).exit_code == 0
     # a run that writes a checkpoint every 4 steps and is killed after step 5: resume from step 4
-    from cnnvis.cli.runner import checkpoint_path
+    from cnnvis.io.checkpoint import checkpoint_path
 
     out = tmp_path / "k.png"
     res = invoke(_args(setup, out, 6) + ["-q", "--checkpoint-every", "4"])

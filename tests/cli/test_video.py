@@ -24,9 +24,9 @@ from conftest import (
     write_factory_module,
 )
 
-from cnnvis.cli.frames import VideoRun
 from cnnvis.errors import InputError
 from cnnvis.io.video import VideoReader, probe
+from cnnvis.recipes.frames import VideoRun
 
 
 @pytest.fixture

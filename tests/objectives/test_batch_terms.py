@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cnnvis.canvas.start import Start
 from cnnvis.canvas.tiling import Window
 from cnnvis.config import RenderConfig
 from cnnvis.objectives.activation import Channel
@@ -56,7 +57,7 @@ def _gram_distance(model, images):
 
 def test_a_diversity_term_makes_a_batch_more_diverse(tiny_model):
     cfg = RenderConfig(steps=12, tile=32, optimizer="adam", lr=0.05, batch_size=4, shift=False)
-    seeds = dict(size=(32, 32), batch=4, item_seeds=[1, 2, 3, 4])  # four noise starts
-    plain = Render(tiny_model, Channel("conv3", 4), cfg, **seeds).run()
-    diverse = Render(tiny_model, Channel("conv3", 4) + 50.0 * Diversity("conv3"), cfg, **seeds).run()
+    seeds = Start(size=(32, 32), batch=4, item_seeds=[1, 2, 3, 4])  # four noise starts
+    plain = Render(tiny_model, Channel("conv3", 4), cfg, seeds).run()
+    diverse = Render(tiny_model, Channel("conv3", 4) + 50.0 * Diversity("conv3"), cfg, seeds).run()
     assert _gram_distance(tiny_model, diverse) > _gram_distance(tiny_model, plain) + 1e-3

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cnnvis.canvas.start import Start
 from cnnvis.canvas.tiling import Window
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
@@ -93,7 +94,7 @@ def test_rendering_a_direction_raises_the_projection(tiny_model):
     v[3], v[7] = 1.0, -1.0
     obj = Direction("conv3", v)
     cfg = RenderConfig(steps=8, tile=32, optimizer="adam", lr=0.05)
-    r = Render(tiny_model, obj, cfg, size=(32, 32))
+    r = Render(tiny_model, obj, cfg, Start(size=(32, 32)))
     log = []
     r.run(lambda p: log.append(p.score))
     assert log[-1] > log[0]
@@ -103,7 +104,10 @@ def test_caricature_renders_against_a_reference(tiny_model):
     ref = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     log = []
     Render(
-        tiny_model, Caricature("conv3", ref), RenderConfig(steps=6, tile=32, optimizer="adam", lr=0.05), size=(32, 32)
+        tiny_model,
+        Caricature("conv3", ref),
+        RenderConfig(steps=6, tile=32, optimizer="adam", lr=0.05),
+        Start(size=(32, 32)),
     ).run(lambda p: log.append(p.score))
     assert log[-1] > log[0]
 

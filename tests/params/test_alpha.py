@@ -8,13 +8,15 @@ import pytest
 import torch
 from conftest import assert_one_line_error, invoke
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.io.images import to_uint8
 from cnnvis.objectives.activation import Channel
 from cnnvis.objectives.inversion import Invert
-from cnnvis.params import ParamContext, create, kind_of, restore
+from cnnvis.params import ParamContext, create, restore
 from cnnvis.params.color import START_ALPHA
+from cnnvis.params.generator import GeneratorParam
 from cnnvis.pipeline.loop import Render
 from cnnvis.pipeline.memory import preflight
 from cnnvis.regularize.penalties import AlphaPenalty, regularizer_gradient, regularizers_from_config
@@ -99,7 +101,7 @@ def test_alpha_penalty_is_weight_per_alpha_value():
 def _mean_alpha(tiny_model, penalty, **kw):
     scores = []
     cfg = RenderConfig(alpha=True, alpha_penalty=penalty, optimizer="adam", steps=25, seed=0, **kw)
-    out = Render(tiny_model, Channel("conv3", 2), cfg, size=(32, 32)).run(lambda p: scores.append(p.score))
+    out = Render(tiny_model, Channel("conv3", 2), cfg, Start(size=(32, 32))).run(lambda p: scores.append(p.score))
     return float(out[:, 3].mean()), scores
 
 
@@ -115,7 +117,7 @@ def test_inversion_with_references_runs_on_rgba(tiny_model):
     ref = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     losses = []
     cfg = RenderConfig(alpha=True, optimizer="adam", lr=0.05, steps=15, seed=0, shift=False, alpha_penalty=0.0)
-    out = Render(tiny_model, Invert(reference=ref, layers=["conv2"]), cfg, size=(32, 32)).run(
+    out = Render(tiny_model, Invert(reference=ref, layers=["conv2"]), cfg, Start(size=(32, 32))).run(
         lambda p: losses.append(-p.score)
     )
     assert out.shape == (1, 4, 32, 32) and losses[-1] < losses[0]
@@ -123,7 +125,7 @@ def test_inversion_with_references_runs_on_rgba(tiny_model):
 
 def test_checks_and_memory(tiny_model):
     with pytest.raises(InputError, match="--alpha makes an RGBA image"):
-        kind_of(RenderConfig(alpha=True), object()).check(RenderConfig(alpha=True), False, object())
+        GeneratorParam.check(RenderConfig(alpha=True), False)
     rgb = preflight((100, 100), 1, RenderConfig(), torch.device("cpu"), available=1 << 40)
     assert preflight((100, 100), 1, RenderConfig(alpha=True), torch.device("cpu"), available=1 << 40) == pytest.approx(
         rgb * 4 / 3, rel=1e-6

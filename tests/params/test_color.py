@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import assert_resumes_bit_for_bit, invoke
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.io.manifest import read_manifest
 from cnnvis.objectives.activation import Channel
@@ -87,7 +88,7 @@ def test_resize_carries_state_and_checkpoint_goes_on_bit_for_bit():
 
 def test_render_raises_the_objective_and_costs_its_buffers(tiny_model):
     scores = []
-    Render(tiny_model, Channel("conv3", 2), RenderConfig(decorrelate=True, steps=10, seed=0), size=(32, 32)).run(
+    Render(tiny_model, Channel("conv3", 2), RenderConfig(decorrelate=True, steps=10, seed=0), Start(size=(32, 32))).run(
         lambda p: scores.append(p.score)
     )
     assert scores[-1] > scores[0]

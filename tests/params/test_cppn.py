@@ -8,13 +8,15 @@ import torch
 import torch.nn.functional as F
 from conftest import assert_one_line_error, invoke
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.io.manifest import read_manifest
 from cnnvis.objectives.activation import Channel
 from cnnvis.params import ParamContext, StepInfo, create, restore
 from cnnvis.params.cppn import CPPN, HIDDEN, LAYERS, CPPNParam, coordinates
-from cnnvis.pipeline.loop import Render, optimized_sizes
+from cnnvis.params.stages import optimized_sizes
+from cnnvis.pipeline.loop import Render
 
 
 def _ctx(tiny_model, device="cpu", batch=1, **cfg):
@@ -149,7 +151,7 @@ def test_cannot_start_from_an_image_or_a_prior(tiny_model):
     with pytest.raises(InputError, match="cannot start from an image"):
         create(_ctx(tiny_model), (16, 16), torch.rand(1, 3, 16, 16))
     with pytest.raises(InputError, match="cannot start from an image or a generator prior"):
-        CPPNParam.check(RenderConfig(param="cppn"), False, object())
+        CPPNParam.check(RenderConfig(param="cppn"), True)  # a generator's image is a start too
     with pytest.raises(InputError, match="--decorrelate"):
         RenderConfig(param="cppn", decorrelate=True)
 
@@ -160,10 +162,10 @@ def test_render_optimizes_at_the_tile_and_draws_the_final_size_once(tiny_model):
     handle = tiny_model.module.register_forward_hook(lambda *a: calls.append(1))
     try:
         kw = dict(param="cppn", optimizer="adam", lr=0.02, steps=4, seed=1, shift=False)
-        small = Render(tiny_model, Channel("conv3", 2), RenderConfig(**kw), size=(32, 32))
+        small = Render(tiny_model, Channel("conv3", 2), RenderConfig(**kw), Start(size=(32, 32)))
         a = small.run()
         n_small = len(calls)
-        r = Render(tiny_model, Channel("conv3", 2), RenderConfig(final_size="96x128", **kw), size=(32, 32))
+        r = Render(tiny_model, Channel("conv3", 2), RenderConfig(final_size="96x128", **kw), Start(size=(32, 32)))
         assert r.plan == [(24, 32)] and r.out_size == (96, 128)
         steps = []
         out = r.run(lambda p: steps.append(p.size))
@@ -176,7 +178,9 @@ def test_render_optimizes_at_the_tile_and_draws_the_final_size_once(tiny_model):
     again = CPPNParam.from_tensors(r.ctx, (24, 32), r.param.tensors()).resized((96, 128)).canvas()
     assert torch.equal(out, again)
     # a plan whose sizes fit the tile optimizes at each of them with the same networks
-    multi = Render(tiny_model, Channel("conv3", 2), RenderConfig(octaves=2, octave_scale=2.0, **kw), size=(32, 32))
+    multi = Render(
+        tiny_model, Channel("conv3", 2), RenderConfig(octaves=2, octave_scale=2.0, **kw), Start(size=(32, 32))
+    )
     assert multi.plan == [(16, 16), (32, 32)] and multi.out_size == (32, 32)
     assert multi.run().shape == (1, 3, 32, 32)
     assert len(multi.param.net.weights) == LAYERS + 1

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from conftest import assert_one_line_error, assert_resumes_bit_for_bit, invoke
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.io.manifest import read_manifest
@@ -86,7 +87,7 @@ def test_render_raises_the_objective(tiny_model):
         tiny_model,
         Channel("conv3", 2),
         RenderConfig(param="lowres", lowres_factor=2, optimizer="adam", lr=0.05, steps=12, seed=0),
-        size=(32, 32),
+        Start(size=(32, 32)),
     ).run(lambda p: scores.append(p.score))
     assert scores[-1] > scores[0]
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.objectives.activation import Channel, Dream
 from cnnvis.objectives.base import Sum
 from cnnvis.pipeline.loop import Render
 from cnnvis.regularize.penalties import TV
+from cnnvis.regularize.terms import Terms
 from cnnvis.regularize.transforms import Jitter
 
 CHANNELS = (1, 5, 9)
@@ -36,10 +38,10 @@ def test_each_image_of_a_batch_renders_as_it_would_alone(tiny_model, param, opti
         octaves=2,
         final_size="40x40",
     )
-    batch = Render(tiny_model, _channels(), cfg, device=device, size=(32, 32), batch=3, item_seeds=SEEDS).run()
+    batch = Render(tiny_model, _channels(), cfg, Start(size=(32, 32), batch=3, item_seeds=SEEDS), device=device).run()
     assert batch.shape == (3, 3, 40, 40)
     for i, (c, s) in enumerate(zip(CHANNELS, SEEDS)):
-        alone = Render(tiny_model, Channel("conv3", c), cfg, device=device, size=(32, 32), item_seeds=[s]).run()
+        alone = Render(tiny_model, Channel("conv3", c), cfg, Start(size=(32, 32), item_seeds=[s]), device=device).run()
         assert torch.allclose(batch[i : i + 1], alone, atol=1e-5), (i, float((batch[i : i + 1] - alone).abs().max()))
     # and the images differ from each other: each maximized its own channel
     assert float((batch[0] - batch[1]).abs().mean()) > 1e-3
@@ -47,8 +49,8 @@ def test_each_image_of_a_batch_renders_as_it_would_alone(tiny_model, param, opti
 
 def test_a_batch_of_one_is_todays_render(tiny_model):
     cfg = RenderConfig(steps=3, tile=16, overlap=4)
-    one = Render(tiny_model, Channel("conv3", 2), cfg, size=(32, 32)).run()
-    also = Render(tiny_model, Channel("conv3", 2).on(0), cfg, size=(32, 32), batch=1).run()
+    one = Render(tiny_model, Channel("conv3", 2), cfg, Start(size=(32, 32))).run()
+    also = Render(tiny_model, Channel("conv3", 2).on(0), cfg, Start(size=(32, 32), batch=1)).run()
     assert torch.equal(one, also)
 
 
@@ -63,13 +65,15 @@ def test_tiles_of_all_images_share_forward_passes(tiny_model):
         return score(cap)
 
     obj.score = spy
-    Render(tiny_model, obj, RenderConfig(steps=1, tile=32, batch_size=3, shift=False), size=(32, 32), batch=3).run()
+    Render(
+        tiny_model, obj, RenderConfig(steps=1, tile=32, batch_size=3, shift=False), Start(size=(32, 32), batch=3)
+    ).run()
     assert seen == [[0, 1, 2]]
 
 
 def test_one_start_image_is_shared_by_the_batch(tiny_model):
     init = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    r = Render(tiny_model, _channels(), RenderConfig(steps=1, tile=32), init=init, batch=3)
+    r = Render(tiny_model, _channels(), RenderConfig(steps=1, tile=32), Start(init=init, batch=3))
     out = r.run()
     assert out.shape == (3, 3, 32, 32)
     assert not torch.equal(out[0], out[1])  # same start, different objectives
@@ -77,18 +81,35 @@ def test_one_start_image_is_shared_by_the_batch(tiny_model):
 
 def test_item_seeds_must_match_the_batch(tiny_model):
     with pytest.raises(InputError, match="2 item seeds for a batch of 3"):
-        Render(tiny_model, _channels(), RenderConfig(steps=1), batch=3, item_seeds=[1, 2])
+        Render(tiny_model, _channels(), RenderConfig(steps=1), Start(batch=3, item_seeds=[1, 2]))
 
 
 def test_transforms_and_regularizers_passed_as_objects(tiny_model, device):
     """A Python user composes transforms and regularizers as objects (lucent's lists)."""
     cfg = RenderConfig(steps=3, tile=32, tv_weight=0.0)
-    plain = Render(tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[], regularizers=[]).run()
+    plain = Render(
+        tiny_model,
+        Dream("conv3"),
+        cfg,
+        Start(size=(32, 32)),
+        device=device,
+        terms=Terms(transforms=[], regularizers=[]),
+    ).run()
     smooth = Render(
-        tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[], regularizers=[TV(50.0)]
+        tiny_model,
+        Dream("conv3"),
+        cfg,
+        Start(size=(32, 32)),
+        device=device,
+        terms=Terms(transforms=[], regularizers=[TV(50.0)]),
     ).run()
     jitter = Render(
-        tiny_model, Dream("conv3"), cfg, device=device, size=(32, 32), transforms=[Jitter(4)], regularizers=[]
+        tiny_model,
+        Dream("conv3"),
+        cfg,
+        Start(size=(32, 32)),
+        device=device,
+        terms=Terms(transforms=[Jitter(4)], regularizers=[]),
     ).run()
     tv = TV(1.0)
 
@@ -100,8 +121,10 @@ def test_transforms_and_regularizers_passed_as_objects(tiny_model, device):
     # the defaults come from the config: the same as passing them explicitly
     from cnnvis.regularize.transforms import transforms_from_config
 
-    default = Render(tiny_model, Dream("conv3"), cfg, size=(32, 32)).run()
-    explicit = Render(tiny_model, Dream("conv3"), cfg, size=(32, 32), transforms=transforms_from_config(cfg)).run()
+    default = Render(tiny_model, Dream("conv3"), cfg, Start(size=(32, 32))).run()
+    explicit = Render(
+        tiny_model, Dream("conv3"), cfg, Start(size=(32, 32)), terms=Terms(transforms=transforms_from_config(cfg))
+    ).run()
     assert torch.equal(default, explicit)
 
 
@@ -111,5 +134,5 @@ def test_invert_plus_dream_runs_with_the_reference_collected(tiny_model):
 
     img = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     obj = Invert(reference=img, layers=["conv2"]) + 0.01 * Dream("conv3")
-    out = Render(tiny_model, obj, RenderConfig(steps=3, tile=32, optimizer="adam", lr=0.05), size=(32, 32)).run()
+    out = Render(tiny_model, obj, RenderConfig(steps=3, tile=32, optimizer="adam", lr=0.05), Start(size=(32, 32))).run()
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()

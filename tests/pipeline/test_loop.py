@@ -10,6 +10,7 @@ import torch
 
 from cnnvis import Channel, Dream, InputError, Neuron, Render, RenderConfig, render
 from cnnvis.canvas.sizes import resize
+from cnnvis.canvas.start import Start
 
 
 def _init(h=48, w=48, seed=0):
@@ -19,7 +20,7 @@ def _init(h=48, w=48, seed=0):
 def _run(model, objective, cfg, init=None, device="cpu"):
     """Run on ``device``; the canvases come back on the CPU."""
     log = []
-    out = Render(model, objective, cfg, init=init, device=device).run(lambda p: log.append((p, p.image().cpu())))
+    out = Render(model, objective, cfg, Start(init=init), device=device).run(lambda p: log.append((p, p.image().cpu())))
     return out.cpu(), log
 
 
@@ -63,7 +64,7 @@ def test_optimizer_state_persists_between_steps(tiny_model):
 def test_multiscale_plan_sizes_and_carried_state(tiny_model):
     cfg = RenderConfig(initial_size="x0.5", final_size="x1", num_sizes=3, steps=3, lr=0.01)
     init = _init(40, 56)
-    r = Render(tiny_model, Dream("conv3"), cfg, init=init)
+    r = Render(tiny_model, Dream("conv3"), cfg, Start(init=init))
     assert r.plan == [(20, 28), (28, 40), (40, 56)]
     log = []
     out = r.run(lambda p: log.append((p, p.image())))
@@ -115,7 +116,7 @@ def test_same_seed_same_output_different_seed_differs(tiny_model):
 def test_bad_index_raises_before_any_step(tiny_model, objective, needle):
     calls = []
     with pytest.raises(InputError, match=needle):
-        Render(tiny_model, objective, RenderConfig(steps=2), init=_init(32, 32)).run(calls.append)
+        Render(tiny_model, objective, RenderConfig(steps=2), Start(init=_init(32, 32))).run(calls.append)
     assert calls == []
 
 
@@ -136,12 +137,12 @@ def test_channel_and_neuron_objectives_run(tiny_model):
 )
 def test_bad_sizes_raise(tiny_model, cfg_kw, needle):
     with pytest.raises(InputError, match=needle):
-        Render(tiny_model, Dream("conv3"), RenderConfig(steps=1, **cfg_kw), init=_init(40, 40))
+        Render(tiny_model, Dream("conv3"), RenderConfig(steps=1, **cfg_kw), Start(init=_init(40, 40)))
 
 
 def test_unknown_layer_raises(tiny_model):
     with pytest.raises(InputError, match="did you mean 'conv3'"):
-        Render(tiny_model, Dream("conv4"), RenderConfig(steps=1), init=_init(32, 32))
+        Render(tiny_model, Dream("conv4"), RenderConfig(steps=1), Start(init=_init(32, 32)))
 
 
 def test_tiles_batches_and_regularizers_options_run(tiny_model):
@@ -169,7 +170,7 @@ def test_tiles_batches_and_regularizers_options_run(tiny_model):
 
 
 def test_image_before_start_raises(tiny_model):
-    r = Render(tiny_model, Dream("conv3"), RenderConfig(steps=1), init=_init(32, 32))
+    r = Render(tiny_model, Dream("conv3"), RenderConfig(steps=1), Start(init=_init(32, 32)))
     with pytest.raises(RuntimeError):
         r.image()
 

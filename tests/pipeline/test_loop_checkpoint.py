@@ -7,9 +7,11 @@ import io
 import pytest
 import torch
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.objectives.activation import Channel
+from cnnvis.params.generator import GeneratorStages
 from cnnvis.pipeline.loop import Render
 from cnnvis.priors.dgn import DGNPrior
 from cnnvis.priors.generators.upconv import UpconvGenerator
@@ -46,7 +48,13 @@ def _render(tiny_model, kw, init):
         seed=3,
         **{k: v for k, v in kw.items()},
     )
-    return Render(tiny_model, Channel("conv3", 1), cfg, init=init, prior=_prior() if "latent_lr" in kw else None)
+    return Render(
+        tiny_model,
+        Channel("conv3", 1),
+        cfg,
+        Start(init=init),
+        stages=GeneratorStages(_prior()) if "latent_lr" in kw else None,
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

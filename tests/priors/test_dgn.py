@@ -7,9 +7,11 @@ import math
 import pytest
 import torch
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.objectives.activation import Channel
+from cnnvis.params.generator import GeneratorStages
 from cnnvis.pipeline.loop import Render
 from cnnvis.priors.dgn import DGNPrior, GeneratorImage, encode, initial_latent, load_prior, prior_of
 from cnnvis.priors.generators.base import Generator
@@ -151,7 +153,7 @@ def test_bad_prior_settings():
 def _score_gain(tiny_model, prior, **cfg_kw):
     cfg = RenderConfig(steps=12, tile=32, shift=False, tv_weight=0.0, **cfg_kw)
     obj = Channel("conv3", 3)
-    r = Render(tiny_model, obj, cfg, size=(32, 32), prior=prior)
+    r = Render(tiny_model, obj, cfg, Start(size=(32, 32)), stages=GeneratorStages(prior))
     scores = []
     final = r.run(lambda p: scores.append(p.score))
     return scores, final, r
@@ -166,10 +168,10 @@ def test_every_optimizer_raises_the_objective_through_the_generator(tiny_model, 
     scores, final, r = _score_gain(tiny_model, prior, optimizer=opt, lr=lr)
     assert scores[-1] > scores[0] + 0.15 * abs(scores[0]), scores
     assert all(map(math.isfinite, scores))
-    z = r.latent()
+    z = r.param.latent()
     assert float(z.min()) >= 0 and float(z.max()) <= 4.0 + 1e-6  # bounds held after every step
     # the canvas is exactly the generator's image of the final latent
-    assert torch.allclose(final, r.prior.generator.image(z)[..., :32, :32], atol=1e-6)
+    assert torch.allclose(final, r.stages.prior.generator.image(z)[..., :32, :32], atol=1e-6)
 
 
 def test_image_encoding_when_the_objective_stops_before_the_encoder_layer(tiny_model):
@@ -178,13 +180,19 @@ def test_image_encoding_when_the_objective_stops_before_the_encoder_layer(tiny_m
 
     img = torch.rand(1, 3, 32, 32)
     r = Render(
-        tiny_model, Dream("conv1"), RenderConfig(steps=1, tile=32, shift=False), init=img, prior=_spatial(init="image")
+        tiny_model,
+        Dream("conv1"),
+        RenderConfig(steps=1, tile=32, shift=False),
+        Start(init=img),
+        stages=GeneratorStages(_spatial(init="image")),
     )
     r.run()
     with torch.no_grad():
         want = torch.relu(tiny_model.module.conv2(torch.relu(tiny_model.module.conv1(tiny_model.normalize(img)))))
-    assert r.latent().shape == want.shape and not torch.equal(r.latent(), want)  # encoded, then stepped once
-    assert float((r.latent() - want).abs().mean()) < 0.1 * float(want.abs().mean()) + 0.05
+    assert r.param.latent().shape == want.shape and not torch.equal(
+        r.param.latent(), want
+    )  # encoded, then stepped once
+    assert float((r.param.latent() - want).abs().mean()) < 0.1 * float(want.abs().mean()) + 0.05
 
 
 def test_sizes_past_max_side_refine_pixels_from_the_generator_image(tiny_model):
@@ -200,7 +208,7 @@ def test_sizes_past_max_side_refine_pixels_from_the_generator_image(tiny_model):
         optimizer="adam",
         lr=0.01,
     )
-    r = Render(tiny_model, Channel("conv3", 3), cfg, size=(32, 32), prior=prior)
+    r = Render(tiny_model, Channel("conv3", 3), cfg, Start(size=(32, 32)), stages=GeneratorStages(prior))
     kinds, last, first = [], {}, {}
 
     def cb(p):
@@ -210,7 +218,7 @@ def test_sizes_past_max_side_refine_pixels_from_the_generator_image(tiny_model):
 
     r.run(cb)
     assert kinds[0] == ((32, 32), "generator") and kinds[-1] == ((48, 48), "pixel")
-    assert r.latent() is None
+    assert r.param.latent() is None
     # the pixel stage starts from the generator's image, upsampled: one step later it is still close
     from cnnvis.canvas.sizes import resize
 
@@ -304,7 +312,7 @@ def _refined_render(tiny_model, refine_steps=3):
     refine = RenderConfig(
         steps=refine_steps, tile=32, shift=False, optimizer="lbfgs", param="fft", lr=1.0, tv_weight=0.3, jitter=2
     )
-    return Render(tiny_model, Channel("conv3", 3), cfg, size=(32, 32), prior=prior, refine=refine)
+    return Render(tiny_model, Channel("conv3", 3), cfg, Start(size=(32, 32)), stages=GeneratorStages(prior, refine))
 
 
 def test_a_refinement_stage_optimizes_pixels_from_the_generator_image_under_its_own_settings(tiny_model):
@@ -336,7 +344,7 @@ def test_a_refinement_stage_optimizes_pixels_from_the_generator_image_under_its_
     assert [s[6] for s in seen] == ["Jitter(0)"] * 2 + ["Jitter(2)"] * 3  # the refinement's own transforms
     # the pixel stage starts from the generator's last image: one L-BFGS step later it is still near it
     assert float((last[1] - last[0]).abs().mean()) < 0.05
-    assert r.latent() is None
+    assert r.param.latent() is None
 
 
 def test_a_refined_run_resumes_bit_for_bit_from_either_stage(tiny_model):
@@ -361,8 +369,8 @@ def test_a_refined_run_resumes_bit_for_bit_from_either_stage(tiny_model):
         assert torch.equal(again, straight), stop_after
 
 
-def test_a_refinement_needs_a_prior(tiny_model):
-    with pytest.raises(InputError, match="--prior dgn"):
-        Render(
-            tiny_model, Channel("conv3", 3), RenderConfig(steps=1, tile=32), size=(32, 32), refine=RenderConfig(steps=1)
-        )
+def test_a_refinement_its_kind_cannot_do_is_refused_before_the_run(tiny_model):
+    """The refinement starts from the generator's image: a kind that cannot start from one is refused."""
+    stages = GeneratorStages(_spatial(init="zeros"), RenderConfig(steps=1, param="cppn"))
+    with pytest.raises(InputError, match="--param cppn"):
+        Render(tiny_model, Channel("conv3", 3), RenderConfig(steps=1, tile=32), Start(size=(32, 32)), stages=stages)

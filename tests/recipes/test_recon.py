@@ -186,12 +186,15 @@ def test_a_dgn_inversion_refines_pixels_with_the_layers_pixel_defaults(tiny_mode
     photo = smooth_rgb(32, 32)
     r = image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10)
     # half the steps on the latent (Adam, the DGN defaults), half on pixels: L-BFGS on the Fourier image at this stride
-    assert r.cfg.steps == 5 and r.refine.steps == 5 and r.total_steps == 10
-    assert (r.cfg.optimizer, r.refine.optimizer, r.refine.param) == ("adam", "lbfgs", "fft")
+    assert r.cfg.steps == 5 and r.stages.refine.steps == 5 and r.total_steps == 10
+    assert (r.cfg.optimizer, r.stages.refine.optimizer, r.stages.refine.param) == ("adam", "lbfgs", "fft")
     # a noise start: the latent starts as noise at natural codes' scale, not as the noise image's code
-    assert r.prior.init == "noise"
-    assert image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10, dgn_refine=0).refine is None
-    assert image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(init="zeros"), steps=10).prior.init == "zeros"
+    assert r.stages.prior.init == "noise"
+    assert image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10, dgn_refine=0).stages.refine is None
+    assert (
+        image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(init="zeros"), steps=10).stages.prior.init
+        == "zeros"
+    )
     with pytest.raises(InputError, match="--dgn-refine"):
         image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), dgn_refine=1.0)
     img, losses = invert_image(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10)

@@ -6,10 +6,12 @@ import numpy as np
 import torch
 from test_flow import textured
 
+from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.objectives.activation import Dream
 from cnnvis.pipeline.loop import Render
 from cnnvis.regularize.penalties import regularizer_gradient
+from cnnvis.regularize.terms import Terms
 from cnnvis.video.temporal import TemporalPenalty
 
 
@@ -42,12 +44,14 @@ def test_a_render_holds_the_masked_half_and_dreams_the_other(tiny_model):
     cfg = RenderConfig(steps=8, tile=32, octaves=1, tv_weight=0.0)
     x = torch.from_numpy(start).permute(2, 0, 1)[None]
     held = (
-        Render(tiny_model, Dream("conv3"), cfg, x, penalties=[TemporalPenalty(50.0, start, mask)])
+        Render(
+            tiny_model, Dream("conv3"), cfg, Start(init=x), terms=Terms(penalties=[TemporalPenalty(50.0, start, mask)])
+        )
         .run()[0]
         .permute(1, 2, 0)
         .numpy()
     )
-    free = Render(tiny_model, Dream("conv3"), cfg, x).run()[0].permute(1, 2, 0).numpy()
+    free = Render(tiny_model, Dream("conv3"), cfg, Start(init=x)).run()[0].permute(1, 2, 0).numpy()
     change_held, change_free = np.abs(held - start), np.abs(free - start)
     assert change_held[:, :24].mean() < 0.3 * change_free[:, :24].mean()
     assert change_held[:, 30:].mean() > 0.5 * change_free[:, 30:].mean()

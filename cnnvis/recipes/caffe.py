@@ -1,26 +1,22 @@
-"""What ``cnnvis convert-caffe`` does: read a Caffe net with protobuf, write a PyTorch file.
+"""Converting a Caffe net (deploy ``.prototxt`` + ``.caffemodel``) to a PyTorch file, with protobuf and
+no Caffe install: what ``cnnvis convert-caffe`` runs.
 
-A classifier (AlexNet, GoogLeNet, VGG19 ``deploy.prototxt`` + ``.caffemodel``) becomes a
-converted-net file that ``--model FILE.pt`` loads with Caffe's layer names and preprocessing.
-A DeePSiM generator (``--generator``) becomes a generator file for ``--prior dgn --generator``.
-Its options are declared once, in :class:`ConvertCaffeOptions`; the command's flags are generated from them.
+A classifier (AlexNet, GoogLeNet, VGG19) becomes a converted-net file that ``--model FILE.pt`` loads
+with Caffe's layer names and preprocessing. A DeePSiM generator (``generator``) becomes a generator
+file for ``--prior dgn --generator``. The options are declared once, in :class:`ConvertCaffeOptions`;
+torch loads on first use, not at import (``--help`` reads this).
 """
 
 from __future__ import annotations
 
 import os
 
-import click
-
-from cnnvis.cli.options import declared_options
 from cnnvis.config import Options, group, setting
 from cnnvis.errors import InputError
 
 GENERATOR_AUTO = "auto"  # --generator alone: find the DeePSiM generator the prototxt matches
 
 
-# Declared here, not in cnnvis.models.caffe: that package imports torch on import, and the CLI's
-# options must build without it (``cnnvis --help``).
 @group("convert_caffe")
 class ConvertCaffeOptions(Options):
     """What ``cnnvis convert-caffe`` converts (a classifier, or a DeePSiM generator with
@@ -48,11 +44,6 @@ class ConvertCaffeOptions(Options):
             raise InputError("--latent-bound applies to a generator; add --generator")
 
 
-def convert_caffe_options(fn):
-    """Attach convert-caffe's options, generated from :class:`ConvertCaffeOptions`."""
-    return declared_options(ConvertCaffeOptions)(fn)
-
-
 def _mean(text: str | None) -> list[float] | None:
     if text is None:
         return None
@@ -70,21 +61,20 @@ def encoder_layer_of(arch: str) -> str:
     return arch.split("-", 1)[1]
 
 
-def run_convert_caffe(opts: ConvertCaffeOptions) -> int:
-    """Convert ``opts.prototxt`` + ``opts.caffemodel`` and write ``opts.out``; return the exit code."""
+def convert_caffe_files(opts: ConvertCaffeOptions) -> str:
+    """Convert ``opts.prototxt`` + ``opts.caffemodel`` and write ``opts.out``; return a line that
+    says what was written."""
     from cnnvis.io.images import check_writable
 
     opts.check()
     check_writable(opts.out, (".pt", ".pth"))  # missing or unreadable Caffe files: the reader names them
     source = {"source": [os.path.abspath(opts.prototxt), os.path.abspath(opts.caffemodel)]}
     if opts.generator is not None:
-        _convert_generator(opts, source)
-    else:
-        _convert_classifier(opts, source)
-    return 0
+        return _convert_generator(opts, source)
+    return _convert_classifier(opts, source)
 
 
-def _convert_generator(opts: ConvertCaffeOptions, source: dict) -> None:
+def _convert_generator(opts: ConvertCaffeOptions, source: dict) -> str:
     from cnnvis.priors.generators.deepsim import deepsim_from_caffe
     from cnnvis.priors.generators.files import read_latent_bound, save_generator
 
@@ -93,14 +83,13 @@ def _convert_generator(opts: ConvertCaffeOptions, source: dict) -> None:
     upper = read_latent_bound(opts.latent_bound, gen) if opts.latent_bound else None
     layer = encoder_layer_of(gen.arch)
     save_generator(opts.out, gen, None, layer, upper, source)
-    if not opts.quiet:
-        click.echo(
-            f"wrote {opts.out}: {gen.arch} generator (latent {'x'.join(map(str, gen.latent_shape))}, "
-            f"inverts AlexNet {layer}, output {gen.output_size[0]}x{gen.output_size[1]})"
-        )
+    return (
+        f"wrote {opts.out}: {gen.arch} generator (latent {'x'.join(map(str, gen.latent_shape))}, "
+        f"inverts AlexNet {layer}, output {gen.output_size[0]}x{gen.output_size[1]})"
+    )
 
 
-def _convert_classifier(opts: ConvertCaffeOptions, source: dict) -> None:
+def _convert_classifier(opts: ConvertCaffeOptions, source: dict) -> str:
     from cnnvis.models.caffe import convert_caffe, save_converted
 
     net = convert_caffe(opts.prototxt, opts.caffemodel)
@@ -110,9 +99,7 @@ def _convert_classifier(opts: ConvertCaffeOptions, source: dict) -> None:
     if opts.input_size is not None:
         meta["input_size"] = opts.input_size
     save_converted(net, opts.out, **meta)
-    if not opts.quiet:
-        n = sum(p.numel() for p in net.parameters())
-        click.echo(
-            f"wrote {opts.out}: {len(net.caffe_names)} layers, {n / 1e6:.1f} M parameters; "
-            f"use it with --model {opts.out}"
-        )
+    n = sum(p.numel() for p in net.parameters())
+    return (
+        f"wrote {opts.out}: {len(net.caffe_names)} layers, {n / 1e6:.1f} M parameters; use it with --model {opts.out}"
+    )
