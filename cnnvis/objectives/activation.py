@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from cnnvis.defaults import DREAM_FORMS, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import InputError
 from cnnvis.objectives.base import Capture, Objective
+from cnnvis.objectives.position import MapPosition
 
 
 def _per_tile_sum(t: torch.Tensor) -> torch.Tensor:
@@ -106,16 +107,20 @@ class Channel(Objective):
 class Neuron(Objective):
     """One unit: channel ``channel`` at feature-map position (``y``, ``x``) of every tile.
 
-    ``x`` / ``y`` default to the centre of the tile's feature map.
+    ``x`` / ``y`` default to the centre of the tile's feature map. With ``grid`` (H, W), the
+    layer's map at the model's input size, they are given on that map and taken at the same
+    relative place on smaller maps (:class:`cnnvis.objectives.position.MapPosition`).
     """
 
-    def __init__(self, layer: str, channel: int, x: int | None = None, y: int | None = None):
+    def __init__(
+        self, layer: str, channel: int, x: int | None = None, y: int | None = None, grid: tuple[int, int] | None = None
+    ):
         self.layer, self.channel, self.x, self.y = layer, int(channel), x, y
+        self.position = MapPosition(x, y, None if grid is None else tuple(grid))
         self.layers = (layer,)
 
     def _pos(self, a: torch.Tensor) -> tuple[int, int]:
-        h, w = a.shape[-2:]
-        return (h // 2 if self.y is None else self.y), (w // 2 if self.x is None else self.x)
+        return self.position.at(*a.shape[-2:])
 
     def check(self, feats) -> None:
         _check_channel(feats, self.layer, self.channel)
@@ -125,13 +130,7 @@ class Neuron(Objective):
                 f"layer '{self.layer}' has output shape {tuple(a.shape)}; "
                 "a neuron needs a (B, C, H, W) map, use a channel objective"
             )
-        h, w = a.shape[-2:]
-        y, x = self._pos(a)
-        if not (0 <= y < h and 0 <= x < w):
-            raise InputError(
-                f"neuron position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; "
-                f"use 0 <= x < {w}, 0 <= y < {h}"
-            )
+        self.position.check(self.layer, *a.shape[-2:])
 
     def score(self, cap: Capture) -> torch.Tensor:
         a = cap.feats[self.layer]

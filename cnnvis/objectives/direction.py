@@ -18,6 +18,7 @@ import torch
 
 from cnnvis.errors import InputError
 from cnnvis.objectives.base import Capture, Objective
+from cnnvis.objectives.position import MapPosition
 
 COSSIM_FLOOR = 0.1  # lucid's clip of the cosine in direction_cossim and caricature
 
@@ -125,14 +126,21 @@ class DirectionNeuron(Direction):
     (lucid ``direction_neuron``)."""
 
     def __init__(
-        self, layer: str, vector, x: int | None = None, y: int | None = None, cossim_pow: float = 0.0, source: str = ""
+        self,
+        layer: str,
+        vector,
+        x: int | None = None,
+        y: int | None = None,
+        cossim_pow: float = 0.0,
+        source: str = "",
+        grid: tuple[int, int] | None = None,
     ):
         super().__init__(layer, vector, cossim_pow, source)
         self.x, self.y = x, y
+        self.position = MapPosition(x, y, None if grid is None else tuple(grid))
 
     def _pos(self, a: torch.Tensor) -> tuple[int, int]:
-        h, w = a.shape[-2:]
-        return (h // 2 if self.y is None else self.y), (w // 2 if self.x is None else self.x)
+        return self.position.at(*a.shape[-2:])
 
     def check(self, feats) -> None:
         super().check(feats)
@@ -142,13 +150,7 @@ class DirectionNeuron(Direction):
                 f"layer '{self.layer}' has output shape {tuple(a.shape)}; "
                 "a direction at one position needs a (B, C, H, W) map"
             )
-        y, x = self._pos(a)
-        h, w = a.shape[-2:]
-        if not (0 <= y < h and 0 <= x < w):
-            raise InputError(
-                f"position x={x}, y={y} is outside layer '{self.layer}' whose map is {w}x{h} per tile; "
-                f"use 0 <= x < {w}, 0 <= y < {h}"
-            )
+        self.position.check(self.layer, *a.shape[-2:], what="position")
 
     def score(self, cap: Capture) -> torch.Tensor:
         a = cap.feats[self.layer]

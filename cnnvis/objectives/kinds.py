@@ -76,6 +76,8 @@ class Context:
         dream_form, l1_weight, l2_weight, grad_clip: the dream settings of ``dream:LAYER``.
         guide_feats: layer -> the guide image's activations (1, C, h, w), for ``guide:LAYER``.
         reference: the reference image (1, 3, H, W) in [0, 1], for ``caricature:LAYER``.
+        grid_of: layer -> its map (H, W) at the model's input size, on which neuron positions are
+            given (:class:`cnnvis.objectives.position.MapPosition`); None: per tile.
     """
 
     spec: str
@@ -85,6 +87,7 @@ class Context:
     grad_clip: float = DREAM_GRAD_CLIP
     guide_feats: Mapping[str, torch.Tensor] | None = None
     reference: torch.Tensor | None = None
+    grid_of: Callable[[str], tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ its objective class when it runs.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from cnnvis.defaults import DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
@@ -96,7 +96,12 @@ def _channel(ctx: Context, layer: str, c: int) -> Objective:
 def _neuron(ctx: Context, layer: str, c: int, x: int | None, y: int | None) -> Objective:
     from cnnvis.objectives.activation import Neuron
 
-    return Neuron(layer, c, x, y)
+    return Neuron(layer, c, x, y, grid=_grid(ctx, layer, x, y))
+
+
+def _grid(ctx: Context, layer: str, x: int | None, y: int | None) -> tuple[int, int] | None:
+    """The map a given position is on (see :class:`Context`), or None (the centre needs none)."""
+    return None if ctx.grid_of is None or (x is None and y is None) else ctx.grid_of(layer)
 
 
 @kind("guide", about="the features the --guide IMAGE has")
@@ -119,7 +124,7 @@ def _direction(ctx: Context, layer: str, v: Vector) -> Objective:
 def _direction_neuron(ctx: Context, layer: str, v: Vector, x: int | None, y: int | None) -> Objective:
     from cnnvis.objectives.direction import DirectionNeuron
 
-    return DirectionNeuron(layer, v[0], x, y, source=v[1])
+    return DirectionNeuron(layer, v[0], x, y, source=v[1], grid=_grid(ctx, layer, x, y))
 
 
 @kind(
@@ -183,10 +188,11 @@ def parse_objective(
     grad_clip: float = DREAM_GRAD_CLIP,
     guide_feats: Mapping[str, torch.Tensor] | None = None,
     reference: torch.Tensor | None = None,
+    grid_of: Callable[[str], tuple[int, int]] | None = None,
 ) -> tuple[float, str | None, Objective]:
     """Parse one CLI objective term. Returns ``(weight, layer, objective)``, layer None for a
     penalty; guide objectives need ``guide_feats[layer]`` (1, C, h, w), caricatures a
-    ``reference`` image (1, 3, H, W) in [0, 1]."""
+    ``reference`` image (1, 3, H, W) in [0, 1]; ``grid_of`` as in :class:`Context`."""
     return parse_term(
         Context(
             spec,
@@ -196,5 +202,6 @@ def parse_objective(
             grad_clip=grad_clip,
             guide_feats=guide_feats,
             reference=reference,
+            grid_of=grid_of,
         )
     )

@@ -54,8 +54,12 @@ class DreamOptions(Options):
         "Amplify this channel of --layer instead of the whole layer; a list or range (0,5,9 or 0-15) renders one "
         "image per channel in one batch, NAME_c5.png each, plus NAME_sheet.png."
     )
-    nx: int | None = position_option("x", "With --channel: one neuron at this feature-map column.")
-    ny: int | None = position_option("y", "With --channel: one neuron at this feature-map row.")
+    nx: int | None = position_option(
+        "x",
+        "With --channel: one neuron at this column of the layer's map at the model's input size (cnnvis layers "
+        "prints it); smaller octaves take the same relative place.",
+    )
+    ny: int | None = position_option("y", "With --channel: one neuron at this row of that map (see --x).")
     objectives: tuple[str, ...] = objectives_option(objective_usage())
     guide: str | None = setting(None, "Guide image: amplify the features it has (at each --layer).")
     reference: str | None = reference_option()
@@ -177,7 +181,7 @@ def dream_objective(opts: DreamOptions, model, device, start=None):
         terms += layer_terms
         if picked_here is not None:
             picked[layer] = picked_here
-    terms += _spec_terms(opts, guide_feats, _read(opts.reference, device))
+    terms += _spec_terms(opts, model, guide_feats, _read(opts.reference, device))
     return (terms[0][1] if len(terms) == 1 and terms[0][0] == 1.0 else Sum(terms)), picked
 
 
@@ -198,12 +202,16 @@ def _layer_terms(opts: DreamOptions, model, layer: str, guide_feats, start):
     # one image per channel, rendered as one batch: image i maximizes channel i
     terms = []
     for i, c in enumerate(channels):
-        obj = Neuron(layer, c, opts.nx, opts.ny) if opts.nx is not None else Channel(layer, c)
+        obj = (
+            Neuron(layer, c, opts.nx, opts.ny, full_tile_grid(model, layer))
+            if opts.nx is not None
+            else Channel(layer, c)
+        )
         terms.append((1.0, obj if len(channels) == 1 else obj.on(i)))
     return terms, None
 
 
-def _spec_terms(opts: DreamOptions, guide_feats, reference) -> list:
+def _spec_terms(opts: DreamOptions, model, guide_feats, reference) -> list:
     """The (weight, objective) terms of the ``-O`` objectives."""
     from cnnvis.objectives.spec import parse_objective
 
@@ -217,6 +225,7 @@ def _spec_terms(opts: DreamOptions, guide_feats, reference) -> list:
             grad_clip=opts.grad_clip,
             guide_feats=guide_feats,
             reference=reference,
+            grid_of=lambda layer: full_tile_grid(model, layer),
         )
         terms.append((w, obj))
     return terms
@@ -244,6 +253,19 @@ def dream_render(model, objective, cfg: RenderConfig, init, device, prior=None, 
     stages = None if prior is None else GeneratorStages(prior)
     start = Start(init=init, batch=batch)
     return Render(model, objective, cfg, start, device, stages=stages, terms=Terms(penalties=penalties))
+
+
+def full_tile_grid(model, layer: str) -> tuple[int, int]:
+    """(H, W) of ``layer``'s map at the model's input size: the map a dream's neuron positions
+    (``--x``/``--y``) are given on, the same place at every octave."""
+    from cnnvis.recipes.recon import layer_shape
+
+    shape = layer_shape(model, layer, (model.input_size, model.input_size))
+    if len(shape) != 3:
+        raise InputError(
+            f"layer '{layer}' has output shape {shape}; a neuron needs a (C, H, W) map, use --channel alone"
+        )
+    return shape[1], shape[2]
 
 
 def render_default_texts() -> dict[str, str]:

@@ -53,7 +53,7 @@ def position_option(axis: str, help: str):
 
 def dgn_refine_option(default: float):
     """``--dgn-refine``: the share of a ``--prior dgn`` run's steps that refine the generator's
-    image in pixel space (:class:`cnnvis.pipeline.loop.Render`'s ``refine``)."""
+    image in pixel space (:class:`cnnvis.params.generator.GeneratorStages`'s ``refine``)."""
     return setting(
         default,
         "With --prior dgn: the share of the steps, at the end, that refine the generator's image in pixel space "
