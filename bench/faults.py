@@ -44,7 +44,7 @@ def write_costs(side: int, repeats: int, folder: str) -> tuple[float, float]:
     def plain():
         path = os.path.join(folder, "plain.png")
         iio.imwrite(path, img)
-        with open(path[:-4] + ".manifest.json", "w") as f:
+        with open(path + ".manifest.json", "w") as f:
             json.dump(manifest, f)
 
     def cnnvis_writer():

@@ -24,9 +24,10 @@ GALLERY = os.path.join(REPO, "gallery")
 
 
 def has_manifest(name: str) -> bool:
-    """An entry replays from its sidecar ``NAME.manifest.json`` (a PNG also holds it in a text chunk)."""
-    stem = os.path.splitext(name)[0]
-    return os.path.exists(os.path.join(GALLERY, stem + ".manifest.json")) or name.endswith(".png")
+    """An entry replays from its sidecar (a PNG also holds its manifest in a text chunk)."""
+    from cnnvis.io.manifest import found_sidecar
+
+    return os.path.exists(found_sidecar(os.path.join(GALLERY, name))) or name.endswith(".png")
 
 
 def replay(name: str, scratch: str) -> tuple[str, float, str]:

@@ -235,7 +235,7 @@ def atlas(ctx, model, weights, device, **kw):
 @click.pass_context
 @friendly_errors
 def replay(ctx, image, out, check, trust_model):
-    """Run again the command recorded in IMAGE's manifest (its PNG text chunk or NAME.manifest.json).
+    """Run again the command recorded in IMAGE's manifest (its PNG text chunk or NAME.EXT.manifest.json).
 
     Replaying is as safe as viewing: the recorded values are data. A model that runs code of its
     own (a Python factory, a TorchScript or Caffe file) loads only with --trust-model, and every

@@ -21,7 +21,7 @@ from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.progress import ProgressBar
 from cnnvis.cli.recording import current_manifest
 from cnnvis.io.checkpoint import CHECKPOINT_FORMAT, checkpoint_path
-from cnnvis.io.images import picture
+from cnnvis.io.images import labelled_path, picture
 from cnnvis.io.outputs import OutputOptions
 from cnnvis.io.video_out import video_frame
 
@@ -72,10 +72,11 @@ class RenderRun:
     def _after_step(self, p) -> None:
         """Periodic saves, video frames and checkpoints after step ``p``; stop here on Ctrl-C."""
         o = self.outputs
-        stem, ext = os.path.splitext(self.out)
         if o.save_every and p.step % o.save_every == 0:
-            name = f"{stem}_{p.size_index + 1}_{p.size_step}{ext}"
-            self._save(name, picture(p.image(), self.mode, self.labels), None)
+            # its own manifest, labelled: replay --check re-runs the command and compares the twin
+            label = f"{p.size_index + 1}_{p.size_step}"
+            manifest = render_manifest(self.render, f"step {p.step} of {p.total}", label=label)
+            self._save(labelled_path(self.out, label), picture(p.image(), self.mode, self.labels), manifest)
         if o.video and (p.step % o.video_every == 0 or p.step == p.total):
             self.frames.append(video_frame(picture(p.image(), self.mode, self.labels), self.video_size))
         if o.checkpoint_every and p.step % o.checkpoint_every == 0 and p.step < p.total:
@@ -134,7 +135,7 @@ class RenderRun:
 
     def _write(self, final: torch.Tensor) -> None:
         """Write the result: ``out``, or for a labelled batch each image and the contact sheet."""
-        from cnnvis.io.images import labelled_path, to_uint8
+        from cnnvis.io.images import to_uint8
 
         size = f"({final.shape[-1]}x{final.shape[-2]})"
         if not self.labels:

@@ -5,8 +5,9 @@ included), the resolved render configuration and seed, the model name and the SH
 weights, the SHA-256 of every input file, the working directory, the versions of cnnvis, torch
 and the libraries that shape the numbers, the device and the number of CPU threads (float
 summation order, hence the last bits, depends on it). It is written twice: into the PNG's text
-chunk (key ``cnnvis``) and into a sidecar ``NAME.manifest.json`` beside any output (JPEG and
-video included).
+chunk (key ``cnnvis``) and into a sidecar ``NAME.EXT.manifest.json`` beside any output (JPEG and
+video included): one per file, so ``recon.png`` and ``recon.mp4`` keep their own. Outputs of
+cnnvis before the extension was part of the name carry ``NAME.manifest.json``, still read.
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ MAX_SIDECAR_BYTES = 16 << 20  # a manifest is a few kB; a larger "sidecar" is no
 
 
 def sidecar_path(out: str) -> str:
-    """``dir/name.png`` -> ``dir/name.manifest.json``."""
-    return os.path.splitext(out)[0] + ".manifest.json"
+    """``dir/name.png`` -> ``dir/name.png.manifest.json``; a folder of frames ``frames/`` ->
+    ``frames.manifest.json``."""
+    return (out.rstrip("/" + os.sep) or out) + ".manifest.json"
+
+
+def legacy_sidecar_path(out: str) -> str:
+    """The sidecar name of outputs made before the extension was part of it: ``dir/name.manifest.json``."""
+    return os.path.splitext(out.rstrip("/" + os.sep) or out)[0] + ".manifest.json"
 
 
 def file_sha256(path: str) -> str:
@@ -156,8 +163,16 @@ def write_sidecar(out: str, manifest: dict) -> None:
     write_atomic(sidecar_path(out), sidecar_writer(manifest, file_sha256(out) if os.path.isfile(out) else None))
 
 
-def _sidecar_text(path: str) -> str | None:
+def found_sidecar(path: str) -> str:
+    """The sidecar of ``path`` that exists: its own, else the legacy name (whose recorded SHA-256
+    then says whether it describes ``path``)."""
     side = sidecar_path(path)
+    legacy = legacy_sidecar_path(path)
+    return legacy if not os.path.isfile(side) and os.path.isfile(legacy) else side
+
+
+def _sidecar_text(path: str) -> str | None:
+    side = found_sidecar(path)
     if not os.path.isfile(side):
         return None
     if os.path.getsize(side) > MAX_SIDECAR_BYTES:
@@ -211,7 +226,7 @@ def read_manifest(path: str) -> dict:
     recorded = manifest.pop(FILE_SHA_KEY, None)
     if from_sidecar and isinstance(recorded, str) and recorded != file_sha256(path):
         raise InputError(
-            f"'{sidecar_path(path)}' does not describe '{path}' (the file's SHA-256 differs from the one it records: "
+            f"'{found_sidecar(path)}' does not describe '{path}' (the file's SHA-256 differs from the one it records: "
             "another run wrote one of them since); run the command again to make a matching pair"
         )
     return manifest

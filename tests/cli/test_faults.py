@@ -349,4 +349,8 @@ def test_a_video_into_a_full_disk_is_one_line_and_the_rerun_finishes(tmp_path, s
     _no_temporaries(small_disk)
     os.remove(filler)
     assert _run(args, tmp_path).returncode == 0 and out.exists()
-    assert sorted(os.listdir(small_disk)) == ["out.manifest.json", "out.mp4"]  # the parts of the failed run are gone
+    # the parts of the failed run are gone
+    assert sorted(os.listdir(small_disk)) == [
+        "out.mp4",
+        "out.mp4.manifest.json",
+    ]  # the parts of the failed run are gone

@@ -121,7 +121,7 @@ def test_quick_gallery_runs_its_entries_as_ray_tasks(tmp_path):
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "1/1 entries done" in proc.stdout
     assert (tmp_path / only[0]).stat().st_size > 0 and (
-        tmp_path / "neuron_blocks.4_5.manifest.json"
+        tmp_path / "neuron_blocks.4_5.jpg.manifest.json"
     ).exists()  # written by the driver
     rows = json.loads((tmp_path / "gallery.json").read_text())
     assert [r["file"] for r in rows] == only and rows[0]["seconds"] > 0

@@ -87,6 +87,13 @@ def test_dream_save_every_video_and_objectives(tmp_path, factory_module, make_im
     frames = iio.imread(tmp_path / "v.gif", index=None)
     assert frames.shape[0] == 2
     assert "wrote" in res.stdout
+    # a --save-every image carries its own manifest, and replays to itself (its twin of the re-run)
+    from cnnvis.io.manifest import read_manifest
+
+    step1 = read_manifest(str(tmp_path / "o_1_1.png"))
+    assert step1["output_label"] == "1_1" and step1["status"] == "step 1 of 2"
+    again = _invoke(["replay", tmp_path / "o_1_1.png", "--check", "--trust-model", "--out", tmp_path / "r.png"])
+    assert again.exit_code == 0 and "matches" in again.stdout, (again.output, again.exception)
 
 
 def test_dream_noise_and_guide(tmp_path, factory_module, make_image):

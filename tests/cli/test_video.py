@@ -67,7 +67,7 @@ def test_dream_mp4_streams_frames_and_keeps_rate_and_audio(tmp_path, tiny):
     with VideoReader(src) as r:
         original = np.stack([f.copy() for f in r])
     assert np.abs(dreamed.astype(int) - original).mean() > 2  # dreamed, not copied
-    manifest = json.loads((tmp_path / "dreamed.manifest.json").read_text())
+    manifest = json.loads((tmp_path / "dreamed.mp4.manifest.json").read_text())
     assert (
         manifest["command"] == "dream"
         and manifest["params"]["flow"] is None
@@ -77,8 +77,8 @@ def test_dream_mp4_streams_frames_and_keeps_rate_and_audio(tmp_path, tiny):
     assert sorted(os.listdir(tmp_path)) == [
         "clip.mp4",
         "clip.tone.m4a",
-        "dreamed.manifest.json",
         "dreamed.mp4",
+        "dreamed.mp4.manifest.json",
         "vidfactory.py",
     ]
 
@@ -362,7 +362,7 @@ def test_presets_and_manifests_work_per_frame(tmp_path, tiny):
         ["dream", src, "--preset", "deepdream-classic", *tiny, "--steps", 1, "-q", "--out", tmp_path / "p.gif"]
     )
     assert res.exit_code == 0, (res.output, res.exception)
-    manifest = json.loads((tmp_path / "p.manifest.json").read_text())
+    manifest = json.loads((tmp_path / "p.gif.manifest.json").read_text())
     assert (
         manifest["preset"].endswith("deepdream-classic.toml")
         and manifest["params"]["dream_form"] == "meansquare"
