@@ -136,7 +136,7 @@ def run_atlas(
     if not opts.quiet:
         rate = done / max(1e-9, time.perf_counter() - started) * 60
         click.echo(
-            f"wrote {done} units ({rate:.1f} units/min) to {out}: atlas.json, index.html"
+            f"wrote {done} unit{'' if done == 1 else 's'} ({rate:.1f} units/min) to {out}: atlas.json, index.html"
             + (f"; {skipped} were already there" if skipped else "")
         )
     return 0

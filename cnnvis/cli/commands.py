@@ -92,6 +92,8 @@ class _OneLineErrors(click.Group):
             click.echo(e.ctx.get_help())
             sys.exit(0)
         except click.UsageError as e:
+            if isinstance(e, click.NoSuchOption) and e.possibilities:
+                e.possibilities = _closest(e.option_name, e.possibilities)
             where = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
             _fail(e.format_message().replace("\n", " ") + where)
         except click.ClickException as e:
@@ -100,6 +102,16 @@ class _OneLineErrors(click.Group):
         except click.exceptions.Abort:  # Ctrl-C outside a command (while click parses): nothing started
             click.echo("interrupted; nothing written", err=True)
             sys.exit(interrupts.exit_code())
+
+
+def _closest(name: str, candidates) -> list[str]:
+    """The suggestions worth showing for a mistyped flag: those nearly as close as the closest
+    (``--step``: ``--steps``, not ``--tile``)."""
+    import difflib
+
+    scored = [(difflib.SequenceMatcher(None, name, c).ratio(), c) for c in candidates]
+    best = max(score for score, _ in scored)
+    return [c for score, c in sorted(scored, reverse=True) if score >= max(0.7, best - 0.15)]
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

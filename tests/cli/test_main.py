@@ -417,3 +417,8 @@ def test_jpeg_quality(tmp_path, factory_module, make_image):
         sizes[q] = out.stat().st_size
     assert sizes[40] < 0.8 * sizes[95]
     _assert_one_line_error(_invoke(["dream", src, "--jpeg-quality", 0, "--out", tmp_path / "x.jpg"]), "--jpeg-quality")
+
+
+def test_a_mistyped_flag_suggests_only_close_names():
+    line = _assert_one_line_error(_invoke(["dream", "--step", 3]), "--steps")
+    assert "--tile" not in line
