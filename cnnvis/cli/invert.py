@@ -124,14 +124,15 @@ def _invert_video(inv, run, coherence, quiet: bool) -> int:
     refs: dict[int, np.ndarray] = {}
 
     def make_render(i, frame, prev_frame, prev_out):
-        ref = refs[i] = resize_hwc(frame, parse_size(inv.opts.size, inv.model, frame.shape[:2]))
+        size = inv.opts.size or "fit"  # a clip keeps its aspect ratio unless --size says otherwise
+        ref = refs[i] = resize_hwc(frame, parse_size(size, inv.model, frame.shape[:2]))
         refs.pop(i - 1, None)
         if prev_out is None or inv.opts.video_init != "previous":
-            return image_inversion(inv, ref)[0]
+            return image_inversion(inv, ref, size=size)[0]
         hw = ref.shape[:2]
         carried = coherence.start_and_carry(resize_hwc(prev_frame, hw), ref, prev_out, fallback=fresh_start(inv, hw))
         start, mask, warped = carried
-        return image_inversion(inv, ref, start=start, penalties=coherence.penalties(warped, mask))[0]
+        return image_inversion(inv, ref, start=start, penalties=coherence.penalties(warped, mask), size=size)[0]
 
     def describe(i, frame, result):
         corr.append(pixel_correlation(hwc_to_bchw(result), hwc_to_bchw(refs[i])))

@@ -43,7 +43,10 @@ class InvertOptions(Options):
     )
     out: str = out_option("recon.png", "Output image, or a video (.mp4/.gif) for a video input.")
     loss: str = setting("l2", "Feature distance.", choices=FEATURE_LOSSES)
-    size: str | None = size_option("model (the model input, square), image (the image's own size, tiled), or HxW.")
+    size: str | None = size_option(
+        "model (the model input, square; a video's default is fit), image (the image's own size, tiled), fit (the "
+        "image's aspect, its longer side at the model input), or HxW."
+    )
     activation: str = activation_option("Match features before or after the layer's activation.")
     init: str = setting("noise", "Start from noise, mean (grey), or an image file.")
     original: str | None = setting(None, "With --features: the image they came from, to measure quality.")
@@ -176,19 +179,18 @@ def features_inversion(inv: Inversion):
     return r, ref, list(targets)
 
 
-def image_inversion(inv: Inversion, image, start=None, penalties: Sequence = ()):
+def image_inversion(inv: Inversion, image, start=None, penalties: Sequence = (), size: str | None = None):
     """(render, the image resized to the render's size, the hooked layers) of an inversion of
     ``image`` (H x W x 3 in [0, 1]); ``start`` replaces the options' start (a video frame's carried
-    previous result), ``penalties`` are added to the render's (a video's temporal loss)."""
+    previous result), ``penalties`` are added to the render's (a video's temporal loss), ``size``
+    replaces the options' ``--size`` (a video's frames: ``fit``)."""
     from cnnvis.recipes.options import parse_size
     from cnnvis.recipes.recon import image_render
 
     layers = inv.layers()
-    ref = resize_hwc(image, parse_size(inv.opts.size, inv.model, image.shape[:2]))
+    ref = resize_hwc(image, parse_size(size or inv.opts.size, inv.model, image.shape[:2]))
     start = inv.start if start is None else start
-    r = image_render(ref, layers, inv.model, initial_image=start, **inv.common)
-    if penalties:
-        r.penalties = list(penalties)  # on top of the inversion's own regularizers
+    r = image_render(ref, layers, inv.model, initial_image=start, penalties=penalties, **inv.common)
     return r, ref, layers
 
 

@@ -66,9 +66,13 @@ def dgn_refine_option(default: float):
 
 def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tuple[int, int]:
     """``--size``: ``model`` (default): the model input, square; ``image``: the image's own size
-    ``image_hw``; ``HxW`` pixels. Returns (H, W)."""
+    ``image_hw``; ``fit``: the image's aspect, its longer side at the model input (a video's
+    frames, by default); ``HxW`` pixels. Returns (H, W)."""
     if size in (None, "model"):
         return (model.input_size, model.input_size)
+    if size == "fit" and image_hw is not None:
+        k = model.input_size / max(image_hw)
+        return tuple(max(model.min_size, round(side * k)) for side in image_hw)
     if size == "image":
         if image_hw is None:
             raise InputError("--size image needs an input image; give --size HxW with --features")
@@ -79,7 +83,7 @@ def parse_size(size: str | None, model, image_hw: tuple[int, int] | None) -> tup
     except ValueError:
         hw = None
     if not sep or hw is None or min(hw) < 1:
-        raise InputError(f"bad --size '{size}'; use model, image or HxW (e.g. 448x448)")
+        raise InputError(f"bad --size '{size}'; use model, image, fit or HxW (e.g. 448x448)")
     if min(hw) < model.min_size:
         raise InputError(
             f"--size {size} is below the minimum input {model.min_size} of {model.name}; "

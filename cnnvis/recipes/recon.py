@@ -48,6 +48,7 @@ from cnnvis.objectives.base import Sum
 from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
 from cnnvis.params.generator import GeneratorStages
 from cnnvis.recipes.units import one_unit_mask
+from cnnvis.regularize.terms import Terms
 
 
 def _invert_defaults(strides: Sequence[float], depths: Sequence[float], options: Mapping, prior=None) -> dict:
@@ -340,13 +341,15 @@ def image_render(
     device="cpu",
     prior=None,
     dgn_refine: float = DGN_INVERT_REFINE,
+    penalties: Sequence = (),
     **options,
 ):
     """The :class:`Render` behind :func:`invert_image` (built, probed, not run).
 
     With a generator ``prior``, the share ``dgn_refine`` of the steps (0 <= share < 1) refines
     the generator's image in pixel space, at the last size, under the pixel defaults of the
-    layers (:func:`_invert_stages`)."""
+    layers (:func:`_invert_stages`). ``penalties`` are added to the inversion's own regularizers
+    (a video's temporal loss)."""
     m = _model(model)
     ref = _as_bchw(image)
     objective = Invert(
@@ -364,7 +367,8 @@ def image_render(
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
     size = tuple(ref.shape[-2:])
     start = Start(init=_init_tensor(initial_image, size, m), size=size)
-    return _render(m, objective, cfg, start, device, _stages(_inversion_prior(prior, initial_image), refine))
+    stages = _stages(_inversion_prior(prior, initial_image), refine)
+    return _render(m, objective, cfg, start, device, stages, Terms(penalties=tuple(penalties)))
 
 
 def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tuple[RenderConfig, RenderConfig | None]:
@@ -418,12 +422,12 @@ def _stages(prior, refine: RenderConfig | None) -> GeneratorStages | None:
     return None if prior is None else GeneratorStages(prior, refine)
 
 
-def _render(m, objective, cfg: RenderConfig, start: Start, device, stages: GeneratorStages | None):
+def _render(m, objective, cfg: RenderConfig, start: Start, device, stages: GeneratorStages | None, terms=None):
     from cnnvis.pipeline.device import pick_device
     from cnnvis.pipeline.loop import Render
 
     dev = pick_device(device) if isinstance(device, str) else device
-    return Render(m, objective, cfg, start, dev, stages=stages)
+    return Render(m, objective, cfg, start, dev, stages=stages, terms=terms)
 
 
 def run_with_losses(r, callback=None) -> tuple[np.ndarray | list[np.ndarray], list[float]]:

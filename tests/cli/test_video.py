@@ -369,3 +369,14 @@ def test_presets_and_manifests_work_per_frame(tmp_path, tiny):
         and manifest["params"]["jitter"] == 32
     )
     assert iio.imread(tmp_path / "p.gif", index=None).shape[0] == 2
+
+
+def test_a_video_inversion_keeps_the_clips_aspect_ratio(tmp_path, tiny):
+    """No --size: each 48x64 frame is inverted at its own aspect, the longer side at the model input."""
+    src = write_clip(tmp_path / "pan.gif", pan_frames(2))
+    args = ["invert", src, "--layer", "conv3", "--model", "vidfactory:factory", "--weights", "random"]
+    res = invoke([*args, "--steps", 1, "-q", "--out", f"{tmp_path / 'inv'}/"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    frames = _pngs(tmp_path / "inv")
+    h, w = frames.shape[1:3]
+    assert frames.shape[0] == 2 and w > h and abs(h / w - 48 / 64) < 0.05, frames.shape

@@ -199,3 +199,17 @@ def test_a_dgn_inversion_refines_pixels_with_the_layers_pixel_defaults(tiny_mode
         image_render(photo, ["relu2"], tiny_model, prior=_tiny_prior(), dgn_refine=1.0)
     img, losses = invert_image(photo, ["relu2"], tiny_model, prior=_tiny_prior(), steps=10)
     assert len(losses) == 10 and losses[-1] < losses[0]
+
+
+def test_an_inversion_adds_the_given_penalties_to_its_own(tiny_model):
+    """A video frame's temporal loss reaches the render: its regularizer loss grows by the penalty."""
+    from cnnvis.recipes.recon import image_render
+    from cnnvis.regularize.penalties import TV
+
+    photo = smooth_rgb(32, 32)
+    regs = []
+    for extra in ((), (TV(50.0),)):
+        r = image_render(photo, ["relu2"], tiny_model, steps=1, optimizer="adam", penalties=extra)
+        assert tuple(r.terms.penalties) == extra
+        r.run(lambda p: regs.append(p.reg_loss))
+    assert regs[1] > regs[0]
