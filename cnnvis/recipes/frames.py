@@ -19,7 +19,7 @@ done and a checkpoint too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cnnvis.errors import InputError
 from cnnvis.io.checkpoint import CHECKPOINT_FORMAT, checkpoint_path, remove_checkpoint, save_sealed
@@ -83,7 +83,6 @@ class VideoOutcome:
     where: str | None = None
     checkpoint: str | None = None
     summary: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class _Stop(Exception):
