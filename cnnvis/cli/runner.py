@@ -20,7 +20,7 @@ from cnnvis.cli.checkpoints import RESUME_STATE
 from cnnvis.cli.interrupts import begin_work
 from cnnvis.cli.progress import ProgressBar
 from cnnvis.cli.recording import current_manifest
-from cnnvis.io.checkpoint import CHECKPOINT_FORMAT, checkpoint_path
+from cnnvis.io.checkpoint import CHECKPOINT_FORMAT, checkpoint_path, remove_checkpoint
 from cnnvis.io.images import labelled_path, picture
 from cnnvis.io.outputs import OutputOptions
 from cnnvis.io.video_out import video_frame
@@ -105,9 +105,8 @@ class RenderRun:
         progress.close()
         if self.write:
             self._write(final)
-        ck_path = checkpoint_path(self.out)
-        if os.path.exists(ck_path) and (self.outputs.checkpoint_every or resume is not None):
-            os.remove(ck_path)  # the run is finished: its checkpoint is spent
+        if self.outputs.checkpoint_every or resume is not None:
+            remove_checkpoint(checkpoint_path(self.out))  # the run is finished: its checkpoint is spent
         self._write_video()
         return 0, final
 

@@ -200,13 +200,10 @@ def _layer_terms(opts: DreamOptions, model, layer: str, guide_feats, start):
     if not channels:
         return [(1.0, Dream(layer, amplify["form"], amplify["l1"], amplify["l2"], amplify["clip"]))], None
     # one image per channel, rendered as one batch: image i maximizes channel i
+    grid = None if opts.nx is None else full_tile_grid(model, layer)  # one probe for all the channels
     terms = []
     for i, c in enumerate(channels):
-        obj = (
-            Neuron(layer, c, opts.nx, opts.ny, full_tile_grid(model, layer))
-            if opts.nx is not None
-            else Channel(layer, c)
-        )
+        obj = Channel(layer, c) if grid is None else Neuron(layer, c, opts.nx, opts.ny, grid)
         terms.append((1.0, obj if len(channels) == 1 else obj.on(i)))
     return terms, None
 

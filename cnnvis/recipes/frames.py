@@ -85,6 +85,11 @@ class VideoOutcome:
     summary: str | None = None
 
 
+def _settings(job: FrameJob, render):
+    """The settings a manifest records: the last frame's render's, or the job's before any render."""
+    return render.cfg if render is not None else job.cfg
+
+
 class _Stop(Exception):
     """A stop asked between two steps or two frames, where the state is whole."""
 
@@ -214,7 +219,7 @@ class VideoRun:
         """Write ``NAME.ckpt``: going on from frame ``nxt`` (``prev_out`` the result before it,
         ``inner`` its render state), the output's state and the manifest with ``status``."""
         state = checkpoint_state(nxt, prev_out, output.state(), inner)
-        manifest = job.manifest(render.cfg if render is not None else job.cfg, status)
+        manifest = job.manifest(_settings(job, render), status)
         save_sealed(self.ck_path, {"format": CHECKPOINT_FORMAT, "manifest": manifest, "state": state})
 
     def _finish(self, job: FrameJob, output: VideoOutput, render, events: VideoEvents) -> VideoOutcome:
@@ -223,7 +228,7 @@ class VideoRun:
         note = output.finish(self._audio_from(output))
         if note:
             events.note(f"note: {note}")
-        manifest = job.manifest(render.cfg if render is not None else job.cfg, "complete")
+        manifest = job.manifest(_settings(job, render), "complete")
         if manifest is not None:
             write_sidecar(base_path(self.out), manifest)  # a video has no text chunk: the sidecar only
         remove_checkpoint(self.ck_path)  # the run is finished: its checkpoint is spent
