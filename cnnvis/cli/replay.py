@@ -30,6 +30,7 @@ from cnnvis.recipes.replay import (
     outputs_beside,
     read_checkpoint,
     recorded_threads,
+    relative_to,
     version_text,
 )
 
@@ -89,6 +90,8 @@ def _invoke_recorded(
     cwd = manifest.get("cwd")
     run_dir = cwd if cwd and os.path.isdir(cwd) else os.getcwd()  # a recorded scratch folder gone: stay here
     params = locate_inputs(manifest, params, image_dir, run_dir)
+    if os.path.abspath(run_dir) == os.getcwd():
+        out = relative_to(out, run_dir)  # the command prints the paths it writes: as the recorded run did
     params = outputs_beside(params, out)
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
     threads = recorded_threads(manifest)

@@ -173,6 +173,15 @@ def check_trust(command: str, params: dict, source: str, trust_model: bool, verb
         )
 
 
+def relative_to(out: str, folder: str) -> str:
+    """``out`` relative to ``folder`` when it lies inside it (as the recorded run printed it), else
+    unchanged; a trailing separator (a folder output) is kept."""
+    inside = os.path.relpath(out, folder)
+    if inside.startswith(os.pardir) or os.path.isabs(inside):
+        return out
+    return inside + (os.sep if out.endswith(("/", os.sep)) else "")
+
+
 def outputs_beside(params: dict, out: str) -> dict:
     """``params`` with every recorded output path moved beside ``out``: the replay writes ``out``
     and ``OUT_STEM.NAME`` for a recorded ``--video NAME`` (never the recorded path, which may name

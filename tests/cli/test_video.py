@@ -158,7 +158,7 @@ def _dream_args(src, out, steps=80):
     ]
 
 
-def test_ctrl_c_then_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, tiny):
+def test_ctrl_c_then_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, tiny, monkeypatch):
     src = write_clip(tmp_path / "pan.mp4", pan_frames(6), audio=True)
     res = invoke(_dream_args(src, f"{tmp_path / 'straight'}/") + ["-q"])
     assert res.exit_code == 0, (res.output, res.exception)
@@ -170,8 +170,10 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, t
     assert "Traceback" not in stderr and b"cnnvis resume run.ckpt" in stdout and b"frames written to run/" in stdout
     done = len(os.listdir(tmp_path / "run"))
     assert 1 <= done < 6 and np.array_equal(_pngs(tmp_path / "run"), straight[:done])
-    res = invoke(["resume", "--trust-model", tmp_path / "run.ckpt"])
+    monkeypatch.chdir(tmp_path)  # where the run was started: resume names the output as the run did
+    res = invoke(["resume", "--trust-model", "run.ckpt"])
     assert res.exit_code == 0, (res.output, res.exception)
+    assert f"wrote run{os.sep} (6 frames)" in res.output, res.output
     assert np.array_equal(_pngs(tmp_path / "run"), straight)
     assert not (tmp_path / "run.ckpt").exists()  # spent
 
@@ -238,6 +240,7 @@ def test_killed_run_goes_on_from_its_last_checkpoint_into_one_mp4(tmp_path, tiny
     assert (tmp_path / "run.ckpt").exists() and not (tmp_path / "run.mp4").exists()
     res = invoke(["resume", "--trust-model", tmp_path / "run.ckpt"])
     assert res.exit_code == 0, (res.output, res.exception)
+    assert "wrote " in res.output and "(6 frames)" in res.output, res.output
     info = probe(str(tmp_path / "run.mp4"))
     assert (info.frames, info.fps, info.audio) == (6, 8, "aac")
     with VideoReader(str(tmp_path / "run.mp4")) as r, VideoReader(str(tmp_path / "straight.mp4")) as s:
