@@ -62,6 +62,8 @@ def run_dream(**kw) -> int:
     job = DreamJob.from_flags(kw)
     opts = job.dream
     opts.check()
+    if (table := job.model.layer_table()) is not None:
+        opts.check_table(table)
     check_alpha_output(opts.out, job.render_kw)
     if opts.image and is_video(opts.image):
         return _dream_video(job)

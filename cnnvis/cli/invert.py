@@ -27,6 +27,8 @@ def run_invert(**kw) -> int:
 
     opts, model_opts, prior, outputs, video = (g.take(kw) for g in _GROUPS)
     opts.check()
+    if (table := model_opts.layer_table()) is not None:
+        table.check_layers(opts.layers)
     check_alpha_output(opts.out, kw)
     if outputs.video:
         check_video_path(outputs.video)

@@ -13,15 +13,12 @@ from cnnvis.io.outputs import OutputOptions
 from cnnvis.models.options import ModelOptions
 from cnnvis.priors.spec import PriorSpec
 from cnnvis.recipes.options import given
-from cnnvis.recipes.prefer import PreferOptions, prefer_render
+from cnnvis.recipes.prefer import PreferOptions, check_prefer_table, prefer_render
 
 
 def run_prefer(**kw) -> int:
     """Run the prefer command; return the process exit code."""
     from cnnvis.io.images import check_video_path, check_writable
-    from cnnvis.models.registry import load_model
-    from cnnvis.pipeline.device import pick_device
-    from cnnvis.priors.dgn import prior_of
 
     opts, model_opts, prior, outputs = (g.take(kw) for g in (PreferOptions, ModelOptions, PriorSpec, OutputOptions))
     check_writable(opts.out)
@@ -30,6 +27,12 @@ def run_prefer(**kw) -> int:
         check_video_path(outputs.video)
     opts.check()
     prior.check()
+    if (table := model_opts.layer_table()) is not None:
+        check_prefer_table(opts, table)
+    from cnnvis.models.registry import load_model  # torch: after the checks that need none
+    from cnnvis.pipeline.device import pick_device
+    from cnnvis.priors.dgn import prior_of
+
     device = pick_device(model_opts.device)
     model = load_model(model_opts.model, model_opts.weights, device)
     r = prefer_render(opts, model, device, prior_of(prior, model, device), given(kw))

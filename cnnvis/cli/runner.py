@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
-import torch
 
 from cnnvis.cli import interrupts
 from cnnvis.cli.checkpoints import RESUME_STATE
@@ -24,6 +24,9 @@ from cnnvis.io.checkpoint import CHECKPOINT_FORMAT, checkpoint_path, remove_chec
 from cnnvis.io.images import labelled_path, picture
 from cnnvis.io.outputs import OutputOptions
 from cnnvis.io.video_out import video_frame
+
+if TYPE_CHECKING:
+    import torch
 
 VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
 
@@ -65,6 +68,8 @@ class RenderRun:
     def _video_size(self) -> tuple[int, int]:
         final_size = self.render.plan[-1]
         if self.labels:  # the frames show the contact sheet
+            import torch  # here, not at import: a bad flag is answered before torch loads
+
             final_size = picture(torch.zeros(len(self.labels), 3, *final_size), self.mode, self.labels).shape[:2]
         scale = min(1.0, VIDEO_SIDE / max(final_size))
         return (max(2, round(final_size[0] * scale)), max(2, round(final_size[1] * scale)))

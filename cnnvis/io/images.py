@@ -10,16 +10,19 @@ import struct
 from dataclasses import dataclass
 from importlib import resources
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 import cv2
 import imageio.v3 as iio
 import numpy as np
-import torch
 from PIL import Image
 
 from cnnvis.defaults import JPEG_QUALITY
 from cnnvis.errors import InputError
 from cnnvis.io.files import check_folder_writable, write_atomic, write_pair
+
+if TYPE_CHECKING:
+    import torch
 
 BUNDLED_IMAGE = "chelsea.jpg"  # Chelsea the cat, CC0 (Stefan van der Walt, via scikit-image)
 FLOAT_BYTES = 4
@@ -262,6 +265,8 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
 
 def hwc_to_bchw(img: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """(H, W, 3) float -> (1, 3, H, W) float32 tensor."""
+    import torch  # here, not at import: the CLI answers a bad flag before torch loads
+
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(device, torch.float32)
 
 
@@ -273,6 +278,8 @@ def to_uint8(x: torch.Tensor, mode: str = "clip", item: int = 0) -> np.ndarray:
     (cnn-vis's --rescale_image), which shows detail in saturated regions (of the colours: alpha
     is clipped).
     """
+    import torch
+
     t = x.detach()[item].to("cpu", torch.float32, copy=True)  # the in-place ops below must not touch x
     if mode == "rescale":
         rgb = t[:3]

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from cnnvis.defaults import ACTIVATION_SIDES
-from cnnvis.errors import InputError, did_you_mean
+from cnnvis.errors import InputError
+from cnnvis.models.layer_table import LayerTable, check_layer_names
 
 
 class _StopForward(Exception):
@@ -38,14 +39,7 @@ def layer_names(module: nn.Module) -> list[str]:
 
 def check_layers(module: nn.Module, layers: Sequence[str], model_name: str = "the model") -> None:
     """Raise :class:`InputError` naming the first unknown layer, with a close match and the listing command."""
-    names = layer_names(module)
-    known = set(names)
-    for layer in layers:
-        if layer not in known:
-            raise InputError(
-                f"unknown layer '{layer}' for {model_name}{did_you_mean(layer, names)} "
-                f"(run: cnnvis layers {model_name})"
-            )
+    check_layer_names(layer_names(module), layers, model_name)
 
 
 class FeatureCapture:
@@ -153,6 +147,17 @@ def list_layers(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tupl
         for h in handles:
             h.remove()
     return [(n, type(m).__name__, shapes.get(n)) for n, m in module.named_modules() if n]
+
+
+def live_table(module: nn.Module, model_name: str, input_size: int) -> LayerTable:
+    """The :class:`LayerTable` of ``module`` at ``input_size`` pixels (one forward pass)."""
+    rows = list_layers(module, torch.full((1, 3, input_size, input_size), 0.5))
+    return LayerTable(
+        model=model_name,
+        input_size=input_size,
+        names=tuple(name for name, _, _ in rows),
+        shapes={name: shape[1:] for name, _, shape in rows if shape},
+    )
 
 
 _ACTIVATIONS = (

@@ -22,6 +22,13 @@ class ModelOptions(Options):
     weights: str | None = setting(None, "Local state-dict file, or 'random'.", default_text="the pretrained weights")
     device: str = setting("auto", "cpu, cuda, cuda:N, mps or auto.")
 
+    def layer_table(self):
+        """The :class:`cnnvis.models.layer_table.LayerTable` shipped for this model (its layers and
+        shapes, known without loading it), or None for a model that must be loaded to know them."""
+        from cnnvis.models.layer_table import shipped_table
+
+        return shipped_table(self.model)
+
 
 @group("layers")
 class LayersOptions(Options):

@@ -129,6 +129,8 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str, b
 
 # ---------------------------------------------------------------- embedded EfficientNet-Lite
 _LITE_INPUT = {0: 224, 1: 240, 2: 260}
+# The models whose layer table ships in cnnvis/data/layers (scripts/layer_tables.py writes them).
+BUILT_IN_TABLES = tuple(f"efficientnet-lite{n}" for n in _LITE_INPUT)
 
 
 def _build_efficientnet_lite(n: int, weights: str | None) -> tuple[nn.Module, str | None]:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from cnnvis.defaults import DREAM_FORMS, DREAM_GRAD_CLIP, DREAM_L1, DREAM_L2
 from cnnvis.errors import InputError
+from cnnvis.models.layer_table import check_channel
 from cnnvis.objectives.base import Capture, Objective
 from cnnvis.objectives.position import MapPosition
 
@@ -81,8 +82,7 @@ def _check_channel(feats, layer: str, channel: int) -> int:
             f"layer '{layer}' has output shape {tuple(a.shape)} with no channel axis; pick a convolutional layer"
         )
     n = a.shape[1]
-    if not 0 <= channel < n:
-        raise InputError(f"channel {channel} is out of range for layer '{layer}' with {n} channels; use 0..{n - 1}")
+    check_channel(channel, n, f"layer '{layer}'")
     return n
 
 

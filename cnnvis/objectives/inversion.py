@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cnnvis.errors import InputError
+from cnnvis.models.layer_table import check_channel
 from cnnvis.objectives.base import Capture, Objective
 from cnnvis.objectives.losses import LOSSES, feature_loss, target_norm, target_norms
 
@@ -69,8 +70,7 @@ def channel_mask(name: str, channels: Sequence[int], feat_shape: Sequence[int]) 
     c = feat_shape[0]
     m = torch.zeros(c)
     for ch in channels:
-        if not 0 <= int(ch) < c:
-            raise InputError(f"channel {ch} is out of range for layer '{name}' with {c} channels; use 0..{c - 1}")
+        check_channel(int(ch), c, f"layer '{name}'")
         m[int(ch)] = 1
     return expand_mask(name, m, feat_shape)
 

@@ -25,6 +25,7 @@ from cnnvis.defaults import (
     DREAM_L2,
 )
 from cnnvis.errors import InputError
+from cnnvis.models.layer_table import LayerTable
 from cnnvis.objectives.spec import objective_usage
 from cnnvis.priors.spec import PriorSpec
 from cnnvis.recipes.options import (
@@ -104,6 +105,20 @@ class DreamOptions(Options):
             raise InputError("--channel-mode chooses channels from the start image; drop --noise or give an IMAGE")
         if self.noise and self.image:
             raise InputError(f"both an image ('{self.image}') and --noise were given; drop one")
+
+    def check_table(self, table: LayerTable) -> None:
+        """The checks that need only the model's layer table (layers, channels, the neuron's place),
+        with the messages of the same checks on the loaded model: they answer before it loads."""
+        from cnnvis.objectives.position import MapPosition
+
+        layers = dream_layers(self, table.model)
+        table.check_layers(layers)
+        for layer in layers:
+            for channel in self.channels():
+                table.check_channel(layer, channel)
+            grid = table.grid(layer)
+            if self.nx is not None and grid is not None:
+                MapPosition(self.nx, self.ny, grid).check(layer, *grid)
 
 
 def dream_config(render_kw: dict, prior: PriorSpec, zoom: bool = False) -> RenderConfig:

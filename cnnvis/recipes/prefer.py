@@ -12,6 +12,7 @@ from __future__ import annotations
 from cnnvis.config import Options, group, setting
 from cnnvis.defaults import DGN_PREFER_REFINE, PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS
 from cnnvis.errors import InputError
+from cnnvis.models.layer_table import LayerTable
 from cnnvis.objectives.spec import objective_usage
 from cnnvis.recipes.options import (
     activation_option,
@@ -134,6 +135,19 @@ def prefer_options(opts: PreferOptions, given: dict) -> dict:
     if opts.interpolate and getattr(kind, "accepts_shared", False):
         options = {**PREFER_INTERPOLATE_DEFAULTS, **options}
     return options
+
+
+def check_prefer_table(opts: PreferOptions, table: LayerTable) -> None:
+    """The checks of ``opts`` that need only the model's layer table (the unit's or the
+    interpolation's layer and channels): they answer before the model loads."""
+    named = [(opts.layer, opts.units())] if opts.layer else []
+    if opts.interpolate:
+        layer, a, b = parse_interpolation(opts.interpolate)
+        named.append((layer, [a, b]))
+    for layer, channels in named:
+        table.check_layers([layer])
+        for channel in channels:
+            table.check_channel(layer, channel)
 
 
 def unit_feature_mask(opts: PreferOptions, model, hook: str, channel: int, hw):

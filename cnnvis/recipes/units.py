@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnnvis.errors import InputError
+from cnnvis.models.layer_table import check_channel
 
 MAX_UNITS = 4096  # a list longer than any layer is a typo (e.g. 0-99999)
 
@@ -83,10 +84,7 @@ def one_unit_mask(
     errors."""
     shape = tuple(shape)
     where = f"layer '{layer}'" if layer else "the layer"
-    if not 0 <= channel < shape[0]:
-        raise InputError(
-            f"channel {channel} is out of range for {where} with {shape[0]} channels; use 0..{shape[0] - 1}"
-        )
+    check_channel(channel, shape[0], where)
     if whole_channel or len(shape) == 1:
         mask = np.zeros(shape[:1], np.float32)
         mask[channel] = 1
