@@ -61,6 +61,7 @@ class CanvasGradient:
         self.mask: torch.Tensor | None = None
         self.batch = 1
         self.canvas_size: Size = (0, 0)
+        self.exact = False  # the exact gradient of the score (tiles unblended): for a line search
 
     def set_size(self, size: Size, mask: torch.Tensor | None) -> None:
         """Resize the references and the image mask (1, 1, H', W') to a new canvas size."""
@@ -91,7 +92,7 @@ class CanvasGradient:
         self.tgen.manual_seed(seed)  # the same transforms however often L-BFGS re-evaluates
         tiles = layout(h, w, self.tile, self.overlap, offset, device=self.device)
         grad.zero_()
-        score = tiled_gradient(canvas.detach(), tiles, self.score_tiles, self.batch_size, grad)
+        score = tiled_gradient(canvas.detach(), tiles, self.score_tiles, self.batch_size, grad, blend=not self.exact)
         grad.neg_()  # the optimizer minimizes -score + regularizers
         if self.lap_scale:
             grad.copy_(lap_normalize(grad, self.lap_scale))

@@ -299,6 +299,7 @@ class Render:
         offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
         seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
         regs = self.terms.regularizers_for(cfg, t, self._p_target(), self.model.mean)
+        self.gradient.exact = self.stepper.exact_gradient
 
         def evaluate(canvas: torch.Tensor, normalize: bool | float):
             self.canvas = canvas

@@ -25,6 +25,8 @@ class FirstOrder:
     :class:`cnnvis.pipeline.gradient.CanvasGradient`).
     """
 
+    exact_gradient = False  # blended tiles: no seams, and one step needs no consistent function
+
     def __init__(self, normalize: bool):
         self.normalize = normalize
 
@@ -55,6 +57,8 @@ class LBFGS:
     projected objective can make the strong-Wolfe interpolation divide 0 by 0) is undone and
     L-BFGS's history restarts instead of going on in NaN.
     """
+
+    exact_gradient = True  # the line search compares the gradient with the function's change
 
     def __init__(self, normalize: bool):
         self.normalize = normalize

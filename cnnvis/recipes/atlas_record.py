@@ -131,11 +131,14 @@ def unit_files(plan: AtlasPlan, lp: LayerPlan, result: dict, folder: str) -> Ite
     """The files of one rendered batch (``result``: :meth:`cnnvis.recipes.atlas.UnitWorker.render`'s)
     of layer ``lp``, for an atlas in ``folder`` (named in each unit's re-render command)."""
     from cnnvis.recipes.atlas import unit_seed
+    from cnnvis.recipes.units import units_text
 
     per_unit = result["seconds"] / max(1, len(result["units"]))
     for u, img, act in zip(result["units"], result["images"], result["activations"]):
         rel = unit_path(lp.name, u)
-        again = plan.command + ["--units", str(u), "--batch-size", "1", "--out", f"{folder.rstrip('/')}_unit{u}"]
+        # the unit's whole batch again: the batch's float summation order is part of its pixels
+        batch = ["--units", units_text(result["units"]), "--batch-size", str(len(result["units"]))]
+        again = plan.command + batch + ["--out", f"{folder.rstrip('/')}_unit{u}"]
         record = {
             "file": rel,
             "activation": act,

@@ -37,6 +37,20 @@ def parse_units(text) -> list[int]:
     return list(dict.fromkeys(units))
 
 
+def units_text(units: Sequence[int]) -> str:
+    """The shortest ``--units`` text of ``units`` that :func:`parse_units` reads back in the same
+    order: runs of consecutive numbers as ``A-B`` (``[0, 1, 2, 7]`` -> ``"0-2,7"``)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(units):
+        j = i
+        while j + 1 < len(units) and units[j + 1] == units[j] + 1:
+            j += 1
+        parts.append(str(units[i]) if j == i else f"{units[i]}-{units[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
 def _range(part: str) -> range:
     """``"5"`` or ``"0-15"`` -> the channels it names (empty for an empty part)."""
     if not part:

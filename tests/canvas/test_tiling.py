@@ -154,6 +154,32 @@ def test_position_dependent_pixelwise_score(device):
     assert torch.allclose(out, 3 * coef * canvas.pow(2), atol=1e-4)
 
 
+def test_unblended_tiles_give_the_exact_gradient_of_the_returned_score(device):
+    """What a line search needs: the gradient is the derivative of the score it is given with it
+    (the tiles overlap, so the score counts the overlaps twice and blending would not match it)."""
+    torch.manual_seed(4)
+    h, w = 30, 50
+    canvas = torch.rand(1, 3, h, w).to(device)
+    lay = layout(h, w, tile=20, overlap=8, offset=(3, 5), device=device)
+
+    def score_fn(x, windows, items=None):
+        return torch.tanh(x * 3).flatten(1).sum(1)
+
+    def score_at(c):
+        return tiled_gradient(c, lay, score_fn, 4, torch.zeros_like(c), blend=False)
+
+    out = torch.zeros_like(canvas)
+    score_at(canvas)
+    tiled_gradient(canvas, lay, score_fn, 4, out, blend=False)
+    direction = torch.randn_like(canvas)
+    eps = 1e-3
+    numeric = (score_at(canvas + eps * direction) - score_at(canvas - eps * direction)) / (2 * eps)
+    assert abs(float((out * direction).sum()) - numeric) < 1e-2 * abs(numeric)
+    blended = torch.zeros_like(canvas)
+    tiled_gradient(canvas, lay, score_fn, 4, blended)
+    assert abs(float((blended * direction).sum()) - numeric) > 0.1 * abs(numeric)  # the default is not
+
+
 def _boundary_ratio(diff_per_col: torch.Tensor, boundary_cols: list[int]) -> float:
     return float(diff_per_col[boundary_cols].mean() / diff_per_col.mean())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -59,11 +60,25 @@ def test_atlas_writes_every_unit_sheet_json_and_page(tmp_path, factory_module):
         m = read_manifest(str(out / rec["file"]))
         assert m["atlas"]["unit"] == int(u) and m["atlas"]["settings"] == atlas["settings"]
         assert np.isfinite(rec["activation"]) and rec["seconds"] > 0
-        assert f"--units {u}" in rec["command"] and "--batch-size 1" in rec["command"] and "--steps 2" in rec["command"]
+        batch = "--units 0-2 --batch-size 3" if int(u) < 3 else "--units 3-5 --batch-size 3"
+        assert batch in rec["command"] and "--steps 2" in rec["command"]
     # each unit maximized its own channel: it reaches more of it than the others' images do
     assert units["1"]["activation"] != units["2"]["activation"]
     assert (out / "conv3_sheet.jpg").exists() and (out / "index.html").exists()
     assert "conv3" in (out / "index.html").read_text()
+
+
+def test_a_units_recorded_command_gives_its_image_back(tmp_path, factory_module, monkeypatch):
+    """The command renders the unit's whole batch (the batch's summation order is in its pixels)."""
+    monkeypatch.chdir(tmp_path)
+    assert _atlas("atlas", factory_module, "--units", "0-4", "--batch-size", "2").exit_code == 0
+    rec = _json("atlas")["layers"]["conv3"]["units"]["3"]
+    args = shlex.split(rec["command"])
+    assert args[0] == "cnnvis" and "--units 2-3 --batch-size 2" in rec["command"]
+    res = invoke(args[1:] + ["-q"])
+    assert res.exit_code == 0, res.output
+    again = iio.imread(tmp_path / "atlas_unit3" / rec["file"])
+    assert np.array_equal(again, iio.imread(tmp_path / "atlas" / rec["file"]))
 
 
 def test_rerun_skips_done_units_and_other_settings_need_force(tmp_path, factory_module):
