@@ -125,7 +125,6 @@ def _dream_zoom(job: DreamJob) -> int:
     from cnnvis.cli.progress import bar
     from cnnvis.cli.recording import current_manifest
     from cnnvis.io.images import check_video_path, save_video
-    from cnnvis.io.manifest import write_sidecar
     from cnnvis.recipes.zoom import check_zoom, zoom_frames
 
     opts, outputs = job.dream, job.outputs
@@ -156,14 +155,13 @@ def _dream_zoom(job: DreamJob) -> int:
         progress.close()
         if done:
             stem, ext = os.path.splitext(opts.out)
-            save_video(f"{stem}.interrupted{ext}", done)
+            status = f"interrupted after {len(done)} of {opts.zoom_frames} frames"
+            manifest = current_manifest(model=model, cfg=cfg, device=device, status=status)
+            save_video(f"{stem}.interrupted{ext}", done, manifest=manifest)
             click.echo(f"interrupted: {len(done)} frames written to {stem}.interrupted{ext}")
         return interrupts.exit_code()
     progress.close()
-    save_video(opts.out, done)
-    manifest = current_manifest(model=model, cfg=cfg, device=device)
-    if manifest is not None:
-        write_sidecar(opts.out, manifest)  # a video has no text chunk: the sidecar only
+    save_video(opts.out, done, manifest=current_manifest(model=model, cfg=cfg, device=device))
     if not outputs.quiet:
         click.echo(f"wrote {opts.out} ({len(done)} frames)")
     return 0

@@ -8,12 +8,13 @@ import os
 import click
 
 from cnnvis.cli.dream import check_alpha_output
-from cnnvis.cli.runner import run_render
+from cnnvis.cli.runner import render_manifest, run_render
 from cnnvis.io.outputs import OutputOptions
 from cnnvis.models.options import ModelOptions
 from cnnvis.priors.spec import PriorSpec
 from cnnvis.recipes.options import given
 from cnnvis.recipes.prefer import PreferOptions, check_prefer_table, prefer_render
+from cnnvis.recipes.replay import ROLE_MORPH, with_role
 
 
 def run_prefer(**kw) -> int:
@@ -38,16 +39,16 @@ def run_prefer(**kw) -> int:
     r = prefer_render(opts, model, device, prior_of(prior, model, device), given(kw))
     code, final = run_render(r, opts.out, outputs, labels=opts.labels())
     if code == 0 and opts.interpolate:
-        _write_gif(final, r.cfg.output, opts.out, outputs.quiet)
+        _write_gif(final, r, opts.out, outputs.quiet)
     return code
 
 
-def _write_gif(final, mode: str, out: str, quiet: bool) -> None:
-    """An interpolation's frames as NAME.gif, there and back."""
+def _write_gif(final, render, out: str, quiet: bool) -> None:
+    """An interpolation's frames as NAME.gif, there and back, with its manifest."""
     from cnnvis.io.images import save_video, to_uint8
 
     gif = os.path.splitext(out)[0] + ".gif"
-    frames = [to_uint8(final, mode, i) for i in range(final.shape[0])]
-    save_video(gif, frames + frames[-2:0:-1], fps=8)
+    frames = [to_uint8(final, render.cfg.output, i) for i in range(final.shape[0])]
+    save_video(gif, frames + frames[-2:0:-1], fps=8, manifest=with_role(render_manifest(render), ROLE_MORPH))
     if not quiet:
         click.echo(f"wrote {gif} ({len(frames)} frames, there and back)")

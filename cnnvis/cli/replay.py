@@ -29,8 +29,10 @@ from cnnvis.recipes.replay import (
     note_differences,
     outputs_beside,
     read_checkpoint,
+    read_pixels,
     recorded_threads,
     relative_to,
+    replay_targets,
     version_text,
 )
 
@@ -119,20 +121,15 @@ def _invoke_recorded(
 
 def run_replay(ctx: click.Context, image: str, out: str | None, check: bool, trust_model: bool = False) -> int:
     """Re-run ``image``'s recorded command into ``out``; return the exit code."""
-    import imageio.v3 as iio
-
-    from cnnvis.io.images import labelled_path
-
     manifest = read_manifest(image)
     image_abs = os.path.abspath(image)
-    out = os.path.abspath(out or default_out(image))
+    # one image of a batch render (NAME_c5.png), a progress video or a morph GIF: the re-run writes
+    # its twin beside its own output
+    out, made = replay_targets(manifest, os.path.abspath(out or default_out(image)))
     code, diffs = _invoke_recorded(ctx, manifest, out, image, os.path.dirname(image_abs), trust_model)
     if code != 0 or not check:
         return code
-    # one image of a batch render (NAME_c5.png): the re-run wrote its twin as OUT_c5.png
-    label = manifest.get("output_label")
-    made = labelled_path(out, label) if label else out
-    a, b = iio.imread(image_abs), iio.imread(made)
+    a, b = read_pixels(image_abs), read_pixels(made)
     if a.shape == b.shape and np.array_equal(a, b):
         click.echo(f"replay matches {image} bit for bit")
         return 0

@@ -24,6 +24,7 @@ from cnnvis.io.checkpoint import CHECKPOINT_FORMAT, checkpoint_path, remove_chec
 from cnnvis.io.images import labelled_path, picture
 from cnnvis.io.outputs import OutputOptions
 from cnnvis.io.video_out import video_frame
+from cnnvis.recipes.replay import ROLE_PROGRESS_VIDEO, with_role
 
 if TYPE_CHECKING:
     import torch
@@ -135,7 +136,8 @@ class RenderRun:
         from cnnvis.io.images import save_video
 
         if self.outputs.video and self.frames:
-            save_video(self.outputs.video, self.frames)
+            manifest = with_role(render_manifest(self.render), ROLE_PROGRESS_VIDEO)
+            save_video(self.outputs.video, self.frames, manifest=manifest)
 
     def _write(self, final: torch.Tensor) -> None:
         """Write the result: ``out``, or for a labelled batch each image and the contact sheet."""

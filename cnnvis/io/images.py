@@ -392,37 +392,45 @@ def save_image(path: str, img: np.ndarray, manifest: dict | None = None, quality
         with open(tmp, "wb") as f:
             f.write(data)
 
+    _write_with_manifest(path, write, manifest)
+
+
+def _write_with_manifest(path: str, write, manifest: dict | None) -> None:
+    """``write(tmp)`` into ``path`` atomically, with its sidecar manifest when there is one."""
     if manifest is None:
         write_atomic(path, write)
         return
     from cnnvis.io.manifest import file_sha256, sidecar_path, sidecar_writer
 
-    # the image and its sidecar appear together, the sidecar recording the image's SHA-256
+    # the file and its sidecar appear together, the sidecar recording the file's SHA-256
     write_pair(
         path, write, sidecar_path(path), lambda tmp_side, tmp: sidecar_writer(manifest, file_sha256(tmp))(tmp_side)
     )
 
 
-def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0) -> None:
-    """Write uint8 (H, W, 3) frames as an animated GIF or an MP4 (imageio-ffmpeg), atomically."""
+def save_video(path: str, frames: list[np.ndarray], fps: float = 10.0, manifest: dict | None = None) -> None:
+    """Write uint8 (H, W, 3) frames as an animated GIF or an MP4 (imageio-ffmpeg), atomically,
+    with its sidecar ``NAME.EXT.manifest.json`` when a ``manifest`` is given."""
     if not frames:
         return
     if _video_extension(path) == ".gif":
-        write_atomic(
-            path, lambda tmp: iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
-        )
+        stack = np.stack(frames)
+
+        def write(tmp):
+            iio.imwrite(tmp, stack, extension=".gif", duration=1000.0 / fps, loop=0)
+
     else:
         # H.264 wants even sides.
         h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
         stack = np.stack([f[:h, :w] for f in frames])
-        if _has_pyav():
-            write_atomic(path, lambda tmp: iio.imwrite(tmp, stack, extension=".mp4", plugin="pyav", fps=fps))
-        else:
-            # macro_block_size=2: keep the frame size (the default 16 would rescale frames).
-            write_atomic(
-                path,
-                lambda tmp: iio.imwrite(tmp, stack, extension=".mp4", plugin="FFMPEG", fps=fps, macro_block_size=2),
-            )
+
+        def write(tmp):
+            if _has_pyav():
+                iio.imwrite(tmp, stack, extension=".mp4", plugin="pyav", fps=fps)
+            else:  # macro_block_size=2: keep the frame size (the default 16 would rescale frames)
+                iio.imwrite(tmp, stack, extension=".mp4", plugin="FFMPEG", fps=fps, macro_block_size=2)
+
+    _write_with_manifest(path, write, manifest)
 
 
 def _has_pyav() -> bool:

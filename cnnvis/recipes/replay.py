@@ -24,6 +24,48 @@ MAX_THREADS = 1024  # a recorded thread count above this is not believed
 LABEL_CHARS = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # an output label names a file beside --out: no path
 
 
+# A manifest's ``output_role`` for a file that is not the command's --out (nor a labelled image of
+# it): the progress video (--video NAME) and an interpolation's there-and-back GIF (NAME.gif).
+ROLE_PROGRESS_VIDEO, ROLE_MORPH = "progress-video", "morph"
+
+
+def with_role(manifest: dict | None, role: str) -> dict | None:
+    """``manifest`` marked as that of the command's ``role`` file (None stays None)."""
+    return None if manifest is None else dict(manifest, output_role=role)
+
+
+def replay_targets(manifest: dict, out: str) -> tuple[str, str]:
+    """(the --out a replay runs the recorded command with, the file of that run that twins the
+    replayed one), for a replay asked to write ``out``: a progress video or a morph GIF is made
+    beside the command's own output, which keeps its recorded extension."""
+    params = manifest.get("params") or {}
+    role = manifest.get("output_role")
+    if role in (ROLE_PROGRESS_VIDEO, ROLE_MORPH):
+        recorded = params.get("out")
+        ext = os.path.splitext(recorded)[1] if isinstance(recorded, str) else ".png"
+        main = os.path.splitext(out)[0] + (ext or ".png")
+        stem = os.path.splitext(main)[0]
+        video = params.get("video")
+        if role == ROLE_MORPH or not isinstance(video, str):
+            return main, stem + ".gif"
+        return main, f"{stem}.{os.path.basename(os.path.normpath(video))}"
+    label = manifest.get("output_label")
+    if not label:
+        return out, out
+    from cnnvis.io.images import labelled_path
+
+    return out, labelled_path(out, label)
+
+
+def read_pixels(path: str):
+    """uint8 pixels of an output: (H, W, C) for an image, (frames, H, W, C) for a GIF or video."""
+    import imageio.v3 as iio
+
+    from cnnvis.io.video import is_video
+
+    return iio.imread(path, index=None) if is_video(path) else iio.imread(path)
+
+
 def default_out(image: str) -> str:
     stem, ext = os.path.splitext(image)
     return f"{stem}.replay{ext}"
@@ -205,6 +247,7 @@ def check_shape(manifest: dict, source: str) -> None:
         "device": dict,
         "cwd": str,
         "output_label": str,
+        "output_role": str,
         "command": str,
     }
     for key, kind in kinds.items():

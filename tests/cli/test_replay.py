@@ -116,6 +116,27 @@ def test_replay_from_a_jpeg_sidecar_and_of_invert_and_prefer(tmp_path, make_imag
     assert invoke(["replay", "--trust-model", tmp_path / "p.png", "--check"]).exit_code == 0
 
 
+@pytest.mark.parametrize("video", ["progress.gif", "progress.mp4"])
+def test_a_progress_video_has_its_own_manifest_and_replays(tmp_path, make_image, tiny, video):
+    _, out = _dream(tmp_path, make_image, tiny, "d.png", "--video", tmp_path / video, "--video-every", 1)
+    m = read_manifest(str(tmp_path / video))
+    assert m["output_role"] == "progress-video" and m != read_manifest(out)
+    res = invoke(["replay", "--trust-model", tmp_path / video, "--check"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, (res.output, res.exception)
+    assert os.path.isfile(tmp_path / f"progress.replay.{video}") and os.path.isfile(tmp_path / "progress.replay.png")
+
+
+def test_an_interpolations_gif_has_its_own_manifest_and_replays(tmp_path, tiny):
+    flags = ["--interpolate", "conv3:1:5", "--batch", 3, "--size", "32x32", "--steps", 3, "-q"]
+    res = invoke(["prefer", *tiny, *flags, "--out", tmp_path / "morph.png"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert read_manifest(str(tmp_path / "morph.gif"))["output_role"] == "morph"
+    res = invoke(["replay", "--trust-model", tmp_path / "morph.gif", "--check"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, (res.output, res.exception)
+    # the replay's twin is a GIF of the same frames, beside the re-run's own sheet
+    assert iio.imread(tmp_path / "morph.replay.gif", index=None).shape[0] == 4
+
+
 def test_replay_notices_a_different_result(tmp_path, make_image, tiny):
     _, out = _dream(tmp_path, make_image, tiny)
     img = iio.imread(out)
