@@ -356,6 +356,12 @@ class Parameterization(_Group):
         "--param fft: the images of a batch share low-resolution terms (lucid's SharedImage), "
         "so an interpolation morphs smoothly.",
     )
+    shared_weight: float = setting(
+        1.0,
+        "--shared: the shared terms' strength against each image's own (their step size under Adam); "
+        "lower lets the ends of an interpolation differ more.",
+        low=0,
+    )
     alpha: bool = setting(
         False, "Optimize an RGBA image, composited over random backgrounds for the network; writes an RGBA PNG."
     )

@@ -143,7 +143,9 @@ class FourierParam(Param):
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> FourierParam:
         n = channels(ctx.cfg)
         init = None if start is None else batched(with_alpha(resize(start.to(ctx.device), size), n), ctx.batch)
-        shared = SharedTerms(ctx.batch, n, size, gen=ctx.gen, device=ctx.device) if ctx.cfg.shared else None
+        shared = None
+        if ctx.cfg.shared:
+            shared = SharedTerms(ctx.batch, n, size, gen=ctx.gen, device=ctx.device, weight=ctx.cfg.shared_weight)
         return cls(
             ctx,
             FourierImage(
@@ -176,7 +178,16 @@ class FourierParam(Param):
         spectrum = tensors["spectrum"]
         terms = [tensors[f"shared{k}"].clone() for k in range(len(tensors)) if f"shared{k}" in tensors]
         shared = (
-            SharedTerms(spectrum.shape[0], spectrum.shape[1], size, device=ctx.device, tensors=terms) if terms else None
+            SharedTerms(
+                spectrum.shape[0],
+                spectrum.shape[1],
+                size,
+                device=ctx.device,
+                tensors=terms,
+                weight=ctx.cfg.shared_weight,
+            )
+            if terms
+            else None
         )
         img = FourierImage(
             size,

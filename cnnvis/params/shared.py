@@ -44,6 +44,9 @@ class SharedTerms:
         gen: the run's seeded generator (the terms are one draw for the whole batch).
         terms: (factor, images) of each term, :data:`SHARED_TERMS` by default.
         tensors: the terms' tensors to resume from (their shapes fix ``terms``).
+        weight: the terms' sum is multiplied by it. Under Adam (whose steps do not depend on the
+            gradient's scale) it is the shared terms' step size against the images' own: 1 is
+            lucid's, and made the first and last images of an interpolation alike (issue 24).
     """
 
     def __init__(
@@ -55,8 +58,9 @@ class SharedTerms:
         device: torch.device | str = "cpu",
         terms: Sequence[tuple[int, int]] = SHARED_TERMS,
         tensors: Sequence[torch.Tensor] | None = None,
+        weight: float = 1.0,
     ):
-        self.n, self.size = n, tuple(size)
+        self.n, self.size, self.weight = n, tuple(size), weight
         if tensors is None:
             tensors = [torch.randn(b, channels, *low_size(size, f), generator=gen) * SHARED_SD for f, b in terms]
         self.tensors = [t.to(device).requires_grad_(True) for t in tensors]
@@ -68,7 +72,7 @@ class SharedTerms:
             up = F.interpolate(t, size=self.size, mode="bilinear", align_corners=False)
             x = torch.einsum("nb,bchw->nchw", batch_weights(self.n, t.shape[0], t), up)
             out = x if out is None else out + x
-        return out
+        return out * self.weight if self.weight != 1 else out
 
     def resized(self, size: Size) -> SharedTerms:
         """The same terms for images of ``size``: each tensor resized in proportion."""
@@ -78,4 +82,6 @@ class SharedTerms:
                 resize(t.detach(), (max(1, round(t.shape[2] * ratio[0])), max(1, round(t.shape[3] * ratio[1]))))
                 for t in self.tensors
             ]
-        return SharedTerms(self.n, tensors[0].shape[1], size, device=tensors[0].device, tensors=tensors)
+        return SharedTerms(
+            self.n, tensors[0].shape[1], size, device=tensors[0].device, tensors=tensors, weight=self.weight
+        )
