@@ -154,3 +154,7 @@ CHANNEL_MODES = ("strongest", "weakest", "average", "all")
 UPSAMPLING = ("transposed", "nearest", "bilinear")
 GENERATOR_UPSAMPLE = "transposed"
 GENERATOR_GRID_WEIGHT = 1.0
+# The lattice term: the log of the spectrum's peaks at 2, 4, 8 and 16 px over their neighbours,
+# squared (cnnvis/canvas/stride_grid.py). The first demo generator's decodes peaked 7-41x there
+# (issue 24); 0.01 makes the term about five times the pixel loss at that start.
+GENERATOR_LATTICE_WEIGHT = 0.01

@@ -59,6 +59,10 @@ def run_train_generator(
             load_sealed(ck_path, "checkpoint", "delete it or pass --fresh", map_location=trainer.device), ck_path
         )
         click.echo(f"resuming from {ck_path} at step {trainer.step}")  # even with -q: it changes what the run does
+    elif opts.init:
+        from cnnvis.priors.generators.files import load_generator
+
+        trainer.start_from(load_generator(opts.init, trainer.device), opts.init)
     bar = progress_bar(cfg.steps, initial=trainer.step, quiet=opts.quiet)
     started = time.perf_counter()
 

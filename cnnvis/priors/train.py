@@ -6,6 +6,7 @@ Loss per batch of augmented crops ``y`` with features ``x = E(y)`` at the invert
   + feature_weight * sum_l mean (C_l(G(x)) - C_l(y))^2 / mean C_l(y)^2  (comparator layers)
   + adv_weight     * BCE(D(G(x)), real)                                 (optional adversary)
   + grid_weight    * mean_p (e_p(G(x)) - 1)^2                           (seams at the stride)
+  + lattice_weight * mean_p max(0, log r_p(G(x)))^2                     (a checkerboard)
 
 ``e_p`` is the output's second-difference energy at phase ``p`` modulo the layer's stride over
 its mean (cnnvis/canvas/stride_grid.py). Each ``stride`` x ``stride`` block is drawn from its
@@ -13,6 +14,13 @@ own latent cell, so a generator trained on pixels and features alone leaves seam
 blocks meet (grid ratios 1.4-4.7 on unseen photos, cnnvis/data/README.md); the pixel loss
 barely sees them (they are small second differences), while this term flattens exactly the
 profile that ``bench/dgn.py`` measures. Photos' own profiles are flat (1.07 pooled).
+
+``r_p`` is the output's spectral power at ``1 / p`` cycles per pixel over its neighbouring
+frequencies, for p = 2, 4, 8, 16 (:func:`cnnvis.canvas.stride_grid.lattice_profile`). Transposed
+convolutions add a faint checkerboard at each stage's period (Odena et al. 2016, "Deconvolution
+and Checkerboard Artifacts"): too faint for the pixel loss or the seam term, but a sharp peak in
+the spectrum (7-41x on the first demo generator's decodes; photos score about 1), which an
+optimization through the generator then amplifies.
 
 The encoder ``E`` and comparator ``C`` are the same frozen model: DeePSiM compares in AlexNet's
 feature space; here the model being visualized is the natural comparator, and normalizing each
@@ -42,10 +50,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnvis.canvas.stride_grid import phase_profile
+from cnnvis.canvas.stride_grid import lattice_profile, phase_profile
 from cnnvis.errors import InputError
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
+from cnnvis.priors.generators.files import GeneratorFile
 from cnnvis.priors.generators.upconv import UpconvGenerator
 from cnnvis.priors.train_config import TrainConfig
 
@@ -198,6 +207,9 @@ class GeneratorTrainer:
         if cfg.grid_weight > 0:
             losses["grid"] = (phase_profile(out, self.generator.stride) - 1).pow(2).mean()
             total = total + cfg.grid_weight * losses["grid"]
+        if cfg.lattice_weight > 0:
+            losses["lattice"] = lattice_profile(out).clamp_min(1).log().pow(2).mean()
+            total = total + cfg.lattice_weight * losses["lattice"]
         if self.disc is not None:
             logits = self.disc(out.clamp(0, 1))
             losses["adv"] = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
@@ -259,6 +271,17 @@ class GeneratorTrainer:
             "count": self._count,
             "rng": torch.get_rng_state(),
         }
+
+    def start_from(self, weights: GeneratorFile, source: str) -> None:
+        """Start from a generator file's weights (fine-tuning it with these settings); it must be
+        this trainer's architecture for this model and layer."""
+        gen = weights.generator
+        if (weights.model, weights.layer) != (self.model.name, self.layer) or gen.config() != self.generator.config():
+            raise InputError(
+                f"--init '{source}' is a generator of {weights.model}'s {weights.layer} with {gen.config()}; "
+                f"this run trains {self.model.name}'s {self.layer} with {self.generator.config()}"
+            )
+        self.generator.load_state_dict({k: v.float() for k, v in gen.state_dict().items()})
 
     def load_checkpoint(self, ck: dict, source: str = "checkpoint") -> None:
         """Resume from :meth:`checkpoint`'s dict; it must come from the same model, layer and settings."""

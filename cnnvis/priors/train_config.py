@@ -8,7 +8,7 @@ validation comes from the same declarations. No torch at import (``--help`` read
 from __future__ import annotations
 
 from cnnvis.config import Options, group, setting
-from cnnvis.defaults import GENERATOR_GRID_WEIGHT, GENERATOR_UPSAMPLE, UPSAMPLING
+from cnnvis.defaults import GENERATOR_GRID_WEIGHT, GENERATOR_LATTICE_WEIGHT, GENERATOR_UPSAMPLE, UPSAMPLING
 from cnnvis.errors import InputError
 
 # The upsamplings of a generator's stages: DeePSiM's transposed convolutions, or resize-convolutions.
@@ -43,6 +43,12 @@ class TrainConfig(Options):
         "Weight of the seam term: flattens the output's edge energy per phase of the layer's stride (0 = off).",
         low=0,
     )
+    lattice_weight: float = setting(
+        GENERATOR_LATTICE_WEIGHT,
+        "Weight of the lattice term: flattens the output's spectrum at periods of 2, 4, 8 and 16 pixels, "
+        "where transposed convolutions leave a checkerboard (0 = off).",
+        low=0,
+    )
     feature_layers: tuple[str, ...] = setting(
         (), "Comparator layer for the feature loss (repeatable).", flag="--feature-layer", default_text="--layer"
     )
@@ -68,6 +74,11 @@ class TrainCommandOptions(Options):
     out: str | None = setting(None, "Generator file to write (.pt); its checkpoint is OUT.ckpt. Required.", short="-o")
     checkpoint_every: int = setting(200, "Steps between checkpoints (0 = only at the end or on Ctrl-C).", low=0)
     fresh: bool = setting(False, "Ignore an existing checkpoint and start afresh.")
+    init: str | None = setting(
+        None,
+        "A generator file to start from (fine-tune it with these settings); same model, layer and architecture.",
+        default_text="random weights",
+    )
     half: bool = setting(False, "Store the generator's weights as float16 (half the file size).")
     quiet: bool = setting(False, "No progress bar.", short="-q")
 
