@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cnnvis.canvas.stride_grid import phase_profile
+from cnnvis.canvas.stride_grid import LATTICE_PERIODS, lattice_profile, phase_profile
 
 
 def test_noise_is_flat_and_blocks_peak_at_their_seams():
@@ -35,3 +35,36 @@ def test_the_profile_has_a_gradient_that_flattens_it():
     with torch.no_grad():
         stepped = x - 0.5 * x.grad / x.grad.abs().max()
     assert float((phase_profile(stepped, 8) - 1).pow(2).mean()) < float(loss.detach())
+
+
+def _photo() -> torch.Tensor:
+    """(1, 3, 128, 128) in [0, 1]: the bundled photo's centre."""
+    import imageio.v3 as iio
+
+    from cnnvis.io.images import bundled_image_path
+
+    a = iio.imread(bundled_image_path())[86:214, 160:288]
+    return torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255
+
+
+def test_a_photo_has_no_lattice_and_a_faint_checkerboard_peaks_at_its_period():
+    photo = _photo()
+    flat = lattice_profile(photo)
+    assert flat.shape == (1, 2, len(LATTICE_PERIODS)) and float(flat.max()) < 2
+    i = torch.arange(128)
+    for period in (4, 8):
+        wave = torch.cos(2 * torch.pi * i / period)
+        lattice = 0.03 * (wave[:, None] + wave[None, :])  # 8 grey levels: faint, but a sharp peak
+        profile = lattice_profile(photo + lattice)
+        at = LATTICE_PERIODS.index(period)
+        assert float(profile[0, :, at].min()) > 3 * max(1.0, float(flat[0, :, at].max()))
+
+
+def test_the_lattice_term_has_a_gradient_that_lowers_it():
+    wave = torch.cos(2 * torch.pi * torch.arange(128) / 4)
+    x = (_photo() + 0.02 * (wave[:, None] + wave[None, :])).requires_grad_()
+    loss = lattice_profile(x).clamp_min(1).log().pow(2).mean()
+    loss.backward()
+    with torch.no_grad():
+        stepped = x - 0.01 * x.grad / x.grad.abs().max()
+    assert float(lattice_profile(stepped).clamp_min(1).log().pow(2).mean()) < 0.8 * float(loss.detach())

@@ -81,6 +81,23 @@ def test_train_writes_a_generator_and_a_checkpoint_and_resumes(tmp_path, factory
     assert os.path.getsize(tmp_path / "half.pt") < 0.7 * os.path.getsize(trained)
 
 
+def test_init_fine_tunes_a_generator_file(tmp_path, factory_module, photos, trained):
+    """--init starts from a file's weights: with a vanishing learning rate the result is that file."""
+    res = _train(tmp_path, factory_module, photos, "--steps", 1, "--lr", 1e-12, "--init", trained, out="tuned.pt")
+    assert res.exit_code == 0, (res.output, res.exception)
+    start, tuned = load_generator(str(trained)).generator, load_generator(str(tmp_path / "tuned.pt")).generator
+    for (name, a), b in zip(start.state_dict().items(), tuned.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+    fresh = _train(tmp_path, factory_module, photos, "--steps", 1, "--lr", 1e-12, out="fresh.pt")
+    assert fresh.exit_code == 0
+    first = next(iter(load_generator(str(tmp_path / "fresh.pt")).generator.state_dict().values()))
+    assert not torch.allclose(first, next(iter(start.state_dict().values())))
+    # another architecture is one line naming both
+    assert_one_line_error(
+        _train(tmp_path, factory_module, photos, "--width", 4, "--init", trained, out="w4.pt"), "--init", "width"
+    )
+
+
 def test_train_bad_input(tmp_path, factory_module, photos, trained):
     assert_one_line_error(_train(tmp_path, factory_module, photos, out="gen.png"), "gen.png", ".pt")
     assert_one_line_error(
