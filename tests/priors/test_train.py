@@ -34,7 +34,12 @@ def _held_out_pixel_loss(trainer: GeneratorTrainer, batch: torch.Tensor) -> floa
 
 
 def test_training_lowers_the_reconstruction_error(tiny_model):
-    t = GeneratorTrainer(tiny_model, "relu2", _images(), _cfg(steps=100, lr=4e-3, feature_weight=0.05, grid_weight=0.0))
+    t = GeneratorTrainer(
+        tiny_model,
+        "relu2",
+        _images(),
+        _cfg(steps=100, lr=4e-3, feature_weight=0.05, grid_weight=0.0, lattice_weight=0.0),
+    )
     held = torch.stack([F.interpolate(im[None], size=(16, 16), mode="area")[0] for im in _images()])
     before = _held_out_pixel_loss(t, held)
     seen = []
