@@ -20,6 +20,8 @@ import inspect
 import math
 import numbers
 import operator
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -117,6 +119,7 @@ class Setting:
     type: type = object
     optional: bool = False
     default: object = None
+    form: Callable[[str], None] | None = None  # checks a text value's syntax (a size), before anything loads
 
     @property
     def flag(self) -> str:
@@ -157,17 +160,22 @@ class Setting:
             if self.optional:
                 return
             raise InputError(f"{self.flag} needs a value, got None; e.g. {self.flag} {_show_default(self)}")
+        if self.form is not None and isinstance(value, str):
+            self.form(value)
         if self.allowed is not None:
             if value not in self.allowed:
                 raise InputError(f"unknown {self.flag} '{value}'; use one of {', '.join(self.allowed)}")
             return
         if self.type in (int, float):
-            why = f" ({self.note})" if self.note else ""
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                what = f"a finite number {self.describe_range()}" if self.bounded else "a finite number"
-                raise InputError(f"{self.flag} must be {what}{why}, got {value!r}")
-            if self.bounded and not self.contains(value):
-                raise InputError(f"{self.flag} must be {self.describe_range()}{why}, got {value}")
+            self._check_number(value)
+
+    def _check_number(self, value) -> None:
+        why = f" ({self.note})" if self.note else ""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            what = f"a finite number {self.describe_range()}" if self.bounded else "a finite number"
+            raise InputError(f"{self.flag} must be {what}{why}, got {value!r}")
+        if self.bounded and not self.contains(value):
+            raise InputError(f"{self.flag} must be {self.describe_range()}{why}, got {value}")
 
     def contains(self, value) -> bool:
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
@@ -193,6 +201,7 @@ def setting(
     kind=None,
     argument=False,
     flag_value=None,
+    form=None,
 ):
     """A config field: its default and everything the CLI and the validation need to know.
     ``choices``: the values it takes, or the :class:`Kinds` registry of a kind setting;
@@ -211,8 +220,21 @@ def setting(
         kind=kind,
         argument=argument,
         flag_value=flag_value,
+        form=form,
     )
     return field(default=default, metadata={"setting": meta})
+
+
+# A size: HxW pixels, or xF times a base size (cnnvis.canvas.sizes.parse_size reads it).
+SIZE_TEXT = re.compile(r"^\s*(?:x(?P<f>[0-9]*\.?[0-9]+)|(?P<h>[0-9]+)x(?P<w>[0-9]+))\s*$")
+
+
+def check_size_text(text: str) -> None:
+    """Raise :class:`InputError` unless ``text`` is ``HxW`` or ``xF``."""
+    if not SIZE_TEXT.match(str(text)):
+        raise InputError(
+            f"malformed size '{text}'; write HxW in pixels (e.g. 1080x1920) or xF as a multiple (e.g. x1.5)"
+        )
 
 
 def _num(x) -> str:
@@ -288,9 +310,11 @@ class Sizes(_Group):
     noise) and the optimizer steps at each size."""
 
     initial_size: str | None = setting(
-        None, "First size: HxW pixels or xF times the base size (image, or model input for noise)."
+        None,
+        "First size: HxW pixels or xF times the base size (image, or model input for noise).",
+        form=check_size_text,
     )
-    final_size: str | None = setting(None, "Last size, same format.")
+    final_size: str | None = setting(None, "Last size, same format.", form=check_size_text)
     num_sizes: int = setting(1, "Number of sizes from initial to final (cnn-vis form).", low=1)
     size_spacing: str = setting("geometric", "Spacing of the sizes.", choices=SIZE_SPACINGS)
     octaves: int | None = setting(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import re
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_groups():
     assert cfg.groups["optim"] is cfg.optim
     # every flat field is in exactly one group, and no group name shadows a field
     names = [f.name for g in GROUPS for f in dataclasses.fields(g)]
-    assert names == list(RenderConfig.field_names()) and len(set(names)) == len(names) == 65
+    assert names == list(RenderConfig.field_names()) and len(set(names)) == len(names) == 66
     assert not {g.NAME for g in GROUPS} & set(names)
     # groups in, flat names win
     built = RenderConfig(optim=Optimizer(lr=0.2, optimizer="sgd"), lr=0.3, sizes=Sizes(steps=7))
@@ -163,3 +164,12 @@ def test_bounds_allow_their_edges():
         latent_lr=None,
         seed=-1,
     )
+
+
+@pytest.mark.parametrize("field", ["initial_size", "final_size"])
+@pytest.mark.parametrize("text", ["5x", "x", "12*40", "x-2", "abc"])
+def test_a_malformed_size_is_refused_by_the_config_itself(field, text):
+    """So the CLI refuses it before the model loads (the sizes are parsed only when the canvas is planned)."""
+    with pytest.raises(InputError, match=f"malformed size '{re.escape(text)}'"):
+        RenderConfig(**{field: text})
+    assert RenderConfig(**{field: "x1.5"}) != RenderConfig(**{field: "64x96"})

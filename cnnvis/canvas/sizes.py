@@ -7,28 +7,22 @@ optimizer produced survive the change of scale: through OpenCV on the CPU, throu
 
 from __future__ import annotations
 
-import re
-
 import cv2
 import numpy as np
 import torch
 
+from cnnvis.config import SIZE_TEXT, check_size_text
 from cnnvis.errors import InputError
 
 Size = tuple[int, int]  # (height, width), pixels
-
-_SIZE_RE = re.compile(r"^\s*(?:x(?P<f>[0-9]*\.?[0-9]+)|(?P<h>[0-9]+)x(?P<w>[0-9]+))\s*$")
 
 
 def parse_size(text: str | None, base: Size) -> Size:
     """Parse ``xF`` (a multiple of ``base``) or ``HxW`` (pixels); ``None`` means ``base``."""
     if text is None or text == "":
         return base
-    m = _SIZE_RE.match(str(text))
-    if not m:
-        raise InputError(
-            f"malformed size '{text}'; write HxW in pixels (e.g. 1080x1920) or xF as a multiple (e.g. x1.5)"
-        )
+    check_size_text(text)
+    m = SIZE_TEXT.match(str(text))
     if m.group("f") is not None:
         f = float(m.group("f"))
         if f <= 0:

@@ -62,6 +62,7 @@ def run_dream(**kw) -> int:
     job = DreamJob.from_flags(kw)
     opts = job.dream
     opts.check()
+    dream_config(job.render_kw, job.prior)  # the render settings' own checks (a malformed size), before loading
     if (table := job.model.layer_table()) is not None:
         opts.check_table(table)
     check_alpha_output(opts.out, job.render_kw)
