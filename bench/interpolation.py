@@ -8,9 +8,10 @@ this prints, over the N images (uint8, grey levels):
 
 - ``ends r``: Pearson correlation of image 0 with image N-1 (low: the ends differ);
 - ``ends diff``: their mean |difference|, in grey levels;
-- ``step max/mean``: the largest neighbour difference over the mean one (1: an even morph);
-- ``A@0 / A@N-1``: channel A's mean activation on image 0 over that on image N-1 (> 1: the first
-  image is A's), and the same for B the other way round.
+- ``step / ends``: the mean neighbour difference over the ends' difference (1 / (N - 1) = 0.2 for
+  an even morph along one line; 1 when every image is a stranger to the next);
+- ``A first-last``: channel A's mean activation on image 0 minus that on image N-1 (> 0: the first
+  image is A's), and ``B last-first`` the other way round.
 
 Tuning and validation pairs are disjoint (choose on the first, report the second)::
 
@@ -37,13 +38,15 @@ N = 6
 FLAGS = ["--size", "128x128", "--steps", "64", "--seed", "1", "-q"]
 
 
-def render(pair: str, weight: float, folder: str) -> list[np.ndarray]:
-    """The N images of ``pair`` at ``weight`` (uint8 (H, W, 3) each)."""
+def render(pair: str, weight: float, folder: str, reuse: bool = False) -> list[np.ndarray]:
+    """The N images of ``pair`` at ``weight`` (uint8 (H, W, 3) each); ``reuse``: those already in
+    ``folder`` (from an earlier run with --keep)."""
     cnnvis = os.path.join(os.path.dirname(sys.executable), "cnnvis")
     out = os.path.join(folder, f"{pair.replace(':', '_')}_{weight}.png")
-    cmd = [cnnvis, "prefer", "--interpolate", pair, "--batch", str(N), "--shared-weight", str(weight), *FLAGS]
-    subprocess.run(cmd + ["--out", out], check=True)
     stem = os.path.splitext(out)[0]
+    if not (reuse and os.path.exists(f"{stem}_t{N - 1}.png")):
+        cmd = [cnnvis, "prefer", "--interpolate", pair, "--batch", str(N), "--shared-weight", str(weight), *FLAGS]
+        subprocess.run(cmd + ["--out", out], check=True)
     return [iio.imread(f"{stem}_t{i}.png")[..., :3] for i in range(N)]
 
 
@@ -65,14 +68,16 @@ def figures(images: list[np.ndarray], pair: str) -> dict[str, float]:
     grey = [im.astype(np.float64).mean(-1) for im in images]
     ends_r = float(np.corrcoef(grey[0].ravel(), grey[-1].ravel())[0, 1])
     steps = [np.abs(grey[i + 1] - grey[i]).mean() for i in range(len(grey) - 1)]
+    ends = float(np.abs(grey[0] - grey[-1]).mean())
     layer, a, b = pair.rsplit(":", 2)
     acts = channel_means(images, layer, (int(a), int(b)))
     return {
         "ends r": ends_r,
-        "ends diff": float(np.abs(grey[0] - grey[-1]).mean()),
+        "ends diff": ends,
         "step max/mean": float(max(steps) / max(np.mean(steps), 1e-9)),
-        "A@0 / A@N-1": float(acts[0, 0] / max(acts[-1, 0], 1e-6)),
-        "B@N-1 / B@0": float(acts[-1, 1] / max(acts[0, 1], 1e-6)),
+        "step / ends": float(np.mean(steps) / max(ends, 1e-9)),
+        "A first-last": float(acts[0, 0] - acts[-1, 0]),
+        "B last-first": float(acts[-1, 1] - acts[0, 1]),
     }
 
 
@@ -81,17 +86,18 @@ def main() -> None:
     ap.add_argument("--set", choices=sorted(PAIRS), default="tune")
     ap.add_argument("--weights", default="1,0.5,0.25,0.1")
     ap.add_argument("--keep", default=None, help="a folder to keep the images in")
+    ap.add_argument("--reuse", action="store_true", help="read the images an earlier --keep run left there")
     args = ap.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
     folder = args.keep or tempfile.mkdtemp()
     os.makedirs(folder, exist_ok=True)
-    keys = ["ends r", "ends diff", "step max/mean", "A@0 / A@N-1", "B@N-1 / B@0"]
+    keys = ["ends r", "ends diff", "step max/mean", "step / ends", "A first-last", "B last-first"]
     print(f"# {args.set} pairs, N={N}, {' '.join(FLAGS)}")
     print(f"| pair | shared weight | {' | '.join(keys)} |")
     print("|---|---|" + "---|" * len(keys))
     for pair in PAIRS[args.set]:
         for w in weights:
-            f = figures(render(pair, w, folder), pair)
+            f = figures(render(pair, w, folder, args.reuse), pair)
             print(f"| {pair} | {w} | " + " | ".join(f"{f[k]:.2f}" for k in keys) + " |", flush=True)
 
 
