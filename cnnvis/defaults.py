@@ -95,8 +95,12 @@ PREFER_MASK_DEFAULTS = dict(
 # rate in the parameters' own units (a CPPN's weights, a low-resolution tensor's pixels).
 PREFER_PARAM_DEFAULTS = {"cppn": dict(lr=0.005), "lowres": dict(lr=0.05)}
 # ... and with --interpolate on the Fourier image: its frames share low-resolution terms
-# (lucid's aligned interpolation), so they morph instead of each finding its own layout.
-PREFER_INTERPOLATE_DEFAULTS = dict(shared=True)
+# (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
+# strength (shared_weight 1) the terms carried so much of every image that its first and last
+# frames correlated at 0.48-0.51 (the tuning pairs of bench/interpolation.py; 0.77 at 224 px, issue
+# 24); at 0.5, 0.28 on both, with neighbours still closer than the ends (0.41-0.60); at 0.25 the
+# neighbours are nearly strangers (0.22). bench/RESULTS.md has the validation pairs.
+PREFER_INTERPOLATE_DEFAULTS = dict(shared=True, shared_weight=0.5)
 
 # ---------------------------------------------------------------------------- invert, by layer
 # ... and for layers of stride 8 or more (blocks.3 and deeper on EfficientNet-Lite0), whose

@@ -54,3 +54,19 @@ def test_sharing_makes_the_random_starts_of_a_batch_alike():
     own = FourierImage((32, 32), gen=torch.Generator().manual_seed(4), batch=2).image().detach()
     both = FourierImage((32, 32), gen=torch.Generator().manual_seed(4), batch=2, shared=shared).image().detach()
     assert apart(both) < 0.5 * apart(own)
+
+
+def test_the_weight_scales_the_shared_terms_and_survives_a_resize():
+    g = torch.Generator().manual_seed(0)
+    full = SharedTerms(5, 3, (32, 48), gen=g)
+    half = SharedTerms(5, 3, (32, 48), tensors=[t.detach() for t in full.tensors], weight=0.5)
+    assert torch.allclose(half(), 0.5 * full()) and float(full().abs().max()) > 0
+    assert half.resized((64, 96)).weight == 0.5
+
+
+def test_an_interpolation_shares_its_terms_at_half_strength_unless_told():
+    from cnnvis.recipes.prefer import PreferOptions, prefer_options
+
+    opts = PreferOptions(interpolate="blocks.4:5:42", batch=6)
+    assert prefer_options(opts, {})["shared_weight"] == 0.5
+    assert prefer_options(opts, {"shared_weight": 1.0})["shared_weight"] == 1.0
