@@ -238,8 +238,8 @@ def test_subprocess_ctrl_c_saves_checkpoint_and_generator_then_resumes(tmp_path,
 
 # The click parameter names a recorded run replays by: never renamed.
 TRAIN_PARAMS = (
-    "layer images out steps batch_size size lr scale_min pixel_weight feature_weight adv_weight grid_weight lattice_weight "
-    "feature_layers width upsample seed checkpoint_every fresh init half quiet model weights device"
+    "layer images out steps batch_size size lr scale_min pixel_weight feature_weight adv_weight grid_weight "
+    "lattice_weight feature_layers width upsample seed checkpoint_every fresh init half quiet model weights device"
 ).split()
 
 
