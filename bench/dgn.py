@@ -21,6 +21,7 @@ iteration, and the grid ratio of each prior's images pooled.
     python bench/dgn.py --part prefer --set latent_lr=0.1  # try another latent step size
     python bench/dgn.py --generator my_gen.pt --save-dir /tmp/dgn
     python bench/dgn.py --part decode --generator a.pt --generator b.pt   # generators side by side
+    python bench/dgn.py --part dream --generator a.pt --generator b.pt    # their dreams of the validation photos
     python bench/dgn.py --part invert --sets validation --arms dgn        # the prior only (the baseline does not
                                                                           # change with it)
 
@@ -47,7 +48,7 @@ from cnnvis.io.images import hwc_to_bchw
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import load_model
 from cnnvis.priors.dgn import load_prior
-from cnnvis.recipes.metrics import grid_ratio, quality
+from cnnvis.recipes.metrics import grid_ratio, lattice_ratios, quality
 from cnnvis.recipes.recon import generate_image, invert_image, unit_mask
 
 
@@ -65,8 +66,12 @@ def _u8(img) -> torch.Tensor:
 
 
 def _grid(images) -> str:
-    gx, gy = grid_ratio(torch.cat(images), 16)
-    return f"{gx:.2f} / {gy:.2f}"
+    """The stride-16 grid ratio (x / y) and, after it, the lattice: the spectrum's peak at 2, 4, 8 and
+    16 px over the neighbouring frequencies (issue 24; photos about 1, target <= 1.5)."""
+    x = torch.cat(images)
+    gx, gy = grid_ratio(x, 16)
+    lattice = "/".join(f"{v:.1f}" for v in lattice_ratios(x).values())
+    return f"{gx:.2f} / {gy:.2f}; lattice {lattice}"
 
 
 def bench_invert(model, prior, args, extra):
@@ -192,6 +197,32 @@ def bench_decode(model, args) -> None:
             )
 
 
+def bench_dream(model, args) -> None:
+    """A dream through each generator (``cnnvis dream PHOTO --prior dgn``, its defaults) of every
+    validation photo at --side: the grid and the lattice of the dreams, pooled."""
+    import subprocess
+    import sys
+    import tempfile
+
+    cnnvis = os.path.join(os.path.dirname(sys.executable), "cnnvis")
+    print("\n| generator | dreams of the validation photos: grid x / y; lattice at 2/4/8/16 px | s / dream |")
+    print("|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, path in enumerate(args.generator or [None]):
+            outs, seconds = [], []
+            for name in SETS["validation"]:
+                src, out = os.path.join(tmp, f"{name}.png"), os.path.join(tmp, f"dream_{k}_{name}.png")
+                _save(tmp, f"{name}.png", photo(name, args.side))
+                gen = ["--generator", path] if path else []
+                t0 = time.perf_counter()
+                subprocess.run([cnnvis, "dream", src, "--prior", "dgn", *gen, "-q", "--out", out], check=True)
+                seconds.append(time.perf_counter() - t0)
+                outs.append(hwc_to_bchw(cv2.cvtColor(cv2.imread(out), cv2.COLOR_BGR2RGB) / 255.0))
+                if args.save_dir:
+                    _save(args.save_dir, f"dream_{k}_{name}.png", outs[-1][0].permute(1, 2, 0).numpy())
+            print(f"| {path or 'demo'} | {_grid(outs)} | {statistics.median(seconds):.0f} |", flush=True)
+
+
 def bench_sizes(model, prior, args, extra):
     """Seconds per iteration against canvas size: the spatial latent grows with the canvas."""
     print("\n| canvas | prior | s / iteration (median of steps) |")
@@ -220,7 +251,7 @@ def _channels(model, layer) -> tuple[int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["all", "invert", "prefer", "sizes", "decode"], default="all")
+    ap.add_argument("--part", choices=["all", "invert", "prefer", "sizes", "decode", "dream"], default="all")
     ap.add_argument("--sizes", nargs="+", type=int, default=[224, 448, 896])
     ap.add_argument("--size-steps", type=int, default=6)
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
@@ -259,8 +290,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     extra = _literals(args.set)
     model = load_model("efficientnet-lite0")
-    if args.part == "decode":
-        bench_decode(model, args)
+    if args.part in ("decode", "dream"):
+        (bench_decode if args.part == "decode" else bench_dream)(model, args)
         return
     prior = load_prior(model, args.generator[0] if args.generator else None)
     print(

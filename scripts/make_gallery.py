@@ -55,7 +55,7 @@ ENTRIES = [
     (
         "cnnvis_noise_1080p.jpg",
         "cnnvis-noise-1080p",
-        [],
+        ["--jpeg-quality", "80"],  # the gallery's size: a few MB in all
         "cnn-vis noise growth, 270x480 to 1080x1920",
         ["--steps", "1", "--initial-size", "54x96", "--final-size", "81x144", "--num-sizes", "2"],
     ),
@@ -125,14 +125,14 @@ ENTRIES = [
     (
         "hires_4k.jpg",
         "hires-4k",
-        [CHELSEA],
+        [CHELSEA, "--jpeg-quality", "75"],
         "a 3840x2160 tiled dream",
         ["--steps", "1", "--final-size", "72x128", "--octaves", "2"],
     ),
     (
         "progress.gif",
         None,
-        ["dream", CHELSEA, "--octaves", "3", "--steps", "12", "--video-every", "4", "--video"],
+        ["dream", CHELSEA, "--octaves", "3", "--steps", "12", "--video-every", "6", "--video"],
         "the progress of a dream",
         ["--octaves", "1", "--steps", "2", "--final-size", "48x72"],
     ),
