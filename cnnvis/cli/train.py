@@ -24,11 +24,12 @@ def checkpoint_path(out: str) -> str:
     return out + ".ckpt"
 
 
-def _info(trainer: GeneratorTrainer, images: str, n_images: int, seconds: float) -> dict:
+def _info(trainer: GeneratorTrainer, images: str, n_images: int, seconds: float, init: str | None = None) -> dict:
     from dataclasses import asdict
 
     return {
         "images": os.path.abspath(images),
+        "init": os.path.abspath(init) if init else None,  # the file it was fine-tuned from
         "num_images": n_images,
         "steps": trainer.step,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(trainer.cfg).items()},
@@ -78,7 +79,7 @@ def run_train_generator(
     finally:
         bar.close()
     save_sealed(ck_path, trainer.checkpoint())
-    info = _info(trainer, opts.images, len(pics), time.perf_counter() - started)
+    info = _info(trainer, opts.images, len(pics), time.perf_counter() - started, opts.init)
     save_generator(opts.out, gen, loaded.name, opts.layer, trainer.latent_upper(), info, half=opts.half)
     if interrupts.asked():
         click.echo(
