@@ -149,3 +149,16 @@ def test_the_seam_term_flattens_the_drawings_grid(tiny_model):
         terms[weight] = _held_out_grid_term(t, held)
     print(terms)
     assert terms[5.0] < 0.5 * terms[0.0], terms
+
+
+def test_the_lattice_term_is_reported_and_trained_only_when_weighted(tiny_model):
+    """Off by default (it cost the demo generator deep-layer inversion quality); on, it is a loss term."""
+    assert TrainConfig().lattice_weight == 0
+    seen = []
+    GeneratorTrainer(tiny_model, "relu2", _images(), _cfg(steps=2, lattice_weight=0.01)).run(
+        lambda p: seen.append(p.losses)
+    )
+    assert all("lattice" in s and s["lattice"] >= 0 for s in seen)
+    plain = []
+    GeneratorTrainer(tiny_model, "relu2", _images(), _cfg(steps=1)).run(lambda p: plain.append(p.losses))
+    assert "lattice" not in plain[0]
