@@ -63,16 +63,17 @@ def run_dream(**kw) -> int:
     opts = job.dream
     opts.check()
     dream_config(job.render_kw, job.prior)  # the render settings' own checks (a malformed size), before loading
-    if (table := job.model.layer_table()) is not None:
-        opts.check_table(table)
     check_alpha_output(opts.out, job.render_kw)
-    if opts.image and is_video(opts.image):
-        return _dream_video(job)
-    if job.video.given():
+    video = bool(opts.image and is_video(opts.image))
+    if job.video.given() and not video:
         raise InputError(
             f"--flow, --blend and --temporal-weight apply to a video input, and "
             f"'{opts.image or 'the bundled photo'}' is an image; drop them (or give a .mp4/.gif)"
         )
+    if (table := job.model.layer_table()) is not None:
+        opts.check_table(table)  # the model's layers, known without loading it
+    if video:
+        return _dream_video(job)
     if opts.zoom_frames:
         return _dream_zoom(job)
     return _dream_image(job)

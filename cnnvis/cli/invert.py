@@ -27,8 +27,6 @@ def run_invert(**kw) -> int:
 
     opts, model_opts, prior, outputs, video = (g.take(kw) for g in _GROUPS)
     opts.check()
-    if (table := model_opts.layer_table()) is not None:
-        table.check_layers(opts.layers)
     check_alpha_output(opts.out, kw)
     if outputs.video:
         check_video_path(outputs.video)
@@ -36,6 +34,8 @@ def run_invert(**kw) -> int:
     if video_run is None:
         _check_image_outputs(opts, video)
         check_writable(opts.out)
+    if (table := model_opts.layer_table()) is not None:
+        table.check_layers(opts.layers)  # the model's layers, known without loading it
     inv = _inversion(opts, model_opts, prior, kw)
     if video_run is not None:
         return _invert_video(inv, *video_run, outputs.quiet)
