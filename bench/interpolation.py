@@ -22,6 +22,7 @@ Tuning and validation pairs are disjoint (choose on the first, report the second
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -50,14 +51,20 @@ def render(pair: str, weight: float, folder: str, reuse: bool = False) -> list[n
     return [iio.imread(f"{stem}_t{i}.png")[..., :3] for i in range(N)]
 
 
+@functools.cache
+def _embedded_model():
+    from cnnvis.models.registry import load_model
+
+    return load_model()
+
+
 def channel_means(images: list[np.ndarray], layer: str, channels: tuple[int, int]) -> np.ndarray:
-    """(N, 2) mean activation of the two channels on each image (the embedded model)."""
+    """(N, 2) mean activation of the two channels on each image (the embedded model, loaded once)."""
     import torch
 
     from cnnvis.models.capture import FeatureCapture
-    from cnnvis.models.registry import load_model
 
-    m = load_model()
+    m = _embedded_model()
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
     with FeatureCapture(m.module, [layer]) as cap, torch.no_grad():
         a = cap(m.normalize(x))[layer]

@@ -13,7 +13,7 @@ from cnnvis.io.outputs import OutputOptions
 from cnnvis.models.options import ModelOptions
 from cnnvis.priors.spec import PriorSpec
 from cnnvis.recipes.options import given
-from cnnvis.recipes.prefer import PreferOptions, check_prefer_table, prefer_render
+from cnnvis.recipes.prefer import PreferOptions, prefer_render
 from cnnvis.recipes.replay import ROLE_MORPH, with_role
 
 
@@ -29,7 +29,7 @@ def run_prefer(**kw) -> int:
     opts.check()
     prior.check()
     if (table := model_opts.layer_table()) is not None:
-        check_prefer_table(opts, table)
+        opts.check_table(table)
     from cnnvis.models.registry import load_model  # torch: after the checks that need none
     from cnnvis.pipeline.device import pick_device
     from cnnvis.priors.dgn import prior_of

@@ -309,26 +309,9 @@ def contact_sheet(
         sheet[y : y + h, x : x + w] = img
         if labels:
             org = (x + 4, y + int(22 * scale) + 2)
-            cv2.putText(
-                sheet,
-                labels[k],
-                org,
-                cv2.FONT_HERSHEY_SIMPLEX,
-                scale,
-                (0, 0, 0, 255),
-                max(2, int(4 * scale)),
-                cv2.LINE_AA,
-            )
-            cv2.putText(
-                sheet,
-                labels[k],
-                org,
-                cv2.FONT_HERSHEY_SIMPLEX,
-                scale,
-                (255, 255, 255, 255),
-                max(1, int(1.5 * scale)),
-                cv2.LINE_AA,
-            )
+            # a dark outline, then the white text over it: readable on any image
+            for colour, thickness in (((0, 0, 0, 255), max(2, int(4 * scale))), ((255,) * 4, max(1, int(1.5 * scale)))):
+                cv2.putText(sheet, labels[k], org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
     return sheet
 
 

@@ -112,6 +112,19 @@ class PreferOptions(Options):
                 f"--diversity and --alignment compare the images of a batch: give --batch 2 or more, got {n}"
             )
 
+    def check_table(self, table: LayerTable) -> None:
+        """The checks that need only the model's layer table (the unit's or the interpolation's
+        layer and channels), with the words of the same checks on the loaded model: they answer
+        before it loads."""
+        named = [(self.layer, self.units())] if self.layer else []
+        if self.interpolate:
+            layer, a, b = parse_interpolation(self.interpolate)
+            named.append((layer, [a, b]))
+        for layer, channels in named:
+            table.check_layers([layer])
+            for channel in channels:
+                table.check_channel(layer, channel)
+
     def labels(self) -> list[str] | None:
         """The file labels of a batch's images (None for one image): ``t0..`` for an
         interpolation, ``c5`` per unit, else ``b0..``."""
@@ -135,19 +148,6 @@ def prefer_options(opts: PreferOptions, given: dict) -> dict:
     if opts.interpolate and getattr(kind, "accepts_shared", False):
         options = {**PREFER_INTERPOLATE_DEFAULTS, **options}
     return options
-
-
-def check_prefer_table(opts: PreferOptions, table: LayerTable) -> None:
-    """The checks of ``opts`` that need only the model's layer table (the unit's or the
-    interpolation's layer and channels): they answer before the model loads."""
-    named = [(opts.layer, opts.units())] if opts.layer else []
-    if opts.interpolate:
-        layer, a, b = parse_interpolation(opts.interpolate)
-        named.append((layer, [a, b]))
-    for layer, channels in named:
-        table.check_layers([layer])
-        for channel in channels:
-            table.check_channel(layer, channel)
 
 
 def unit_feature_mask(opts: PreferOptions, model, hook: str, channel: int, hw):
