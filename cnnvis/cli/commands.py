@@ -351,13 +351,21 @@ def layers(model, size, weights, show_all):
         raise InputError(
             f"--size {side} is below the minimum input {m.min_size} of {model}; use --size {m.min_size} or more"
         )
+    if m.fixed_size and side != m.input_size:
+        raise InputError(f"--size {side}: {model} takes only {m.input_size}x{m.input_size} input; drop --size")
     rows = list_layers(m.module, torch.zeros(1, 3, side, side))
-    click.echo(f"# {model} at {side}x{side}: name, type, output shape (B, C, H, W)")
-    width = max(len(n) for n, _, _ in rows)
-    for name, kind, shape in rows:
-        if shape is None and not show_all:
+    click.echo(
+        f"# {model} at {side}x{side}: name, type, output shape, layout, the (C, H, W) map (or (C,) vector) "
+        "that channels and neurons address"
+    )
+    width = max(len(row.name) for row in rows)
+    for row in rows:
+        if row.shape is None and not show_all:
             continue
-        click.echo(f"{name:<{width}}  {kind:<24} {'x'.join(map(str, shape)) if shape else '-'}")
+        shape = "x".join(map(str, row.shape)) if row.shape else "-"
+        layout = row.layout.describe() if row.layout else "-"
+        mapped = "x".join(map(str, row.map_shape)) if row.map_shape else "-"
+        click.echo(f"{row.name:<{width}}  {row.type:<24} {shape:<16} {layout:<11} {mapped}")
 
 
 @main.command("presets")

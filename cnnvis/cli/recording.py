@@ -6,9 +6,25 @@ arguments (:func:`cnnvis.io.manifest.build_manifest`).
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from cnnvis.io.manifest import build_manifest
+
+
+def named_layouts(model, params: dict) -> dict[str, str]:
+    """The layout (``tokens+1``, ``nhwc`` ...) of every layer that the command's settings name
+    and the run has probed (see :mod:`cnnvis.models.layouts`)."""
+    from cnnvis.models.layouts import known_layouts
+
+    words = set()
+    for value in params.values():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str):
+                words.update(re.split(r"[:,@=\s]+", text))
+    layouts = known_layouts(model.module)
+    return {name: layouts[name].describe() for name in sorted(words & layouts.keys())}
 
 
 def current_manifest(*, model=None, cfg=None, device=None, status: str = "complete") -> dict | None:
@@ -25,4 +41,5 @@ def current_manifest(*, model=None, cfg=None, device=None, status: str = "comple
         device=device,
         status=status,
         preset=ctx.meta.get("cnnvis_preset"),
+        layouts=None if model is None else named_layouts(model, ctx.params),
     )

@@ -97,6 +97,18 @@ def library_versions() -> dict:
     return out
 
 
+def _model_record(model, layouts: dict[str, str] | None) -> dict:
+    """The model of a run: its name, weights, input size, and the layouts of the layers the run
+    reads (``blocks.6`` -> ``tokens+1``; see :mod:`cnnvis.models.layouts`)."""
+    return {
+        "name": model.name,
+        "weights_sha256": model.weights_sha256,
+        "input_size": model.input_size,
+        "fixed_size": bool(getattr(model, "fixed_size", False)),
+        "layouts": dict(layouts or {}),
+    }
+
+
 def build_manifest(
     command: str,
     params: dict,
@@ -107,9 +119,11 @@ def build_manifest(
     status: str = "complete",
     outputs: tuple[str, ...] = OUTPUT_PARAMS,
     preset: str | None = None,
+    layouts: dict[str, str] | None = None,
 ) -> dict:
     """The manifest of a run of ``command`` with click's resolved ``params`` (a preset's values
-    included: ``preset`` only records which file supplied them)."""
+    included: ``preset`` only records which file supplied them); ``layouts``: layer -> layout of
+    the layers the run read."""
     import torch
 
     dev = str(device) if device is not None else "cpu"
@@ -124,7 +138,7 @@ def build_manifest(
         "params": _jsonable(params),
         "config": None if cfg is None else _jsonable(cfg.as_dict()),
         "seed": None if cfg is None else cfg.seed,
-        "model": None if model is None else {"name": model.name, "weights_sha256": model.weights_sha256},
+        "model": None if model is None else _model_record(model, layouts),
         "inputs": _input_files(params, set(outputs)),
         "cwd": os.getcwd(),
         "versions": library_versions(),

@@ -7,13 +7,16 @@ only inside a :class:`FeatureCapture` context and are always removed on exit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cnnvis.defaults import ACTIVATION_SIDES
 from cnnvis.errors import InputError
 from cnnvis.models.layer_table import LayerTable, check_layer_names
+from cnnvis.models.layouts import TOKENS, Layout, probe_layouts, to_map
 
 
 class _StopForward(Exception):
@@ -49,9 +52,18 @@ class FeatureCapture:
 
         with FeatureCapture(net, ["blocks.4.2"]) as cap:
             feats = cap(x)          # {"blocks.4.2": Tensor (B, C, h, w)}
+            cap.prefix              # {layer: (B, P, C)} for token layers with prefix tokens
+
+    Every output is handed over in the layout objectives read (:mod:`cnnvis.models.layouts`):
+    channels-last maps and token sequences become (B, C, h, w) maps, vectors stay (B, C), and
+    the prefix tokens (class, distillation, register) of a token layer go to :attr:`prefix`.
+    The layouts come from one probe pass on the first call.
 
     With ``stop_early`` (the default) the forward pass is cut short once every requested
     layer has fired, so layers after the deepest requested one cost nothing.
+
+    ``fixed_size``: the only input side the model takes (a ViT's 224); any other input is
+    resized to it (bilinear, differentiable) first.
 
     Each hooked output is replaced downstream by a clone: a later functional in-place op
     (``F.relu(x, inplace=True)`` in torchvision's Inception blocks) then cannot overwrite the
@@ -59,14 +71,23 @@ class FeatureCapture:
     """
 
     def __init__(
-        self, module: nn.Module, layers: Sequence[str], stop_early: bool = True, model_name: str = "the model"
+        self,
+        module: nn.Module,
+        layers: Sequence[str],
+        stop_early: bool = True,
+        model_name: str = "the model",
+        fixed_size: int | None = None,
     ):
         self.module = module
         self.layers = list(dict.fromkeys(layers))
         self.stop_early = stop_early
+        self.fixed_size = fixed_size
         check_layers(module, self.layers, model_name)
         self._feats: dict[str, torch.Tensor] = {}
+        self.prefix: dict[str, torch.Tensor] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._layouts: dict[str, Layout] | None = None
+        self._image_hw = (0, 0)
 
     def __enter__(self) -> FeatureCapture:
         if _is_script(self.module):
@@ -81,24 +102,41 @@ class FeatureCapture:
         for h in self._handles:
             h.remove()
         self._handles.clear()
-        self._feats = {}
+        self._feats, self.prefix = {}, {}
 
     def _make_hook(self, name: str, wanted: set[str]):
         def hook(_module, _inputs, output):
+            if self._layouts is None:  # the probe pass
+                return None
             if not isinstance(output, torch.Tensor):
                 raise InputError(
                     f"layer '{name}' returns {type(output).__name__}, not a tensor; pick one of its submodules"
                 )
-            self._feats[name] = output
+            self._feats[name], prefix = to_map(name, output, self._layouts[name], self._image_hw)
+            if prefix is not None:
+                self.prefix[name] = prefix
             if self.stop_early and wanted <= self._feats.keys():
                 raise _StopForward
             return output.clone()
 
         return hook
 
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, 3, H, W) at the model's fixed input size (unchanged for models of any size)."""
+        side = self.fixed_size
+        if side is None or tuple(x.shape[-2:]) == (side, side):
+            return x
+        return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
+
+    def layout(self, layer: str) -> Layout | None:
+        """``layer``'s layout, once a call has probed them (None before, and for TorchScript)."""
+        return None if self._layouts is None else self._layouts.get(layer)
+
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the network on normalized input ``x`` (B, 3, H, W); return layer -> activations."""
-        self._feats = {}
+        """Run the network on normalized input ``x`` (B, 3, H, W); return layer -> activations
+        (B, C, h, w) maps or (B, C) vectors, and set :attr:`prefix`."""
+        self._feats, self.prefix = {}, {}
+        x = self.fit(x)
         if _is_script(self.module):
             out = self.module(x)
             if not isinstance(out, torch.Tensor):
@@ -107,6 +145,9 @@ class FeatureCapture:
                     "script a module that returns one"
                 )
             return {OUTPUT: out}
+        if self._layouts is None:
+            self._layouts = probe_layouts(self.module, x[:1].detach())
+        self._image_hw = (int(x.shape[-2]), int(x.shape[-1]))
         try:
             self.module(x)
         except _StopForward:
@@ -120,15 +161,38 @@ class FeatureCapture:
         return feats
 
 
-def list_layers(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[int, ...] | None]]:
-    """Run one forward pass on ``x`` and report ``(name, type, output shape)`` for every submodule.
+class LayerRow(NamedTuple):
+    """One row of :func:`list_layers`: a module's name, type, raw output shape (with batch) and
+    layout, and the shape (without batch) objectives see: (C, h, w) for maps and tokens, (C,)
+    for vectors; the shapes are ``None`` where the output is not one tensor (or unmappable)."""
 
-    Modules that did not run, or whose output is not a single tensor, get ``None`` as shape.
-    """
+    name: str
+    type: str
+    shape: tuple[int, ...] | None
+    layout: Layout | None
+    map_shape: tuple[int, ...] | None
+
+
+def _mapped(name: str, shape: tuple[int, ...] | None, layout: Layout | None, hw):
+    """The layout as it applies to this output (its actual prefix tokens) and its map shape."""
+    if shape is None or layout is None:
+        return layout, None
+    try:
+        mapped, prefix = to_map(name, torch.empty(shape, device="meta"), layout, hw)
+    except InputError:
+        return layout, None
+    if layout.kind == TOKENS:
+        layout = Layout(TOKENS, prefix=0 if prefix is None else prefix.shape[1])
+    return layout, tuple(mapped.shape[1:])
+
+
+def list_layers(module: nn.Module, x: torch.Tensor) -> list[LayerRow]:
+    """Run one forward pass on ``x`` (1, 3, H, W) and report every submodule's :class:`LayerRow`."""
     if _is_script(module):
         with torch.no_grad():
             out = module(x)
-        return [(OUTPUT, type(module).__name__, tuple(out.shape) if isinstance(out, torch.Tensor) else None)]
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+        return [LayerRow(OUTPUT, type(module).__name__, shape, None, shape[1:] if shape else None)]
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
     for name, m in module.named_modules():
@@ -146,17 +210,26 @@ def list_layers(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tupl
     finally:
         for h in handles:
             h.remove()
-    return [(n, type(m).__name__, shapes.get(n)) for n, m in module.named_modules() if n]
+    layouts = probe_layouts(module, x)
+    hw = (int(x.shape[-2]), int(x.shape[-1]))
+    rows = []
+    for n, m in module.named_modules():
+        if n:
+            shape = shapes.get(n)
+            layout, map_shape = _mapped(n, shape, layouts.get(n) if shape else None, hw)
+            rows.append(LayerRow(n, type(m).__name__, shape, layout, map_shape))
+    return rows
 
 
 def live_table(module: nn.Module, model_name: str, input_size: int) -> LayerTable:
-    """The :class:`LayerTable` of ``module`` at ``input_size`` pixels (one forward pass)."""
+    """The :class:`LayerTable` of ``module`` at ``input_size`` pixels (one forward pass): each
+    layer's shape as objectives see it (see :class:`LayerRow`)."""
     rows = list_layers(module, torch.full((1, 3, input_size, input_size), 0.5))
     return LayerTable(
         model=model_name,
         input_size=input_size,
-        names=tuple(name for name, _, _ in rows),
-        shapes={name: shape[1:] for name, _, shape in rows if shape},
+        names=tuple(row.name for row in rows),
+        shapes={row.name: row.map_shape for row in rows if row.map_shape},
     )
 
 

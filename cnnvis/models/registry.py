@@ -9,6 +9,8 @@ Every entry carries its own mean, std, default input size and minimum input size
 - any torchvision classification model by name (``vgg16``, ``googlenet``, ...), pretrained
   weights through torchvision's weights API;
 - ``timm:NAME`` for any timm model;
+- ``clip:NAME[@TAG]`` for an open_clip image tower (the ``[clip]`` extra; see
+  :mod:`cnnvis.models.clip`);
 - ``package.module:factory`` for a user's own ``nn.Module`` factory;
 - a TorchScript file path;
 - a Caffe deploy ``.prototxt`` with ``weights`` its ``.caffemodel`` (read with protobuf, no Caffe),
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +54,9 @@ class LoadedModel:
         min_size: the smallest input side (pixels) the network accepts.
         weights_sha256: SHA-256 of the weights file, or ``None`` for random/unknown weights.
         bgr: the network takes BGR channel order (Caffe models); :meth:`normalize` flips.
+        fixed_size: the network takes only ``input_size`` x ``input_size`` input (a ViT's or
+            Swin's patch grid is fixed): every tile is that size, and a smaller canvas is
+            upsampled to it.
     """
 
     name: str
@@ -61,6 +67,15 @@ class LoadedModel:
     min_size: int
     weights_sha256: str | None = None
     bgr: bool = False
+    fixed_size: bool = False
+
+    def capture(self, layers: Sequence[str], stop_early: bool = True):
+        """A :class:`cnnvis.models.capture.FeatureCapture` on ``layers`` of this network, which
+        resizes its input to the fixed input size where the network has one."""
+        from cnnvis.models.capture import FeatureCapture
+
+        side = self.input_size if self.fixed_size else None
+        return FeatureCapture(self.module, layers, stop_early, self.name, fixed_size=side)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Map RGB in [0, 1], shape (B, 3, H, W), to the network's input space."""
@@ -227,6 +242,20 @@ def _build_timm(name: str, weights: str | None) -> tuple[nn.Module, str | None, 
     )
 
 
+# ---------------------------------------------------------------- clip:NAME (open_clip)
+def _build_clip(spec: str, weights: str | None) -> tuple[nn.Module, str | None, tuple, tuple, int]:
+    from cnnvis.models.clip import build_clip
+
+    def load_state(model: nn.Module, path: str) -> None:
+        state = _read_state_dict(path)
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        _load_into(model, state, path)
+
+    module, mean, std, size = build_clip(spec, weights, load_state)
+    sha = _sha256(weights) if weights not in (None, "random") else None
+    return module, sha, mean, std, size
+
+
 # ---------------------------------------------------------------- package.module:factory
 def _build_factory(spec: str, weights: str | None) -> tuple[nn.Module, str | None]:
     mod_name, _, attr = spec.partition(":")
@@ -251,6 +280,26 @@ def _build_factory(spec: str, weights: str | None) -> tuple[nn.Module, str | Non
     return module, sha
 
 
+def takes_one_size(module: nn.Module) -> tuple[bool, int | None]:
+    """Whether ``module`` accepts only one input size, as its modules declare it, and that side
+    where they say it (pixels): timm's ``PatchEmbed`` with ``strict_img_size`` (ViT, DeiT, Swin,
+    unless built with ``dynamic_img_size``; its ``img_size``), torchvision's
+    ``VisionTransformer`` (``image_size``), or a ``fixed_input_size`` attribute (True or the side)
+    that a user's module sets."""
+    for m in module.modules():
+        declared = getattr(m, "fixed_input_size", None)
+        if declared:
+            return True, (int(declared) if not isinstance(declared, bool) else None)
+        if getattr(m, "strict_img_size", False) and not getattr(m, "dynamic_img_size", False):
+            side = getattr(m, "img_size", None)
+            return True, (int(side[-1]) if isinstance(side, (tuple, list)) and len(set(side)) == 1 else None)
+        if type(m).__name__ == "VisionTransformer" and type(m).__module__.startswith("torchvision"):
+            return True, int(m.image_size)
+        if isinstance(m, torch.jit.ScriptModule):
+            break  # a TorchScript module declares nothing further down
+    return False, None
+
+
 def disable_inplace(module: nn.Module) -> None:
     """Make in-place activations out-of-place so hooked pre-activation outputs survive."""
     if isinstance(module, torch.jit.ScriptModule):
@@ -267,6 +316,8 @@ def untrusted_code(name: str) -> str | None:
     lite = name[len("efficientnet-lite") :] if name.startswith("efficientnet-lite") else None
     if lite in {str(n) for n in _LITE_INPUT}:
         return None
+    if name.startswith("clip:"):
+        return None  # open_clip's own architectures; weights are read as data
     if name.startswith("timm:"):
         hub = name[5:].startswith(("hf-hub:", "hf_hub:"))
         return f"the model repository '{name[5:]}' from the Hugging Face hub" if hub else None
@@ -314,6 +365,8 @@ def load_model(
         mean_, std_, size = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), _LITE_INPUT[n]
     elif name.startswith("timm:"):
         module, sha, mean_, std_, size = _build_timm(name[5:], weights)
+    elif name.startswith("clip:"):
+        module, sha, mean_, std_, size = _build_clip(name[5:], weights)
     elif name.endswith(".prototxt") or (os.path.isfile(name) and _is_converted_caffe(name)):
         module, sha, mean_, std_, size = _build_caffe(name, weights)
         bgr = True
@@ -327,9 +380,10 @@ def load_model(
     else:
         raise InputError(
             f"unknown model '{name}'{did_you_mean(name, known_models()) or ';'} "
-            "Use efficientnet-lite0, a torchvision name (see: cnnvis models), timm:NAME, "
+            "Use efficientnet-lite0, a torchvision name (see: cnnvis models), timm:NAME, clip:NAME, "
             "package.module:factory or a TorchScript file"
         )
+    fixed, declared_size = takes_one_size(module)
     module.eval()
     disable_inplace(module)
     for p in module.parameters():
@@ -340,10 +394,11 @@ def load_model(
         module=module.to(device),
         mean=tuple(mean) if mean else tuple(mean_),
         std=tuple(std) if std else tuple(std_),
-        input_size=input_size or size,
+        input_size=input_size or declared_size or size,
         min_size=min_size,
         weights_sha256=sha,
         bgr=bgr,
+        fixed_size=fixed,
     )
 
 

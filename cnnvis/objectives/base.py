@@ -14,11 +14,25 @@ reference's activations over each tile's window.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from cnnvis.canvas.tiling import Window
+
+
+class Features(dict):
+    """Layer -> activations (B, C, h, w) or (B, C), as :class:`cnnvis.models.capture.FeatureCapture`
+    returns them, with the prefix tokens of token layers: ``prefix`` layer -> (B, P, C)."""
+
+    def __init__(self, feats: Mapping[str, torch.Tensor], prefix: Mapping[str, torch.Tensor] | None = None):
+        super().__init__(feats)
+        self.prefix = dict(prefix or {})
+
+
+def prefix_of(feats: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """The prefix tokens that come with ``feats`` (empty for a plain dict)."""
+    return getattr(feats, "prefix", {})
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,8 @@ class Capture:
             :meth:`targets_of`. ``None`` when no objective has a reference.
         items: (B,) int64, which of the N images each tile belongs to; ``None`` means all 0.
         batch: N, the number of images rendered together.
+        prefix: the prefix tokens (class, distillation, register) of token layers that have
+            some: layer -> (B, P, C) (see :mod:`cnnvis.models.layouts`).
     """
 
     image: torch.Tensor
@@ -45,6 +61,7 @@ class Capture:
     targets: Mapping[int, Mapping[str, torch.Tensor]] | None = None
     items: torch.Tensor | None = None
     batch: int = 1
+    prefix: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
     def item_index(self) -> torch.Tensor:
         """(B,) int64 image index of every tile."""

@@ -78,6 +78,8 @@ class Context:
         reference: the reference image (1, 3, H, W) in [0, 1], for ``caricature:LAYER``.
         grid_of: layer -> its map (H, W) at the model's input size, on which neuron positions are
             given (:class:`cnnvis.objectives.position.MapPosition`); None: per tile.
+        text_encoder: prompts -> unit-length embeddings (n, D), a ``clip:`` model's; None for
+            other models (``text:`` then says to use one).
     """
 
     spec: str
@@ -88,6 +90,7 @@ class Context:
     guide_feats: Mapping[str, torch.Tensor] | None = None
     reference: torch.Tensor | None = None
     grid_of: Callable[[str], tuple[int, int]] | None = None
+    text_encoder: Callable[[list[str]], torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)

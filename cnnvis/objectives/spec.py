@@ -92,6 +92,22 @@ def _channel(ctx: Context, layer: str, c: int) -> Objective:
     return Channel(layer, c)
 
 
+def _token_index(text: str) -> int:
+    from cnnvis.objectives.tokens import parse_token
+
+    return parse_token(text)
+
+
+T = Arg("T", "token", _token_index, help="cls or a prefix-token index")
+
+
+@kind("token", T, C, about="channel C of prefix token T (a transformer's class token: cls)")
+def _token(ctx: Context, layer: str, token: int, c: int) -> Objective:
+    from cnnvis.objectives.tokens import TokenChannel
+
+    return TokenChannel(layer, token, c)
+
+
 @kind("neuron", C, optional=XY, about="channel C at column X, row Y of the feature map, default its centre")
 def _neuron(ctx: Context, layer: str, c: int, x: int | None, y: int | None) -> Objective:
     from cnnvis.objectives.activation import Neuron
@@ -179,6 +195,20 @@ def _blur(ctx: Context, sigma: float) -> Objective:
     return Blur(sigma)
 
 
+@kind("text", Arg("PROMPT", "prompt"), layer=False, about="CLIP: the cosine of each tile's embedding with PROMPT's")
+def _text(ctx: Context, prompt: str) -> Objective:
+    from cnnvis.models.clip import CLIP_EXTRA_HINT
+    from cnnvis.objectives.text import TextSimilarity
+
+    if ctx.text_encoder is None:
+        raise InputError(
+            f"-O {ctx.spec}: text objectives need a CLIP model, e.g. --model clip:ViT-B-32 ({CLIP_EXTRA_HINT})"
+        )
+    if not prompt.strip():
+        raise InputError(f'-O {ctx.spec}: the prompt is empty; write text:"a photo of a cat"')
+    return TextSimilarity(prompt, ctx.text_encoder([prompt])[0])
+
+
 def parse_objective(
     spec: str,
     *,
@@ -189,6 +219,7 @@ def parse_objective(
     guide_feats: Mapping[str, torch.Tensor] | None = None,
     reference: torch.Tensor | None = None,
     grid_of: Callable[[str], tuple[int, int]] | None = None,
+    text_encoder: Callable[[list[str]], torch.Tensor] | None = None,
 ) -> tuple[float, str | None, Objective]:
     """Parse one CLI objective term. Returns ``(weight, layer, objective)``, layer None for a
     penalty; guide objectives need ``guide_feats[layer]`` (1, C, h, w), caricatures a
@@ -203,5 +234,6 @@ def parse_objective(
             guide_feats=guide_feats,
             reference=reference,
             grid_of=grid_of,
+            text_encoder=text_encoder,
         )
     )

@@ -11,9 +11,11 @@ so they get the same transforms.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from cnnvis.canvas.sizes import Size, resize
 from cnnvis.canvas.tiling import Window, layout, tiled_gradient
@@ -61,13 +63,15 @@ class CanvasGradient:
         self.mask: torch.Tensor | None = None
         self.batch = 1
         self.canvas_size: Size = (0, 0)
+        self.work_size: Size = (0, 0)  # where the tiles lie: the canvas, or it enlarged to one fixed-size tile
         self.exact = False  # the exact gradient of the score (tiles unblended): for a line search
 
     def set_size(self, size: Size, mask: torch.Tensor | None) -> None:
         """Resize the references and the image mask (1, 1, H', W') to a new canvas size."""
-        self.at_size = {k: resize(r, size) for k, r in self.references.items()}
-        self.mask = None if mask is None else resize(mask, size).clamp_(0, 1)
         self.canvas_size = size
+        self.work_size = working_size(size, self.tile) if getattr(self.model, "fixed_size", False) else size
+        self.at_size = {k: resize(r, self.work_size) for k, r in self.references.items()}
+        self.mask = None if mask is None else resize(mask, size).clamp_(0, 1)
 
     def release(self) -> None:
         self.at_size, self.mask = {}, None
@@ -87,12 +91,13 @@ class CanvasGradient:
         ``normalize``: True divides the objective's gradient by its mean |g| (a new factor every
         call); a number multiplies the objective (score and gradient) by that fixed factor.
         """
-        h, w = canvas.shape[-2:]
         self.batch = canvas.shape[0]
         self.tgen.manual_seed(seed)  # the same transforms however often L-BFGS re-evaluates
-        tiles = layout(h, w, self.tile, self.overlap, offset, device=self.device)
         grad.zero_()
-        score = tiled_gradient(canvas.detach(), tiles, self.score_tiles, self.batch_size, grad, blend=not self.exact)
+        if self.work_size in ((0, 0), tuple(canvas.shape[-2:])):
+            score = self._tiled(canvas.detach(), grad, offset)
+        else:
+            score = self._enlarged(canvas, grad, offset)
         grad.neg_()  # the optimizer minimizes -score + regularizers
         if self.lap_scale:
             grad.copy_(lap_normalize(grad, self.lap_scale))
@@ -110,6 +115,24 @@ class CanvasGradient:
             grad.mul_(self.mask)
         return score, reg_loss
 
+    def _tiled(self, canvas: torch.Tensor, grad: torch.Tensor, offset: tuple[int, int]) -> float:
+        h, w = canvas.shape[-2:]
+        tiles = layout(h, w, self.tile, self.overlap, offset, device=self.device)
+        return tiled_gradient(canvas, tiles, self.score_tiles, self.batch_size, grad, blend=not self.exact)
+
+    def _enlarged(self, canvas: torch.Tensor, grad: torch.Tensor, offset: tuple[int, int]) -> float:
+        """The tiled gradient of a canvas smaller than a fixed-size model's tile: the tiles lie on
+        the canvas enlarged (bilinear) to :attr:`work_size`, and the gradient flows back through
+        the enlargement to the canvas."""
+        src = canvas.detach().requires_grad_(True)
+        with torch.enable_grad():
+            big = F.interpolate(src, size=self.work_size, mode="bilinear", align_corners=False)
+        big_grad = torch.zeros_like(big)
+        score = self._tiled(big.detach(), big_grad, offset)
+        (g,) = torch.autograd.grad(big, src, big_grad)
+        grad.copy_(g)
+        return score
+
     def score_tiles(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
         """Per-tile scores (B,) of a batch of tiles (B, C, h, w) from images ``items`` (B,); RGBA
         tiles (C = 4) become RGB in the transforms (:class:`cnnvis.regularize.transforms.Composite`)."""
@@ -124,6 +147,7 @@ class CanvasGradient:
             parts[1:] = [torch.cat([p, torch.ones_like(p[:, :1])], 1) for p in parts[1:]]
         x = torch.cat(parts) if len(parts) > 1 else tiles
         feats = self.capture(self.model.normalize(apply_transforms(self.transforms, x, self.tgen)))
+        prefix = self.capture.prefix
         targets = None
         if self.at_size:
             targets = {
@@ -131,4 +155,17 @@ class CanvasGradient:
                 for j, key in enumerate(self.at_size)
             }
             feats = {k: v[:b] for k, v in feats.items()}
-        return self.objective(Capture(tiles, feats, windows, self.canvas_size, targets, items, self.batch))
+            prefix = {k: v[:b] for k, v in prefix.items()}
+        cap = Capture(tiles, feats, windows, self.work_size, targets, items, self.batch, prefix)
+        return self.objective(cap)
+
+
+def working_size(size: Size, tile: int) -> Size:
+    """Where the tiles of a fixed-size model lie on a canvas of ``size`` (H, W): the canvas, or,
+    when it is smaller than one ``tile`` on a side, the canvas enlarged (aspect kept) until its
+    short side is one tile."""
+    h, w = size
+    if min(h, w) >= tile:
+        return size
+    k = tile / min(h, w)
+    return max(tile, math.ceil(h * k - 1e-6)), max(tile, math.ceil(w * k - 1e-6))

@@ -23,9 +23,8 @@ from cnnvis.canvas.sizes import Size, check_plan, resize, size_plan
 from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
-from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
-from cnnvis.objectives.base import Objective
+from cnnvis.objectives.base import Features, Objective
 from cnnvis.params import ParamContext, StepInfo, restore
 from cnnvis.params.optim import lr_at
 from cnnvis.params.stages import Stages
@@ -103,7 +102,7 @@ class Render:
         with self.capture:
             # Fail on bad indices or sizes now, before any output or progress bar: one probe
             # per distinct tile shape.
-            for size_ in dict.fromkeys((min(self.tile, h), min(self.tile, w)) for h, w in self.plan):
+            for size_ in dict.fromkeys(self._tile_shape(size) for size in self.plan):
                 self._probe(size_)
 
     def _plan_sizes(self) -> None:
@@ -116,6 +115,11 @@ class Render:
         )
         check_plan(plan, model.min_size, model.name)
         self.tile = cfg.tile or model.input_size
+        if model.fixed_size and self.tile != model.input_size:
+            raise InputError(
+                f"--tile {self.tile}: {model.name} takes only {model.input_size}x{model.input_size} input, "
+                "so its tiles are that size; drop --tile"
+            )
         if self.tile < model.min_size:
             raise InputError(
                 f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; "
@@ -141,7 +145,7 @@ class Render:
     def _build_gradient(self) -> None:
         """The hooks on the objective's layers and the tiled canvas gradient through them."""
         cfg = self.cfg
-        self.capture = FeatureCapture(self.model.module, self.objective.layers, model_name=self.model.name)
+        self.capture = self.model.capture(self.objective.layers)
         self.gradient = CanvasGradient(
             self.model,
             self.objective,
@@ -178,19 +182,28 @@ class Render:
             raise RuntimeError("render has not started")
         return self.canvas.detach().clone()
 
+    def _tile_shape(self, size: Size) -> Size:
+        """The shape of the tiles of a canvas of ``size``: the tile, or the canvas where it is
+        smaller (a fixed-size model's tiles are always the tile: the canvas is enlarged)."""
+        if self.model.fixed_size:
+            return self.tile, self.tile
+        return min(self.tile, size[0]), min(self.tile, size[1])
+
     def _probe(self, size: Size) -> None:
         """One forward pass on a tile: catches sizes the network cannot take and bad indices."""
-        th, tw = min(self.tile, size[0]), min(self.tile, size[1])
+        th, tw = size
         x = torch.full((1, 3, th, tw), 0.5, device=self.device)
         try:
             with torch.no_grad():
                 feats = self.capture(self.model.normalize(x))
-        except RuntimeError as e:
+        except (RuntimeError, AssertionError) as e:
+            # timm's patch embedding asserts the input size of a model that takes only one
             raise InputError(
-                f"{self.model.name} cannot take a {th}x{tw} tile ({str(e).splitlines()[0][:100]}); "
-                "use a larger --tile or size"
+                f"{self.model.name} cannot take a {th}x{tw} tile ({(str(e).splitlines() or [''])[0][:100]}); "
+                "use a larger --tile or size (a model of your own that takes one input size only can declare it "
+                "in a fixed_input_size attribute)"
             ) from None
-        self.objective.check(feats)
+        self.objective.check(Features(feats, self.capture.prefix))
 
     def _p_target(self) -> str:
         """Where the p-norm pulls: ``auto`` means toward the init image when there is one."""

@@ -164,7 +164,6 @@ def encode(prior: DGNPrior, model, image: torch.Tensor, size: Size) -> torch.Ten
     A spatial generator's latent comes from the image at the canvas ``size``; a vector
     generator's from the image resized to the model's input size.
     """
-    from cnnvis.models.capture import FeatureCapture
 
     layer = prior.encoder_layer
     if layer is None:
@@ -174,7 +173,7 @@ def encode(prior: DGNPrior, model, image: torch.Tensor, size: Size) -> torch.Ten
         )
     g = prior.generator
     side = (model.input_size, model.input_size) if not g.spatial else tuple(size)
-    with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
+    with model.capture([layer]) as cap, torch.no_grad():
         f = cap(model.normalize(resize(image, side)))[layer]
     want = prior.latent_shape(size, image.shape[0])
     if g.spatial and f.dim() == 4 and f.shape[1] == want[1]:

@@ -52,7 +52,6 @@ from torch import nn
 
 from cnnvis.canvas.stride_grid import lattice_profile, phase_profile
 from cnnvis.errors import InputError
-from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
 from cnnvis.priors.generators.files import GeneratorFile
 from cnnvis.priors.generators.upconv import UpconvGenerator
@@ -102,7 +101,7 @@ class Discriminator(nn.Module):
 def layer_geometry(model: LoadedModel, layer: str, device) -> tuple[int, int, tuple[int, int]]:
     """(channels, stride, (h, w) at the model's input size) of a spatial layer's output."""
     s = model.input_size
-    with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
+    with model.capture([layer]) as cap, torch.no_grad():
         f = cap(model.normalize(torch.full((1, 3, s, s), 0.5, device=device)))[layer]
     if f.dim() != 4:
         raise InputError(
@@ -145,10 +144,13 @@ class GeneratorTrainer:
         self.images = [im.to(self.device) for im in images]
         if not self.images:
             raise InputError("no training images; pass a folder of photos to --images")
+        if model.fixed_size and cfg.size != model.input_size:
+            raise InputError(
+                f"--size {cfg.size}: {model.name} takes only {model.input_size}x{model.input_size} input; "
+                f"use --size {model.input_size}"
+            )
         self.comparators = list(cfg.feature_layers) or [layer]
-        self.capture = FeatureCapture(
-            model.module, [layer] + [c for c in self.comparators if c != layer], model_name=model.name
-        )
+        self.capture = model.capture([layer] + [c for c in self.comparators if c != layer])
         channels, stride, hw = layer_geometry(model, layer, self.device)
         if cfg.size % stride:
             raise InputError(

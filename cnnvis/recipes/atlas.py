@@ -24,7 +24,6 @@ import torch
 
 from cnnvis.defaults import UNIT_KINDS
 from cnnvis.errors import InputError
-from cnnvis.models.capture import FeatureCapture
 from cnnvis.priors.spec import PriorSpec
 
 
@@ -66,7 +65,7 @@ class UnitImages:
 
 def activations_reached(model, layer: str, images: torch.Tensor, units: Sequence[int], kind: str) -> list[float]:
     """Each unit's activation on its own image (N, 3, H, W), with no transform."""
-    with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
+    with model.capture([layer]) as cap, torch.no_grad():
         a = cap(model.normalize(images.to(next(iter(model.module.parameters()), images).device)))[layer]
     out = []
     for i, u in enumerate(units):

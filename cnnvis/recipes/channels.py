@@ -8,14 +8,13 @@ import torch
 from cnnvis.canvas.sizes import resize
 from cnnvis.defaults import CHANNEL_MODES
 from cnnvis.errors import InputError
-from cnnvis.models.capture import FeatureCapture
 
 
 def channel_means(model, layer: str, image: torch.Tensor) -> torch.Tensor:
     """(C,) mean activation of every channel of ``layer`` on ``image`` (1, 3, H, W) in [0, 1],
     seen at the model's input size."""
     side = (model.input_size, model.input_size)
-    with FeatureCapture(model.module, [layer], model_name=model.name) as cap, torch.no_grad():
+    with model.capture([layer]) as cap, torch.no_grad():
         a = cap(model.normalize(resize(image, side)))[layer]
     if a.dim() < 2:
         raise InputError(

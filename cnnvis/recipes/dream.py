@@ -153,9 +153,8 @@ def guide_features(model, guide, layers, side: int) -> dict:
     import torch
 
     from cnnvis.canvas.sizes import resize
-    from cnnvis.models.capture import FeatureCapture
 
-    with FeatureCapture(model.module, layers, model_name=model.name) as cap, torch.no_grad():
+    with model.capture(layers) as cap, torch.no_grad():
         return cap(model.normalize(resize(guide, (side, side))))
 
 
@@ -226,6 +225,7 @@ def _layer_terms(opts: DreamOptions, model, layer: str, guide_feats, start):
 def _spec_terms(opts: DreamOptions, model, guide_feats, reference) -> list:
     """The (weight, objective) terms of the ``-O`` objectives."""
     from cnnvis.objectives.spec import parse_objective
+    from cnnvis.objectives.text import text_encoder_of
 
     terms = []
     for spec in opts.objectives:
@@ -238,6 +238,7 @@ def _spec_terms(opts: DreamOptions, model, guide_feats, reference) -> list:
             guide_feats=guide_feats,
             reference=reference,
             grid_of=lambda layer: full_tile_grid(model, layer),
+            text_encoder=text_encoder_of(model.module),
         )
         terms.append((w, obj))
     return terms

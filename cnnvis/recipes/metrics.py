@@ -13,7 +13,6 @@ import torch
 
 from cnnvis.canvas.stride_grid import LATTICE_PERIODS, lattice_profile, phase_profile
 from cnnvis.canvas.tiling import layout
-from cnnvis.models.capture import FeatureCapture
 from cnnvis.models.registry import LoadedModel
 
 
@@ -41,7 +40,7 @@ def feature_errors(
     grid = layout(h, w, tile, 0, (0, 0), device=x.device)
     num = dict.fromkeys(layers, 0.0)
     den = dict.fromkeys(layers, 0.0)
-    with FeatureCapture(model.module, layers, model_name=model.name) as cap:
+    with model.capture(layers) as cap:
         for win in grid.windows:
             crop = lambda im: im[:, :, win.y0 : win.y1, win.x0 : win.x1]  # noqa: E731
             f = cap(model.normalize(crop(x).to(x0)))

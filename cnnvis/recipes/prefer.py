@@ -29,7 +29,17 @@ from cnnvis.recipes.options import (
 from cnnvis.recipes.units import one_unit_mask, parse_channels, unit_label
 
 # The -O kinds that make sense on every image of a batch (a guide needs dream's --guide).
-PREFER_KINDS = ("direction", "direction-neuron", "direction-cossim", "caricature", "channel", "neuron", "dream")
+PREFER_KINDS = (
+    "direction",
+    "direction-neuron",
+    "direction-cossim",
+    "caricature",
+    "channel",
+    "neuron",
+    "token",
+    "text",
+    "dream",
+)
 
 
 @group("prefer")
@@ -45,6 +55,11 @@ class PreferOptions(Options):
     nx: int | None = position_option("x", "Unit column in the feature map [default: centre].")
     ny: int | None = position_option("y", "Unit row in the feature map [default: centre].")
     whole_channel: bool = setting(False, "Maximize the channel at every position instead of one unit.")
+    token: str | None = setting(
+        None,
+        "A prefix token of a transformer layer (cls, or its index): maximize --channel of that token instead of a "
+        "patch position.",
+    )
     rf_mask: bool = setting(False, "Change only the unit's receptive field (cnnpref, for lower layers).")
     size: str | None = size_option("Image size: model (the model input) or HxW.")
     activation: str = activation_option("Maximize the unit before or after its activation.")
@@ -87,6 +102,8 @@ class PreferOptions(Options):
         """The checks across options, before anything loads (one line each)."""
         if (self.nx is None) != (self.ny is None):
             raise InputError("give both --x and --y for one unit, or neither for the centre unit")
+        if self.token is not None:
+            self._check_token()
         if self.whole_channel and self.nx is not None:
             raise InputError("--whole-channel maximizes every position of the channel; drop --x/--y")
         if (self.layer is None) != (self.channel is None):
@@ -98,6 +115,17 @@ class PreferOptions(Options):
                 "name what to maximize: --layer L --channel C, -O KIND:LAYER[:ARGS], or --interpolate LAYER:A:B"
             )
         self._check_batch()
+
+    def _check_token(self) -> None:
+        from cnnvis.objectives.tokens import parse_token
+
+        parse_token(self.token)
+        if self.layer is None:
+            raise InputError("--token names a prefix token of --layer's output; give --layer L --channel C with it")
+        if self.whole_channel or self.nx is not None or self.ny is not None or self.rf_mask:
+            raise InputError(
+                "--token is one token, not a place on the map; drop --whole-channel, --x/--y and --rf-mask"
+            )
 
     def _check_batch(self) -> None:
         units, n = self.units(), self.images()
@@ -195,10 +223,10 @@ def _terms(opts: PreferOptions, model, hw):
     """The objective terms of a prefer run that is more than cnnpref's unit(s) (None when it is
     just that), and the layer that diversity and alignment compare at."""
     units, n = opts.units(), opts.images()
-    if not opts.objectives and not opts.interpolate and n == max(1, len(units)):
+    if not opts.objectives and not opts.interpolate and opts.token is None and n == max(1, len(units)):
         return None, None
     terms, term_layer = _unit_terms(opts, model, hw)
-    terms_o, layer_o = _objective_terms(opts)
+    terms_o, layer_o = _objective_terms(opts, model)
     terms += terms_o
     term_layer = term_layer or layer_o
     if opts.interpolate:
@@ -219,20 +247,26 @@ def _unit_terms(opts: PreferOptions, model, hw):
     units = opts.units()
     terms = []
     for i, c in enumerate(units):
-        obj = MaskedUnits(hook, unit_feature_mask(opts, model, hook, c, hw))
+        if opts.token is not None:
+            from cnnvis.objectives.tokens import TokenChannel, parse_token
+
+            obj = TokenChannel(hook, parse_token(opts.token), c)
+        else:
+            obj = MaskedUnits(hook, unit_feature_mask(opts, model, hook, c, hw))
         terms.append((1.0, obj.on(i) if len(units) > 1 else obj))
     return terms, hook
 
 
-def _objective_terms(opts: PreferOptions):
+def _objective_terms(opts: PreferOptions, model):
     """The ``-O`` terms (on every image), and the layer of the first."""
     from cnnvis.io.images import hwc_to_bchw, read_image
     from cnnvis.objectives.spec import parse_objective
+    from cnnvis.objectives.text import text_encoder_of
 
     ref = None if opts.reference is None else hwc_to_bchw(read_image(opts.reference))
     terms, first = [], None
     for spec in opts.objectives:
-        w, spec_layer, obj = parse_objective(spec, reference=ref)
+        w, spec_layer, obj = parse_objective(spec, reference=ref, text_encoder=text_encoder_of(model.module))
         terms.append((w, obj))
         first = first or spec_layer
     return terms, first

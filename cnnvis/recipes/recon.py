@@ -448,9 +448,8 @@ def run_with_losses(r, callback=None) -> tuple[np.ndarray | list[np.ndarray], li
 # ---------------------------------------------------------------------------------- cnnpref
 def layer_shape(m: LoadedModel, layer: str, size: Size) -> tuple[int, ...]:
     """The activation shape of ``layer`` (without batch) for an input of ``size``."""
-    from cnnvis.models.capture import FeatureCapture
 
-    with FeatureCapture(m.module, [layer], model_name=m.name) as cap, torch.no_grad():
+    with m.capture([layer]) as cap, torch.no_grad():
         return tuple(cap(m.normalize(torch.full((1, 3, *size), 0.5)))[layer].shape[1:])
 
 
@@ -470,13 +469,12 @@ def receptive_field_mask(model, layer: str, feature_mask, size: Size | None = No
 
     For low layers this is a small box; deep units see (nearly) the whole image.
     """
-    from cnnvis.models.capture import FeatureCapture
 
     m = _model(model)
     size = tuple(size) if size else (m.input_size, m.input_size)
     obj = MaskedUnits(layer, feature_mask)
     x = (0.5 + 0.1 * torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(seed))).requires_grad_(True)
-    with FeatureCapture(m.module, [layer], model_name=m.name) as cap:
+    with m.capture([layer]) as cap:
         feats = cap(m.normalize(x))
         obj.check({k: v.detach() for k, v in feats.items()})
         (g,) = torch.autograd.grad((feats[layer] * obj.mask).sum(), x)

@@ -43,11 +43,14 @@ def test_hooks_removed_after_block_even_on_error(tiny_model):
 
 def test_stop_early_skips_later_layers(tiny_model):
     net = tiny_model.module
+    with FeatureCapture(net, ["conv1"]) as cap:
+        cap(torch.rand(1, 3, 16, 16))  # the one probe pass of the layouts runs the whole network, once per module
     calls = []
     h = net.conv3.register_forward_hook(lambda *a: calls.append(1))
     try:
         with FeatureCapture(net, ["conv1"]) as cap:
             feats = cap(torch.rand(1, 3, 16, 16))
+            cap(torch.rand(1, 3, 16, 16))
         assert "conv1" in feats and calls == []
         with FeatureCapture(net, ["conv1"], stop_early=False) as cap:
             cap(torch.rand(1, 3, 16, 16))
@@ -100,7 +103,7 @@ def test_disable_inplace_on_real_model(lite0):
 def test_list_layers_rows(tiny_model):
     rows = list_layers(tiny_model.module, torch.zeros(1, 3, 32, 32))
     assert [r[0] for r in rows] == ["conv1", "relu1", "conv2", "relu2", "conv3"] == layer_names(tiny_model.module)
-    d = {n: (t, s) for n, t, s in rows}
+    d = {r.name: (r.type, r.shape) for r in rows}
     assert d["conv1"] == ("Conv2d", (1, 8, 32, 32))
     assert d["relu2"] == ("ReLU", (1, 16, 16, 16))
     assert d["conv3"] == ("Conv2d", (1, 16, 16, 16))
@@ -108,9 +111,11 @@ def test_list_layers_rows(tiny_model):
 
 
 def test_list_layers_real_model(lite0):
-    rows = {n: (t, s) for n, t, s in list_layers(lite0.module, torch.zeros(1, 3, 64, 64))}
-    assert rows["blocks.4.2"] == ("InvertedResidual", (1, 112, 4, 4))
-    assert rows["conv_stem"][1] == (1, 32, 32, 32)
+    rows = {r.name: r for r in list_layers(lite0.module, torch.zeros(1, 3, 64, 64))}
+    assert (rows["blocks.4.2"].type, rows["blocks.4.2"].shape) == ("InvertedResidual", (1, 112, 4, 4))
+    assert rows["conv_stem"].shape == (1, 32, 32, 32)
+    assert {r.layout.kind for r in rows.values() if r.layout} == {"nchw", "vector"}
+    assert rows["classifier"].map_shape == (1000,) and rows["blocks.4.2"].map_shape == (112, 4, 4)
     assert _hook_count(lite0.module) == 0
 
 
