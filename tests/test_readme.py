@@ -77,6 +77,8 @@ def tiny(command: str) -> list[str]:
         if a == "--size" and verb in ("prefer", "atlas"):
             args[i + 1] = "48x48"
     extra = list(APPENDED.get(verb, []))
+    if any(a.startswith(("timm:", "clip:")) for a in args) and "--weights" not in args:
+        extra += ["--weights", "random"]  # offline: the architecture as written, without its download
     for flag in ("--octaves", "--size"):  # a sizing the README gives is kept (made small above)
         if flag in args and flag in extra:
             del extra[extra.index(flag) : extra.index(flag) + 2]

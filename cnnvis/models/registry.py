@@ -233,13 +233,27 @@ def _build_timm(name: str, weights: str | None) -> tuple[nn.Module, str | None, 
             _load_into(module, _read_state_dict(weights), weights)
             sha = _sha256(weights)
     cfg = module.pretrained_cfg
+    side = int(cfg.get("input_size", (3, 224, 224))[-1])
+    if not takes_one_size(module)[0] and not _takes_other_sizes(module, side):
+        module.fixed_input_size = side  # LeViT's attention biases, for one: sized for its input only
     return (
         module,
         sha,
         tuple(cfg.get("mean", IMAGENET_MEAN)),
         tuple(cfg.get("std", IMAGENET_STD)),
-        int(cfg.get("input_size", (3, 224, 224))[-1]),
+        side,
     )
+
+
+def _takes_other_sizes(module: nn.Module, side: int) -> bool:
+    """Whether a model that declares no fixed size runs on a tile cut from its input: one
+    forward pass at (side - 10) x side pixels (a shape no patch or window grid divides)."""
+    try:
+        with torch.no_grad():
+            module.eval()(torch.zeros(1, 3, max(8, side - 10), side))
+    except (RuntimeError, AssertionError, ValueError):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- clip:NAME (open_clip)
@@ -285,7 +299,12 @@ def takes_one_size(module: nn.Module) -> tuple[bool, int | None]:
     where they say it (pixels): timm's ``PatchEmbed`` with ``strict_img_size`` (ViT, DeiT, Swin,
     unless built with ``dynamic_img_size``; its ``img_size``), torchvision's
     ``VisionTransformer`` (``image_size``), or a ``fixed_input_size`` attribute (True or the side)
-    that a user's module sets."""
+    that a user's module sets. A timm model that keeps its ``img_size`` (MaxViT, CoAtNet: window
+    partitions and relative-position tables sized for it) takes that size too."""
+    root_size = getattr(module, "img_size", None)
+    if isinstance(root_size, int) or isinstance(root_size, (tuple, list)) and len(set(root_size)) == 1:
+        if not getattr(module, "dynamic_img_size", False):
+            return True, int(root_size if isinstance(root_size, int) else root_size[0])
     for m in module.modules():
         declared = getattr(m, "fixed_input_size", None)
         if declared:

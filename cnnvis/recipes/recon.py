@@ -278,8 +278,13 @@ def features_render(
     objective = Invert(targets, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
     size = tuple(size) if size is not None else (m.input_size, m.input_size)
     kw = dict(options)
+    if m.fixed_size and max(size) > m.input_size:
+        raise InputError(
+            f"features of {m.name} describe one {m.input_size}x{m.input_size} input; "
+            f"invert them at --size {m.input_size}x{m.input_size} (or smaller)"
+        )
     # fixed targets are the features of the whole image: the canvas is one tile
-    kw.setdefault("tile", max(size))
+    kw.setdefault("tile", one_tile(m, size))
     strides = [_stride(t.shape[1:], size) for t in targets.values()]
     depths = [layer_depth(m.module, k) for k in targets]
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
@@ -586,6 +591,12 @@ def prefer_render(
     )
 
 
+def one_tile(model, size: Size) -> int:
+    """The tile that makes a canvas of ``size`` one tile: its longer side, or a fixed-size
+    model's input size (a smaller canvas is enlarged to it)."""
+    return model.input_size if model.fixed_size else max(size)
+
+
 def objective_render(
     model,
     objective,
@@ -615,7 +626,7 @@ def objective_render(
             )
         mask = mk[None, None]
     kw = dict(options)
-    kw.setdefault("tile", max(size))
+    kw.setdefault("tile", one_tile(m, size))
     kw.setdefault(
         "batch_size", max(batch, INVERT_DEFAULTS["batch_size"])
     )  # one tile per image: the whole batch in one pass
