@@ -62,11 +62,17 @@ def test_every_command_runs(family, tmp_path, photo):
 
 @pytest.mark.parametrize("family", ["vit", "swin", "maxvit", "resnet"])
 def test_a_channel_objective_rises(family):
+    import torch
+
     model_name, layer, _ = FAMILIES[family]
+    torch.manual_seed(0)  # random weights, the same in every run
     model = load_model(model_name, weights="random")
+    with model.capture([layer]) as cap, torch.no_grad():
+        a = cap(model.normalize(torch.rand(1, 3, model.input_size, model.input_size)))[layer]
+    channel = int(a.flatten(2).mean(2)[0].argmax())  # a live channel: random ReLU networks have dead ones
     cfg = RenderConfig(steps=6, lr=0.05, seed=1)
     log = []
-    Render(model, Channel(layer, 3), cfg, Start(init=None), device="cpu").run(log.append)
+    Render(model, Channel(layer, channel), cfg, Start(init=None), device="cpu").run(log.append)
     assert log[-1].score > log[0].score + 1e-3
 
 
