@@ -2,7 +2,7 @@
 
 A token layer's patch tokens are a map (a channel there is a feature over all patches); its
 prefix tokens are no position on that map, so they are addressed on their own
-(:attr:`cnnvis.objectives.base.Capture.prefix`).
+(the ``prefix`` of :class:`cnnvis.objectives.base.Capture`).
 """
 
 from __future__ import annotations

@@ -168,9 +168,12 @@ def test_layers_lists_shapes():
     res = _invoke(["layers", "efficientnet-lite0"])
     assert res.exit_code == 0, res.output
     rows = [ln.split() for ln in res.output.splitlines() if ln.startswith("blocks.4.2 ")]
-    assert rows == [["blocks.4.2", "InvertedResidual", "1x112x14x14"]]
+    assert rows == [["blocks.4.2", "InvertedResidual", "1x112x14x14", "nchw", "112x14x14"]]
     res = _invoke(["layers", "efficientnet-lite0", "--size", 64])
-    assert any(ln.split()[:1] == ["blocks.4.2"] and ln.split()[-1] == "1x112x4x4" for ln in res.output.splitlines())
+    assert any(ln.split()[:1] == ["blocks.4.2"] and ln.split()[2] == "1x112x4x4" for ln in res.output.splitlines())
+    assert any(
+        ln.split()[:1] == ["classifier"] and ln.split()[3:] == ["vector", "1000"] for ln in res.output.splitlines()
+    )
 
 
 def test_layers_errors():

@@ -158,8 +158,11 @@ def test_cannot_start_from_an_image_or_a_prior(tiny_model):
 
 def test_render_optimizes_at_the_tile_and_draws_the_final_size_once(tiny_model):
     """The final size is one CPPN forward pass: no step and no network evaluation happen at it."""
+    with tiny_model.capture(["conv3"]) as cap:
+        cap(torch.rand(1, 3, 32, 32))  # the layouts' one probe pass per module, before counting
     calls = []
-    handle = tiny_model.module.register_forward_hook(lambda *a: calls.append(1))
+    # a pre-hook: it sees every forward pass, also those the capture cuts short
+    handle = tiny_model.module.register_forward_pre_hook(lambda *a: calls.append(1))
     try:
         kw = dict(param="cppn", optimizer="adam", lr=0.02, steps=4, seed=1, shift=False)
         small = Render(tiny_model, Channel("conv3", 2), RenderConfig(**kw), Start(size=(32, 32)))
