@@ -76,7 +76,7 @@ class Kinds:
 # The choices of every choice setting, defined here only (imported where needed). --param and
 # --optimizer take the kinds their modules register (cnnvis.params, cnnvis.params.optim).
 OPTIMIZERS = Kinds(shipped=("rmsprop", "sgd", "adam", "gd", "lbfgs"))
-PARAMS = Kinds(shipped=("pixel", "fft", "cppn", "lowres"))
+PARAMS = Kinds(shipped=("pixel", "fft", "cppn", "lowres", "maco"))
 TV_OPERATORS = ("naive", "sobel", "sobel_squish")
 SIZE_SPACINGS = ("geometric", "linear")
 P_TARGETS = ("auto", "zero", "init")
@@ -362,10 +362,16 @@ class Parameterization(_Group):
 
     param: str = setting(
         "pixel",
-        "Optimize pixels, a decorrelated Fourier image, a CPPN (resolution-independent) or a low-resolution tensor.",
+        "Optimize pixels, a decorrelated Fourier image, its phase only (maco: the amplitude of natural photos), "
+        "a CPPN (resolution-independent) or a low-resolution tensor.",
         choices=PARAMS,
     )
     fft_decay: float = setting(1.0, "Fourier image: spectrum scaled by 1/f**this.", low=0, low_open=True)
+    maco_spectrum: str | None = setting(
+        None,
+        "--param maco: the amplitude spectrum (.npy, (3, H, H // 2 + 1)) its images keep.",
+        default_text="natural photos' (scripts/maco_spectrum.py)",
+    )
     lowres_factor: int = setting(
         4,
         "--param lowres: optimize a tensor this many times smaller on each side, upsampled bilinearly.",
@@ -388,6 +394,11 @@ class Parameterization(_Group):
     )
     alpha: bool = setting(
         False, "Optimize an RGBA image, composited over random backgrounds for the network; writes an RGBA PNG."
+    )
+    alpha_from_grad: bool = setting(
+        False,
+        "Write an RGBA image whose alpha is the objective's accumulated |gradient| (MACO's transparency): "
+        "what the unit reads stays opaque. Any --param.",
     )
     init_scale: float = setting(0.1, "Noise init: standard deviation around the model's mean colour.", low=0)
     init_blur: float = setting(1.0, "Noise init: Gaussian blur sigma in pixels.", low=0)

@@ -30,10 +30,12 @@ from cnnvis.defaults import (
 from cnnvis.errors import EXIT_BAD_INPUT, InputError
 from cnnvis.models.options import LayersOptions
 from cnnvis.priors.train_config import TrainCommandOptions, TrainConfig
+from cnnvis.recipes.accentuate import AccentuateOptions
 from cnnvis.recipes.caffe import ConvertCaffeOptions
 from cnnvis.recipes.dream import DreamOptions
 from cnnvis.recipes.invert import InvertOptions
 from cnnvis.recipes.prefer import PreferOptions
+from cnnvis.recipes.quality import ScoreOptions
 from cnnvis.recipes.video import DREAM_COHERENCE, INVERT_COHERENCE
 
 TRUST_HELP = (
@@ -201,6 +203,49 @@ def prefer(**kw):
     from cnnvis.cli.prefer import run_prefer
 
     sys.exit(run_prefer(**kw))
+
+
+@main.command()
+@preset_option
+@declared_options(AccentuateOptions)
+@model_options
+@render_options(command="prefer")
+@output_options
+@friendly_errors
+def accentuate(**kw):
+    """Accentuate a unit in a photo (feature accentuation, Hamblin et al. 2024): what the unit
+    responds to in that photo.
+
+    The render starts from the photo and maximizes the unit while an anchor term keeps the image
+    near the photo's own activations at --anchor-layer, balanced against the unit's gradient.
+    Render flags left out take prefer's tuned defaults.
+
+    \b
+    Examples:
+      cnnvis accentuate photo.jpg --layer blocks.5 --channel 7 --out accent.png
+      cnnvis accentuate photo.jpg --layer blocks.5 --channel 7 --anchor-layer blocks.3 --alpha-from-grad --out a.png
+    """
+    from cnnvis.cli.accentuate import run_accentuate
+
+    sys.exit(run_accentuate(**kw))
+
+
+@main.command()
+@declared_options(ScoreOptions)
+@friendly_errors
+def score(**kw):
+    """Score images: how natural their spectra are (the slope of the amplitude spectrum, about -1
+    for photos, and the energy above half the Nyquist frequency) and, with --class K, how often
+    networks that did not make them classify them as class K (MACO's transferability).
+
+    \b
+    Examples:
+      cnnvis score a.png b.png
+      cnnvis score cat_*.png --class 285 --json scores.json
+    """
+    from cnnvis.cli.score import run_score
+
+    sys.exit(run_score(**kw))
 
 
 @main.command()

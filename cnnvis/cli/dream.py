@@ -50,9 +50,11 @@ _GROUPS = {
 
 
 def check_alpha_output(out: str, render_kw: dict) -> None:
-    """``--alpha`` writes RGBA: refuse an output that cannot hold alpha, before anything loads."""
-    if render_kw.get("alpha") and os.path.splitext(out)[1].lower() != ".png":
-        raise InputError(f"--alpha needs a PNG output, got '{out}'; write --out {os.path.splitext(out)[0]}.png")
+    """``--alpha`` and ``--alpha-from-grad`` write RGBA: refuse an output that cannot hold alpha,
+    before anything loads."""
+    for key, flag in (("alpha", "--alpha"), ("alpha_from_grad", "--alpha-from-grad")):
+        if render_kw.get(key) and os.path.splitext(out)[1].lower() != ".png":
+            raise InputError(f"{flag} needs a PNG output, got '{out}'; write --out {os.path.splitext(out)[0]}.png")
 
 
 def run_dream(**kw) -> int:

@@ -151,6 +151,8 @@ def declared_options(cls, *, defaults: Mapping[str, object] | None = None, texts
 
 def _declared_option(s: Setting, default, text: str | None = None):
     """The click decorator of one declared setting (``text``: its --help default, if not the value)."""
+    if s.argument and s.multiple:  # IMAGES...: one or more
+        return click.argument(s.name, nargs=-1, required=True, type=_value_type(s))
     if s.argument:
         return click.argument(s.name, required=not s.optional, default=default, type=_value_type(s))
     decls = [s.flag if s.type is bool and not default else s.decl] + ([s.short] if s.short else [])

@@ -21,6 +21,7 @@ from cnnvis.canvas.sizes import Size, resize
 from cnnvis.canvas.tiling import Window, layout, tiled_gradient
 from cnnvis.models.capture import FeatureCapture
 from cnnvis.objectives.base import Capture, Objective
+from cnnvis.pipeline.attribution import accumulate
 from cnnvis.regularize.laplacian import lap_normalize
 from cnnvis.regularize.penalties import regularizer_gradient
 from cnnvis.regularize.transforms import apply_transforms
@@ -64,6 +65,8 @@ class CanvasGradient:
         self.batch = 1
         self.canvas_size: Size = (0, 0)
         self.work_size: Size = (0, 0)  # where the tiles lie: the canvas, or it enlarged to one fixed-size tile
+        self.attribution: torch.Tensor | None = None  # accumulated |objective gradient| (N, 1, H, W)
+        self.track_attribution = False
         self.exact = False  # the exact gradient of the score (tiles unblended): for a line search
 
     def set_size(self, size: Size, mask: torch.Tensor | None) -> None:
@@ -98,6 +101,8 @@ class CanvasGradient:
             score = self._tiled(canvas.detach(), grad, offset)
         else:
             score = self._enlarged(canvas, grad, offset)
+        if self.track_attribution:
+            self.attribution = accumulate(self.attribution, grad)
         grad.neg_()  # the optimizer minimizes -score + regularizers
         if self.lap_scale:
             grad.copy_(lap_normalize(grad, self.lap_scale))

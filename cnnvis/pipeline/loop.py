@@ -28,6 +28,7 @@ from cnnvis.objectives.base import Features, Objective
 from cnnvis.params import ParamContext, StepInfo, restore
 from cnnvis.params.optim import lr_at
 from cnnvis.params.stages import Stages
+from cnnvis.pipeline.attribution import with_alpha_from
 from cnnvis.pipeline.gradient import CanvasGradient
 from cnnvis.pipeline.memory import preflight
 from cnnvis.pipeline.progress import Progress
@@ -157,6 +158,7 @@ class Render:
             self.device,
             cfg.lap_scale,
         )
+        self.gradient.track_attribution = cfg.alpha_from_grad
 
     @property
     def total_steps(self) -> int:
@@ -180,7 +182,13 @@ class Render:
         """The current canvas (N, C, H, W), a detached copy."""
         if self.canvas is None:
             raise RuntimeError("render has not started")
-        return self.canvas.detach().clone()
+        return self._with_attribution(self.canvas.detach().clone())
+
+    def _with_attribution(self, canvas: torch.Tensor) -> torch.Tensor:
+        """``canvas`` as RGBA with the attribution as its alpha, with ``cfg.alpha_from_grad``."""
+        if not self.cfg_main.alpha_from_grad:
+            return canvas
+        return with_alpha_from(canvas, self.gradient.attribution)
 
     def _tile_shape(self, size: Size) -> Size:
         """The shape of the tiles of a canvas of ``size``: the tile, or the canvas where it is
@@ -226,6 +234,7 @@ class Render:
             "param": self.param.state_dict(),
             "stepper": self.stepper.state_dict(),
             "plan": [list(s) for s in self.plan],
+            **({"attribution": self.gradient.attribution} if self.gradient.attribution is not None else {}),
         }
 
     def run(self, callback: Callable[[Progress], None] | None = None, resume: dict | None = None) -> torch.Tensor:
@@ -253,7 +262,7 @@ class Render:
             # the parameters optimized at the smaller sizes), not optimized
             self.param = param.resized(self.out_size)
             self.canvas = self.param.canvas()
-        return self.canvas.detach()
+        return self._with_attribution(self.canvas.detach())
 
     def _start(self, resume: dict | None):
         """(the first parameterization, its plan index, the steps done in that size, in all): a
@@ -272,6 +281,7 @@ class Render:
             )
         first, t0, done = int(resume["size_index"]), int(resume["steps_done"]), int(resume["done"])
         self.gen.set_state(resume["gen"])
+        self.gradient.attribution = resume.get("attribution")
         self._enter_stage(first)
         param = restore(self.ctx, self.plan[first], resume["param"])
         self.stepper.load_state_dict(resume.get("stepper", {}))
