@@ -1,0 +1,203 @@
+"""The quality scorecard (issue 21): class visualizations by cnnvis and by the peers, scored the same way.
+
+Every method renders the logit of an ImageNet class of the embedded EfficientNet-Lite0 with the
+same number of steps, from its own defaults:
+
+- ``cnnvis-fft``: ``cnnvis prefer --layer classifier --channel K`` (the decorrelated Fourier image);
+- ``cnnvis-maco``: the same with ``--param maco``;
+- ``horama-maco`` and ``horama-fourier``: horama 0.3's ``maco`` and ``fourier`` (6 random crops a
+  step on a 512 px canvas; its spectrum download is unreachable offline, so it gets cnnvis's
+  shipped spectrum, written where horama looks for its own);
+- ``lucent``: lucent's ``render_vis`` with its Fourier image and standard transforms (as
+  bench/prefer.py runs it);
+- ``torch-dreams``: its ``Dreamer.render`` with its defaults and our normalization.
+
+Each image is scored with :mod:`cnnvis.recipes.quality`, resized to each network's input with no
+transforms: top-1 / top-5 of **Lite1 and Lite2** (networks that did not make it: MACO's
+transferability) and of Lite0 itself, the logit reached on Lite0, the spectral slope (photos: about
+-1; the validation photos' mean is printed), the share of energy above half Nyquist, and seconds.
+
+The classes are drawn once with a fixed seed and split into a tuning half and a validation half;
+choices are made on the tuning half only and the table reports both.
+
+Peers are not dependencies of cnnvis. Install them beside the venv without touching it::
+
+    pip install --no-deps --target /tmp/peers horama faccent torch-dreams torch-lucent einops decorator
+
+Usage::
+
+    python bench/quality.py --peers /tmp/peers --steps 128 --save-dir /tmp/quality
+    python bench/quality.py --methods cnnvis-fft,cnnvis-maco --set tune   # cnnvis alone, tuning classes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+CLASS_SEED, N_CLASSES = 2026, 6
+METHODS = ("cnnvis-fft", "cnnvis-maco", "horama-maco", "horama-fourier", "lucent", "torch-dreams")
+HORAMA_SIZE = 512
+
+
+def classes() -> dict[str, list[int]]:
+    """The tuning and validation classes: drawn once with a fixed seed, split in halves."""
+    drawn = [int(c) for c in np.random.default_rng(CLASS_SEED).choice(1000, N_CLASSES, replace=False)]
+    return {"tune": drawn[::2], "validate": drawn[1::2]}
+
+
+def render_cnnvis(model, k: int, steps: int, seed: int, param: str) -> np.ndarray:
+    from cnnvis.recipes.prefer import PreferOptions, prefer_render
+
+    opts = PreferOptions(layer="classifier", channel=[k])
+    r = prefer_render(opts, model, "cpu", None, {"steps": steps, "seed": seed, "param": param})
+    return r.run()[0].clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def _logit(model, k: int):
+    def objective(images: torch.Tensor) -> torch.Tensor:
+        return model.module(images)[:, k].mean()
+
+    return objective
+
+
+def render_horama(model, k: int, steps: int, seed: int, kind: str, workdir: str) -> np.ndarray:
+    import horama
+
+    from cnnvis.params.maco import read_spectrum
+
+    torch.manual_seed(seed)
+    os.makedirs(workdir, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(workdir)  # horama reads its spectrum from the working directory
+    try:
+        np.save("spectrum_decorrelated.npy", read_spectrum(None).numpy())
+        lo, hi = (
+            [(0 - m) / s for m, s in zip(model.mean, model.std)][0],
+            [(1 - m) / s for m, s in zip(model.mean, model.std)][0],
+        )
+        fn = horama.maco if kind == "maco" else horama.fourier
+        img, _ = fn(_logit(model, k), total_steps=steps, image_size=HORAMA_SIZE, values_range=(lo, hi), device="cpu")
+    finally:
+        os.chdir(cwd)
+    x = img.detach().permute(1, 2, 0).numpy()
+    return np.clip((x - lo) / (hi - lo), 0, 1)
+
+
+def render_lucent_class(model, k: int, steps: int, seed: int, lucent_path: str) -> np.ndarray:
+    from prefer import _import_lucent, render_lucent
+
+    lucent = _import_lucent(lucent_path)
+    return render_lucent(lucent, model, f"classifier:{k}", steps, 224, seed)[0]
+
+
+def render_torch_dreams(model, k: int, steps: int, seed: int) -> np.ndarray:
+    import copy
+
+    import torchvision.transforms as T
+    from torch_dreams import Dreamer
+
+    torch.manual_seed(seed)
+    net = copy.deepcopy(model.module)
+    dreamer = Dreamer(net, device="cpu", quiet=True)
+    dreamer.set_custom_normalization(T.Normalize(mean=list(model.mean), std=list(model.std)))
+    param = dreamer.render(
+        layers=[net.classifier], width=224, height=224, iters=steps, custom_func=lambda outs: -outs[0][:, k].mean()
+    )
+    return np.asarray(param.to_hwc_tensor(), np.float32)
+
+
+def render(method: str, model, k: int, args) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    if method.startswith("cnnvis-"):
+        img = render_cnnvis(model, k, args.steps, args.seed, method.split("-")[1])
+    elif method.startswith("horama-"):
+        img = render_horama(
+            model, k, args.steps, args.seed, method.split("-")[1], os.path.join(args.save_dir, "horama")
+        )
+    elif method == "lucent":
+        img = render_lucent_class(model, k, args.steps, args.seed, args.peers)
+    else:
+        img = render_torch_dreams(model, k, args.steps, args.seed)
+    return np.ascontiguousarray(img, np.float32), time.perf_counter() - t0
+
+
+def score(img: np.ndarray, k: int, scorers: dict) -> dict:
+    from cnnvis.recipes.quality import class_scores, high_frequency_energy, spectral_slope
+
+    row = {"slope": spectral_slope(img), "hf": high_frequency_energy(img)}
+    for name, m in scorers.items():
+        s = class_scores(m, [img], k)[0]
+        row[name] = (s.hit1, s.hit5)
+    lite0 = scorers["efficientnet-lite0"]
+    x = torch.from_numpy(img).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        row["logit"] = float(lite0.module(lite0.normalize(torch.nn.functional.interpolate(x, size=224)))[0, k])
+    return row
+
+
+def natural_slope() -> tuple[float, float]:
+    """Mean spectral slope of the validation and tuning photos at 224 px (bench/photos.py)."""
+    from photos import TUNING, VALIDATION, photo
+
+    from cnnvis.recipes.quality import spectral_slope
+
+    return tuple(statistics.mean(spectral_slope(photo(n, 224)) for n in names) for names in (VALIDATION, TUNING))
+
+
+def summarize(method: str, rows: list[dict]) -> str:
+    other = [r[m] for r in rows for m in ("efficientnet-lite1", "efficientnet-lite2") if m in r]
+    top1 = statistics.mean(h[0] for h in other) if other else float("nan")
+    top5 = statistics.mean(h[1] for h in other) if other else float("nan")
+    own = statistics.mean(r["efficientnet-lite0"][0] for r in rows)
+    return (
+        f"{method:<15} {top1:6.2f} {top5:6.2f} {own:7.2f} {statistics.mean(r['logit'] for r in rows):7.2f} "
+        f"{statistics.mean(r['slope'] for r in rows):7.2f} {statistics.mean(r['hf'] for r in rows):6.3f} "
+        f"{statistics.mean(r['seconds'] for r in rows):7.1f}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peers", default="/tmp/peers")
+    ap.add_argument("--steps", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--set", choices=("tune", "validate", "both"), default="both")
+    ap.add_argument("--save-dir", default="/tmp/quality")
+    args = ap.parse_args()
+    sys.path.insert(0, args.peers)
+    import imageio.v3 as iio
+
+    from cnnvis.models.registry import load_model
+    from cnnvis.recipes.quality import available_scorers
+
+    torch.set_num_threads(2)
+    model = load_model("efficientnet-lite0")
+    scorers = {n: load_model(n) for n in available_scorers()}
+    os.makedirs(args.save_dir, exist_ok=True)
+    sets = classes() if args.set == "both" else {args.set: classes()[args.set]}
+    val, tune = natural_slope()
+    print(f"classes {sets}; {args.steps} steps; natural photos' slope: validation {val:.2f}, tuning {tune:.2f}")
+    for name, ks in sets.items():
+        print(f"\n[{name}] method        top1   top5  lite0@1   logit   slope     HF  seconds   (top-1/5: Lite1+Lite2)")
+        for method in args.methods.split(","):
+            rows = []
+            for k in ks:
+                img, seconds = render(method, model, k, args)
+                iio.imwrite(os.path.join(args.save_dir, f"{method}_{k}.png"), (img * 255).round().astype(np.uint8))
+                rows.append({**score(img, k, scorers), "seconds": seconds})
+            print(summarize(method, rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()
