@@ -13,8 +13,6 @@ batch. Nothing here prints or writes.
 
 from __future__ import annotations
 
-import torch
-
 from cnnvis.config import Options, group, setting
 from cnnvis.errors import InputError
 from cnnvis.recipes.options import channel_option, out_option, position_option
@@ -72,10 +70,12 @@ def unit_objective(opts: AccentuateOptions):
     return Neuron(opts.layer, c, opts.nx, opts.ny)
 
 
-def anchor_balance(model, objective, anchor, photo: torch.Tensor, seed: int = 0) -> float:
+def anchor_balance(model, objective, anchor, photo, seed: int = 0) -> float:
     """mean |d objective / d x| over mean |d anchor / d x| at ``x`` = ``photo`` (1, 3, H, W)
     resized to the model's input size plus a little seeded noise: the factor that makes the
     anchor pull as hard as the objective pushes (faccent's gradient-ratio balance)."""
+    import torch
+
     from cnnvis.canvas.sizes import resize
     from cnnvis.canvas.tiling import Window
     from cnnvis.objectives.base import Capture

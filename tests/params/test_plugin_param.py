@@ -105,7 +105,7 @@ def _dream(model, out, *extra):
 
 def test_shipped_names_are_the_registered_kinds():
     # --help and validation know the shipped kinds by these names before their modules load
-    assert set(PARAMS.registered()) == set(PARAMS.shipped) == {"pixel", "fft", "cppn", "lowres"}
+    assert set(PARAMS.registered()) == set(PARAMS.shipped) == {"pixel", "fft", "cppn", "lowres", "maco"}
     assert set(OPTIMIZERS.registered()) == set(OPTIMIZERS.shipped)
     assert tuple(PARAMS) == PARAMS.shipped and tuple(OPTIMIZERS) == OPTIMIZERS.shipped
     assert {"generator", "pixel-decorrelated"} <= set(PARAM_KINDS) - set(PARAMS)  # hand-over kinds only
@@ -137,7 +137,7 @@ def test_a_plugin_kind_is_a_choice_and_declares_its_checks(plugin):
     with pytest.raises(InputError, match="use --param fft, or drop --shared"):
         RenderConfig(param="testkind", shared=True)
     unregister("testkind")
-    with pytest.raises(InputError, match="unknown --param 'testkind'; use one of pixel, fft, cppn, lowres$"):
+    with pytest.raises(InputError, match="unknown --param 'testkind'; use one of pixel, fft, cppn, lowres, maco$"):
         RenderConfig(param="testkind")
 
 
@@ -165,7 +165,7 @@ def test_a_plugin_optimizer_is_one_table_entry(model, tmp_path):
 
 def test_unknown_kinds_fail_in_one_line_at_parse_time(tmp_path):
     res = CliRunner().invoke(main, ["dream", "--noise", "--param", "png", "--out", str(tmp_path / "x.png")])
-    assert res.exit_code == 2 and "'png' is not one of 'pixel', 'fft', 'cppn', 'lowres'" in res.output
+    assert res.exit_code == 2 and "'png' is not one of 'pixel', 'fft', 'cppn', 'lowres', 'maco'" in res.output
 
 
 def test_dream_help_lists_the_kinds_without_importing_torch():
@@ -178,4 +178,4 @@ def test_dream_help_lists_the_kinds_without_importing_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
-    assert "--param [pixel|fft|cppn|lowres]" in text and "--optimizer [rmsprop|sgd|adam|gd|lbfgs]" in text
+    assert "--param [pixel|fft|cppn|lowres|maco]" in text and "--optimizer [rmsprop|sgd|adam|gd|lbfgs]" in text
