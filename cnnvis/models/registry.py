@@ -34,6 +34,7 @@ from torch import nn
 from cnnvis.defaults import DEFAULT_MODEL
 from cnnvis.errors import InputError, did_you_mean
 
+RANDOM_WEIGHTS_SEED = 0  # --weights random: the same random network on every load
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -375,6 +376,35 @@ def load_model(
     Raises:
         InputError: unknown name, missing weights package, weights that do not fit.
     """
+    if weights == "random":
+        # Random weights are the same on every load (seed 0, the caller's random state untouched):
+        # a run on them replays, and a test's network does not depend on what ran before it.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_WEIGHTS_SEED)
+            module, sha, mean_, std_, size, min_size, bgr = _build(name, weights)
+    else:
+        module, sha, mean_, std_, size, min_size, bgr = _build(name, weights)
+    fixed, declared_size = takes_one_size(module)
+    module.eval()
+    disable_inplace(module)
+    for p in module.parameters():
+        # Frozen weights: backward then computes only input gradients, which is all we need.
+        p.requires_grad_(False)
+    return LoadedModel(
+        name=name,
+        module=module.to(device),
+        mean=tuple(mean) if mean else tuple(mean_),
+        std=tuple(std) if std else tuple(std_),
+        input_size=input_size or declared_size or size,
+        min_size=min_size,
+        weights_sha256=sha,
+        bgr=bgr,
+        fixed_size=fixed,
+    )
+
+
+def _build(name: str, weights: str | None):
+    """(module, weights SHA-256, mean, std, input size, minimum size, BGR) of the model ``name``."""
     mean_, std_, size, min_size = IMAGENET_MEAN, IMAGENET_STD, 224, 32
     bgr = False
     lite = name[len("efficientnet-lite") :] if name.startswith("efficientnet-lite") else ""
@@ -402,23 +432,7 @@ def load_model(
             "Use efficientnet-lite0, a torchvision name (see: cnnvis models), timm:NAME, clip:NAME, "
             "package.module:factory or a TorchScript file"
         )
-    fixed, declared_size = takes_one_size(module)
-    module.eval()
-    disable_inplace(module)
-    for p in module.parameters():
-        # Frozen weights: backward then computes only input gradients, which is all we need.
-        p.requires_grad_(False)
-    return LoadedModel(
-        name=name,
-        module=module.to(device),
-        mean=tuple(mean) if mean else tuple(mean_),
-        std=tuple(std) if std else tuple(std_),
-        input_size=input_size or declared_size or size,
-        min_size=min_size,
-        weights_sha256=sha,
-        bgr=bgr,
-        fixed_size=fixed,
-    )
+    return module, sha, mean_, std_, size, min_size, bgr
 
 
 # ---------------------------------------------------------------- Caffe

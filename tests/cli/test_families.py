@@ -109,3 +109,13 @@ def test_token_objective_reads_the_class_token(tmp_path):
     assert res.exit_code == 0, res.output
     res = invoke(["prefer", *m, "-O", "token:blocks.1:1:4", "-o", tmp_path / "d.png"])  # the distillation token
     assert res.exit_code == 0, res.output
+
+
+def test_a_vit_run_replays_bit_for_bit(tmp_path):
+    """Random weights are seeded, so a run on them (a ViT here) replays from its manifest."""
+    out = tmp_path / "p.png"
+    m = ["--model", "timm:deit_tiny_patch16_224", "--weights", "random"]
+    res = invoke(["prefer", *m, "--layer", "blocks.3", "--channel", 3, "--steps", 2, "-q", "-o", out])
+    assert res.exit_code == 0, res.output
+    res = invoke(["replay", out, "--out", tmp_path / "again.png", "--check"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
