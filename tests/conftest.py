@@ -139,6 +139,12 @@ def factory_module(tmp_path, monkeypatch):
     sys.modules.pop(name, None)
 
 
+@pytest.fixture
+def tiny_cli(factory_module) -> list[str]:
+    """The CLI flags of the tiny-CNN factory model: ``--model pkg:factory --weights random``."""
+    return ["--model", f"{factory_module}:factory", "--weights", "random"]
+
+
 # ---------------------------------------------------------------- Caffe files written by tests
 def caffe_relu(name: str, blob: str) -> str:
     return (

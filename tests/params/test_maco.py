@@ -88,23 +88,6 @@ def test_maco_raises_a_channel_and_keeps_rgb(tiny_model):
     assert out.shape == (1, 3, 32, 32) and log[-1].score > log[0].score
 
 
-def test_maco_refuses_alpha(tmp_path, factory_module):
-    res = invoke(
-        [
-            "prefer",
-            "--model",
-            f"{factory_module}:factory",
-            "--weights",
-            "random",
-            "--layer",
-            "conv3",
-            "--channel",
-            1,
-            "--param",
-            "maco",
-            "--alpha",
-            "-o",
-            tmp_path / "x.png",
-        ]
-    )
-    assert_one_line_error(res, "--param maco draws RGB images")
+def test_maco_refuses_alpha(tmp_path, tiny_cli):
+    args = ["prefer", *tiny_cli, "--layer", "conv3", "--channel", 1, "--param", "maco", "--alpha"]
+    assert_one_line_error(invoke([*args, "-o", tmp_path / "x.png"]), "--param maco draws RGB images")

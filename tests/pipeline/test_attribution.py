@@ -32,22 +32,8 @@ def test_a_neurons_alpha_sits_on_its_receptive_field(tiny_model):
     assert r.image().shape == (1, 4, 32, 32)  # what an interrupted run saves carries it too
 
 
-def test_cli_writes_rgba_png_and_refuses_jpeg(tmp_path, factory_module):
-    args = [
-        "prefer",
-        "--model",
-        f"{factory_module}:factory",
-        "--weights",
-        "random",
-        "--layer",
-        "conv3",
-        "--channel",
-        1,
-        "--steps",
-        2,
-        "--alpha-from-grad",
-        "-q",
-    ]
+def test_cli_writes_rgba_png_and_refuses_jpeg(tmp_path, tiny_cli):
+    args = ["prefer", *tiny_cli, "--layer", "conv3", "--channel", 1, "--steps", 2, "--alpha-from-grad", "-q"]
     res = invoke([*args, "-o", tmp_path / "a.png"])
     assert res.exit_code == 0, res.output
     assert iio.imread(tmp_path / "a.png").shape[-1] == 4
