@@ -28,11 +28,13 @@ Usage::
 
     python bench/quality.py --peers /tmp/peers --steps 128 --save-dir /tmp/quality
     python bench/quality.py --methods cnnvis-fft,cnnvis-maco --set tune   # cnnvis alone, tuning classes
+    python bench/quality.py --methods cnnvis-maco --set tune --option lr=0.3 --option transform_scale=0.2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -55,11 +57,11 @@ def classes() -> dict[str, list[int]]:
     return {"tune": drawn[::2], "validate": drawn[1::2]}
 
 
-def render_cnnvis(model, k: int, steps: int, seed: int, param: str) -> np.ndarray:
+def render_cnnvis(model, k: int, steps: int, seed: int, param: str, options: dict) -> np.ndarray:
     from cnnvis.recipes.prefer import PreferOptions, prefer_render
 
     opts = PreferOptions(layer="classifier", channel=[k])
-    r = prefer_render(opts, model, "cpu", None, {"steps": steps, "seed": seed, "param": param})
+    r = prefer_render(opts, model, "cpu", None, {"steps": steps, "seed": seed, "param": param, **options})
     return r.run()[0].clamp(0, 1).permute(1, 2, 0).numpy()
 
 
@@ -119,7 +121,7 @@ def render_torch_dreams(model, k: int, steps: int, seed: int) -> np.ndarray:
 def render(method: str, model, k: int, args) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     if method.startswith("cnnvis-"):
-        img = render_cnnvis(model, k, args.steps, args.seed, method.split("-")[1])
+        img = render_cnnvis(model, k, args.steps, args.seed, method.split("-")[1], args.option)
     elif method.startswith("horama-"):
         img = render_horama(
             model, k, args.steps, args.seed, method.split("-")[1], os.path.join(args.save_dir, "horama")
@@ -174,7 +176,9 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--set", choices=("tune", "validate", "both"), default="both")
     ap.add_argument("--save-dir", default="/tmp/quality")
+    ap.add_argument("--option", action="append", default=[], help="KEY=JSON: a render setting of the cnnvis methods")
     args = ap.parse_args()
+    args.option = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
     sys.path.insert(0, args.peers)
     import imageio.v3 as iio
 

@@ -35,6 +35,7 @@ PAN_CLIP = "{out}/pan_clip.mp4"  # a camera pan over the bundled photo, made by 
 VIDEO_DREAM = ["--octaves", "3", "--steps", "6", "--jitter", "8"]
 VIDEO_QUICK = ["--steps", "1", "--octaves", "1"]
 CATALOGUE_QUICK = ["--steps", "1", "--size", "64x64"]
+VALIDATION_CLASSES = "638,26,847"  # bench/quality.py's validation classes (nobody tuned on them)
 
 # (output file, preset or None, extra arguments, caption, quick-mode arguments appended in --quick)
 ENTRIES = [
@@ -201,6 +202,35 @@ ENTRIES = [
         [],
         "transparency: an RGBA channel visualization, optimized over random backgrounds (an RGBA PNG)",
         CATALOGUE_QUICK,
+    ),
+    (
+        "maco.png",
+        "maco",
+        [],
+        "MACO: a blocks.5.0 channel, only the Fourier phase optimized, at natural photos' amplitude, with the "
+        "objective's gradient as transparency (an RGBA PNG)",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "classes_fft.jpg",
+        None,
+        ["prefer", "--layer", "classifier", "--channel", VALIDATION_CLASSES],
+        "three validation classes of bench/quality.py (maillot, newt, tank) as decorrelated Fourier images (a sheet)",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "classes_maco.jpg",
+        None,
+        ["prefer", "--layer", "classifier", "--channel", VALIDATION_CLASSES, "--param", "maco"],
+        "the same classes with --param maco (a sheet)",
+        CATALOGUE_QUICK,
+    ),
+    (
+        "accentuate.jpg",
+        "accentuate",
+        [CHELSEA],
+        "feature accentuation: a blocks.5.0 channel raised in the photo, anchored to its activations",
+        ["--steps", "1", "--size", "64x96"],
     ),
     (
         "cppn_1024.jpg",
@@ -449,7 +479,7 @@ def main() -> int:
             import glob
 
             stem = os.path.splitext(name)[0]
-            for extra in glob.glob(os.path.join(out_dir, f"{stem}_[bt][0-9]*")):
+            for extra in glob.glob(os.path.join(out_dir, f"{stem}_[btc][0-9]*")):
                 os.remove(extra)
         rows.append(
             dict(
