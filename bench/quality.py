@@ -29,6 +29,7 @@ Usage::
     python bench/quality.py --peers /tmp/peers --steps 128 --save-dir /tmp/quality
     python bench/quality.py --methods cnnvis-fft,cnnvis-maco --set tune   # cnnvis alone, tuning classes
     python bench/quality.py --methods cnnvis-maco --set tune --option lr=0.3 --option transform_scale=0.2
+    python bench/quality.py --units          # channels of blocks.4 and blocks.5: Fourier image against MACO
 """
 
 from __future__ import annotations
@@ -168,6 +169,34 @@ def summarize(method: str, rows: list[dict]) -> str:
     )
 
 
+UNIT_LAYERS = {"blocks.4": 112, "blocks.5": 192}  # layer -> channels (Lite0)
+UNITS_PER_LAYER = 4
+
+
+def unit_table(model, args) -> None:
+    """Channel visualizations of blocks.4 and blocks.5, the Fourier image against MACO: the
+    channel's mean activation (no transforms) and the spectral slope, per unit."""
+    from prefer import channel_activation
+
+    from cnnvis.recipes.prefer import PreferOptions, prefer_render
+    from cnnvis.recipes.quality import spectral_slope
+
+    rng = np.random.default_rng(CLASS_SEED)
+    print(
+        f"\nunit        {'fft act':>8} {'maco act':>9} {'fft slope':>10} {'maco slope':>11}   ({args.steps} steps, whole channel)"
+    )
+    for layer, n in UNIT_LAYERS.items():
+        for c in sorted(int(u) for u in rng.choice(n, UNITS_PER_LAYER, replace=False)):
+            cells = []
+            for param in ("fft", "maco"):
+                opts = PreferOptions(layer=layer, channel=[c], whole_channel=True)
+                r = prefer_render(opts, model, "cpu", None, {"steps": args.steps, "seed": args.seed, "param": param})
+                img = r.run()[0].clamp(0, 1).permute(1, 2, 0).numpy()
+                cells.append((channel_activation(model, layer, c, img), spectral_slope(img)))
+            (fa, fs), (ma, ms) = cells
+            print(f"{layer}:{c:<4} {fa:8.2f} {ma:9.2f} {fs:10.2f} {ms:11.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", default="/tmp/peers")
@@ -176,6 +205,7 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--set", choices=("tune", "validate", "both"), default="both")
     ap.add_argument("--save-dir", default="/tmp/quality")
+    ap.add_argument("--units", action="store_true", help="the per-unit table (blocks.4, blocks.5) instead")
     ap.add_argument("--option", action="append", default=[], help="KEY=JSON: a render setting of the cnnvis methods")
     args = ap.parse_args()
     args.option = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
@@ -189,6 +219,9 @@ def main() -> None:
     model = load_model("efficientnet-lite0")
     scorers = {n: load_model(n) for n in available_scorers()}
     os.makedirs(args.save_dir, exist_ok=True)
+    if args.units:
+        unit_table(model, args)
+        return
     sets = classes() if args.set == "both" else {args.set: classes()[args.set]}
     val, tune = natural_slope()
     print(f"classes {sets}; {args.steps} steps; natural photos' slope: validation {val:.2f}, tuning {tune:.2f}")
