@@ -182,9 +182,8 @@ def unit_table(model, args) -> None:
     from cnnvis.recipes.quality import spectral_slope
 
     rng = np.random.default_rng(CLASS_SEED)
-    print(
-        f"\nunit        {'fft act':>8} {'maco act':>9} {'fft slope':>10} {'maco slope':>11}   ({args.steps} steps, whole channel)"
-    )
+    head = f"{'fft act':>8} {'maco act':>9} {'fft slope':>10} {'maco slope':>11}"
+    print(f"\nunit        {head}   ({args.steps} steps, whole channel)")
     for layer, n in UNIT_LAYERS.items():
         for c in sorted(int(u) for u in rng.choice(n, UNITS_PER_LAYER, replace=False)):
             cells = []
