@@ -93,7 +93,12 @@ PREFER_MASK_DEFAULTS = dict(
 )
 # ... and per parameterization other than the Fourier image's (bench/params.py): the learning
 # rate in the parameters' own units (a CPPN's weights, a low-resolution tensor's pixels).
-PREFER_PARAM_DEFAULTS = {"cppn": dict(lr=0.005), "lowres": dict(lr=0.05), "maco": dict(lr=0.1)}
+PREFER_PARAM_DEFAULTS = {
+    "cppn": dict(lr=0.005),
+    "lowres": dict(lr=0.05),
+    # MACO (bench/quality.py, tuning classes): stronger transforms make its classes transfer
+    "maco": dict(lr=0.1, jitter=8, transform_scale=0.2, transform_rotate=10.0),
+}
 # ... and with --interpolate on the Fourier image: its frames share low-resolution terms
 # (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
 # strength (shared_weight 1) the terms carried so much of every image that its first and last
