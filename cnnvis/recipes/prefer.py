@@ -183,7 +183,10 @@ def unit_feature_mask(opts: PreferOptions, model, hook: str, channel: int, hw):
     ``hw``: channel ``channel`` at (--y, --x) (default the centre), or the whole channel."""
     from cnnvis.recipes.recon import layer_shape
 
-    shape = layer_shape(model, hook, hw)
+    # a whole channel needs only the channel count: measured at the model's input size, not with
+    # a forward pass of the whole canvas (a 4096x4096 one held 6 GB)
+    side = (model.input_size, model.input_size) if opts.whole_channel else hw
+    shape = layer_shape(model, hook, side)
     return one_unit_mask(shape, channel, opts.nx, opts.ny, whole_channel=opts.whole_channel, layer=opts.layer)
 
 
