@@ -93,6 +93,10 @@ def tiny(command: str) -> list[str]:
 
 
 def _skip_reason(command: str) -> str | None:
+    import importlib.util
+
+    if "clip:" in command and importlib.util.find_spec("open_clip") is None:
+        return "needs the clip extra (pip install -e '.[clip]'; CI installs it)"
     return next((why for needle, why in SKIPPED.items() if needle in command), None)
 
 
