@@ -16,7 +16,7 @@ from torch import nn
 from cnnvis.defaults import ACTIVATION_SIDES
 from cnnvis.errors import InputError
 from cnnvis.models.layer_table import LayerTable, check_layer_names
-from cnnvis.models.layouts import TOKENS, Layout, probe_layouts, to_map
+from cnnvis.models.layouts import TOKENS, Layout, probe_layouts, to_map, unprobed_layout
 
 
 class _StopForward(Exception):
@@ -112,7 +112,8 @@ class FeatureCapture:
                 raise InputError(
                     f"layer '{name}' returns {type(output).__name__}, not a tensor; pick one of its submodules"
                 )
-            self._feats[name], prefix = to_map(name, output, self._layouts[name], self._image_hw)
+            layout = self._layouts.get(name) or unprobed_layout(self.module, output)
+            self._feats[name], prefix = to_map(name, output, layout, self._image_hw)
             if prefix is not None:
                 self.prefix[name] = prefix
             if self.stop_early and wanted <= self._feats.keys():

@@ -192,6 +192,12 @@ def _classify(t: torch.Tensor, tag: str | Layout, batch: int, prefix: int) -> La
     return Layout(UNMAPPABLE, reason=f"a {t.dim()}-D output")
 
 
+def unprobed_layout(module: nn.Module, t: torch.Tensor) -> Layout:
+    """The layout of an output the probe pass did not see (a layer that runs only at some input
+    sizes): by its dimensions and what the model declares."""
+    return _classify(t, _fallback_4d(module), t.shape[0], model_prefix_tokens(module))
+
+
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
