@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from cnnvis.errors import InputError
+from cnnvis.models.clip import EMBED_LAYER
 from cnnvis.objectives.base import Capture, Objective
-
-EMBED_LAYER = "embed"  # cnnvis.models.clip.EMBED_LAYER (no torch-free import of that module is needed here)
 
 
 def text_encoder_of(module) -> object | None:
