@@ -27,6 +27,7 @@ both attributes.
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from dataclasses import dataclass
@@ -234,6 +235,7 @@ def known_layouts(module: nn.Module) -> dict[str, Layout]:
     return dict(_CACHE.get(module, {}))
 
 
+@functools.lru_cache(maxsize=256)  # called for every token layer of every tile batch
 def token_grid(n: int, image_hw: tuple[int, int]) -> tuple[int, int] | None:
     """The (h, w) patch grid of ``n`` tokens from an input of ``image_hw`` pixels: the grid at an
     integer stride s with ``floor(H / s) * floor(W / s) == n`` (or with ceil, for padded patches),
