@@ -79,6 +79,10 @@ PREFER_DEFAULTS = dict(
     shift=False,
     init_blur=0.0,
 )
+# ... up to this side (pixels) the canvas is one tile (the network sees the whole image, as in
+# cnnpref and lucid); a larger canvas is tiled at the model's input size. One 2048x2048 tile of
+# Lite0 held 7.2 GB; a 4096x4096 one would need about 29 GB.
+PREFER_ONE_TILE_MAX = 1024
 # ... and with an image mask (--rf-mask): the Fourier image changes every pixel at once, so a
 # pixel mask needs the pixel parameterization.
 PREFER_MASK_DEFAULTS = dict(

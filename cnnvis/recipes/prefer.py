@@ -314,5 +314,5 @@ def render_default_texts() -> dict[str, str]:
         ("with --interpolate", D.PREFER_INTERPOLATE_DEFAULTS),
         ("with --prior dgn", D.DGN_DEFAULTS),
     ]
-    extra = {"tile": "the image size (one tile)"}
+    extra = {"tile": f"the image size (one tile) up to {D.PREFER_ONE_TILE_MAX} px, else the model input"}
     return tuned_default_texts({**plain_defaults(), **D.PREFER_DEFAULTS}, {}, variants, extra)

@@ -38,6 +38,7 @@ from cnnvis.defaults import (  # noqa: F401
     INVERT_TOP_DEFAULTS,
     PREFER_DEFAULTS,
     PREFER_MASK_DEFAULTS,
+    PREFER_ONE_TILE_MAX,
     PREFER_PARAM_DEFAULTS,
     SHALLOW_STRIDE,
     TOP_DEPTH,
@@ -597,6 +598,13 @@ def one_tile(model, size: Size) -> int:
     return model.input_size if model.fixed_size else max(size)
 
 
+def objective_tile(model, size: Size) -> int:
+    """The default tile of a preferred image of ``size``: the whole canvas up to
+    :data:`cnnvis.defaults.PREFER_ONE_TILE_MAX` pixels a side, else the model's input size
+    (bounded memory at any size)."""
+    return one_tile(model, size) if max(size) <= PREFER_ONE_TILE_MAX else model.input_size
+
+
 def objective_render(
     model,
     objective,
@@ -626,7 +634,7 @@ def objective_render(
             )
         mask = mk[None, None]
     kw = dict(options)
-    kw.setdefault("tile", one_tile(m, size))
+    kw.setdefault("tile", objective_tile(m, size))
     kw.setdefault(
         "batch_size", max(batch, INVERT_DEFAULTS["batch_size"])
     )  # one tile per image: the whole batch in one pass

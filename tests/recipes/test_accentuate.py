@@ -70,3 +70,16 @@ def test_cli_accentuates_at_the_photos_size(tmp_path, photo):
     )
     assert res.exit_code == 0, res.output
     assert iio.imread(tmp_path / "a.png").shape == (72, 96, 3)
+
+
+def test_prefer_tiles_a_large_canvas_at_the_model_input(lite0):
+    """Up to PREFER_ONE_TILE_MAX a preferred image is one tile; beyond it, tiles of the model's input
+    size keep the memory bounded (one 2048 tile of Lite0 held 7.2 GB)."""
+    from cnnvis.defaults import PREFER_ONE_TILE_MAX
+    from cnnvis.recipes.recon import objective_tile
+
+    assert objective_tile(lite0, (300, PREFER_ONE_TILE_MAX)) == PREFER_ONE_TILE_MAX
+    assert objective_tile(lite0, (300, PREFER_ONE_TILE_MAX + 1)) == lite0.input_size
+    opts = AccentuateOptions(image="x", layer="blocks.4", channel=[5], size="600x1100")
+    big = np.zeros((600, 1100, 3), np.float32) + 0.5
+    assert accentuate_render(opts, lite0, "cpu", {"steps": 1}, big).tile == lite0.input_size
