@@ -91,7 +91,7 @@ def _video_run(opts: InvertOptions, outputs: OutputOptions, video: VideoOptions)
 def _report_quality(model, final, original: np.ndarray, layers, out: str) -> dict:
     """Measure the reconstruction ``final`` (1, 3, H, W) against ``original`` (H x W x 3 in [0, 1]),
     write OUT.metrics.json and print the figures (even with --quiet: they are the result)."""
-    from cnnvis.io.files import write_atomic
+    from cnnvis.io.files import write_text_atomic
     from cnnvis.io.images import hwc_to_bchw
     from cnnvis.recipes.metrics import quality
     from cnnvis.recipes.recon import to_hwc
@@ -99,12 +99,7 @@ def _report_quality(model, final, original: np.ndarray, layers, out: str) -> dic
     q = quality(model, hwc_to_bchw(to_hwc(final)), hwc_to_bchw(original), layers)
     q["layers"] = list(layers)
     path = os.path.splitext(out)[0] + ".metrics.json"
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(q, f, indent=1)
-
-    write_atomic(path, write)
+    write_text_atomic(path, json.dumps(q, indent=1))
     fe = "  ".join(f"{k} {v:.3f}" for k, v in q["feature_error"].items())
     click.echo(f"pixel correlation {q['pixel_correlation']:.3f}  SSIM {q['ssim']:.3f}  feature error {fe}  ({path})")
     return q

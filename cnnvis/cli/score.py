@@ -12,7 +12,7 @@ from cnnvis.recipes.quality import ScoreOptions
 
 def run_score(**kw) -> int:
     """Score the images; print a table (and write JSON); return the exit code."""
-    from cnnvis.io.files import write_atomic
+    from cnnvis.io.files import write_text_atomic
     from cnnvis.io.images import read_image
     from cnnvis.recipes.quality import available_scorers, check_class, image_scores
 
@@ -35,7 +35,7 @@ def run_score(**kw) -> int:
         click.echo(f"class {opts.label} by {m.name}: top-1 {top1:.2f}, top-5 {top5:.2f} of {len(scores)} images")
     if opts.json_out:
         text = json.dumps({"class": opts.label, "images": scores}, indent=1, sort_keys=True)
-        write_atomic(opts.json_out, lambda tmp: _write_text(tmp, text))
+        write_text_atomic(opts.json_out, text)
     return 0
 
 
@@ -44,8 +44,3 @@ def _classes(model) -> int:
 
     with torch.no_grad():
         return int(model.module(torch.zeros(1, 3, model.input_size, model.input_size)).shape[-1])
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)

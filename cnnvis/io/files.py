@@ -176,6 +176,16 @@ def write_atomic(path: str, write) -> None:
         raise
 
 
+def write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`write_atomic`)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    write_atomic(path, write)
+
+
 def write_pair(path: str, write, second: str, write_second) -> None:
     """Write ``path`` and ``second`` (in one folder) as a pair: ``write(tmp)``, then
     ``write_second(tmp_second, tmp)`` (it may read the first), then both renamed into place while

@@ -20,6 +20,7 @@ gives another, (3, h, h // 2 + 1) like that one.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 import numpy as np
@@ -38,6 +39,7 @@ MACO_BUFFERS = 5
 SHIPPED_SPECTRUM = "maco_spectrum.npy"
 
 
+@functools.lru_cache(maxsize=4)  # read once per run, not at every size (callers never change it in place)
 def read_spectrum(path: str | None) -> torch.Tensor:
     """The amplitude template (3, h, w) as float32: ``path``'s, or the shipped one. A file is
     read as data (``np.load`` without pickles) and its shape checked."""

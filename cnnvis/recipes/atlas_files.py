@@ -9,19 +9,11 @@ import os
 import time
 
 from cnnvis.errors import InputError
-from cnnvis.io.files import check_folder_writable, make_folder, write_atomic
+from cnnvis.io.files import check_folder_writable, make_folder, write_text_atomic
 from cnnvis.recipes.atlas_plan import AtlasPlan, LayerPlan
 from cnnvis.recipes.atlas_record import ATLAS_JSON, add_unit, atlas_json, contact_sheets, unit_files
 
 ATLAS_JSON_EVERY = 5.0  # seconds between rewrites of atlas.json during a run
-
-
-def _write_text(path: str, text: str) -> None:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    write_atomic(path, write)
 
 
 class AtlasWriter:
@@ -50,7 +42,7 @@ class AtlasWriter:
             self.dump()
 
     def dump(self) -> None:
-        _write_text(os.path.join(self.out, ATLAS_JSON), atlas_json(self.atlas))
+        write_text_atomic(os.path.join(self.out, ATLAS_JSON), atlas_json(self.atlas))
         self.dumped = time.monotonic()
 
     def finish(self) -> None:
@@ -61,7 +53,7 @@ class AtlasWriter:
         for name, sheet in contact_sheets(self.atlas, self.out):
             save_image(os.path.join(self.out, name), sheet, quality=90)
         self.dump()
-        _write_text(os.path.join(self.out, "index.html"), atlas_html(self.atlas))
+        write_text_atomic(os.path.join(self.out, "index.html"), atlas_html(self.atlas))
 
 
 def open_atlas_folder(out: str | None) -> str:

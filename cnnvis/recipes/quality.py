@@ -9,7 +9,7 @@ and bench/quality.py (issue 21).
   shallower (less negative) slope.
 - **High-frequency energy** (:func:`high_frequency_energy`): the share of the power above half
   the Nyquist frequency.
-- **Transferability** (:func:`class_hits`): MACO's test (Fel et al. 2023): do *other* networks,
+- **Transferability** (:func:`class_scores`): MACO's test (Fel et al. 2023): do *other* networks,
   seeing the image with no transforms, classify a class visualization as its class? Top-1 and
   top-5, per scoring network.
 
