@@ -81,6 +81,8 @@ TV_OPERATORS = ("naive", "sobel", "sobel_squish")
 SIZE_SPACINGS = ("geometric", "linear")
 P_TARGETS = ("auto", "zero", "init")
 OUTPUT_MODES = ("clip", "rescale")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SWITCHES = ("auto", "on", "off")
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -531,6 +533,22 @@ class Output(_Group):
     seed: int = setting(0, "Seed of every random choice.")
 
 
+@group("compute")
+class Compute(_Group):
+    """How the network's forward and backward run on the tiles (bench/speed.py measured each);
+    the canvas, the optimizer state and the regularizers stay float32 whatever they say."""
+
+    precision: str = setting(
+        "auto",
+        "The network's dtype: auto is bf16 where the device computes it natively (AVX512_BF16, AMX, CUDA), else fp32.",
+        choices=PRECISIONS,
+    )
+    channels_last: str = setting(
+        "auto", "Channels-last memory format; auto: on for convolutional networks.", choices=SWITCHES
+    )
+    compile: bool = setting(False, "torch.compile the network's forward and backward (slower on CPU).")
+
+
 GROUPS: tuple[type[_Group], ...] = (
     Sizes,
     Tiling,
@@ -540,6 +558,7 @@ GROUPS: tuple[type[_Group], ...] = (
     Regularizers,
     PixelOps,
     Output,
+    Compute,
 )
 SETTINGS: MappingProxyType = MappingProxyType({s.name: s for g in GROUPS for s in g.settings()})
 _GROUP_OF = {name: s.group for name, s in SETTINGS.items()}
@@ -564,7 +583,7 @@ class RenderConfig:
     init_scale, init_blur), ``optim`` (optimizer, lr, lr_end, latent_lr, decay_rate, momentum, ...,
     normalize_grad),
     ``regularizers`` (tv_*, p_*, aux_p_*, alpha_penalty, blur_*), ``pixel_ops`` (pixel_decay, clamp_pixels,
-    clip_*), ``out`` (output, seed).
+    clip_*), ``out`` (output, seed), ``compute`` (precision, channels_last, compile).
     """
 
     sizes: Sizes
@@ -575,6 +594,7 @@ class RenderConfig:
     regularizers: Regularizers
     pixel_ops: PixelOps
     out: Output
+    compute: Compute
 
     def __init__(self, **kw):
         groups = {g.NAME: kw.pop(g.NAME, None) for g in GROUPS}

@@ -33,6 +33,13 @@ def current_manifest(*, model=None, cfg=None, device=None, status: str = "comple
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.command is None:
         return None
+    compute = None
+    if model is not None and cfg is not None:
+        import torch
+
+        from cnnvis.models.compute import execution
+
+        compute = execution(cfg.compute, model.module, torch.device(str(device or "cpu"))).record()
     return build_manifest(
         ctx.command.name,
         ctx.params,
@@ -42,4 +49,5 @@ def current_manifest(*, model=None, cfg=None, device=None, status: str = "comple
         status=status,
         preset=ctx.meta.get("cnnvis_preset"),
         layouts=None if model is None else named_layouts(model, ctx.params),
+        compute=compute,
     )

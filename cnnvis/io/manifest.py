@@ -120,10 +120,12 @@ def build_manifest(
     outputs: tuple[str, ...] = OUTPUT_PARAMS,
     preset: str | None = None,
     layouts: dict[str, str] | None = None,
+    compute: dict | None = None,
 ) -> dict:
     """The manifest of a run of ``command`` with click's resolved ``params`` (a preset's values
     included: ``preset`` only records which file supplied them); ``layouts``: layer -> layout of
-    the layers the run read."""
+    the layers the run read; ``compute``: how the network ran, resolved on this machine
+    (:meth:`cnnvis.models.compute.Execution.record`: precision, channels_last, compile)."""
     import torch
 
     dev = str(device) if device is not None else "cpu"
@@ -131,6 +133,8 @@ def build_manifest(
     if dev.startswith("cuda") and torch.cuda.is_available():
         info["name"] = torch.cuda.get_device_name(torch.device(dev))
         info["cuda"] = torch.version.cuda
+    if compute:
+        info["compute"] = dict(compute)
     return {
         "format": FORMAT,
         "command": command,

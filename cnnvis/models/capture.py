@@ -15,6 +15,7 @@ from torch import nn
 
 from cnnvis.defaults import ACTIVATION_SIDES
 from cnnvis.errors import InputError
+from cnnvis.models.compute import Execution
 from cnnvis.models.layer_table import LayerTable, check_layer_names
 from cnnvis.models.layouts import TOKENS, Layout, probe_layouts, to_map, unprobed_layout
 
@@ -65,6 +66,10 @@ class FeatureCapture:
     ``fixed_size``: the only input side the model takes (a ViT's 224); any other input is
     resized to it (bilinear, differentiable) first.
 
+    ``execution``: the dtype, memory format and compilation the network runs with
+    (:class:`cnnvis.models.compute.Execution`; default float32, eager); the features are handed
+    over as float32 whatever the network's dtype.
+
     Each hooked output is replaced downstream by a clone: a later functional in-place op
     (``F.relu(x, inplace=True)`` in torchvision's Inception blocks) then cannot overwrite the
     captured pre-activation tensor.
@@ -77,11 +82,13 @@ class FeatureCapture:
         stop_early: bool = True,
         model_name: str = "the model",
         fixed_size: int | None = None,
+        execution: Execution | None = None,
     ):
         self.module = module
         self.layers = list(dict.fromkeys(layers))
         self.stop_early = stop_early
         self.fixed_size = fixed_size
+        self.execution = execution or Execution()
         check_layers(module, self.layers, model_name)
         self._feats: dict[str, torch.Tensor] = {}
         self.prefix: dict[str, torch.Tensor] = {}
@@ -114,6 +121,9 @@ class FeatureCapture:
                 )
             layout = self._layouts.get(name) or unprobed_layout(self.module, output)
             self._feats[name], prefix = to_map(name, output, layout, self._image_hw)
+            if self.execution.dtype != torch.float32:  # the objective computes in float32
+                self._feats[name] = self._feats[name].float()
+                prefix = None if prefix is None else prefix.float()
             if prefix is not None:
                 self.prefix[name] = prefix
             if self.stop_early and wanted <= self._feats.keys():
@@ -149,8 +159,10 @@ class FeatureCapture:
         if self._layouts is None:
             self._layouts = probe_layouts(self.module, x[:1].detach())
         self._image_hw = (int(x.shape[-2]), int(x.shape[-1]))
+        run = self.execution
         try:
-            self.module(x)
+            with run.autocast(x.device.type):
+                run.forward(self.module, run.input(x), passthrough=(_StopForward,))
         except _StopForward:
             pass
         feats, self._feats = self._feats, {}

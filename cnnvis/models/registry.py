@@ -70,13 +70,16 @@ class LoadedModel:
     bgr: bool = False
     fixed_size: bool = False
 
-    def capture(self, layers: Sequence[str], stop_early: bool = True):
+    def capture(self, layers: Sequence[str], stop_early: bool = True, execution=None):
         """A :class:`cnnvis.models.capture.FeatureCapture` on ``layers`` of this network, which
-        resizes its input to the fixed input size where the network has one."""
+        resizes its input to the fixed input size where the network has one; ``execution``: how
+        the network runs (:class:`cnnvis.models.compute.Execution`, default float32), prepared here."""
         from cnnvis.models.capture import FeatureCapture
 
+        if execution is not None:
+            execution.prepare(self.module)
         side = self.input_size if self.fixed_size else None
-        return FeatureCapture(self.module, layers, stop_early, self.name, fixed_size=side)
+        return FeatureCapture(self.module, layers, stop_early, self.name, fixed_size=side, execution=execution)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Map RGB in [0, 1], shape (B, 3, H, W), to the network's input space."""

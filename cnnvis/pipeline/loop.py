@@ -23,6 +23,7 @@ from cnnvis.canvas.sizes import Size, check_plan, resize, size_plan
 from cnnvis.canvas.start import Start
 from cnnvis.config import RenderConfig
 from cnnvis.errors import InputError
+from cnnvis.models.compute import execution
 from cnnvis.models.registry import LoadedModel
 from cnnvis.objectives.base import Features, Objective
 from cnnvis.params import ParamContext, StepInfo, restore
@@ -146,7 +147,8 @@ class Render:
     def _build_gradient(self) -> None:
         """The hooks on the objective's layers and the tiled canvas gradient through them."""
         cfg = self.cfg
-        self.capture = self.model.capture(self.objective.layers)
+        self.execution = execution(cfg.compute, self.model.module, self.device)
+        self.capture = self.model.capture(self.objective.layers, execution=self.execution)
         self.gradient = CanvasGradient(
             self.model,
             self.objective,

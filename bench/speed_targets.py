@@ -1,0 +1,118 @@
+"""Issue 23's targets: the CLI's defaults against float32, the same command otherwise.
+
+    python bench/speed_targets.py dream     # 2048x2048 dreams of two validation photos (~20 min)
+    python bench/speed_targets.py prefer    # 128-step preferred images of blocks.4 channels (~5 min)
+
+Each case runs the real ``cnnvis`` command in a fresh process, once with the defaults (``auto``:
+bf16 and channels-last on a CPU with AVX512_BF16) and once with ``--precision fp32
+--channels-last off`` (the path before issue 23), alternating, ``--repeats`` times.
+
+- **dream**: ``cnnvis dream PHOTO`` at 2048x2048 (a validation photo of bench/photos.py, upscaled),
+  every other setting the CLI's default. Reported: wall seconds (model load included) and the
+  dream's gain, measured the same way for both outputs: the mean square activation of the dreamed
+  layer (blocks.4.2) over the whole image in float32, minus the photo's own.
+- **prefer**: ``cnnvis prefer --layer blocks.4 --channel C --steps 128`` for the channels given.
+  Reported: wall seconds and the channel's mean activation on the output, in float32.
+
+Figures are medians over repeats; the ratios compare runs of the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from photos import photo  # noqa: E402
+
+CLI = os.path.join(os.path.dirname(sys.executable), "cnnvis")
+FP32 = ["--precision", "fp32", "--channels-last", "off"]
+SETTINGS = {"default (auto)": [], "fp32": FP32}
+
+
+def cnnvis(args: list[str]) -> float:
+    """Wall seconds of one ``cnnvis`` command in a fresh process."""
+    t = time.perf_counter()
+    subprocess.run([CLI, *args, "--quiet"], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def layer_mean(model, path: str, layer: str, channel: int | None, square: bool) -> float:
+    """Mean activation (its square with ``square``) of ``layer`` (one ``channel`` or all) over the
+    whole image at ``path``, in float32."""
+    import imageio.v3 as iio
+
+    x = torch.from_numpy(iio.imread(path)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad(), model.capture([layer]) as cap:
+        a = cap(model.normalize(x))[layer]
+    a = a if channel is None else a[:, channel]
+    return float(a.pow(2).mean() if square else a.mean())
+
+
+def dream(args, model, folder: str) -> None:
+    import imageio.v3 as iio
+
+    print(f"dream at {args.side}x{args.side}, CLI defaults otherwise; median of {args.repeats}")
+    print("| photo | setting | s | speed-up | gain (mean a^2, blocks.4.2) | gain ratio |")
+    print("|---|---|---|---|---|---|")
+    for name in args.photos:
+        src = os.path.join(folder, f"{name}.png")
+        iio.imwrite(src, (photo(name, args.side) * 255).round().astype(np.uint8))
+        base = layer_mean(model, src, "blocks.4.2", None, True)
+        rows = {k: ([], []) for k in SETTINGS}
+        for r in range(args.repeats):
+            for key, extra in SETTINGS.items():
+                out = os.path.join(folder, f"{name}_{r}_{key.split()[0]}.png")
+                rows[key][0].append(cnnvis(["dream", src, "--out", out, *extra]))
+                rows[key][1].append(layer_mean(model, out, "blocks.4.2", None, True) - base)
+        ref_t, ref_g = (statistics.median(v) for v in rows["fp32"])
+        for key, (ts, gs) in rows.items():
+            t, g = statistics.median(ts), statistics.median(gs)
+            print(f"| {name} | {key} | {t:.0f} | {ref_t / t:.2f}x | {g:.3f} | {g / ref_g:.3f} |", flush=True)
+
+
+def prefer(args, model, folder: str) -> None:
+    print(f"prefer --layer blocks.4, {args.steps} steps; median of {args.repeats}")
+    print("| channel | setting | s | speed-up | activation | activation ratio |")
+    print("|---|---|---|---|---|---|")
+    for c in args.channels:
+        rows = {k: ([], []) for k in SETTINGS}
+        for r in range(args.repeats):
+            for key, extra in SETTINGS.items():
+                out = os.path.join(folder, f"c{c}_{r}_{key.split()[0]}.png")
+                cmd = ["prefer", "--layer", "blocks.4", "--channel", str(c), "--steps", str(args.steps), "--out", out]
+                rows[key][0].append(cnnvis(cmd + extra))
+                rows[key][1].append(layer_mean(model, out, "blocks.4", c, False))
+        ref_t, ref_a = (statistics.median(v) for v in rows["fp32"])
+        for key, (ts, acts) in rows.items():
+            t, a = statistics.median(ts), statistics.median(acts)
+            print(f"| {c} | {key} | {t:.1f} | {ref_t / t:.2f}x | {a:.2f} | {a / ref_a:.3f} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("target", choices=["dream", "prefer"])
+    ap.add_argument("--side", type=int, default=2048)
+    ap.add_argument("--photos", nargs="+", default=["china", "flower"], help="validation photos (bench/photos.py)")
+    ap.add_argument("--channels", type=int, nargs="+", default=[11, 33, 60, 77])
+    ap.add_argument("--steps", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=1)
+    args = ap.parse_args()
+    np.random.seed(0)
+    from cnnvis import load_model
+
+    model = load_model("efficientnet-lite0")
+    with tempfile.TemporaryDirectory() as folder:
+        (dream if args.target == "dream" else prefer)(args, model, folder)
+
+
+if __name__ == "__main__":
+    main()
