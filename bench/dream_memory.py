@@ -4,6 +4,7 @@ Usage:
     python bench/dream_memory.py                       # 512 1024 2048 4096, 2 steps each
     python bench/dream_memory.py --untiled             # also the untiled baseline up to 2048
     python bench/dream_memory.py --cli                 # the `cnnvis dream PHOTO` command itself
+    python bench/dream_memory.py --precision fp32 --channels-last off   # the float32 path
 
 Prints one line per size: peak RSS (GB), median seconds per step, and microseconds per pixel
 per step (flat when the pipeline scales linearly). ``--untiled`` also measures a plain PyTorch
@@ -44,7 +45,7 @@ if untiled:
                 x += 0.01 * g / g.abs().mean()
             times.append(time.perf_counter() - t)
 else:
-    cfg = RenderConfig(final_size=f"{{side}}x{{side}}", steps=steps, batch_size=4)
+    cfg = RenderConfig(final_size=f"{{side}}x{{side}}", steps=steps, batch_size=4, **{compute})
     r = Render(m, Dream("blocks.4.2"), cfg, init=None)
     last = [time.perf_counter()]
     def cb(p):
@@ -55,8 +56,8 @@ print(json.dumps({{"side": side, "peak_rss_gb": peak_rss_gb, "step_s": times}}))
 """
 
 
-def run(side: int, steps: int, untiled: bool, threads: int) -> dict:
-    code = CHILD.format(side=side, steps=steps, untiled=untiled, threads=threads)
+def run(side: int, steps: int, untiled: bool, threads: int, compute: dict) -> dict:
+    code = CHILD.format(side=side, steps=steps, untiled=untiled, threads=threads, compute=repr(compute))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode != 0:
         return {
@@ -66,7 +67,7 @@ def run(side: int, steps: int, untiled: bool, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_cli(side: int, steps: int, threads: int) -> dict:
+def run_cli(side: int, steps: int, threads: int, compute: dict) -> dict:
     """Peak RSS (GB) and wall seconds of `cnnvis dream PHOTO --steps N` on a side x side photo."""
     import cv2
     import imageio.v3 as iio
@@ -81,7 +82,7 @@ def run_cli(side: int, steps: int, threads: int) -> dict:
         # A fresh `time -v`-style measurement: the child's own peak, via wait4's rusage.
         t = time.perf_counter()
         proc = subprocess.Popen(
-            [exe, "dream", photo, "--steps", str(steps), "-q", "--out", os.path.join(d, "out.jpg")],
+            [exe, "dream", photo, "--steps", str(steps), "-q", "--out", os.path.join(d, "out.jpg"), *_flags(compute)],
             env=env,
             stderr=subprocess.PIPE,
         )
@@ -90,6 +91,10 @@ def run_cli(side: int, steps: int, threads: int) -> dict:
         if os.waitstatus_to_exitcode(status) != 0:
             return {"side": side, "error": proc.stderr.read().decode().strip().splitlines()[-1]}
         return {"side": side, "peak_rss_gb": usage.ru_maxrss / 1e6, "wall_s": wall}
+
+
+def _flags(compute: dict) -> list[str]:
+    return [x for k, v in compute.items() for x in ("--" + k.replace("_", "-"), str(v))]
 
 
 def main() -> None:
@@ -104,11 +109,14 @@ def main() -> None:
     )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cli", action="store_true", help="measure the cnnvis dream command on a photo instead")
+    ap.add_argument("--precision", default="auto", help="the network's dtype (auto, fp32, bf16)")
+    ap.add_argument("--channels-last", default="auto", help="auto, on or off")
     args = ap.parse_args()
+    compute = dict(precision=args.precision, channels_last=args.channels_last)
     if args.cli:
         print(f"{'cnnvis dream PHOTO (4 octaves)':32} {'side':>5} {'peak RSS GB':>11} {'wall s':>7}")
         for side in args.sizes:
-            r = run_cli(side, args.steps, args.threads)
+            r = run_cli(side, args.steps, args.threads, compute)
             if "error" in r:
                 print(f"{'':32} {side:>5} failed: {r['error']}")
             else:
@@ -117,7 +125,7 @@ def main() -> None:
     print(f"{'mode':8} {'side':>5} {'peak RSS GB':>11} {'s/step':>8} {'us/px/step':>10}")
     for side in args.sizes:
         for mode in ["tiled", "untiled"] if args.untiled and side <= args.untiled_max else ["tiled"]:
-            r = run(side, args.steps, mode == "untiled", args.threads)
+            r = run(side, args.steps, mode == "untiled", args.threads, compute)
             if "error" in r:
                 print(f"{mode:8} {side:>5} failed: {r['error']}")
                 continue

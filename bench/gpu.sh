@@ -10,7 +10,8 @@
 # 2. the GPU's name;
 # 3. the whole test suite: the `device` fixture (tests/conftest.py) adds a cuda variant of every
 #    device-aware test where torch sees a GPU, so the plain suite checks the GPU path;
-# 4. python bench/dream_overhead.py --device cuda;
+# 4. python bench/dream_overhead.py --device cuda, and bench/speed.py's roofline on the GPU
+#    (fp32, bf16, fp16, channels-last, compile);
 # 5. python bench/batch_channels.py --device cuda, if that script exists.
 #
 # Each step's output goes to its own log in $CNNVIS_LOG_DIR (default: a new temp dir); a failed
@@ -101,6 +102,7 @@ step pytest "$PY" -m pytest -q -ra --junitxml="$LOG_DIR/pytest.xml" $PYTEST_ARGS
 
 # ---------------------------------------------------------------- 4-5. benchmarks on cuda
 step dream_overhead "$PY" bench/dream_overhead.py --device cuda
+step speed "$PY" bench/speed.py --device cuda --compile --side 2048
 if [ -f bench/batch_channels.py ]; then
     step batch_channels "$PY" bench/batch_channels.py --device cuda
 else

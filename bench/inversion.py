@@ -38,7 +38,9 @@ def main() -> None:
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), help="photo sets (bench/photos.py)")
     ap.add_argument("--images", nargs="+", default=None, help="these photos instead of --sets")
-    ap.add_argument("--optimizers", nargs="+", default=["adam", "gd", "lbfgs"])
+    ap.add_argument(
+        "--optimizers", nargs="+", default=["adam", "gd", "lbfgs"], help="or 'default': each layer's default"
+    )
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--side", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
@@ -65,7 +67,8 @@ def main() -> None:
             for name, photo_set in images:
                 a = photo(name, args.side)
                 t0 = time.perf_counter()
-                img, losses = invert_image(a, [layer], model, optimizer=opt, steps=args.steps, **extra)
+                chosen = {} if opt == "default" else {"optimizer": opt}  # default: the layer's own
+                img, losses = invert_image(a, [layer], model, steps=args.steps, **chosen, **extra)
                 dt = time.perf_counter() - t0
                 q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])
                 row = dict(

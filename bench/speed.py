@@ -3,6 +3,7 @@
     python bench/speed.py                                  # the roofline table (a few minutes)
     python bench/speed.py --compile                        # also torch.compile rows (minutes of compiling)
     python bench/speed.py --models efficientnet-lite0 --side 1024 --repeats 5 --batch-sizes 4 8 16
+    python bench/speed.py --device cuda --compile        # a GPU's rows (bench/gpu.sh): fp16 too
 
 For this machine and each dtype: the peak FLOP/s of a large matrix product (``--matmul`` side,
 the best of ``--repeats``). For each model (efficientnet-lite0 pretrained; resnet50 and a ViT
@@ -32,26 +33,44 @@ MODELS = {
 }
 
 
+DEVICE = torch.device("cpu")
+
+
+def sync() -> None:
+    """Wait for the device's queued work (a GPU's kernels run asynchronously)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def peak_flops(dtype: torch.dtype, side: int, repeats: int) -> float:
     """FLOP/s of the best of ``repeats`` (side x side) @ (side x side) products in ``dtype``."""
-    a = torch.randn(side, side).to(dtype)
-    b = torch.randn(side, side).to(dtype)
-    a @ b  # warm-up: oneDNN picks its kernel
+    a = torch.randn(side, side).to(DEVICE, dtype)
+    b = torch.randn(side, side).to(DEVICE, dtype)
+    a @ b  # warm-up: oneDNN or cuBLAS picks its kernel
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * side**3 / best
 
 
 def _timed(fn) -> float:
+    sync()
     t = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - t
+
+
+def precisions() -> tuple[str, ...]:
+    """The dtypes measured on this device: fp16 only where it is native."""
+    from cnnvis.models.compute import fast_fp16
+
+    return ("fp32", "bf16", "fp16") if fast_fp16(DEVICE) else ("fp32", "bf16")
 
 
 def settings(compile_rows: bool) -> list[dict]:
     """The compute settings measured, float32 contiguous first (the baseline)."""
-    rows = [dict(precision=p, channels_last=c, compile=False) for p in ("fp32", "bf16") for c in ("off", "on")]
+    rows = [dict(precision=p, channels_last=c, compile=False) for p in precisions() for c in ("off", "on")]
     if compile_rows:
-        rows += [dict(precision=p, channels_last="on", compile=True) for p in ("fp32", "bf16")]
+        rows += [dict(precision=p, channels_last="on", compile=True) for p in precisions()]
     return rows
 
 
@@ -61,14 +80,19 @@ def _render(model, layer: str, side: int, cfg_kw: dict, batch_size: int):
 
     cfg = RenderConfig(final_size=f"{side}x{side}", steps=2, batch_size=batch_size, shift=False, **cfg_kw)
     init = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
-    return Render(model, Dream(layer), cfg, Start(init=init))
+    return Render(model, Dream(layer), cfg, Start(init=init), device=DEVICE)
 
 
 def step_seconds(model, layer: str, side: int, cfg_kw: dict, batch_size: int) -> float:
     """Seconds of the second of two dream steps (the first pays for first-call set-up)."""
     marks = []
     r = _render(model, layer, side, cfg_kw, batch_size)
-    r.run(lambda p: marks.append(time.perf_counter()))
+
+    def mark(_progress) -> None:
+        sync()
+        marks.append(time.perf_counter())
+
+    r.run(mark)
     return marks[-1] - marks[-2]
 
 
@@ -87,7 +111,7 @@ def measure_model(name: str, args, peaks: dict) -> list[str]:
     from cnnvis import load_model
 
     layer, weights = MODELS[name]
-    model = load_model(name, weights)
+    model = load_model(name, weights, DEVICE)
     flops = step_flops(model, layer, args.side)
     cases = [(s, 4) for s in settings(args.compile)]
     best = None
@@ -126,13 +150,17 @@ def main() -> None:
     ap.add_argument("--matmul", type=int, default=2048, help="side of the peak-FLOP/s matrix product")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to compile on CPU)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     args = ap.parse_args()
+    global DEVICE
+    from cnnvis.models.compute import DTYPES
+    from cnnvis.pipeline.device import pick_device
+
+    DEVICE = pick_device(args.device)
     torch.set_num_threads(args.threads)
-    peaks = {
-        "fp32": peak_flops(torch.float32, args.matmul, args.repeats),
-        "bf16": peak_flops(torch.bfloat16, args.matmul, args.repeats),
-    }
-    print(f"threads {args.threads}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}")
+    peaks = {p: peak_flops(DTYPES[p], args.matmul, args.repeats) for p in precisions()}
+    where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else torch.backends.cpu.get_cpu_capability()
+    print(f"{DEVICE.type}: {where}, threads {args.threads}, torch {torch.__version__}")
     print("peak (matrix product): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items()))
     print(f"dream step on a {args.side}x{args.side} canvas, median of {args.repeats}")
     print("| model | setting | tiles/pass | s/step | speed-up | GFLOP/s | share of peak |")

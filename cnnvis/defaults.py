@@ -46,6 +46,9 @@ INVERT_DEFAULTS = dict(
     shift=False,
     clamp_pixels=True,
     batch_size=4,
+    # Float32: in bf16 the features of the tiles and of the target drift apart by the rounding
+    # (bench/speed_targets.py measured the correlation at every layer, bench/RESULTS.md).
+    precision="fp32",
 )
 # ... and per optimizer, applied under the user's options
 INVERT_OPTIMIZER_DEFAULTS = {

@@ -16,8 +16,10 @@ from cnnvis.config import (
     OUTPUT_MODES,
     P_TARGETS,
     PARAMS,
+    PRECISIONS,
     SETTINGS,
     SIZE_SPACINGS,
+    SWITCHES,
     TV_OPERATORS,
     Optimizer,
     RenderConfig,
@@ -52,6 +54,7 @@ def test_groups():
         "regularizers",
         "pixel_ops",
         "out",
+        "compute",
     ]
     assert [type(g) for g in cfg.groups.values()] == list(GROUPS)
     assert cfg.optim.lr == 0.1 and cfg.sizes.steps == 5 and cfg.regularizers.tv_weight == 1.0 and cfg.out.seed == 3
@@ -105,6 +108,8 @@ def test_choices_are_defined_once():
         "size_spacing": SIZE_SPACINGS,
         "p_target": P_TARGETS,
         "output": OUTPUT_MODES,
+        "precision": PRECISIONS,
+        "channels_last": SWITCHES,
     }
     assert {n: s.choices for n, s in SETTINGS.items() if s.choices} == expect
 

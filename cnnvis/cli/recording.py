@@ -27,14 +27,16 @@ def named_layouts(model, params: dict) -> dict[str, str]:
     return {name: layouts[name].describe() for name in sorted(words & layouts.keys())}
 
 
-def current_manifest(*, model=None, cfg=None, device=None, status: str = "complete") -> dict | None:
+def current_manifest(
+    *, model=None, cfg=None, device=None, status: str = "complete", compute: dict | None = None
+) -> dict | None:
     """The manifest of the click command now running (its resolved parameters and preset), or
-    ``None`` outside a command (library use)."""
+    ``None`` outside a command (library use). ``compute``: how the network ran
+    (:meth:`cnnvis.models.compute.Execution.record`), else resolved from ``cfg`` here."""
     ctx = click.get_current_context(silent=True)
     if ctx is None or ctx.command is None:
         return None
-    compute = None
-    if model is not None and cfg is not None:
+    if compute is None and model is not None and cfg is not None:
         import torch
 
         from cnnvis.models.compute import execution

@@ -35,7 +35,9 @@ VIDEO_SIDE = 640  # longest side of progress-video frames, pixels
 def render_manifest(render, status: str = "complete", label: str | None = None) -> dict | None:
     """The manifest of the command running ``render`` (None outside a click command); ``label``:
     which file of a batch render it describes (replay finds its twin by it)."""
-    manifest = current_manifest(model=render.model, cfg=render.cfg, device=render.device, status=status)
+    manifest = current_manifest(
+        model=render.model, cfg=render.cfg, device=render.device, status=status, compute=render.execution.record()
+    )
     return manifest if manifest is None or label is None else dict(manifest, output_label=label)
 
 
@@ -109,12 +111,21 @@ class RenderRun:
             progress.close()
             return self._interrupted(done), None
         progress.close()
+        self._report_compute()
         if self.write:
             self._write(final)
         if self.outputs.checkpoint_every or resume is not None:
             remove_checkpoint(checkpoint_path(self.out))  # the run is finished: its checkpoint is spent
         self._write_video()
         return 0, final
+
+    def _report_compute(self) -> None:
+        """A compile that fell back says so (even with --quiet); one that ran says what it cost."""
+        run = self.render.execution
+        for note in run.notes:
+            click.echo(f"note: {note}", err=True)
+        if run.compile and run.compile_seconds:
+            self._say(f"compiled the network in {run.compile_seconds:.0f} s (the first call of each tile shape)")
 
     def _interrupted(self, done: int) -> int:
         """Write what exists after a Ctrl-C: the current image, the checkpoint (when the stop was

@@ -73,11 +73,13 @@ class LoadedModel:
     def capture(self, layers: Sequence[str], stop_early: bool = True, execution=None):
         """A :class:`cnnvis.models.capture.FeatureCapture` on ``layers`` of this network, which
         resizes its input to the fixed input size where the network has one; ``execution``: how
-        the network runs (:class:`cnnvis.models.compute.Execution`, default float32), prepared here."""
+        the network runs (:class:`cnnvis.models.compute.Execution`; default float32 with contiguous
+        weights), prepared here."""
         from cnnvis.models.capture import FeatureCapture
+        from cnnvis.models.compute import Execution
 
-        if execution is not None:
-            execution.prepare(self.module)
+        execution = execution or Execution()
+        execution.prepare(self.module)
         side = self.input_size if self.fixed_size else None
         return FeatureCapture(self.module, layers, stop_early, self.name, fixed_size=side, execution=execution)
 
