@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 import torch
 from photos import SETS, photo  # bench/photos.py: the tuning / validation split
+from tables import mean_sd  # bench/tables.py
 
 from cnnvis.io.images import hwc_to_bchw
 from cnnvis.models.capture import FeatureCapture
@@ -94,6 +95,7 @@ def bench_invert(model, prior, args, extra):
                         s_per_it=dt / len(losses),
                         corr=q["pixel_correlation"],
                         ssim=q["ssim"],
+                        lab=q["lab_error"],
                         ferr=q["feature_error"][layer],
                         out=_u8(img),
                         photo=_u8(a),
@@ -101,23 +103,25 @@ def bench_invert(model, prior, args, extra):
                 )
                 print(
                     f"{label:5s} {layer:10s} {name:10s} {dt / len(losses) * 1000:6.0f} ms/it  corr "
-                    f"{rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  ferr {rows[-1]['ferr']:.3f}",
+                    f"{rows[-1]['corr']:.3f}  ssim {rows[-1]['ssim']:.3f}  Lab {rows[-1]['lab']:.1f}  "
+                    f"ferr {rows[-1]['ferr']:.3f}",
                     flush=True,
                 )
                 _save(args.save_dir, f"invert_{label}_{layer}_{name}.png", img)
     print(
-        "\n| set | layer | prior | pixel corr (mean) | per photo | SSIM (mean) | feature error (mean) "
-        "| s / iteration (median) | grid x / y (photos) |"
+        "\n| set | layer | prior | pixel corr (mean ± sd) | min | per photo | SSIM (mean) | Lab error (mean) "
+        "| feature error (mean) | s / iteration (median) | grid x / y (photos) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for photo_set in dict.fromkeys(s for _, s in images):
         for layer in args.layers:
             for label in dict.fromkeys(r["prior"] for r in rows):
                 rs = [r for r in rows if r["layer"] == layer and r["prior"] == label and r["set"] == photo_set]
                 each = " ".join(f"{r['corr']:.2f}" for r in rs)
                 print(
-                    f"| {photo_set} | {layer} | {label} | {statistics.mean(r['corr'] for r in rs):.3f} | {each} | "
-                    f"{statistics.mean(r['ssim'] for r in rs):.3f} | {statistics.mean(r['ferr'] for r in rs):.3f} | "
+                    f"| {photo_set} | {layer} | {label} | {mean_sd([r['corr'] for r in rs])} | "
+                    f"{min(r['corr'] for r in rs):.2f} | {each} | {statistics.mean(r['ssim'] for r in rs):.3f} | "
+                    f"{statistics.mean(r['lab'] for r in rs):.1f} | {statistics.mean(r['ferr'] for r in rs):.3f} | "
                     f"{statistics.median(r['s_per_it'] for r in rs):.3f} | "
                     f"{_grid([r['out'] for r in rs])} ({_grid([r['photo'] for r in rs])}) |"
                 )

@@ -46,7 +46,7 @@ if untiled:
             times.append(time.perf_counter() - t)
 else:
     cfg = RenderConfig(final_size=f"{{side}}x{{side}}", steps=steps, batch_size=4, **{compute})
-    r = Render(m, Dream("blocks.4.2"), cfg, init=None)
+    r = Render(m, Dream("blocks.4.2"), cfg)
     last = [time.perf_counter()]
     def cb(p):
         now = time.perf_counter(); times.append(now - last[0]); last[0] = now

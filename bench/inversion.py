@@ -2,11 +2,14 @@
 
 For each optimizer, layer and bundled photo (resized to SIDE x SIDE): reconstruct the photo
 from its own features at that layer with ``cnnvis.invert_image`` and report seconds, pixel
-correlation, SSIM and the normalized feature error, then the mean per optimizer, layer and set.
-The photos come in two sets (bench/photos.py): ``tuning``, the four the defaults were chosen on,
-and ``validation``, four photos from other packages that no default was chosen on.
+correlation, SSIM, the colour error (mean CIE76 difference in Lab) and the normalized feature
+error, then per optimizer, layer and set the mean (± its standard deviation over photos), the
+lowest photo and each photo's correlation. The photos come in two sets (bench/photos.py):
+``tuning``, the four the defaults were chosen on, and ``validation``, fourteen photos from other
+packages that no default was chosen on. ``--optimizers default`` runs each layer's own default.
 
-    python bench/inversion.py                       # 4 layers x 8 photos x 3 optimizers, 200 iterations
+    python bench/inversion.py                       # 4 layers x 18 photos x 3 optimizers, 200 iterations
+    python bench/inversion.py --sets validation --optimizers default   # the defaults on validation
     python bench/inversion.py --sets validation --optimizers adam lbfgs --layers blocks.1 blocks.3
     python bench/inversion.py --optimizers adam --layers blocks.5 --set tv_weight=4 --set lr=0.05
     python bench/inversion.py --save-dir /tmp/inv   # also write every reconstruction as PNG
@@ -26,6 +29,7 @@ import cv2
 import numpy as np
 import torch
 from photos import SETS, photo  # bench/photos.py: the tuning / validation split
+from tables import mean_sd  # bench/tables.py
 
 from cnnvis.io.images import hwc_to_bchw
 from cnnvis.models.registry import load_model
@@ -79,13 +83,14 @@ def main() -> None:
                     seconds=dt,
                     pixel_correlation=q["pixel_correlation"],
                     ssim=q["ssim"],
+                    lab_error=q["lab_error"],
                     feature_error=q["feature_error"][layer],
                     iterations=len(losses),
                 )
                 rows.append(row)
                 print(
                     f"{opt:6s} {layer:10s} {name:10s} {dt:6.1f}s  corr {row['pixel_correlation']:.3f}  ssim "
-                    f"{row['ssim']:.3f}  ferr {row['feature_error']:.3f}",
+                    f"{row['ssim']:.3f}  Lab {row['lab_error']:.1f}  ferr {row['feature_error']:.3f}",
                     flush=True,
                 )
                 if args.save_dir:
@@ -95,10 +100,10 @@ def main() -> None:
                         cv2.cvtColor((img * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR),
                     )
     print(
-        "\n| set | optimizer | layer | iterations | s / image (median) | pixel corr (mean) | per photo | SSIM (mean) "
-        "| feature error (mean) |"
+        "\n| set | optimizer | layer | iterations | s / image (median) | pixel corr (mean ± sd) | min | per photo "
+        "| SSIM (mean) | Lab error (mean) | feature error (mean) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for photo_set in dict.fromkeys(s for _, s in images):
         for opt in args.optimizers:
             for layer in args.layers:
@@ -107,8 +112,10 @@ def main() -> None:
                 print(
                     f"| {photo_set} | {opt} | {layer} | {rs[0]['iterations']} | "
                     f"{statistics.median(r['seconds'] for r in rs):.1f} | "
-                    f"{statistics.mean(r['pixel_correlation'] for r in rs):.3f} | {each} | "
+                    f"{mean_sd([r['pixel_correlation'] for r in rs])} | "
+                    f"{min(r['pixel_correlation'] for r in rs):.2f} | {each} | "
                     f"{statistics.mean(r['ssim'] for r in rs):.3f} | "
+                    f"{statistics.mean(r['lab_error'] for r in rs):.1f} | "
                     f"{statistics.mean(r['feature_error'] for r in rs):.3f} |"
                 )
     if args.json:

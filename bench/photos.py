@@ -2,10 +2,11 @@
 
 - **Tuning** (``TUNING``): the four scikit-image photos the inversion defaults were chosen on
   (bench/inversion.py's history), and which the demo generator may train on.
-- **Validation** (``VALIDATION``): four colour photos from three other packages, used only to
-  report: never to choose a default, never to train the demo generator
-  (scripts/export_bundled_photos.py leaves them out). A default that holds here holds on photos
-  nobody tuned on.
+- **Validation** (``VALIDATION``): fourteen colour photos, used only to report: never to choose a
+  default, never to train the demo generator (scripts/export_bundled_photos.py leaves them out).
+  Four come from three other packages (``PACKAGE_VALIDATION``), ten from OpenCV's sample data
+  (``OPENCV_VALIDATION``, bench/data/photos/, scripts/export_opencv_photos.py). A default that
+  holds here holds on photos nobody tuned on.
 - **Training** (``TRAINING``): every other bundled photo, for the demo generator, with the
   tuning photos.
 
@@ -20,7 +21,21 @@ import cv2
 import numpy as np
 
 TUNING = ("chelsea", "coffee", "astronaut", "rocket")
-VALIDATION = ("china", "flower", "grace_hopper", "motorcycle")
+PACKAGE_VALIDATION = ("china", "flower", "grace_hopper", "motorcycle")
+OPENCV_VALIDATION = (
+    "aloe",
+    "apple",
+    "baboon",
+    "butterfly",
+    "building",
+    "fruits",
+    "leuven",
+    "orange",
+    "smarties",
+    "squirrel",
+)
+VALIDATION = PACKAGE_VALIDATION + OPENCV_VALIDATION
+FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "photos")
 OTHERS = ("hubble_deep_field", "immunohistochemistry", "retina", "camera", "brick", "grass", "gravel", "minduka")
 TRAINING = TUNING + OTHERS  # the demo generator's photos: everything but the validation set
 SETS = {"tuning": TUNING, "validation": VALIDATION}
@@ -37,6 +52,8 @@ def _rgb(a: np.ndarray) -> np.ndarray:
 
 def full_photo(name: str) -> np.ndarray:
     """One bundled photo at its own size, (H, W, 3) uint8."""
+    if name in OPENCV_VALIDATION:
+        return cv2.cvtColor(cv2.imread(os.path.join(FOLDER, f"{name}.jpg"), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     if name in ("china", "flower"):
         import sklearn.datasets
 

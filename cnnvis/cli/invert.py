@@ -101,7 +101,10 @@ def _report_quality(model, final, original: np.ndarray, layers, out: str) -> dic
     path = os.path.splitext(out)[0] + ".metrics.json"
     write_text_atomic(path, json.dumps(q, indent=1))
     fe = "  ".join(f"{k} {v:.3f}" for k, v in q["feature_error"].items())
-    click.echo(f"pixel correlation {q['pixel_correlation']:.3f}  SSIM {q['ssim']:.3f}  feature error {fe}  ({path})")
+    click.echo(
+        f"pixel correlation {q['pixel_correlation']:.3f}  SSIM {q['ssim']:.3f}  Lab error {q['lab_error']:.1f}  "
+        f"feature error {fe}  ({path})"
+    )
     return q
 
 

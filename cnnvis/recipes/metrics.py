@@ -30,6 +30,17 @@ def ssim(x: torch.Tensor, x0: torch.Tensor, window: int = 11) -> float:
     return float(kssim(x.float().clamp(0, 1), x0.float().clamp(0, 1), window, max_val=1.0).mean())
 
 
+def lab_error(x: torch.Tensor, x0: torch.Tensor) -> float:
+    """Mean CIE76 colour difference (Euclidean distance in CIELAB, D65) between ``x`` and ``x0``
+    (B, 3, H, W) sRGB in [0, 1], pixel by pixel: 0 for the same colours, about 2.3 for a just
+    noticeable difference, 100 between black and white. A washed-out or colour-shifted
+    reconstruction scores high even where its correlation is fair. Via kornia."""
+    from kornia.color import rgb_to_lab
+
+    a, b = (rgb_to_lab(t.float().clamp(0, 1)) for t in (x, x0))
+    return float((a - b).pow(2).sum(1).sqrt().mean())
+
+
 @torch.no_grad()
 def feature_errors(
     model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers: Sequence[str], tile: int | None = None
@@ -84,9 +95,11 @@ def lattice_ratios(x: torch.Tensor, periods=LATTICE_PERIODS) -> dict[int, float]
 
 
 def quality(model: LoadedModel, x: torch.Tensor, x0: torch.Tensor, layers: Sequence[str]) -> dict:
-    """``{"pixel_correlation", "ssim", "feature_error": {layer: value}}`` of ``x`` against ``x0``."""
+    """``{"pixel_correlation", "ssim", "lab_error", "feature_error": {layer: value}}`` of ``x``
+    against ``x0``."""
     return {
         "pixel_correlation": pixel_correlation(x, x0),
         "ssim": ssim(x, x0),
+        "lab_error": lab_error(x, x0),
         "feature_error": feature_errors(model, x, x0, layers),
     }

@@ -10,7 +10,7 @@ import torch
 from cnnvis.recipes.metrics import grid_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from photos import TUNING, VALIDATION, photo  # noqa: E402  (bench/photos.py)
+from photos import PACKAGE_VALIDATION, TUNING, photo  # noqa: E402  (bench/photos.py)
 
 
 def _photos(names) -> torch.Tensor:
@@ -18,7 +18,7 @@ def _photos(names) -> torch.Tensor:
 
 
 def test_eight_photos_pooled_show_no_grid_and_blocks_of_the_stride_do():
-    x = _photos(TUNING + VALIDATION)
+    x = _photos(TUNING + PACKAGE_VALIDATION)
     gx, gy = grid_ratio(x, 16)
     assert gx < 1.15 and gy < 1.15
     # a blocky copy: every 16x16 block of each photo shifted by its own small offset (a generator's seams)
@@ -35,3 +35,14 @@ def test_eight_photos_pooled_show_no_grid_and_blocks_of_the_stride_do():
 def test_one_image_is_one_image():
     x = _photos(["coffee"])
     assert grid_ratio(x) == grid_ratio(torch.cat([x, x]))
+
+
+def test_lab_error_is_zero_for_the_same_colours_and_grows_as_they_wash_out():
+    from cnnvis.recipes.metrics import lab_error
+
+    x = _photos(TUNING[:2])
+    grey = x.mean(1, keepdim=True).expand_as(x)
+    washed = [lab_error(x, x + t * (grey - x)) for t in (0.0, 0.3, 0.6, 1.0)]
+    assert washed[0] < 1e-3 and washed == sorted(washed) and washed[-1] > 5
+    black, white = torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8)
+    assert abs(lab_error(black, white) - 100) < 0.5
