@@ -114,9 +114,8 @@ def measure_model(name: str, args, peaks: dict) -> list[str]:
     model = load_model(name, weights, DEVICE)
     flops = step_flops(model, layer, args.side)
     cases = [(s, 4) for s in settings(args.compile)]
-    best = None
     times: dict[int, list[float]] = {i: [] for i in range(len(cases))}
-    for i, (kw, bs) in enumerate(cases):  # warm-up (and compile) outside the rounds
+    for kw, bs in cases:  # warm-up (and compile) outside the rounds
         step_seconds(model, layer, args.side, kw, bs)
     for _ in range(args.repeats):
         for i, (kw, bs) in enumerate(cases):

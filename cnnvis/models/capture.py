@@ -67,8 +67,9 @@ class FeatureCapture:
     resized to it (bilinear, differentiable) first.
 
     ``execution``: the dtype, memory format and compilation the network runs with
-    (:class:`cnnvis.models.compute.Execution`; default float32, eager); the features are handed
-    over as float32 whatever the network's dtype.
+    (:class:`cnnvis.models.compute.Execution`; default float32, eager, contiguous weights): the
+    module's weights are put in its memory format here; the features are handed over as float32
+    whatever the network's dtype.
 
     Each hooked output is replaced downstream by a clone: a later functional in-place op
     (``F.relu(x, inplace=True)`` in torchvision's Inception blocks) then cannot overwrite the
@@ -89,6 +90,8 @@ class FeatureCapture:
         self.stop_early = stop_early
         self.fixed_size = fixed_size
         self.execution = execution or Execution()
+        if not _is_script(module):
+            self.execution.prepare(module)  # the weights in the memory format this capture runs in
         check_layers(module, self.layers, model_name)
         self._feats: dict[str, torch.Tensor] = {}
         self.prefix: dict[str, torch.Tensor] = {}

@@ -74,12 +74,9 @@ class LoadedModel:
         """A :class:`cnnvis.models.capture.FeatureCapture` on ``layers`` of this network, which
         resizes its input to the fixed input size where the network has one; ``execution``: how
         the network runs (:class:`cnnvis.models.compute.Execution`; default float32 with contiguous
-        weights), prepared here."""
+        weights)."""
         from cnnvis.models.capture import FeatureCapture
-        from cnnvis.models.compute import Execution
 
-        execution = execution or Execution()
-        execution.prepare(self.module)
         side = self.input_size if self.fixed_size else None
         return FeatureCapture(self.module, layers, stop_early, self.name, fixed_size=side, execution=execution)
 
