@@ -186,9 +186,7 @@ def join_mp4(
     """
     listing = temporary_beside(os.path.join(os.path.dirname(os.path.abspath(segments[0])), "concat.txt"))
     try:
-        with open(listing, "w") as f:
-            for seg in segments:
-                f.write("file '" + os.path.abspath(seg).replace("'", "'\\''") + "'\n")
+        _write_listing(listing, segments)
         video = ["-f", "concat", "-safe", "0", "-i", listing]
         out_opts = ["-c:v", "copy", "-movflags", "+faststart"]
         note = None
@@ -221,7 +219,22 @@ def join_mp4(
         write_atomic(path, lambda tmp: _check(_ffmpeg([*video, "-map", "0:v:0", *out_opts, "-f", "mp4", tmp])))
         return note
     finally:
-        os.unlink(listing)
+        if os.path.exists(listing):
+            os.unlink(listing)
+
+
+def _write_listing(listing: str, segments: list[str]) -> None:
+    """ffmpeg's concat list of ``segments``; a full disk is one :class:`OutputError` line naming
+    the listing, like every other write."""
+    try:
+        with open(listing, "w") as f:
+            for seg in segments:
+                f.write("file '" + os.path.abspath(seg).replace("'", "'\\''") + "'\n")
+    except OSError as e:
+        err = write_error(listing, e)
+        if err is None:
+            raise
+        raise err from e
 
 
 def _check(result: tuple[int, str]) -> None:

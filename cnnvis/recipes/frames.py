@@ -259,7 +259,7 @@ class VideoRun:
                 self._keep(loop, f"failed in frame {output.frames + 1}", None)
             else:
                 output.discard()
-        except InputError:
+        except (InputError, OSError):
             pass  # a disk still full: the first failure is the one to report
 
     def _keep(self, loop: _FrameLoop, status: str, inner: dict | None, checkpoint: bool = True) -> str | None:

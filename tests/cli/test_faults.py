@@ -354,3 +354,17 @@ def test_a_video_into_a_full_disk_is_one_line_and_the_rerun_finishes(tmp_path, s
         "out.mp4",
         "out.mp4.manifest.json",
     ]  # the parts of the failed run are gone
+
+
+def test_joining_video_segments_on_a_full_disk_is_one_output_error_and_leaves_no_listing(tmp_path, small_disk):
+    """The concat list ffmpeg reads is a write like any other: a full disk names it (a video whose
+    frames filled the disk used to end in a traceback while keeping the frames done)."""
+    from cnnvis.errors import OutputError
+    from cnnvis.io.video_out import join_mp4
+
+    segments = [str(small_disk / f"seg{i}.mp4") for i in range(200)]  # a listing longer than any slack
+    filler = _fill(small_disk)
+    with pytest.raises(OutputError, match=r"concat.*\(ENOSPC\)"):
+        join_mp4(segments, str(small_disk / "out.mp4"))
+    os.remove(filler)
+    assert os.listdir(small_disk) == []
