@@ -182,13 +182,13 @@ def bench_decode(model, args) -> None:
     )
     print("|---|---|---|---|---|---|")
     for k, path in enumerate(args.generator or [None]):
-        prior = load_prior(model, path)
+        prior = load_prior(model, path, lattice=args.dgn_lattice)
         for photo_set, names in SETS.items():
             outs, photos, corrs = [], [], []
             for name in names:
                 x = hwc_to_bchw(photo(name, args.side))
                 with torch.no_grad():
-                    y = prior.generator(encode(prior, model, x, (args.side, args.side))).clamp(0, 1).float()
+                    y = prior.draw(encode(prior, model, x, (args.side, args.side))).float()
                 y = y[..., : args.side, : args.side]
                 corrs.append(pixel_correlation(y, x))
                 outs.append(torch.round(y * 255) / 255)
@@ -219,7 +219,8 @@ def bench_dream(model, args) -> None:
                 _save(tmp, f"{name}.png", photo(name, args.side))
                 gen = ["--generator", path] if path else []
                 t0 = time.perf_counter()
-                subprocess.run([cnnvis, "dream", src, "--prior", "dgn", *gen, "-q", "--out", out], check=True)
+                lattice = ["--dgn-lattice", args.dgn_lattice]
+                subprocess.run([cnnvis, "dream", src, "--prior", "dgn", *gen, *lattice, "-q", "--out", out], check=True)
                 seconds.append(time.perf_counter() - t0)
                 outs.append(hwc_to_bchw(cv2.cvtColor(cv2.imread(out), cv2.COLOR_BGR2RGB) / 255.0))
                 if args.save_dir:
@@ -289,6 +290,9 @@ def main() -> None:
         default=["baseline", "dgn"],
         help="the pixel / Fourier defaults, the prior, or both (the baseline does not depend on the generator)",
     )
+    ap.add_argument(
+        "--dgn-lattice", choices=["remove", "keep"], default="remove", help="the prior's lattice removal (issue 24)"
+    )
     ap.add_argument("--save-dir", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -297,10 +301,10 @@ def main() -> None:
     if args.part in ("decode", "dream"):
         (bench_decode if args.part == "decode" else bench_dream)(model, args)
         return
-    prior = load_prior(model, args.generator[0] if args.generator else None)
+    prior = load_prior(model, args.generator[0] if args.generator else None, lattice=args.dgn_lattice)
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
-        f"generator {args.generator or 'demo'}, extra={extra}"
+        f"generator {args.generator or 'demo'}, --dgn-lattice {args.dgn_lattice}, extra={extra}"
     )
     if args.part in ("all", "invert"):
         bench_invert(model, prior, args, extra)

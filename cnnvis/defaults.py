@@ -150,6 +150,11 @@ DGN_DEFAULTS = dict(optimizer="adam", latent_lr=0.05, tv_weight=0.0)
 DGN_INVERT_REFINE = 0.5
 # ... and prefer (and every objective render) for this share, under the preferred-image defaults.
 DGN_PREFER_REFINE = 0.25
+# ... and invert's default (--prior auto) from layers of this stride (blocks.5 and conv_head of Lite0), on a model
+# with a shipped generator: with its lattice removed (cnnvis.priors.lattice) the demo generator reconstructed the
+# tuning photos better than the pixel priors did, 0.459 / 0.256 against 0.373 / 0.178 at blocks.5 / conv_head
+# (bench/RESULTS.md, issue 25).
+DGN_INVERT_STRIDE = 32
 
 # cnnvis atlas: what one unit's image maximizes (the whole channel, or its centre position), and
 # how many units render together by default (one tile each: also the tiles per forward pass).

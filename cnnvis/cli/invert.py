@@ -43,6 +43,7 @@ def run_invert(**kw) -> int:
         r, ref, layers = features_inversion(inv)
     else:
         r, ref, layers = image_inversion(inv, read_image(opts.image))
+    _note_default_prior(r, prior, outputs.quiet)
     code, final = run_render(r, opts.out, outputs)
     if code == 0 and ref is not None:
         _report_quality(inv.model, final, ref, layers, opts.out)
@@ -59,7 +60,20 @@ def _inversion(opts: InvertOptions, model_opts: ModelOptions, prior: PriorSpec, 
 
     device = pick_device(model_opts.device)
     model = load_model(model_opts.model, model_opts.weights, device)
-    return inversion(opts, model, device, prior_of(prior, model, device), given(render_kw))
+    return inversion(opts, model, device, prior_of(prior, model, device, layer_default=True), given(render_kw))
+
+
+def _note_default_prior(render, prior: PriorSpec, quiet: bool) -> None:
+    """Say so when ``--prior auto`` chose the generator: the picture is the generator's, and
+    ``--prior none`` gives the pixel priors'."""
+    from cnnvis.params.generator import GeneratorStages
+
+    if prior.prior == "auto" and not prior.wanted and isinstance(render.stages, GeneratorStages) and not quiet:
+        click.echo(
+            "note: layers this deep invert through the shipped generator (the DGN prior, --prior auto); "
+            "--prior none inverts on pixels",
+            err=True,
+        )
 
 
 def _check_image_outputs(opts: InvertOptions, video: VideoOptions) -> None:

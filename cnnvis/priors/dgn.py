@@ -42,7 +42,8 @@ from cnnvis.canvas.sizes import Size, resize
 from cnnvis.defaults import DEFAULT_MODEL
 from cnnvis.errors import InputError
 from cnnvis.priors.generators.base import Generator
-from cnnvis.priors.spec import GENERATOR_FITS, LATENT_INITS, PriorSpec
+from cnnvis.priors.lattice import remove_generator_lattice
+from cnnvis.priors.spec import GENERATOR_FITS, LATENT_INITS, LATTICE_MODES, PriorSpec
 
 SPATIAL_MAX_SIDE = 1024
 
@@ -66,6 +67,8 @@ class DGNPrior:
         lower: (C,) or a number: the lower bound (icnn's ``feat_lower_bound``); ``None`` means 0
             when ``upper`` is set (icnn's ``[0, upper]``) and no bound otherwise. Give
             ``-inf`` for signed latents such as fc8 logits.
+        lattice: ``remove`` (a spatial generator's image without the pattern it repeats every
+            ``stride`` pixels: :mod:`cnnvis.priors.lattice`) or ``keep``.
     """
 
     generator: Generator
@@ -75,12 +78,15 @@ class DGNPrior:
     max_side: int | None = None
     fit: str = "crop"
     lower: torch.Tensor | float | None = None
+    lattice: str = "remove"
 
     def __post_init__(self):
         if isinstance(self.init, str) and self.init not in LATENT_INITS:
             raise InputError(f"unknown latent init '{self.init}'; use one of {', '.join(LATENT_INITS)}")
         if self.fit not in GENERATOR_FITS:
             raise InputError(f"unknown generator fit '{self.fit}'; use one of {', '.join(GENERATOR_FITS)}")
+        if self.lattice not in LATTICE_MODES:
+            raise InputError(f"unknown --dgn-lattice '{self.lattice}'; use one of {', '.join(LATTICE_MODES)}")
         if self.max_side is not None and self.max_side < 1:
             raise InputError(f"--dgn-max-side must be positive, got {self.max_side}")
 
@@ -88,6 +94,14 @@ class DGNPrior:
         if self.max_side is not None:
             return self.max_side
         return SPATIAL_MAX_SIDE if self.generator.spatial else max(self.generator.output_size)
+
+    def draw(self, z: torch.Tensor) -> torch.Tensor:
+        """The generator's RGB image (B, 3, H, W) in [0, 1] of the latent ``z`` (B, *latent_shape),
+        without its lattice unless ``lattice`` is ``keep``; differentiable with respect to ``z``."""
+        g = self.generator
+        if self.lattice == "keep" or not g.spatial or g.stride < 2:
+            return g.image(z)
+        return remove_generator_lattice(g.to_rgb(g(z)), g.stride).clamp(0, 1)
 
     def latent_shape(self, size: Size, batch: int = 1) -> tuple[int, ...]:
         """(batch, *shape) of the latent for ``batch`` canvases of ``size``."""
@@ -129,7 +143,7 @@ class GeneratorImage:
 
     def image(self) -> torch.Tensor:
         """(N, 3, H, W) RGB in [0, 1], differentiable with respect to ``z``."""
-        x = self.prior.generator.image(self.z)
+        x = self.prior.draw(self.z)
         h, w = self.size
         if tuple(x.shape[-2:]) == (h, w):
             return x
@@ -260,6 +274,7 @@ def load_prior(
     max_side: int | None = None,
     fit: str = "crop",
     device: torch.device | str = "cpu",
+    lattice: str = "remove",
 ) -> DGNPrior:
     """A :class:`DGNPrior` from files: the generator (default: the shipped demo generator, for
     efficientnet-lite0 only), and latent bounds (default: the generator file's; ``"none"``: no
@@ -288,14 +303,34 @@ def load_prior(
             f"--latent-init image needs {gf.model}, the model '{generator}' was trained on, not {model.name}; use "
             "--latent-init noise"
         )
-    return DGNPrior(gf.generator, upper, init, encoder, max_side, fit)
+    return DGNPrior(gf.generator, upper, init, encoder, max_side, fit, lattice=lattice)
 
 
-def prior_of(spec: PriorSpec, model, device) -> DGNPrior | None:
-    """The :class:`DGNPrior` that ``spec`` asks for, for ``model`` on ``device``, or None without one."""
+def prior_of(spec: PriorSpec, model, device, layer_default: bool = False) -> DGNPrior | str | None:
+    """The :class:`DGNPrior` that ``spec`` asks for, for ``model`` on ``device``, or None without
+    one. ``auto`` is None, or with ``layer_default`` the string ``"auto"``: a recipe that knows
+    its layers' strides resolves it (:func:`default_prior`)."""
     spec.check()
     if not spec.wanted:
-        return None
+        return AUTO if layer_default and spec.prior == AUTO else None
     return load_prior(
-        model, spec.generator, spec.latent_bound, spec.latent_init, spec.dgn_max_side, spec.generator_fit, device
+        model,
+        spec.generator,
+        spec.latent_bound,
+        spec.latent_init,
+        spec.dgn_max_side,
+        spec.generator_fit,
+        device,
+        spec.dgn_lattice,
     )
+
+
+AUTO = "auto"
+
+
+def default_prior(model, strides, device, from_stride: int) -> DGNPrior | None:
+    """``--prior auto`` for layers of ``strides`` (pixels per feature): the shipped generator of
+    ``model`` when it has one and the deepest layer's stride is at least ``from_stride``, else None."""
+    if model.name != DEMO_MODEL or not strides or max(strides) < from_stride:
+        return None
+    return load_prior(model, device=device)

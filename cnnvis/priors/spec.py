@@ -7,9 +7,12 @@ from __future__ import annotations
 from cnnvis.config import Options, group, setting
 from cnnvis.errors import InputError
 
-PRIOR_KINDS = ("none", "dgn")
+PRIOR_KINDS = ("auto", "none", "dgn")
 LATENT_INITS = ("auto", "zeros", "noise", "image")
 GENERATOR_FITS = ("crop", "resize")
+LATTICE_MODES = ("remove", "keep")  # cnnvis.priors.lattice; here so that --help needs no torch
+# How a run recorded before a setting existed ran: replay fills these in (cnnvis/cli/replay.py)
+BEFORE_LATTICE_SETTINGS = {"dgn_lattice": "keep"}
 
 
 @group("prior")
@@ -17,8 +20,10 @@ class PriorSpec(Options):
     """The deep generator network prior (Nguyen et al. 2016) of a run, or none."""
 
     prior: str = setting(
-        "none",
-        "dgn: optimize a deep generator network's latent instead of pixels (Nguyen et al. 2016).",
+        "auto",
+        "dgn: optimize a deep generator network's latent instead of pixels (Nguyen et al. 2016); auto: the "
+        "command's default, which is none except for invert at layers of stride >= 32 of a model with a shipped "
+        "generator (efficientnet-lite0's deep layers).",
         choices=PRIOR_KINDS,
     )
     generator: str | None = setting(
@@ -45,11 +50,18 @@ class PriorSpec(Options):
     generator_fit: str = setting(
         "crop", "A fixed-size generator's image meets the canvas by centre crop or resize.", choices=GENERATOR_FITS
     )
+    dgn_lattice: str = setting(
+        "remove",
+        "remove: subtract the pattern a spatial generator repeats every stride pixels (its transposed "
+        "convolutions' lattice) before the model sees its image; keep: the generator's raw image.",
+        choices=LATTICE_MODES,
+    )
 
     @property
     def wanted(self) -> bool:
-        """Whether the run optimizes through a generator (``--prior dgn`` or a ``--generator``)."""
-        return self.prior != "none" or bool(self.generator)
+        """Whether the run asks for a generator (``--prior dgn`` or a ``--generator``); ``auto`` leaves
+        it to the command (:func:`cnnvis.priors.dgn.prior_of`)."""
+        return self.prior == "dgn" or bool(self.generator)
 
     def check(self) -> None:
         """The flags that need a generator prior, refused without one (one line)."""

@@ -29,6 +29,7 @@ from cnnvis.defaults import (  # noqa: F401
     DEFAULT_MODEL,
     DGN_DEFAULTS,
     DGN_INVERT_REFINE,
+    DGN_INVERT_STRIDE,
     DGN_PREFER_REFINE,
     INVERT_DEEP_DEFAULTS,
     INVERT_DEFAULTS,
@@ -48,6 +49,7 @@ from cnnvis.models.registry import LoadedModel, load_model
 from cnnvis.objectives.base import Sum
 from cnnvis.objectives.inversion import Invert, MaskedUnits, as_feature
 from cnnvis.params.generator import GeneratorStages
+from cnnvis.priors.dgn import AUTO, default_prior
 from cnnvis.recipes.units import one_unit_mask
 from cnnvis.regularize.terms import Terms
 
@@ -268,7 +270,7 @@ def features_render(
     initial_image="noise",
     size: Size | None = None,
     device="cpu",
-    prior=None,
+    prior=AUTO,
     dgn_refine: float = DGN_INVERT_REFINE,
     **options,
 ):
@@ -288,6 +290,7 @@ def features_render(
     kw.setdefault("tile", one_tile(m, size))
     strides = [_stride(t.shape[1:], size) for t in targets.values()]
     depths = [layer_depth(m.module, k) for k in targets]
+    prior = _layer_prior(prior, m, strides, device)
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
     if cfg.num_sizes != 1 or cfg.octaves not in (None, 1) or cfg.initial_size or cfg.final_size:
         raise InputError(
@@ -345,17 +348,19 @@ def image_render(
     channel=None,
     initial_image="noise",
     device="cpu",
-    prior=None,
+    prior=AUTO,
     dgn_refine: float = DGN_INVERT_REFINE,
     penalties: Sequence = (),
     **options,
 ):
     """The :class:`Render` behind :func:`invert_image` (built, probed, not run).
 
-    With a generator ``prior``, the share ``dgn_refine`` of the steps (0 <= share < 1) refines
-    the generator's image in pixel space, at the last size, under the pixel defaults of the
-    layers (:func:`_invert_stages`). ``penalties`` are added to the inversion's own regularizers
-    (a video's temporal loss)."""
+    ``prior``: a :class:`cnnvis.priors.dgn.DGNPrior`, None (pixels), or ``"auto"``: the model's
+    shipped generator from layers of stride :data:`cnnvis.defaults.DGN_INVERT_STRIDE` (the deep
+    layers of efficientnet-lite0), else pixels. With a generator prior, the share ``dgn_refine``
+    of the steps (0 <= share < 1) refines the generator's image in pixel space, at the last size,
+    under the pixel defaults of the layers (:func:`_invert_stages`). ``penalties`` are added to
+    the inversion's own regularizers (a video's temporal loss)."""
     m = _model(model)
     ref = _as_bchw(image)
     objective = Invert(
@@ -370,11 +375,21 @@ def image_render(
     check_layers(m.module, layers, m.name)
     strides = [_stride(layer_shape(m, layer, probe), probe) for layer in layers]
     depths = [layer_depth(m.module, layer) for layer in layers]
+    prior = _layer_prior(prior, m, strides, device)
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
     size = tuple(ref.shape[-2:])
     start = Start(init=_init_tensor(initial_image, size, m), size=size)
     stages = _stages(_inversion_prior(prior, initial_image), refine)
     return _render(m, objective, cfg, start, device, stages, Terms(penalties=tuple(penalties)))
+
+
+def _layer_prior(prior, model: LoadedModel, strides: Sequence[float], device):
+    """``prior`` with ``"auto"`` resolved for layers of ``strides`` (:func:`cnnvis.priors.dgn.default_prior`)."""
+    if not isinstance(prior, str):
+        return prior
+    if prior != AUTO:
+        raise InputError(f"prior must be a DGNPrior, None or 'auto', got {prior!r}")
+    return default_prior(model, strides, device, DGN_INVERT_STRIDE)
 
 
 def _invert_stages(kw: Mapping, strides, depths, prior, dgn_refine: float) -> tuple[RenderConfig, RenderConfig | None]:

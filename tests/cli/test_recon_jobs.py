@@ -190,6 +190,19 @@ def test_invert_subprocess_on_the_embedded_model(tmp_path):
     assert "pixel correlation" in p.stdout
 
 
+def test_invert_says_when_its_default_is_the_generator_and_records_auto(tmp_path):
+    import cnnvis.io.images
+    from cnnvis.io.manifest import read_manifest
+
+    base = ["invert", cnnvis.io.images.bundled_image_path(), "--layer", "conv_head", "--size", "32x32", "--steps", 2]
+    res = _invoke([*base, "--out", tmp_path / "auto.png"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "through the shipped generator" in res.output and "--prior none" in res.output
+    assert read_manifest(str(tmp_path / "auto.png"))["params"]["prior"] == "auto"
+    res = _invoke([*base, "--prior", "none", "--out", tmp_path / "none.png"])
+    assert res.exit_code == 0 and "generator" not in res.output, res.output
+
+
 @pytest.mark.parametrize("case", ["shape", "nan", "layer", "unreadable", "channels", "both", "size", "npy"])
 def test_invert_bad_input_is_one_line(tmp_path, tiny, make_image, case):
     img = smooth_rgb(32, 32)

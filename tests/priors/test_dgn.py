@@ -25,6 +25,8 @@ def _spatial(upper=None, **kw) -> DGNPrior:
     g = UpconvGenerator(16, 2, latent_hw=(16, 16), width=8, min_width=4).eval()
     for p in g.parameters():
         p.requires_grad_(False)
+    # a random stride-2 generator draws mostly its own checkerboard: keep it, or little is left to optimize
+    kw.setdefault("lattice", "keep")
     return DGNPrior(g, upper, encoder_layer="relu2", **kw)
 
 

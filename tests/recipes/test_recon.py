@@ -171,6 +171,24 @@ def test_layer_dependent_defaults(lite0):
     assert depths == sorted(depths) and depths[1] < 0.95 <= depths[2]
 
 
+def test_the_deep_layers_of_the_embedded_model_invert_through_its_generator_by_default(lite0, tiny_model):
+    """``prior="auto"`` (the default): the shipped generator from stride 32 (blocks.5, conv_head),
+    pixels above it, on a model without a shipped generator, and when asked for (``None``)."""
+    from cnnvis.params.generator import GeneratorStages
+    from cnnvis.recipes.recon import image_render
+
+    img = smooth_rgb(64, 64)
+
+    def through_generator(layer, model=lite0, **kw):
+        return isinstance(image_render(img, [layer], model, steps=2, **kw).stages, GeneratorStages)
+
+    assert through_generator("conv_head") and through_generator("blocks.5")
+    assert not through_generator("blocks.4") and not through_generator("conv_head", prior=None)
+    assert not through_generator("conv3", model=tiny_model)
+    with pytest.raises(InputError, match="'dgn'"):
+        image_render(img, ["conv_head"], lite0, prior="dgn")
+
+
 def _tiny_prior(**kw):
     from cnnvis.priors.dgn import DGNPrior
     from cnnvis.priors.generators.upconv import UpconvGenerator
