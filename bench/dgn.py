@@ -81,7 +81,8 @@ def bench_invert(model, prior, args, extra):
     for layer in args.layers:
         for name, photo_set in images:
             a = photo(name, args.side)
-            for label, kw in _arms(args, "pixel", _literals(args.baseline_set), {"prior": prior, **extra}):
+            pixels = {"prior": None, **_literals(args.baseline_set)}  # not --prior auto: the pixel priors
+            for label, kw in _arms(args, "pixel", pixels, {"prior": prior, **extra}):
                 t0 = time.perf_counter()
                 img, losses = invert_image(a, [layer], model, steps=args.steps, **kw)
                 dt = time.perf_counter() - t0

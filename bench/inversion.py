@@ -6,7 +6,8 @@ correlation, SSIM, the colour error (mean CIE76 difference in Lab) and the norma
 error, then per optimizer, layer and set the mean (± its standard deviation over photos), the
 lowest photo and each photo's correlation. The photos come in two sets (bench/photos.py):
 ``tuning``, the four the defaults were chosen on, and ``validation``, fourteen photos from other
-packages that no default was chosen on. ``--optimizers default`` runs each layer's own default.
+packages that no default was chosen on. ``--optimizers default`` runs each layer's own default
+(``--prior auto``: the shipped generator from stride 32); a named optimizer runs on pixels.
 
     python bench/inversion.py                       # 4 layers x 18 photos x 3 optimizers, 200 iterations
     python bench/inversion.py --sets validation --optimizers default   # the defaults on validation
@@ -71,7 +72,8 @@ def main() -> None:
             for name, photo_set in images:
                 a = photo(name, args.side)
                 t0 = time.perf_counter()
-                chosen = {} if opt == "default" else {"optimizer": opt}  # default: the layer's own
+                # default: the layer's own (the shipped generator from stride 32); an optimizer: on pixels
+                chosen = {} if opt == "default" else {"optimizer": opt, "prior": None}
                 img, losses = invert_image(a, [layer], model, steps=args.steps, **chosen, **extra)
                 dt = time.perf_counter() - t0
                 q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])

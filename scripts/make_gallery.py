@@ -56,7 +56,7 @@ ENTRIES = [
     (
         "cnnvis_noise_1080p.jpg",
         "cnnvis-noise-1080p",
-        ["--jpeg-quality", "80"],  # the gallery's size: a few MB in all
+        ["--jpeg-quality", "50"],  # the gallery's size: a few MB in all
         "cnn-vis noise growth, 270x480 to 1080x1920",
         ["--steps", "1", "--initial-size", "54x96", "--final-size", "81x144", "--num-sizes", "2"],
     ),
@@ -126,7 +126,7 @@ ENTRIES = [
     (
         "hires_4k.jpg",
         "hires-4k",
-        [CHELSEA, "--jpeg-quality", "75"],
+        [CHELSEA, "--jpeg-quality", "40"],  # 2.1 MB at 75
         "a 3840x2160 tiled dream",
         ["--steps", "1", "--final-size", "72x128", "--octaves", "2"],
     ),
@@ -140,7 +140,7 @@ ENTRIES = [
     (
         "zoom.gif",
         None,
-        ["dream", CHELSEA, "--zoom-frames", "24", "--steps", "4", "--final-size", "150x225"],
+        ["dream", CHELSEA, "--zoom-frames", "16", "--steps", "4", "--final-size", "150x225"],  # 1 MB at 24
         "the infinite zoom",
         ["--zoom-frames", "2", "--steps", "1", "--final-size", "48x72"],
     ),

@@ -217,7 +217,7 @@ def render_default_texts() -> dict[str, str]:
         (f"at layers of stride <= {D.SHALLOW_STRIDE}", D.INVERT_SHALLOW_DEFAULTS),
         (f"at layers of stride >= {D.DEEP_STRIDE} on pixels", D.INVERT_DEEP_DEFAULTS),
         (f"on the last layers with {optimizer}", D.INVERT_TOP_DEFAULTS),
-        ("with --prior dgn", D.DGN_DEFAULTS),
+        (f"with --prior dgn, the default at stride >= {D.DGN_INVERT_STRIDE} of efficientnet-lite0", D.DGN_DEFAULTS),
     ]
     extra = {"shift": "no-shift; shift for an image larger than the model input"}
     return tuned_default_texts(base, by_optimizer, variants, extra)
