@@ -31,7 +31,7 @@ LOCAL = "local"  # --ray alone: a Ray runtime started on this machine
 # cnnvis.recipes.atlas.unit_seed), so they are left out of the settings a rerun compares.
 _NOT_SETTINGS = ("batch_size", "seed")
 # Prior flags at their defaults, left out of the settings (an atlas.json written before they existed matches).
-_PRIOR_DEFAULTS = (None, "none", "auto", "crop")
+_PRIOR_DEFAULTS = (None, "none", "auto", "crop", "remove")
 
 
 @group("atlas")
