@@ -46,6 +46,7 @@ from cnnvis.priors.lattice import remove_generator_lattice
 from cnnvis.priors.spec import GENERATOR_FITS, LATENT_INITS, LATTICE_MODES, PriorSpec
 
 SPATIAL_MAX_SIDE = 1024
+AUTO = "auto"  # --prior auto: the command's default, resolved by the recipe that knows its layers (default_prior)
 
 
 @dataclass
@@ -323,9 +324,6 @@ def prior_of(spec: PriorSpec, model, device, layer_default: bool = False) -> DGN
         device,
         spec.dgn_lattice,
     )
-
-
-AUTO = "auto"
 
 
 def default_prior(model, strides, device, from_stride: int) -> DGNPrior | None:

@@ -7,8 +7,8 @@ import torch
 
 from cnnvis.io.images import bundled_image_path, hwc_to_bchw, read_image
 from cnnvis.priors.dgn import DGNPrior, encode, load_prior
-from cnnvis.priors.lattice import lattice, remove_generator_lattice, remove_lattice
-from cnnvis.recipes.metrics import lattice_ratios, pixel_correlation
+from cnnvis.priors.lattice import balance_phase_energy, lattice, remove_generator_lattice, remove_lattice
+from cnnvis.recipes.metrics import grid_ratio, lattice_ratios, pixel_correlation
 
 
 def _photo(side: int = 224) -> torch.Tensor:
@@ -58,6 +58,22 @@ def test_smooth_content_is_not_taken_for_a_pattern():
     change = (remove_generator_lattice(ramp, 16) - ramp).abs()
     assert float(change[..., 16:-16].max()) < 1 / 255, float(change.max())
     assert float(lattice(ramp, 16).abs().mean()) < 0.5 / 255
+
+
+def test_detail_drawn_stronger_at_some_phases_is_balanced():
+    """A grid no subtraction removes: the photo's fine detail 1.8 times as strong in every 16th
+    column and row. Balancing the phases' energy brings the grid ratio back near the photo's own."""
+    photo = _photo()
+    detail = photo - torch.nn.functional.avg_pool2d(photo, 3, 1, 1, count_include_pad=False)
+    gridded = photo.clone()
+    gridded[..., ::16, :] += 0.8 * detail[..., ::16, :]
+    gridded[..., :, ::16] += 0.8 * detail[..., :, ::16]
+    before, after, own = (
+        max(grid_ratio(x.clamp(0, 1), 16)) for x in (gridded, balance_phase_energy(gridded, 16), photo)
+    )
+    assert before > own + 0.5, (before, own)
+    assert after < own + 0.3, (after, own)
+    assert pixel_correlation(balance_phase_energy(photo, 16), photo) > 0.99
 
 
 def test_the_image_must_be_whole_blocks():
