@@ -152,7 +152,7 @@ DGN_INVERT_REFINE = 0.5
 DGN_PREFER_REFINE = 0.25
 # ... and invert's default (--prior auto) from layers of this stride (blocks.5 and conv_head of Lite0), on a model
 # with a shipped generator: with its lattice removed (cnnvis.priors.lattice) the demo generator reconstructed the
-# tuning photos better than the pixel priors did, 0.459 / 0.256 against 0.373 / 0.178 at blocks.5 / conv_head
+# tuning photos better than the pixel priors did, 0.422 / 0.314 against 0.373 / 0.178 at blocks.5 / conv_head
 # (bench/RESULTS.md, issue 25).
 DGN_INVERT_STRIDE = 32
 

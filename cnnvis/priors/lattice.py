@@ -17,9 +17,11 @@ around each block, and subtract it.
 - The average is local (a Gaussian window of ``blocks`` blocks), because the pattern's strength
   follows the content the generator draws.
 
-The operation is linear, so the optimizer's gradient passes through it: the search cannot bring
+The subtraction is linear, so the optimizer's gradient passes through it: the search cannot bring
 the lattice back, because whatever periodic pattern the generator draws is subtracted before the
-model sees the image.
+model sees the image. A generator trained against seams also draws more fine detail at some phases
+than at others (it had balanced their edge energy with the lattice in it); :func:`balance_phase_energy`
+evens that out, or the subtraction would leave a grid (bench/RESULTS.md, "DGN lattice").
 """
 
 from __future__ import annotations
