@@ -78,21 +78,35 @@ def lattice(image: torch.Tensor, period: int, blocks: float = STRIDE_WINDOW_BLOC
     (H and W multiples of ``period``), as a (B, C, H, W) tensor of zero mean over each block's
     phases: the fine detail's mean at each phase over a Gaussian window of ``blocks`` blocks
     (``blocks=inf`` or a window past the image: the whole image)."""
-    b, c, h, w = image.shape
+    detail = image - _gaussian_blur(image, period / 2, odd=True)  # passes periods <= period (gain > 0.99 at `period`)
+    mean = _phase_average(detail, period, blocks)
+    mean = mean - mean.mean(dim=(2, 3), keepdim=True)  # the pattern, not the blocks' local brightness
+    return _at_pixels(mean)
+
+
+def _phase_average(x: torch.Tensor, period: int, blocks: float) -> torch.Tensor:
+    """``x`` (B, C, H, W), H and W multiples of ``period``, averaged at each of the ``period`` x
+    ``period`` phases over a Gaussian window of ``blocks`` blocks (or over the whole image, when
+    the window reaches past it): (B, C, period, period, H / period, W / period)."""
+    b, c, h, w = x.shape
     if h % period or w % period:
         raise ValueError(f"the image ({h}x{w}) must be whole blocks of {period} pixels")
-    detail = image - _gaussian_blur(image, period / 2, odd=True)  # passes periods <= period (gain > 0.99 at `period`)
     gh, gw = h // period, w // period
     # (B, C, gh, P, gw, P) -> one (gh, gw) map of blocks per phase
-    phases = detail.reshape(b, c, gh, period, gw, period).permute(0, 1, 3, 5, 2, 4).reshape(b, c * period**2, gh, gw)
+    phases = x.reshape(b, c, gh, period, gw, period).permute(0, 1, 3, 5, 2, 4).reshape(b, c * period**2, gh, gw)
     if blocks == float("inf") or blocks * 3 >= max(gh, gw):
-        mean = phases.mean(dim=(2, 3), keepdim=True).expand_as(phases)
+        phases = phases.mean(dim=(2, 3), keepdim=True).expand_as(phases)
     else:
-        mean = _gaussian_blur(phases, blocks)
-    mean = mean.reshape(b, c, period, period, gh, gw)
-    mean = mean - mean.mean(dim=(2, 3), keepdim=True)  # the pattern, not the blocks' local brightness
-    mean = _between_blocks(_between_blocks(mean, 2, 4), 3, 5)
-    return mean.permute(0, 1, 4, 2, 5, 3).reshape(b, c, h, w)
+        phases = _gaussian_blur(phases, blocks)
+    return phases.reshape(b, c, period, period, gh, gw)
+
+
+def _at_pixels(per_phase: torch.Tensor) -> torch.Tensor:
+    """A (B, C, P, P, gh, gw) map of :func:`_phase_average` as an image (B, C, gh * P, gw * P): each
+    pixel reads its phase between the neighbouring blocks' centres (:func:`_between_blocks`)."""
+    b, c, period, _, gh, gw = per_phase.shape
+    per_phase = _between_blocks(_between_blocks(per_phase, 2, 4), 3, 5)
+    return per_phase.permute(0, 1, 4, 2, 5, 3).reshape(b, c, gh * period, gw * period)
 
 
 def _between_blocks(pattern: torch.Tensor, phase_dim: int, block_dim: int) -> torch.Tensor:
@@ -124,18 +138,10 @@ def balance_phase_energy(image: torch.Tensor, period: int, blocks: float = STRID
     seams draws more detail at some phases than at others, a grid that no subtraction removes (the
     stride-16 grid ratio, :func:`cnnvis.recipes.metrics.grid_ratio`). Each pixel's detail is scaled
     by sqrt(mean energy / its phase's energy), between 1 / BALANCE_MAX_GAIN and BALANCE_MAX_GAIN."""
-    b, c, h, w = image.shape
     detail = image - _gaussian_blur(image, BALANCE_DETAIL_SIGMA, odd=True)
-    gh, gw = h // period, w // period
-    energy = (detail * detail).mean(1, keepdim=True)  # over the colours: one gain per pixel
-    energy = energy.reshape(b, 1, gh, period, gw, period).permute(0, 1, 3, 5, 2, 4).reshape(b, period**2, gh, gw)
-    if blocks * 3 < max(gh, gw):
-        energy = _gaussian_blur(energy, blocks)
-    else:
-        energy = energy.mean(dim=(2, 3), keepdim=True).expand_as(energy)
-    energy = energy.reshape(b, 1, period, period, gh, gw) + 1e-8
+    energy = _phase_average((detail * detail).mean(1, keepdim=True), period, blocks) + 1e-8  # one gain per pixel
     gain = (energy.mean(dim=(2, 3), keepdim=True) / energy).sqrt().clamp(1 / BALANCE_MAX_GAIN, BALANCE_MAX_GAIN)
-    gain = _between_blocks(_between_blocks(gain, 2, 4), 3, 5).permute(0, 1, 4, 2, 5, 3).reshape(b, 1, h, w)
+    gain = _at_pixels(gain)
     return image + detail * (gain - 1)
 
 
