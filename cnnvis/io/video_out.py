@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 
 from cnnvis.errors import OutputError
-from cnnvis.io.files import publish, temporary_beside, write_atomic, write_error
+from cnnvis.io.files import publish, temporary_beside, write_atomic, write_error, write_text_atomic
 
 FRAME_PATTERN = (
     "frame_{:06d}.png"  # frame i (from 0) of a PNG sequence is frame_{i+1}: ffmpeg's image2 demuxer starts there
@@ -186,7 +186,10 @@ def join_mp4(
     """
     listing = temporary_beside(os.path.join(os.path.dirname(os.path.abspath(segments[0])), "concat.txt"))
     try:
-        _write_listing(listing, segments)
+        # written like every other file: a full disk is one OutputError line naming the listing
+        write_text_atomic(
+            listing, "".join("file '" + os.path.abspath(seg).replace("'", "'\\''") + "'\n" for seg in segments)
+        )
         video = ["-f", "concat", "-safe", "0", "-i", listing]
         out_opts = ["-c:v", "copy", "-movflags", "+faststart"]
         note = None
@@ -221,20 +224,6 @@ def join_mp4(
     finally:
         if os.path.exists(listing):
             os.unlink(listing)
-
-
-def _write_listing(listing: str, segments: list[str]) -> None:
-    """ffmpeg's concat list of ``segments``; a full disk is one :class:`OutputError` line naming
-    the listing, like every other write."""
-    try:
-        with open(listing, "w") as f:
-            for seg in segments:
-                f.write("file '" + os.path.abspath(seg).replace("'", "'\\''") + "'\n")
-    except OSError as e:
-        err = write_error(listing, e)
-        if err is None:
-            raise
-        raise err from e
 
 
 def _check(result: tuple[int, str]) -> None:
