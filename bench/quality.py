@@ -10,7 +10,10 @@ same number of steps, from its own defaults:
   shipped spectrum, written where horama looks for its own);
 - ``lucent``: lucent's ``render_vis`` with its Fourier image and standard transforms (as
   bench/prefer.py runs it);
-- ``torch-dreams``: its ``Dreamer.render`` with its defaults and our normalization.
+- ``torch-dreams``: its ``Dreamer.render`` with its defaults and our normalization;
+- ``faccent-fourier`` and ``faccent-phase``: faccent 1.0's ``render_vis`` with its Fourier image
+  and with its magnitude-constrained ``fourier_phase`` (its MACO), each with its own standard
+  transforms (16 box crops a step on its 512 px canvas), Adam at its lr 0.05.
 
 Each image is scored with :mod:`cnnvis.recipes.quality`, resized to each network's input with no
 transforms: top-1 / top-5 of **Lite1 and Lite2** (networks that did not make it: MACO's
@@ -48,7 +51,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 CLASS_SEED, N_CLASSES = 2026, 6
-METHODS = ("cnnvis-fft", "cnnvis-maco", "horama-maco", "horama-fourier", "lucent", "torch-dreams")
+METHODS = (
+    "cnnvis-fft",
+    "cnnvis-maco",
+    "horama-maco",
+    "horama-fourier",
+    "lucent",
+    "torch-dreams",
+    "faccent-fourier",
+    "faccent-phase",
+)
 HORAMA_SIZE = 512
 
 
@@ -119,6 +131,34 @@ def render_torch_dreams(model, k: int, steps: int, seed: int) -> np.ndarray:
     return np.asarray(param.to_hwc_tensor(), np.float32)
 
 
+def render_faccent(model, k: int, steps: int, seed: int, kind: str) -> np.ndarray:
+    """faccent's ``render_vis`` of logit ``k``; the network gets ImageNet-normalized input from
+    faccent's [0, 1] image (faccent's own range normalization is one scalar range)."""
+    import contextlib
+    import io
+
+    import torchvision.transforms as T
+    from faccent import param, render
+
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(T.Normalize(mean=list(model.mean), std=list(model.std)), model.module).eval()
+    make = param.fourier_phase if kind == "phase" else param.fourier
+    with contextlib.redirect_stdout(io.StringIO()):  # faccent prints its choices
+        parameterizer = make(device="cpu", seed=seed) if kind == "phase" else make(device="cpu")
+        imgs, _, _, _ = render.render_vis(
+            net,
+            lambda hook: -hook("1_classifier")[..., k].mean(),  # (transforms, N, classes)
+            parameterizer=parameterizer,
+            out_thresholds=[steps - 1],
+            inline_thresholds=[],
+            progress=False,
+            model_input_size=(model.input_size, model.input_size),
+            model_input_range=(0, 1),
+            hook_layers=["1_classifier"],
+        )
+    return imgs[-1][0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
 def render(method: str, model, k: int, args) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     if method.startswith("cnnvis-"):
@@ -127,6 +167,8 @@ def render(method: str, model, k: int, args) -> tuple[np.ndarray, float]:
         img = render_horama(
             model, k, args.steps, args.seed, method.split("-")[1], os.path.join(args.save_dir, "horama")
         )
+    elif method.startswith("faccent-"):
+        img = render_faccent(model, k, args.steps, args.seed, method.split("-")[1])
     elif method == "lucent":
         img = render_lucent_class(model, k, args.steps, args.seed, args.peers)
     else:

@@ -212,9 +212,16 @@ ENTRIES = [
         CATALOGUE_QUICK,
     ),
     (
+        "maco_4k.jpg",
+        "maco-4k",
+        [],
+        "MACO at 4096x4096 (prefer's default parameterization), grown through 4 sizes from 512 px in bounded memory",
+        ["--steps", "1", "--size", "96x96", "--initial-size", "48x48", "--num-sizes", "2"],
+    ),
+    (
         "classes_fft.jpg",
         None,
-        ["prefer", "--layer", "classifier", "--channel", VALIDATION_CLASSES],
+        ["prefer", "--layer", "classifier", "--channel", VALIDATION_CLASSES, "--param", "fft"],
         "three validation classes of bench/quality.py (maillot, newt, tank) as decorrelated Fourier images (a sheet)",
         CATALOGUE_QUICK,
     ),

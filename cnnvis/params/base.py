@@ -39,6 +39,17 @@ from cnnvis.config import PARAMS, PIXEL_OPS, SETTINGS, RenderConfig
 from cnnvis.errors import InputError
 from cnnvis.params.optim import make_optimizer, set_hyper
 
+# Images of more pixels than this are drawn without a graph and drawn again for the gradient (Param.draw): the
+# parameterization's canvas-sized intermediates then never sit beside the tiles' activations. At 4096x4096 MACO's
+# held about 1 GB (bench/RESULTS.md, issue 21); drawing twice costs one more irfft, 1-2 % of a step at 2048x2048.
+KEEP_GRAPH_PIXELS = 1024 * 1024
+
+
+def keeps_graph(size: Size) -> bool:
+    """Whether a draw of an (H, W) canvas keeps autograd's graph for its gradient (see :meth:`Param.draw`)."""
+    return size[0] * size[1] <= KEEP_GRAPH_PIXELS
+
+
 # Every kind by its name, the ``--param`` choices and the kinds only a run hands over to (the
 # generator's latent, the decorrelated pixel canvas), for checkpoints. The ``--param`` choices
 # alone: cnnvis.config.PARAMS.
@@ -211,16 +222,26 @@ class Param(ABC):
             return self.images().detach()
 
     def draw(self) -> torch.Tensor:
-        """The canvas of one evaluation, detached; the graph to the parameters is kept for
-        :meth:`apply_gradient`."""
-        self._drawn = self.images()
-        return self._drawn.detach()
+        """The canvas of one evaluation, detached. Up to :data:`KEEP_GRAPH_PIXELS` pixels the graph to the
+        parameters is kept for :meth:`apply_gradient`; above, the images are drawn without one and drawn again for
+        the gradient (the parameterization's canvas-sized intermediates, a Fourier image's spectrum, irfft, colour
+        map and sigmoid, would otherwise be held through every tile pass of the evaluation)."""
+        if self._keeps_graph():
+            self._drawn = self.images()
+            return self._drawn.detach()
+        self._drawn = None
+        return self.canvas()
 
     def apply_gradient(self, grad: torch.Tensor) -> None:
         """Set the parameters' ``.grad`` from ``grad`` = d(loss)/d(canvas) of the last draw."""
         self.optimizer.zero_grad()
-        self._drawn.backward(grad)
+        drawn = self._drawn if self._drawn is not None else self.images()  # the same images: the parameters are
+        drawn.backward(grad)  # unchanged since draw()
         self._drawn = None
+
+    def _keeps_graph(self) -> bool:
+        size = getattr(self, "size", None)
+        return size is None or keeps_graph(size)
 
     def clear_gradient(self) -> None:
         """Drop the parameters' gradients after a step (they may alias the loop's buffer)."""

@@ -62,6 +62,9 @@ class GeneratorParam(Param):
     def images(self) -> torch.Tensor:
         return self.image.image()
 
+    def _keeps_graph(self) -> bool:
+        return True  # a generator's draw costs about a tile pass: it is never drawn twice
+
     def parameters(self) -> list[torch.Tensor]:
         return self.image.parameters()
 

@@ -29,12 +29,14 @@ import torch.nn.functional as F
 
 from cnnvis.canvas.sizes import Size, resize
 from cnnvis.errors import InputError
-from cnnvis.params.base import Param, ParamContext, register
+from cnnvis.params import maco_lean
+from cnnvis.params.base import Param, ParamContext, keeps_graph, register
 from cnnvis.params.color import COLOR, mix
 from cnnvis.params.pixel import batched
 
 # The phase, the amplitude and the irfft / standardize / colour / sigmoid intermediates of the
-# graph they draw through: about as many canvases as the Fourier image holds.
+# graph they draw through: about as many canvases as the Fourier image holds (above KEEP_GRAPH_PIXELS
+# cnnvis.params.maco_lean draws with fewer).
 MACO_BUFFERS = 5
 SHIPPED_SPECTRUM = "maco_spectrum.npy"
 
@@ -84,21 +86,40 @@ def phase_of(images: torch.Tensor) -> torch.Tensor:
     return torch.angle(torch.fft.rfft2(y, norm="ortho"))
 
 
+class ChannelAmplitudes:
+    """The template resized to a canvas one colour channel at a time, when asked: a large canvas keeps only the small
+    template (the whole (3, H, W // 2 + 1) amplitude of a 4096x4096 canvas is 100 MB). ``[c]`` is channel ``c``'s
+    (H, W // 2 + 1), as a tensor's would be."""
+
+    def __init__(self, template: torch.Tensor, size: Size):
+        self.template, self.size = template, tuple(size)
+
+    def __getitem__(self, c: int) -> torch.Tensor:
+        return spectrum_at(self.template[c : c + 1], self.size)[0]
+
+    def to(self, device) -> ChannelAmplitudes:
+        return ChannelAmplitudes(self.template.to(device), self.size)
+
+    def full(self) -> torch.Tensor:
+        return torch.stack([self[c] for c in range(3)])
+
+
 @register("maco")
 class MacoParam(Param):
     """The MACO image as a parameterization: the phase is optimized, the amplitude is fixed.
     Between sizes the image is resized and its phase taken again (the optimizer starts afresh)."""
 
-    # Chosen on bench/quality.py's tuning classes: prefer's mild transforms (jitter 2, zoom 3 %,
-    # rotation 3 degrees) left one class in six unrecognised by Lite1/Lite2; these stronger ones
-    # (the middle of three tried) reach top-1 6/6 and keep the natural slope (bench/RESULTS.md).
-    tuned = {"prefer": dict(lr=0.1, jitter=8, transform_scale=0.2, transform_rotate=10.0)}
+    # prefer's default parameterization: its settings are prefer's defaults (cnnvis.defaults.PREFER_DEFAULTS, chosen
+    # on bench/quality.py's tuning classes: the Fourier image's mild transforms, jitter 2, zoom 3 %, rotation 3
+    # degrees, left one class in six unrecognised by Lite1/Lite2; jitter 8, zoom 20 %, rotation 10 degrees, the
+    # middle of three tried, reach top-1 6/6 and keep the natural slope).
 
-    def __init__(self, ctx: ParamContext, size: Size, phase: torch.Tensor, amplitude: torch.Tensor):
+    def __init__(self, ctx: ParamContext, size: Size, phase: torch.Tensor, amplitude: torch.Tensor | ChannelAmplitudes):
         self.ctx, self.size = ctx, tuple(size)
         self.phase = phase.to(ctx.device).requires_grad_(True)
         self.amplitude = amplitude.to(ctx.device)
         self.optimizer = ctx.optimizer([self.phase])
+        self._lean_canvas: tuple[int, torch.Tensor] | None = None  # (phase version, canvas) above KEEP_GRAPH_PIXELS
 
     @classmethod
     def check_settings(cls, cfg) -> None:
@@ -113,8 +134,9 @@ class MacoParam(Param):
         return MACO_BUFFERS
 
     @classmethod
-    def _amplitude(cls, ctx: ParamContext, size: Size) -> torch.Tensor:
-        return spectrum_at(read_spectrum(ctx.cfg.maco_spectrum), size)
+    def _amplitude(cls, ctx: ParamContext, size: Size) -> torch.Tensor | ChannelAmplitudes:
+        template = read_spectrum(ctx.cfg.maco_spectrum)
+        return spectrum_at(template, size) if keeps_graph(size) else ChannelAmplitudes(template, size)
 
     @classmethod
     def create(cls, ctx: ParamContext, size: Size, start: torch.Tensor | None) -> MacoParam:
@@ -129,16 +151,45 @@ class MacoParam(Param):
         return cls(ctx, size, phase, cls._amplitude(ctx, size))
 
     def images(self) -> torch.Tensor:
-        spec = torch.polar(self.amplitude.expand_as(self.phase), self.phase)
+        amplitude = self.amplitude.full() if isinstance(self.amplitude, ChannelAmplitudes) else self.amplitude
+        spec = torch.polar(amplitude.expand_as(self.phase), self.phase)
         y = _standardize(torch.fft.irfft2(spec, s=self.size, norm="ortho"))
         return torch.sigmoid(mix(COLOR, y))
+
+    def canvas(self) -> torch.Tensor:
+        if self._keeps_graph():
+            return super().canvas()
+        # The loop asks for the canvas after a step and draws it again at the next: it is drawn once per phase
+        # version (an optimizer step bumps it), into the same tensor each time, so no second canvas is allocated
+        # (the loop keeps no older canvas: it copies what it hands out).
+        version, (drawn, canvas) = self.phase._version, self._lean_canvas or (None, None)
+        if drawn != version:
+            canvas = maco_lean.draw(self.phase.detach(), self.amplitude, self.size, out=canvas)
+            self._lean_canvas = (version, canvas)
+        return canvas
+
+    def draw(self) -> torch.Tensor:
+        if self._keeps_graph():
+            return super().draw()
+        self._drawn = None
+        return self.canvas()
+
+    def apply_gradient(self, grad: torch.Tensor) -> None:
+        if self._keeps_graph():
+            super().apply_gradient(grad)
+            return
+        self.optimizer.zero_grad()
+        self.phase.grad = maco_lean.phase_gradient(self.phase, self.amplitude, self.size, grad)
+
+    def clear_gradient(self) -> None:
+        self.phase.grad = None  # a canvas-sized tensor less between steps
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.phase]
 
     def resized(self, size: Size) -> MacoParam:
         with torch.no_grad():
-            img = resize(self.images(), size)
+            img = resize(self.canvas(), size)
         return MacoParam(self.ctx, size, phase_of(img), self._amplitude(self.ctx, size))
 
     def tensors(self) -> dict[str, torch.Tensor]:
