@@ -81,6 +81,26 @@ def run_dream(**kw) -> int:
     return _dream_image(job)
 
 
+def _tiles_per_pass(cfg, device):
+    """``cfg`` with :data:`cnnvis.defaults.DREAM_BF16_BATCH` tiles per pass where the network runs in bfloat16 and
+    ``--batch-size`` took its default (not typed, not a preset's, not a replayed manifest's); the value used goes
+    into the command's parameters, so the manifest records it and a replay runs it."""
+    from click.core import ParameterSource
+
+    from cnnvis.defaults import DREAM_BF16_BATCH
+    from cnnvis.models.compute import resolve_precision
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.get_parameter_source("batch_size") is not ParameterSource.DEFAULT:
+        return cfg
+    import torch
+
+    if resolve_precision(cfg.precision, device) != torch.bfloat16:
+        return cfg
+    ctx.params["batch_size"] = DREAM_BF16_BATCH
+    return cfg.replace(batch_size=DREAM_BF16_BATCH)
+
+
 def _start_image(opts: DreamOptions):
     """(1, 3, H, W) in [0, 1]: the image to dream on (the bundled photo by default), or None for noise."""
     from cnnvis.io.images import bundled_image_path, hwc_to_bchw, read_image
@@ -95,6 +115,7 @@ def _load(job: DreamJob, start=None, zoom: bool = False):
 
     cfg = dream_config(job.render_kw, job.prior, zoom=zoom)
     device = pick_device(job.model.device)
+    cfg = _tiles_per_pass(cfg, device)
     model = load_model(job.model.model, job.model.weights, device)
     if start is None and job.dream.channel_mode:
         start = _start_image(job.dream)

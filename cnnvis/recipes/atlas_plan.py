@@ -21,7 +21,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cnnvis.config import Options, group, setting
-from cnnvis.defaults import ATLAS_BATCH, DEFAULT_MODEL, DEFAULTS_EDITION, UNIT_KINDS, older_defaults
+from cnnvis.defaults import (
+    ATLAS_BATCH,
+    DEFAULT_MODEL,
+    DEFAULTS_EDITION,
+    DGN_PREFER_REFINE_PARAM,
+    PREFER_DEFAULTS,
+    UNIT_KINDS,
+    older_defaults,
+)
 from cnnvis.errors import InputError
 from cnnvis.priors.spec import PriorSpec
 from cnnvis.recipes.options import activation_option, layers_option, out_option, size_option
@@ -159,7 +167,9 @@ def plan_atlas(
         "activation": opts.activation,
         "size": list(hw),
         "seed": seed,
-        "render": {k: v for k, v in sorted(render.items()) if k not in _NOT_SETTINGS},
+        "render": {
+            k: v for k, v in sorted({"param": _default_param(prior), **render}.items()) if k not in _NOT_SETTINGS
+        },
         "prior": {k: v for k, v in sorted(prior_flags.items()) if v not in _PRIOR_DEFAULTS},
     }
     settings["defaults"] = DEFAULTS_EDITION
@@ -168,6 +178,12 @@ def plan_atlas(
         model, weights, str(dev), opts.kind, hw, seed, batch, render, prior, settings, layers, list(command)
     )
     return plan, m
+
+
+def _default_param(prior: PriorSpec) -> str:
+    """The parameterization an atlas draws with when ``--param`` is not given (written into its settings, so that a
+    rerun after the default changed names both)."""
+    return DGN_PREFER_REFINE_PARAM if prior.wanted else PREFER_DEFAULTS["param"]
 
 
 def settings_as_now(settings):

@@ -19,6 +19,7 @@ from cnnvis.defaults import (
     DEFAULT_LAYERS,
     DEFAULT_OCTAVES,
     DGN_DEFAULTS,
+    DREAM_BF16_BATCH,
     DREAM_FORMS,
     DREAM_GRAD_CLIP,
     DREAM_L1,
@@ -290,4 +291,5 @@ def render_default_texts() -> dict[str, str]:
     return {
         "octaves": f"{DEFAULT_OCTAVES} when no size flag or --zoom-frames is given",
         "latent_lr": f"--lr; {latent_lr} with --prior dgn",
+        "batch_size": f"{SETTINGS['batch_size'].default}; {DREAM_BF16_BATCH} where the network runs in bf16",
     }

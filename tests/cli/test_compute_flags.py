@@ -29,6 +29,21 @@ def test_the_manifest_records_the_resolved_compute_settings(tmp_path, tiny_cli):
     assert res.exit_code == 0 and "bit for bit" in res.output, res.output
 
 
+def test_bf16_dreams_take_more_tiles_a_pass_unless_the_batch_size_is_given(tmp_path, tiny_cli):
+    """--batch-size left at its default: DREAM_BF16_BATCH tiles a pass in bf16, recorded and replayed; typed, or in
+    float32, as given."""
+    from cnnvis.defaults import DREAM_BF16_BATCH
+
+    bf16 = read_manifest(_dream(tmp_path, tiny_cli, "b.png", "--precision", "bf16"))
+    assert bf16["params"]["batch_size"] == bf16["config"]["batch_size"] == DREAM_BF16_BATCH
+    typed = read_manifest(_dream(tmp_path, tiny_cli, "t.png", "--precision", "bf16", "--batch-size", 4))
+    assert typed["params"]["batch_size"] == typed["config"]["batch_size"] == 4
+    fp32 = read_manifest(_dream(tmp_path, tiny_cli, "f.png", "--precision", "fp32"))
+    assert fp32["params"]["batch_size"] == fp32["config"]["batch_size"] == 4
+    res = invoke(["replay", str(tmp_path / "b.png"), "--check", "--trust-model"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
+
+
 def test_a_manifest_from_before_the_settings_replays_in_float32(tmp_path, tiny_cli):
     """Runs recorded before --precision existed ran in float32 with contiguous weights; replaying
     them under today's defaults (bf16 and channels-last where the CPU has them) would not match."""
