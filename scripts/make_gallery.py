@@ -358,6 +358,31 @@ def _ray_results(address: str, todo: list[tuple]) -> dict:
         ray.shutdown()
 
 
+# Entries too large to commit whole (the gallery stays a few MB): a thumbnail and a full-resolution centre crop of
+# this side are committed beside the full render's manifest, which remakes it (cnnvis replay).
+COMMITTED_AS_CROP = {"maco_4k.jpg": 1024, "hires_4k.jpg": 1024}
+
+
+def thumbnail_and_crop(out_dir: str, name: str, side: int) -> tuple[str, str]:
+    """Write NAME_thumb.jpg (the image resized to ``side``) and NAME_crop.jpg (its centre, ``side`` x ``side`` at
+    full resolution) and remove the full image, keeping its manifest beside; return the two file names."""
+    import imageio.v3 as iio
+    from PIL import Image
+
+    path = os.path.join(out_dir, name)
+    image = iio.imread(path)[..., :3]
+    h, w = image.shape[:2]
+    stem = os.path.splitext(name)[0]
+    thumb, crop = f"{stem}_thumb.jpg", f"{stem}_crop.jpg"
+    scale = side / max(h, w)
+    small = Image.fromarray(image).resize((round(w * scale), round(h * scale)), Image.LANCZOS)
+    small.save(os.path.join(out_dir, thumb), quality=85)
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    Image.fromarray(image[top : top + side, left : left + side]).save(os.path.join(out_dir, crop), quality=85)
+    os.remove(path)
+    return thumb, crop
+
+
 def _shown(out_dir: str, name: str) -> str:
     """The file an entry shows: its --out, or for a batch (which writes NAME_b0.jpg ... and a
     contact sheet) NAME_sheet.jpg."""
@@ -413,13 +438,15 @@ def write_pages(out_dir: str, rows: list[dict], machine: str) -> None:
     ]
     cards = []
     for r in rows:
-        img = f"![{r['caption']}]({r['file']})"
+        img = f"![{r['caption']}]({r['file']})" + (f" ![a full-resolution crop]({r['crop']})" if r.get("crop") else "")
         md.append(
             f"| {img} | {r['preset'] or '-'} | `{r['command']}` | {r['size']} | "
             f"{r['seconds']:.0f} s | {r['rss']:.2f} GB |"
         )
+        crop = r.get("crop")
+        crop_img = f'<img src="{html.escape(crop)}" alt="a full-resolution crop" loading="eager">' if crop else ""
         cards.append(
-            f'<figure><img src="{html.escape(r["file"])}" alt="{html.escape(r["caption"])}" loading="eager">'
+            f'<figure><img src="{html.escape(r["file"])}" alt="{html.escape(r["caption"])}" loading="eager">{crop_img}'
             f"<figcaption><b>{html.escape(r['caption'])}</b><br>preset: {html.escape(r['preset'] or '-')}<br>"
             f"<code>{html.escape(r['command'])}</code><br>{html.escape(r['size'])}, {r['seconds']:.0f} s, "
             f"{r['rss']:.2f} GB</figcaption></figure>"
@@ -488,18 +515,19 @@ def main() -> int:
             stem = os.path.splitext(name)[0]
             for extra in glob.glob(os.path.join(out_dir, f"{stem}_[btc][0-9]*")):
                 os.remove(extra)
-        rows.append(
-            dict(
-                file=file,
-                entry=name,
-                preset=preset,
-                command=shown,
-                caption=caption,
-                size=_size(os.path.join(out_dir, file)),
-                seconds=seconds,
-                rss=rss,
-            )
+        row = dict(
+            file=file,
+            entry=name,
+            preset=preset,
+            command=shown,
+            caption=caption,
+            size=_size(os.path.join(out_dir, file)),
+            seconds=seconds,
+            rss=rss,
         )
+        if name in COMMITTED_AS_CROP and not args.quick:
+            row["file"], row["crop"] = thumbnail_and_crop(out_dir, name, COMMITTED_AS_CROP[name])
+        rows.append(row)
     # --only re-runs some entries: the others keep the rows measured before (gallery.json)
     record = os.path.join(out_dir, "gallery.json")
     if args.only and os.path.exists(record):
