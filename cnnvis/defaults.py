@@ -70,29 +70,22 @@ INVERT_OPTIMIZER_DEFAULTS = {
 }
 
 # ---------------------------------------------------------------------------- prefer
-# Preferred-image defaults (bench/prefer.py, bench/quality.py): MACO, the phase of a Fourier image whose amplitude is
-# the natural photos' mean spectrum (cnnvis.params.maco), with transformation robustness. On the tuning classes of
-# bench/quality.py it beat the decorrelated Fourier image (Olah et al. 2017; the default before) in transfer to
-# networks that did not make the image (top-1 of Lite1 and Lite2 1.00 against 0.83) and in spectral slope (-1.33
-# against -0.95, photos -1.50), at 0.66x its logit: it trades activation for images that look like photos. Its
-# stronger transforms (jitter 8, zoom 20 %, rotation 10 degrees) made its classes transfer (tuning classes).
+# Preferred-image defaults (bench/prefer.py): decorrelated Fourier image + transformation robustness.
+# Lighter transforms than lucent's (jitter 8, zoom 10 %, rotation 10 degrees) reach a higher
+# activation in half its steps and still read as feature visualizations (bench/prefer.py).
 PREFER_DEFAULTS = dict(
     steps=128,
     optimizer="adam",
     lr=0.1,
-    param="maco",
-    jitter=8,
-    transform_scale=0.2,
-    transform_rotate=10.0,
+    param="fft",
+    jitter=2,
+    transform_scale=0.03,
+    transform_rotate=3.0,
     tv_weight=0.0,
     normalize_grad=False,
     shift=False,
     init_blur=0.0,
 )
-# ... and for the Fourier image and the other parameterizations, whose amplitudes are free: lighter transforms than
-# lucent's (jitter 8, zoom 10 %, rotation 10 degrees) reach a higher activation in half its steps and still read as
-# feature visualizations (bench/prefer.py).
-PREFER_LIGHT_TRANSFORMS = dict(jitter=2, transform_scale=0.03, transform_rotate=3.0)
 # ... up to this side (pixels) the canvas is one tile (the network sees the whole image, as in
 # cnnpref and lucid); a larger canvas is tiled at the model's input size. One 2048x2048 tile of
 # Lite0 held 7.2 GB; a 4096x4096 one would need about 29 GB.
@@ -109,25 +102,23 @@ PREFER_MASK_DEFAULTS = dict(
     tv_weight=0.5,
     normalize_grad=True,
 )
-# ... and per parameterization other than MACO (bench/params.py): the light transforms, and the learning rate in the
-# parameters' own units (a CPPN's weights, a low-resolution tensor's pixels).
+# ... and per parameterization other than the Fourier image's (bench/params.py): the learning
+# rate in the parameters' own units (a CPPN's weights, a low-resolution tensor's pixels).
 PREFER_PARAM_DEFAULTS = {
-    "fft": dict(PREFER_LIGHT_TRANSFORMS),
-    "pixel": dict(PREFER_LIGHT_TRANSFORMS),
-    "cppn": dict(lr=0.005, **PREFER_LIGHT_TRANSFORMS),
-    "lowres": dict(lr=0.05, **PREFER_LIGHT_TRANSFORMS),
+    "cppn": dict(lr=0.005),
+    "lowres": dict(lr=0.05),
+    # MACO (bench/quality.py, tuning classes): stronger transforms make its classes transfer. It stays opt-in: on
+    # 10 tuning classes its classes transferred less often than the Fourier image's (top-1 0.75 against 0.80, top-5
+    # 0.75 against 0.95), though its spectral slope is the photos' (-1.31 against -0.95; photos -1.50)
+    "maco": dict(lr=0.1, jitter=8, transform_scale=0.2, transform_rotate=10.0),
 }
-# ... and with --interpolate: the Fourier image, whose frames share low-resolution terms (lucid's aligned
-# interpolation; MACO's fixed amplitudes leave no terms to share), so they morph instead of each finding
-# its own layout. At lucid's strength (shared_weight 1) the terms carried so much of every image that its first and last
+# ... and with --interpolate on the Fourier image: its frames share low-resolution terms
+# (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
+# strength (shared_weight 1) the terms carried so much of every image that its first and last
 # frames correlated at 0.48-0.51 (the tuning pairs of bench/interpolation.py; 0.77 at 224 px, issue
 # 24); at 0.5, 0.28 on both, with neighbours still closer than the ends (0.41-0.60); at 0.25 the
 # neighbours are nearly strangers (0.22). bench/RESULTS.md has the validation pairs.
-PREFER_INTERPOLATE_DEFAULTS = dict(param="fft", shared=True, shared_weight=0.5)
-
-# ... and accentuate, which starts from the photo: on the Fourier image, whose free amplitudes hold the photo exactly
-# (MACO's fixed ones would start from the photo's phase under the natural photos' mean spectrum).
-ACCENTUATE_DEFAULTS = dict(param="fft")
+PREFER_INTERPOLATE_DEFAULTS = dict(shared=True, shared_weight=0.5)
 
 # ---------------------------------------------------------------------------- invert, by layer
 # ... and for layers of stride 8 or more (blocks.3 and deeper on EfficientNet-Lite0), whose
@@ -163,36 +154,13 @@ DGN_DEFAULTS = dict(optimizer="adam", latent_lr=0.05, tv_weight=0.0)
 # ... and invert refines the generator's image in pixel space for this share of the steps, with
 # the layer's pixel defaults (cnnvis.recipes.recon._invert_stages; bench/dgn.py, issue 14).
 DGN_INVERT_REFINE = 0.5
-# ... and prefer (and every objective render) for this share, under the preferred-image defaults, on the Fourier image:
-# MACO's amplitudes are fixed, so its start would not be the generator's image but that image's phase.
+# ... and prefer (and every objective render) for this share, under the preferred-image defaults.
 DGN_PREFER_REFINE = 0.25
-DGN_PREFER_REFINE_PARAM = "fft"
-# ... and with --alpha (an RGBA image): the Fourier image, which draws the alpha channel (MACO draws RGB only).
-PREFER_ALPHA_PARAM = "fft"
 # ... and invert's default (--prior auto) from layers of this stride (blocks.5 and conv_head of Lite0), on a model
 # with a shipped generator: with its lattice removed (cnnvis.priors.lattice) the demo generator reconstructed the
 # tuning photos better than the pixel priors did, 0.422 / 0.314 against 0.373 / 0.178 at blocks.5 / conv_head
 # (bench/RESULTS.md, issue 25).
 DGN_INVERT_STRIDE = 32
-
-# ---------------------------------------------------------------------------- editions
-# The defaults' edition. A manifest records it, and replay runs a manifest of an older edition with the defaults it
-# ran with: each edition lists, per command, the settings whose default changed and what they were before, for a
-# manifest that recorded them as None (the command's tuned default). Edition 2: prefer and atlas draw with MACO.
-DEFAULTS_EDITION = 2
-DEFAULTS_BEFORE = {2: {"prefer": dict(param="fft"), "atlas": dict(param="fft")}}
-
-
-def older_defaults(command: str, edition: int, params: dict) -> dict:
-    """The settings a manifest of ``command`` from defaults ``edition`` ran with where it recorded None; a prefer run
-    with ``rf_mask`` always drew pixels (PREFER_MASK_DEFAULTS), so its None stays."""
-    before = {}
-    for newer in sorted((e for e in DEFAULTS_BEFORE if e > edition), reverse=True):
-        before.update(DEFAULTS_BEFORE[newer].get(command, {}))
-    if params.get("rf_mask"):
-        before.pop("param", None)
-    return {k: v for k, v in before.items() if params.get(k) is None}
-
 
 # cnnvis atlas: what one unit's image maximizes (the whole channel, or its centre position), and
 # how many units render together by default (one tile each: also the tiles per forward pass).

@@ -215,7 +215,7 @@ ENTRIES = [
         "maco_4k.jpg",
         "maco-4k",
         [],
-        "MACO at 4096x4096 (prefer's default parameterization), grown through 4 sizes from 512 px in bounded memory",
+        "MACO at 4096x4096, grown through 4 sizes from 512 px in bounded memory (2 GB)",
         ["--steps", "1", "--size", "96x96", "--initial-size", "48x48", "--num-sizes", "2"],
     ),
     (

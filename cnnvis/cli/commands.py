@@ -209,7 +209,7 @@ def prefer(**kw):
 @preset_option
 @declared_options(AccentuateOptions)
 @model_options
-@render_options(command="accentuate")
+@render_options(command="prefer")
 @output_options
 @friendly_errors
 def accentuate(**kw):
@@ -218,7 +218,7 @@ def accentuate(**kw):
 
     The render starts from the photo and maximizes the unit while an anchor term keeps the image
     near the photo's own activations at --anchor-layer, balanced against the unit's gradient.
-    Render flags left out take prefer's tuned defaults, on the Fourier image (which holds the photo exactly).
+    Render flags left out take prefer's tuned defaults.
 
     \b
     Examples:

@@ -18,7 +18,7 @@ from cnnvis.config import SETTINGS, Kinds, Setting
 from cnnvis.recipes.options import format_value
 
 # Commands whose render options default to None: the command applies its own defaults.
-TUNED_COMMANDS = ("invert", "prefer", "accentuate")
+TUNED_COMMANDS = ("invert", "prefer")
 
 
 class RenderOption(click.Option):
@@ -68,12 +68,11 @@ def click_type(s: Setting):
 
 def default_texts(command: str | None) -> dict[str, str]:
     """Field name -> the --help default text of ``command``'s render options where it is not the
-    plain RenderConfig default (invert, prefer and accentuate: every field that has a default); each recipe
+    plain RenderConfig default (invert and prefer: every field that has a default); each recipe
     says what its defaults are."""
-    from cnnvis.recipes import accentuate, dream, invert, prefer
+    from cnnvis.recipes import dream, invert, prefer
 
     texts = {"invert": invert.render_default_texts, "prefer": prefer.render_default_texts}
-    texts["accentuate"] = accentuate.render_default_texts
     texts["dream"] = dream.render_default_texts
     return texts[command]() if command in texts else {}
 

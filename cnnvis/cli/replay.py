@@ -17,7 +17,6 @@ import os
 import click
 import numpy as np
 
-from cnnvis.defaults import older_defaults
 from cnnvis.errors import InputError
 from cnnvis.io.manifest import read_manifest
 from cnnvis.recipes.replay import (
@@ -60,9 +59,6 @@ def _recorded_params(ctx: click.Context, command: click.Command, manifest: dict,
     for name, value in {**BEFORE_COMPUTE_SETTINGS, **BEFORE_LATTICE_SETTINGS}.items():
         if name in options and name not in params:
             checked[name] = value  # a run recorded before the setting existed ran this way
-    edition = manifest.get("defaults", 1)
-    if isinstance(edition, int) and not isinstance(edition, bool):
-        params = {**params, **older_defaults(command.name, edition, params)}  # it ran with the defaults of its day
     for name, value in params.items():
         try:
             if isinstance(value, bool) and not getattr(options[name], "is_flag", False):

@@ -121,7 +121,7 @@ class CPPNParam(Param):
 
     resolution_free = True
     # cnnvis prefer: the learning rate in the weights' own units (bench/params.py)
-    tuned = {"prefer": dict(lr=0.005, jitter=2, transform_scale=0.03, transform_rotate=3.0)}
+    tuned = {"prefer": dict(lr=0.005)}
 
     def __init__(self, ctx: ParamContext, size: Size, net: CPPN, optimizer: torch.optim.Optimizer | None = None):
         self.ctx, self.size, self.net = ctx, tuple(size), net

@@ -129,9 +129,6 @@ class FourierParam(Param):
     starts afresh."""
 
     accepts_shared = True  # lucid's SharedImage: terms added before the colour map and the sigmoid
-    # prefer (bench/prefer.py): lighter transforms than lucent's (jitter 8, zoom 10 %, rotation 10 degrees) reach a
-    # higher activation in half its steps and still read as feature visualizations
-    tuned = {"prefer": dict(jitter=2, transform_scale=0.03, transform_rotate=3.0)}
 
     def __init__(self, ctx: ParamContext, image: FourierImage):
         self.ctx, self.image = ctx, image

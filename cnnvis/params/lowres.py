@@ -32,7 +32,7 @@ class LowresParam(Param):
     shape), as the Fourier image's does."""
 
     # cnnvis prefer: the learning rate in the tensor's own units (bench/params.py)
-    tuned = {"prefer": dict(lr=0.05, jitter=2, transform_scale=0.03, transform_rotate=3.0)}
+    tuned = {"prefer": dict(lr=0.05)}
 
     def __init__(self, ctx: ParamContext, size: Size, low: torch.Tensor):
         self.ctx, self.size = ctx, tuple(size)

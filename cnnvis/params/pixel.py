@@ -69,8 +69,6 @@ class PixelParam(Param):
         # image_blur, which edits pixels) lift the pixel correlation at blocks.5 from 0.28 to
         # 0.37, but cost blocks.1 0.04 (bench/RESULTS.md).
         "invert_deep": dict(tv_weight=4.0, blur_every=4, blur_sigma=1.5, blur_sigma_end=0.5),
-        # prefer: light transforms, as the Fourier image's
-        "prefer": dict(jitter=2, transform_scale=0.03, transform_rotate=3.0),
     }
 
     def __init__(self, ctx: ParamContext, bands: CanvasOptimizer):

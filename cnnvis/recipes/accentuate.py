@@ -1,7 +1,7 @@
 """Feature accentuation (Hamblin, Fel et al. 2024): what a unit responds to *in this photo*.
 
-The render starts from the photo (held in its own Fourier spectrum by default, or its phase with
-``--param maco``, or pixels) and maximizes a channel or a neuron, while an :class:`cnnvis.objectives.anchor.
+The render starts from the photo (held in its own Fourier spectrum, or phase with ``--param
+maco``, or pixels) and maximizes a channel or a neuron, while an :class:`cnnvis.objectives.anchor.
 Anchor` term holds the image near the photo's own activations at an anchor layer. The anchor's
 weight is balanced automatically, as faccent does: before the run, both terms' gradients are
 measured on the photo (slightly perturbed, where the anchor's gradient is defined) and the anchor
@@ -14,9 +14,8 @@ batch. Nothing here prints or writes.
 from __future__ import annotations
 
 from cnnvis.config import Options, group, setting
-from cnnvis.defaults import ACCENTUATE_DEFAULTS
 from cnnvis.errors import InputError
-from cnnvis.recipes.options import channel_option, out_option, plain_defaults, position_option, tuned_default_texts
+from cnnvis.recipes.options import channel_option, out_option, position_option
 
 # faccent's reg_alpha: the anchor's gradient as large as the objective's at the start
 ANCHOR_WEIGHT = 1.0
@@ -117,16 +116,4 @@ def accentuate_render(opts: AccentuateOptions, model, device, given: dict, photo
     anchor = Anchor(anchor_layer, photo)
     balance = anchor_balance(model, objective, anchor, photo)
     total = Sum([(1.0, objective), (opts.anchor_weight * balance, anchor)])
-    settings = {**ACCENTUATE_DEFAULTS, **given}
-    return objective_render(model, total, initial_image=photo, size=hw, device=device, **settings)
-
-
-def render_default_texts() -> dict[str, str]:
-    """--help's default of each render setting of ``accentuate``: prefer's, on the Fourier image."""
-    from cnnvis import defaults as D
-    from cnnvis.recipes.prefer import render_default_texts as prefer_texts
-
-    texts = prefer_texts()
-    param_defaults = {**D.ACCENTUATE_DEFAULTS, **D.PREFER_PARAM_DEFAULTS[D.ACCENTUATE_DEFAULTS["param"]]}
-    plain = tuned_default_texts({**plain_defaults(), **D.PREFER_DEFAULTS, **param_defaults}, {}, [], {})
-    return {**texts, **{k: plain[k] for k in param_defaults}}
+    return objective_render(model, total, initial_image=photo, size=hw, device=device, **given)

@@ -21,15 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cnnvis.config import Options, group, setting
-from cnnvis.defaults import (
-    ATLAS_BATCH,
-    DEFAULT_MODEL,
-    DEFAULTS_EDITION,
-    DGN_PREFER_REFINE_PARAM,
-    PREFER_DEFAULTS,
-    UNIT_KINDS,
-    older_defaults,
-)
+from cnnvis.defaults import ATLAS_BATCH, DEFAULT_MODEL, UNIT_KINDS
 from cnnvis.errors import InputError
 from cnnvis.priors.spec import PriorSpec
 from cnnvis.recipes.options import activation_option, layers_option, out_option, size_option
@@ -167,36 +159,14 @@ def plan_atlas(
         "activation": opts.activation,
         "size": list(hw),
         "seed": seed,
-        "render": {
-            k: v for k, v in sorted({"param": _default_param(prior), **render}.items()) if k not in _NOT_SETTINGS
-        },
+        "render": {k: v for k, v in sorted(render.items()) if k not in _NOT_SETTINGS},
         "prior": {k: v for k, v in sorted(prior_flags.items()) if v not in _PRIOR_DEFAULTS},
     }
-    settings["defaults"] = DEFAULTS_EDITION
     settings = json.loads(json.dumps(settings))  # as atlas.json holds them: tuples become lists
     plan = AtlasPlan(
         model, weights, str(dev), opts.kind, hw, seed, batch, render, prior, settings, layers, list(command)
     )
     return plan, m
-
-
-def _default_param(prior: PriorSpec) -> str:
-    """The parameterization an atlas draws with when ``--param`` is not given (written into its settings, so that a
-    rerun after the default changed names both)."""
-    return DGN_PREFER_REFINE_PARAM if prior.wanted else PREFER_DEFAULTS["param"]
-
-
-def settings_as_now(settings):
-    """Recorded atlas settings (atlas.json's, or a unit manifest's) as this cnnvis writes them: those of an older
-    defaults edition get the render defaults they ran with written out (``param: fft`` before MACO), so that an atlas
-    resumes only with the settings it was made with."""
-    if not isinstance(settings, dict) or not isinstance(settings.get("render"), dict):
-        return settings
-    edition = settings.get("defaults", 1)
-    if edition == DEFAULTS_EDITION or not isinstance(edition, int):
-        return settings
-    render = {**settings["render"], **older_defaults("atlas", edition, settings["render"])}
-    return {**settings, "render": dict(sorted(render.items())), "defaults": DEFAULTS_EDITION}
 
 
 def _layer_plan(m, name: str, opts: AtlasOptions, hw: tuple[int, int]) -> LayerPlan:

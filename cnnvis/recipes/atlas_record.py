@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnnvis.errors import InputError
-from cnnvis.recipes.atlas_plan import AtlasPlan, LayerPlan, settings_as_now
+from cnnvis.recipes.atlas_plan import AtlasPlan, LayerPlan
 
 ATLAS_FORMAT = "cnnvis-atlas/1"
 ATLAS_JSON = "atlas.json"
@@ -66,11 +66,11 @@ def start_atlas(plan: AtlasPlan, folder: str, force: bool = False) -> tuple[dict
     are the record: ``atlas.json`` is rewritten only every few seconds, so after a crash it may lag
     behind them. An atlas of other settings raises :class:`InputError` unless ``force``."""
     old = _read_json(os.path.join(folder, ATLAS_JSON))
-    same = old is not None and settings_as_now(old.get("settings")) == plan.settings
+    same = old is not None and old.get("settings") == plan.settings
     if old is not None and not same and not force:
         raise InputError(
             f"'{folder}' holds an atlas made with other settings "
-            f"({first_difference(settings_as_now(old.get('settings')), plan.settings)}); "
+            f"({first_difference(old.get('settings'), plan.settings)}); "
             f"use another --out, or --force to render over it"
         )
     atlas = {
@@ -108,7 +108,7 @@ def _unit_record(plan: AtlasPlan, folder: str, layer: str, unit: int) -> dict | 
         rec = read_manifest(path).get("atlas")
     except InputError:
         return None
-    if rec is None or settings_as_now(rec.get("settings")) != plan.settings:
+    if rec is None or rec.get("settings") != plan.settings:
         return None
     return {k: rec[k] for k in _RECORD_KEYS if k in rec}
 

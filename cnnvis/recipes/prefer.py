@@ -10,7 +10,7 @@ transformation robustness). Nothing here prints or writes.
 from __future__ import annotations
 
 from cnnvis.config import Options, group, setting
-from cnnvis.defaults import DGN_PREFER_REFINE, PREFER_INTERPOLATE_DEFAULTS
+from cnnvis.defaults import DGN_PREFER_REFINE, PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS
 from cnnvis.errors import InputError
 from cnnvis.models.layer_table import LayerTable
 from cnnvis.objectives.spec import objective_usage
@@ -168,15 +168,12 @@ class PreferOptions(Options):
 
 def prefer_options(opts: PreferOptions, given: dict) -> dict:
     """The render settings of a prefer run: those the user gave, over an interpolation's own
-    defaults (the Fourier image, and its shared low-resolution terms where the parameterization can share terms)."""
+    defaults (shared low-resolution terms) where the parameterization can share terms."""
     from cnnvis.params import PARAM_KINDS
 
     options = {**given, "dgn_refine": opts.dgn_refine}
-    if not opts.interpolate:
-        return options
-    if "param" not in options:
-        options["param"] = PREFER_INTERPOLATE_DEFAULTS["param"]
-    if getattr(PARAM_KINDS.get(options["param"]), "accepts_shared", False):
+    kind = PARAM_KINDS.get(options.get("param", PREFER_DEFAULTS["param"]))
+    if opts.interpolate and getattr(kind, "accepts_shared", False):
         options = {**PREFER_INTERPOLATE_DEFAULTS, **options}
     return options
 
@@ -306,13 +303,6 @@ def parse_interpolation(text: str) -> tuple[str, int, int]:
         ) from None
 
 
-def _own(param_defaults: dict) -> dict:
-    """A parameterization's prefer defaults other than the light transforms they all share."""
-    from cnnvis.defaults import PREFER_LIGHT_TRANSFORMS
-
-    return {k: v for k, v in param_defaults.items() if PREFER_LIGHT_TRANSFORMS.get(k, object()) != v}
-
-
 def render_default_texts() -> dict[str, str]:
     """--help's default of each render setting of ``prefer``: its tuned defaults, and those of a
     receptive-field mask, each parameterization, an interpolation and a prior."""
@@ -320,11 +310,9 @@ def render_default_texts() -> dict[str, str]:
 
     variants = [
         ("with --rf-mask", D.PREFER_MASK_DEFAULTS),
-        (f"with another --param than {D.PREFER_DEFAULTS['param']}", D.PREFER_LIGHT_TRANSFORMS),
-        *((f"with --param {k}", own) for k, v in D.PREFER_PARAM_DEFAULTS.items() if (own := _own(v))),
+        *((f"with --param {k}", v) for k, v in D.PREFER_PARAM_DEFAULTS.items()),
         ("with --interpolate", D.PREFER_INTERPOLATE_DEFAULTS),
-        ("with --alpha", {"param": D.PREFER_ALPHA_PARAM, **D.PREFER_PARAM_DEFAULTS[D.PREFER_ALPHA_PARAM]}),
-        ("with --prior dgn", {**D.DGN_DEFAULTS, "param": D.DGN_PREFER_REFINE_PARAM}),
+        ("with --prior dgn", D.DGN_DEFAULTS),
     ]
     extra = {"tile": f"the image size (one tile) up to {D.PREFER_ONE_TILE_MAX} px, else the model input"}
     return tuned_default_texts({**plain_defaults(), **D.PREFER_DEFAULTS}, {}, variants, extra)

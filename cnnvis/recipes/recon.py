@@ -31,14 +31,12 @@ from cnnvis.defaults import (  # noqa: F401
     DGN_INVERT_REFINE,
     DGN_INVERT_STRIDE,
     DGN_PREFER_REFINE,
-    DGN_PREFER_REFINE_PARAM,
     INVERT_DEEP_DEFAULTS,
     INVERT_DEFAULTS,
     INVERT_LBFGS_DEEP_DEFAULTS,
     INVERT_OPTIMIZER_DEFAULTS,
     INVERT_SHALLOW_DEFAULTS,
     INVERT_TOP_DEFAULTS,
-    PREFER_ALPHA_PARAM,
     PREFER_DEFAULTS,
     PREFER_MASK_DEFAULTS,
     PREFER_ONE_TILE_MAX,
@@ -639,7 +637,7 @@ def objective_render(
     """A :class:`Render` of any objective with the preferred-image defaults (built, probed, not
     run): ``batch`` images, an optional (H, W) ``image_mask`` (only those pixels change). With a
     generator ``prior`` the share ``dgn_refine`` of the steps refines the generator's image under
-    the preferred-image defaults (with the Fourier image, whose free amplitudes keep the generator's image)."""
+    the preferred-image defaults (the Fourier image and its transforms)."""
     m = _model(model)
     size = tuple(size) if size is not None else (m.input_size, m.input_size)
     mask = None
@@ -659,10 +657,6 @@ def objective_render(
     if mask is not None:
         # the Fourier image changes every pixel at once: a pixel mask needs the pixel parameterization
         defaults.update(PREFER_MASK_DEFAULTS)
-    elif prior is not None:
-        defaults["param"] = DGN_PREFER_REFINE_PARAM
-    elif kw.get("alpha"):
-        defaults["param"] = PREFER_ALPHA_PARAM
     defaults.update(PREFER_PARAM_DEFAULTS.get(kw.get("param", defaults["param"]), {}))
     cfg, refine = _config(defaults, kw), None
     if prior is not None:

@@ -286,31 +286,3 @@ def test_replay_finds_inputs_of_a_missing_scratch_folder(tmp_path, make_image, t
     assert_one_line_error(
         invoke(["replay", "--trust-model", out, "--out", elsewhere / "x.png"]), "input image", "is missing"
     )
-
-
-def test_a_prefer_manifest_from_before_maco_replays_on_the_fourier_image(tmp_path, tiny_cli):
-    """Defaults edition 1 drew prefer on the Fourier image: its manifest (param None, no "defaults") replays as
-    ``--param fft`` did, bit for bit; today's manifest records the edition."""
-    import json
-
-    from cnnvis.defaults import DEFAULTS_EDITION
-    from cnnvis.io.manifest import read_manifest, sidecar_path
-
-    base = ["prefer", *tiny_cli, "--layer", "conv3", "--channel", 1, "--size", "32x32", "--steps", 3, "-q"]
-    new, old = tmp_path / "new.png", tmp_path / "old.jpg"  # a JPEG keeps its manifest only beside it
-    for out, extra in ((new, []), (old, ["--param", "fft"])):
-        res = invoke([*base, *extra, "--out", out])
-        assert res.exit_code == 0, (res.output, res.exception)
-    assert (
-        read_manifest(str(new))["defaults"] == DEFAULTS_EDITION and read_manifest(str(new))["params"]["param"] is None
-    )
-    with open(sidecar_path(str(old))) as f:
-        m = json.load(f)
-    m["params"]["param"] = None
-    del m["defaults"]
-    with open(sidecar_path(str(old)), "w") as f:
-        json.dump(m, f)
-    res = invoke(["replay", old, "--check", "--trust-model"])
-    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
-    res = invoke(["replay", new, "--check", "--trust-model"])  # today's default, MACO, replays as itself
-    assert res.exit_code == 0 and "bit for bit" in res.output, res.output

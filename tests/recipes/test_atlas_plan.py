@@ -9,20 +9,18 @@ import sys
 import numpy as np
 import pytest
 
-from cnnvis.defaults import DEFAULTS_EDITION
 from cnnvis.errors import InputError
 from cnnvis.io.images import save_image
 from cnnvis.io.manifest import build_manifest
 from cnnvis.recipes.atlas import UnitWorker, render_batches
 from cnnvis.recipes.atlas_page import atlas_html
-from cnnvis.recipes.atlas_plan import AtlasOptions, batches, plan_atlas, settings_as_now
+from cnnvis.recipes.atlas_plan import AtlasOptions, batches, plan_atlas
 from cnnvis.recipes.atlas_record import add_unit, atlas_json, start_atlas, unit_files, unit_path
 
 
-def _plan(factory_module, steps: int = 2, render: dict | None = None, **opts):
+def _plan(factory_module, steps: int = 2, **opts):
     opts = AtlasOptions(**{"layers": ("conv3",), "size": "32x32", **opts})
-    render = {"steps": steps, **(render or {})}
-    return plan_atlas(opts, model=f"{factory_module}:factory", render=render, seed=3, batch=2)
+    return plan_atlas(opts, model=f"{factory_module}:factory", render={"steps": steps}, seed=3, batch=2)
 
 
 def test_plan_resolves_layers_units_and_settings(factory_module):
@@ -31,8 +29,7 @@ def test_plan_resolves_layers_units_and_settings(factory_module):
     assert plan.layers[0].channels == 16 and plan.layers[0].units == [0, 1, 2, 5]
     assert plan.size == (32, 32) and plan.command == []
     assert [(lp.name, units) for lp, units in batches(plan)] == [("conv3", [0, 1]), ("conv3", [2, 5])]
-    assert plan.settings["render"] == {"param": "maco", "steps": 2} and plan.settings["prior"] == {}
-    assert plan.settings["defaults"] == DEFAULTS_EDITION
+    assert plan.settings["render"] == {"steps": 2} and plan.settings["prior"] == {}
     assert plan.settings["seed"] == 3 and plan.settings["size"] == [32, 32] and plan.settings["kind"] == "channel"
     every, _ = _plan(factory_module)
     assert every.layers[0].units == list(range(16))
@@ -84,22 +81,6 @@ def test_render_record_and_resume_without_the_cli(tmp_path, factory_module):
         start_atlas(other, str(tmp_path))
     _, skipped = start_atlas(other, str(tmp_path), force=True)
     assert skipped == 0 and other.layers[0].units == [0]
-
-
-def test_an_atlas_from_before_maco_resumes_only_on_the_fourier_image(tmp_path, factory_module):
-    """An atlas.json of defaults edition 1 (no "defaults", no render.param) was drawn on the Fourier image: a rerun
-    with today's default is refused naming both, and one with --param fft resumes it."""
-    plan, _ = _plan(factory_module, units="0")
-    atlas, _ = start_atlas(plan, str(tmp_path))
-    old = json.loads(atlas_json(atlas))
-    del old["settings"]["defaults"], old["settings"]["render"]["param"]
-    (tmp_path / "atlas.json").write_text(json.dumps(old))
-    assert settings_as_now(old["settings"])["render"] == {"param": "fft", "steps": 2}
-    with pytest.raises(InputError, match="render.param: 'fft' there, 'maco' now"):
-        start_atlas(plan, str(tmp_path))
-    fourier, _ = _plan(factory_module, units="0", render={"param": "fft"})
-    resumed, _ = start_atlas(fourier, str(tmp_path))
-    assert resumed["settings"] == fourier.settings
 
 
 def test_the_atlas_recipes_import_no_click():

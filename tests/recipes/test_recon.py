@@ -128,10 +128,8 @@ def test_generate_image_raises_the_unit(tiny_model):
     img = generate_image(tiny_model, "conv3", mask, steps=20)
     assert img.shape == (32, 32, 3)
     assert act(img) > grey + 0.05  # with the default robustness transforms the unit moves about
-    still = dict(jitter=0, transform_scale=0.0, transform_rotate=0.0)
-    # MACO (the default) holds its amplitudes at the photos' spectrum: it trades activation for naturalness
-    assert act(generate_image(tiny_model, "conv3", mask, steps=20, **still)) > grey + 0.25
-    assert act(generate_image(tiny_model, "conv3", mask, steps=20, param="fft", **still)) > grey + 0.5
+    still = generate_image(tiny_model, "conv3", mask, steps=20, jitter=0, transform_scale=0.0, transform_rotate=0.0)
+    assert act(still) > grey + 0.5
 
 
 def test_receptive_field_mask_and_masked_generation(tiny_model):
