@@ -248,6 +248,19 @@ def subprocess_env(*paths) -> dict:
     return env
 
 
+@pytest.fixture
+def sigint_at_default():
+    """SIGINT at Python's default handler for the test, as in a command started from a terminal: a pytest started
+    in the background (``nohup``, ``&``) inherits SIGINT ignored, which cnnvis rightly leaves ignored."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def popen_sigint_default(cmd, **kwargs):
     """``subprocess.Popen`` for a child that may get a real Ctrl-C: it starts with SIGINT at its
     default disposition. A pytest started in the background by a script inherits SIGINT ignored

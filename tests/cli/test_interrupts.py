@@ -13,6 +13,11 @@ import pytest
 from cnnvis.cli.interrupts import DeferredInterrupt, asked, begin_work, exit_code, raise_if_asked
 
 
+@pytest.fixture(autouse=True)
+def _sigint_at_default(sigint_at_default):
+    """Every test here starts as a command started from a terminal does."""
+
+
 def _ctrl_c(sig=signal.SIGINT):
     os.kill(os.getpid(), sig)
     time.sleep(0.05)  # let the handler run

@@ -178,7 +178,7 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, t
     assert not (tmp_path / "run.ckpt").exists()  # spent
 
 
-def test_ctrl_c_inside_a_frame_resumes_from_the_step_it_reached(tmp_path, tiny):
+def test_ctrl_c_inside_a_frame_resumes_from_the_step_it_reached(tmp_path, tiny, sigint_at_default):
     """A real SIGINT to this process at step 5 of frame 3 (sent from the progress callback, so
     it lands at a known step): the checkpoint holds frame 3's render state, and the resumed run
     finishes that frame from step 6 with the same pixels as an uninterrupted run."""
