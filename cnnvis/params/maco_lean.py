@@ -73,13 +73,14 @@ def draw(phase: torch.Tensor, amplitude, size: Size, out: torch.Tensor | None = 
 
 
 def _phase_shaped_over(grad: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-    """A tensor of ``phase``'s shape for the phase gradient: for one image, a view of the start of each of ``grad``'s
-    colour planes (channel c's is written after that plane was read), else a new one. So, as the pixel
-    parameterization's, the gradient aliases the loop's buffer until the step is taken."""
+    """A contiguous tensor of ``phase``'s shape for the phase gradient: for one image, a view of the start of
+    ``grad``'s storage, else a new one. Channel c's gradient fills elements [c, c + 1) * H * (W // 2 + 1), which lie
+    within colour planes 0..c of ``grad``, all read before it is written (planes above c start at (c + 1) * H * W).
+    So, as the pixel parameterization's, the gradient aliases the loop's buffer until the step is taken."""
     n, _, h, w2 = phase.shape
     if n != 1 or not grad.is_contiguous():
         return torch.empty_like(phase)
-    return grad.view(3, -1)[:, : h * w2].view(3, h, w2).unsqueeze(0)
+    return grad.view(-1)[: 3 * h * w2].view(phase.shape)
 
 
 def phase_gradient(phase: torch.Tensor, amplitude, size: Size, grad: torch.Tensor) -> torch.Tensor:
