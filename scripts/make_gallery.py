@@ -367,7 +367,10 @@ def thumbnail_and_crop(out_dir: str, name: str, side: int) -> tuple[str, str]:
     """Write NAME_thumb.jpg (the image resized to ``side``) and NAME_crop.jpg (its centre, ``side`` x ``side`` at
     full resolution) and remove the full image, keeping its manifest beside; return the two file names."""
     import imageio.v3 as iio
+    import numpy as np
     from PIL import Image
+
+    from cnnvis.io.images import save_image
 
     path = os.path.join(out_dir, name)
     image = iio.imread(path)[..., :3]
@@ -376,9 +379,9 @@ def thumbnail_and_crop(out_dir: str, name: str, side: int) -> tuple[str, str]:
     thumb, crop = f"{stem}_thumb.jpg", f"{stem}_crop.jpg"
     scale = side / max(h, w)
     small = Image.fromarray(image).resize((round(w * scale), round(h * scale)), Image.LANCZOS)
-    small.save(os.path.join(out_dir, thumb), quality=85)
+    save_image(os.path.join(out_dir, thumb), np.asarray(small), quality=85)
     top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    Image.fromarray(image[top : top + side, left : left + side]).save(os.path.join(out_dir, crop), quality=85)
+    save_image(os.path.join(out_dir, crop), image[top : top + side, left : left + side], quality=85)
     os.remove(path)
     return thumb, crop
 

@@ -240,6 +240,8 @@ class Param(ABC):
         self._drawn = None
 
     def _keeps_graph(self) -> bool:
+        """Whether :meth:`draw` keeps the graph: by canvas size here; a kind may decide otherwise (the CPPN by its
+        bands, a generator always)."""
         size = getattr(self, "size", None)
         return size is None or keeps_graph(size)
 

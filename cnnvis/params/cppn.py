@@ -173,14 +173,11 @@ class CPPNParam(Param):
             out[:, :, a:b] = part
         return out
 
-    def draw(self) -> torch.Tensor:
-        if len(self._bands()) == 1:
-            return super().draw()  # small: keep the graph for apply_gradient
-        self._drawn = None
-        return self.canvas()
+    def _keeps_graph(self) -> bool:
+        return len(self._bands()) == 1  # small: one band's graph is kept for apply_gradient
 
     def apply_gradient(self, grad: torch.Tensor) -> None:
-        if self._drawn is not None:
+        if self._keeps_graph():
             super().apply_gradient(grad)
             return
         # Large: each band's graph again, one at a time (the CPPN is pointwise, so the bands'

@@ -168,12 +168,6 @@ class MacoParam(Param):
             self._lean_canvas = (version, canvas)
         return canvas
 
-    def draw(self) -> torch.Tensor:
-        if self._keeps_graph():
-            return super().draw()
-        self._drawn = None
-        return self.canvas()
-
     def apply_gradient(self, grad: torch.Tensor) -> None:
         if self._keeps_graph():
             super().apply_gradient(grad)
