@@ -5,7 +5,7 @@
 
 The dream runs the real ``cnnvis`` command in a fresh process, once with the defaults (``auto``:
 bf16 and channels-last on a CPU with AVX512_BF16) and once with ``--precision fp32
---channels-last off`` (the path before issue 23), alternating, ``--repeats`` times.
+--channels-last off --fold-batchnorm off`` (the path before issue 23), alternating, ``--repeats`` times.
 
 - **dream**: ``cnnvis dream PHOTO`` at 2048x2048 (a validation photo of bench/photos.py, upscaled),
   every other setting the CLI's default. Reported: wall seconds (model load included) and the
@@ -35,7 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from photos import photo  # noqa: E402
 
 CLI = os.path.join(os.path.dirname(sys.executable), "cnnvis")
-FP32 = ["--precision", "fp32", "--channels-last", "off"]
+# The path before issue 23: float32, contiguous weights, BatchNorm run on its own.
+FP32 = ["--precision", "fp32", "--channels-last", "off", "--fold-batchnorm", "off"]
 SETTINGS = {"default (auto)": [], "fp32": FP32}
 
 
@@ -86,8 +87,8 @@ def prefer(args, model, folder: str) -> None:
 
     from cnnvis.recipes.recon import generate_image
 
-    settings = {"default (auto)": {}, "fp32, channels-last": dict(precision="fp32", channels_last="on")}
-    settings["fp32"] = dict(precision="fp32", channels_last="off")
+    settings = {"default (auto)": {}, "fp32, channels-last, folded": dict(precision="fp32", channels_last="on")}
+    settings["fp32"] = dict(precision="fp32", channels_last="off", fold_batchnorm="off")
     channels = model.capture(["blocks.4"])
     with torch.no_grad(), channels as cap:
         n = cap(model.normalize(torch.rand(1, 3, 64, 64)))["blocks.4"].shape[1]

@@ -547,6 +547,12 @@ class Compute(_Group):
         "auto", "Channels-last memory format; auto: on for convolutional networks.", choices=SWITCHES
     )
     compile: bool = setting(False, "torch.compile the network's forward and backward (slower on CPU).")
+    fold_batchnorm: str = setting(
+        "auto",
+        "Fold eval-mode BatchNorm into the convolution before it (the same function, one pass less over memory); "
+        "auto: on wherever a probe shows the output unchanged.",
+        choices=SWITCHES,
+    )
 
 
 GROUPS: tuple[type[_Group], ...] = (

@@ -91,7 +91,8 @@ class FeatureCapture:
         self.fixed_size = fixed_size
         self.execution = execution or Execution()
         if not _is_script(module):
-            self.execution.prepare(module)  # the weights in the memory format this capture runs in
+            # the weights folded and in the memory format this capture runs in
+            self.execution.prepare(module, keep=tuple(self.layers), side=fixed_size)
         check_layers(module, self.layers, model_name)
         self._feats: dict[str, torch.Tensor] = {}
         self.prefix: dict[str, torch.Tensor] = {}
@@ -163,6 +164,7 @@ class FeatureCapture:
             self._layouts = probe_layouts(self.module, x[:1].detach())
         self._image_hw = (int(x.shape[-2]), int(x.shape[-1]))
         run = self.execution
+        run.refold(self.module, tuple(self.layers))
         try:
             with run.autocast(x.device.type):
                 run.forward(self.module, run.input(x), passthrough=(_StopForward,))

@@ -16,12 +16,15 @@ from torch import nn
 
 from cnnvis.config import Compute
 from cnnvis.errors import InputError
+from cnnvis.models.fold_batchnorm import set_folds
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 NAMES = {v: k for k, v in DTYPES.items()}
 
 # What a run recorded before these settings existed ran as: replaying its manifest must use it.
-BEFORE_COMPUTE_SETTINGS = {"precision": "fp32", "channels_last": "off", "compile": False}
+BEFORE_COMPUTE_SETTINGS = {"precision": "fp32", "channels_last": "off", "compile": False, "fold_batchnorm": "off"}
+# The probe input's side where the network takes any size (one forward, once per module).
+FOLD_PROBE_SIDE = 64
 
 
 def fast_bf16(device: torch.device) -> bool:
@@ -83,7 +86,9 @@ def resolve_channels_last(name: str, module: nn.Module, device: torch.device) ->
 @dataclass
 class Execution:
     """How a network runs, resolved (:func:`execution`): autocast ``dtype`` (float32: no autocast), ``channels_last``
-    memory format, and ``compile`` (torch.compile the forward; its backward is compiled with it).
+    memory format, ``compile`` (torch.compile the forward; its backward is compiled with it) and
+    ``fold_batchnorm`` (eval-mode BatchNorm folded into the convolution before it,
+    :mod:`cnnvis.models.fold_batchnorm`).
 
     :meth:`prepare` puts the module in the memory format; :meth:`forward` runs it. A compile that
     fails falls back to the eager module and says why in :attr:`notes`; :attr:`compile_seconds`
@@ -93,6 +98,7 @@ class Execution:
     dtype: torch.dtype = torch.float32
     channels_last: bool = False
     compile: bool = False
+    fold_batchnorm: bool = False
     notes: list[str] = field(default_factory=list)
     compile_seconds: float = 0.0
     _compiled: object = None
@@ -105,12 +111,29 @@ class Execution:
 
     def record(self) -> dict:
         """What a manifest records: the settings as resolved on this machine."""
-        return {"precision": self.precision, "channels_last": self.channels_last, "compile": self.compile}
+        return {
+            "precision": self.precision,
+            "channels_last": self.channels_last,
+            "compile": self.compile,
+            "fold_batchnorm": self.fold_batchnorm,
+        }
 
-    def prepare(self, module: nn.Module) -> None:
-        """Put ``module``'s 4-D weights in the memory format, channels-last or contiguous (in
-        place; the values do not change, the order of float sums does)."""
+    def prepare(self, module: nn.Module, keep: tuple[str, ...] = (), side: int | None = None) -> None:
+        """Fold ``module``'s BatchNorms, or unfold them, keeping the convolutions named in ``keep``
+        (captured layers) as they are; then put its 4-D weights in the memory format, channels-last
+        or contiguous. In place; the function does not change, the order of float sums does.
+        ``side``: the only input side the network takes (None: any)."""
+        weight = next(module.parameters(), None)
+        if weight is not None:
+            size = side or FOLD_PROBE_SIDE
+            probe = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(weight.device)
+            set_folds(module, self.fold_batchnorm, keep, probe)
         module.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
+    def refold(self, module: nn.Module, keep: tuple[str, ...]) -> None:
+        """Before a forward: the folds :meth:`prepare` made, again, if another capture of the same
+        module changed them since (a dict compare when nothing changed)."""
+        set_folds(module, self.fold_batchnorm, keep)
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 3, H, W) in the memory format the network runs in."""
@@ -152,4 +175,5 @@ def execution(settings: Compute, module: nn.Module, device: torch.device) -> Exe
         dtype=resolve_precision(settings.precision, device),
         channels_last=resolve_channels_last(settings.channels_last, module, device),
         compile=settings.compile,
+        fold_batchnorm=settings.fold_batchnorm != "off",
     )
