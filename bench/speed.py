@@ -9,7 +9,7 @@ For this machine and each dtype: the peak FLOP/s of a large matrix product (``--
 the best of ``--repeats``). For each model (efficientnet-lite0 pretrained; resnet50 and a ViT
 with random weights, which cost the same), the FLOPs of one dream step on a ``--side`` square
 noise canvas (``torch.utils.flop_counter``: every convolution and matrix product of every tile's
-forward and backward), and for each compute setting (precision x channels-last [x compile],
+forward and backward), and for each compute setting (precision x channels-last [x folded BatchNorm] [x compile],
 then tiles per pass) the median seconds of a step, its speed-up over float32 contiguous
 measured in the same rounds, and the share of the dtype's peak it reaches.
 
@@ -67,10 +67,13 @@ def precisions() -> tuple[str, ...]:
 
 
 def settings(compile_rows: bool) -> list[dict]:
-    """The compute settings measured, float32 contiguous first (the baseline)."""
-    rows = [dict(precision=p, channels_last=c, compile=False) for p in precisions() for c in ("off", "on")]
+    """The compute settings measured, float32 contiguous with BatchNorm on its own first (the
+    baseline, the path before issue 23); folded BatchNorm with channels-last, as the defaults run."""
+    off = dict(compile=False, fold_batchnorm="off")
+    rows = [dict(precision=p, channels_last=c, **off) for p in precisions() for c in ("off", "on")]
+    rows += [dict(precision=p, channels_last="on", compile=False, fold_batchnorm="on") for p in precisions()]
     if compile_rows:
-        rows += [dict(precision=p, channels_last="on", compile=True) for p in precisions()]
+        rows += [dict(precision=p, channels_last="on", compile=True, fold_batchnorm="on") for p in precisions()]
     return rows
 
 
@@ -100,7 +103,7 @@ def step_flops(model, layer: str, side: int) -> float:
     """FLOPs of one dream step (two steps counted, halved)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    r = _render(model, layer, side, dict(precision="fp32", channels_last="off"), 4)
+    r = _render(model, layer, side, dict(precision="fp32", channels_last="off", fold_batchnorm="off"), 4)
     with FlopCounterMode(display=False) as counter:
         r.run()
     return counter.get_total_flops() / 2
@@ -132,7 +135,8 @@ def measure_model(name: str, args, peaks: dict) -> list[str]:
         t = statistics.median(times[i])
         peak = peaks[kw["precision"]]
         share = flops / t / peak
-        setting = f"{kw['precision']}, channels-last {kw['channels_last']}{', compile' if kw['compile'] else ''}"
+        folded = ", folded" if kw["fold_batchnorm"] == "on" else ""
+        setting = f"{kw['precision']}, channels-last {kw['channels_last']}{folded}{', compile' if kw['compile'] else ''}"
         rows.append(
             f"| {name} | {setting} | {bs} | {t:.3f} | {base / t:.2f}x | {flops / t / 1e9:.1f} | {100 * share:.1f} % |"
         )

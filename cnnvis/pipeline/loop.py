@@ -97,7 +97,8 @@ class Render:
         self._build_gradient()
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.cfg_main = cfg
-        self.canvas: torch.Tensor | None = None
+        self._canvas: torch.Tensor | None = None
+        self._canvas_of = None  # a parameterization whose canvas is drawn when next read (see canvas)
         self.param = None  # the current parameterization (a cnnvis.params.base.Param)
         self.size_index = 0
         self._steps_done = self._done = 0  # steps finished in the current size, and in all
@@ -179,6 +180,18 @@ class Render:
         cfg = self.stages.settings(self.cfg_main, index, len(self.plan))
         if cfg is not self.cfg:
             self._use(cfg)
+
+    @property
+    def canvas(self) -> torch.Tensor | None:
+        """The current canvas (N, C, H, W), detached. After a step it is drawn when first read: the
+        next step draws it anyway, and a Fourier image's draw is an irfft (3 % of a 224 px step)."""
+        if self._canvas_of is not None:
+            self._canvas, self._canvas_of = self._canvas_of.canvas(), None
+        return self._canvas
+
+    @canvas.setter
+    def canvas(self, value: torch.Tensor | None) -> None:
+        self._canvas, self._canvas_of = value, None
 
     def image(self) -> torch.Tensor:
         """The current canvas (N, C, H, W), a detached copy."""
@@ -319,7 +332,7 @@ class Render:
         cfg = self.cfg
         frac = t / max(1, cfg.steps - 1)
         lr = param.set_hyper(lr_at(cfg, t), cfg.scheduled("momentum", frac))
-        h, w = self.canvas.shape[-2:]
+        h, w = grad.shape[-2:]  # the canvas's size
         stride = max(1, min(self.tile, h, w) - self.overlap)
         offset = tuple(int(v) for v in torch.randint(0, stride, (2,), generator=self.gen)) if cfg.shift else (0, 0)
         seed = int(torch.randint(0, 2**62, (1,), generator=self.gen))
@@ -333,7 +346,7 @@ class Render:
 
         score, reg_loss = self.stepper.step(param, evaluate)
         param.after_step(StepInfo(t, frac, grad, self.gradient.mask))
-        self.canvas = param.canvas()
+        self._canvas_of = param  # the step changed the parameters: the canvas is drawn when read
         return score, reg_loss, lr
 
 

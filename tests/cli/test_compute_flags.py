@@ -23,7 +23,12 @@ def _dream(tmp_path, tiny_cli, out, *extra):
 def test_the_manifest_records_the_resolved_compute_settings(tmp_path, tiny_cli):
     out = _dream(tmp_path, tiny_cli, "a.png", "--precision", "bf16", "--channels-last", "on")
     m = read_manifest(out)
-    assert m["device"]["compute"] == {"precision": "bf16", "channels_last": True, "compile": False, "fold_batchnorm": True}
+    assert m["device"]["compute"] == {
+        "precision": "bf16",
+        "channels_last": True,
+        "compile": False,
+        "fold_batchnorm": True,
+    }
     assert m["config"]["precision"] == "bf16"
     res = invoke(["replay", out, "--check", "--trust-model"])
     assert res.exit_code == 0 and "bit for bit" in res.output, res.output

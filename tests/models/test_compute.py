@@ -81,7 +81,12 @@ def test_a_bf16_render_repeats_bit_for_bit_and_stays_float32(tiny_model):
     a, r = _dream(tiny_model, precision="bf16", channels_last="on")
     b, _ = _dream(tiny_model, precision="bf16", channels_last="on")
     c, _ = _dream(tiny_model, precision="fp32", channels_last="off")
-    assert r.execution.record() == {"precision": "bf16", "channels_last": True, "compile": False, "fold_batchnorm": True}
+    assert r.execution.record() == {
+        "precision": "bf16",
+        "channels_last": True,
+        "compile": False,
+        "fold_batchnorm": True,
+    }
     assert a.dtype == torch.float32 and torch.equal(a, b)
     init = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
     change_bf16, change_fp32 = (a - init).flatten(), (c - init).flatten()
