@@ -136,7 +136,8 @@ def measure_model(name: str, args, peaks: dict) -> list[str]:
         peak = peaks[kw["precision"]]
         share = flops / t / peak
         folded = ", folded" if kw["fold_batchnorm"] == "on" else ""
-        setting = f"{kw['precision']}, channels-last {kw['channels_last']}{folded}{', compile' if kw['compile'] else ''}"
+        compiled = ", compile" if kw["compile"] else ""
+        setting = f"{kw['precision']}, channels-last {kw['channels_last']}{folded}{compiled}"
         rows.append(
             f"| {name} | {setting} | {bs} | {t:.3f} | {base / t:.2f}x | {flops / t / 1e9:.1f} | {100 * share:.1f} % |"
         )
