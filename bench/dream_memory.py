@@ -4,7 +4,7 @@ Usage:
     python bench/dream_memory.py                       # 512 1024 2048 4096, 2 steps each
     python bench/dream_memory.py --untiled             # also the untiled baseline up to 2048
     python bench/dream_memory.py --cli                 # the `cnnvis dream PHOTO` command itself
-    python bench/dream_memory.py --precision fp32 --channels-last off   # the float32 path
+    python bench/dream_memory.py --precision fp32 --channels-last off --fold-batchnorm off   # the float32 path
 
 Prints one line per size: peak RSS (GB), median seconds per step, and microseconds per pixel
 per step (flat when the pipeline scales linearly). ``--untiled`` also measures a plain PyTorch
@@ -111,8 +111,9 @@ def main() -> None:
     ap.add_argument("--cli", action="store_true", help="measure the cnnvis dream command on a photo instead")
     ap.add_argument("--precision", default="auto", help="the network's dtype (auto, fp32, bf16)")
     ap.add_argument("--channels-last", default="auto", help="auto, on or off")
+    ap.add_argument("--fold-batchnorm", default="auto", help="auto, on or off")
     args = ap.parse_args()
-    compute = dict(precision=args.precision, channels_last=args.channels_last)
+    compute = dict(precision=args.precision, channels_last=args.channels_last, fold_batchnorm=args.fold_batchnorm)
     if args.cli:
         print(f"{'cnnvis dream PHOTO (4 octaves)':32} {'side':>5} {'peak RSS GB':>11} {'wall s':>7}")
         for side in args.sizes:
