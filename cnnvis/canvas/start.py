@@ -26,6 +26,8 @@ class Start:
             objectives address one image with ``.on(i)``. An ``init`` of N images sets it.
         item_seeds: N seeds: image i's noise start draws from its own generator, so it does not
             depend on the other images of the batch (atlases).
+        keep_best: the N images are N starts of one picture: the render returns only the one the
+            objective scored highest at the last evaluation (an inversion's restarts).
     """
 
     init: torch.Tensor | None = None
@@ -33,6 +35,7 @@ class Start:
     mask: torch.Tensor | None = None
     batch: int = 1
     item_seeds: Sequence[int] | None = None
+    keep_best: bool = False
 
     @property
     def images(self) -> int:

@@ -68,6 +68,7 @@ class CanvasGradient:
         self.attribution: torch.Tensor | None = None  # accumulated |objective gradient| (N, 1, H, W)
         self.track_attribution = False
         self.exact = False  # the exact gradient of the score (tiles unblended): for a line search
+        self.item_scores: torch.Tensor | None = None  # (N,) float64: each image's objective score, last call
 
     def set_size(self, size: Size, mask: torch.Tensor | None) -> None:
         """Resize the references and the image mask (1, 1, H', W') to a new canvas size."""
@@ -95,6 +96,7 @@ class CanvasGradient:
         call); a number multiplies the objective (score and gradient) by that fixed factor.
         """
         self.batch = canvas.shape[0]
+        self.item_scores = torch.zeros(self.batch, dtype=torch.float64)
         self.tgen.manual_seed(seed)  # the same transforms however often L-BFGS re-evaluates
         grad.zero_()
         if self.work_size in ((0, 0), tuple(canvas.shape[-2:])):
@@ -123,7 +125,9 @@ class CanvasGradient:
     def _tiled(self, canvas: torch.Tensor, grad: torch.Tensor, offset: tuple[int, int]) -> float:
         h, w = canvas.shape[-2:]
         tiles = layout(h, w, self.tile, self.overlap, offset, device=self.device)
-        return tiled_gradient(canvas, tiles, self.score_tiles, self.batch_size, grad, blend=not self.exact)
+        return tiled_gradient(
+            canvas, tiles, self.score_tiles, self.batch_size, grad, blend=not self.exact, item_scores=self.item_scores
+        )
 
     def _enlarged(self, canvas: torch.Tensor, grad: torch.Tensor, offset: tuple[int, int]) -> float:
         """The tiled gradient of a canvas smaller than a fixed-size model's tile: the tiles lie on

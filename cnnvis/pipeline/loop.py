@@ -197,7 +197,16 @@ class Render:
         """The current canvas (N, C, H, W), a detached copy."""
         if self.canvas is None:
             raise RuntimeError("render has not started")
-        return self._with_attribution(self.canvas.detach().clone())
+        return self._kept(self._with_attribution(self.canvas.detach().clone()))
+
+    def _kept(self, canvas: torch.Tensor) -> torch.Tensor:
+        """``canvas`` (N, C, H, W), or with ``Start.keep_best`` the (1, C, H, W) image the objective scored
+        highest at the last evaluation (the first image before any)."""
+        if not self.start.keep_best or canvas.shape[0] < 2:
+            return canvas
+        scores = self.gradient.item_scores
+        best = 0 if scores is None or scores.numel() != canvas.shape[0] else int(torch.argmax(scores))
+        return canvas[best : best + 1]
 
     def _with_attribution(self, canvas: torch.Tensor) -> torch.Tensor:
         """``canvas`` as RGBA with the attribution as its alpha, with ``cfg.alpha_from_grad``."""
@@ -277,7 +286,7 @@ class Render:
             # the parameters optimized at the smaller sizes), not optimized
             self.param = param.resized(self.out_size)
             self.canvas = self.param.canvas()
-        return self._with_attribution(self.canvas.detach())
+        return self._kept(self._with_attribution(self.canvas.detach()))
 
     def _start(self, resume: dict | None):
         """(the first parameterization, its plan index, the steps done in that size, in all): a

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cnnvis.config import Options, group, setting
-from cnnvis.defaults import DGN_INVERT_REFINE, FEATURE_LOSSES
+from cnnvis.defaults import DGN_INVERT_REFINE, FEATURE_LOSSES, INVERT_TOP_STARTS
 from cnnvis.errors import InputError
 from cnnvis.recipes.options import (
     activation_option,
@@ -28,6 +28,10 @@ from cnnvis.recipes.options import (
 
 VIDEO_INITS = ("previous", "noise")
 INIT_NAMES = ("noise", "mean")  # --init values that are not image files
+
+
+# How an inversion recorded before --starts existed ran: replay fills this in (cnnvis/cli/replay.py)
+BEFORE_STARTS_SETTINGS = {"starts": 1}
 
 
 @group("invert")
@@ -63,6 +67,12 @@ class InvertOptions(Options):
         "previous", "Video input: start each frame from the previous reconstruction, or afresh.", choices=VIDEO_INITS
     )
     dgn_refine: float = dgn_refine_option(DGN_INVERT_REFINE)
+    starts: int | None = setting(
+        None,
+        "Render this many starts together and keep the one whose features match best.",
+        low=1,
+        default_text=f"{INVERT_TOP_STARTS} for the network's last layers (conv_head) from noise, else 1",
+    )
 
     def check(self) -> None:
         """The checks across options, before anything loads (one line each)."""
@@ -190,7 +200,8 @@ def image_inversion(inv: Inversion, image, start=None, penalties: Sequence = (),
     layers = inv.layers()
     ref = resize_hwc(image, parse_size(size or inv.opts.size, inv.model, image.shape[:2]))
     start = inv.start if start is None else start
-    r = image_render(ref, layers, inv.model, initial_image=start, penalties=penalties, **inv.common)
+    starts = inv.opts.starts if start is None else 1  # a video frame's carried start: every start would be alike
+    r = image_render(ref, layers, inv.model, initial_image=start, penalties=penalties, starts=starts, **inv.common)
     return r, ref, layers
 
 

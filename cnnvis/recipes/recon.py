@@ -37,6 +37,7 @@ from cnnvis.defaults import (  # noqa: F401
     INVERT_OPTIMIZER_DEFAULTS,
     INVERT_SHALLOW_DEFAULTS,
     INVERT_TOP_DEFAULTS,
+    INVERT_TOP_STARTS,
     PREFER_DEFAULTS,
     PREFER_MASK_DEFAULTS,
     PREFER_ONE_TILE_MAX,
@@ -351,6 +352,7 @@ def image_render(
     prior=AUTO,
     dgn_refine: float = DGN_INVERT_REFINE,
     penalties: Sequence = (),
+    starts: int | None = None,
     **options,
 ):
     """The :class:`Render` behind :func:`invert_image` (built, probed, not run).
@@ -360,7 +362,9 @@ def image_render(
     layers of efficientnet-lite0), else pixels. With a generator prior, the share ``dgn_refine``
     of the steps (0 <= share < 1) refines the generator's image in pixel space, at the last size,
     under the pixel defaults of the layers (:func:`_invert_stages`). ``penalties`` are added to
-    the inversion's own regularizers (a video's temporal loss)."""
+    the inversion's own regularizers (a video's temporal loss). ``starts``: render this many starts
+    together and keep the one whose features match best; None: :data:`INVERT_TOP_STARTS` for the
+    network's last layers from a noise start, else 1 (:func:`invert_starts`)."""
     m = _model(model)
     ref = _as_bchw(image)
     objective = Invert(
@@ -378,9 +382,22 @@ def image_render(
     prior = _layer_prior(prior, m, strides, device)
     cfg, refine = _invert_stages(kw, strides, depths, prior, dgn_refine)
     size = tuple(ref.shape[-2:])
-    start = Start(init=_init_tensor(initial_image, size, m), size=size)
+    n = invert_starts(starts, depths, initial_image)
+    start = Start(init=_init_tensor(initial_image, size, m), size=size, batch=n, keep_best=n > 1)
     stages = _stages(_inversion_prior(prior, initial_image), refine)
     return _render(m, objective, cfg, start, device, stages, Terms(penalties=tuple(penalties)))
+
+
+def invert_starts(starts: int | None, depths: Sequence[float], initial_image) -> int:
+    """How many starts an inversion renders: ``starts`` as given (>= 1), else
+    :data:`INVERT_TOP_STARTS` where every layer is past :data:`TOP_DEPTH` of the network and the
+    start is noise (a start image gives every start the same picture), else 1."""
+    if starts is not None:
+        if int(starts) < 1:
+            raise InputError(f"--starts must be at least 1, got {starts}")
+        return int(starts)
+    noise = isinstance(initial_image, str) and initial_image == "noise"
+    return INVERT_TOP_STARTS if noise and depths and min(depths) >= TOP_DEPTH else 1
 
 
 def _layer_prior(prior, model: LoadedModel, strides: Sequence[float], device):

@@ -247,3 +247,44 @@ def test_prefer_bad_input_is_one_line(tmp_path, tiny):
     _assert_one_line_error(_invoke(base + ["--layer", "conv3", "--channel", 40]), "channel 40")
     _assert_one_line_error(_invoke(base + ["--layer", "conv9", "--channel", 0]), "unknown layer 'conv9'")
     _assert_one_line_error(_invoke(base + ["--layer", "conv3", "--channel", 0, "--x", 99, "--y", 0]), "x=99")
+
+
+def test_invert_starts_writes_the_best_start_and_replays_it(tmp_path, tiny, make_image):
+    src = make_image("in.png", h=32, w=32)
+    out = tmp_path / "best.png"
+    res = _invoke(
+        ["invert", src, "--layer", "conv3", *tiny, "--size", "32x32", "--steps", 3, "--starts", 3, "-q"]
+        + ["--out", out]
+    )
+    assert res.exit_code == 0, res.output
+    assert iio.imread(out).shape == (32, 32, 3)
+    from cnnvis.io.manifest import read_manifest
+
+    assert read_manifest(str(out))["params"]["starts"] == 3
+    res = _invoke(["replay", str(out), "--check", "--trust-model"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
+
+
+def test_invert_starts_below_one_is_one_line(tmp_path, tiny, make_image):
+    src = make_image("in.png", h=32, w=32)
+    res = _invoke(["invert", src, "--layer", "conv3", *tiny, "--starts", 0, "--out", tmp_path / "x.png"])
+    _assert_one_line_error(res, "--starts")
+
+
+def test_an_inversion_recorded_before_starts_replays_with_one(tmp_path, tiny, make_image):
+    """conv3 is the tiny network's last layer, where --starts now defaults to several: a manifest from before the
+    setting ran one start, and replay must run one."""
+    from cnnvis.io.manifest import sidecar_path
+
+    src = make_image("in.png", h=32, w=32)
+    out = tmp_path / "old.png"
+    args = ["invert", src, "--layer", "conv3", *tiny, "--size", "32x32", "--steps", 3, "--starts", 1, "-q"]
+    assert _invoke([*args, "--out", out]).exit_code == 0
+    path = sidecar_path(str(out))
+    with open(path) as f:
+        m = json.load(f)
+    del m["params"]["starts"]
+    with open(path, "w") as f:
+        json.dump(m, f)
+    res = _invoke(["replay", str(out), "--check", "--trust-model"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, res.output

@@ -136,3 +136,23 @@ def test_invert_plus_dream_runs_with_the_reference_collected(tiny_model):
     obj = Invert(reference=img, layers=["conv2"]) + 0.01 * Dream("conv3")
     out = Render(tiny_model, obj, RenderConfig(steps=3, tile=32, optimizer="adam", lr=0.05), Start(size=(32, 32))).run()
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+
+
+def test_keep_best_returns_the_start_the_objective_scored_highest(tiny_model):
+    """Start.keep_best: N starts of one picture; the render gives back the one whose last evaluation scored
+    highest, and the per-image scores are the objective's, summing to the step's score."""
+    from cnnvis.objectives.inversion import Invert
+
+    ref = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    cfg = RenderConfig(final_size="32x32", steps=3, tile=32, shift=False, seed=1)
+    start = Start(size=(32, 32), batch=3, keep_best=True)
+    r = Render(tiny_model, Invert(reference=ref, layers=["conv3"]), cfg, start)
+    scores = []
+    out = r.run(lambda p: scores.append(p.score))
+    items = r.gradient.item_scores
+    assert out.shape == (1, 3, 32, 32) and items.shape == (3,) and len(set(items.tolist())) == 3
+    assert abs(float(items.sum()) - scores[-1]) <= 1e-4 * abs(scores[-1])
+    best = int(items.argmax())
+    assert torch.equal(out[0], r.canvas[best]) and torch.equal(r.image()[0], r.canvas[best])
+    plain = Render(tiny_model, Invert(reference=ref, layers=["conv3"]), cfg, Start(size=(32, 32), batch=3)).run()
+    assert plain.shape[0] == 3 and torch.equal(plain[best], out[0])  # the same starts, nothing else changed
