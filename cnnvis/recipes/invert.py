@@ -184,7 +184,7 @@ def features_inversion(inv: Inversion):
     feats = load_features(opts.features, opts.layers, layer_names(m.module))
     targets = {inv.hook(k): v for k, v in feats.items()}
     hw = parse_size(opts.size, m, None)
-    r = features_render(targets, m, initial_image=inv.start, size=hw, **inv.common)
+    r = features_render(targets, m, initial_image=inv.start, size=hw, starts=opts.starts, **inv.common)
     ref = None if opts.original is None else resize_hwc(read_image(opts.original), hw)
     return r, ref, list(targets)
 

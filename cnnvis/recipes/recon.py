@@ -273,10 +273,11 @@ def features_render(
     device="cpu",
     prior=AUTO,
     dgn_refine: float = DGN_INVERT_REFINE,
+    starts: int | None = None,
     **options,
 ):
-    """The :class:`Render` behind :func:`reconstruct_image` (built, probed, not run); ``prior`` and
-    ``dgn_refine`` as in :func:`image_render`."""
+    """The :class:`Render` behind :func:`reconstruct_image` (built, probed, not run); ``prior``,
+    ``dgn_refine`` and ``starts`` as in :func:`image_render`."""
     m = _model(model)
     targets = {k: as_feature(k, v) for k, v in features.items()}
     objective = Invert(targets, loss=loss, weights=layer_weight, masks=feature_mask, channels=channel)
@@ -297,7 +298,8 @@ def features_render(
         raise InputError(
             "fixed target features define one image size; multiscale inversion needs a reference image (invert_image)"
         )
-    start = Start(init=_init_tensor(initial_image, size, m), size=size)
+    n = invert_starts(starts, depths, initial_image)
+    start = Start(init=_init_tensor(initial_image, size, m), size=size, batch=n, keep_best=n > 1)
     return _render(m, objective, cfg, start, device, _stages(_inversion_prior(prior, initial_image), refine))
 
 
