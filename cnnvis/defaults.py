@@ -149,7 +149,8 @@ TOP_DEPTH = 0.95  # blocks.5 ends at 0.91, conv_head at 0.975 of Lite0's leaf mo
 # ... and there, from a noise start, this many starts rendered together, keeping the one whose features match
 # best (the lowest feature error, known without the photo's pixels). At conv_head the seed alone moved one tuning
 # photo's pixel correlation from 0.05 to 0.53; over three seeds the best-matching start gave a mean of 0.315 against
-# 0.218 for a seed at random, and neither bad draw (bench/RESULTS.md, issue 25). It costs the starts' seconds.
+# 0.218 for a seed at random, and neither bad draw. On the validation photos: 0.355 against 0.273 for one start,
+# lowest photo -0.09 against -0.15, in 2.26x the seconds (bench/RESULTS.md, issue 25).
 INVERT_TOP_STARTS = 3
 
 # ---------------------------------------------------------------------------- any command, with --prior dgn
