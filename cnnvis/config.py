@@ -553,6 +553,12 @@ class Compute(_Group):
         "auto: on wherever a probe shows the output unchanged.",
         choices=SWITCHES,
     )
+    fp32_strided_depthwise: str = setting(
+        "auto",
+        "Run stride-2 depthwise convolutions in fp32 inside a bf16 network (oneDNN's bf16 kernels for them measured "
+        "2-15x slower on CPU); auto: on where the network runs in bf16 on a CPU.",
+        choices=SWITCHES,
+    )
 
 
 GROUPS: tuple[type[_Group], ...] = (

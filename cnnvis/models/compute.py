@@ -17,12 +17,19 @@ from torch import nn
 from cnnvis.config import Compute
 from cnnvis.errors import InputError
 from cnnvis.models.fold_batchnorm import set_folds
+from cnnvis.models.strided_depthwise import set_float32_strided_depthwise
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 NAMES = {v: k for k, v in DTYPES.items()}
 
 # What a run recorded before these settings existed ran as: replaying its manifest must use it.
-BEFORE_COMPUTE_SETTINGS = {"precision": "fp32", "channels_last": "off", "compile": False, "fold_batchnorm": "off"}
+BEFORE_COMPUTE_SETTINGS = {
+    "precision": "fp32",
+    "channels_last": "off",
+    "compile": False,
+    "fold_batchnorm": "off",
+    "fp32_strided_depthwise": "off",
+}
 # The probe input's side where the network takes any size (one forward, once per module).
 FOLD_PROBE_SIDE = 64
 
@@ -88,7 +95,8 @@ class Execution:
     """How a network runs, resolved (:func:`execution`): autocast ``dtype`` (float32: no autocast), ``channels_last``
     memory format, ``compile`` (torch.compile the forward; its backward is compiled with it) and
     ``fold_batchnorm`` (eval-mode BatchNorm folded into the convolution before it,
-    :mod:`cnnvis.models.fold_batchnorm`).
+    :mod:`cnnvis.models.fold_batchnorm`) and ``fp32_strided_depthwise`` (those layers out of a
+    bf16 autocast, :mod:`cnnvis.models.strided_depthwise`).
 
     :meth:`prepare` puts the module in the memory format; :meth:`forward` runs it. A compile that
     fails falls back to the eager module and says why in :attr:`notes`; :attr:`compile_seconds`
@@ -99,6 +107,7 @@ class Execution:
     channels_last: bool = False
     compile: bool = False
     fold_batchnorm: bool = False
+    fp32_strided_depthwise: bool = False
     notes: list[str] = field(default_factory=list)
     compile_seconds: float = 0.0
     _compiled: object = None
@@ -116,6 +125,7 @@ class Execution:
             "channels_last": self.channels_last,
             "compile": self.compile,
             "fold_batchnorm": self.fold_batchnorm,
+            "fp32_strided_depthwise": self.fp32_strided_depthwise,
         }
 
     def prepare(self, module: nn.Module, keep: tuple[str, ...] = (), side: int | None = None) -> None:
@@ -128,12 +138,14 @@ class Execution:
             size = side or FOLD_PROBE_SIDE
             probe = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(weight.device)
             set_folds(module, self.fold_batchnorm, keep, probe)
+        set_float32_strided_depthwise(module, self.fp32_strided_depthwise)
         module.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def refold(self, module: nn.Module, keep: tuple[str, ...]) -> None:
-        """Before a forward: the folds :meth:`prepare` made, again, if another capture of the same
-        module changed them since (a dict compare when nothing changed)."""
+        """Before a forward: the folds and float32 layers :meth:`prepare` made, again, if another
+        capture of the same module changed them since (set compares when nothing changed)."""
         set_folds(module, self.fold_batchnorm, keep)
+        set_float32_strided_depthwise(module, self.fp32_strided_depthwise)
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 3, H, W) in the memory format the network runs in."""
@@ -171,9 +183,20 @@ class Execution:
 def execution(settings: Compute, module: nn.Module, device: torch.device) -> Execution:
     """The :class:`Execution` of ``settings`` (a :class:`cnnvis.config.Compute`, or a
     :class:`cnnvis.config.RenderConfig`) for ``module`` on ``device``."""
+    dtype = resolve_precision(settings.precision, device)
     return Execution(
-        dtype=resolve_precision(settings.precision, device),
+        dtype=dtype,
         channels_last=resolve_channels_last(settings.channels_last, module, device),
         compile=settings.compile,
         fold_batchnorm=settings.fold_batchnorm != "off",
+        fp32_strided_depthwise=resolve_fp32_strided_depthwise(settings.fp32_strided_depthwise, dtype, device),
     )
+
+
+def resolve_fp32_strided_depthwise(name: str, dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether stride-2 depthwise convolutions leave a bf16 autocast for the setting ``name``
+    (auto, on, off): ``auto`` is on for bf16 on a CPU, where oneDNN's bf16 kernels for them are
+    slow; elsewhere the switch would change nothing measured."""
+    if name == "auto":
+        return dtype == torch.bfloat16 and device.type == "cpu"
+    return name == "on"

@@ -28,6 +28,7 @@ def test_the_manifest_records_the_resolved_compute_settings(tmp_path, tiny_cli):
         "channels_last": True,
         "compile": False,
         "fold_batchnorm": True,
+        "fp32_strided_depthwise": True,
     }
     assert m["config"]["precision"] == "bf16"
     res = invoke(["replay", out, "--check", "--trust-model"])
@@ -94,3 +95,21 @@ def test_compile_without_a_compiler_falls_back_with_one_note(tmp_path):
     assert len(notes) == 1 and notes[0].endswith("ran uncompiled"), res.stderr[-3000:]
     assert "compiler" in notes[0] and "Traceback" not in res.stderr
     assert read_manifest(out)["device"]["compute"]["compile"] is False
+
+
+def test_a_bf16_manifest_from_before_the_float32_strided_depthwise_replays_without_it(tmp_path):
+    """A bf16 run of Lite0 recorded before the switch existed ran its strided depthwise
+    convolutions in bf16: replay must do the same to match bit for bit."""
+    out = tmp_path / "old.jpg"  # a JPEG: its manifest is the sidecar alone
+    args = ["dream", "--noise", "--layer", "blocks.3", "--final-size", "64x64", "--steps", 2, "--precision", "bf16"]
+    res = invoke([*args, "-q", "--out", out, "--fp32-strided-depthwise", "off"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    with open(sidecar_path(str(out))) as f:
+        m = json.load(f)
+    assert m["device"]["compute"]["fp32_strided_depthwise"] is False
+    del m["params"]["fp32_strided_depthwise"], m["config"]["fp32_strided_depthwise"]
+    del m["device"]["compute"]["fp32_strided_depthwise"]
+    with open(sidecar_path(str(out)), "w") as f:
+        json.dump(m, f)
+    res = invoke(["replay", str(out), "--check"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, res.output

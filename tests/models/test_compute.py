@@ -86,6 +86,7 @@ def test_a_bf16_render_repeats_bit_for_bit_and_stays_float32(tiny_model):
         "channels_last": True,
         "compile": False,
         "fold_batchnorm": True,
+        "fp32_strided_depthwise": True,
     }
     assert a.dtype == torch.float32 and torch.equal(a, b)
     init = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
