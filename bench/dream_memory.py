@@ -112,8 +112,14 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", help="the network's dtype (auto, fp32, bf16)")
     ap.add_argument("--channels-last", default="auto", help="auto, on or off")
     ap.add_argument("--fold-batchnorm", default="auto", help="auto, on or off")
+    ap.add_argument("--fp32-strided-depthwise", default="auto", help="auto, on or off")
     args = ap.parse_args()
-    compute = dict(precision=args.precision, channels_last=args.channels_last, fold_batchnorm=args.fold_batchnorm)
+    compute = dict(
+        precision=args.precision,
+        channels_last=args.channels_last,
+        fold_batchnorm=args.fold_batchnorm,
+        fp32_strided_depthwise=args.fp32_strided_depthwise,
+    )
     if args.cli:
         print(f"{'cnnvis dream PHOTO (4 octaves)':32} {'side':>5} {'peak RSS GB':>11} {'wall s':>7}")
         for side in args.sizes:

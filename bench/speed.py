@@ -68,10 +68,13 @@ def precisions() -> tuple[str, ...]:
 
 def settings(compile_rows: bool) -> list[dict]:
     """The compute settings measured, float32 contiguous with BatchNorm on its own first (the
-    baseline, the path before issue 23); folded BatchNorm with channels-last, as the defaults run."""
-    off = dict(compile=False, fold_batchnorm="off")
+    baseline, the path before issue 23); folded BatchNorm with channels-last, as the defaults run, with
+    bf16's stride-2 depthwise convolutions in bf16 and then in fp32 (the default on a CPU)."""
+    off = dict(compile=False, fold_batchnorm="off", fp32_strided_depthwise="off")
     rows = [dict(precision=p, channels_last=c, **off) for p in precisions() for c in ("off", "on")]
-    rows += [dict(precision=p, channels_last="on", compile=False, fold_batchnorm="on") for p in precisions()]
+    folded = dict(channels_last="on", compile=False, fold_batchnorm="on")
+    rows += [dict(precision="bf16", **folded, fp32_strided_depthwise="off")]
+    rows += [dict(precision=p, **folded) for p in precisions()]
     if compile_rows:
         rows += [dict(precision=p, channels_last="on", compile=True, fold_batchnorm="on") for p in precisions()]
     return rows
@@ -137,7 +140,9 @@ def measure_model(name: str, args, peaks: dict) -> list[str]:
         share = flops / t / peak
         folded = ", folded" if kw["fold_batchnorm"] == "on" else ""
         compiled = ", compile" if kw["compile"] else ""
-        setting = f"{kw['precision']}, channels-last {kw['channels_last']}{folded}{compiled}"
+        islands = kw["precision"] != "fp32" and kw.get("fp32_strided_depthwise", "auto") != "off"
+        strided = ", strided depthwise fp32" if islands else ""
+        setting = f"{kw['precision']}, channels-last {kw['channels_last']}{folded}{strided}{compiled}"
         rows.append(
             f"| {name} | {setting} | {bs} | {t:.3f} | {base / t:.2f}x | {flops / t / 1e9:.1f} | {100 * share:.1f} % |"
         )
