@@ -354,6 +354,12 @@ class Transforms(_Group):
     transform_rotate: float = setting(
         0.0, "Randomly rotate each tile batch by up to this many degrees (robustness).", low=0
     )
+    transform_views: int = setting(
+        1,
+        "Score each tile under this many independent random transforms a step and average them "
+        "(lucid's transformation robustness, sampled more than once); each view costs a forward and backward.",
+        low=1,
+    )
 
 
 @group("parameterization")

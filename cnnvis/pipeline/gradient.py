@@ -69,6 +69,7 @@ class CanvasGradient:
         self.track_attribution = False
         self.exact = False  # the exact gradient of the score (tiles unblended): for a line search
         self.item_scores: torch.Tensor | None = None  # (N,) float64: each image's objective score, last call
+        self.views = 1  # independent random transforms each tile is scored under, averaged
 
     def set_size(self, size: Size, mask: torch.Tensor | None) -> None:
         """Resize the references and the image mask (1, 1, H', W') to a new canvas size."""
@@ -143,8 +144,17 @@ class CanvasGradient:
         return score
 
     def score_tiles(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
-        """Per-tile scores (B,) of a batch of tiles (B, C, h, w) from images ``items`` (B,); RGBA
-        tiles (C = 4) become RGB in the transforms (:class:`cnnvis.regularize.transforms.Composite`)."""
+        """Per-tile scores (B,) of a batch of tiles (B, C, h, w) from images ``items`` (B,), the
+        mean over :attr:`views` independent draws of the random transforms (each an ordinary
+        evaluation, so every objective keeps its meaning); RGBA tiles (C = 4) become RGB in the
+        transforms (:class:`cnnvis.regularize.transforms.Composite`)."""
+        scores = self._score_view(tiles, windows, items)
+        for _ in range(self.views - 1):
+            scores = scores + self._score_view(tiles, windows, items)
+        return scores / self.views if self.views > 1 else scores
+
+    def _score_view(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
+        """Per-tile scores (B,) under one draw of the transforms."""
         b = tiles.shape[0]
         parts = [tiles]
         for ref in self.at_size.values():

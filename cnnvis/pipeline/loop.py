@@ -162,6 +162,7 @@ class Render:
             cfg.lap_scale,
         )
         self.gradient.track_attribution = cfg.alpha_from_grad
+        self.gradient.views = cfg.transform_views
 
     @property
     def total_steps(self) -> int:
@@ -174,6 +175,7 @@ class Render:
         self.ctx = dataclasses.replace(self.ctx, cfg=cfg)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
         self.gradient.transforms = self.terms.transforms_for(cfg)
+        self.gradient.views = cfg.transform_views
 
     def _enter_stage(self, index: int) -> None:
         """Switch to the settings of the stage at plan index ``index`` when they differ."""
