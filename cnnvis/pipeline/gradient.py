@@ -144,18 +144,27 @@ class CanvasGradient:
         return score
 
     def score_tiles(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
-        """Per-tile scores (B,) of a batch of tiles (B, C, h, w) from images ``items`` (B,), the
-        mean over :attr:`views` independent draws of the random transforms (each an ordinary
-        evaluation, so every objective keeps its meaning); RGBA tiles (C = 4) become RGB in the
-        transforms (:class:`cnnvis.regularize.transforms.Composite`)."""
-        scores = self._score_view(tiles, windows, items)
-        for _ in range(self.views - 1):
-            scores = scores + self._score_view(tiles, windows, items)
+        """Per-tile scores (B,) of a batch of tiles (B, C, h, w) from images ``items`` (B,): the
+        mean over :attr:`views` independent draws of the random transforms, run as one forward
+        pass, each view scored by the objective on its own (an ordinary evaluation, so every
+        objective keeps its meaning). RGBA tiles (C = 4) become RGB in the transforms
+        (:class:`cnnvis.regularize.transforms.Composite`)."""
+        x = self._with_references(tiles, windows, items)
+        n = x.shape[0]
+        drawn = [apply_transforms(self.transforms, x, self.tgen) for _ in range(self.views)]
+        feats = self.capture(self.model.normalize(torch.cat(drawn) if len(drawn) > 1 else drawn[0]))
+        prefix = self.capture.prefix
+        scores = None
+        for v in range(self.views):
+            view = slice(v * n, (v + 1) * n)
+            s = self._score_view(
+                tiles, windows, items, {k: t[view] for k, t in feats.items()}, {k: t[view] for k, t in prefix.items()}
+            )
+            scores = s if scores is None else scores + s
         return scores / self.views if self.views > 1 else scores
 
-    def _score_view(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
-        """Per-tile scores (B,) under one draw of the transforms."""
-        b = tiles.shape[0]
+    def _with_references(self, tiles: torch.Tensor, windows: Sequence[Window], items: torch.Tensor) -> torch.Tensor:
+        """The tiles (B, C, h, w) followed by each reference image cropped to the same windows (B each)."""
         parts = [tiles]
         for ref in self.at_size.values():
             # one reference image for all, or one per batch image
@@ -164,9 +173,11 @@ class CanvasGradient:
         if len(parts) > 1 and tiles.shape[1] == 4:
             # RGBA tiles: the references (RGB) ride along opaque, so the composite keeps them as they are
             parts[1:] = [torch.cat([p, torch.ones_like(p[:, :1])], 1) for p in parts[1:]]
-        x = torch.cat(parts) if len(parts) > 1 else tiles
-        feats = self.capture(self.model.normalize(apply_transforms(self.transforms, x, self.tgen)))
-        prefix = self.capture.prefix
+        return torch.cat(parts) if len(parts) > 1 else tiles
+
+    def _score_view(self, tiles, windows, items, feats: dict, prefix: dict) -> torch.Tensor:
+        """Per-tile scores (B,) from one view's features of the tiles and their references."""
+        b = tiles.shape[0]
         targets = None
         if self.at_size:
             targets = {
