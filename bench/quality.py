@@ -32,6 +32,7 @@ Usage::
     python bench/quality.py --peers /tmp/peers --steps 128 --save-dir /tmp/quality
     python bench/quality.py --methods cnnvis-fft,cnnvis-maco --set tune   # cnnvis alone, tuning classes
     python bench/quality.py --methods cnnvis-maco --set tune --option lr=0.3 --option transform_scale=0.2
+    python bench/quality.py --methods cnnvis-fft --robust off   # class visualizations as before --robust
     python bench/quality.py --units          # channels of blocks.4 and blocks.5: Fourier image against MACO
 """
 
@@ -70,10 +71,10 @@ def classes(n: int = N_CLASSES) -> dict[str, list[int]]:
     return {"tune": drawn[::2], "validate": drawn[1::2]}
 
 
-def render_cnnvis(model, k: int, steps: int, seed: int, param: str, options: dict) -> np.ndarray:
+def render_cnnvis(model, k: int, steps: int, seed: int, param: str, options: dict, robust: str = "auto") -> np.ndarray:
     from cnnvis.recipes.prefer import PreferOptions, prefer_render
 
-    opts = PreferOptions(layer="classifier", channel=[k])
+    opts = PreferOptions(layer="classifier", channel=[k], robust=robust)
     r = prefer_render(opts, model, "cpu", None, {"steps": steps, "seed": seed, "param": param, **options})
     return r.run()[0].clamp(0, 1).permute(1, 2, 0).numpy()
 
@@ -162,7 +163,7 @@ def render_faccent(model, k: int, steps: int, seed: int, kind: str) -> np.ndarra
 def render(method: str, model, k: int, args) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     if method.startswith("cnnvis-"):
-        img = render_cnnvis(model, k, args.steps, args.seed, method.split("-")[1], args.option)
+        img = render_cnnvis(model, k, args.steps, args.seed, method.split("-")[1], args.option, args.robust)
     elif method.startswith("horama-"):
         img = render_horama(
             model, k, args.steps, args.seed, method.split("-")[1], os.path.join(args.save_dir, "horama")
@@ -254,6 +255,7 @@ def main() -> None:
     )
     ap.add_argument("--units", action="store_true", help="the per-unit table (blocks.4, blocks.5) instead")
     ap.add_argument("--option", action="append", default=[], help="KEY=JSON: a render setting of the cnnvis methods")
+    ap.add_argument("--robust", default="auto", choices=["auto", "on", "off"], help="prefer --robust")
     args = ap.parse_args()
     args.option = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
     sys.path.insert(0, args.peers)

@@ -112,6 +112,12 @@ PREFER_PARAM_DEFAULTS = {
     # 0.75 against 0.95), though its spectral slope is the photos' (-1.31 against -0.95; photos -1.50)
     "maco": dict(lr=0.1, jitter=8, transform_scale=0.2, transform_rotate=10.0),
 }
+# ... and with --robust (on by default for class visualizations: a unit of the network's output layer on the
+# Fourier image): stronger transforms, each tile scored under two draws of them a step. Chosen on the 10 tuning
+# classes of bench/quality.py (top-1 of Lite1 and Lite2, 128 steps): 0.95 against 0.80 for prefer's mild
+# transforms and 0.85 for lucent in the same session; the strong transforms alone had read 0.90, two views
+# alone 0.85. bench/RESULTS.md has the validation classes.
+PREFER_ROBUST_DEFAULTS = dict(jitter=8, transform_scale=0.2, transform_rotate=10.0, transform_views=2)
 # ... and with --interpolate on the Fourier image: its frames share low-resolution terms
 # (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
 # strength (shared_weight 1) the terms carried so much of every image that its first and last

@@ -56,8 +56,10 @@ def _recorded_params(ctx: click.Context, command: click.Command, manifest: dict,
     from cnnvis.models.compute import BEFORE_COMPUTE_SETTINGS
     from cnnvis.priors.spec import BEFORE_LATTICE_SETTINGS
     from cnnvis.recipes.invert import BEFORE_STARTS_SETTINGS
+    from cnnvis.recipes.prefer import BEFORE_ROBUST_SETTINGS
 
-    for name, value in {**BEFORE_COMPUTE_SETTINGS, **BEFORE_LATTICE_SETTINGS, **BEFORE_STARTS_SETTINGS}.items():
+    before = {**BEFORE_COMPUTE_SETTINGS, **BEFORE_LATTICE_SETTINGS, **BEFORE_STARTS_SETTINGS, **BEFORE_ROBUST_SETTINGS}
+    for name, value in before.items():
         if name in options and name not in params:
             checked[name] = value  # a run recorded before the setting existed ran this way
     for name, value in params.items():

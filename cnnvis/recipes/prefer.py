@@ -9,8 +9,8 @@ transformation robustness). Nothing here prints or writes.
 
 from __future__ import annotations
 
-from cnnvis.config import Options, group, setting
-from cnnvis.defaults import DGN_PREFER_REFINE, PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS
+from cnnvis.config import SWITCHES, Options, group, setting
+from cnnvis.defaults import DGN_PREFER_REFINE, PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS, PREFER_ROBUST_DEFAULTS
 from cnnvis.errors import InputError
 from cnnvis.models.layer_table import LayerTable
 from cnnvis.objectives.spec import objective_usage
@@ -27,6 +27,9 @@ from cnnvis.recipes.options import (
     tuned_default_texts,
 )
 from cnnvis.recipes.units import one_unit_mask, parse_channels, unit_label
+
+# How a prefer run recorded before --robust existed ran: replay fills this in (cnnvis/cli/replay.py)
+BEFORE_ROBUST_SETTINGS = {"robust": "off"}
 
 # The -O kinds that make sense on every image of a batch (a guide needs dream's --guide).
 PREFER_KINDS = (
@@ -89,6 +92,13 @@ class PreferOptions(Options):
     )
     out: str = out_option("pref.png", "Output image.")
     dgn_refine: float = dgn_refine_option(DGN_PREFER_REFINE)
+    robust: str = setting(
+        "auto",
+        "Stronger random transforms, each tile scored under two draws of them a step, so that the image reads as "
+        "its class to other networks too (bench/quality.py); auto: on for a unit of the network's output layer "
+        "(a class visualization) on the Fourier image, off elsewhere. Given settings win.",
+        choices=SWITCHES,
+    )
 
     def units(self) -> list[int]:
         """``--channel`` as a list (empty without one)."""
@@ -178,6 +188,19 @@ def prefer_options(opts: PreferOptions, given: dict) -> dict:
     return options
 
 
+def robust_options(opts: PreferOptions, model, layer: str | None, options: dict, prior=None) -> dict:
+    """``options`` over :data:`cnnvis.defaults.PREFER_ROBUST_DEFAULTS` where ``--robust`` is on,
+    or ``auto`` and ``layer`` is the network's output (its last module: class logits) rendered on
+    the Fourier image without a generator prior (the case it was tuned on)."""
+    from cnnvis.recipes.recon import layer_depth
+
+    on = opts.robust == "on"
+    if opts.robust == "auto" and layer is not None:
+        fourier = options.get("param", PREFER_DEFAULTS["param"]) == "fft"
+        on = fourier and prior is None and layer_depth(model.module, layer) >= 1.0
+    return {**PREFER_ROBUST_DEFAULTS, **options} if on else options
+
+
 def unit_feature_mask(opts: PreferOptions, model, hook: str, channel: int, hw):
     """The feature mask of one unit of ``opts.layer`` (hooked at ``hook``) at the render size
     ``hw``: channel ``channel`` at (--y, --x) (default the centre), or the whole channel."""
@@ -203,6 +226,7 @@ def prefer_render(opts: PreferOptions, model, device, prior, given: dict):
     terms, term_layer = _terms(opts, model, hw)
     if terms is None:  # a unit (or a list of units): cnnpref's path
         hook = resolve_layer(model.module, opts.layer, opts.activation)
+        options = robust_options(opts, model, hook, options, prior)
         masks = [unit_feature_mask(opts, model, hook, c, hw) for c in opts.units()]
         mask = masks if len(masks) > 1 else masks[0]
         image_mask = "rf" if opts.rf_mask else None
@@ -219,6 +243,7 @@ def prefer_render(opts: PreferOptions, model, device, prior, given: dict):
         terms.append((float(opts.diversity), Diversity(term_layer)))
     if opts.alignment:
         terms.append((float(opts.alignment), Alignment(term_layer)))  # its score is minus the misalignment
+    options = robust_options(opts, model, None, options, prior)
     return objective_render(model, Sum(terms), size=hw, device=device, prior=prior, batch=opts.images(), **options)
 
 
@@ -311,6 +336,7 @@ def render_default_texts() -> dict[str, str]:
     variants = [
         ("with --rf-mask", D.PREFER_MASK_DEFAULTS),
         *((f"with --param {k}", v) for k, v in D.PREFER_PARAM_DEFAULTS.items()),
+        ("with --robust (class logits)", D.PREFER_ROBUST_DEFAULTS),
         ("with --interpolate", D.PREFER_INTERPOLATE_DEFAULTS),
         ("with --prior dgn", D.DGN_DEFAULTS),
     ]
