@@ -113,11 +113,11 @@ PREFER_PARAM_DEFAULTS = {
     "maco": dict(lr=0.1, jitter=8, transform_scale=0.2, transform_rotate=10.0),
 }
 # ... and with --robust (on by default for class visualizations: a unit of the network's output layer on the
-# Fourier image): stronger transforms, each tile scored under two draws of them a step. Chosen on the 10 tuning
-# classes of bench/quality.py (top-1 of Lite1 and Lite2, 128 steps): 0.95 against 0.80 for prefer's mild
-# transforms and 0.85 for lucent in the same session; the strong transforms alone had read 0.90, two views
-# alone 0.85. bench/RESULTS.md has the validation classes.
-PREFER_ROBUST_DEFAULTS = dict(jitter=8, transform_scale=0.2, transform_rotate=10.0, transform_views=2)
+# Fourier image): lucent-strength transforms. Chosen on the 10 tuning classes of bench/quality.py (top-1 of Lite1
+# and Lite2, 128 steps), the best among candidates no slower than lucent: 0.90 in 5.0 s, against 0.80 for prefer's
+# mild transforms and lucent's 0.85 in 7.7 s. With two views a step (--transform-views 2) they read 0.95 but took
+# 9.8 s, more than lucent's seconds. bench/RESULTS.md has the validation classes.
+PREFER_ROBUST_DEFAULTS = dict(jitter=8, transform_scale=0.2, transform_rotate=10.0)
 # ... and with --interpolate on the Fourier image: its frames share low-resolution terms
 # (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
 # strength (shared_weight 1) the terms carried so much of every image that its first and last

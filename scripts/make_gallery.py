@@ -222,7 +222,8 @@ ENTRIES = [
         "classes_fft.jpg",
         None,
         ["prefer", "--layer", "classifier", "--channel", VALIDATION_CLASSES, "--param", "fft"],
-        "three validation classes of bench/quality.py (maillot, newt, tank) as decorrelated Fourier images (a sheet)",
+        "three validation classes of bench/quality.py (maillot, newt, tank) as decorrelated Fourier images, with "
+        "prefer's default for class logits (--robust: lucent-strength transforms; a sheet)",
         CATALOGUE_QUICK,
     ),
     (

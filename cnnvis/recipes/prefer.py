@@ -94,9 +94,9 @@ class PreferOptions(Options):
     dgn_refine: float = dgn_refine_option(DGN_PREFER_REFINE)
     robust: str = setting(
         "auto",
-        "Stronger random transforms, each tile scored under two draws of them a step, so that the image reads as "
-        "its class to other networks too (bench/quality.py); auto: on for a unit of the network's output layer "
-        "(a class visualization) on the Fourier image, off elsewhere. Given settings win.",
+        "Stronger random transforms (lucent's strength), so that the image reads as its class to other networks "
+        "too (bench/quality.py); auto: on for a unit of the network's output layer (a class visualization) on the "
+        "Fourier image, off elsewhere. Given settings win.",
         choices=SWITCHES,
     )
 
