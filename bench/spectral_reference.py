@@ -46,9 +46,8 @@ def main() -> None:
         s = [spectral_slope(photo(n, SIDE)) for n in names]
         print(f"| {name} | {len(s)} | {statistics.mean(s):.3f} | {statistics.stdev(s):.3f} |")
     s = random_phase_slopes()
-    print(
-        f"| MACO, random phase (the shipped template) | {len(s)} | {statistics.mean(s):.3f} | {statistics.stdev(s):.3f} |"
-    )
+    name = "MACO, random phase (the shipped template)"
+    print(f"| {name} | {len(s)} | {statistics.mean(s):.3f} | {statistics.stdev(s):.3f} |")
 
 
 if __name__ == "__main__":
