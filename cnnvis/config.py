@@ -360,6 +360,15 @@ class Transforms(_Group):
         "(lucid's transformation robustness, sampled more than once); each view costs a forward and backward.",
         low=1,
     )
+    transform_crop: float = setting(
+        1.0,
+        "Score a random crop of this fraction of each tile's side, after the other transforms (horama's and "
+        "faccent's crops); a crop costs the square of the fraction, so views of crops are cheaper views.",
+        low=0,
+        high=1,
+        low_open=True,
+        note="1 scores the whole tile",
+    )
 
 
 @group("parameterization")

@@ -15,6 +15,7 @@ optimizer state, optional references), checked before anything is allocated
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import torch
@@ -128,6 +129,13 @@ class Render:
                 f"--tile {self.tile} is below the minimum input {model.min_size} of {model.name}; "
                 f"use --tile {model.min_size} or more"
             )
+        crop = round(self.tile * cfg.transform_crop)
+        if not model.fixed_size and crop < model.min_size:
+            raise InputError(
+                f"--transform-crop {cfg.transform_crop}: a crop of {crop} px of the {self.tile} px tile is below "
+                f"the minimum input {model.min_size} of {model.name}; use --transform-crop "
+                f"{min(1.0, math.ceil(100 * model.min_size / self.tile) / 100)} or more"
+            )
         self.stages.check(cfg, self.from_image)
         self.out_size: Size = plan[-1]
         self.plan = self.stages.sizes(cfg, plan, self.tile, model.min_size)
@@ -157,7 +165,7 @@ class Render:
             self.tile,
             self.overlap,
             cfg.batch_size,
-            self.terms.transforms_for(cfg),
+            self.terms.transforms_for(cfg, self._fixed_side()),
             self.device,
             cfg.lap_scale,
         )
@@ -174,7 +182,7 @@ class Render:
         self.cfg = cfg
         self.ctx = dataclasses.replace(self.ctx, cfg=cfg)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
-        self.gradient.transforms = self.terms.transforms_for(cfg)
+        self.gradient.transforms = self.terms.transforms_for(cfg, self._fixed_side())
         self.gradient.views = cfg.transform_views
 
     def _enter_stage(self, index: int) -> None:
@@ -215,6 +223,10 @@ class Render:
         if not self.cfg_main.alpha_from_grad:
             return canvas
         return with_alpha_from(canvas, self.gradient.attribution)
+
+    def _fixed_side(self) -> int | None:
+        """A fixed-size network's input side (crops are resized to it), else ``None``."""
+        return self.model.input_size if self.model.fixed_size else None
 
     def _tile_shape(self, size: Size) -> Size:
         """The shape of the tiles of a canvas of ``size``: the tile, or the canvas where it is

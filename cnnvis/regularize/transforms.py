@@ -40,6 +40,26 @@ def random_affine(x: torch.Tensor, max_scale: float, max_degrees: float, gen: to
     return warp_affine(x, m, (h, w), padding_mode="reflection", align_corners=True)
 
 
+def random_crop(x: torch.Tensor, fraction: float, gen: torch.Generator, side: int | None = None) -> torch.Tensor:
+    """A random crop of the tile batch (B, C, h, w), ``fraction`` of each side, at one position drawn
+    for the batch; ``side`` resizes it (bilinear) to ``side`` x ``side`` (a fixed-size network's input).
+
+    horama and faccent score random crops of their canvas (Fel et al. 2023); a crop of fraction f costs
+    f^2 of the tile's forward and backward, so k views of crops cost k f^2 of one whole view. A slice
+    is differentiable: the gradient lands on the cropped pixels. ``fraction >= 1`` returns ``x``.
+    """
+    if fraction >= 1:
+        return x
+    h, w = x.shape[-2:]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    y0 = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+    x0 = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+    crop = x[..., y0 : y0 + ch, x0 : x0 + cw]
+    if side is None:
+        return crop
+    return torch.nn.functional.interpolate(crop, size=(side, side), mode="bilinear", align_corners=False)
+
+
 class Transform:
     """A random, differentiable transformation of a tile batch (B, C, h, w): ``t(x, gen)``.
 
@@ -76,6 +96,19 @@ class RandomAffine(Transform):
         return f"RandomAffine(max_scale={self.max_scale}, max_degrees={self.max_degrees})"
 
 
+class RandomCrop(Transform):
+    """A random crop of ``fraction`` of each side, resized to ``side`` when given (see :func:`random_crop`)."""
+
+    def __init__(self, fraction: float, side: int | None = None):
+        self.fraction, self.side = float(fraction), side
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return random_crop(x, self.fraction, gen, self.side)
+
+    def __repr__(self) -> str:
+        return f"RandomCrop({self.fraction}, side={self.side})"
+
+
 class Composite(Transform):
     """RGBA tiles (B, 4, h, w) -> RGB (B, 3, h, w) over random backgrounds, ``rgb * a + bg * (1 - a)``
     with ``a`` the alpha channel clamped to [0, 1]; 3-channel tiles pass unchanged.
@@ -110,8 +143,11 @@ def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch
     return x
 
 
-def transforms_from_config(cfg) -> list[Transform]:
+def transforms_from_config(cfg, fixed_side: int | None = None) -> list[Transform]:
     """The transforms a :class:`cnnvis.config.RenderConfig` asks for: with ``cfg.alpha`` the
-    composite over random backgrounds first, then jitter, then zoom and rotation."""
+    composite over random backgrounds first, then jitter, then zoom and rotation, then with
+    ``cfg.transform_crop`` below 1 a random crop (resized to ``fixed_side``, a fixed-size network's
+    input, when given)."""
     composite = [Composite()] if cfg.alpha else []
-    return [*composite, Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate)]
+    crop = [RandomCrop(cfg.transform_crop, fixed_side)] if cfg.transform_crop < 1 else []
+    return [*composite, Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate), *crop]
