@@ -33,6 +33,7 @@ Usage::
     python bench/quality.py --methods cnnvis-fft,cnnvis-maco --set tune   # cnnvis alone, tuning classes
     python bench/quality.py --methods cnnvis-maco --set tune --option lr=0.3 --option transform_scale=0.2
     python bench/quality.py --methods cnnvis-fft --robust off   # class visualizations as before --robust
+    python bench/quality.py --methods cnnvis-fft,lucent,torch-dreams --fresh 30   # 30 classes nobody chose on
     python bench/quality.py --units          # channels of blocks.4 and blocks.5: Fourier image against MACO
 """
 
@@ -69,6 +70,15 @@ def classes(n: int = N_CLASSES) -> dict[str, list[int]]:
     """The tuning and validation classes: drawn once with a fixed seed, split in halves."""
     drawn = [int(c) for c in np.random.default_rng(CLASS_SEED).choice(1000, n, replace=False)]
     return {"tune": drawn[::2], "validate": drawn[1::2]}
+
+
+def fresh_classes(n: int) -> list[int]:
+    """``n`` classes that no earlier run drew (neither the 6- nor the 20-class draw), with their own
+    seed: a validation set that no choice has seen (issue 21's 10 validation classes are one class
+    per 0.1 of top-1)."""
+    used = set(classes(6)["tune"] + classes(6)["validate"] + classes(20)["tune"] + classes(20)["validate"])
+    order = np.random.default_rng(CLASS_SEED + 1).permutation(1000)
+    return [int(c) for c in order if int(c) not in used][:n]
 
 
 def render_cnnvis(model, k: int, steps: int, seed: int, param: str, options: dict, robust: str = "auto") -> np.ndarray:
@@ -253,6 +263,7 @@ def main() -> None:
         default=N_CLASSES,
         help="classes drawn (half tuning, half validation); 6: the first run",
     )
+    ap.add_argument("--fresh", type=int, default=0, help="score N fresh classes (no earlier run drew them) instead")
     ap.add_argument("--units", action="store_true", help="the per-unit table (blocks.4, blocks.5) instead")
     ap.add_argument("--option", action="append", default=[], help="KEY=JSON: a render setting of the cnnvis methods")
     ap.add_argument("--robust", default="auto", choices=["auto", "on", "off"], help="prefer --robust")
@@ -273,6 +284,8 @@ def main() -> None:
         return
     drawn = classes(args.n_classes)
     sets = drawn if args.set == "both" else {args.set: drawn[args.set]}
+    if args.fresh:
+        sets = {"fresh": fresh_classes(args.fresh)}
     val, tune = natural_slope()
     print(f"classes {sets}; {args.steps} steps; natural photos' slope: validation {val:.2f}, tuning {tune:.2f}")
     methods = args.methods.split(",")
@@ -286,6 +299,8 @@ def main() -> None:
         print(f"\n[{name}] method        top1   top5  lite0@1   logit   slope     HF  seconds   (top-1/5: Lite1+Lite2)")
         for method in methods:
             print(summarize(method, rows[method]), flush=True)
+        with open(os.path.join(args.save_dir, f"scores_{name}.json"), "w") as f:
+            json.dump({"classes": ks, "rows": rows}, f)  # per class, for paired comparisons
 
 
 if __name__ == "__main__":

@@ -54,3 +54,30 @@ def test_views_with_jitter_change_the_render(tiny_model):
         return Render(tiny_model, Dream("conv3"), cfg, Start(init=init)).run()
 
     assert not torch.equal(run(1), run(2))
+
+
+def test_crops_reach_the_network_smaller_and_change_the_render(tiny_model):
+    seen: list[tuple[int, int]] = []
+    hook = tiny_model.module.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape[-2:])))
+
+    def run(crop: float) -> torch.Tensor:
+        init = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+        cfg = RenderConfig(final_size="48x48", steps=3, tile=32, transform_crop=crop, transform_views=2)
+        return Render(tiny_model, Dream("conv3"), cfg, Start(init=init)).run()
+
+    try:
+        whole, cropped = run(1.0), run(0.5)
+    finally:
+        hook.remove()
+    assert (16, 16) in seen and (32, 32) in seen
+    assert not torch.equal(whole, cropped) and torch.isfinite(cropped).all()
+
+
+def test_a_crop_below_the_network_minimum_is_refused(tiny_model):
+    import pytest
+
+    from cnnvis.errors import InputError
+
+    cfg = RenderConfig(final_size="48x48", steps=1, tile=32, transform_crop=0.2)
+    with pytest.raises(InputError, match=r"--transform-crop 0.2: a crop of 6 px .* use --transform-crop 0.25"):
+        Render(tiny_model, Dream("conv3"), cfg, Start(size=(48, 48)))

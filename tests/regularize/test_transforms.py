@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from cnnvis.regularize.transforms import jitter_roll, random_affine
+from cnnvis.regularize.transforms import RandomCrop, jitter_roll, random_affine, random_crop, transforms_from_config
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -142,3 +142,38 @@ def test_affine_gradcheck(device):
     x = _batch(device, (1, 2, 7, 8), dtype=torch.float64).requires_grad_(True)
     # a fresh generator per call: gradcheck evaluates the same warp many times
     assert torch.autograd.gradcheck(lambda t: random_affine(t, 0.15, 12.0, _gen(9)), (x,))
+
+
+# ---------------------------------------------------------------- random_crop
+def test_crop_whole_is_the_identity():
+    x = _batch("cpu")
+    assert random_crop(x, 1.0, _gen()) is x
+
+
+def test_crop_is_a_window_of_the_batch_at_one_drawn_position():
+    x = _batch("cpu", shape=(2, 3, 20, 30))
+    crop = random_crop(x, 0.5, _gen(4))
+    assert crop.shape == (2, 3, 10, 15)
+    found = [(y, z) for y in range(11) for z in range(16) if torch.equal(x[..., y : y + 10, z : z + 15], crop)]
+    assert len(found) == 1
+    positions = {tuple(random_crop(x, 0.5, _gen(s)).flatten()[:3].tolist()) for s in range(20)}
+    assert len(positions) > 5  # the position is drawn, not fixed
+
+
+def test_crop_gradient_lands_on_the_cropped_pixels_only():
+    x = _batch("cpu", shape=(1, 3, 16, 16)).requires_grad_()
+    random_crop(x, 0.5, _gen(1)).sum().backward()
+    assert int((x.grad != 0).sum()) == 3 * 8 * 8 and torch.all(x.grad[x.grad != 0] == 1)
+
+
+def test_crop_resized_to_a_fixed_side():
+    crop = random_crop(_batch("cpu", shape=(2, 3, 20, 20)), 0.6, _gen(), side=20)
+    assert crop.shape == (2, 3, 20, 20)
+
+
+def test_crop_comes_last_in_the_configured_transforms():
+    from cnnvis import RenderConfig
+
+    assert not any(isinstance(t, RandomCrop) for t in transforms_from_config(RenderConfig()))
+    last = transforms_from_config(RenderConfig(transform_crop=0.7), fixed_side=224)[-1]
+    assert isinstance(last, RandomCrop) and last.fraction == 0.7 and last.side == 224
