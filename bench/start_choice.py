@@ -1,0 +1,98 @@
+"""Which of N inversion starts to keep, at the network's last layers (issue 25).
+
+``invert`` renders N starts of a conv_head inversion together (``--starts``) and keeps the one whose
+features match best. At conv_head a lower feature error does not mean a closer layout (bench/RESULTS.md,
+"conv_head: the seed decides as much as the photo"), so this script renders every start and scores
+rules that choose one without the photo's pixels:
+
+- ``feature``: the lowest feature error at the last evaluation (the default);
+- ``consensus``: the medoid of the starts: the start whose coarse layout (luminance at 28 px) agrees
+  best, by correlation, with the other starts' (independent starts that agree are likelier right);
+- and, for reference, ``oracle`` (the start closest to the photo, which needs the photo) and the mean of
+  the starts' correlations (a start at random).
+
+The first 3 of the N starts are scored as a 3-start run too: a start's trajectory does not depend on the
+others in its batch (tests/pipeline/test_batch.py).
+
+    python bench/start_choice.py --sets tuning --starts 5
+    python bench/start_choice.py --sets validation --starts 5 --json /tmp/starts.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+
+import numpy as np
+import torch
+from photos import SETS, photo  # bench/photos.py: the tuning / validation split
+from tables import mean_sd  # bench/tables.py
+
+from cnnvis.models.registry import load_model
+from cnnvis.pipeline.starts import consensus_start
+from cnnvis.recipes.recon import image_render
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten().double(), b.flatten().double()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm() + 1e-12))
+
+
+def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
+    """Every start's pixel correlation with the photo, its feature score and the rules' picks."""
+    a = photo(name, 224)
+    r = image_render(a, [layer], model, steps=steps, starts=starts)
+    r.start = dataclasses.replace(r.start, keep_best=False)
+    images = r.run()  # (N, 3, H, W): every start
+    scores = r.gradient.item_scores.tolist()  # minus each start's feature error, last evaluation
+    ref = torch.from_numpy(a).permute(2, 0, 1)
+    corr = [correlation(img, ref) for img in images]
+    row = {"image": name, "corr": corr, "score": scores}
+    for n in sorted({3, starts}):
+        if n > starts:
+            continue
+        row[f"feature@{n}"] = corr[int(np.argmax(scores[:n]))]
+        row[f"consensus@{n}"] = corr[consensus_start(images[:n])]
+        row[f"oracle@{n}"] = max(corr[:n])
+        row[f"random@{n}"] = statistics.mean(corr[:n])
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", nargs="+", default=["tuning"], choices=list(SETS))
+    ap.add_argument("--layer", default="conv_head")
+    ap.add_argument("--starts", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    model = load_model("efficientnet-lite0")
+    rows = []
+    for s in args.sets:
+        for name in SETS[s]:
+            row = {**run_photo(model, name, args.layer, args.starts, args.steps), "set": s}
+            rows.append(row)
+            print(
+                name,
+                " ".join(f"{c:.2f}" for c in row["corr"]),
+                {k: round(v, 2) for k, v in row.items() if "@" in k},
+                flush=True,
+            )
+    rules = [k for k in rows[0] if "@" in k]
+    print("\n| set | rule | pixel corr (mean ± sd) | lowest | per photo |\n|---|---|---|---|---|")
+    for s in args.sets:
+        rs = [r for r in rows if r["set"] == s]
+        for rule in rules:
+            v = [r[rule] for r in rs]
+            print(f"| {s} | {rule} | {mean_sd(v)} | {min(v):.2f} | {' '.join(f'{x:.2f}' for x in v)} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
