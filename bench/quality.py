@@ -33,7 +33,7 @@ Usage::
     python bench/quality.py --methods cnnvis-fft,cnnvis-maco --set tune   # cnnvis alone, tuning classes
     python bench/quality.py --methods cnnvis-maco --set tune --option lr=0.3 --option transform_scale=0.2
     python bench/quality.py --methods cnnvis-fft --robust off   # class visualizations as before --robust
-    python bench/quality.py --methods cnnvis-fft,lucent,torch-dreams --fresh 30   # 30 classes nobody chose on
+    python bench/quality.py --methods cnnvis-fft,lucent,torch-dreams --fresh 30 --set fresh   # 30 unseen classes
     python bench/quality.py --units          # channels of blocks.4 and blocks.5: Fourier image against MACO
 """
 
@@ -72,13 +72,13 @@ def classes(n: int = N_CLASSES) -> dict[str, list[int]]:
     return {"tune": drawn[::2], "validate": drawn[1::2]}
 
 
-def fresh_classes(n: int) -> list[int]:
-    """``n`` classes that no earlier run drew (neither the 6- nor the 20-class draw), with their own
-    seed: a validation set that no choice has seen (issue 21's 10 validation classes are one class
-    per 0.1 of top-1)."""
+def fresh_classes(n: int) -> dict[str, list[int]]:
+    """``2 n`` classes that no earlier run drew (neither the 6- nor the 20-class draw), with their own
+    seed: ``n`` validation classes (the first drawn) and ``n`` tuning classes (the next). Issue 21's 10
+    validation classes are one class per 0.1 of top-1: too few to tell lucent and cnnvis apart."""
     used = set(classes(6)["tune"] + classes(6)["validate"] + classes(20)["tune"] + classes(20)["validate"])
-    order = np.random.default_rng(CLASS_SEED + 1).permutation(1000)
-    return [int(c) for c in order if int(c) not in used][:n]
+    order = [int(c) for c in np.random.default_rng(CLASS_SEED + 1).permutation(1000) if int(c) not in used]
+    return {"fresh": order[:n], "fresh-tune": order[n : 2 * n]}
 
 
 def render_cnnvis(model, k: int, steps: int, seed: int, param: str, options: dict, robust: str = "auto") -> np.ndarray:
@@ -255,7 +255,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--set", choices=("tune", "validate", "both"), default="both")
+    ap.add_argument("--set", choices=("tune", "validate", "both", "fresh", "fresh-tune"), default="both")
     ap.add_argument("--save-dir", default="/tmp/quality")
     ap.add_argument(
         "--n-classes",
@@ -263,7 +263,9 @@ def main() -> None:
         default=N_CLASSES,
         help="classes drawn (half tuning, half validation); 6: the first run",
     )
-    ap.add_argument("--fresh", type=int, default=0, help="score N fresh classes (no earlier run drew them) instead")
+    ap.add_argument(
+        "--fresh", type=int, default=0, help="N fresh classes (no earlier run drew them): --set fresh or fresh-tune"
+    )
     ap.add_argument("--units", action="store_true", help="the per-unit table (blocks.4, blocks.5) instead")
     ap.add_argument("--option", action="append", default=[], help="KEY=JSON: a render setting of the cnnvis methods")
     ap.add_argument("--robust", default="auto", choices=["auto", "on", "off"], help="prefer --robust")
@@ -283,9 +285,9 @@ def main() -> None:
         unit_table(model, args)
         return
     drawn = classes(args.n_classes)
-    sets = drawn if args.set == "both" else {args.set: drawn[args.set]}
+    sets = drawn if args.set == "both" else {args.set: drawn.get(args.set, [])}
     if args.fresh:
-        sets = {"fresh": fresh_classes(args.fresh)}
+        sets = {k: v for k, v in fresh_classes(args.fresh).items() if args.set in (k, "both")}
     val, tune = natural_slope()
     print(f"classes {sets}; {args.steps} steps; natural photos' slope: validation {val:.2f}, tuning {tune:.2f}")
     methods = args.methods.split(",")
