@@ -27,12 +27,26 @@ import statistics
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from photos import SETS, photo  # bench/photos.py: the tuning / validation split
 from tables import mean_sd  # bench/tables.py
 
 from cnnvis.models.registry import load_model
-from cnnvis.pipeline.starts import consensus_start
 from cnnvis.recipes.recon import image_render
+
+LAYOUT_SIDE = 28  # px: the side at which the starts' layouts are compared (a 224 px image's 8 px blocks)
+
+
+def consensus_start(images: torch.Tensor) -> int:
+    """Index of the start (of ``images``, (N, 3, H, W) RGB in [0, 1]) whose coarse layout agrees best, on
+    average, with the others': the medoid by the correlation of their luminance at LAYOUT_SIDE px."""
+    if images.shape[0] < 2:
+        return 0
+    lum = F.interpolate(images.float().mean(1, keepdim=True), size=(LAYOUT_SIDE, LAYOUT_SIDE), mode="area").flatten(1)
+    lum = lum - lum.mean(1, keepdim=True)
+    lum = lum / (lum.norm(dim=1, keepdim=True) + 1e-12)
+    agree = lum @ lum.T
+    return int(torch.argmax(agree.sum(1) - agree.diagonal()))
 
 
 def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
