@@ -32,6 +32,7 @@ from photos import SETS, photo  # bench/photos.py: the tuning / validation split
 from tables import mean_sd  # bench/tables.py
 
 from cnnvis.models.registry import load_model
+from cnnvis.recipes.metrics import pixel_correlation
 from cnnvis.recipes.recon import image_render
 
 LAYOUT_SIDE = 28  # px: the side at which the starts' layouts are compared (a 224 px image's 8 px blocks)
@@ -49,12 +50,6 @@ def consensus_start(images: torch.Tensor) -> int:
     return int(torch.argmax(agree.sum(1) - agree.diagonal()))
 
 
-def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.flatten().double(), b.flatten().double()
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / (a.norm() * b.norm() + 1e-12))
-
-
 def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
     """Every start's pixel correlation with the photo, its feature score and the rules' picks."""
     a = photo(name, 224)
@@ -63,7 +58,7 @@ def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
     images = r.run()  # (N, 3, H, W): every start
     scores = r.gradient.item_scores.tolist()  # minus each start's feature error, last evaluation
     ref = torch.from_numpy(a).permute(2, 0, 1)
-    corr = [correlation(img, ref) for img in images]
+    corr = [pixel_correlation(img, ref) for img in images]
     row = {"image": name, "corr": corr, "score": scores}
     for n in sorted({3, starts}):
         if n > starts:
