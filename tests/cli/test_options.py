@@ -89,6 +89,8 @@ def test_prefer_and_dream_help_show_their_defaults():
         (["dream", "--lr", -1], ["--lr", "x>0"]),
         (["dream", "--decay-rate", 1], ["--decay-rate"]),
         (["dream", "--optimizer", "bfgs"], ["--optimizer", "bfgs"]),
+        (["dream", "--transform-crop", 0], ["--transform-crop", "0<x<=1"]),
+        (["prefer", "--layer", "x", "--channel", 1, "--transform-crop", 1.5], ["--transform-crop", "1.5"]),
         (["invert", "--pixel-decay", 2], ["--pixel-decay"]),
         (["prefer", "--layer", "x", "--channel", 1, "--batch-size", 0], ["--batch-size"]),
         (["layers", "--size", 0], ["--size", "0"]),
