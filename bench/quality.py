@@ -222,6 +222,20 @@ def summarize(method: str, rows: list[dict]) -> str:
     )
 
 
+def transfer_hits(rows: list[dict]) -> list[int]:
+    """Per class: how many of Lite1 and Lite2 put the class first (0, 1 or 2)."""
+    return [sum(r[m][0] for m in ("efficientnet-lite1", "efficientnet-lite2") if m in r) for r in rows]
+
+
+def paired_difference(ours: list[dict], theirs: list[dict]) -> str:
+    """Top-1 of ``ours`` minus ``theirs``, paired by class, with its standard error over classes (the
+    classes are the sample: a class both transfer or both miss adds nothing to the difference)."""
+    diff = [(a - b) / 2 for a, b in zip(transfer_hits(ours), transfer_hits(theirs))]
+    se = statistics.stdev(diff) / len(diff) ** 0.5 if len(diff) > 1 else float("nan")
+    worse, better = sum(d < 0 for d in diff), sum(d > 0 for d in diff)
+    return f"{statistics.mean(diff):+.3f} ± {se:.3f} ({worse} classes worse, {better} better)"
+
+
 UNIT_LAYERS = {"blocks.4": 112, "blocks.5": 192}  # layer -> channels (Lite0)
 UNITS_PER_LAYER = 4
 
@@ -301,6 +315,9 @@ def main() -> None:
         print(f"\n[{name}] method        top1   top5  lite0@1   logit   slope     HF  seconds   (top-1/5: Lite1+Lite2)")
         for method in methods:
             print(summarize(method, rows[method]), flush=True)
+        for ours in (m for m in methods if m.startswith("cnnvis-")):
+            for peer in (m for m in methods if not m.startswith("cnnvis-")):
+                print(f"top-1 {ours} - {peer}, paired by class: {paired_difference(rows[ours], rows[peer])}")
         with open(os.path.join(args.save_dir, f"scores_{name}.json"), "w") as f:
             json.dump({"classes": ks, "rows": rows}, f)  # per class, for paired comparisons
 
