@@ -342,6 +342,12 @@ class Tiling(_Group):
 class Transforms(_Group):
     """Random transforms of each batch of tiles (robustness)."""
 
+    transform_pad: int = setting(
+        0,
+        "Pad each tile with this many pixels of grey before the other transforms (lucid's and lucent's first "
+        "transform); the network then sees the tile larger by twice this.",
+        low=0,
+    )
     jitter: int = setting(0, "Randomly roll each tile's content by up to this many pixels.", low=0)
     transform_scale: float = setting(
         0.0,

@@ -61,7 +61,7 @@ def test_groups():
     assert cfg.groups["optim"] is cfg.optim
     # every flat field is in exactly one group, and no group name shadows a field
     names = [f.name for g in GROUPS for f in dataclasses.fields(g)]
-    assert names == list(RenderConfig.field_names()) and len(set(names)) == len(names) == 75
+    assert names == list(RenderConfig.field_names()) and len(set(names)) == len(names) == 76
     assert not {g.NAME for g in GROUPS} & set(names)
     # groups in, flat names win
     built = RenderConfig(optim=Optimizer(lr=0.2, optimizer="sgd"), lr=0.3, sizes=Sizes(steps=7))

@@ -40,9 +40,9 @@ def random_affine(x: torch.Tensor, max_scale: float, max_degrees: float, gen: to
     return warp_affine(x, m, (h, w), padding_mode="reflection", align_corners=True)
 
 
-def random_crop(x: torch.Tensor, fraction: float, gen: torch.Generator, side: int | None = None) -> torch.Tensor:
+def random_crop(x: torch.Tensor, fraction: float, gen: torch.Generator) -> torch.Tensor:
     """A random crop of the tile batch (B, C, h, w), ``fraction`` of each side, at one position drawn
-    for the batch; ``side`` resizes it (bilinear) to ``side`` x ``side`` (a fixed-size network's input).
+    for the batch.
 
     horama and faccent score random crops of their canvas (Fel et al. 2023); a crop of fraction f costs
     f^2 of the tile's forward and backward, so k views of crops cost k f^2 of one whole view. A slice
@@ -54,10 +54,17 @@ def random_crop(x: torch.Tensor, fraction: float, gen: torch.Generator, side: in
     ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
     y0 = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
     x0 = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
-    crop = x[..., y0 : y0 + ch, x0 : x0 + cw]
-    if side is None:
-        return crop
-    return torch.nn.functional.interpolate(crop, size=(side, side), mode="bilinear", align_corners=False)
+    return x[..., y0 : y0 + ch, x0 : x0 + cw]
+
+
+def constant_pad(x: torch.Tensor, width: int, value: float = 0.5) -> torch.Tensor:
+    """The tile batch (B, C, h, w) inside a border of ``width`` pixels of ``value`` (B, C, h + 2 width,
+    w + 2 width). lucid's and lucent's transform stacks start with such a pad (12 px of grey): the
+    jitter and the zoom that follow then bring grey in at the edges, where a roll brings the opposite
+    edge and a reflected warp a mirror of the image. ``width = 0`` returns ``x``."""
+    if width <= 0:
+        return x
+    return torch.nn.functional.pad(x, (width, width, width, width), value=value)
 
 
 class Transform:
@@ -96,17 +103,46 @@ class RandomAffine(Transform):
         return f"RandomAffine(max_scale={self.max_scale}, max_degrees={self.max_degrees})"
 
 
-class RandomCrop(Transform):
-    """A random crop of ``fraction`` of each side, resized to ``side`` when given (see :func:`random_crop`)."""
+class Pad(Transform):
+    """A constant border of ``width`` pixels of ``value`` (see :func:`constant_pad`)."""
 
-    def __init__(self, fraction: float, side: int | None = None):
-        self.fraction, self.side = float(fraction), side
+    def __init__(self, width: int, value: float = 0.5):
+        self.width, self.value = int(width), float(value)
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return random_crop(x, self.fraction, gen, self.side)
+        return constant_pad(x, self.width, self.value)
 
     def __repr__(self) -> str:
-        return f"RandomCrop({self.fraction}, side={self.side})"
+        return f"Pad({self.width}, value={self.value})"
+
+
+class RandomCrop(Transform):
+    """A random crop of ``fraction`` of each side (see :func:`random_crop`)."""
+
+    def __init__(self, fraction: float):
+        self.fraction = float(fraction)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return random_crop(x, self.fraction, gen)
+
+    def __repr__(self) -> str:
+        return f"RandomCrop({self.fraction})"
+
+
+class Resize(Transform):
+    """Bilinear resize to ``side`` x ``side``: a fixed-size network's input, after transforms that change
+    the tile's size (a pad, a crop)."""
+
+    def __init__(self, side: int):
+        self.side = int(side)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == (self.side, self.side):
+            return x
+        return torch.nn.functional.interpolate(x, size=(self.side, self.side), mode="bilinear", align_corners=False)
+
+    def __repr__(self) -> str:
+        return f"Resize({self.side})"
 
 
 class Composite(Transform):
@@ -144,10 +180,13 @@ def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch
 
 
 def transforms_from_config(cfg, fixed_side: int | None = None) -> list[Transform]:
-    """The transforms a :class:`cnnvis.config.RenderConfig` asks for: with ``cfg.alpha`` the
-    composite over random backgrounds first, then jitter, then zoom and rotation, then with
-    ``cfg.transform_crop`` below 1 a random crop (resized to ``fixed_side``, a fixed-size network's
-    input, when given)."""
+    """The transforms a :class:`cnnvis.config.RenderConfig` asks for: with ``cfg.alpha`` the composite
+    over random backgrounds first, then a grey border of ``cfg.transform_pad`` pixels, jitter, zoom and
+    rotation, and with ``cfg.transform_crop`` below 1 a random crop. A pad or a crop changes the tile's
+    size, so for a fixed-size network (input ``fixed_side``) a resize back to its input comes last."""
     composite = [Composite()] if cfg.alpha else []
-    crop = [RandomCrop(cfg.transform_crop, fixed_side)] if cfg.transform_crop < 1 else []
-    return [*composite, Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate), *crop]
+    pad = [Pad(cfg.transform_pad)] if cfg.transform_pad > 0 else []
+    crop = [RandomCrop(cfg.transform_crop)] if cfg.transform_crop < 1 else []
+    resize = [Resize(fixed_side)] if fixed_side is not None and (pad or crop) else []
+    jitter, affine = Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate)
+    return [*composite, *pad, jitter, affine, *crop, *resize]

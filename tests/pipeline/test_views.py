@@ -81,3 +81,15 @@ def test_a_crop_below_the_network_minimum_is_refused(tiny_model):
     cfg = RenderConfig(final_size="48x48", steps=1, tile=32, transform_crop=0.2)
     with pytest.raises(InputError, match=r"--transform-crop 0.2: a crop of 6 px .* use --transform-crop 0.25"):
         Render(tiny_model, Dream("conv3"), cfg, Start(size=(48, 48)))
+
+
+def test_a_pad_reaches_the_network_larger(tiny_model):
+    seen: list[tuple[int, int]] = []
+    hook = tiny_model.module.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape[-2:])))
+    init = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    try:
+        cfg = RenderConfig(final_size="48x48", steps=2, tile=32, transform_pad=4)
+        out = Render(tiny_model, Dream("conv3"), cfg, Start(init=init)).run()
+    finally:
+        hook.remove()
+    assert (40, 40) in seen and out.shape == (1, 3, 48, 48) and torch.isfinite(out).all()

@@ -7,7 +7,17 @@ import itertools
 import pytest
 import torch
 
-from cnnvis.regularize.transforms import RandomCrop, jitter_roll, random_affine, random_crop, transforms_from_config
+from cnnvis.regularize.transforms import (
+    Pad,
+    RandomCrop,
+    Resize,
+    apply_transforms,
+    constant_pad,
+    jitter_roll,
+    random_affine,
+    random_crop,
+    transforms_from_config,
+)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -166,14 +176,24 @@ def test_crop_gradient_lands_on_the_cropped_pixels_only():
     assert int((x.grad != 0).sum()) == 3 * 8 * 8 and torch.all(x.grad[x.grad != 0] == 1)
 
 
-def test_crop_resized_to_a_fixed_side():
-    crop = random_crop(_batch("cpu", shape=(2, 3, 20, 20)), 0.6, _gen(), side=20)
-    assert crop.shape == (2, 3, 20, 20)
+def test_pad_is_a_grey_border_whose_gradient_is_the_tile_s():
+    x = _batch("cpu", shape=(2, 3, 8, 10)).requires_grad_()
+    padded = constant_pad(x, 3)
+    assert padded.shape == (2, 3, 14, 16) and constant_pad(x, 0) is x
+    assert torch.equal(padded[..., 3:11, 3:13], x) and torch.all(padded[..., :3, :] == 0.5)
+    (padded * torch.arange(padded.numel()).reshape(padded.shape)).sum().backward()
+    assert torch.equal(x.grad, torch.arange(padded.numel()).reshape(padded.shape)[..., 3:11, 3:13].float())
 
 
-def test_crop_comes_last_in_the_configured_transforms():
+def test_size_changing_transforms_end_in_a_resize_for_a_fixed_size_network():
     from cnnvis import RenderConfig
 
-    assert not any(isinstance(t, RandomCrop) for t in transforms_from_config(RenderConfig()))
-    last = transforms_from_config(RenderConfig(transform_crop=0.7), fixed_side=224)[-1]
-    assert isinstance(last, RandomCrop) and last.fraction == 0.7 and last.side == 224
+    plain = transforms_from_config(RenderConfig())
+    assert not any(isinstance(t, (Pad, RandomCrop, Resize)) for t in plain)
+    assert not any(isinstance(t, Resize) for t in transforms_from_config(RenderConfig(), fixed_side=224))
+    cropped = transforms_from_config(RenderConfig(transform_crop=0.7, transform_pad=12), fixed_side=20)
+    assert isinstance(cropped[0], Pad) and cropped[0].width == 12
+    assert isinstance(cropped[-2], RandomCrop) and cropped[-2].fraction == 0.7
+    assert isinstance(cropped[-1], Resize)
+    out = apply_transforms(cropped, _batch("cpu", shape=(2, 3, 20, 20)), _gen())
+    assert out.shape == (2, 3, 20, 20)
