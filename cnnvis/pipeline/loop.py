@@ -225,7 +225,7 @@ class Render:
         return with_alpha_from(canvas, self.gradient.attribution)
 
     def _fixed_side(self) -> int | None:
-        """A fixed-size network's input side (crops are resized to it), else ``None``."""
+        """A fixed-size network's input side (padded or cropped tiles are resized to it), else ``None``."""
         return self.model.input_size if self.model.fixed_size else None
 
     def _tile_shape(self, size: Size) -> Size:

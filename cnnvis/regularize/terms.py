@@ -30,7 +30,7 @@ class Terms:
 
     def transforms_for(self, cfg, fixed_side: int | None = None) -> list:
         """The tile transforms under the settings ``cfg`` (a :class:`cnnvis.config.RenderConfig`);
-        ``fixed_side``: a fixed-size network's input side, to which a crop is resized."""
+        ``fixed_side``: a fixed-size network's input side, to which padded or cropped tiles are resized."""
         if self.transforms is None:
             return transforms_from_config(cfg, fixed_side)
         transforms = list(self.transforms)
