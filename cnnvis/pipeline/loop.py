@@ -165,7 +165,7 @@ class Render:
             self.tile,
             self.overlap,
             cfg.batch_size,
-            self.terms.transforms_for(cfg, self._fixed_side()),
+            self.terms.transforms_for(cfg),
             self.device,
             cfg.lap_scale,
         )
@@ -182,7 +182,7 @@ class Render:
         self.cfg = cfg
         self.ctx = dataclasses.replace(self.ctx, cfg=cfg)
         self.stepper = make_stepper(cfg.optimizer, cfg.normalize_grad)
-        self.gradient.transforms = self.terms.transforms_for(cfg, self._fixed_side())
+        self.gradient.transforms = self.terms.transforms_for(cfg)
         self.gradient.views = cfg.transform_views
 
     def _enter_stage(self, index: int) -> None:
@@ -223,10 +223,6 @@ class Render:
         if not self.cfg_main.alpha_from_grad:
             return canvas
         return with_alpha_from(canvas, self.gradient.attribution)
-
-    def _fixed_side(self) -> int | None:
-        """A fixed-size network's input side (padded or cropped tiles are resized to it), else ``None``."""
-        return self.model.input_size if self.model.fixed_size else None
 
     def _tile_shape(self, size: Size) -> Size:
         """The shape of the tiles of a canvas of ``size``: the tile, or the canvas where it is

@@ -28,11 +28,10 @@ class Terms:
     regularizers: Sequence | None = None
     penalties: Sequence = ()
 
-    def transforms_for(self, cfg, fixed_side: int | None = None) -> list:
-        """The tile transforms under the settings ``cfg`` (a :class:`cnnvis.config.RenderConfig`);
-        ``fixed_side``: a fixed-size network's input side, to which padded or cropped tiles are resized."""
+    def transforms_for(self, cfg) -> list:
+        """The tile transforms under the settings ``cfg`` (a :class:`cnnvis.config.RenderConfig`)."""
         if self.transforms is None:
-            return transforms_from_config(cfg, fixed_side)
+            return transforms_from_config(cfg)
         transforms = list(self.transforms)
         if cfg.alpha and not any(isinstance(t, Composite) for t in transforms):
             return [Composite(), *transforms]  # the network sees RGBA composited over backgrounds

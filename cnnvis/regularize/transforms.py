@@ -129,22 +129,6 @@ class RandomCrop(Transform):
         return f"RandomCrop({self.fraction})"
 
 
-class Resize(Transform):
-    """Bilinear resize to ``side`` x ``side``: a fixed-size network's input, after transforms that change
-    the tile's size (a pad, a crop)."""
-
-    def __init__(self, side: int):
-        self.side = int(side)
-
-    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        if tuple(x.shape[-2:]) == (self.side, self.side):
-            return x
-        return torch.nn.functional.interpolate(x, size=(self.side, self.side), mode="bilinear", align_corners=False)
-
-    def __repr__(self) -> str:
-        return f"Resize({self.side})"
-
-
 class Composite(Transform):
     """RGBA tiles (B, 4, h, w) -> RGB (B, 3, h, w) over random backgrounds, ``rgb * a + bg * (1 - a)``
     with ``a`` the alpha channel clamped to [0, 1]; 3-channel tiles pass unchanged.
@@ -179,14 +163,12 @@ def apply_transforms(transforms, x: torch.Tensor, gen: torch.Generator) -> torch
     return x
 
 
-def transforms_from_config(cfg, fixed_side: int | None = None) -> list[Transform]:
+def transforms_from_config(cfg) -> list[Transform]:
     """The transforms a :class:`cnnvis.config.RenderConfig` asks for: with ``cfg.alpha`` the composite
     over random backgrounds first, then a grey border of ``cfg.transform_pad`` pixels, jitter, zoom and
-    rotation, and with ``cfg.transform_crop`` below 1 a random crop. A pad or a crop changes the tile's
-    size, so for a fixed-size network (input ``fixed_side``) a resize back to its input comes last."""
+    rotation, and with ``cfg.transform_crop`` below 1 a random crop. A fixed-size network's capture
+    resizes what a pad or a crop changed back to its input (:class:`cnnvis.models.capture.FeatureCapture`)."""
     composite = [Composite()] if cfg.alpha else []
     pad = [Pad(cfg.transform_pad)] if cfg.transform_pad > 0 else []
     crop = [RandomCrop(cfg.transform_crop)] if cfg.transform_crop < 1 else []
-    resize = [Resize(fixed_side)] if fixed_side is not None and (pad or crop) else []
-    jitter, affine = Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate)
-    return [*composite, *pad, jitter, affine, *crop, *resize]
+    return [*composite, *pad, Jitter(cfg.jitter), RandomAffine(cfg.transform_scale, cfg.transform_rotate), *crop]

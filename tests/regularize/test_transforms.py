@@ -10,7 +10,6 @@ import torch
 from cnnvis.regularize.transforms import (
     Pad,
     RandomCrop,
-    Resize,
     apply_transforms,
     constant_pad,
     jitter_roll,
@@ -185,15 +184,12 @@ def test_pad_is_a_grey_border_whose_gradient_is_the_tile_s():
     assert torch.equal(x.grad, torch.arange(padded.numel()).reshape(padded.shape)[..., 3:11, 3:13].float())
 
 
-def test_size_changing_transforms_end_in_a_resize_for_a_fixed_size_network():
+def test_pad_comes_first_and_crop_last_in_the_configured_transforms():
     from cnnvis import RenderConfig
 
-    plain = transforms_from_config(RenderConfig())
-    assert not any(isinstance(t, (Pad, RandomCrop, Resize)) for t in plain)
-    assert not any(isinstance(t, Resize) for t in transforms_from_config(RenderConfig(), fixed_side=224))
-    cropped = transforms_from_config(RenderConfig(transform_crop=0.7, transform_pad=12), fixed_side=20)
-    assert isinstance(cropped[0], Pad) and cropped[0].width == 12
-    assert isinstance(cropped[-2], RandomCrop) and cropped[-2].fraction == 0.7
-    assert isinstance(cropped[-1], Resize)
-    out = apply_transforms(cropped, _batch("cpu", shape=(2, 3, 20, 20)), _gen())
-    assert out.shape == (2, 3, 20, 20)
+    assert not any(isinstance(t, (Pad, RandomCrop)) for t in transforms_from_config(RenderConfig()))
+    stack = transforms_from_config(RenderConfig(transform_crop=0.7, transform_pad=12))
+    assert isinstance(stack[0], Pad) and stack[0].width == 12
+    assert isinstance(stack[-1], RandomCrop) and stack[-1].fraction == 0.7
+    out = apply_transforms(stack, _batch("cpu", shape=(2, 3, 20, 20)), _gen())
+    assert out.shape == (2, 3, 31, 31)  # (20 + 2 * 12) * 0.7
