@@ -263,6 +263,19 @@ def unit_table(model, args) -> None:
             print(f"{layer}:{c:<4} {fa:8.2f} {ma:9.2f} {fs:10.2f} {ms:11.2f}", flush=True)
 
 
+def class_sets(args, ap: argparse.ArgumentParser) -> dict[str, list[int]]:
+    """The classes of the sets ``--set`` names: of the fresh draw with ``--fresh N``, else of the first draws."""
+    if args.fresh:
+        sets = {k: v for k, v in fresh_classes(args.fresh).items() if args.set in (k, "both")}
+        if not sets:
+            ap.error("--fresh N takes --set fresh, fresh-tune or both")
+        return sets
+    if args.set.startswith("fresh"):
+        ap.error(f"--set {args.set} needs --fresh N")
+    drawn = classes(args.n_classes)
+    return drawn if args.set == "both" else {args.set: drawn[args.set]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", default="/tmp/peers")
@@ -298,10 +311,7 @@ def main() -> None:
     if args.units:
         unit_table(model, args)
         return
-    drawn = classes(args.n_classes)
-    sets = drawn if args.set == "both" else {args.set: drawn.get(args.set, [])}
-    if args.fresh:
-        sets = {k: v for k, v in fresh_classes(args.fresh).items() if args.set in (k, "both")}
+    sets = class_sets(args, ap)
     val, tune = natural_slope()
     print(f"classes {sets}; {args.steps} steps; natural photos' slope: validation {val:.2f}, tuning {tune:.2f}")
     methods = args.methods.split(",")

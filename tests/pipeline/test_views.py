@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from cnnvis import Dream, Render, RenderConfig
 from cnnvis.canvas.start import Start
 from cnnvis.canvas.tiling import Window
+from cnnvis.errors import InputError
 from cnnvis.pipeline.gradient import CanvasGradient
 from cnnvis.regularize.transforms import Jitter, RandomAffine
 
@@ -74,10 +76,6 @@ def test_crops_reach_the_network_smaller_and_change_the_render(tiny_model):
 
 
 def test_a_crop_below_the_network_minimum_is_refused(tiny_model):
-    import pytest
-
-    from cnnvis.errors import InputError
-
     cfg = RenderConfig(final_size="48x48", steps=1, tile=32, transform_crop=0.2)
     with pytest.raises(InputError, match=r"--transform-crop 0.2: a crop of 6 px .* use --transform-crop 0.25"):
         Render(tiny_model, Dream("conv3"), cfg, Start(size=(48, 48)))
