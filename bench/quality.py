@@ -298,6 +298,7 @@ def main() -> None:
     ap.add_argument("--robust", default="auto", choices=["auto", "on", "off"], help="prefer --robust")
     args = ap.parse_args()
     args.option = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
+    sets = None if args.units else class_sets(args, ap)  # before anything loads
     sys.path.insert(0, args.peers)
     import imageio.v3 as iio
 
@@ -311,7 +312,6 @@ def main() -> None:
     if args.units:
         unit_table(model, args)
         return
-    sets = class_sets(args, ap)
     val, tune = natural_slope()
     print(f"classes {sets}; {args.steps} steps; natural photos' slope: validation {val:.2f}, tuning {tune:.2f}")
     methods = args.methods.split(",")
