@@ -17,6 +17,10 @@ others in its batch (tests/pipeline/test_batch.py).
     python bench/start_choice.py --sets tuning --starts 5
     python bench/start_choice.py --sets validation --starts 5 --json /tmp/starts.json
     python bench/start_choice.py --sets tuning validation --two-step --starts 3
+    python bench/start_choice.py --sets tuning --starts 3 --anchor-weights 0,100,1000
+
+``--anchor-weights W1,W2,...`` refines the same generator draw with an L2 pull of its 28 px colours toward the
+draw's, at each weight (0: the two-step refinement), to see whether the draw's contrast sign survives.
 
 ``--two-step`` tries choosing earlier instead: the N starts run the generator's half of the steps, the one
 whose features match best is kept, and only it is refined in pixels for the other half (the default keeps
@@ -40,6 +44,7 @@ from tables import mean_sd  # bench/tables.py
 from cnnvis.models.registry import load_model
 from cnnvis.recipes.metrics import pixel_correlation
 from cnnvis.recipes.recon import image_render, invert_image
+from cnnvis.video.temporal import WHOLE_CANVAS
 
 LAYOUT_SIDE = 28  # px: the side at which the starts' layouts are compared (a 224 px image's 8 px blocks)
 
@@ -76,6 +81,37 @@ def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
     return row
 
 
+@dataclasses.dataclass
+class LowpassAnchor:
+    """A penalty ``weight * sum((pool(x) - pool(target))^2)`` over LAYOUT_SIDE px colour averages: the
+    canvas pulled toward ``target`` (1, 3, H, W) at low frequency only."""
+
+    weight: float
+    target: torch.Tensor
+    halo: int = WHOLE_CANVAS  # regularizers go strip by strip; this one compares whole images
+
+    def loss(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        pooled = F.adaptive_avg_pool2d(x[:, :3], LAYOUT_SIDE)
+        return self.weight * (pooled - F.adaptive_avg_pool2d(self.target.to(x), LAYOUT_SIDE)).square().sum()
+
+
+def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights) -> dict:
+    """The generator's half (N starts, the best kept), then the pixel half under each anchor weight."""
+    a = photo(name, 224)
+    ref = torch.from_numpy(a).permute(2, 0, 1)
+    drawn, _ = invert_image(a, [layer], model, steps=steps // 2, starts=starts, dgn_refine=0.0)
+    target = torch.from_numpy(drawn).permute(2, 0, 1)[None]
+    row = {"image": name, "corr": [pixel_correlation(target[0], ref)], "generator": pixel_correlation(target[0], ref)}
+    for w in weights:
+        pen = [LowpassAnchor(w, target)] if w > 0 else []
+        x, _ = invert_image(
+            a, [layer], model, steps=steps - steps // 2, prior=None, initial_image=drawn, starts=1, penalties=pen
+        )
+        row[f"anchor {w:g}@{starts}"] = pixel_correlation(torch.from_numpy(x).permute(2, 0, 1), ref)
+        row["corr"].append(row[f"anchor {w:g}@{starts}"])
+    return row
+
+
 def run_two_step(model, name: str, layer: str, starts: int, steps: int) -> dict:
     """The N starts through the generator for half the steps, the best kept, then refined in pixels alone."""
     a = photo(name, 224)
@@ -96,14 +132,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--json", default=None)
     ap.add_argument("--two-step", action="store_true", help="choose after the generator's half, refine only it")
+    ap.add_argument("--anchor-weights", default=None, help="W1,W2,...: refine the draw under a low-pass pull")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = load_model("efficientnet-lite0")
     rows = []
     for s in args.sets:
         for name in SETS[s]:
-            run = run_two_step if args.two_step else run_photo
-            row = {**run(model, name, args.layer, args.starts, args.steps), "set": s}
+            if args.anchor_weights:
+                weights = [float(w) for w in args.anchor_weights.split(",")]
+                row = run_anchor(model, name, args.layer, args.starts, args.steps, weights)
+            else:
+                row = (run_two_step if args.two_step else run_photo)(model, name, args.layer, args.starts, args.steps)
+            row["set"] = s
             rows.append(row)
             print(
                 name,
