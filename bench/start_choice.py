@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from photos import SETS, photo  # bench/photos.py: the tuning / validation split
 from tables import mean_sd  # bench/tables.py
 
+from cnnvis.io.images import hwc_to_bchw
 from cnnvis.models.registry import load_model
 from cnnvis.recipes.metrics import pixel_correlation
 from cnnvis.recipes.recon import image_render, invert_image
@@ -69,7 +70,7 @@ def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
     r.start = dataclasses.replace(r.start, keep_best=False)
     images = r.run()  # (N, 3, H, W): every start
     scores = r.gradient.item_scores.tolist()  # minus each start's feature error, last evaluation
-    ref = torch.from_numpy(a).permute(2, 0, 1)
+    ref = hwc_to_bchw(a)[0]
     corr = [pixel_correlation(img, ref) for img in images]
     row = {"image": name, "corr": corr, "score": scores}
     for n in sorted({3, starts}):
@@ -96,19 +97,31 @@ class LowpassAnchor:
         return self.weight * (pooled - F.adaptive_avg_pool2d(self.target.to(x), LAYOUT_SIDE)).square().sum()
 
 
+def generator_draw(model, a, layer: str, starts: int, steps: int):
+    """The generator's half of an inversion of photo ``a``: N starts, the best kept (H, W, 3)."""
+    drawn, _ = invert_image(a, [layer], model, steps=steps // 2, starts=starts, dgn_refine=0.0)
+    return drawn
+
+
+def refine(model, a, layer: str, drawn, steps: int, penalties=()):
+    """The pixel half from the generator's draw, one start (H, W, 3)."""
+    x, _ = invert_image(
+        a, [layer], model, steps=steps - steps // 2, prior=None, initial_image=drawn, starts=1, penalties=penalties
+    )
+    return x
+
+
 def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights) -> dict:
     """The generator's half (N starts, the best kept), then the pixel half under each anchor weight."""
     a = photo(name, 224)
-    ref = torch.from_numpy(a).permute(2, 0, 1)
-    drawn, _ = invert_image(a, [layer], model, steps=steps // 2, starts=starts, dgn_refine=0.0)
-    target = torch.from_numpy(drawn).permute(2, 0, 1)[None]
-    row = {"image": name, "corr": [pixel_correlation(target[0], ref)], "generator": pixel_correlation(target[0], ref)}
+    ref = hwc_to_bchw(a)
+    drawn = generator_draw(model, a, layer, starts, steps)
+    target = hwc_to_bchw(drawn)
+    row = {"image": name, "generator": pixel_correlation(target, ref)}
+    row["corr"] = [row["generator"]]
     for w in weights:
         pen = [LowpassAnchor(w, target)] if w > 0 else []
-        x, _ = invert_image(
-            a, [layer], model, steps=steps - steps // 2, prior=None, initial_image=drawn, starts=1, penalties=pen
-        )
-        row[f"anchor {w:g}@{starts}"] = pixel_correlation(torch.from_numpy(x).permute(2, 0, 1), ref)
+        row[f"anchor {w:g}@{starts}"] = pixel_correlation(hwc_to_bchw(refine(model, a, layer, drawn, steps, pen)), ref)
         row["corr"].append(row[f"anchor {w:g}@{starts}"])
     return row
 
@@ -117,11 +130,10 @@ def run_two_step(model, name: str, layer: str, starts: int, steps: int) -> dict:
     """The N starts through the generator for half the steps, the best kept, then refined in pixels alone."""
     a = photo(name, 224)
     t0 = time.perf_counter()
-    drawn, _ = invert_image(a, [layer], model, steps=steps // 2, starts=starts, dgn_refine=0.0)
-    refined, _ = invert_image(a, [layer], model, steps=steps - steps // 2, prior=None, initial_image=drawn, starts=1)
+    drawn = generator_draw(model, a, layer, starts, steps)
+    refined = refine(model, a, layer, drawn, steps)
     seconds = time.perf_counter() - t0
-    ref = torch.from_numpy(a).permute(2, 0, 1)
-    corr = [pixel_correlation(torch.from_numpy(x).permute(2, 0, 1), ref) for x in (drawn, refined)]
+    corr = [pixel_correlation(hwc_to_bchw(x), hwc_to_bchw(a)) for x in (drawn, refined)]
     return {"image": name, "corr": corr, "generator": corr[0], f"two-step@{starts}": corr[1], "seconds": seconds}
 
 
