@@ -34,6 +34,7 @@ Usage::
     python bench/quality.py --methods cnnvis-maco --set tune --option lr=0.3 --option transform_scale=0.2
     python bench/quality.py --methods cnnvis-fft --robust off   # class visualizations as before --robust
     python bench/quality.py --methods cnnvis-fft,lucent,torch-dreams --fresh 30 --set fresh   # 30 unseen classes
+    python bench/quality.py --methods cnnvis-fft,lucent --fresh 90 --fresh-skip 60 --set fresh   # 90 more
     python bench/quality.py --units          # channels of blocks.4 and blocks.5: Fourier image against MACO
 """
 
@@ -72,12 +73,15 @@ def classes(n: int = N_CLASSES) -> dict[str, list[int]]:
     return {"tune": drawn[::2], "validate": drawn[1::2]}
 
 
-def fresh_classes(n: int) -> dict[str, list[int]]:
+def fresh_classes(n: int, skip: int = 0) -> dict[str, list[int]]:
     """``2 n`` classes that no earlier run drew (neither the 6- nor the 20-class draw), with their own
-    seed: ``n`` validation classes (the first drawn) and ``n`` tuning classes (the next). Issue 21's 10
-    validation classes are one class per 0.1 of top-1: too few to tell lucent and cnnvis apart."""
+    seed: ``n`` validation classes (the first drawn) and ``n`` tuning classes (the next), after the
+    first ``skip`` of the draw (the classes that earlier ``--fresh`` runs used: ``--fresh 30`` used 60).
+    Issue 21's 10 validation classes are one class per 0.1 of top-1: too few to tell lucent and cnnvis
+    apart."""
     used = set(classes(6)["tune"] + classes(6)["validate"] + classes(20)["tune"] + classes(20)["validate"])
     order = [int(c) for c in np.random.default_rng(CLASS_SEED + 1).permutation(1000) if int(c) not in used]
+    order = order[skip:]
     return {"fresh": order[:n], "fresh-tune": order[n : 2 * n]}
 
 
@@ -266,7 +270,8 @@ def unit_table(model, args) -> None:
 def class_sets(args, ap: argparse.ArgumentParser) -> dict[str, list[int]]:
     """The classes of the sets ``--set`` names: of the fresh draw with ``--fresh N``, else of the first draws."""
     if args.fresh:
-        sets = {k: v for k, v in fresh_classes(args.fresh).items() if args.set in (k, "both")}
+        drawn = fresh_classes(args.fresh, args.fresh_skip)
+        sets = {k: v for k, v in drawn.items() if args.set in (k, "both")}
         if not sets:
             ap.error("--fresh N takes --set fresh, fresh-tune or both")
         return sets
@@ -292,6 +297,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--fresh", type=int, default=0, help="N fresh classes (no earlier run drew them): --set fresh or fresh-tune"
+    )
+    ap.add_argument(
+        "--fresh-skip", type=int, default=0, help="skip the first K of the fresh draw (earlier --fresh runs' classes)"
     )
     ap.add_argument("--units", action="store_true", help="the per-unit table (blocks.4, blocks.5) instead")
     ap.add_argument("--option", action="append", default=[], help="KEY=JSON: a render setting of the cnnvis methods")
