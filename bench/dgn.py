@@ -261,7 +261,9 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[224, 448, 896])
     ap.add_argument("--size-steps", type=int, default=6)
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
-    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), help="photo sets (bench/photos.py)")
+    ap.add_argument(
+        "--sets", nargs="+", default=["tuning", "validation"], choices=list(SETS), help="photo sets (bench/photos.py)"
+    )
     ap.add_argument("--images", nargs="+", default=None, help="these photos instead of --sets")
     ap.add_argument("--units", nargs="+", default=["blocks.4:5", "blocks.4:42", "blocks.4:97", "classifier:285"])
     ap.add_argument("--steps", type=int, default=200)

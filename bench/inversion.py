@@ -6,7 +6,8 @@ correlation, SSIM, the colour error (mean CIE76 difference in Lab) and the norma
 error, then per optimizer, layer and set the mean (± its standard deviation over photos), the
 lowest photo and each photo's correlation. The photos come in two sets (bench/photos.py):
 ``tuning``, the four the defaults were chosen on, and ``validation``, fourteen photos from other
-packages that no default was chosen on. ``--optimizers default`` runs each layer's own default
+packages that no default was chosen on; ``--sets tuning tuning-opencv`` adds nine more tuning photos.
+``--optimizers default`` runs each layer's own default
 (``--prior auto``: the shipped generator from stride 32); a named optimizer runs on pixels.
 
     python bench/inversion.py                       # 4 layers x 18 photos x 3 optimizers, 200 iterations
@@ -41,7 +42,9 @@ from cnnvis.recipes.recon import invert_image
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
-    ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS), help="photo sets (bench/photos.py)")
+    ap.add_argument(
+        "--sets", nargs="+", default=["tuning", "validation"], choices=list(SETS), help="photo sets (bench/photos.py)"
+    )
     ap.add_argument("--images", nargs="+", default=None, help="these photos instead of --sets")
     ap.add_argument(
         "--optimizers", nargs="+", default=["adam", "gd", "lbfgs"], help="or 'default': each layer's default"

@@ -7,6 +7,9 @@
   Four come from three other packages (``PACKAGE_VALIDATION``), ten from OpenCV's sample data
   (``OPENCV_VALIDATION``, bench/data/photos/, scripts/export_opencv_photos.py). A default that
   holds here holds on photos nobody tuned on.
+- **Wider tuning** (``OPENCV_TUNING``, the set ``tuning-opencv``): nine more colour photos from OpenCV's
+  sample data (bench/data/photos/, scripts/export_opencv_photos.py), for choices that four photos cannot
+  make (issue 25). Tuning only: nothing is reported on them, and the demo generator never trained on them.
 - **Training** (``TRAINING``): every other bundled photo, for the demo generator, with the
   tuning photos.
 
@@ -34,11 +37,12 @@ OPENCV_VALIDATION = (
     "smarties",
     "squirrel",
 )
+OPENCV_TUNING = ("aero", "board", "books", "chicky", "graffiti", "home", "notebook", "stuff", "toys")
 VALIDATION = PACKAGE_VALIDATION + OPENCV_VALIDATION
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "photos")
 OTHERS = ("hubble_deep_field", "immunohistochemistry", "retina", "camera", "brick", "grass", "gravel", "minduka")
 TRAINING = TUNING + OTHERS  # the demo generator's photos: everything but the validation set
-SETS = {"tuning": TUNING, "validation": VALIDATION}
+SETS = {"tuning": TUNING, "validation": VALIDATION, "tuning-opencv": OPENCV_TUNING}
 
 
 def _rgb(a: np.ndarray) -> np.ndarray:
@@ -52,7 +56,7 @@ def _rgb(a: np.ndarray) -> np.ndarray:
 
 def full_photo(name: str) -> np.ndarray:
     """One bundled photo at its own size, (H, W, 3) uint8."""
-    if name in OPENCV_VALIDATION:
+    if name in OPENCV_VALIDATION + OPENCV_TUNING:
         return cv2.cvtColor(cv2.imread(os.path.join(FOLDER, f"{name}.jpg"), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     if name in ("china", "flower"):
         import sklearn.datasets

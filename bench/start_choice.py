@@ -8,6 +8,7 @@ rules that choose one without the photo's pixels:
 - ``feature``: the lowest feature error at the last evaluation (the default);
 - ``consensus``: the medoid of the starts: the start whose coarse layout (luminance at 28 px) agrees
   best, by correlation, with the other starts' (independent starts that agree are likelier right);
+- ``mean``: the pixel mean of the starts (not one start's picture: where the starts disagree it blurs);
 - and, for reference, ``oracle`` (the start closest to the photo, which needs the photo) and the mean of
   the starts' correlations (a start at random).
 
@@ -80,6 +81,7 @@ def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
         row[f"consensus@{n}"] = corr[consensus_start(images[:n])]
         row[f"oracle@{n}"] = max(corr[:n])
         row[f"random@{n}"] = statistics.mean(corr[:n])
+        row[f"mean@{n}"] = pixel_correlation(images[:n].mean(0), ref)
     return row
 
 
