@@ -22,7 +22,8 @@ others in its batch (tests/pipeline/test_batch.py; chelsea's first 3 of 5 starts
     python bench/start_choice.py --sets tuning --starts 3 --anchor-weights 0,100,1000
 
 ``--anchor-weights W1,W2,...`` refines the same generator draw with an L2 pull of its 28 px colours toward the
-draw's, at each weight (0: the two-step refinement), to see whether the draw's contrast sign survives.
+draw's, at each weight (0: the two-step refinement), to see whether the draw's contrast sign survives;
+``--anchor colour`` pulls only the canvas's colour mean and covariance toward the draw's (no place held).
 
 ``--two-step`` tries choosing earlier instead: the N starts run the generator's half of the steps, the one
 whose features match best is kept, and only it is refined in pixels for the other half (the default keeps
@@ -99,6 +100,30 @@ class LowpassAnchor:
         return self.weight * (pooled - F.adaptive_avg_pool2d(self.target.to(x), LAYOUT_SIDE)).square().sum()
 
 
+@dataclasses.dataclass
+class ColourAnchor:
+    """A penalty ``weight * (|mu(x) - mu(t)|^2 + |C(x) - C(t)|_F^2)`` on the canvas's colour statistics: the
+    mean ``mu`` (3,) and covariance ``C`` (3, 3) of its RGB pixels, pulled toward those of ``target``
+    (1, 3, H, W). No place is held, only the palette (the generator's draw keeps the photo's colours and
+    contrast sign where the pixel half loses them, bench/RESULTS.md)."""
+
+    weight: float
+    target: torch.Tensor
+    halo: int = WHOLE_CANVAS
+
+    @staticmethod
+    def stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        px = x[:, :3].flatten(2)  # (N, 3, HW)
+        mu = px.mean(2)
+        centred = px - mu[..., None]
+        return mu, centred @ centred.transpose(1, 2) / px.shape[2]
+
+    def loss(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        mu, cov = self.stats(x.float())
+        mu_t, cov_t = self.stats(self.target.to(x.device).float())
+        return self.weight * ((mu - mu_t).square().sum() + (cov - cov_t).square().sum())
+
+
 def generator_draw(model, a, layer: str, starts: int, steps: int):
     """The generator's half of an inversion of photo ``a``: N starts, the best kept (H, W, 3)."""
     drawn, _ = invert_image(a, [layer], model, steps=steps // 2, starts=starts, dgn_refine=0.0)
@@ -113,8 +138,10 @@ def refine(model, a, layer: str, drawn, steps: int, penalties=()):
     return x
 
 
-def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights) -> dict:
-    """The generator's half (N starts, the best kept), then the pixel half under each anchor weight."""
+def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights, anchor=None) -> dict:
+    """The generator's half (N starts, the best kept), then the pixel half under each anchor weight
+    (``anchor``: LowpassAnchor or ColourAnchor)."""
+    anchor = anchor or LowpassAnchor
     a = photo(name, 224)
     ref = hwc_to_bchw(a)
     drawn = generator_draw(model, a, layer, starts, steps)
@@ -122,7 +149,7 @@ def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights) -
     row = {"image": name, "generator": pixel_correlation(target, ref)}
     row["corr"] = [row["generator"]]
     for w in weights:
-        pen = [LowpassAnchor(w, target)] if w > 0 else []
+        pen = [anchor(w, target)] if w > 0 else []
         row[f"anchor {w:g}@{starts}"] = pixel_correlation(hwc_to_bchw(refine(model, a, layer, drawn, steps, pen)), ref)
         row["corr"].append(row[f"anchor {w:g}@{starts}"])
     return row
@@ -148,6 +175,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--two-step", action="store_true", help="choose after the generator's half, refine only it")
     ap.add_argument("--anchor-weights", default=None, help="W1,W2,...: refine the draw under a low-pass pull")
+    ap.add_argument("--anchor", choices=("lowpass", "colour"), default="lowpass", help="what --anchor-weights holds")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = load_model("efficientnet-lite0")
@@ -156,7 +184,8 @@ def main() -> None:
         for name in SETS[s]:
             if args.anchor_weights:
                 weights = [float(w) for w in args.anchor_weights.split(",")]
-                row = run_anchor(model, name, args.layer, args.starts, args.steps, weights)
+                anchor = ColourAnchor if args.anchor == "colour" else LowpassAnchor
+                row = run_anchor(model, name, args.layer, args.starts, args.steps, weights, anchor)
             else:
                 row = (run_two_step if args.two_step else run_photo)(model, name, args.layer, args.starts, args.steps)
             row["set"] = s
