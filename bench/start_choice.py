@@ -20,10 +20,15 @@ others in its batch (tests/pipeline/test_batch.py; chelsea's first 3 of 5 starts
     python bench/start_choice.py --sets validation --starts 5 --json /tmp/starts.json
     python bench/start_choice.py --sets tuning validation --two-step --starts 3
     python bench/start_choice.py --sets tuning --starts 3 --anchor-weights 0,100,1000
+    python bench/start_choice.py --sets tuning tuning-opencv --starts 3 --anchor colour --anchor-weights 0,1000,10000
+    python bench/start_choice.py --sets tuning tuning-opencv --starts 3 --mean-refine 50
 
 ``--anchor-weights W1,W2,...`` refines the same generator draw with an L2 pull of its 28 px colours toward the
 draw's, at each weight (0: the two-step refinement), to see whether the draw's contrast sign survives;
 ``--anchor colour`` pulls only the canvas's colour mean and covariance toward the draw's (no place held).
+
+``--mean-refine R`` runs the starts for all but R of the steps and refines the pixel mean of three of them for the
+last R (one picture from their consensus, in the same iterations).
 
 ``--two-step`` tries choosing earlier instead: the N starts run the generator's half of the steps, the one
 whose features match best is kept, and only it is refined in pixels for the other half (the default keeps
@@ -65,10 +70,12 @@ def consensus_start(images: torch.Tensor) -> int:
     return int(torch.argmax(agree.sum(1) - agree.diagonal()))
 
 
-def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
-    """Every start's pixel correlation with the photo, its feature score and the rules' picks."""
+def run_photo(model, name: str, layer: str, starts: int, steps: int, mean_refine: int = 0) -> dict:
+    """Every start's pixel correlation with the photo, its feature score and the rules' picks. With
+    ``mean_refine`` R, the starts run ``steps - R`` iterations and the mean of the first 3 is refined in
+    pixels for R more (the same 200 iterations a start gets), scored as ``mean-refined@3``."""
     a = photo(name, 224)
-    r = image_render(a, [layer], model, steps=steps, starts=starts)
+    r = image_render(a, [layer], model, steps=steps - mean_refine, starts=starts)
     r.start = dataclasses.replace(r.start, keep_best=False)
     images = r.run()  # (N, 3, H, W): every start
     scores = r.gradient.item_scores.tolist()  # minus each start's feature error, last evaluation
@@ -83,6 +90,10 @@ def run_photo(model, name: str, layer: str, starts: int, steps: int) -> dict:
         row[f"oracle@{n}"] = max(corr[:n])
         row[f"random@{n}"] = statistics.mean(corr[:n])
         row[f"mean@{n}"] = pixel_correlation(images[:n].mean(0), ref)
+    if mean_refine:
+        mean = images[:3].mean(0).permute(1, 2, 0).numpy()
+        x, _ = invert_image(a, [layer], model, steps=mean_refine, prior=None, initial_image=mean, starts=1)
+        row["mean-refined@3"] = pixel_correlation(hwc_to_bchw(x), hwc_to_bchw(a))
     return row
 
 
@@ -175,6 +186,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--two-step", action="store_true", help="choose after the generator's half, refine only it")
     ap.add_argument("--anchor-weights", default=None, help="W1,W2,...: refine the draw under a low-pass pull")
+    ap.add_argument("--mean-refine", type=int, default=0, help="R: the starts' mean refined for the last R steps")
     ap.add_argument("--anchor", choices=("lowpass", "colour"), default="lowpass", help="what --anchor-weights holds")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -186,8 +198,10 @@ def main() -> None:
                 weights = [float(w) for w in args.anchor_weights.split(",")]
                 anchor = ColourAnchor if args.anchor == "colour" else LowpassAnchor
                 row = run_anchor(model, name, args.layer, args.starts, args.steps, weights, anchor)
+            elif args.two_step:
+                row = run_two_step(model, name, args.layer, args.starts, args.steps)
             else:
-                row = (run_two_step if args.two_step else run_photo)(model, name, args.layer, args.starts, args.steps)
+                row = run_photo(model, name, args.layer, args.starts, args.steps, args.mean_refine)
             row["set"] = s
             rows.append(row)
             print(
