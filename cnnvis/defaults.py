@@ -116,9 +116,9 @@ PREFER_PARAM_DEFAULTS = {
 # Fourier image): lucent-strength transforms. Chosen on the 10 tuning classes of bench/quality.py (top-1 of Lite1
 # and Lite2, 128 steps), the best among candidates no slower than lucent: 0.90 in 5.0 s, against 0.80 for prefer's
 # mild transforms and lucent's 0.85 in 7.7 s. With two views a step (--transform-views 2) they read 0.95 but took
-# 9.8 s, more than lucent's seconds; on 30 fresh classes two views read 0.90 against one view's 0.88, so one view
-# it is. On 120 classes nobody chose on, one view transfers as often as lucent (0.90, paired 0.000 ± 0.025) in
-# 0.76x its seconds: bench/RESULTS.md, "120 classes nobody chose on".
+# 9.8 s, more than lucent's seconds, so one view it is. On 120 classes nobody chose on, one view transfers as
+# often as lucent (0.904, paired 0.000 ± 0.025) in 0.76x its seconds, and two views as often as torch-dreams (0.929)
+# in 0.82x its seconds: bench/RESULTS.md, "120 classes nobody chose on".
 PREFER_ROBUST_DEFAULTS = dict(jitter=8, transform_scale=0.2, transform_rotate=10.0)
 # ... and with --interpolate on the Fourier image: its frames share low-resolution terms
 # (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
