@@ -93,7 +93,7 @@ def run_photo(model, name: str, layer: str, starts: int, steps: int, mean_refine
     if mean_refine:
         mean = images[:3].mean(0).permute(1, 2, 0).numpy()
         x, _ = invert_image(a, [layer], model, steps=mean_refine, prior=None, initial_image=mean, starts=1)
-        row["mean-refined@3"] = pixel_correlation(hwc_to_bchw(x), hwc_to_bchw(a))
+        row["mean-refined@3"] = pixel_correlation(hwc_to_bchw(x)[0], ref)
     return row
 
 
@@ -149,10 +149,9 @@ def refine(model, a, layer: str, drawn, steps: int, penalties=()):
     return x
 
 
-def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights, anchor=None) -> dict:
+def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights, anchor=LowpassAnchor) -> dict:
     """The generator's half (N starts, the best kept), then the pixel half under each anchor weight
     (``anchor``: LowpassAnchor or ColourAnchor)."""
-    anchor = anchor or LowpassAnchor
     a = photo(name, 224)
     ref = hwc_to_bchw(a)
     drawn = generator_draw(model, a, layer, starts, steps)
