@@ -8,6 +8,11 @@ the chosen optimizer's (invert), the layer-dependent one (invert), then the user
 
 from __future__ import annotations
 
+# The edition of these tables, recorded in every manifest. Bump it when a tuned default changes what a given set
+# of flags renders, and declare, beside the kind that owns the setting, what the runs of older editions resolved
+# (cnnvis.recipes.prefer.SETTINGS_BEFORE_EDITION): replay then renders an old manifest as it was made.
+DEFAULTS_EDITION = 2
+
 # The embedded model (EfficientNet-Lite0, ImageNet weights from its PyPI package): every command's default.
 DEFAULT_MODEL = "efficientnet-lite0"
 # Quality of every .jpg output (imageio/pillow's scale, 1-100).
@@ -113,13 +118,14 @@ PREFER_PARAM_DEFAULTS = {
     "maco": dict(lr=0.1, jitter=8, transform_scale=0.2, transform_rotate=10.0),
 }
 # ... and with --robust (on by default for class visualizations: a unit of the network's output layer on the
-# Fourier image): lucent-strength transforms. Chosen on the 10 tuning classes of bench/quality.py (top-1 of Lite1
-# and Lite2, 128 steps), the best among candidates no slower than lucent: 0.90 in 5.0 s, against 0.80 for prefer's
-# mild transforms and lucent's 0.85 in 7.7 s. With two views a step (--transform-views 2) they read 0.95 but took
-# 9.8 s, more than lucent's seconds, so one view it is. On 120 classes nobody chose on, one view transfers as
-# often as lucent (0.904, paired 0.000 ± 0.025) in 0.76x its seconds, and two views as often as torch-dreams (0.929)
-# in 0.82x its seconds: bench/RESULTS.md, "120 classes nobody chose on".
-PREFER_ROBUST_DEFAULTS = dict(jitter=8, transform_scale=0.2, transform_rotate=10.0)
+# Fourier image): lucent-strength transforms, scored under two random views a step. The transforms were chosen on
+# the 10 tuning classes of bench/quality.py (top-1 of Lite1 and Lite2, 128 steps): 0.90 in 5.0 s, against 0.80 for
+# prefer's mild transforms and lucent's 0.85 in 7.7 s. One view was the default until 120 classes nobody chose on
+# showed torch-dreams, not lucent, to be the best peer: one view 0.904 (= lucent), torch-dreams 0.929 in 12.8 s.
+# Two views were then measured on 30 more tuning classes: 0.90 against one view's 0.85 (paired +0.050 ± 0.037),
+# in 9.8 s, within the best peer's seconds; on the 120 classes they read 0.929 (= torch-dreams) in 0.82x its
+# seconds. bench/RESULTS.md, "120 classes nobody chose on" and "two views the default".
+PREFER_ROBUST_DEFAULTS = dict(jitter=8, transform_scale=0.2, transform_rotate=10.0, transform_views=2)
 # ... and with --interpolate on the Fourier image: its frames share low-resolution terms
 # (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
 # strength (shared_weight 1) the terms carried so much of every image that its first and last

@@ -30,6 +30,9 @@ from cnnvis.recipes.units import one_unit_mask, parse_channels, unit_label
 
 # How a prefer run recorded before --robust existed ran: replay fills this in (cnnvis/cli/replay.py)
 BEFORE_ROBUST_SETTINGS = {"robust": "off"}
+# ... and what a setting left unset resolved to in runs recorded under an older edition of the tuned defaults
+# (cnnvis.defaults.DEFAULTS_EDITION): before edition 2 a class visualization took one view a step.
+SETTINGS_BEFORE_EDITION = {2: {"transform_views": 1}}
 
 # The -O kinds that make sense on every image of a batch (a guide needs dream's --guide).
 PREFER_KINDS = (
@@ -94,8 +97,8 @@ class PreferOptions(Options):
     dgn_refine: float = dgn_refine_option(DGN_PREFER_REFINE)
     robust: str = setting(
         "auto",
-        "Stronger random transforms (lucent's strength), so that the image reads as its class to other networks "
-        "too (bench/quality.py); auto: on for a unit of the network's output layer (a class visualization) on the "
+        "Stronger random transforms (lucent's strength), two draws of them a step, so that the image reads as its "
+        "class to other networks too (bench/quality.py); auto: on for a unit of the network's output layer (a class visualization) on the "
         "Fourier image, off elsewhere. Given settings win.",
         choices=SWITCHES,
     )

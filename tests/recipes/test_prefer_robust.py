@@ -55,3 +55,38 @@ def test_a_class_visualization_records_robust_and_an_old_manifest_replays_withou
     assert res.exit_code == 0 and "bit for bit" in res.output, res.output
     res = invoke(["replay", on, "--check"])
     assert res.exit_code == 0 and "bit for bit" in res.output, res.output
+
+
+def _edit_sidecar(path, edit):
+    with open(sidecar_path(path)) as f:
+        m = json.load(f)
+    edit(m)
+    with open(sidecar_path(path), "w") as f:
+        json.dump(m, f)
+
+
+def test_two_views_are_the_default_and_a_manifest_of_edition_1_replays_with_one(tmp_path):
+    two = _prefer(tmp_path, "two.jpg")
+    one = _prefer(tmp_path, "one.jpg", "--transform-views", 1)
+    m = read_manifest(two)
+    assert m["config"]["transform_views"] == 2 and m["params"]["transform_views"] is None
+    assert m["defaults_edition"] >= 2
+    assert not np.array_equal(iio.imread(one), iio.imread(two))
+
+    def as_edition_1(m):  # a class visualization made before two views were the default: the flag left unset
+        m["params"]["transform_views"] = None
+        del m["defaults_edition"]
+
+    _edit_sidecar(one, as_edition_1)
+    res = invoke(["replay", one, "--check"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
+    res = invoke(["replay", two, "--check"])
+    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
+
+
+def test_an_unknown_defaults_edition_is_one_line(tmp_path):
+    made = _prefer(tmp_path, "p.jpg", "--steps", 1)
+    for bad in (999, "2", True, 0):
+        _edit_sidecar(made, lambda m, bad=bad: m.update(defaults_edition=bad))
+        res = invoke(["replay", made])
+        assert res.exit_code == 2 and "defaults_edition" in res.output and "Traceback" not in res.output, res.output
