@@ -35,11 +35,12 @@ from tables import mean_sd  # bench/tables.py
 
 from cnnvis.io.images import hwc_to_bchw
 from cnnvis.models.registry import load_model
+from cnnvis.priors.dgn import load_prior
 from cnnvis.recipes.metrics import quality
 from cnnvis.recipes.recon import invert_image
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", nargs="+", default=["blocks.1", "blocks.3", "blocks.5", "conv_head"])
     ap.add_argument(
@@ -57,13 +58,30 @@ def main() -> None:
     )
     ap.add_argument("--save-dir", default=None)
     ap.add_argument("--json", default=None, help="write every row as JSON here")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    ap.add_argument(
+        "--generator",
+        default=None,
+        help="invert through this generator file (the deep layers' default prior, in place of the shipped one)",
+    )
+    return ap.parse_args()
+
+
+def extra_options(args: argparse.Namespace, model) -> dict:
+    """The ``--set`` options as Python values, and ``--generator``'s prior."""
     extra = {}
     for kv in args.set:
         k, _, v = kv.partition("=")
         extra[k] = ast.literal_eval(v)
+    if args.generator:
+        extra["prior"] = load_prior(model, args.generator)  # every layer through it: run the deep ones only
+    return extra
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
     model = load_model("efficientnet-lite0")
+    extra = extra_options(args, model)
     images = [(n, "chosen") for n in args.images] if args.images else [(n, s) for s in args.sets for n in SETS[s]]
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
@@ -77,7 +95,8 @@ def main() -> None:
                 t0 = time.perf_counter()
                 # default: the layer's own (the shipped generator from stride 32); an optimizer: on pixels
                 chosen = {} if opt == "default" else {"optimizer": opt, "prior": None}
-                img, losses = invert_image(a, [layer], model, steps=args.steps, **chosen, **extra)
+                chosen = {**extra, **chosen}
+                img, losses = invert_image(a, [layer], model, steps=args.steps, **chosen)
                 dt = time.perf_counter() - t0
                 q = quality(model, hwc_to_bchw(img), hwc_to_bchw(a), [layer])
                 row = dict(
