@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -192,9 +193,9 @@ def render(method: str, model, k: int, args) -> tuple[np.ndarray, float]:
 
 
 def score(img: np.ndarray, k: int, scorers: dict) -> dict:
-    from cnnvis.recipes.quality import class_scores, high_frequency_energy, spectral_slope
+    from cnnvis.recipes.quality import class_scores, clipped_fraction, high_frequency_energy, spectral_slope
 
-    row = {"slope": spectral_slope(img), "hf": high_frequency_energy(img)}
+    row = {"slope": spectral_slope(img), "hf": high_frequency_energy(img), "clip": clipped_fraction(img)}
     for name, m in scorers.items():
         s = class_scores(m, [img], k)[0]
         row[name] = (s.hit1, s.hit5)
@@ -222,7 +223,8 @@ def summarize(method: str, rows: list[dict]) -> str:
     return (
         f"{method:<15} {top1:6.2f} {top5:6.2f} {own:7.2f} {statistics.mean(r['logit'] for r in rows):7.2f} "
         f"{statistics.mean(r['slope'] for r in rows):7.2f} {statistics.mean(r['hf'] for r in rows):6.3f} "
-        f"{statistics.mean(r['seconds'] for r in rows):7.1f}"
+        f"{statistics.mean(r['seconds'] for r in rows):7.1f} "
+        f"{statistics.mean(r.get('clip', math.nan) for r in rows):6.3f}"
     )
 
 
@@ -330,7 +332,8 @@ def main() -> None:
                 img, seconds = render(method, model, k, args)
                 iio.imwrite(os.path.join(args.save_dir, f"{method}_{k}.png"), (img * 255).round().astype(np.uint8))
                 rows[method].append({**score(img, k, scorers), "seconds": seconds})
-        print(f"\n[{name}] method        top1   top5  lite0@1   logit   slope     HF  seconds   (top-1/5: Lite1+Lite2)")
+        head = "method        top1   top5  lite0@1   logit   slope     HF  seconds   clip"
+        print(f"\n[{name}] {head}   (top-1/5: Lite1+Lite2)")
         for method in methods:
             print(summarize(method, rows[method]), flush=True)
         for ours in (m for m in methods if m.startswith("cnnvis-")):

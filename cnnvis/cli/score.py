@@ -27,6 +27,7 @@ def run_score(**kw) -> int:
     scores = image_scores(images, opts.label, scorers)
     for path, row in scores.items():
         cells = [f"slope {row['spectral_slope']:.2f}", f"HF {row['high_frequency_energy']:.3f}"]
+        cells.append(f"clipped {row['clipped_fraction']:.3f}")
         cells += [f"{m.name} rank {row[m.name]['rank']} p {row[m.name]['probability']:.3f}" for m in scorers]
         click.echo(f"{path}: " + "  ".join(cells))
     for m in scorers:

@@ -98,8 +98,8 @@ class PreferOptions(Options):
     robust: str = setting(
         "auto",
         "Stronger random transforms (lucent's strength), two draws of them a step, so that the image reads as its "
-        "class to other networks too (bench/quality.py); auto: on for a unit of the network's output layer (a class visualization) on the "
-        "Fourier image, off elsewhere. Given settings win.",
+        "class to other networks too (bench/quality.py); auto: on for a unit of the network's output layer (a class "
+        "visualization) on the Fourier image, off elsewhere. Given settings win.",
         choices=SWITCHES,
     )
 

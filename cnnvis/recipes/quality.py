@@ -9,6 +9,9 @@ and bench/quality.py (issue 21).
   shallower (less negative) slope.
 - **High-frequency energy** (:func:`high_frequency_energy`): the share of the power above half
   the Nyquist frequency.
+- **Clipped fraction** (:func:`clipped_fraction`): the share of colour values at the ends of the range, blown-out
+  highlights and crushed shadows. A steep spectrum can match the photos' slope with colours saturated flat, so the
+  slope alone does not say "natural"; photos clip a few per cent of their values.
 - **Transferability** (:func:`class_scores`): MACO's test (Fel et al. 2023): do *other* networks,
   seeing the image with no transforms, classify a class visualization as its class? Top-1 and
   top-5, per scoring network.
@@ -72,6 +75,13 @@ def high_frequency_energy(img: np.ndarray) -> float:
     # a ring's power is its mean amplitude squared times its circumference (~ f)
     power = a**2 * f
     return float(power[f > HALF_NYQUIST].sum() / max(power.sum(), 1e-30))
+
+
+def clipped_fraction(img: np.ndarray) -> float:
+    """The share of an (H, W, 3) image's values in [0, 1] that lie within half an 8-bit step of 0 or 1, in [0, 1]."""
+    a = np.asarray(img, dtype=np.float64)
+    half_step = 0.5 / 255
+    return float(np.mean((a <= half_step) | (a >= 1 - half_step)))
 
 
 @dataclass(frozen=True)
@@ -152,10 +162,14 @@ def check_class(label: int, classes: int) -> None:
 
 
 def image_scores(images: dict[str, np.ndarray], label: int | None, scorers) -> dict[str, dict]:
-    """name -> {spectral_slope, high_frequency_energy[, per scorer: rank, probability, hit1, hit5]}
-    for images (H, W, 3) in [0, 1]; ``scorers``: loaded models (used only with ``label``)."""
+    """name -> {spectral_slope, high_frequency_energy, clipped_fraction[, per scorer: rank, probability, hit1,
+    hit5]} for images (H, W, 3) in [0, 1]; ``scorers``: loaded models (used only with ``label``)."""
     out = {
-        name: {"spectral_slope": spectral_slope(img), "high_frequency_energy": high_frequency_energy(img)}
+        name: {
+            "spectral_slope": spectral_slope(img),
+            "high_frequency_energy": high_frequency_energy(img),
+            "clipped_fraction": clipped_fraction(img),
+        }
         for name, img in images.items()
     }
     if label is None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, invoke
 
-from cnnvis.recipes.quality import class_scores, high_frequency_energy, spectral_slope
+from cnnvis.recipes.quality import class_scores, clipped_fraction, high_frequency_energy, spectral_slope
 
 
 def _noise(power: float, side: int = 256, seed: int = 0) -> np.ndarray:
@@ -36,6 +36,16 @@ def test_high_frequency_energy_of_white_and_pink_noise():
     assert 0.7 < white < 0.9 and 0.15 < pink < 0.3
 
 
+def test_clipped_fraction_counts_the_values_at_the_ends_of_the_range():
+    grey = np.full((8, 8, 3), 0.5)
+    assert clipped_fraction(grey) == 0
+    blown = grey.copy()
+    blown[:2] = 1.0  # a quarter of the rows white
+    blown[2:4, :, 0] = 0.001  # and a twelfth of the values within half a step of black
+    assert clipped_fraction(blown) == pytest.approx(0.25 + 0.25 / 3)
+    assert clipped_fraction(np.clip(grey * 3, 0, 1)) == 1  # a gain that saturates everything
+
+
 def test_the_embedded_model_sees_a_cat_in_chelsea(lite0):
     import skimage.data
 
@@ -53,6 +63,7 @@ def test_cli_scores_and_writes_json(tmp_path):
     data = json.loads((tmp_path / "s.json").read_text())
     row = data["images"][str(path)]
     assert data["class"] == 285 and row["spectral_slope"] == pytest.approx(-1, abs=0.3)
+    assert 0 < row["clipped_fraction"] < 0.01 and "clipped" in res.output  # min-max noise: its two extreme pixels
     assert row["efficientnet-lite0"]["rank"] >= 0 and "top-1" in res.output
 
 
