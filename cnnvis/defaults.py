@@ -8,11 +8,6 @@ the chosen optimizer's (invert), the layer-dependent one (invert), then the user
 
 from __future__ import annotations
 
-# The edition of these tables, recorded in every manifest. Bump it when a tuned default changes what a given set
-# of flags renders, and declare, beside the kind that owns the setting, what the runs of older editions resolved
-# (cnnvis.recipes.prefer.SETTINGS_BEFORE_EDITION): replay then renders an old manifest as it was made.
-DEFAULTS_EDITION = 2
-
 # The embedded model (EfficientNet-Lite0, ImageNet weights from its PyPI package): every command's default.
 DEFAULT_MODEL = "efficientnet-lite0"
 # Quality of every .jpg output (imageio/pillow's scale, 1-100).
@@ -125,7 +120,14 @@ PREFER_PARAM_DEFAULTS = {
 # Two views were then measured on 30 more tuning classes: 0.90 against one view's 0.85 (paired +0.050 ± 0.037),
 # in 9.8 s, within the best peer's seconds; on the 120 classes they read 0.929 (= torch-dreams) in 0.82x its
 # seconds. bench/RESULTS.md, "120 classes nobody chose on" and "two views the default".
-PREFER_ROBUST_DEFAULTS = dict(jitter=8, transform_scale=0.2, transform_rotate=10.0, transform_views=2)
+# Each edition of that table stays, so that a run recorded under an older one renders as it was made (prefer's
+# --robust-edition, which replay sets from the manifest; a manifest without it is edition 1).
+PREFER_ROBUST_EDITIONS = {
+    1: dict(jitter=8, transform_scale=0.2, transform_rotate=10.0),
+    2: dict(jitter=8, transform_scale=0.2, transform_rotate=10.0, transform_views=2),
+}
+PREFER_ROBUST_EDITION = max(PREFER_ROBUST_EDITIONS)
+PREFER_ROBUST_DEFAULTS = PREFER_ROBUST_EDITIONS[PREFER_ROBUST_EDITION]
 # ... and with --interpolate on the Fourier image: its frames share low-resolution terms
 # (lucid's aligned interpolation), so they morph instead of each finding its own layout. At lucid's
 # strength (shared_weight 1) the terms carried so much of every image that its first and last

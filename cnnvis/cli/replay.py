@@ -73,29 +73,7 @@ def _recorded_params(ctx: click.Context, command: click.Command, manifest: dict,
                 f"the manifest of '{source}' has a bad value for '{name}' ({why.splitlines()[0][:160]}); "
                 f"it was edited or made by another program"
             ) from None
-    for name, value in _settings_of_edition(manifest, source).items():
-        if name in options and params.get(name) is None:
-            checked[name] = value  # left unset, it resolved to the tuned default of its edition
     return checked
-
-
-def _settings_of_edition(manifest: dict, source: str) -> dict:
-    """What the settings a run left unset resolved to under the edition of the tuned defaults it was recorded
-    with (none recorded: edition 1), where a later edition changed them."""
-    from cnnvis.defaults import DEFAULTS_EDITION
-    from cnnvis.recipes.prefer import SETTINGS_BEFORE_EDITION
-
-    edition = manifest.get("defaults_edition", 1)
-    if isinstance(edition, bool) or not isinstance(edition, int) or not 1 <= edition <= DEFAULTS_EDITION:
-        raise InputError(
-            f"the manifest of '{source}' has defaults_edition {str(edition)[:20]!r}, which this cnnvis does not know "
-            f"(it knows 1 to {DEFAULTS_EDITION}); use the cnnvis version that made it"
-        )
-    pinned = {}
-    for changed_at, settings in sorted(SETTINGS_BEFORE_EDITION.items(), reverse=True):
-        if edition < changed_at:
-            pinned.update(settings)  # the oldest change's value last: the one the run saw
-    return pinned
 
 
 def _invoke_recorded(

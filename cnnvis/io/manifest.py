@@ -18,7 +18,6 @@ import json
 import os
 import platform
 
-from cnnvis.defaults import DEFAULTS_EDITION
 from cnnvis.errors import InputError
 
 FORMAT = "cnnvis-manifest/1"
@@ -147,7 +146,6 @@ def build_manifest(
         "inputs": _input_files(params, set(outputs)),
         "cwd": os.getcwd(),
         "versions": library_versions(),
-        "defaults_edition": DEFAULTS_EDITION,
         "device": info,
         "status": status,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -10,7 +10,13 @@ transformation robustness). Nothing here prints or writes.
 from __future__ import annotations
 
 from cnnvis.config import SWITCHES, Options, group, setting
-from cnnvis.defaults import DGN_PREFER_REFINE, PREFER_DEFAULTS, PREFER_INTERPOLATE_DEFAULTS, PREFER_ROBUST_DEFAULTS
+from cnnvis.defaults import (
+    DGN_PREFER_REFINE,
+    PREFER_DEFAULTS,
+    PREFER_INTERPOLATE_DEFAULTS,
+    PREFER_ROBUST_EDITION,
+    PREFER_ROBUST_EDITIONS,
+)
 from cnnvis.errors import InputError
 from cnnvis.models.layer_table import LayerTable
 from cnnvis.objectives.spec import objective_usage
@@ -28,11 +34,9 @@ from cnnvis.recipes.options import (
 )
 from cnnvis.recipes.units import one_unit_mask, parse_channels, unit_label
 
-# How a prefer run recorded before --robust existed ran: replay fills this in (cnnvis/cli/replay.py)
-BEFORE_ROBUST_SETTINGS = {"robust": "off"}
-# ... and what a setting left unset resolved to in runs recorded under an older edition of the tuned defaults
-# (cnnvis.defaults.DEFAULTS_EDITION): before edition 2 a class visualization took one view a step.
-SETTINGS_BEFORE_EDITION = {2: {"transform_views": 1}}
+# How a prefer run recorded before --robust, and before --robust-edition, existed ran: replay fills this in
+# (cnnvis/cli/replay.py)
+BEFORE_ROBUST_SETTINGS = {"robust": "off", "robust_edition": 1}
 
 # The -O kinds that make sense on every image of a batch (a guide needs dream's --guide).
 PREFER_KINDS = (
@@ -101,6 +105,13 @@ class PreferOptions(Options):
         "class to other networks too (bench/quality.py); auto: on for a unit of the network's output layer (a class "
         "visualization) on the Fourier image, off elsewhere. Given settings win.",
         choices=SWITCHES,
+    )
+    robust_edition: int = setting(
+        PREFER_ROBUST_EDITION,
+        "Which edition of --robust's tuned settings to render with: 1, one view a step (cnnvis before two views were "
+        "the default), or 2; replay sets the one a run was recorded with.",
+        low=1,
+        high=PREFER_ROBUST_EDITION,
     )
 
     def units(self) -> list[int]:
@@ -192,7 +203,8 @@ def prefer_options(opts: PreferOptions, given: dict) -> dict:
 
 
 def robust_options(opts: PreferOptions, model, layer: str | None, options: dict, prior=None) -> dict:
-    """``options`` over :data:`cnnvis.defaults.PREFER_ROBUST_DEFAULTS` where ``--robust`` is on,
+    """``options`` over ``--robust-edition``'s table of :data:`cnnvis.defaults.PREFER_ROBUST_EDITIONS` where
+    ``--robust`` is on,
     or ``auto`` and ``layer`` is the network's output (its last module: class logits) rendered on
     the Fourier image without a generator prior (the case it was tuned on)."""
     from cnnvis.recipes.recon import layer_depth
@@ -201,7 +213,7 @@ def robust_options(opts: PreferOptions, model, layer: str | None, options: dict,
     if opts.robust == "auto" and layer is not None:
         fourier = options.get("param", PREFER_DEFAULTS["param"]) == "fft"
         on = fourier and prior is None and layer_depth(model.module, layer) >= 1.0
-    return {**PREFER_ROBUST_DEFAULTS, **options} if on else options
+    return {**PREFER_ROBUST_EDITIONS[opts.robust_edition], **options} if on else options
 
 
 def unit_feature_mask(opts: PreferOptions, model, hook: str, channel: int, hw):

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 from conftest import invoke
 
-from cnnvis.defaults import PREFER_ROBUST_DEFAULTS
+from cnnvis.defaults import PREFER_ROBUST_DEFAULTS, PREFER_ROBUST_EDITIONS
 from cnnvis.io.manifest import read_manifest, sidecar_path
 from cnnvis.recipes.prefer import PreferOptions, robust_options
 
@@ -65,28 +65,29 @@ def _edit_sidecar(path, edit):
         json.dump(m, f)
 
 
-def test_two_views_are_the_default_and_a_manifest_of_edition_1_replays_with_one(tmp_path):
+def test_two_views_are_the_default_and_a_manifest_without_an_edition_replays_with_one(tmp_path):
     two = _prefer(tmp_path, "two.jpg")
-    one = _prefer(tmp_path, "one.jpg", "--transform-views", 1)
+    one = _prefer(tmp_path, "one.jpg", "--robust-edition", 1)
     m = read_manifest(two)
     assert m["config"]["transform_views"] == 2 and m["params"]["transform_views"] is None
-    assert m["defaults_edition"] >= 2
+    assert (
+        m["params"]["robust_edition"] == max(PREFER_ROBUST_EDITIONS)
+        and read_manifest(one)["config"]["transform_views"] == 1
+    )
     assert not np.array_equal(iio.imread(one), iio.imread(two))
-
-    def as_edition_1(m):  # a class visualization made before two views were the default: the flag left unset
-        m["params"]["transform_views"] = None
-        del m["defaults_edition"]
-
-    _edit_sidecar(one, as_edition_1)
-    res = invoke(["replay", one, "--check"])
-    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
-    res = invoke(["replay", two, "--check"])
-    assert res.exit_code == 0 and "bit for bit" in res.output, res.output
+    _edit_sidecar(one, lambda m: m["params"].pop("robust_edition"))  # recorded before editions existed
+    for made in (one, two):
+        res = invoke(["replay", made, "--check"])
+        assert res.exit_code == 0 and "bit for bit" in res.output, res.output
 
 
-def test_an_unknown_defaults_edition_is_one_line(tmp_path):
+def test_an_unknown_robust_edition_is_one_line(tmp_path):
     made = _prefer(tmp_path, "p.jpg", "--steps", 1)
-    for bad in (999, "2", True, 0):
-        _edit_sidecar(made, lambda m, bad=bad: m.update(defaults_edition=bad))
+    for bad in (999, 0, True):
+        _edit_sidecar(made, lambda m, bad=bad: m["params"].update(robust_edition=bad))
         res = invoke(["replay", made])
-        assert res.exit_code == 2 and "defaults_edition" in res.output and "Traceback" not in res.output, res.output
+        assert res.exit_code == 2 and "robust_edition" in res.output and "Traceback" not in res.output, res.output
+    res = invoke(
+        ["prefer", "--layer", "classifier", "--channel", 1, "--robust-edition", 9, "--out", tmp_path / "x.png"]
+    )
+    assert res.exit_code == 2 and "--robust-edition" in res.output and "Traceback" not in res.output, res.output
