@@ -83,9 +83,11 @@ def main() -> None:
     model = load_model("efficientnet-lite0")
     extra = extra_options(args, model)
     images = [(n, "chosen") for n in args.images] if args.images else [(n, s) for s in args.sets for n in SETS[s]]
+    shown = {k: v for k, v in extra.items() if k != "prior"}
     print(
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
-        f"{args.steps} iterations, {args.side}x{args.side}, extra={extra}"
+        f"{args.steps} iterations, {args.side}x{args.side}, extra={shown}, "
+        f"generator {args.generator or 'shipped'}"
     )
     rows = []
     for opt in args.optimizers:
