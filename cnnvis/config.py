@@ -390,12 +390,6 @@ class Parameterization(_Group):
         choices=PARAMS,
     )
     fft_decay: float = setting(1.0, "Fourier image: spectrum scaled by 1/f**this.", low=0, low_open=True)
-    fft_plateau: float = setting(
-        1.0,
-        "Fourier image: below this many cycles per image the spectrum's scale stops growing (1: lucid's; a steeper "
-        "--fft-decay needs more, or its lowest frequencies saturate the colours).",
-        low=1,
-    )
     maco_spectrum: str | None = setting(
         None,
         "--param maco: the amplitude spectrum (.npy, (3, H, H // 2 + 1)) its images keep.",

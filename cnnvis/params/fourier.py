@@ -28,11 +28,8 @@ _MAGIC = 4.0
 FOURIER_BUFFERS = 5
 
 
-def _freq_scale(h: int, w: int, decay_power: float, plateau: float = 1.0) -> torch.Tensor:
-    """(h, w // 2 + 1) spectrum weights ``1 / max(f, plateau / max(h, w)) ** decay_power``: below ``plateau``
-    cycles per image every frequency weighs the same. At lucid's 1 only the zero frequency is held; a steeper
-    decay needs a higher plateau, or its few lowest frequencies outweigh the rest and the sigmoid saturates
-    (torch-dreams's 1.5 holds below about 5.4 cycles: bench/RESULTS.md, "A steeper spectrum").
+def _freq_scale(h: int, w: int, decay_power: float) -> torch.Tensor:
+    """(h, w // 2 + 1) spectrum weights ``1 / max(f, 1 / max(h, w)) ** decay_power``.
 
     lucid also multiplies by ``sqrt(h w)``, but only because TensorFlow's ``irfft2d`` is
     unnormalized; ``torch.fft.irfft2(norm="ortho")`` already is, and the extra factor made
@@ -40,7 +37,7 @@ def _freq_scale(h: int, w: int, decay_power: float, plateau: float = 1.0) -> tor
     """
     fy = torch.fft.fftfreq(h)[:, None]
     fx = torch.fft.rfftfreq(w)[None, :]
-    f = torch.sqrt(fy * fy + fx * fx).clamp_min(plateau / max(h, w))
+    f = torch.sqrt(fy * fy + fx * fx).clamp_min(1.0 / max(h, w))
     return f.pow(-decay_power)
 
 
@@ -55,7 +52,6 @@ class FourierImage:
         init: (N, C, H, W) in [0, 1] to start from, or None for a random spectrum of std ``sd``
             (``batch`` images).
         decay_power: 1 = lucid's default; larger favours lower frequencies.
-        plateau: the frequency, in cycles per image, below which the weights stop growing.
         gen: the seeded generator for the random start, or one generator per image.
         channels: C, 3 (RGB) or 4 (RGBA).
         shared: low-resolution terms the images share (:mod:`cnnvis.params.shared`), added to
@@ -73,13 +69,12 @@ class FourierImage:
         batch: int = 1,
         channels: int = 3,
         shared: SharedTerms | None = None,
-        plateau: float = 1.0,
     ):
         h, w = size
         self.size = (h, w)
         self.shared = shared
-        self.scale = _freq_scale(h, w, decay_power, plateau).to(device)
-        self.decay_power, self.plateau = decay_power, plateau
+        self.scale = _freq_scale(h, w, decay_power).to(device)
+        self.decay_power = decay_power
         if init is None and isinstance(gen, (list, tuple)):  # one generator per image
             spec = torch.cat([torch.randn(1, channels, h, w // 2 + 1, 2, generator=g) for g in gen]) * sd
         elif init is None:
@@ -123,13 +118,7 @@ class FourierImage:
             img = resize(self.image(), size)
         shared = self.shared.resized(size) if self.shared is not None else None
         return FourierImage(
-            size,
-            img,
-            self.decay_power,
-            device=self.spectrum.device,
-            channels=img.shape[1],
-            shared=shared,
-            plateau=self.plateau,
+            size, img, self.decay_power, device=self.spectrum.device, channels=img.shape[1], shared=shared
         )
 
 
@@ -168,7 +157,6 @@ class FourierParam(Param):
                 batch=ctx.batch,
                 channels=n,
                 shared=shared,
-                plateau=ctx.cfg.fft_plateau,
             ),
         )
 
@@ -210,7 +198,6 @@ class FourierParam(Param):
             batch=spectrum.shape[0],
             channels=spectrum.shape[1],
             shared=shared,
-            plateau=ctx.cfg.fft_plateau,
         )
         img.spectrum = tensors["spectrum"].clone().requires_grad_(True)
         return cls(ctx, img)

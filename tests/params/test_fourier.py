@@ -33,15 +33,3 @@ def test_resized_keeps_the_picture(device):
     assert f.image().shape == (1, 3, 32, 32)
     assert f.spectrum.device.type == device.type
     assert abs(float(f.image().detach().mean()) - float(x.mean())) < 0.02
-
-
-def test_plateau_holds_the_weights_below_it_and_survives_a_resize(device):
-    plain = FourierImage((64, 64), sd=0.0, decay_power=1.5, device=device)
-    held = FourierImage((64, 64), sd=0.0, decay_power=1.5, device=device, plateau=4.0)
-    # frequencies in cycles per image along the first axis: 0..3 share the weight of 4, above it they agree
-    assert torch.allclose(held.scale[:5, 0], held.scale[4, 0].expand(5))
-    assert torch.allclose(held.scale[6:32, 0], plain.scale[6:32, 0])
-    assert float(plain.scale[1, 0]) > 7 * float(held.scale[1, 0])  # 4 ** 1.5 = 8 times less at one cycle
-    assert FourierImage((64, 64), sd=0.0, device=device, plateau=1.0).scale.cpu().equal(FourierImage((64, 64)).scale)
-    bigger = held.resized((128, 128))
-    assert bigger.plateau == 4.0 and torch.allclose(bigger.scale[:5, 0], bigger.scale[4, 0].expand(5))
