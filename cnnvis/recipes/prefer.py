@@ -101,15 +101,16 @@ class PreferOptions(Options):
     dgn_refine: float = dgn_refine_option(DGN_PREFER_REFINE)
     robust: str = setting(
         "auto",
-        "Stronger random transforms (lucent's strength), two draws of them a step, so that the image reads as its "
-        "class to other networks too (bench/quality.py); auto: on for a unit of the network's output layer (a class "
-        "visualization) on the Fourier image, off elsewhere. Given settings win.",
+        "Class-visualization settings: stronger random transforms (lucent's strength), two draws of them a step, "
+        "and a photo's steeper spectrum at a lower learning rate, so that the image reads as its class to other "
+        "networks and has a photo's spectrum (bench/quality.py); auto: on for a unit of the network's output layer "
+        "(a class visualization) on the Fourier image, off elsewhere. Given settings win.",
         choices=SWITCHES,
     )
     robust_edition: int = setting(
         PREFER_ROBUST_EDITION,
-        "Which edition of --robust's tuned settings to render with: 1, one view a step (cnnvis before two views were "
-        "the default), or 2; replay sets the one a run was recorded with.",
+        "Which edition of --robust's tuned settings to render with: 1, one view a step and lucid's spectrum (cnnvis "
+        "before edition 2), or 2; replay sets the one a run was recorded with.",
         low=1,
         high=PREFER_ROBUST_EDITION,
     )
