@@ -223,7 +223,8 @@ ENTRIES = [
         None,
         ["prefer", "--layer", "classifier", "--channel", VALIDATION_CLASSES, "--param", "fft"],
         "three validation classes of bench/quality.py (maillot, newt, tank) as decorrelated Fourier images, with "
-        "prefer's default for class logits (--robust: lucent-strength transforms; a sheet)",
+        "prefer's default for class logits (--robust: lucent-strength transforms, two views a step, a photo's "
+        "1/f**1.5 spectrum; a sheet)",
         CATALOGUE_QUICK,
     ),
     (
