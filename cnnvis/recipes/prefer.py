@@ -205,9 +205,8 @@ def prefer_options(opts: PreferOptions, given: dict) -> dict:
 
 def robust_options(opts: PreferOptions, model, layer: str | None, options: dict, prior=None) -> dict:
     """``options`` over ``--robust-edition``'s table of :data:`cnnvis.defaults.PREFER_ROBUST_EDITIONS` where
-    ``--robust`` is on,
-    or ``auto`` and ``layer`` is the network's output (its last module: class logits) rendered on
-    the Fourier image without a generator prior (the case it was tuned on)."""
+    ``--robust`` is on, or ``auto`` and ``layer`` is the network's output (its last module: class logits) rendered
+    on the Fourier image without a generator prior (the case it was tuned on)."""
     from cnnvis.recipes.recon import layer_depth
 
     on = opts.robust == "on"
