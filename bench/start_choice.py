@@ -22,7 +22,7 @@ others in its batch (tests/pipeline/test_batch.py; chelsea's first 3 of 5 starts
     python bench/start_choice.py --sets tuning --starts 3 --anchor-weights 0,100,1000
     python bench/start_choice.py --sets tuning tuning-opencv --starts 3 --anchor colour --anchor-weights 0,1000,10000
     python bench/start_choice.py --sets tuning tuning-opencv --starts 3 --mean-refine 50
-    python bench/start_choice.py --sets tuning tuning-opencv --starts 3 --polarity
+    python bench/start_choice.py --sets tuning tuning-opencv --starts 3 --polarity 50
 
 ``--anchor-weights W1,W2,...`` refines the same generator draw with an L2 pull of its 28 px colours toward the
 draw's, at each weight (0: the two-step refinement), to see whether the draw's contrast sign survives;
@@ -31,10 +31,11 @@ draw's, at each weight (0: the two-step refinement), to see whether the draw's c
 ``--mean-refine R`` runs the starts for all but R of the steps and refines the pixel mean of three of them for the
 last R (one picture from their consensus, in the same iterations).
 
-``--polarity`` scores each start's contrast-reversed twin too (its luminance mirrored about its mean, the colour
-differences kept: :func:`reversed_contrast`), because at conv_head the starts that miss hold the photo's layout with
-its contrast reversed: ``flip@3`` keeps the feature rule's start or its twin, whichever matches the features better;
-``flip-oracle@3`` the better of the two by the photo.
+``--polarity R`` scores the kept start's contrast-reversed twin too (its luminance mirrored about its mean, the
+colour differences kept: :func:`reversed_contrast`), because at conv_head the starts that miss hold the photo's
+layout with its contrast reversed. A twin straight from the mirror is no optimum (its feature error is 6-12x the
+start's), so both the start and its twin are refined in pixels for R more steps: ``flip@3`` keeps whichever of the
+two then matches the features better; ``flip-oracle@3`` the better of the two by the photo.
 
 ``--two-step`` tries choosing earlier instead: the N starts run the generator's half of the steps, the one
 whose features match best is kept, and only it is refined in pixels for the other half (the default keeps
@@ -83,18 +84,22 @@ def reversed_contrast(image: torch.Tensor) -> torch.Tensor:
     return (image + 2 * (lum.mean() - lum)).clamp(0, 1)
 
 
-def polarity_rules(model, layer: str, kept: torch.Tensor, ref: torch.Tensor) -> dict:
-    """``flip@3``: the pixel correlation of ``kept`` (3, H, W) or of its reversed twin, whichever has the lower
-    feature error at ``layer`` against the photo ``ref`` (3, H, W); ``flip-oracle@3``: the better of the two."""
-    twin = reversed_contrast(kept)
-    errors = [feature_errors(model, x[None], ref[None], [layer])[layer] for x in (kept, twin)]
-    corr = [pixel_correlation(x, ref) for x in (kept, twin)]
+def polarity_rules(model, layer: str, kept: torch.Tensor, photo_hwc: np.ndarray, refine: int) -> dict:
+    """``flip@3``: the pixel correlation of ``kept`` (3, H, W) or of its reversed twin, each refined in pixels for
+    ``refine`` steps, whichever then has the lower feature error at ``layer``; ``flip-oracle@3``: the better of the
+    two by the photo ``photo_hwc`` (H, W, 3); ``twin-error``: the twin's feature error over the start's."""
+    ref = hwc_to_bchw(photo_hwc)[0]
+    refined = []
+    for x in (kept, reversed_contrast(kept)):
+        start = x.permute(1, 2, 0).numpy()
+        y, _ = invert_image(photo_hwc, [layer], model, steps=refine, prior=None, initial_image=start, starts=1)
+        refined.append(hwc_to_bchw(y)[0])
+    errors = [feature_errors(model, x[None], ref[None], [layer])[layer] for x in refined]
+    corr = [pixel_correlation(x, ref) for x in refined]
     return {"flip@3": corr[int(np.argmin(errors))], "flip-oracle@3": max(corr), "twin-error": errors[1] / errors[0]}
 
 
-def run_photo(
-    model, name: str, layer: str, starts: int, steps: int, mean_refine: int = 0, polarity: bool = False
-) -> dict:
+def run_photo(model, name: str, layer: str, starts: int, steps: int, mean_refine: int = 0, polarity: int = 0) -> dict:
     """Every start's pixel correlation with the photo, its feature score and the rules' picks. With
     ``mean_refine`` R, the starts run ``steps - R`` iterations and the mean of the first 3 is refined in
     pixels for R more (the same 200 iterations a start gets), scored as ``mean-refined@3``."""
@@ -115,7 +120,7 @@ def run_photo(
         row[f"random@{n}"] = statistics.mean(corr[:n])
         row[f"mean@{n}"] = pixel_correlation(images[:n].mean(0), ref)
     if polarity:
-        row.update(polarity_rules(model, layer, images[int(np.argmax(scores[:3]))], ref))
+        row.update(polarity_rules(model, layer, images[int(np.argmax(scores[:3]))], a, polarity))
     if mean_refine:
         mean = images[:3].mean(0).permute(1, 2, 0).numpy()
         x, _ = invert_image(a, [layer], model, steps=mean_refine, prior=None, initial_image=mean, starts=1)
@@ -213,7 +218,7 @@ def main() -> None:
     ap.add_argument("--anchor-weights", default=None, help="W1,W2,...: refine the draw under a low-pass pull")
     ap.add_argument("--mean-refine", type=int, default=0, help="R: the starts' mean refined for the last R steps")
     ap.add_argument("--anchor", choices=("lowpass", "colour"), default="lowpass", help="what --anchor-weights holds")
-    ap.add_argument("--polarity", action="store_true", help="score the kept start's contrast-reversed twin too")
+    ap.add_argument("--polarity", type=int, default=0, help="R: refine the kept start and its reversed twin R steps")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = load_model("efficientnet-lite0")
