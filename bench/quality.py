@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -223,8 +222,7 @@ def summarize(method: str, rows: list[dict]) -> str:
     return (
         f"{method:<15} {top1:6.2f} {top5:6.2f} {own:7.2f} {statistics.mean(r['logit'] for r in rows):7.2f} "
         f"{statistics.mean(r['slope'] for r in rows):7.2f} {statistics.mean(r['hf'] for r in rows):6.3f} "
-        f"{statistics.mean(r['seconds'] for r in rows):7.1f} "
-        f"{statistics.mean(r.get('clip', math.nan) for r in rows):6.3f}"
+        f"{statistics.mean(r['seconds'] for r in rows):7.1f} {statistics.mean(r['clip'] for r in rows):6.3f}"
     )
 
 

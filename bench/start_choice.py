@@ -87,17 +87,14 @@ def reversed_contrast(image: torch.Tensor) -> torch.Tensor:
     return (image + 2 * (lum.mean() - lum)).clamp(0, 1)
 
 
-def polarity_rules(model, layer: str, kept: torch.Tensor, photo_hwc: np.ndarray, refine: int) -> dict:
+def polarity_rules(model, layer: str, kept: torch.Tensor, photo_hwc: np.ndarray, refine_steps: int) -> dict:
     """``flip@3``: the pixel correlation of ``kept`` (3, H, W) or of its reversed twin, each refined in pixels for
-    ``refine`` steps, whichever then has the lower feature error at ``layer``; ``flip-oracle@3``: the better of the
-    two by the photo ``photo_hwc`` (H, W, 3); ``twin-error``: the twin's feature error over the start's."""
+    ``refine_steps`` steps, whichever then has the lower feature error at ``layer``; ``flip-oracle@3``: the better of
+    the two by the photo ``photo_hwc`` (H, W, 3); ``twin-error``: the twin's feature error over the start's."""
     ref = hwc_to_bchw(photo_hwc)[0]
     refined = []
     for x in (kept, reversed_contrast(kept)):
-        start = x.permute(1, 2, 0).numpy()
-        y, _ = invert_image(
-            photo_hwc, [layer], model, steps=refine, prior=None, initial_image=start, starts=1, **POLARITY_REFINE
-        )
+        y = refine_pixels(model, photo_hwc, layer, x.permute(1, 2, 0).numpy(), refine_steps, **POLARITY_REFINE)
         refined.append(hwc_to_bchw(y)[0])
     errors = [feature_errors(model, x[None], ref[None], [layer])[layer] for x in refined]
     corr = [pixel_correlation(x, ref) for x in refined]
@@ -128,7 +125,7 @@ def run_photo(model, name: str, layer: str, starts: int, steps: int, mean_refine
         row.update(polarity_rules(model, layer, images[int(np.argmax(scores[:3]))], a, polarity))
     if mean_refine:
         mean = images[:3].mean(0).permute(1, 2, 0).numpy()
-        x, _ = invert_image(a, [layer], model, steps=mean_refine, prior=None, initial_image=mean, starts=1)
+        x = refine_pixels(model, a, layer, mean, mean_refine)
         row["mean-refined@3"] = pixel_correlation(hwc_to_bchw(x)[0], ref)
     return row
 
@@ -177,12 +174,15 @@ def generator_draw(model, a, layer: str, starts: int, steps: int):
     return drawn
 
 
+def refine_pixels(model, a, layer: str, start: np.ndarray, steps: int, **options) -> np.ndarray:
+    """``steps`` of the pixel inversion of photo ``a`` from the image ``start`` (H, W, 3), one start (H, W, 3)."""
+    x, _ = invert_image(a, [layer], model, steps=steps, prior=None, initial_image=start, starts=1, **options)
+    return x
+
+
 def refine(model, a, layer: str, drawn, steps: int, penalties=()):
     """The pixel half from the generator's draw, one start (H, W, 3)."""
-    x, _ = invert_image(
-        a, [layer], model, steps=steps - steps // 2, prior=None, initial_image=drawn, starts=1, penalties=penalties
-    )
-    return x
+    return refine_pixels(model, a, layer, drawn, steps - steps // 2, penalties=penalties)
 
 
 def run_anchor(model, name: str, layer: str, starts: int, steps: int, weights, anchor=LowpassAnchor) -> dict:
